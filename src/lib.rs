@@ -1,0 +1,16 @@
+//! smsgate: an SMS gateway daemon for pools of USB/serial GSM modems.
+//!
+//! The library holds every part of the gateway; `main.rs` is a thin shell over
+//! [`cli`]. See ARCHITECTURE.md for the map of modules and their boundaries.
+
+pub mod at;
+pub mod cli;
+pub mod codec;
+pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod dispatch;
+pub mod modem;
+pub mod sim;
+pub mod spool;
+pub mod store;
