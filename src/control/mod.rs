@@ -1,1 +1,6 @@
-//! Placeholder: filled in by its own work item.
+//! The control socket: a versioned JSON Lines protocol ([`protocol`]) and the
+//! Unix socket server that carries it ([`server`]). The daemon answers the
+//! calls; nothing here touches the store or a modem.
+
+pub mod protocol;
+pub mod server;

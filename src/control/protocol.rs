@@ -1,0 +1,351 @@
+//! The control protocol: JSON Lines over a Unix stream socket, version
+//! [`PROTOCOL_VERSION`]. Pure types and parsing; no I/O. `docs/PROTOCOL.md`
+//! documents every request with an example.
+//!
+//! A request is one JSON object on one line, `{"cmd": "...", ...}`, with an
+//! optional `"id"` that is echoed in the reply. A reply is one line:
+//! `{"id": ..., "ok": true, "result": ...}` or
+//! `{"id": ..., "ok": false, "error": {"code": "...", "message": "..."}}`.
+//! `watch` answers once and then streams `{"event": {...}}` lines.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The protocol version, reported by `version` and `status`.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// A request after parsing: the echoed id and the command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    pub id: Option<Value>,
+    pub request: Request,
+}
+
+/// Every command the daemon understands.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// The protocol and daemon version.
+    Version {},
+    /// Queue a message; answered only after it is durable.
+    Send(SendArgs),
+    /// The daemon, its modems and the queue.
+    Status {},
+    /// One outgoing message with its parts.
+    Show { message: i64 },
+    /// Outgoing messages, newest first.
+    Outbox {
+        #[serde(default)]
+        state: Option<String>,
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    /// Received messages, oldest first after `since`.
+    Inbox {
+        #[serde(default)]
+        since: Option<i64>,
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    /// Cancel a queued message.
+    Cancel { message: i64 },
+    /// Requeue a failed, expired or cancelled message.
+    Retry { message: i64 },
+    /// Run a USSD code on one modem.
+    Ussd { modem: String, code: String },
+    /// Re-read the configuration.
+    Reload {},
+    /// Stream events until the client leaves.
+    Watch {},
+}
+
+/// Arguments of `send`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendArgs {
+    pub to: String,
+    pub text: String,
+    #[serde(default)]
+    pub report: bool,
+    #[serde(default)]
+    pub flash: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    /// `high`, `normal` or `low`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    /// A duration such as `12h` or `2d`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validity: Option<String>,
+    /// RFC 3339: do not send before this moment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_after: Option<String>,
+}
+
+/// Machine-readable error codes in error replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, not an object, unknown command or field, wrong type.
+    BadRequest,
+    /// The line exceeded the size limit.
+    TooLarge,
+    /// The arguments were understood but refused (bad number, unknown modem...).
+    Invalid,
+    /// No such message.
+    NotFound,
+    /// The request cannot be done in the object's current state.
+    Conflict,
+    /// The daemon cannot take work now (store unavailable, shutting down).
+    Unavailable,
+    /// Anything else that went wrong inside the daemon.
+    Internal,
+}
+
+/// An error reply's body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// One reply line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Value>,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+impl Reply {
+    pub fn ok(id: Option<Value>, result: Value) -> Reply {
+        Reply {
+            id,
+            ok: true,
+            result: Some(result),
+            error: None,
+        }
+    }
+
+    pub fn err(id: Option<Value>, code: ErrorCode, message: impl Into<String>) -> Reply {
+        Reply {
+            id,
+            ok: false,
+            result: None,
+            error: Some(ErrorBody {
+                code,
+                message: message.into(),
+            }),
+        }
+    }
+
+    /// The reply as one line of JSON, newline included.
+    pub fn to_line(&self) -> String {
+        let mut s = serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"ok":false,"error":{"code":"internal","message":"reply not serialisable"}}"#
+                .to_string()
+        });
+        s.push('\n');
+        s
+    }
+}
+
+/// A request line that could not be turned into an [`Envelope`]: the error
+/// reply to send, with the id echoed when it could be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestError {
+    pub id: Option<Value>,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl RequestError {
+    pub fn reply(&self) -> Reply {
+        Reply::err(self.id.clone(), self.code, self.message.clone())
+    }
+}
+
+/// Parses one request line (without its newline). Never panics; every
+/// failure names what was wrong.
+pub fn parse_request(line: &[u8]) -> Result<Envelope, RequestError> {
+    let bad = |id: Option<Value>, message: String| RequestError {
+        id,
+        code: ErrorCode::BadRequest,
+        message,
+    };
+    let text =
+        std::str::from_utf8(line).map_err(|e| bad(None, format!("request is not UTF-8: {e}")))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| bad(None, format!("malformed JSON: {e}")))?;
+    let Value::Object(mut map) = value else {
+        return Err(bad(None, "a request must be a JSON object".into()));
+    };
+    let id = map.remove("id");
+    match map.get("cmd") {
+        None => return Err(bad(id, "missing \"cmd\"".into())),
+        Some(Value::String(_)) => {}
+        Some(_) => return Err(bad(id, "\"cmd\" must be a string".into())),
+    }
+    let request: Request = serde_json::from_value(Value::Object(map))
+        .map_err(|e| bad(id.clone(), format!("bad request: {e}")))?;
+    Ok(Envelope { id, request })
+}
+
+/// Serialises a request as one line (newline included), for clients.
+pub fn request_line(id: Option<Value>, request: &Request) -> String {
+    let mut value = serde_json::to_value(request).unwrap_or(Value::Null);
+    if let (Some(id), Value::Object(map)) = (id, &mut value) {
+        map.insert("id".into(), id);
+    }
+    let mut s = value.to_string();
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(line: &str, expected: Result<Request, ErrorCode>) {
+        match (parse_request(line.as_bytes()), expected) {
+            (Ok(env), Ok(req)) => assert_eq!(env.request, req, "{line}"),
+            (Err(e), Err(code)) => assert_eq!(e.code, code, "{line}: {}", e.message),
+            (got, want) => panic!("{line}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn request_table() {
+        let cases: Vec<(&str, Result<Request, ErrorCode>)> = vec![
+            (r#"{"cmd":"status"}"#, Ok(Request::Status {})),
+            (r#"{"cmd":"version"}"#, Ok(Request::Version {})),
+            (
+                r#"{"cmd":"send","to":"+4915112345678","text":"hi"}"#,
+                Ok(Request::Send(SendArgs {
+                    to: "+4915112345678".into(),
+                    text: "hi".into(),
+                    ..SendArgs::default()
+                })),
+            ),
+            (
+                r#"{"cmd":"send","to":"1","text":"x","report":true,"flash":true,"priority":"high","validity":"2d"}"#,
+                Ok(Request::Send(SendArgs {
+                    to: "1".into(),
+                    text: "x".into(),
+                    report: true,
+                    flash: true,
+                    priority: Some("high".into()),
+                    validity: Some("2d".into()),
+                    ..SendArgs::default()
+                })),
+            ),
+            (
+                r#"{"cmd":"show","message":7}"#,
+                Ok(Request::Show { message: 7 }),
+            ),
+            (
+                r#"{"cmd":"outbox","state":"queued","limit":5}"#,
+                Ok(Request::Outbox {
+                    state: Some("queued".into()),
+                    limit: Some(5),
+                }),
+            ),
+            (
+                r#"{"cmd":"inbox"}"#,
+                Ok(Request::Inbox {
+                    since: None,
+                    limit: None,
+                }),
+            ),
+            (
+                r#"{"cmd":"cancel","message":1}"#,
+                Ok(Request::Cancel { message: 1 }),
+            ),
+            (
+                r#"{"cmd":"retry","message":1}"#,
+                Ok(Request::Retry { message: 1 }),
+            ),
+            (
+                r#"{"cmd":"ussd","modem":"sim1","code":"*100#"}"#,
+                Ok(Request::Ussd {
+                    modem: "sim1".into(),
+                    code: "*100#".into(),
+                }),
+            ),
+            (r#"{"cmd":"reload"}"#, Ok(Request::Reload {})),
+            (r#"{"cmd":"watch","id":3}"#, Ok(Request::Watch {})),
+            // Errors.
+            (r#"{"cmd":"status","extra":1}"#, Err(ErrorCode::BadRequest)),
+            (r#"{"cmd":"launch"}"#, Err(ErrorCode::BadRequest)),
+            (r#"{"cmd":"send","to":"1"}"#, Err(ErrorCode::BadRequest)),
+            (
+                r#"{"cmd":"show","message":"x"}"#,
+                Err(ErrorCode::BadRequest),
+            ),
+            (r#"{"cmd":5}"#, Err(ErrorCode::BadRequest)),
+            (r#"{"to":"1"}"#, Err(ErrorCode::BadRequest)),
+            (r#"[1,2]"#, Err(ErrorCode::BadRequest)),
+            (r#"{"cmd":"status""#, Err(ErrorCode::BadRequest)),
+            ("", Err(ErrorCode::BadRequest)),
+        ];
+        assert!(!cases.is_empty());
+        for (line, expected) in cases {
+            check(line, expected);
+        }
+    }
+
+    #[test]
+    fn id_is_echoed_even_on_errors() {
+        let e = parse_request(br#"{"id":"abc","cmd":"nope"}"#).unwrap_err();
+        assert_eq!(e.id, Some(json!("abc")));
+        let env = parse_request(br#"{"id":9,"cmd":"status"}"#).unwrap();
+        assert_eq!(env.id, Some(json!(9)));
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error() {
+        let e = parse_request(&[b'{', 0xff, b'}']).unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadRequest);
+    }
+
+    #[test]
+    fn request_line_round_trips() {
+        let req = Request::Send(SendArgs {
+            to: "+1555".into(),
+            text: "a\nb \"q\"".into(),
+            report: true,
+            ..SendArgs::default()
+        });
+        let line = request_line(Some(json!(4)), &req);
+        assert!(line.ends_with('\n'));
+        let env = parse_request(line.trim_end().as_bytes()).unwrap();
+        assert_eq!(env.request, req);
+        assert_eq!(env.id, Some(json!(4)));
+    }
+
+    #[test]
+    fn reply_lines() {
+        let ok = Reply::ok(Some(json!(1)), json!({"id": 5, "parts": 1}));
+        assert_eq!(
+            ok.to_line(),
+            "{\"id\":1,\"ok\":true,\"result\":{\"id\":5,\"parts\":1}}\n"
+        );
+        let err = Reply::err(None, ErrorCode::NotFound, "no message 5");
+        let back: Reply = serde_json::from_str(err.to_line().trim_end()).unwrap();
+        assert_eq!(back, err);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parser_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let _ = parse_request(&bytes);
+        }
+    }
+}
