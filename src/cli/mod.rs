@@ -3,6 +3,7 @@
 //! parses its arguments, calls the library and prints.
 
 pub mod check_config;
+pub mod client;
 pub mod pdu;
 pub mod sim;
 
@@ -46,6 +47,91 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Queue a message through the daemon; prints its id.
+    Send {
+        #[command(flatten)]
+        conn: client::Conn,
+        #[command(flatten)]
+        cmd: client::SendCmd,
+    },
+    /// The daemon, every modem and the queue.
+    Status {
+        #[command(flatten)]
+        conn: client::Conn,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One outgoing message with its parts and delivery state.
+    Show {
+        id: i64,
+        #[command(flatten)]
+        conn: client::Conn,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Outgoing messages, newest first.
+    Outbox {
+        /// queued, sending, sent, delivered, failed, cancelled or expired.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        conn: client::Conn,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Received messages, oldest first after --since.
+    Inbox {
+        #[arg(long)]
+        since: Option<i64>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        conn: client::Conn,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a queued message.
+    Cancel {
+        id: i64,
+        #[command(flatten)]
+        conn: client::Conn,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Requeue a failed, expired or cancelled message.
+    Retry {
+        id: i64,
+        #[command(flatten)]
+        conn: client::Conn,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stream events (received, sent, delivered, failed, modem up/down).
+    Watch {
+        #[command(flatten)]
+        conn: client::Conn,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a USSD code (e.g. *100#) on one modem and print the answer.
+    Ussd {
+        #[arg(long)]
+        modem: String,
+        code: String,
+        #[command(flatten)]
+        conn: client::Conn,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-read the configuration, like SIGHUP.
+    Reload {
+        #[command(flatten)]
+        conn: client::Conn,
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the configuration and print a summary.
     CheckConfig(check_config::CheckConfigArgs),
     /// Offline PDU tools: decode or encode SMS PDUs.
@@ -64,7 +150,53 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    use crate::control::protocol::Request;
     let result = match cli.command {
+        Command::Send { conn, cmd } => client::send(&conn, cmd),
+        Command::Status { conn, json } => client::single(&conn, Request::Status {}, json),
+        Command::Show { id, conn, json } => {
+            client::single(&conn, Request::Show { message: id }, json)
+        }
+        Command::Outbox {
+            state,
+            limit,
+            conn,
+            json,
+        } => client::list(
+            &conn,
+            Request::Outbox {
+                state,
+                limit: Some(limit),
+            },
+            json,
+        ),
+        Command::Inbox {
+            since,
+            limit,
+            conn,
+            json,
+        } => client::list(
+            &conn,
+            Request::Inbox {
+                since,
+                limit: Some(limit),
+            },
+            json,
+        ),
+        Command::Cancel { id, conn, json } => {
+            client::single(&conn, Request::Cancel { message: id }, json)
+        }
+        Command::Retry { id, conn, json } => {
+            client::single(&conn, Request::Retry { message: id }, json)
+        }
+        Command::Watch { conn, json } => client::watch(&conn, json),
+        Command::Ussd {
+            modem,
+            code,
+            conn,
+            json,
+        } => client::single(&conn, Request::Ussd { modem, code }, json),
+        Command::Reload { conn, json } => client::single(&conn, Request::Reload {}, json),
         Command::CheckConfig(args) => check_config::run(args),
         Command::Pdu(args) => pdu::run(args),
         Command::Sim(args) => sim::run(args),
