@@ -125,6 +125,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff).
+    #[command(hide = true)]
+    Manpage,
     /// Re-read the configuration, like SIGHUP.
     Reload {
         #[command(flatten)]
@@ -196,6 +202,20 @@ pub fn main() -> i32 {
             conn,
             json,
         } => client::single(&conn, Request::Ussd { modem, code }, json),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "smsgate", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Manpage => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .or_else(|e| match e.kind() {
+                    std::io::ErrorKind::BrokenPipe => Ok(()),
+                    _ => Err(CliError::runtime(format!("man page: {e}"))),
+                })
+        }
         Command::Reload { conn, json } => client::single(&conn, Request::Reload {}, json),
         Command::CheckConfig(args) => check_config::run(args),
         Command::Pdu(args) => pdu::run(args),
