@@ -1,0 +1,1 @@
+//! Tests of the dispatch task against in-memory fakes of the store and modems.
