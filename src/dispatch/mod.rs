@@ -585,11 +585,10 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
         if sendable.is_empty() && !msg.parts.is_empty() {
             return Ok(None);
         }
-        let pinned = if progressed {
-            msg.assigned_modem.clone()
-        } else {
-            None
-        };
+        let pinned = msg
+            .assigned_modem
+            .clone()
+            .filter(|a| progressed || self.retry_here_on(a, &msg));
         let sticky = if self.cfg.policy.sticky && pinned.is_none() {
             self.outbox.last_modem_for(&msg.to).await?
         } else {
@@ -759,6 +758,17 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
         let span = tracing::info_span!("send", id = job.id, modem = %modem);
         tracker.spawn(ctx.run(job).instrument(span));
         Ok(None)
+    }
+
+    /// After a `RetryAt` the message goes back to the SIM it failed on while
+    /// that modem is up (a `Failover` puts the modem in `tried` instead).
+    fn retry_here_on(&self, assigned: &str, msg: &ReadyMessage) -> bool {
+        msg.parts.iter().any(|p| p.attempts > 0)
+            && !msg.tried_modems.iter().any(|t| t == assigned)
+            && self
+                .slots
+                .iter()
+                .any(|s| s.cfg.name == assigned && s.status.borrow().state == ModemState::Ready)
     }
 
     async fn fail(
