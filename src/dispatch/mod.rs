@@ -285,6 +285,9 @@ impl Clock {
     }
 }
 
+/// The shortest rest between two passes that time (not an event) triggers.
+const MIN_REST: Duration = Duration::from_millis(10);
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -407,6 +410,9 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
                 }
             };
             first = false;
+            // A time already past (a store answering a stale `next_wake`) must
+            // not turn the loop into a spin.
+            let next = next.map(|t| t.max(Instant::now() + MIN_REST));
             let sleep = async {
                 match next {
                     Some(t) => tokio::time::sleep_until(t).await,

@@ -720,3 +720,53 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// A day of traffic on a fake clock through `choose` and per-SIM
+    /// `RateWindows`: no SIM ever exceeds a cap, and a message that waits is
+    /// told a time in the future (or to wait for an event).
+    #[test]
+    fn caps_hold_over_a_simulated_day(
+        caps in proptest::collection::vec((1u32..5, 3u32..30, 10u32..120), 1..4),
+        gaps in proptest::collection::vec(0u64..600, 50..400),
+        strategy in prop_oneof![Just(Strategy::LeastLoaded), Just(Strategy::RoundRobin), Just(Strategy::Weighted)],
+    ) {
+        use crate::dispatch::rate::{RateWindows, DAY, HOUR, MINUTE};
+        let names: Vec<String> = (0..caps.len()).map(|i| format!("m{i}")).collect();
+        let caps: Vec<Caps> = caps.iter().map(|&(m, h, d)| Caps {
+            per_minute: Some(m), per_hour: Some(h.max(m)), per_day: Some(d.max(h)),
+        }).collect();
+        let health = Health::new();
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut windows: Vec<RateWindows> = vec![RateWindows::new(); caps.len()];
+        let mut sent: Vec<Vec<Instant>> = vec![Vec::new(); caps.len()];
+        let mut rr = RoundRobin::new();
+        let policy = Policy { strategy, sticky: false };
+        for gap in gaps {
+            now += Duration::from_secs(gap);
+            if now.duration_since(t0) > DAY { break; }
+            let views: Vec<(Usage, Option<Instant>)> = windows.iter_mut().zip(&caps)
+                .map(|(w, c)| (w.usage(now), w.next_free(c, now))).collect();
+            let cands: Vec<Candidate> = names.iter().zip(&caps).zip(&views).map(|((n, c), (u, f))| Candidate {
+                name: n, ready: true, busy: false, weight: 1, queues: &[], caps: *c,
+                usage: *u, cap_free_at: *f, load: u.last_hour, health: &health,
+            }).collect();
+            match choose(&cands, &msg(), &policy, &Routes::default(), &mut rr, now) {
+                Choice::Use(i) => {
+                    windows[i].record(now);
+                    sent[i].push(now);
+                    for (cap, win) in [(caps[i].per_minute, MINUTE), (caps[i].per_hour, HOUR), (caps[i].per_day, DAY)] {
+                        let n = sent[i].iter().filter(|&&t| now.duration_since(t) < win).count();
+                        prop_assert!(n as u32 <= cap.unwrap_or(u32::MAX), "{} over {:?}", n, win);
+                    }
+                }
+                Choice::Wait { until } => {
+                    let t = until.expect("a capped pool names the moment it frees");
+                    prop_assert!(t > now);
+                }
+                Choice::NoRoute(r) => prop_assert!(false, "no route: {}", r),
+            }
+        }
+    }
+}
