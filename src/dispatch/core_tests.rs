@@ -31,6 +31,9 @@ struct St {
     next_id: i64,
     refs: HashMap<(String, String), u16>,
     usage: HashMap<String, Usage>,
+    /// Messages whose `assign` fails, as a broken row would.
+    broken: std::collections::HashSet<i64>,
+    assign_calls: HashMap<i64, u32>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -187,6 +190,13 @@ impl Outbox for FakeOutbox {
         parts: Vec<(u32, String, u32)>,
     ) -> Result<(), DispatchError> {
         let mut st = self.st();
+        *st.assign_calls.entry(id).or_default() += 1;
+        if st.broken.contains(&id) {
+            return Err(DispatchError::Store {
+                op: "assign",
+                message: format!("constraint failed on message {id}"),
+            });
+        }
         let m = st.msgs.get_mut(&id).ok_or_else(|| DispatchError::Store {
             op: "assign",
             message: format!("no message {id}"),
@@ -980,4 +990,51 @@ async fn prefix_routes_pick_the_group() {
     }
     let (_, _, modem) = r.send_one("+3361", "fr").await;
     assert_eq!(modem.as_deref(), Some("m0"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_the_store_chokes_on_does_not_block_the_others() {
+    let mut c = cfg(Strategy::LeastLoaded);
+    c.store_retry = Duration::from_secs(5);
+    let mut r = rig(1, c, |_, _| {});
+    let bad = r
+        .outbox
+        .enqueue("+3361", "bad row", |f| f.m.priority = Priority::High);
+    r.outbox.st().broken.insert(bad);
+    let good: Vec<i64> = (0..3)
+        .map(|k| r.outbox.enqueue("+3361", &format!("g{k}"), |_| {}))
+        .collect();
+    r.handle.work_added();
+    for id in &good {
+        assert_eq!(r.settled(*id).await, MessageState::Sent);
+    }
+    let calls = r.outbox.st().assign_calls.get(&bad).copied();
+    assert_eq!(calls, Some(1), "held back, not hammered");
+    assert_eq!(r.secs(Instant::now()), 0);
+    // Once the store recovers, the held message goes after the hold.
+    r.outbox.st().broken.clear();
+    assert_eq!(r.settled(bad).await, MessageState::Sent);
+    assert_eq!(r.log().last().map(|s| r.secs(s.at)), Some(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn modems_that_are_not_ready_get_no_work() {
+    let mut r = rig(2, cfg(Strategy::LeastLoaded), |slots, _| {
+        slots[0]
+            .port
+            .status
+            .send_modify(|s| s.state = ModemState::Gone);
+        // A modem that answers "not ready" hands the message to another SIM
+        // at once.
+        slots[1].port.push(Script::Fail(ErrorClass::NotReady));
+    });
+    let (id, state, modem) = r.send_one("+3361", "one").await;
+    assert_eq!(state, MessageState::Sent);
+    // m1 said not ready; m0 was gone, so after failover the message waited
+    // for any modem and m1 (tried, but the only ready one) took it.
+    assert_eq!(modem.as_deref(), Some("m1"));
+    assert_eq!(r.outbox.msg(id).m.tried_modems, ["m1"]);
+    r.modems[0].set_state(ModemState::Ready);
+    let (_, _, modem) = r.send_one("+3361", "two").await;
+    assert_eq!(modem.as_deref(), Some("m0"), "back in rotation once ready");
 }

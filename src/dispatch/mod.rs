@@ -315,6 +315,8 @@ struct Done {
     modem: usize,
     id: i64,
     outcomes: Vec<Result<(), ErrorClass>>,
+    /// A store call failed: hold the message back for a while.
+    store_trouble: bool,
 }
 
 /// The dispatch task. Build it, take a [`DispatchHandle`], then `run` it.
@@ -327,6 +329,8 @@ pub struct Dispatcher<O, M, E> {
     events: broadcast::Sender<DispatchEvent>,
     rates: HashMap<String, Arc<Mutex<RateWindows>>>,
     in_flight: HashSet<i64>,
+    /// Messages a store call failed for, held back until then.
+    held: HashMap<i64, Instant>,
     rr: RoundRobin,
     next_expiry: Option<DateTime<Utc>>,
     clock: Clock,
@@ -354,6 +358,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
             events,
             rates: HashMap::new(),
             in_flight: HashSet::new(),
+            held: HashMap::new(),
             rr: RoundRobin::new(),
             next_expiry: None,
             clock: Clock::new(),
@@ -444,6 +449,9 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
     fn finished(&mut self, done: Done) {
         self.in_flight.remove(&done.id);
         let now = Instant::now();
+        if done.store_trouble {
+            self.held.insert(done.id, now + self.cfg.store_retry);
+        }
         let cfg = self.cfg.health;
         let Some(slot) = self.slots.get_mut(done.modem) else {
             return;
@@ -530,8 +538,13 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
             .sort_by_key(|m| (std::cmp::Reverse(m.priority), m.created_at, m.id));
         let mut next: Option<Instant> = batch.next_wake.map(|t| self.clock.instant_at(t));
         let mut expire_now = false;
+        self.held.retain(|_, until| *until > now);
         for msg in batch.messages {
             if self.in_flight.contains(&msg.id) {
+                continue;
+            }
+            if let Some(&until) = self.held.get(&msg.id) {
+                next = Some(next.map_or(until, |n| n.min(until)));
                 continue;
             }
             if let Some(exp) = msg.expires_at() {
@@ -544,8 +557,25 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
             if self.slots.iter().all(|s| s.busy) {
                 break;
             }
-            if let Some(t) = self.place(msg, now, tracker, done_tx, cancel).await? {
-                next = Some(next.map_or(t, |n| n.min(t)));
+            let id = msg.id;
+            match self.place(msg, now, tracker, done_tx, cancel).await {
+                Ok(Some(t)) => next = Some(next.map_or(t, |n| n.min(t))),
+                Ok(None) => {}
+                // One message the store chokes on must not hold up the others.
+                Err(e) => {
+                    warn!(id, error = %e, "cannot dispatch message; holding it back");
+                    let until = now + self.cfg.store_retry;
+                    self.held.insert(id, until);
+                    next = Some(next.map_or(until, |n| n.min(until)));
+                }
+            }
+        }
+        // Announce a modem's return when its cooldown ends.
+        for slot in &self.slots {
+            if slot.out_announced {
+                if let Some(t) = slot.health.out_until(now.into_std()).map(Instant::from_std) {
+                    next = Some(next.map_or(t, |n| n.min(t)));
+                }
             }
         }
         if expire_now {
@@ -822,6 +852,7 @@ impl<O: Outbox, M: ModemPort> JobCtx<O, M> {
     /// failure (the store holds the rest) or at shutdown between parts.
     async fn run(self, job: Job) {
         let mut outcomes = Vec::new();
+        let mut store_trouble = false;
         let mut any_sent = job.pinned;
         for (seq, hex, tpdu_len, attempts) in job.parts {
             if self.cancel.is_cancelled() || !self.wait_for_caps().await {
@@ -834,6 +865,7 @@ impl<O: Outbox, M: ModemPort> JobCtx<O, M> {
                 .await
             {
                 warn!(error = %e, seq, "cannot mark part sending; not sent");
+                store_trouble = true;
                 break;
             }
             match self.port.send(SendRequest::Pdu { hex, tpdu_len }).await {
@@ -856,6 +888,7 @@ impl<O: Outbox, M: ModemPort> JobCtx<O, M> {
                         }
                         Err(e) => {
                             warn!(error = %e, seq, "part sent but not recorded");
+                            store_trouble = true;
                             break;
                         }
                     }
@@ -894,7 +927,10 @@ impl<O: Outbox, M: ModemPort> JobCtx<O, M> {
                         Ok(state) => {
                             let _ = self.events.send(DispatchEvent::State { id: job.id, state });
                         }
-                        Err(e) => warn!(error = %e, seq, "failure not recorded"),
+                        Err(e) => {
+                            warn!(error = %e, seq, "failure not recorded");
+                            store_trouble = true;
+                        }
                     }
                     break;
                 }
@@ -904,6 +940,7 @@ impl<O: Outbox, M: ModemPort> JobCtx<O, M> {
             modem: self.modem_index,
             id: job.id,
             outcomes,
+            store_trouble,
         });
     }
 
