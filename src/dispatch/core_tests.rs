@@ -348,6 +348,8 @@ impl FakeModem {
 }
 
 impl ModemPort for FakeModem {
+    type Status = ModemStatus;
+
     async fn send(&self, req: SendRequest) -> Result<u8, SendError> {
         let SendRequest::Pdu { hex, .. } = req;
         let mr = {

@@ -116,8 +116,29 @@ pub trait Outbox: Clone + Send + Sync + 'static {
 /// One modem as the dispatcher drives it. The daemon implements this for
 /// `modem::ModemHandle`. `send` must be bounded by the modem's own timeouts.
 pub trait ModemPort: Clone + Send + Sync + 'static {
+    /// The modem's status snapshot (`modem::ModemStatus` in the daemon).
+    type Status: ModemView + Send + Sync + 'static;
     fn send(&self, req: SendRequest) -> impl Future<Output = Result<u8, SendError>> + Send;
-    fn status(&self) -> watch::Receiver<ModemStatus>;
+    fn status(&self) -> watch::Receiver<Self::Status>;
+}
+
+/// What the dispatcher reads from a modem's status snapshot.
+pub trait ModemView {
+    /// Up, registered and taking sends.
+    fn is_ready(&self) -> bool;
+    /// The SIM's IMSI, once known: caps and concatenation references are
+    /// counted per SIM.
+    fn imsi(&self) -> Option<&str>;
+}
+
+impl ModemView for ModemStatus {
+    fn is_ready(&self) -> bool {
+        self.state == ModemState::Ready
+    }
+
+    fn imsi(&self) -> Option<&str> {
+        self.imsi.as_deref()
+    }
 }
 
 /// What the encoder needs to build a message's SUBMIT PDUs.
@@ -293,9 +314,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Per-modem state of the task.
-struct Slot<M> {
+struct Slot<M: ModemPort> {
     cfg: ModemSlot<M>,
-    status: watch::Receiver<ModemStatus>,
+    status: watch::Receiver<M::Status>,
     busy: bool,
     health: Health,
     out_announced: bool,
@@ -320,7 +341,7 @@ struct Done {
 }
 
 /// The dispatch task. Build it, take a [`DispatchHandle`], then `run` it.
-pub struct Dispatcher<O, M, E> {
+pub struct Dispatcher<O, M: ModemPort, E> {
     cfg: DispatchConfig,
     outbox: O,
     encoder: Arc<E>,
@@ -480,9 +501,10 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
 
     fn rate_key(&self, i: usize) -> String {
         let slot = self.slots.get(i);
-        match slot.and_then(|s| s.status.borrow().imsi.clone()) {
+        match slot.and_then(|s| s.status.borrow().imsi().map(str::to_string)) {
             Some(imsi) => imsi,
-            None => format!("modem:{}", slot.map_or("", |s| s.cfg.name.as_str())),
+            // The store counts sends of a SIM it does not know under the modem name.
+            None => slot.map_or(String::new(), |s| s.cfg.name.clone()),
         }
     }
 
@@ -653,7 +675,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
                 .zip(&usages)
                 .map(|(s, (usage, free))| Candidate {
                     name: &s.cfg.name,
-                    ready: s.status.borrow().state == ModemState::Ready,
+                    ready: s.status.borrow().is_ready(),
                     busy: s.busy,
                     weight: s.cfg.weight,
                     queues: &s.cfg.queues,
@@ -688,7 +710,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
             return Ok(None);
         };
         let modem = slot.cfg.name.clone();
-        let sim = slot.status.borrow().imsi.clone();
+        let sim = slot.status.borrow().imsi().map(str::to_string);
         let reuse = progressed
             || (msg.assigned_modem.as_deref() == Some(modem.as_str())
                 && sendable
@@ -804,7 +826,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
             && self
                 .slots
                 .iter()
-                .any(|s| s.cfg.name == assigned && s.status.borrow().state == ModemState::Ready)
+                .any(|s| s.cfg.name == assigned && s.status.borrow().is_ready())
     }
 
     async fn fail(
