@@ -1040,3 +1040,20 @@ async fn modems_that_are_not_ready_get_no_work() {
     let (_, _, modem) = r.send_one("+3361", "two").await;
     assert_eq!(modem.as_deref(), Some("m0"), "back in rotation once ready");
 }
+
+#[tokio::test(start_paused = true)]
+async fn expiry_of_a_message_the_store_does_not_show_yet() {
+    // Scheduled after its own expiry: `ready` never returns it, only the
+    // store's wake time knows when it expires.
+    let mut r = rig(1, cfg(Strategy::LeastLoaded), |_, _| {});
+    let at = Utc::now() + chrono::TimeDelta::minutes(10);
+    let id = r.outbox.enqueue("+3361", "too late", |f| {
+        f.not_before = Some(at);
+        f.m.validity = Some(Duration::from_secs(300));
+    });
+    r.handle.work_added();
+    assert_eq!(r.settled(id).await, MessageState::Expired);
+    let t = r.secs(Instant::now());
+    assert!((299..=301).contains(&t), "expired at {t}s");
+    assert!(r.log().is_empty());
+}

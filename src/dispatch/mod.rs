@@ -2,7 +2,31 @@
 //!
 //! Owns the pure policy ([`policy`], [`rate`], [`retry`], [`health`]) and the
 //! async dispatch task. Never runs SQL nor AT commands: it talks to the store
-//! through [`Outbox`] and to modems through [`ModemPort`].
+//! through [`Outbox`], to modems through [`ModemPort`] and to the codec
+//! through [`Encoder`]; the daemon implements the three for the real parts.
+//!
+//! How a message goes out:
+//! 1. A pass asks the store for ready messages (high priority first) and
+//!    calls [`policy::choose`] for each. A message that cannot go now is
+//!    skipped, never waited on: no head-of-line blocking.
+//! 2. First dispatch (or after a failover): a concatenation reference from
+//!    the store for (SIM, destination), the encoder builds every part, and
+//!    `assign` pins the message to the modem. All parts then go through that
+//!    one SIM; once one part is out, a `Failover` becomes a `RetryAt`.
+//! 3. A job per message runs in its own task: per part, wait for the SIM's
+//!    caps, `part_sending` (committed), the modem's send, then `part_sent` or
+//!    `part_failed` with [`retry::classify`]'s disposition. One job per modem
+//!    at a time; modems run in parallel.
+//!
+//! The task sleeps until an event: work enqueued ([`DispatchHandle::work_added`]),
+//! a job finished, a modem's status changed, or the earliest time the store
+//! (schedule, retry, expiry), a cap window or a cooldown names. No polling.
+//!
+//! `resend_uncertain` ([`RetryPolicy`], default `true`): a part whose
+//! `AT+CMGS` was in flight at a crash, or whose send timed out after the PDU
+//! was written, is sent again (a possible duplicate rather than a possible
+//! loss); with `false` its message fails with a reason that says so. The
+//! daemon passes the same setting to the store's `recover_on_start`.
 
 pub mod health;
 pub mod policy;
@@ -559,6 +583,11 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
             .messages
             .sort_by_key(|m| (std::cmp::Reverse(m.priority), m.created_at, m.id));
         let mut next: Option<Instant> = batch.next_wake.map(|t| self.clock.instant_at(t));
+        // The store's wake time may be an expiry this task cannot see (a
+        // message not returned as ready): expire when it comes, to be sure.
+        if let Some(w) = batch.next_wake {
+            self.next_expiry = Some(self.next_expiry.map_or(w, |e| e.min(w)));
+        }
         let mut expire_now = false;
         self.held.retain(|_, until| *until > now);
         for msg in batch.messages {
