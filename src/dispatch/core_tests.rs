@@ -1057,3 +1057,112 @@ async fn expiry_of_a_message_the_store_does_not_show_yet() {
     assert!((299..=301).contains(&t), "expired at {t}s");
     assert!(r.log().is_empty());
 }
+
+/// One scripted answer of a fake modem, for the property below.
+fn arb_answer() -> impl proptest::strategy::Strategy<Value = Script> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => Just(Script::Ok),
+        1 => Just(Script::Fail(ErrorClass::RetryHere)),
+        1 => Just(Script::Fail(ErrorClass::TryAnotherSim)),
+        1 => Just(Script::Fail(ErrorClass::Permanent)),
+        1 => Just(Script::Fail(ErrorClass::Uncertain)),
+        1 => Just(Script::Fail(ErrorClass::NotReady)),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Whatever the modems answer, every message ends sent or failed (the
+    /// dispatcher always makes progress), the parts of a message go out
+    /// through one modem, and no modem exceeds its per-minute cap.
+    #[test]
+    fn every_message_settles(
+        scripts in proptest::collection::vec(proptest::collection::vec(arb_answer(), 0..12), 3),
+        msgs in proptest::collection::vec((1usize..35, 0u8..3, proptest::option::of(0usize..4)), 1..10),
+        cap in proptest::option::of(1u32..4),
+        strategy in proptest::prop_oneof![
+            proptest::strategy::Just(Strategy::LeastLoaded),
+            proptest::strategy::Just(Strategy::RoundRobin),
+            proptest::strategy::Just(Strategy::Weighted),
+        ],
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let mut c = cfg(strategy);
+            c.health = HealthConfig {
+                failure_threshold: 2,
+                cooldown: Duration::from_secs(60),
+                max_cooldown: Duration::from_secs(600),
+            };
+            c.retry = RetryPolicy {
+                base: Duration::from_secs(10),
+                max: Duration::from_secs(60),
+                max_attempts: 4,
+                retry_here: 2,
+                resend_uncertain: true,
+            };
+            let mut r = rig(3, c, |slots, _| {
+                for (s, script) in slots.iter_mut().zip(&scripts) {
+                    s.caps.per_minute = cap;
+                    for a in script {
+                        s.port.push(a.clone());
+                    }
+                }
+            });
+            let mut ids = Vec::new();
+            for (k, (len, prio, modem)) in msgs.iter().enumerate() {
+                let text: String = std::iter::repeat_n('x', *len).collect();
+                let id = r.outbox.enqueue(&format!("+336{k}"), &text, |f| {
+                    f.m.priority = [Priority::Low, Priority::Normal, Priority::High][usize::from(*prio)];
+                    // Index 3 names a modem that does not exist.
+                    f.m.modem = modem.map(|m| format!("m{m}"));
+                });
+                ids.push(id);
+            }
+            r.handle.work_added();
+            let mut sent_by: HashMap<i64, String> = HashMap::new();
+            let mut open: std::collections::HashSet<i64> = ids.iter().copied().collect();
+            let events = &mut r.events;
+            timeout(LONG, async {
+                while !open.is_empty() {
+                    match events.recv().await.expect("dispatcher alive") {
+                        DispatchEvent::PartSent { id, modem, .. } => {
+                            let first = sent_by.entry(id).or_insert_with(|| modem.clone());
+                            assert_eq!(*first, modem, "message {id} changed SIM");
+                        }
+                        DispatchEvent::State { id, state } if final_state(state) => {
+                            open.remove(&id);
+                        }
+                        _ => {}
+                    }
+                }
+            })
+            .await
+            .expect("every message settles");
+            for id in &ids {
+                let m = r.outbox.msg(*id);
+                assert!(matches!(m.state, MessageState::Sent | MessageState::Failed), "{id}: {:?}", m.state);
+                if m.m.modem.as_deref() == Some("m3") {
+                    assert_eq!(m.state, MessageState::Failed);
+                }
+            }
+            if let Some(cap) = cap {
+                let log = r.log();
+                for name in ["m0", "m1", "m2"] {
+                    let at: Vec<Instant> = log.iter().filter(|s| s.modem == name).map(|s| s.at).collect();
+                    for (i, t) in at.iter().enumerate() {
+                        let n = at[i..].iter().filter(|&&u| u.duration_since(*t) < Duration::from_secs(60)).count();
+                        assert!(n <= cap as usize, "{name}: {n} sends within a minute, cap {cap}");
+                    }
+                }
+            }
+            r.task.abort();
+        });
+    }
+}

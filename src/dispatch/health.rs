@@ -30,12 +30,11 @@ impl Default for HealthConfig {
 }
 
 /// True for failures that say something about the modem or its SIM rather
-/// than about the message.
+/// than about the message. `NotReady` counts too: a modem whose status says
+/// ready but refuses sends must leave the rotation, or messages would bounce
+/// off it without end (a `NotReady` does not count as a message attempt).
 pub fn counts_against_modem(class: ErrorClass) -> bool {
-    matches!(
-        class,
-        ErrorClass::RetryHere | ErrorClass::TryAnotherSim | ErrorClass::Uncertain
-    )
+    !matches!(class, ErrorClass::Permanent)
 }
 
 /// The breaker state of one modem.
@@ -197,7 +196,7 @@ mod tests {
             (ErrorClass::TryAnotherSim, true),
             (ErrorClass::Uncertain, true),
             (ErrorClass::Permanent, false),
-            (ErrorClass::NotReady, false),
+            (ErrorClass::NotReady, true),
         ];
         assert!(!table.is_empty());
         for (class, counts) in table {
