@@ -65,9 +65,6 @@ pub enum DispatchError {
     /// A store call failed; `op` names it.
     #[error("store: {op}: {message}")]
     Store { op: &'static str, message: String },
-    /// The encoder refused a message.
-    #[error("encoding message {id}: {message}")]
-    Encode { id: i64, message: String },
 }
 
 /// The store calls the dispatcher needs. The daemon implements this for the

@@ -20,6 +20,16 @@ pub struct Caps {
 }
 
 impl Caps {
+    /// Caps from configuration counts, where 0 means "no cap".
+    pub fn from_counts(per_minute: u32, per_hour: u32, per_day: u32) -> Self {
+        let cap = |n: u32| (n > 0).then_some(n);
+        Self {
+            per_minute: cap(per_minute),
+            per_hour: cap(per_hour),
+            per_day: cap(per_day),
+        }
+    }
+
     /// Does `usage` leave room for one more send?
     pub fn allows(&self, usage: &Usage) -> bool {
         let under = |cap: Option<u32>, used: u32| cap.is_none_or(|c| used < c);

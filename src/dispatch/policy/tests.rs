@@ -770,3 +770,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn caps_from_config_counts() {
+    let u = |m, h, d| Usage {
+        last_minute: m,
+        last_hour: h,
+        last_day: d,
+    };
+    // (config counts, usage, allowed)
+    let table = [
+        ((0, 0, 0), u(1000, 1000, 1000), true),
+        ((3, 0, 0), u(2, 50, 50), true),
+        ((3, 0, 0), u(3, 3, 3), false),
+        ((0, 10, 0), u(0, 10, 10), false),
+        ((0, 0, 100), u(0, 0, 99), true),
+        ((0, 0, 100), u(0, 0, 100), false),
+    ];
+    assert!(!table.is_empty());
+    for ((m, h, d), usage, allowed) in table {
+        assert_eq!(
+            Caps::from_counts(m, h, d).allows(&usage),
+            allowed,
+            "{m}/{h}/{d} {usage:?}"
+        );
+    }
+}
