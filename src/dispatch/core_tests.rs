@@ -34,6 +34,7 @@ struct St {
     /// Messages whose `assign` fails, as a broken row would.
     broken: std::collections::HashSet<i64>,
     assign_calls: HashMap<i64, u32>,
+    ready_calls: u32,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -127,7 +128,8 @@ impl FakeOutbox {
 
 impl Outbox for FakeOutbox {
     async fn ready(&self, now: DateTime<Utc>, limit: usize) -> Result<ReadyBatch, DispatchError> {
-        let st = self.st();
+        let mut st = self.st();
+        st.ready_calls += 1;
         let mut messages = Vec::new();
         let mut next_wake: Option<DateTime<Utc>> = None;
         let mut wake = |t: DateTime<Utc>| next_wake = Some(next_wake.map_or(t, |n| n.min(t)));
@@ -1165,4 +1167,45 @@ proptest::proptest! {
             r.task.abort();
         });
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_means_idle_no_polling() {
+    let mut r = rig(2, cfg(Strategy::LeastLoaded), |_, _| {});
+    let (_, state, _) = r.send_one("+3361", "hello").await;
+    assert_eq!(state, MessageState::Sent);
+    let before = r.outbox.st().ready_calls;
+    // A day passes with nothing to do: the task must not look at the store.
+    tokio::time::sleep(Duration::from_secs(86_400)).await;
+    assert_eq!(
+        r.outbox.st().ready_calls,
+        before,
+        "no store calls while idle"
+    );
+    // An event wakes it at once.
+    let (_, state, _) = r.send_one("+3361", "again").await;
+    assert_eq!(state, MessageState::Sent);
+    assert!(r.outbox.st().ready_calls > before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_modem_comes_back_on_its_own_timer() {
+    let mut c = cfg(Strategy::LeastLoaded);
+    c.health = HealthConfig {
+        failure_threshold: 1,
+        cooldown: Duration::from_secs(45),
+        max_cooldown: Duration::from_secs(45),
+    };
+    let mut r = rig(2, c, |slots, _| {
+        slots[0].port.push(Script::Fail(ErrorClass::RetryHere));
+    });
+    let t_out = Instant::now();
+    let (_, state, modem) = r.send_one("+3361", "x").await;
+    // The retry does not wait for the cooling modem; another SIM takes it.
+    assert_eq!((state, modem.as_deref()), (MessageState::Sent, Some("m1")));
+    // Nothing else is enqueued; the return is announced when the cooldown ends.
+    r.until(|ev| matches!(ev, DispatchEvent::ModemBack { modem } if modem == "m0").then_some(()))
+        .await;
+    let back_after = Instant::now().duration_since(t_out).as_secs();
+    assert!(back_after <= 45, "announced after {back_after}s");
 }

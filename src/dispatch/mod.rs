@@ -845,14 +845,15 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
     }
 
     /// After a `RetryAt` the message goes back to the SIM it failed on while
-    /// that modem is up (a `Failover` puts the modem in `tried` instead).
+    /// that modem is up and in rotation (a `Failover` puts the modem in
+    /// `tried` instead).
     fn retry_here_on(&self, assigned: &str, msg: &ReadyMessage) -> bool {
+        let now = Instant::now().into_std();
         msg.parts.iter().any(|p| p.attempts > 0)
             && !msg.tried_modems.iter().any(|t| t == assigned)
-            && self
-                .slots
-                .iter()
-                .any(|s| s.cfg.name == assigned && s.status.borrow().is_ready())
+            && self.slots.iter().any(|s| {
+                s.cfg.name == assigned && s.status.borrow().is_ready() && s.health.available(now)
+            })
     }
 
     async fn fail(
