@@ -1,1 +1,1017 @@
-//! Placeholder: filled in by its own work item.
+//! The dispatcher: moves ready messages from the store to modem actors.
+//!
+//! Owns the pure policy ([`policy`], [`rate`], [`retry`], [`health`]) and the
+//! async dispatch task. Never runs SQL nor AT commands: it talks to the store
+//! through [`Outbox`], to modems through [`ModemPort`] and to the codec
+//! through [`Encoder`]; the daemon implements the three for the real parts.
+//!
+//! How a message goes out:
+//! 1. A pass asks the store for ready messages (high priority first) and
+//!    calls [`policy::choose`] for each. A message that cannot go now is
+//!    skipped, never waited on: no head-of-line blocking.
+//! 2. First dispatch (or after a failover): a concatenation reference from
+//!    the store for (SIM, destination), the encoder builds every part, and
+//!    `assign` pins the message to the modem. All parts then go through that
+//!    one SIM; once one part is out, a `Failover` becomes a `RetryAt`.
+//! 3. A job per message runs in its own task: per part, wait for the SIM's
+//!    caps, `part_sending` (committed), the modem's send, then `part_sent` or
+//!    `part_failed` with [`retry::classify`]'s disposition. One job per modem
+//!    at a time; modems run in parallel.
+//!
+//! The task sleeps until an event: work enqueued ([`DispatchHandle::work_added`]),
+//! a job finished, a modem's status changed, or the earliest time the store
+//! (schedule, retry, expiry), a cap window or a cooldown names. No polling.
+//!
+//! `resend_uncertain` ([`RetryPolicy`], default `true`): a part whose
+//! `AT+CMGS` was in flight at a crash, or whose send timed out after the PDU
+//! was written, is sent again (a possible duplicate rather than a possible
+//! loss); with `false` its message fails with a reason that says so. The
+//! daemon passes the same setting to the store's `recover_on_start`.
+
+pub mod health;
+pub mod policy;
+pub mod rate;
+pub mod retry;
+pub mod types;
+
+#[cfg(test)]
+mod core_tests;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{broadcast, mpsc, watch, Notify};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn, Instrument};
+
+pub use health::{Health, HealthConfig};
+pub use policy::{Candidate, Caps, Choice, Policy, RoundRobin, Routes, Routing, Strategy};
+pub use rate::RateWindows;
+pub use retry::{backoff, classify, RetryPolicy};
+pub use types::{
+    Disposition, ErrorClass, MessageState, ModemState, ModemStatus, PartRow, PartState, Priority,
+    ReadyBatch, ReadyMessage, SendError, SendRequest, Usage,
+};
+
+/// Errors of the dispatch task. A failure of one message is stored on that
+/// message and never surfaces here.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// A store call failed; `op` names it.
+    #[error("store: {op}: {message}")]
+    Store { op: &'static str, message: String },
+}
+
+/// The store calls the dispatcher needs. The daemon implements this for the
+/// real `store::Store`; tests use an in-memory fake.
+///
+/// Contract: `ready` returns messages that may be sent at `now` (schedule and
+/// retry times passed, not expired, no part `sending`), high priority first
+/// then oldest, and `next_wake` is the earliest future moment one becomes
+/// ready *or expires*.
+pub trait Outbox: Clone + Send + Sync + 'static {
+    fn ready(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<ReadyBatch, DispatchError>> + Send;
+    fn next_concat_ref(
+        &self,
+        sim: &str,
+        destination: &str,
+    ) -> impl Future<Output = Result<u16, DispatchError>> + Send;
+    /// Records the modem, SIM and freshly encoded parts `(seq, pdu hex, tpdu_len)`.
+    fn assign(
+        &self,
+        id: i64,
+        modem: &str,
+        sim: Option<&str>,
+        parts: Vec<(u32, String, u32)>,
+    ) -> impl Future<Output = Result<(), DispatchError>> + Send;
+    /// Commits the part as `sending` before its `AT+CMGS` goes out.
+    fn part_sending(
+        &self,
+        id: i64,
+        seq: u32,
+        modem: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), DispatchError>> + Send;
+    fn part_sent(
+        &self,
+        id: i64,
+        seq: u32,
+        mr: u8,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<MessageState, DispatchError>> + Send;
+    fn part_failed(
+        &self,
+        id: i64,
+        seq: u32,
+        error: &str,
+        disposition: Disposition,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<MessageState, DispatchError>> + Send;
+    /// Marks queued messages past their validity `expired`; returns their ids.
+    fn expire(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<i64>, DispatchError>> + Send;
+    /// Sends counted against `sim` before `now` (survives restarts).
+    fn usage(
+        &self,
+        sim: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Usage, DispatchError>> + Send;
+    /// The modem that last sent to `to` (sticky sender).
+    fn last_modem_for(
+        &self,
+        to: &str,
+    ) -> impl Future<Output = Result<Option<String>, DispatchError>> + Send;
+}
+
+/// One modem as the dispatcher drives it. The daemon implements this for
+/// `modem::ModemHandle`. `send` must be bounded by the modem's own timeouts.
+pub trait ModemPort: Clone + Send + Sync + 'static {
+    /// The modem's status snapshot (`modem::ModemStatus` in the daemon).
+    type Status: ModemView + Send + Sync + 'static;
+    fn send(&self, req: SendRequest) -> impl Future<Output = Result<u8, SendError>> + Send;
+    fn status(&self) -> watch::Receiver<Self::Status>;
+}
+
+/// What the dispatcher reads from a modem's status snapshot.
+pub trait ModemView {
+    /// Up, registered and taking sends.
+    fn is_ready(&self) -> bool;
+    /// The SIM's IMSI, once known: caps and concatenation references are
+    /// counted per SIM.
+    fn imsi(&self) -> Option<&str>;
+}
+
+impl ModemView for ModemStatus {
+    fn is_ready(&self) -> bool {
+        self.state == ModemState::Ready
+    }
+
+    fn imsi(&self) -> Option<&str> {
+        self.imsi.as_deref()
+    }
+}
+
+/// What the encoder needs to build a message's SUBMIT PDUs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodeRequest<'a> {
+    pub to: &'a str,
+    pub text: &'a str,
+    pub concat_ref: u16,
+    pub status_report: bool,
+    pub flash: bool,
+    pub validity: Option<Duration>,
+    pub options: &'a serde_json::Value,
+}
+
+/// One encoded part: PDU hex (with SMSC prefix) and its `AT+CMGS` length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedPdu {
+    pub seq: u32,
+    pub hex: String,
+    pub tpdu_len: u32,
+}
+
+/// Builds PDUs; the daemon plugs in `codec::encode_submit`.
+pub trait Encoder: Send + Sync + 'static {
+    fn encode(&self, req: &EncodeRequest<'_>) -> Result<Vec<EncodedPdu>, String>;
+}
+
+impl<F> Encoder for F
+where
+    F: Fn(&EncodeRequest<'_>) -> Result<Vec<EncodedPdu>, String> + Send + Sync + 'static,
+{
+    fn encode(&self, req: &EncodeRequest<'_>) -> Result<Vec<EncodedPdu>, String> {
+        self(req)
+    }
+}
+
+/// What happened, for hooks, `watch` and tests.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DispatchEvent {
+    /// The message goes out through this modem.
+    Assigned {
+        id: i64,
+        modem: String,
+    },
+    PartSent {
+        id: i64,
+        seq: u32,
+        modem: String,
+        mr: u8,
+    },
+    PartFailed {
+        id: i64,
+        seq: u32,
+        modem: String,
+        error: String,
+        disposition: Disposition,
+    },
+    /// The message's state after a part changed.
+    State {
+        id: i64,
+        state: MessageState,
+    },
+    Expired {
+        id: i64,
+    },
+    /// The modem keeps failing: out of rotation until `until`.
+    ModemOut {
+        modem: String,
+        until: DateTime<Utc>,
+    },
+    /// The modem's cooldown ended; it takes work again.
+    ModemBack {
+        modem: String,
+    },
+}
+
+/// One configured modem.
+#[derive(Debug, Clone)]
+pub struct ModemSlot<M> {
+    pub name: String,
+    pub port: M,
+    pub weight: u32,
+    pub queues: Vec<String>,
+    pub caps: Caps,
+}
+
+/// Dispatcher settings.
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    pub policy: Policy,
+    pub routes: Routes,
+    pub retry: RetryPolicy,
+    pub health: HealthConfig,
+    /// Messages fetched from the store per pass.
+    pub batch: usize,
+    /// Wait after a failed store call before trying again.
+    pub store_retry: Duration,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        Self {
+            policy: Policy::default(),
+            routes: Routes::default(),
+            retry: RetryPolicy::default(),
+            health: HealthConfig::default(),
+            batch: 256,
+            store_retry: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Wakes the dispatcher and subscribes to its events; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct DispatchHandle {
+    wake: Arc<Notify>,
+    events: broadcast::Sender<DispatchEvent>,
+}
+
+impl DispatchHandle {
+    /// Work was enqueued (or cancelled, or retried): look at the store again.
+    pub fn work_added(&self) {
+        self.wake.notify_one();
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<DispatchEvent> {
+        self.events.subscribe()
+    }
+}
+
+/// Wall-clock time that follows tokio's clock, so a paused test clock moves
+/// schedules, retries and expiry too. Drift from the system clock is bounded
+/// by the daemon's uptime times the clock skew.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    base: Instant,
+    base_utc: DateTime<Utc>,
+}
+
+impl Clock {
+    fn new() -> Self {
+        Self {
+            base: Instant::now(),
+            base_utc: Utc::now(),
+        }
+    }
+
+    fn utc(&self) -> DateTime<Utc> {
+        retry::later(self.base_utc, Instant::now().duration_since(self.base))
+    }
+
+    fn utc_at(&self, t: Instant) -> DateTime<Utc> {
+        retry::later(self.base_utc, t.saturating_duration_since(self.base))
+    }
+
+    fn instant_at(&self, t: DateTime<Utc>) -> Instant {
+        let now_utc = self.utc();
+        let now = Instant::now();
+        match (t - now_utc).to_std() {
+            Ok(d) => now
+                .checked_add(d)
+                .unwrap_or(now + Duration::from_secs(86_400 * 365)),
+            Err(_) => now,
+        }
+    }
+}
+
+/// The shortest rest between two passes that time (not an event) triggers.
+const MIN_REST: Duration = Duration::from_millis(10);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Per-modem state of the task.
+struct Slot<M: ModemPort> {
+    cfg: ModemSlot<M>,
+    status: watch::Receiver<M::Status>,
+    busy: bool,
+    health: Health,
+    out_announced: bool,
+}
+
+/// A part to send, with what classify needs.
+#[derive(Debug, Clone)]
+struct Job {
+    id: i64,
+    to: String,
+    pinned: bool,
+    parts: Vec<(u32, String, u32, u32)>, // seq, hex, tpdu_len, attempts so far
+}
+
+/// A finished send job, back to the task.
+struct Done {
+    modem: usize,
+    id: i64,
+    outcomes: Vec<Result<(), ErrorClass>>,
+    /// A store call failed: hold the message back for a while.
+    store_trouble: bool,
+}
+
+/// The dispatch task. Build it, take a [`DispatchHandle`], then `run` it.
+pub struct Dispatcher<O, M: ModemPort, E> {
+    cfg: DispatchConfig,
+    outbox: O,
+    encoder: Arc<E>,
+    slots: Vec<Slot<M>>,
+    wake: Arc<Notify>,
+    events: broadcast::Sender<DispatchEvent>,
+    rates: HashMap<String, Arc<Mutex<RateWindows>>>,
+    in_flight: HashSet<i64>,
+    /// Messages a store call failed for, held back until then.
+    held: HashMap<i64, Instant>,
+    rr: RoundRobin,
+    next_expiry: Option<DateTime<Utc>>,
+    clock: Clock,
+}
+
+impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
+    pub fn new(cfg: DispatchConfig, outbox: O, modems: Vec<ModemSlot<M>>, encoder: E) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        let slots = modems
+            .into_iter()
+            .map(|m| Slot {
+                status: m.port.status(),
+                cfg: m,
+                busy: false,
+                health: Health::new(),
+                out_announced: false,
+            })
+            .collect();
+        Self {
+            cfg,
+            outbox,
+            encoder: Arc::new(encoder),
+            slots,
+            wake: Arc::new(Notify::new()),
+            events,
+            rates: HashMap::new(),
+            in_flight: HashSet::new(),
+            held: HashMap::new(),
+            rr: RoundRobin::new(),
+            next_expiry: None,
+            clock: Clock::new(),
+        }
+    }
+
+    pub fn handle(&self) -> DispatchHandle {
+        DispatchHandle {
+            wake: self.wake.clone(),
+            events: self.events.clone(),
+        }
+    }
+
+    fn emit(&self, ev: DispatchEvent) {
+        // No subscriber is not an error.
+        let _ = self.events.send(ev);
+    }
+
+    /// Runs until `cancel`; then takes no new work and waits for the sends in
+    /// flight (bounded by the modems' own timeouts). Parts not started stay
+    /// pending in the store for the next start.
+    pub async fn run(mut self, cancel: CancellationToken) -> Result<(), DispatchError> {
+        let tracker = TaskTracker::new();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        for slot in &self.slots {
+            let mut rx = slot.status.clone();
+            let wake = self.wake.clone();
+            let cancel = cancel.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        changed = rx.changed() => {
+                            if changed.is_err() { break; }
+                            wake.notify_one();
+                        }
+                    }
+                }
+            });
+        }
+        let mut first = true;
+        loop {
+            while let Ok(done) = done_rx.try_recv() {
+                self.finished(done);
+            }
+            if cancel.is_cancelled() {
+                break;
+            }
+            let next = match self.pass(first, &tracker, &done_tx, &cancel).await {
+                Ok(next) => next,
+                Err(e) => {
+                    warn!(error = %e, "dispatch pass failed; trying again later");
+                    Some(Instant::now() + self.cfg.store_retry)
+                }
+            };
+            first = false;
+            // A time already past (a store answering a stale `next_wake`) must
+            // not turn the loop into a spin.
+            let next = next.map(|t| t.max(Instant::now() + MIN_REST));
+            let sleep = async {
+                match next {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                Some(done) = done_rx.recv() => self.finished(done),
+                _ = self.wake.notified() => {}
+                _ = sleep => {}
+            }
+        }
+        info!(
+            in_flight = tracker.len(),
+            "dispatcher stopping; waiting for sends in flight"
+        );
+        tracker.close();
+        tracker.wait().await;
+        drop(done_tx);
+        while let Some(done) = done_rx.recv().await {
+            self.finished(done);
+        }
+        Ok(())
+    }
+
+    /// A send job ended: the modem is idle again; health learns the outcomes.
+    fn finished(&mut self, done: Done) {
+        self.in_flight.remove(&done.id);
+        let now = Instant::now();
+        if done.store_trouble {
+            self.held.insert(done.id, now + self.cfg.store_retry);
+        }
+        let cfg = self.cfg.health;
+        let Some(slot) = self.slots.get_mut(done.modem) else {
+            return;
+        };
+        slot.busy = false;
+        let mut tripped = None;
+        for outcome in done.outcomes {
+            match outcome {
+                Ok(()) => slot.health.on_success(),
+                Err(class) if health::counts_against_modem(class) => {
+                    if let Some(until) = slot.health.on_failure(now.into_std(), &cfg) {
+                        tripped = Some(until);
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        if let Some(until) = tripped {
+            slot.out_announced = true;
+            let name = slot.cfg.name.clone();
+            let until = self.clock.utc_at(Instant::from_std(until));
+            warn!(modem = %name, %until, "modem keeps failing; out of rotation");
+            self.emit(DispatchEvent::ModemOut { modem: name, until });
+        }
+    }
+
+    fn rate_key(&self, i: usize) -> String {
+        let slot = self.slots.get(i);
+        match slot.and_then(|s| s.status.borrow().imsi().map(str::to_string)) {
+            Some(imsi) => imsi,
+            // The store counts sends of a SIM it does not know under the modem name.
+            None => slot.map_or(String::new(), |s| s.cfg.name.clone()),
+        }
+    }
+
+    /// The rate windows of modem `i`'s SIM, seeded from the store on first use.
+    async fn rates_for(&mut self, i: usize) -> Result<Arc<Mutex<RateWindows>>, DispatchError> {
+        let key = self.rate_key(i);
+        if let Some(r) = self.rates.get(&key) {
+            return Ok(r.clone());
+        }
+        let usage = self.outbox.usage(&key, self.clock.utc()).await?;
+        let r = Arc::new(Mutex::new(RateWindows::seeded(
+            usage,
+            Instant::now().into_std(),
+        )));
+        self.rates.insert(key, r.clone());
+        Ok(r)
+    }
+
+    /// One look at the store: expire, then start every message that can go
+    /// now. Returns when the task must look again without an event.
+    async fn pass(
+        &mut self,
+        first: bool,
+        tracker: &TaskTracker,
+        done_tx: &mpsc::UnboundedSender<Done>,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Instant>, DispatchError> {
+        let now_utc = self.clock.utc();
+        if first || self.next_expiry.is_some_and(|t| t <= now_utc) {
+            self.next_expiry = None;
+            for id in self.outbox.expire(now_utc).await? {
+                info!(id, "message expired");
+                self.emit(DispatchEvent::Expired { id });
+            }
+        }
+        // Seed the windows of every ready SIM (a store call the first time).
+        for i in 0..self.slots.len() {
+            self.rates_for(i).await?;
+        }
+        let now = Instant::now();
+        for slot in &mut self.slots {
+            if slot.out_announced && slot.health.available(now.into_std()) {
+                slot.out_announced = false;
+                let _ = self.events.send(DispatchEvent::ModemBack {
+                    modem: slot.cfg.name.clone(),
+                });
+            }
+        }
+
+        let mut batch = self.outbox.ready(now_utc, self.cfg.batch).await?;
+        batch
+            .messages
+            .sort_by_key(|m| (std::cmp::Reverse(m.priority), m.created_at, m.id));
+        let mut next: Option<Instant> = batch.next_wake.map(|t| self.clock.instant_at(t));
+        // The store's wake time may be an expiry this task cannot see (a
+        // message not returned as ready): expire when it comes, to be sure.
+        if let Some(w) = batch.next_wake {
+            self.next_expiry = Some(self.next_expiry.map_or(w, |e| e.min(w)));
+        }
+        let mut expire_now = false;
+        self.held.retain(|_, until| *until > now);
+        for msg in batch.messages {
+            if self.in_flight.contains(&msg.id) {
+                continue;
+            }
+            if let Some(&until) = self.held.get(&msg.id) {
+                next = Some(next.map_or(until, |n| n.min(until)));
+                continue;
+            }
+            if let Some(exp) = msg.expires_at() {
+                if exp <= now_utc {
+                    expire_now = true;
+                    continue;
+                }
+                self.next_expiry = Some(self.next_expiry.map_or(exp, |e| e.min(exp)));
+            }
+            if self.slots.iter().all(|s| s.busy) {
+                break;
+            }
+            let id = msg.id;
+            match self.place(msg, now, tracker, done_tx, cancel).await {
+                Ok(Some(t)) => next = Some(next.map_or(t, |n| n.min(t))),
+                Ok(None) => {}
+                // One message the store chokes on must not hold up the others.
+                Err(e) => {
+                    warn!(id, error = %e, "cannot dispatch message; holding it back");
+                    let until = now + self.cfg.store_retry;
+                    self.held.insert(id, until);
+                    next = Some(next.map_or(until, |n| n.min(until)));
+                }
+            }
+        }
+        // Announce a modem's return when its cooldown ends.
+        for slot in &self.slots {
+            if slot.out_announced {
+                if let Some(t) = slot.health.out_until(now.into_std()).map(Instant::from_std) {
+                    next = Some(next.map_or(t, |n| n.min(t)));
+                }
+            }
+        }
+        if expire_now {
+            self.next_expiry = Some(now_utc);
+            next = Some(now);
+        }
+        if let Some(e) = self.next_expiry {
+            let t = self.clock.instant_at(e);
+            next = Some(next.map_or(t, |n| n.min(t)));
+        }
+        Ok(next)
+    }
+
+    /// Decides one message: start it, leave it waiting (returning when to
+    /// look again, if time-bound), or fail it when nothing can ever send it.
+    async fn place(
+        &mut self,
+        msg: ReadyMessage,
+        now: Instant,
+        tracker: &TaskTracker,
+        done_tx: &mpsc::UnboundedSender<Done>,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Instant>, DispatchError> {
+        let now_utc = self.clock.utc();
+        let resend = self.cfg.retry.resend_uncertain;
+        // Parts left uncertain by a crash: resend or give up, per policy.
+        if !resend {
+            if let Some(p) = msg.parts.iter().find(|p| p.state == PartState::Uncertain) {
+                let error = "uncertain: AT+CMGS was in flight at a crash; not resent (resend_uncertain = false)";
+                self.fail(msg.id, p.seq, "", error, Disposition::Permanent, now_utc)
+                    .await?;
+                return Ok(None);
+            }
+        }
+        let sendable: Vec<&PartRow> = msg
+            .parts
+            .iter()
+            .filter(|p| {
+                p.state == PartState::Pending || (resend && p.state == PartState::Uncertain)
+            })
+            .collect();
+        let progressed = msg.parts.iter().any(|p| p.state.progressed());
+        if sendable.is_empty() && !msg.parts.is_empty() {
+            return Ok(None);
+        }
+        let pinned = msg
+            .assigned_modem
+            .clone()
+            .filter(|a| progressed || self.retry_here_on(a, &msg));
+        let sticky = if self.cfg.policy.sticky && pinned.is_none() {
+            self.outbox.last_modem_for(&msg.to).await?
+        } else {
+            None
+        };
+        let routing = Routing {
+            explicit_modem: msg.modem.clone(),
+            queue: msg.queue.clone(),
+            destination: msg.to.clone(),
+            pinned: pinned.clone(),
+            tried: msg.tried_modems.clone(),
+            sticky,
+        };
+
+        let mut usages = Vec::with_capacity(self.slots.len());
+        for i in 0..self.slots.len() {
+            let rates = self.rates_for(i).await?;
+            let mut w = lock(&rates);
+            let caps = self.slots.get(i).map(|s| s.cfg.caps).unwrap_or_default();
+            usages.push((w.usage(now.into_std()), w.next_free(&caps, now.into_std())));
+        }
+        let choice = {
+            let cands: Vec<Candidate> = self
+                .slots
+                .iter()
+                .zip(&usages)
+                .map(|(s, (usage, free))| Candidate {
+                    name: &s.cfg.name,
+                    ready: s.status.borrow().is_ready(),
+                    busy: s.busy,
+                    weight: s.cfg.weight,
+                    queues: &s.cfg.queues,
+                    caps: s.cfg.caps,
+                    usage: *usage,
+                    cap_free_at: *free,
+                    load: usage.last_hour.saturating_add(u32::from(s.busy)),
+                    health: &s.health,
+                })
+                .collect();
+            policy::choose(
+                &cands,
+                &routing,
+                &self.cfg.policy,
+                &self.cfg.routes,
+                &mut self.rr,
+                now.into_std(),
+            )
+        };
+        let i = match choice {
+            Choice::Use(i) => i,
+            Choice::Wait { until } => return Ok(until.map(Instant::from_std)),
+            Choice::NoRoute(reason) => {
+                let seq = sendable.first().map_or(1, |p| p.seq);
+                warn!(id = msg.id, %reason, "no modem can send this message");
+                self.fail(msg.id, seq, "", &reason, Disposition::Permanent, now_utc)
+                    .await?;
+                return Ok(None);
+            }
+        };
+        let Some(slot) = self.slots.get(i) else {
+            return Ok(None);
+        };
+        let modem = slot.cfg.name.clone();
+        let sim = slot.status.borrow().imsi().map(str::to_string);
+        let reuse = progressed
+            || (msg.assigned_modem.as_deref() == Some(modem.as_str())
+                && sendable
+                    .iter()
+                    .all(|p| p.pdu_hex.is_some() && p.tpdu_len.is_some()));
+        let parts: Vec<(u32, String, u32, u32)> = if reuse {
+            let mut parts = Vec::new();
+            for p in &sendable {
+                match (&p.pdu_hex, p.tpdu_len) {
+                    (Some(hex), Some(len)) => parts.push((p.seq, hex.clone(), len, p.attempts)),
+                    _ => {
+                        let error = format!("part {} has no stored PDU", p.seq);
+                        self.fail(
+                            msg.id,
+                            p.seq,
+                            &modem,
+                            &error,
+                            Disposition::Permanent,
+                            now_utc,
+                        )
+                        .await?;
+                        return Ok(None);
+                    }
+                }
+            }
+            parts
+        } else {
+            let key = self.rate_key(i);
+            let concat_ref = self.outbox.next_concat_ref(&key, &msg.to).await?;
+            let req = EncodeRequest {
+                to: &msg.to,
+                text: &msg.text,
+                concat_ref,
+                status_report: msg.report,
+                flash: msg.flash,
+                validity: msg.validity,
+                options: &msg.options,
+            };
+            let encoded = match self.encoder.encode(&req) {
+                Ok(e) if !e.is_empty() => Ok(e),
+                Ok(_) => Err("no parts".to_string()),
+                Err(e) => Err(e),
+            };
+            let encoded = match encoded {
+                Ok(e) => e,
+                Err(e) => {
+                    let error = format!("cannot encode: {e}");
+                    let seq = sendable.first().map_or(1, |p| p.seq);
+                    self.fail(msg.id, seq, &modem, &error, Disposition::Permanent, now_utc)
+                        .await?;
+                    return Ok(None);
+                }
+            };
+            let attempts: HashMap<u32, u32> =
+                msg.parts.iter().map(|p| (p.seq, p.attempts)).collect();
+            let rows = encoded
+                .iter()
+                .map(|e| (e.seq, e.hex.clone(), e.tpdu_len))
+                .collect();
+            self.outbox
+                .assign(msg.id, &modem, sim.as_deref(), rows)
+                .await?;
+            encoded
+                .into_iter()
+                .map(|e| {
+                    let a = attempts.get(&e.seq).copied().unwrap_or(0);
+                    (e.seq, e.hex, e.tpdu_len, a)
+                })
+                .collect()
+        };
+
+        let rates = self.rates_for(i).await?;
+        let Some(slot) = self.slots.get_mut(i) else {
+            return Ok(None);
+        };
+        slot.busy = true;
+        let (port, caps) = (slot.cfg.port.clone(), slot.cfg.caps);
+        self.in_flight.insert(msg.id);
+        debug!(id = msg.id, modem = %modem, parts = parts.len(), "dispatching");
+        self.emit(DispatchEvent::Assigned {
+            id: msg.id,
+            modem: modem.clone(),
+        });
+        let ctx = JobCtx {
+            modem_index: i,
+            modem: modem.clone(),
+            port,
+            caps,
+            rates,
+            outbox: self.outbox.clone(),
+            events: self.events.clone(),
+            retry: self.cfg.retry,
+            clock: self.clock,
+            cancel: cancel.clone(),
+            done: done_tx.clone(),
+        };
+        let job = Job {
+            id: msg.id,
+            to: msg.to,
+            pinned: progressed,
+            parts,
+        };
+        let span = tracing::info_span!("send", id = job.id, modem = %modem);
+        tracker.spawn(ctx.run(job).instrument(span));
+        Ok(None)
+    }
+
+    /// After a `RetryAt` the message goes back to the SIM it failed on while
+    /// that modem is up and in rotation (a `Failover` puts the modem in
+    /// `tried` instead).
+    fn retry_here_on(&self, assigned: &str, msg: &ReadyMessage) -> bool {
+        let now = Instant::now().into_std();
+        msg.parts.iter().any(|p| p.attempts > 0)
+            && !msg.tried_modems.iter().any(|t| t == assigned)
+            && self.slots.iter().any(|s| {
+                s.cfg.name == assigned && s.status.borrow().is_ready() && s.health.available(now)
+            })
+    }
+
+    async fn fail(
+        &self,
+        id: i64,
+        seq: u32,
+        modem: &str,
+        error: &str,
+        disposition: Disposition,
+        now: DateTime<Utc>,
+    ) -> Result<(), DispatchError> {
+        let state = self
+            .outbox
+            .part_failed(id, seq, error, disposition, now)
+            .await?;
+        self.emit(DispatchEvent::PartFailed {
+            id,
+            seq,
+            modem: modem.to_string(),
+            error: error.to_string(),
+            disposition,
+        });
+        self.emit(DispatchEvent::State { id, state });
+        Ok(())
+    }
+}
+
+/// Everything one send job needs, owned, so it runs in its own task.
+struct JobCtx<O, M> {
+    modem_index: usize,
+    modem: String,
+    port: M,
+    caps: Caps,
+    rates: Arc<Mutex<RateWindows>>,
+    outbox: O,
+    events: broadcast::Sender<DispatchEvent>,
+    retry: RetryPolicy,
+    clock: Clock,
+    cancel: CancellationToken,
+    done: mpsc::UnboundedSender<Done>,
+}
+
+impl<O: Outbox, M: ModemPort> JobCtx<O, M> {
+    /// Sends the parts in order through this one modem; stops at the first
+    /// failure (the store holds the rest) or at shutdown between parts.
+    async fn run(self, job: Job) {
+        let mut outcomes = Vec::new();
+        let mut store_trouble = false;
+        let mut any_sent = job.pinned;
+        for (seq, hex, tpdu_len, attempts) in job.parts {
+            if self.cancel.is_cancelled() || !self.wait_for_caps().await {
+                break;
+            }
+            let now = self.clock.utc();
+            if let Err(e) = self
+                .outbox
+                .part_sending(job.id, seq, &self.modem, now)
+                .await
+            {
+                warn!(error = %e, seq, "cannot mark part sending; not sent");
+                store_trouble = true;
+                break;
+            }
+            match self.port.send(SendRequest::Pdu { hex, tpdu_len }).await {
+                Ok(mr) => {
+                    outcomes.push(Ok(()));
+                    any_sent = true;
+                    let state = self
+                        .outbox
+                        .part_sent(job.id, seq, mr, self.clock.utc())
+                        .await;
+                    let _ = self.events.send(DispatchEvent::PartSent {
+                        id: job.id,
+                        seq,
+                        modem: self.modem.clone(),
+                        mr,
+                    });
+                    match state {
+                        Ok(state) => {
+                            let _ = self.events.send(DispatchEvent::State { id: job.id, state });
+                        }
+                        Err(e) => {
+                            warn!(error = %e, seq, "part sent but not recorded");
+                            store_trouble = true;
+                            break;
+                        }
+                    }
+                }
+                Err(err) => {
+                    outcomes.push(Err(err.class));
+                    let now = self.clock.utc();
+                    let seed = (job.id as u64).rotate_left(16) ^ u64::from(seq);
+                    let mut disposition = classify(
+                        err.class,
+                        attempts.saturating_add(1),
+                        &self.retry,
+                        seed,
+                        now,
+                    );
+                    // Parts already left through this SIM: the rest must follow.
+                    if any_sent {
+                        if let Disposition::Failover(t) = disposition {
+                            disposition = Disposition::RetryAt(t);
+                        }
+                    }
+                    let error = err.to_string();
+                    warn!(seq, to = %job.to, %error, ?disposition, "send failed");
+                    let state = self
+                        .outbox
+                        .part_failed(job.id, seq, &error, disposition, now)
+                        .await;
+                    let _ = self.events.send(DispatchEvent::PartFailed {
+                        id: job.id,
+                        seq,
+                        modem: self.modem.clone(),
+                        error,
+                        disposition,
+                    });
+                    match state {
+                        Ok(state) => {
+                            let _ = self.events.send(DispatchEvent::State { id: job.id, state });
+                        }
+                        Err(e) => {
+                            warn!(error = %e, seq, "failure not recorded");
+                            store_trouble = true;
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        let _ = self.done.send(Done {
+            modem: self.modem_index,
+            id: job.id,
+            outcomes,
+            store_trouble,
+        });
+    }
+
+    /// Waits until the SIM's caps allow one more part, then counts it.
+    /// False when shutdown came first.
+    async fn wait_for_caps(&self) -> bool {
+        loop {
+            let now = Instant::now();
+            let free = {
+                let mut w = lock(&self.rates);
+                match w.next_free(&self.caps, now.into_std()) {
+                    None => {
+                        w.record(now.into_std());
+                        return true;
+                    }
+                    Some(t) => Instant::from_std(t),
+                }
+            };
+            tokio::select! {
+                _ = self.cancel.cancelled() => return false,
+                _ = tokio::time::sleep_until(free) => {}
+            }
+        }
+    }
+}
