@@ -1,0 +1,1 @@
+//! Tests of receiving, reassembly and status reports.
