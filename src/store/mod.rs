@@ -840,15 +840,18 @@ fn run_batch(conn: &Connection, jobs: Vec<Job>, commits: &AtomicU64) {
     let mut jobs = jobs.into_iter();
     let mut done: Vec<Reply> = Vec::new();
     'transaction: loop {
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // A read-only database refuses a write lock; a deferred transaction
+        // still serves reads, and writes then fail one request at a time.
+        let begun = conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .or_else(|_| conn.execute_batch("BEGIN"));
+        if let Err(e) = begun {
             let err = StoreError::from_sqlite("begin", e);
             for reply in done.drain(..) {
                 reply(Some(&err));
             }
-            // Run the rest without a transaction so each caller still gets
-            // its own answer (reads work on a read-only store).
             for job in jobs.by_ref() {
-                let (_, reply) = job(Ok(conn));
+                let (_, reply) = job(Err(err.clone()));
                 reply(None);
             }
             return;

@@ -80,17 +80,27 @@ pub(crate) fn rollup(
     if current.is_final() {
         return Ok(current);
     }
-    let count = |state: PartState| -> Result<i64, StoreError> {
-        c.prepare_cached("SELECT COUNT(*) FROM outgoing_part WHERE message_id = ?1 AND state = ?2")
-            .and_then(|mut s| s.query_row(params![id, state.as_str()], |r| r.get(0)))
-            .map_err(StoreError::sql("count parts"))
-    };
-    let pending = count(PartState::Pending)?;
-    let sending = count(PartState::Sending)? + count(PartState::Uncertain)?;
-    let sent = count(PartState::Sent)?;
-    let delivered = count(PartState::Delivered)?;
-    let failed = count(PartState::Failed)?;
-    let cancelled = count(PartState::Cancelled)?;
+    let by_state: Vec<(String, i64)> = c
+        .prepare_cached(
+            "SELECT state, COUNT(*) FROM outgoing_part WHERE message_id = ?1 GROUP BY state",
+        )
+        .and_then(|mut s| {
+            s.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        })
+        .map_err(StoreError::sql("count parts"))?;
+    let (mut pending, mut sending, mut sent, mut delivered, mut failed, mut cancelled) =
+        (0, 0, 0, 0, 0, 0);
+    for (state, n) in by_state {
+        match state.parse::<PartState>()? {
+            PartState::Pending => pending += n,
+            PartState::Sending | PartState::Uncertain => sending += n,
+            PartState::Sent => sent += n,
+            PartState::Delivered => delivered += n,
+            PartState::Failed => failed += n,
+            PartState::Cancelled => cancelled += n,
+        }
+    }
     let total = pending + sending + sent + delivered + failed + cancelled;
     let next = if failed > 0 {
         MessageState::Failed
@@ -105,10 +115,23 @@ pub(crate) fn rollup(
     } else {
         MessageState::Sending
     };
+    if next == MessageState::Failed && pending > 0 {
+        cancel_pending(c, id, "not sent: another part failed")?;
+    }
     if next != current {
         set_message_state(c, id, next, None, now)?;
     }
     Ok(next)
+}
+
+fn cancel_pending(c: &Connection, id: MessageId, why: &str) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "UPDATE outgoing_part SET state = 'cancelled', error = ?2
+         WHERE message_id = ?1 AND state = 'pending'",
+    )
+    .and_then(|mut s| s.execute(params![id, why]))
+    .map_err(StoreError::sql("cancel pending parts"))?;
+    Ok(())
 }
 
 pub(crate) fn enqueue(
@@ -416,7 +439,7 @@ pub(crate) fn assign(
         .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))))
         .map_err(StoreError::sql("read pin"))?;
     let same = current.0.as_deref() == Some(modem) && current.1.as_deref() == sim;
-    if !same && current.0.is_some() && parts_out(c, id, None)? > 0 {
+    if !same && parts_out(c, id, None)? > 0 {
         return Err(StoreError::InvalidState {
             id,
             state: format!(
@@ -454,6 +477,28 @@ pub(crate) fn part_sending(
     modem: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    // All parts go through one SIM: the first part out pins an unpinned
+    // message to its modem, and no other modem may send for it then.
+    let pinned: Option<String> = c
+        .prepare_cached("SELECT assigned_modem FROM outgoing WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+        .map_err(StoreError::sql("read pin"))?
+        .ok_or(StoreError::NoSuchMessage { id })?;
+    match pinned.as_deref() {
+        Some(m) if m != modem => {
+            return Err(StoreError::InvalidState {
+                id,
+                state: format!("pinned to {m}"),
+                action: "send through another modem",
+            })
+        }
+        Some(_) => {}
+        None => {
+            c.prepare_cached("UPDATE outgoing SET assigned_modem = ?2 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![id, modem]))
+                .map_err(StoreError::sql("pin on send"))?;
+        }
+    }
     let changed = c
         .prepare_cached(
             "UPDATE outgoing_part SET state = 'sending', attempts = attempts + 1, modem = ?3,
@@ -646,6 +691,18 @@ pub(crate) fn part_failed(
             action: "fail",
         });
     }
+    let message = message_state(c, id)?;
+    if message.is_final() {
+        // A part that was in flight when its message was cancelled, expired
+        // or failed: it ends here, whatever the caller wanted next.
+        c.prepare_cached(
+            "UPDATE outgoing_part SET state = 'cancelled', error = ?3
+             WHERE message_id = ?1 AND seq = ?2",
+        )
+        .and_then(|mut s| s.execute(params![id, seq, error]))
+        .map_err(StoreError::sql("close part"))?;
+        return Ok(message);
+    }
     let (modem, sim): (Option<String>, Option<String>) = c
         .prepare_cached(
             "SELECT COALESCE(p.modem, o.assigned_modem), COALESCE(p.sim, o.sim, p.modem)
@@ -665,13 +722,7 @@ pub(crate) fn part_failed(
             )
             .and_then(|mut s| s.execute(params![id, seq, error]))
             .map_err(StoreError::sql("fail part"))?;
-            c.prepare_cached(
-                "UPDATE outgoing_part SET state = 'cancelled',
-                     error = 'not sent: another part failed'
-                 WHERE message_id = ?1 AND state = 'pending'",
-            )
-            .and_then(|mut s| s.execute([id]))
-            .map_err(StoreError::sql("cancel remaining parts"))?;
+            cancel_pending(c, id, "not sent: another part failed")?;
             set_message_state(c, id, MessageState::Failed, Some(error), now)?;
             return Ok(MessageState::Failed);
         }

@@ -601,3 +601,158 @@ fn hot_queries_use_indexes() {
         check(&c, name, sql);
     }
 }
+
+mod model {
+    //! Random sequences of lifecycle calls: nothing panics, only the
+    //! expected refusals come back, and the invariants hold after each step.
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Assign(usize, u8),
+        Sending(usize, u32, u8),
+        Sent(usize, u32, u8),
+        Failed(usize, u32, u8),
+        Cancel(usize),
+        Retry(usize),
+        Expire,
+        Report(u8, u8),
+        Recover(bool),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let m = 0usize..3;
+        let seq = 1u32..4;
+        prop_oneof![
+            (m.clone(), 0u8..2).prop_map(|(m, s)| Op::Assign(m, s)),
+            (m.clone(), seq.clone(), 0u8..2).prop_map(|(m, q, s)| Op::Sending(m, q, s)),
+            (m.clone(), seq.clone(), 0u8..4).prop_map(|(m, q, r)| Op::Sent(m, q, r)),
+            (m.clone(), seq, 0u8..3).prop_map(|(m, q, d)| Op::Failed(m, q, d)),
+            m.clone().prop_map(Op::Cancel),
+            m.prop_map(Op::Retry),
+            Just(Op::Expire),
+            (0u8..4, prop_oneof![Just(0u8), Just(0x20), Just(0x41)])
+                .prop_map(|(r, s)| Op::Report(r, s)),
+            any::<bool>().prop_map(Op::Recover),
+        ]
+    }
+
+    /// Runs one call in a savepoint, as the store thread does.
+    fn apply(c: &Connection, ids: &[MessageId], op: &Op, now: i64) -> Result<(), StoreError> {
+        c.execute_batch("SAVEPOINT op").expect("savepoint");
+        let at = t(now);
+        let r = match *op {
+            Op::Assign(m, s) => {
+                let pdus = (1..=3)
+                    .map(|q| (q, "00".to_string(), 1))
+                    .collect::<Vec<_>>();
+                assign(c, ids[m], &format!("m{s}"), Some(&format!("s{s}")), &pdus)
+            }
+            Op::Sending(m, q, s) => part_sending(c, ids[m], q, &format!("m{s}"), at),
+            Op::Sent(m, q, mr) => part_sent(c, ids[m], q, mr, at).map(|_| ()),
+            Op::Failed(m, q, d) => {
+                let d = match d {
+                    0 => Disposition::RetryAt(at),
+                    1 => Disposition::Failover(at),
+                    _ => Disposition::Permanent,
+                };
+                part_failed(c, ids[m], q, "err", d, at).map(|_| ())
+            }
+            Op::Cancel(m) => cancel(c, ids[m], at).map(|_| ()),
+            Op::Retry(m) => retry(c, ids[m], at).map(|_| ()),
+            Op::Expire => expire(c, at).map(|_| ()),
+            Op::Report(mr, st) => {
+                let mut r = report("s0", mr, "+491701234567", st, &format!("{now:08X}"));
+                r.sim = "s0".into();
+                record_report(c, &r, at).map(|_| ())
+            }
+            Op::Recover(resend) => recover_on_start(c, resend, at).map(|_| ()),
+        };
+        let end = if r.is_ok() {
+            "RELEASE op"
+        } else {
+            "ROLLBACK TO op; RELEASE op"
+        };
+        c.execute_batch(end).expect("savepoint end");
+        r
+    }
+
+    fn invariants(c: &Connection, ids: &[MessageId], now: i64) {
+        for &id in ids {
+            let v = view(c, id);
+            let out: Vec<&PartView> = v
+                .parts
+                .iter()
+                .filter(|p| {
+                    matches!(
+                        p.state,
+                        PartState::Sending
+                            | PartState::Uncertain
+                            | PartState::Sent
+                            | PartState::Delivered
+                    )
+                })
+                .collect();
+            let sims: Vec<Option<String>> = c
+                .prepare("SELECT sim FROM outgoing_part WHERE message_id = ?1 AND state IN ('sending','uncertain','sent','delivered')")
+                .expect("prepare")
+                .query_map([id], |r| r.get(0))
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            assert_eq!(sims.len(), out.len());
+            assert!(
+                sims.iter().all(|s| s.is_some() && *s == sims[0]),
+                "one SIM per message: {sims:?}"
+            );
+            let has = |s: PartState| v.parts.iter().any(|p| p.state == s);
+            match v.state {
+                MessageState::Queued => assert!(out.is_empty(), "queued with parts out: {v:?}"),
+                MessageState::Sent => assert!(
+                    v.parts
+                        .iter()
+                        .all(|p| matches!(p.state, PartState::Sent | PartState::Delivered)),
+                    "{v:?}"
+                ),
+                MessageState::Delivered => assert!(
+                    v.parts.iter().all(|p| p.state == PartState::Delivered),
+                    "{v:?}"
+                ),
+                MessageState::Failed | MessageState::Cancelled | MessageState::Expired => {
+                    assert!(!has(PartState::Pending), "final with pending parts: {v:?}")
+                }
+                MessageState::Sending => {}
+            }
+        }
+        for m in ready(c, t(now), 10).expect("ready").messages {
+            assert!(m.parts.iter().any(|p| p.state == PartState::Pending));
+            let state = view(c, m.id).state;
+            assert!(
+                matches!(state, MessageState::Queued | MessageState::Sending),
+                "{state}"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+        #[test]
+        fn lifecycle_model(ops in proptest::collection::vec(op(), 1..40)) {
+            let c = memory();
+            let ids: Vec<MessageId> = (1..=3).map(|parts| {
+                let mut m = msg("+491701234567", parts);
+                m.expires_at = Some(t(30));
+                enqueue(&c, &m, t(0)).expect("enqueue").id
+            }).collect();
+            for (i, op) in ops.iter().enumerate() {
+                let now = i64::try_from(i).expect("small") + 1;
+                match apply(&c, &ids, op, now) {
+                    Ok(()) | Err(StoreError::InvalidState { .. }) | Err(StoreError::NoSuchPart { .. }) => {}
+                    Err(e) => prop_assert!(false, "{op:?}: unexpected {e}"),
+                }
+                invariants(&c, &ids, now);
+            }
+        }
+    }
+}
