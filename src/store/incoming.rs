@@ -365,9 +365,14 @@ pub(crate) fn flush_incomplete(
         .map_err(StoreError::sql("find stale sets"))?;
     let mut out = Vec::new();
     for key in keys {
-        let parts = open_parts(c, &key)?;
-        if let Some(m) = assemble(c, &key, &parts, now)? {
-            out.push(m);
+        // Two different PDUs with the same reference and seq make two
+        // messages: each pass takes one part per seq and always makes progress.
+        loop {
+            let parts = open_parts(c, &key)?;
+            match assemble(c, &key, &parts, now)? {
+                Some(m) => out.push(m),
+                None => break,
+            }
         }
     }
     Ok(out)

@@ -454,3 +454,41 @@ fn modems_and_sims_are_remembered_by_identity() {
         .expect("count");
     assert_eq!(sims, 2);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Whatever arrives (bogus totals and sequence numbers, colliding
+    /// references, repeats), nothing fails and nothing is dropped: after a
+    /// flush every distinct PDU is in exactly one inbox message.
+    #[test]
+    fn nothing_received_is_lost(
+        pdus in proptest::collection::vec(
+            (0u16..3, 0u8..4, 0u8..5, "[a-z]{0,3}", proptest::option::of(0x41u8..0x48), any::<bool>()),
+            1..30,
+        )
+    ) {
+        let c = memory();
+        let mut distinct = std::collections::HashSet::new();
+        for (i, (reference, total, seq, text, replace, ref16)) in pdus.iter().enumerate() {
+            let concat = (*total > 0).then_some((*reference, *total, *seq));
+            let mut p = rx("+491707070707", concat, text);
+            if let Some(k) = p.concat.as_mut() {
+                k.ref16 = *ref16;
+            }
+            p.pdu_hex = format!("{}{}", p.pdu_hex, u8::from(*ref16));
+            p.replace_type = *replace;
+            let out = record_received(&c, &p, t(i as i64)).expect("record");
+            prop_assert_eq!(out.duplicate, !distinct.insert(p.pdu_hex.clone()));
+        }
+        flush_incomplete(&c, t(1000), t(1000)).expect("flush");
+        let open: i64 = c
+            .query_row("SELECT COUNT(*) FROM received_pdu WHERE inbox_id IS NULL", [], |r| r.get(0))
+            .expect("count");
+        prop_assert_eq!(open, 0);
+        let parts: i64 = c
+            .query_row("SELECT COALESCE(SUM(parts), 0) FROM inbox", [], |r| r.get(0))
+            .expect("sum");
+        prop_assert_eq!(usize::try_from(parts).expect("count"), distinct.len());
+    }
+}

@@ -604,8 +604,8 @@ impl Store {
     }
 
     #[cfg(test)]
-    pub(crate) async fn exec_for_test(&self, sql: &'static str) -> Result<(), StoreError> {
-        self.call(move |c| c.execute_batch(sql).map_err(StoreError::sql("test")))
+    pub(crate) async fn exec_for_test(&self, sql: String) -> Result<(), StoreError> {
+        self.call(move |c| c.execute_batch(&sql).map_err(StoreError::sql("test")))
             .await
     }
 

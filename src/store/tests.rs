@@ -120,7 +120,7 @@ async fn a_full_database_refuses_work_and_loses_nothing_answered() {
         .await
         .expect("page_count");
     assert!(pages > 0);
-    within(store.exec_for_test("PRAGMA max_page_count = 1"))
+    within(store.exec_for_test(format!("PRAGMA max_page_count = {}", pages + 8)))
         .await
         .expect("cap");
     let mut accepted = Vec::new();
@@ -137,12 +137,16 @@ async fn a_full_database_refuses_work_and_loses_nothing_answered() {
             }
         }
     }
+    assert!(
+        !accepted.is_empty(),
+        "some work fitted before the disk filled"
+    );
     match refused {
         Some(StoreError::Unavailable(reason)) => assert!(reason.contains("full"), "{reason}"),
         other => panic!("expected Unavailable, got {other:?}"),
     }
     // The disk is back: the same handle works again.
-    within(store.exec_for_test("PRAGMA max_page_count = 1073741823"))
+    within(store.exec_for_test("PRAGMA max_page_count = 1073741823".into()))
         .await
         .expect("uncap");
     let after = within(store.enqueue(msg("+491701234567", 1), t(5000)))
@@ -162,7 +166,7 @@ async fn a_full_database_refuses_work_and_loses_nothing_answered() {
 #[tokio::test]
 async fn a_read_only_store_is_unavailable_then_recovers() {
     let (_dir, store) = open_temp();
-    within(store.exec_for_test("PRAGMA query_only = ON"))
+    within(store.exec_for_test("PRAGMA query_only = ON".into()))
         .await
         .expect("read-only");
     match within(store.enqueue(msg("+491701234567", 1), t(0))).await {
@@ -171,7 +175,7 @@ async fn a_read_only_store_is_unavailable_then_recovers() {
     }
     // Reads still work.
     assert_eq!(within(store.counts()).await.expect("counts").queued, 0);
-    within(store.exec_for_test("PRAGMA query_only = OFF"))
+    within(store.exec_for_test("PRAGMA query_only = OFF".into()))
         .await
         .expect("writable");
     within(store.enqueue(msg("+491701234567", 1), t(1)))
