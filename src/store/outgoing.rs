@@ -1063,16 +1063,21 @@ pub(crate) fn outbox(
     limit: usize,
 ) -> Result<Vec<OutgoingView>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let sql = format!(
-        "SELECT {VIEW_COLUMNS} FROM outgoing WHERE (?1 IS NULL OR state = ?1)
-         ORDER BY id DESC LIMIT ?2"
-    );
+    // Two statements so each walks an index: by id, or by (state, id).
+    let sql = match state {
+        None => format!("SELECT {VIEW_COLUMNS} FROM outgoing ORDER BY id DESC LIMIT ?2"),
+        Some(_) => format!(
+            "SELECT {VIEW_COLUMNS} FROM outgoing WHERE state = ?1 ORDER BY id DESC LIMIT ?2"
+        ),
+    };
     let mut stmt = c
         .prepare_cached(&sql)
         .map_err(StoreError::sql("prepare outbox"))?;
-    let mut rows = stmt
-        .query(params![state.map(MessageState::as_str), limit])
-        .map_err(StoreError::sql("outbox"))?;
+    let mut rows = match state {
+        None => stmt.query(params![rusqlite::types::Null, limit]),
+        Some(s) => stmt.query(params![s.as_str(), limit]),
+    }
+    .map_err(StoreError::sql("outbox"))?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(StoreError::sql("outbox"))? {
         out.push(view_from_row(c, row)?);

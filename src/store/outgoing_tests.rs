@@ -565,6 +565,32 @@ fn part_transitions_are_checked() {
     ));
 }
 
+#[test]
+fn outbox_is_newest_first_and_filters() {
+    let c = memory();
+    let ids: Vec<MessageId> = (0..4)
+        .map(|i| enq(&c, &format!("+4917000000{i}"), 1))
+        .collect();
+    cancel(&c, ids[1], t(1)).expect("cancel");
+    cancel(&c, ids[3], t(1)).expect("cancel");
+    let all: Vec<_> = outbox(&c, None, 10)
+        .expect("all")
+        .iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(all, vec![ids[3], ids[2], ids[1], ids[0]]);
+    let some: Vec<_> = outbox(&c, Some(MessageState::Cancelled), 1)
+        .expect("cancelled")
+        .iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(some, vec![ids[3]]);
+    assert!(outbox(&c, Some(MessageState::Delivered), 10)
+        .expect("none")
+        .is_empty());
+    assert_eq!(show(&c, 999).expect("show"), None);
+}
+
 /// The hot paths use an index, never a full table scan.
 #[test]
 fn hot_queries_use_indexes() {
@@ -580,6 +606,7 @@ fn hot_queries_use_indexes() {
         ("open set", "SELECT id FROM received_pdu WHERE inbox_id IS NULL AND sim = 's' AND sender = 'a' AND concat_ref = 1 AND concat_total = 2 AND ref16 = 0"),
         ("dup pdu", "SELECT id FROM received_pdu WHERE sim = 's' AND pdu_hex = 'AA'"),
         ("in flight", "SELECT message_id FROM outgoing_part WHERE state = 'sending'"),
+        ("outbox by state", "SELECT id FROM outgoing WHERE state = 'failed' ORDER BY id DESC LIMIT 10"),
         ("inbox since", "SELECT id FROM inbox WHERE id > 5 AND replaced_by IS NULL ORDER BY id LIMIT 10"),
     ];
     assert!(!queries.is_empty());
