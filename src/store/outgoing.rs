@@ -179,6 +179,13 @@ pub(crate) fn enqueue(
         .validity
         .map(|v| i64::try_from(v.as_secs()).unwrap_or(i64::MAX));
     let not_before = m.not_before.map_or(ms(now), ms);
+    // Without an explicit deadline, a message whose validity period has
+    // passed while still queued is expired rather than sent (the dispatcher
+    // counts validity from creation too).
+    let expires_at = m.expires_at.or_else(|| {
+        let v = ChronoDuration::from_std(m.validity?).ok()?;
+        now.checked_add_signed(v)
+    });
     c.prepare_cached(
         "INSERT INTO outgoing (recipient, to_digits, text, report, flash, priority, validity_s,
              expires_at, not_before, next_attempt_at, modem, queue, options, source, spool_key,
@@ -194,7 +201,7 @@ pub(crate) fn enqueue(
             m.flash,
             m.priority.rank(),
             validity,
-            m.expires_at.map(ms),
+            expires_at.map(ms),
             not_before,
             ms(now),
             m.modem,
@@ -280,6 +287,8 @@ pub(crate) fn ready(
                AND (expires_at IS NULL OR expires_at > ?1)
                AND EXISTS (SELECT 1 FROM outgoing_part p
                            WHERE p.message_id = outgoing.id AND p.state = 'pending')
+               AND NOT EXISTS (SELECT 1 FROM outgoing_part p
+                               WHERE p.message_id = outgoing.id AND p.state = 'sending')
              ORDER BY priority DESC, id LIMIT ?2",
         )
         .map_err(StoreError::sql("prepare ready"))?;
@@ -504,7 +513,7 @@ pub(crate) fn part_sending(
             "UPDATE outgoing_part SET state = 'sending', attempts = attempts + 1, modem = ?3,
                  sim = (SELECT COALESCE(sim, ?3) FROM outgoing WHERE id = ?1),
                  sending_at = ?4
-             WHERE message_id = ?1 AND seq = ?2 AND state = 'pending'",
+             WHERE message_id = ?1 AND seq = ?2 AND state IN ('pending', 'uncertain')",
         )
         .and_then(|mut s| s.execute(params![id, seq, modem, ms(now)]))
         .map_err(StoreError::sql("mark part sending"))?;

@@ -566,6 +566,40 @@ fn part_transitions_are_checked() {
 }
 
 #[test]
+fn a_message_with_a_part_in_flight_is_not_ready() {
+    let c = memory();
+    let id = enq(&c, "+491701234567", 2);
+    pin(&c, id, "m1", "sim1", 2);
+    part_sending(&c, id, 1, "m1", t(1)).expect("sending");
+    assert!(ready(&c, t(1), 10).expect("ready").messages.is_empty());
+    part_sent(&c, id, 1, 1, t(2)).expect("sent");
+    let batch = ready(&c, t(2), 10).expect("ready");
+    assert_eq!(batch.messages.len(), 1);
+    // Another modem may not send the rest.
+    assert!(matches!(
+        part_sending(&c, id, 2, "m2", t(3)),
+        Err(StoreError::InvalidState { .. })
+    ));
+}
+
+#[test]
+fn validity_sets_the_deadline_when_none_is_given() {
+    let c = memory();
+    let mut m = msg("+491701234567", 1);
+    m.validity = Some(std::time::Duration::from_secs(3600));
+    let id = enqueue(&c, &m, t(0)).expect("enqueue").id;
+    assert_eq!(ready(&c, t(1), 10).expect("ready").next_wake, Some(t(3600)));
+    assert!(ready(&c, t(3600), 10).expect("ready").messages.is_empty());
+    assert_eq!(expire(&c, t(3600)).expect("expire"), vec![id]);
+    let batch = ready(&c, t(3600), 10).expect("ready");
+    assert!(batch.messages.is_empty());
+    assert_eq!(
+        view(&c, id).expires_at.as_deref(),
+        Some("2026-01-01T13:00:00.000Z")
+    );
+}
+
+#[test]
 fn outbox_is_newest_first_and_filters() {
     let c = memory();
     let ids: Vec<MessageId> = (0..4)
@@ -596,7 +630,7 @@ fn outbox_is_newest_first_and_filters() {
 fn hot_queries_use_indexes() {
     let c = memory();
     let queries: &[(&str, &str)] = &[
-        ("ready", "SELECT id FROM outgoing WHERE state IN ('queued', 'sending') AND not_before <= 1 AND next_attempt_at <= 1 AND EXISTS (SELECT 1 FROM outgoing_part p WHERE p.message_id = outgoing.id AND p.state = 'pending') ORDER BY priority DESC, id LIMIT 10"),
+        ("ready", "SELECT id FROM outgoing WHERE state IN ('queued', 'sending') AND not_before <= 1 AND next_attempt_at <= 1 AND EXISTS (SELECT 1 FROM outgoing_part p WHERE p.message_id = outgoing.id AND p.state = 'pending') AND NOT EXISTS (SELECT 1 FROM outgoing_part p WHERE p.message_id = outgoing.id AND p.state = 'sending') ORDER BY priority DESC, id LIMIT 10"),
         ("spool key", "SELECT id FROM outgoing WHERE spool_key = 'x'"),
         ("part update", "UPDATE outgoing_part SET state = 'sent' WHERE message_id = 1 AND seq = 1"),
         ("report candidates", "SELECT p.message_id FROM outgoing_part p JOIN outgoing o ON o.id = p.message_id WHERE p.sim = 's' AND p.mr = 1 AND p.state = 'sent' AND p.sent_at <= 5 ORDER BY p.sent_at DESC LIMIT 16"),
