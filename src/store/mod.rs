@@ -928,7 +928,7 @@ pub(crate) fn from_ms(field: &'static str, v: i64) -> Result<DateTime<Utc>, Stor
 }
 
 pub(crate) fn rfc3339_ms(field: &'static str, v: i64) -> Result<String, StoreError> {
-    Ok(from_ms(field, v)?.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    Ok(from_ms(field, v)?.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
 }
 
 /// The digits of a phone number, without `+` or separators.

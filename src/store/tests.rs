@@ -273,3 +273,18 @@ fn state_names_round_trip() {
     }
     assert!("bogus".parse::<MessageState>().is_err());
 }
+
+#[tokio::test]
+async fn the_connection_is_set_up_for_durability() {
+    let (_dir, store) = open_temp();
+    let cases: &[(&str, i64)] = &[
+        ("PRAGMA synchronous", 2),
+        ("PRAGMA foreign_keys", 1),
+        ("SELECT journal_mode = 'wal' FROM pragma_journal_mode", 1),
+    ];
+    assert!(!cases.is_empty());
+    for (sql, want) in cases {
+        let got = within(store.query_i64_for_test(sql)).await.expect("pragma");
+        assert_eq!(got, *want, "{sql}");
+    }
+}
