@@ -584,6 +584,16 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.submit(f)?.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Queues `f` for the store thread; the receiver gets its answer after
+    /// the batch commits (or fails).
+    fn submit<T, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
         let job: Job = Box::new(move |conn| {
             let result = conn.and_then(f);
@@ -600,7 +610,19 @@ impl Store {
         self.tx
             .send(Request::Job(job))
             .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        Ok(rx)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn submit_for_test<T, F>(
+        &self,
+        f: F,
+    ) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(f)
     }
 
     #[cfg(test)]

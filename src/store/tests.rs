@@ -288,3 +288,58 @@ async fn the_connection_is_set_up_for_durability() {
         assert_eq!(got, *want, "{sql}");
     }
 }
+
+/// A commit that fails answers every caller of its batch with the error, and
+/// none of their work is kept.
+#[tokio::test]
+async fn a_failed_commit_fails_the_whole_batch() {
+    let (_dir, store) = open_temp();
+    // Hold the thread inside a batch of its own until the next batch is queued.
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let gate = store
+        .submit_for_test(move |_| {
+            let _ = started_tx.send(());
+            release_rx
+                .recv_timeout(WAIT)
+                .map_err(|_| StoreError::Closed)
+        })
+        .expect("gate");
+    started_rx.recv_timeout(WAIT).expect("gate running");
+    let mut answers = Vec::new();
+    for i in 0..5 {
+        let m = msg(&format!("+49170000000{i}"), 1);
+        answers.push(
+            store
+                .submit_for_test(move |c| outgoing::enqueue(c, &m, t(0)).map(|e| e.id))
+                .expect("submit"),
+        );
+    }
+    // A deferred foreign key violation passes its savepoint and fails COMMIT.
+    answers.push(
+        store
+            .submit_for_test(|c| {
+                c.execute_batch(
+                    "PRAGMA defer_foreign_keys = ON;
+                     INSERT INTO outgoing_part (message_id, seq, state) VALUES (999999, 1, 'pending');",
+                )
+                .map_err(StoreError::sql("poison"))
+                .map(|()| 0)
+            })
+            .expect("submit"),
+    );
+    release_tx.send(()).expect("release");
+    within(gate).await.expect("gate answered").expect("gate ok");
+    for answer in answers {
+        match within(answer).await.expect("answered") {
+            Err(StoreError::Sql { op: "commit", .. }) => {}
+            other => panic!("expected the commit error, got {other:?}"),
+        }
+    }
+    let counts = within(store.counts()).await.expect("counts");
+    assert_eq!(counts.queued, 0, "nothing of the failed batch was kept");
+    // The next batch commits normally.
+    within(store.enqueue(msg("+491701234567", 1), t(1)))
+        .await
+        .expect("works again");
+}
