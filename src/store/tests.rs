@@ -343,3 +343,26 @@ async fn a_failed_commit_fails_the_whole_batch() {
         .await
         .expect("works again");
 }
+
+/// A database opened read-only (as on a read-only file system) serves reads
+/// and refuses writes with `Unavailable`.
+#[tokio::test]
+async fn a_read_only_file_refuses_writes_with_a_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("smsgate.db");
+    let store = Store::open(&path).expect("open");
+    let id = within(store.enqueue(msg("+491701234567", 1), t(0)))
+        .await
+        .expect("enqueue")
+        .id;
+    // Keep this writer open so the WAL index exists for the read-only reader.
+    let ro = Store::open(Path::new(&format!("file:{}?mode=ro", path.display()))).expect("open ro");
+    assert!(within(ro.show(id)).await.expect("read").is_some());
+    match within(ro.enqueue(msg("+491701234567", 1), t(1))).await {
+        Err(StoreError::Unavailable(reason)) => assert!(reason.contains("read-only"), "{reason}"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert_eq!(within(ro.counts()).await.expect("counts").queued, 1);
+    within(ro.close()).await.expect("close ro");
+    within(store.close()).await.expect("close");
+}
