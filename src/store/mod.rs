@@ -12,6 +12,30 @@
 //! waiting (up to [`MAX_BATCH`]), runs each inside its own SAVEPOINT in one
 //! transaction, commits once, then answers every caller. A request that fails
 //! is rolled back to its savepoint alone; a failed commit fails the batch.
+//!
+//! Semantics the callers rely on:
+//! - A message's state is rolled up from its parts: `failed` as soon as one
+//!   part failed for good (the pending rest is cancelled), `delivered` when
+//!   every part is, `sent` when every part is out, `queued` while none is,
+//!   `sending` in between. `delivered`, `failed`, `cancelled` and `expired`
+//!   are final: late events update the part, never the message.
+//! - One SIM per message: the first part out pins the message; `assign` and
+//!   `part_sending` refuse another modem/SIM once a part has gone out.
+//!   `Failover` unpins only while nothing went out.
+//! - `ready` lists messages with a pending part, none in flight, schedule and
+//!   retry time passed and not past `expires_at` (which defaults to creation
+//!   plus `validity`); the dispatcher calls `expire` for the rest.
+//! - `retry` resends a message as a whole (every part reset, unpinned), so a
+//!   multipart message is reassembled by the phone.
+//! - Status reports match a part sent through the same SIM with the same MR
+//!   and the same recipient, the most recent sent before the report arrived;
+//!   unmatched ones are kept and claimed by a `part_sent` within
+//!   [`EARLY_REPORT_WINDOW`]. The same PDU twice (received or report) is
+//!   stored once, keyed by (SIM, PDU hex).
+//! - Concatenated sets are keyed by (SIM, sender, reference, total, 8/16-bit
+//!   reference) and live in the database, so restarts lose nothing;
+//!   `flush_incomplete` turns idle sets into messages marked incomplete,
+//!   listing the missing parts.
 
 mod incoming;
 mod outgoing;
