@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::outgoing::{apply_report, bump_sim, rollup, to_u32, to_u8, SimCounter};
 use super::{
     ms, rfc3339_ms, same_number, InboxMessage, ModemSeen, QueueCounts, ReceivedOutcome,
-    ReceivedPdu, ReportIn, ReportOutcome, StoreError,
+    ReceivedPdu, ReportIn, ReportOutcome, SimCounters, StoreError,
 };
 
 /// How many same-MR candidates report matching looks at.
@@ -555,6 +555,60 @@ pub(crate) fn upsert_modem(
         .map_err(StoreError::sql("record sim"))?;
     }
     Ok(())
+}
+
+pub(crate) fn sim_counters(c: &Connection) -> Result<Vec<SimCounters>, StoreError> {
+    type Raw = (
+        String,
+        Option<String>,
+        Option<String>,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+    );
+    let raw: Vec<Raw> = c
+        .prepare_cached(
+            "SELECT sim, iccid, last_modem, parts_sent, parts_failed, received, reports,
+                    first_seen, last_seen FROM sim ORDER BY sim",
+        )
+        .and_then(|mut s| {
+            s.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        })
+        .map_err(StoreError::sql("read sims"))?;
+    let count = |v: i64| u64::try_from(v).unwrap_or(0);
+    raw.into_iter()
+        .map(
+            |(sim, iccid, last_modem, sent, failed, received, reports, first, last)| {
+                Ok(SimCounters {
+                    sim,
+                    iccid,
+                    last_modem,
+                    parts_sent: count(sent),
+                    parts_failed: count(failed),
+                    received: count(received),
+                    reports: count(reports),
+                    first_seen: rfc3339_ms("first_seen", first)?,
+                    last_seen: rfc3339_ms("last_seen", last)?,
+                })
+            },
+        )
+        .collect()
 }
 
 #[cfg(test)]

@@ -449,10 +449,13 @@ fn modems_and_sims_are_remembered_by_identity() {
         .query_row("SELECT COUNT(*) FROM modem_seen", [], |r| r.get(0))
         .expect("count");
     assert_eq!(rows, 2);
-    let sims: i64 = c
-        .query_row("SELECT COUNT(*) FROM sim", [], |r| r.get(0))
-        .expect("count");
-    assert_eq!(sims, 2);
+    record_received(&c, &rx("+491700000000", None, "x"), t(10)).expect("rx");
+    let sims = sim_counters(&c).expect("sims");
+    let names: Vec<_> = sims.iter().map(|s| s.sim.as_str()).collect();
+    assert_eq!(names, vec!["262010000000001", "262010000000002", SIM]);
+    assert_eq!(sims[2].received, 1);
+    assert_eq!(sims[0].iccid.as_deref(), Some("89262010000000001"));
+    assert_eq!(sims[0].last_seen, "2026-01-01T12:00:09Z");
 }
 
 proptest! {

@@ -509,6 +509,21 @@ pub struct ModemSeen {
     pub model: Option<String>,
 }
 
+/// What the store counted for one SIM (keyed by IMSI, or modem name when the
+/// IMSI is unknown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SimCounters {
+    pub sim: String,
+    pub iccid: Option<String>,
+    pub last_modem: Option<String>,
+    pub parts_sent: u64,
+    pub parts_failed: u64,
+    pub received: u64,
+    pub reports: u64,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
 // ---------------------------------------------------------------------------
 // The thread and the handle.
 
@@ -840,6 +855,11 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<InboxMessage>, StoreError> {
         self.call(move |c| incoming::inbox(c, since, limit)).await
+    }
+
+    /// Counters of every SIM seen, by SIM key.
+    pub async fn sim_counters(&self) -> Result<Vec<SimCounters>, StoreError> {
+        self.call(incoming::sim_counters).await
     }
 
     /// Records a modem/SIM identity.
