@@ -434,6 +434,7 @@ pub(crate) fn record_report(
             "SELECT p.message_id, p.seq, o.recipient FROM outgoing_part p
                JOIN outgoing o ON o.id = p.message_id
              WHERE p.sim = ?1 AND p.mr = ?2 AND p.state = 'sent' AND p.sent_at <= ?3
+               AND o.report = 1
              ORDER BY p.sent_at DESC LIMIT ?4",
         )
         .and_then(|mut s| {

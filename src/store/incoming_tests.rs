@@ -299,6 +299,15 @@ fn reports_match_the_latest_send_of_a_wrapped_mr() {
     let ids: Vec<MessageId> = (0..300)
         .map(|i| sent_message(&c, "+491707777777", 1, (i % 256) as u8, i64::from(i)))
         .collect();
+    // Newer sends with the same MR that asked for no report are no candidates.
+    for i in 0..3 {
+        let mut m = msg("+491707777777", 1);
+        m.report = false;
+        let id = enqueue(&c, &m, t(350)).expect("enqueue").id;
+        assign(&c, id, "m1", Some(SIM), &[(1, "00".into(), 1)]).expect("assign");
+        part_sending(&c, id, 1, "m1", t(350 + i)).expect("sending");
+        part_sent(&c, id, 1, 10, t(350 + i)).expect("sent");
+    }
     for mr in [0u8, 10, 43, 44, 200, 255] {
         let latest = (0..300usize)
             .rev()

@@ -641,12 +641,16 @@ pub(crate) fn part_sent(
             action: "mark sent",
         });
     }
-    let (sim, modem, recipient): (Option<String>, Option<String>, String) = c
+    let (sim, modem, recipient, wants_report): (Option<String>, Option<String>, String, bool) = c
         .prepare_cached(
-            "SELECT p.sim, p.modem, o.recipient FROM outgoing_part p JOIN outgoing o
+            "SELECT p.sim, p.modem, o.recipient, o.report FROM outgoing_part p JOIN outgoing o
                ON o.id = p.message_id WHERE p.message_id = ?1 AND p.seq = ?2",
         )
-        .and_then(|mut s| s.query_row(params![id, seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
+        .and_then(|mut s| {
+            s.query_row(params![id, seq], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+        })
         .map_err(StoreError::sql("read sent part"))?;
     let sim = sim.or_else(|| modem.clone()).unwrap_or_default();
     c.prepare_cached("INSERT INTO send_log (sim, at) VALUES (?1, ?2)")
@@ -670,7 +674,7 @@ pub(crate) fn part_sent(
         })
         .map_err(StoreError::sql("look for early reports"))?;
     for (report_id, report_to, status, is_final, success) in early {
-        if !same_number(&report_to, &recipient) {
+        if !wants_report || !same_number(&report_to, &recipient) {
             continue;
         }
         apply_report(c, id, seq, to_u8("status", status)?, is_final, success, now)?;
