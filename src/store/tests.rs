@@ -197,6 +197,15 @@ async fn everything_answered_survives_a_crash() {
                 .id,
         );
     }
+    store
+        .assign(ids[0], "m1", Some("sim1"), vec![(1, "00".into(), 1)])
+        .await
+        .expect("assign");
+    store
+        .part_sending(ids[0], 1, "m1", t(30))
+        .await
+        .expect("sending");
+    store.part_sent(ids[0], 1, 9, t(31)).await.expect("sent");
     // Snapshot the files while the connection is open and never closed: what a
     // `kill -9` leaves behind.
     let crashed = tempfile::tempdir().expect("tempdir");
@@ -208,6 +217,8 @@ async fn everything_answered_survives_a_crash() {
     }
     std::mem::forget(store);
     let again = Store::open(&crashed.path().join("smsgate.db")).expect("reopen copy");
+    let usage = within(again.usage("sim1", t(40))).await.expect("usage");
+    assert_eq!(usage.last_minute, 1, "usage survives a restart");
     for id in ids {
         let view = within(again.show(id)).await.expect("show").expect("kept");
         assert_eq!(view.parts.len(), 2);
@@ -365,4 +376,12 @@ async fn a_read_only_file_refuses_writes_with_a_reason() {
     assert_eq!(within(ro.counts()).await.expect("counts").queued, 1);
     within(ro.close()).await.expect("close ro");
     within(store.close()).await.expect("close");
+}
+
+proptest::proptest! {
+    /// Number comparison never panics and does not depend on argument order.
+    #[test]
+    fn number_matching_is_symmetric(a in "[+0-9 ]{0,16}", b in "[+0-9a-z ]{0,16}") {
+        proptest::prop_assert_eq!(same_number(&a, &b), same_number(&b, &a));
+    }
 }
