@@ -444,9 +444,12 @@ pub(crate) fn record_report(
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         })
         .map_err(StoreError::sql("find report candidates"))?;
+    // Some modems report an empty recipient (gammu's "Number=" reports): then
+    // SIM and MR decide alone, and the latest send with that MR wins.
+    let anyone = super::digits(&r.recipient).is_empty();
     let Some((id, seq, _)) = candidates
         .into_iter()
-        .find(|(_, _, to)| same_number(to, &r.recipient))
+        .find(|(_, _, to)| anyone || same_number(to, &r.recipient))
     else {
         return Ok(ReportOutcome {
             duplicate: false,

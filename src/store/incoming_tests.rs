@@ -356,6 +356,15 @@ fn report_matching_respects_sim_recipient_and_time() {
 }
 
 #[test]
+fn a_report_without_recipient_matches_by_sim_and_mr() {
+    let c = memory();
+    sent_message(&c, "+491703030303", 1, 12, 0);
+    let latest = sent_message(&c, "+491704040404", 1, 12, 10);
+    let out = record_report(&c, &sr(12, "", 0, true, 1), t(20)).expect("report");
+    assert_eq!(out.matched, Some((latest, 1)));
+}
+
+#[test]
 fn temporary_then_final_status() {
     let c = memory();
     let id = sent_message(&c, "+491709999999", 1, 5, 0);
