@@ -1,1 +1,1019 @@
-//! Placeholder: filled in by its own work item.
+//! The store: every line of SQL in smsgate, on one thread that owns the
+//! SQLite connection. Owns the public types callers exchange with the store,
+//! the [`Store`] handle and its group-commit loop. It decides no policy (which
+//! SIM, when to retry) and decodes nothing: callers hand it decoded fields.
+//!
+//! Layout: `schema.rs` (migrations), `outgoing.rs` (the send lifecycle and
+//! its queries), `incoming.rs` (received PDUs, reassembly, status reports,
+//! modems and SIMs). Each of those is plain functions over a `&Connection`,
+//! run by the thread here inside the batch transaction.
+//!
+//! Group commit: the thread blocks for one request, drains whatever else is
+//! waiting (up to [`MAX_BATCH`]), runs each inside its own SAVEPOINT in one
+//! transaction, commits once, then answers every caller. A request that fails
+//! is rolled back to its savepoint alone; a failed commit fails the batch.
+//!
+//! Semantics the callers rely on:
+//! - A message's state is rolled up from its parts: `failed` as soon as one
+//!   part failed for good (the pending rest is cancelled), `delivered` when
+//!   every part is, `sent` when every part is out, `queued` while none is,
+//!   `sending` in between. `delivered`, `failed`, `cancelled` and `expired`
+//!   are final: late events update the part, never the message.
+//! - One SIM per message: the first part out pins the message; `assign` and
+//!   `part_sending` refuse another modem/SIM once a part has gone out.
+//!   `Failover` unpins only while nothing went out.
+//! - `ready` lists messages with a pending part, none in flight, schedule and
+//!   retry time passed and not past `expires_at` (which defaults to creation
+//!   plus `validity`); the dispatcher calls `expire` for the rest.
+//! - `retry` resends a message as a whole (every part reset, unpinned), so a
+//!   multipart message is reassembled by the phone.
+//! - Status reports match a part sent through the same SIM with the same MR
+//!   and the same recipient, the most recent sent before the report arrived;
+//!   unmatched ones are kept and claimed by a `part_sent` within
+//!   [`EARLY_REPORT_WINDOW`]. The same PDU twice (received or report) is
+//!   stored once, keyed by (SIM, PDU hex).
+//! - Concatenated sets are keyed by (SIM, sender, reference, total, 8/16-bit
+//!   reference) and live in the database, so restarts lose nothing;
+//!   `flush_incomplete` turns idle sets into messages marked incomplete,
+//!   listing the missing parts.
+
+mod incoming;
+mod outgoing;
+mod schema;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use rusqlite::{Connection, ErrorCode};
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+/// Row id of an outgoing message.
+pub type MessageId = i64;
+
+/// The most requests one transaction carries.
+pub const MAX_BATCH: usize = 256;
+
+/// How long a report that arrived before its `part_sent` waits to be claimed.
+pub const EARLY_REPORT_WINDOW: Duration = Duration::from_secs(5 * 60);
+
+/// What can go wrong in the store. Cloneable: a failed commit answers every
+/// caller of the batch with the same error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The disk is full, the file system or database is read-only, or I/O
+    /// failed. New work must be refused; the handle recovers when the cause
+    /// goes away.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Any other SQLite error, with the operation that hit it.
+    #[error("store error during {op}: {message} (sqlite code {code:?})")]
+    Sql {
+        op: &'static str,
+        code: Option<i32>,
+        message: String,
+    },
+    #[error("no outgoing message {id}")]
+    NoSuchMessage { id: MessageId },
+    #[error("message {id} has no part {seq}")]
+    NoSuchPart { id: MessageId, seq: u32 },
+    /// The operation does not apply to what the row is now.
+    #[error("cannot {action} message {id}: it is {state}")]
+    InvalidState {
+        id: MessageId,
+        state: String,
+        action: &'static str,
+    },
+    /// A caller-supplied field the store cannot keep.
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    /// A stored value this binary does not understand.
+    #[error("corrupt {field} in the store: {value:?}")]
+    Corrupt { field: &'static str, value: String },
+    #[error("schema migration to version {version} failed: {message}")]
+    Migration { version: usize, message: String },
+    #[error("database schema version {found} is newer than this smsgate knows ({known})")]
+    TooNew { found: i64, known: usize },
+    #[error("cannot open store {path}: {message}")]
+    Open { path: PathBuf, message: String },
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl StoreError {
+    /// Maps a SQLite error: full disk, read-only and I/O become
+    /// [`StoreError::Unavailable`] with a reason a person can act on.
+    pub(crate) fn from_sqlite(op: &'static str, e: rusqlite::Error) -> StoreError {
+        if let rusqlite::Error::SqliteFailure(f, msg) = &e {
+            let detail = msg.clone().unwrap_or_else(|| f.to_string());
+            let reason = match f.code {
+                ErrorCode::DiskFull => Some("disk or database full"),
+                ErrorCode::ReadOnly => Some("database or file system is read-only"),
+                ErrorCode::SystemIoFailure => Some("I/O error"),
+                ErrorCode::CannotOpen => Some("cannot open the database file"),
+                ErrorCode::PermissionDenied => Some("permission denied"),
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                    Some("database locked by another process")
+                }
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                return StoreError::Unavailable(format!("{reason} ({op}: {detail})"));
+            }
+            return StoreError::Sql {
+                op,
+                code: Some(f.extended_code),
+                message: detail,
+            };
+        }
+        StoreError::Sql {
+            op,
+            code: None,
+            message: e.to_string(),
+        }
+    }
+
+    /// `map_err` helper: `.map_err(StoreError::sql("insert part"))`.
+    pub(crate) fn sql(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+        move |e| StoreError::from_sqlite(op, e)
+    }
+}
+
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The lowercase name used in JSON and in the database.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = StoreError;
+            fn from_str(s: &str) -> Result<Self, StoreError> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(StoreError::Corrupt { field: stringify!($name), value: s.to_string() }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Where an outgoing message is in its life.
+    MessageState {
+        Queued => "queued",
+        Sending => "sending",
+        Sent => "sent",
+        Delivered => "delivered",
+        Failed => "failed",
+        Cancelled => "cancelled",
+        Expired => "expired",
+    }
+);
+
+text_enum!(
+    /// Where one part of an outgoing message is.
+    PartState {
+        Pending => "pending",
+        Sending => "sending",
+        Uncertain => "uncertain",
+        Sent => "sent",
+        Delivered => "delivered",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+);
+
+text_enum!(
+    /// Dispatch order: high before normal before low.
+    Priority {
+        Low => "low",
+        Normal => "normal",
+        High => "high",
+    }
+);
+
+impl MessageState {
+    /// States that `rollup` never leaves on its own.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            MessageState::Delivered
+                | MessageState::Failed
+                | MessageState::Cancelled
+                | MessageState::Expired
+        )
+    }
+}
+
+impl Priority {
+    pub(crate) fn rank(self) -> i64 {
+        match self {
+            Priority::Low => 0,
+            Priority::Normal => 1,
+            Priority::High => 2,
+        }
+    }
+
+    pub(crate) fn from_rank(rank: i64) -> Result<Priority, StoreError> {
+        match rank {
+            0 => Ok(Priority::Low),
+            1 => Ok(Priority::Normal),
+            2 => Ok(Priority::High),
+            _ => Err(StoreError::Corrupt {
+                field: "priority",
+                value: rank.to_string(),
+            }),
+        }
+    }
+}
+
+/// A message to queue, as the spool or the control socket hands it over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    pub to: String,
+    pub text: String,
+    pub report: bool,
+    pub flash: bool,
+    pub priority: Priority,
+    /// TP-VP asked for.
+    pub validity: Option<Duration>,
+    /// Expire if not sent by then.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Scheduled: not before then.
+    pub not_before: Option<DateTime<Utc>>,
+    /// Explicit modem asked for by the user.
+    pub modem: Option<String>,
+    pub queue: Option<String>,
+    /// Number of parts (from `codec::count_parts`); at least 1.
+    pub parts: u32,
+    /// Encoding options, opaque to the store.
+    pub options: serde_json::Value,
+    /// "spool:<name>", "socket:uid=1000", ...
+    pub source: String,
+    /// Same key twice = same message.
+    pub spool_key: Option<String>,
+}
+
+/// The answer to `enqueue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Enqueued {
+    pub id: MessageId,
+    pub parts: u32,
+    /// The spool key was already stored; `id` is the existing message.
+    pub duplicate: bool,
+}
+
+/// One part as the dispatcher sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRow {
+    pub seq: u32,
+    pub state: PartState,
+    pub attempts: u32,
+    pub pdu_hex: Option<String>,
+    pub tpdu_len: Option<u32>,
+    pub mr: Option<u8>,
+}
+
+/// A message with at least one part ready to go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadyMessage {
+    pub id: MessageId,
+    pub to: String,
+    pub text: String,
+    pub report: bool,
+    pub flash: bool,
+    pub priority: Priority,
+    pub validity: Option<Duration>,
+    /// Explicit modem asked for by the user.
+    pub modem: Option<String>,
+    pub queue: Option<String>,
+    /// The modem the message is pinned to, once assigned.
+    pub assigned_modem: Option<String>,
+    pub sim: Option<String>,
+    pub options: serde_json::Value,
+    pub parts: Vec<PartRow>,
+    pub tried_modems: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The answer to `ready`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReadyBatch {
+    pub messages: Vec<ReadyMessage>,
+    /// The earliest future `not_before`, `next_attempt_at` or `expires_at`.
+    pub next_wake: Option<DateTime<Utc>>,
+}
+
+/// What to do after a part failed to go out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Same SIM, later.
+    RetryAt(DateTime<Utc>),
+    /// Another SIM, later: unpins the message while no part has gone out
+    /// (else the same as `RetryAt`) and remembers the modem as tried.
+    Failover(DateTime<Utc>),
+    /// The message failed; its remaining parts are cancelled.
+    Permanent,
+}
+
+/// The answer to `recover_on_start`, counted in parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Recovered {
+    /// Parts found `sending`, now `uncertain`.
+    pub uncertain: u32,
+    /// Uncertain parts queued again (policy: resend).
+    pub requeued: u32,
+    /// Messages failed because a part stayed uncertain (policy: no resend).
+    pub failed: u32,
+}
+
+/// Parts sent through one SIM in the trailing windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Usage {
+    pub last_minute: u32,
+    pub last_hour: u32,
+    pub last_day: u32,
+}
+
+/// The concatenation header of a received part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConcatKey {
+    pub reference: u16,
+    pub total: u8,
+    pub seq: u8,
+    pub ref16: bool,
+}
+
+/// One received SMS-DELIVER, decoded by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedPdu {
+    pub modem: String,
+    /// IMSI, or the modem name when unknown.
+    pub sim: String,
+    pub pdu_hex: String,
+    pub from: String,
+    /// The text, or hex for binary data.
+    pub text: String,
+    pub binary: bool,
+    /// The SMSC time stamp.
+    pub sent_at: Option<DateTime<FixedOffset>>,
+    pub concat: Option<ConcatKey>,
+    pub class0: bool,
+    /// `Some(pid)` for PID 0x41..=0x47.
+    pub replace_type: Option<u8>,
+    pub pid: u8,
+    pub dcs: u8,
+}
+
+/// The answer to `record_received`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedOutcome {
+    /// The same PDU was already stored; nothing changed.
+    pub duplicate: bool,
+    /// The message this PDU completed (a single-part one, or the last part of
+    /// a set).
+    pub complete: Option<InboxMessage>,
+}
+
+/// A received message, as `inbox` lists it. Field names are the contract's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InboxMessage {
+    pub id: i64,
+    pub modem: String,
+    pub from: String,
+    pub text: String,
+    /// SMSC time stamp, RFC 3339 with its offset.
+    pub sent_at: Option<String>,
+    /// RFC 3339, UTC.
+    pub received_at: String,
+    pub parts: u32,
+    pub complete: bool,
+    pub class0: bool,
+    pub binary: bool,
+    pub sim: String,
+    /// Sequence numbers of parts that never came (incomplete messages).
+    pub missing_parts: Vec<u32>,
+    /// The earlier message this one replaced (replace-type PID).
+    pub replaces: Option<i64>,
+}
+
+/// One status report, decoded by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportIn {
+    pub modem: String,
+    pub sim: String,
+    pub mr: u8,
+    pub recipient: String,
+    pub sc_time: Option<DateTime<FixedOffset>>,
+    pub discharge: Option<DateTime<FixedOffset>>,
+    /// TP-ST.
+    pub status: u8,
+    pub is_final: bool,
+    pub success: bool,
+    pub pdu_hex: String,
+}
+
+/// The answer to `record_report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportOutcome {
+    pub duplicate: bool,
+    /// (message, part seq) the report applies to.
+    pub matched: Option<(MessageId, u32)>,
+    pub message_state: Option<MessageState>,
+}
+
+/// One part, as `show` and `outbox` list it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartView {
+    pub seq: u32,
+    pub state: PartState,
+    pub mr: Option<u8>,
+    /// TP-ST of the last status report.
+    pub status: Option<u8>,
+    pub modem: Option<String>,
+    pub error: Option<String>,
+    pub attempts: u32,
+    pub sent_at: Option<String>,
+    pub delivered_at: Option<String>,
+}
+
+/// One outgoing message, as `show` and `outbox` list it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutgoingView {
+    pub id: MessageId,
+    pub to: String,
+    pub text: String,
+    pub state: MessageState,
+    /// The modem it went (or goes) through; the one asked for otherwise.
+    pub modem: Option<String>,
+    pub created_at: String,
+    pub error: Option<String>,
+    pub parts: Vec<PartView>,
+    pub priority: Priority,
+    pub report: bool,
+    pub flash: bool,
+    pub sim: Option<String>,
+    pub queue: Option<String>,
+    pub source: String,
+    pub updated_at: String,
+    pub not_before: String,
+    pub expires_at: Option<String>,
+    pub tried_modems: Vec<String>,
+}
+
+/// How many messages are in each state, and what is waiting elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct QueueCounts {
+    pub queued: u64,
+    pub sending: u64,
+    pub sent: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    pub expired: u64,
+    pub inbox: u64,
+    pub unmatched_reports: u64,
+}
+
+/// A modem and SIM identity as the modem actor read it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ModemSeen {
+    pub name: String,
+    pub imei: Option<String>,
+    pub imsi: Option<String>,
+    pub iccid: Option<String>,
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+}
+
+/// What the store counted for one SIM (keyed by IMSI, or modem name when the
+/// IMSI is unknown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SimCounters {
+    pub sim: String,
+    pub iccid: Option<String>,
+    pub last_modem: Option<String>,
+    pub parts_sent: u64,
+    pub parts_failed: u64,
+    pub received: u64,
+    pub reports: u64,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+// ---------------------------------------------------------------------------
+// The thread and the handle.
+
+/// Runs on the store thread (or, given an error, does not run at all);
+/// returns whether it succeeded (to release or roll back its savepoint) and a
+/// closure that answers the caller once the fate of the batch is known.
+type Job = Box<dyn FnOnce(Result<&Connection, StoreError>) -> (bool, Reply) + Send>;
+type Reply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+
+enum Request {
+    Job(Job),
+    Close(oneshot::Sender<()>),
+}
+
+/// A cheap, cloneable handle to the store thread.
+#[derive(Clone)]
+pub struct Store {
+    tx: mpsc::Sender<Request>,
+    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+    commits: Arc<AtomicU64>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("commits", &self.commits.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, migrates it and
+    /// starts the thread that owns it.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |e: rusqlite::Error| StoreError::Open {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(open_err)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(open_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Open {
+                path: path.to_path_buf(),
+                message: format!("journal_mode is {mode}, WAL refused"),
+            });
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+            .map_err(open_err)?;
+        schema::migrate(&mut conn)?;
+        let (tx, rx) = mpsc::channel();
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&commits);
+        let thread = std::thread::Builder::new()
+            .name("smsgate-store".into())
+            .spawn(move || run(conn, rx, counter))
+            .map_err(|e| StoreError::Open {
+                path: path.to_path_buf(),
+                message: format!("cannot start the store thread: {e}"),
+            })?;
+        Ok(Store {
+            tx,
+            thread: Arc::new(Mutex::new(Some(thread))),
+            commits,
+        })
+    }
+
+    /// How many transactions the thread has committed (group commit makes
+    /// this smaller than the number of requests).
+    pub fn transactions(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Finishes what is queued, closes the connection and joins the thread.
+    /// Other handles get [`StoreError::Closed`] afterwards.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Request::Close(tx)).is_ok() {
+            let _ = rx.await;
+        }
+        let handle = self.thread.lock().map_err(|_| StoreError::Closed)?.take();
+        if let Some(handle) = handle {
+            tokio::task::spawn_blocking(move || handle.join())
+                .await
+                .map_err(|_| StoreError::Closed)?
+                .map_err(|_| StoreError::Closed)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the store thread inside the current batch.
+    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(f)?.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Queues `f` for the store thread; the receiver gets its answer after
+    /// the batch commits (or fails).
+    fn submit<T, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
+        let job: Job = Box::new(move |conn| {
+            let result = conn.and_then(f);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |batch_error| {
+                let answer = match batch_error {
+                    Some(e) if ok => Err(e.clone()),
+                    _ => result,
+                };
+                let _ = tx.send(answer);
+            });
+            (ok, reply)
+        });
+        self.tx
+            .send(Request::Job(job))
+            .map_err(|_| StoreError::Closed)?;
+        Ok(rx)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn submit_for_test<T, F>(
+        &self,
+        f: F,
+    ) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(f)
+    }
+
+    #[cfg(test)]
+    pub(crate) async fn exec_for_test(&self, sql: String) -> Result<(), StoreError> {
+        self.call(move |c| c.execute_batch(&sql).map_err(StoreError::sql("test")))
+            .await
+    }
+
+    #[cfg(test)]
+    pub(crate) async fn query_i64_for_test(&self, sql: &'static str) -> Result<i64, StoreError> {
+        self.call(move |c| {
+            c.query_row(sql, [], |r| r.get(0))
+                .map_err(StoreError::sql("test"))
+        })
+        .await
+    }
+
+    // --- outgoing -----------------------------------------------------------
+
+    /// Queues a message; answers after the commit.
+    pub async fn enqueue(&self, m: NewMessage, now: DateTime<Utc>) -> Result<Enqueued, StoreError> {
+        self.call(move |c| outgoing::enqueue(c, &m, now)).await
+    }
+
+    /// Messages with a part ready to go, highest priority first, and when to
+    /// look again.
+    pub async fn ready(&self, now: DateTime<Utc>, limit: usize) -> Result<ReadyBatch, StoreError> {
+        self.call(move |c| outgoing::ready(c, now, limit)).await
+    }
+
+    /// The next concatenation reference for (sim, destination), 0..=255.
+    pub async fn next_concat_ref(&self, sim: &str, destination: &str) -> Result<u16, StoreError> {
+        let (sim, destination) = (sim.to_string(), destination.to_string());
+        self.call(move |c| outgoing::next_concat_ref(c, &sim, &destination))
+            .await
+    }
+
+    /// Pins the message to one modem/SIM and stores each part's PDU.
+    pub async fn assign(
+        &self,
+        id: MessageId,
+        modem: &str,
+        sim: Option<&str>,
+        parts: Vec<(u32, String, u32)>,
+    ) -> Result<(), StoreError> {
+        let (modem, sim) = (modem.to_string(), sim.map(str::to_string));
+        self.call(move |c| outgoing::assign(c, id, &modem, sim.as_deref(), &parts))
+            .await
+    }
+
+    /// Marks a part in flight; commit this before `AT+CMGS` goes out.
+    pub async fn part_sending(
+        &self,
+        id: MessageId,
+        seq: u32,
+        modem: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let modem = modem.to_string();
+        self.call(move |c| outgoing::part_sending(c, id, seq, &modem, now))
+            .await
+    }
+
+    /// The modem accepted the part with message reference `mr`.
+    pub async fn part_sent(
+        &self,
+        id: MessageId,
+        seq: u32,
+        mr: u8,
+        now: DateTime<Utc>,
+    ) -> Result<MessageState, StoreError> {
+        self.call(move |c| outgoing::part_sent(c, id, seq, mr, now))
+            .await
+    }
+
+    /// The part did not go out; `disposition` says what happens next.
+    pub async fn part_failed(
+        &self,
+        id: MessageId,
+        seq: u32,
+        error: &str,
+        disposition: Disposition,
+        now: DateTime<Utc>,
+    ) -> Result<MessageState, StoreError> {
+        let error = error.to_string();
+        self.call(move |c| outgoing::part_failed(c, id, seq, &error, disposition, now))
+            .await
+    }
+
+    /// At start-up: parts left `sending` become `uncertain`, then are resent
+    /// or their messages failed, by policy.
+    pub async fn recover_on_start(
+        &self,
+        resend_uncertain: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Recovered, StoreError> {
+        self.call(move |c| outgoing::recover_on_start(c, resend_uncertain, now))
+            .await
+    }
+
+    /// Expires messages past their `expires_at` with nothing in flight.
+    pub async fn expire(&self, now: DateTime<Utc>) -> Result<Vec<MessageId>, StoreError> {
+        self.call(move |c| outgoing::expire(c, now)).await
+    }
+
+    /// Cancels a queued message, or the unsent rest of a sending one.
+    pub async fn cancel(
+        &self,
+        id: MessageId,
+        now: DateTime<Utc>,
+    ) -> Result<MessageState, StoreError> {
+        self.call(move |c| outgoing::cancel(c, id, now)).await
+    }
+
+    /// Requeues a failed, expired or cancelled message.
+    pub async fn retry(
+        &self,
+        id: MessageId,
+        now: DateTime<Utc>,
+    ) -> Result<MessageState, StoreError> {
+        self.call(move |c| outgoing::retry(c, id, now)).await
+    }
+
+    /// Parts sent through `sim` in the last minute, hour and day.
+    pub async fn usage(&self, sim: &str, now: DateTime<Utc>) -> Result<Usage, StoreError> {
+        let sim = sim.to_string();
+        self.call(move |c| outgoing::usage(c, &sim, now)).await
+    }
+
+    /// The modem that last sent to `to` (sticky sender).
+    pub async fn last_modem_for(&self, to: &str) -> Result<Option<String>, StoreError> {
+        let to = to.to_string();
+        self.call(move |c| outgoing::last_modem_for(c, &to)).await
+    }
+
+    /// Outgoing messages, newest first.
+    pub async fn outbox(
+        &self,
+        state: Option<MessageState>,
+        limit: usize,
+    ) -> Result<Vec<OutgoingView>, StoreError> {
+        self.call(move |c| outgoing::outbox(c, state, limit)).await
+    }
+
+    /// One outgoing message with its parts.
+    pub async fn show(&self, id: MessageId) -> Result<Option<OutgoingView>, StoreError> {
+        self.call(move |c| outgoing::show(c, id)).await
+    }
+
+    /// Messages per state, inbox size, unmatched reports.
+    pub async fn counts(&self) -> Result<QueueCounts, StoreError> {
+        self.call(incoming::counts).await
+    }
+
+    // --- incoming -----------------------------------------------------------
+
+    /// Stores a received PDU (once), reassembling concatenated messages.
+    pub async fn record_received(
+        &self,
+        r: ReceivedPdu,
+        now: DateTime<Utc>,
+    ) -> Result<ReceivedOutcome, StoreError> {
+        self.call(move |c| incoming::record_received(c, &r, now))
+            .await
+    }
+
+    /// Turns sets with no new part since `older_than` into incomplete messages.
+    pub async fn flush_incomplete(
+        &self,
+        older_than: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<InboxMessage>, StoreError> {
+        self.call(move |c| incoming::flush_incomplete(c, older_than, now))
+            .await
+    }
+
+    /// Stores a status report (once) and applies it to its part.
+    pub async fn record_report(
+        &self,
+        r: ReportIn,
+        now: DateTime<Utc>,
+    ) -> Result<ReportOutcome, StoreError> {
+        self.call(move |c| incoming::record_report(c, &r, now))
+            .await
+    }
+
+    /// Received messages after `since`, oldest first.
+    pub async fn inbox(
+        &self,
+        since: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<InboxMessage>, StoreError> {
+        self.call(move |c| incoming::inbox(c, since, limit)).await
+    }
+
+    /// Counters of every SIM seen, by SIM key.
+    pub async fn sim_counters(&self) -> Result<Vec<SimCounters>, StoreError> {
+        self.call(incoming::sim_counters).await
+    }
+
+    /// Records a modem/SIM identity.
+    pub async fn upsert_modem(
+        &self,
+        seen: ModemSeen,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| incoming::upsert_modem(c, &seen, now))
+            .await
+    }
+}
+
+/// The store thread: group commit until `Close` or until every handle is gone.
+fn run(conn: Connection, rx: mpsc::Receiver<Request>, commits: Arc<AtomicU64>) {
+    let mut closing: Option<oneshot::Sender<()>> = None;
+    while closing.is_none() {
+        let Ok(first) = rx.recv() else { break };
+        let mut jobs = Vec::new();
+        let mut next = Some(first);
+        while let Some(req) = next.take() {
+            match req {
+                Request::Job(job) => jobs.push(job),
+                Request::Close(ack) => {
+                    closing = Some(ack);
+                    break;
+                }
+            }
+            if jobs.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        run_batch(&conn, jobs, &commits);
+    }
+    let _ = conn.execute_batch("PRAGMA optimize");
+    drop(conn);
+    if let Some(ack) = closing {
+        let _ = ack.send(());
+    }
+}
+
+/// One transaction for all `jobs`, each in its own savepoint.
+fn run_batch(conn: &Connection, jobs: Vec<Job>, commits: &AtomicU64) {
+    let mut jobs = jobs.into_iter();
+    let mut done: Vec<Reply> = Vec::new();
+    'transaction: loop {
+        // A read-only database refuses a write lock; a deferred transaction
+        // still serves reads, and writes then fail one request at a time.
+        let begun = conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .or_else(|_| conn.execute_batch("BEGIN"));
+        if let Err(e) = begun {
+            let err = StoreError::from_sqlite("begin", e);
+            for reply in done.drain(..) {
+                reply(Some(&err));
+            }
+            for job in jobs.by_ref() {
+                let (_, reply) = job(Err(err.clone()));
+                reply(None);
+            }
+            return;
+        }
+        for job in jobs.by_ref() {
+            if let Err(e) = conn.execute_batch("SAVEPOINT request") {
+                // Cannot isolate this request: answer it with the error.
+                let (_, reply) = job(Err(StoreError::from_sqlite("savepoint", e)));
+                reply(None);
+                continue;
+            }
+            let (ok, reply) = job(Ok(conn));
+            if conn.is_autocommit() {
+                // SQLite rolled the whole transaction back (full disk, I/O):
+                // everything done so far in this batch is gone.
+                let err = StoreError::Unavailable(
+                    "the transaction was rolled back by SQLite (disk full or I/O error)".into(),
+                );
+                for r in done.drain(..) {
+                    r(Some(&err));
+                }
+                reply(Some(&err));
+                continue 'transaction;
+            }
+            let end = if ok {
+                "RELEASE request"
+            } else {
+                "ROLLBACK TO request; RELEASE request"
+            };
+            if let Err(e) = conn.execute_batch(end) {
+                let err = StoreError::from_sqlite("savepoint end", e);
+                for r in done.drain(..) {
+                    r(Some(&err));
+                }
+                reply(Some(&err));
+                let _ = conn.execute_batch("ROLLBACK");
+                continue 'transaction;
+            }
+            done.push(reply);
+        }
+        break;
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => {
+            commits.fetch_add(1, Ordering::Relaxed);
+            for reply in done {
+                reply(None);
+            }
+        }
+        Err(e) => {
+            let err = StoreError::from_sqlite("commit", e);
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            for reply in done {
+                reply(Some(&err));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers shared by the query files.
+
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_ms(field: &'static str, v: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(v).ok_or(StoreError::Corrupt {
+        field,
+        value: v.to_string(),
+    })
+}
+
+pub(crate) fn rfc3339_ms(field: &'static str, v: i64) -> Result<String, StoreError> {
+    Ok(from_ms(field, v)?.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+/// The digits of a phone number, without `+` or separators.
+pub(crate) fn digits(number: &str) -> String {
+    number.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// Whether two numbers name the same subscriber: equal digits, or one lacks
+/// the country code and the longer common suffix is at least 7 digits and is
+/// the whole of the shorter number (after dropping a national trunk `0`).
+pub(crate) fn same_number(a: &str, b: &str) -> bool {
+    let (a, b) = (digits(a), digits(b));
+    if a == b {
+        return true;
+    }
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let short = short.trim_start_matches('0');
+    short.len() >= 7 && long.ends_with(short)
+}
+
+#[cfg(test)]
+mod tests;

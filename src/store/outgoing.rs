@@ -1,0 +1,1103 @@
+//! Outgoing messages and their parts: intake, dispatch queries, the send
+//! lifecycle (pin, sending, sent, failed, recovery, expiry, cancel, retry),
+//! per-SIM usage and the views `show` / `outbox` print. Plain functions over
+//! a `&Connection`, run inside the store thread's batch transaction. Does not
+//! decide policy (when to retry, which SIM): callers pass that in.
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{
+    digits, from_ms, ms, rfc3339_ms, same_number, Disposition, Enqueued, MessageId, MessageState,
+    NewMessage, OutgoingView, PartRow, PartState, PartView, Priority, ReadyBatch, ReadyMessage,
+    Recovered, StoreError, Usage, EARLY_REPORT_WINDOW,
+};
+
+pub(crate) fn to_u32(field: &'static str, v: i64) -> Result<u32, StoreError> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt {
+        field,
+        value: v.to_string(),
+    })
+}
+
+pub(crate) fn to_u8(field: &'static str, v: i64) -> Result<u8, StoreError> {
+    u8::try_from(v).map_err(|_| StoreError::Corrupt {
+        field,
+        value: v.to_string(),
+    })
+}
+
+fn message_state(c: &Connection, id: MessageId) -> Result<MessageState, StoreError> {
+    let state: Option<String> = c
+        .prepare_cached("SELECT state FROM outgoing WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+        .map_err(StoreError::sql("read message state"))?;
+    match state {
+        Some(s) => s.parse(),
+        None => Err(StoreError::NoSuchMessage { id }),
+    }
+}
+
+fn part_state(c: &Connection, id: MessageId, seq: u32) -> Result<PartState, StoreError> {
+    let state: Option<String> = c
+        .prepare_cached("SELECT state FROM outgoing_part WHERE message_id = ?1 AND seq = ?2")
+        .and_then(|mut s| s.query_row(params![id, seq], |r| r.get(0)).optional())
+        .map_err(StoreError::sql("read part state"))?;
+    match state {
+        Some(s) => s.parse(),
+        None => {
+            message_state(c, id)?;
+            Err(StoreError::NoSuchPart { id, seq })
+        }
+    }
+}
+
+fn set_message_state(
+    c: &Connection,
+    id: MessageId,
+    state: MessageState,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let finished = state.is_final().then_some(ms(now));
+    c.prepare_cached(
+        "UPDATE outgoing SET state = ?2, error = COALESCE(?3, error), updated_at = ?4,
+             finished_at = ?5 WHERE id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![id, state.as_str(), error, ms(now), finished]))
+    .map_err(StoreError::sql("update message state"))?;
+    Ok(())
+}
+
+/// Derives the message state from its parts. Final states stay as they are
+/// (a late report does not revive a cancelled message).
+pub(crate) fn rollup(
+    c: &Connection,
+    id: MessageId,
+    now: DateTime<Utc>,
+) -> Result<MessageState, StoreError> {
+    let current = message_state(c, id)?;
+    if current.is_final() {
+        return Ok(current);
+    }
+    let by_state: Vec<(String, i64)> = c
+        .prepare_cached(
+            "SELECT state, COUNT(*) FROM outgoing_part WHERE message_id = ?1 GROUP BY state",
+        )
+        .and_then(|mut s| {
+            s.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        })
+        .map_err(StoreError::sql("count parts"))?;
+    let (mut pending, mut sending, mut sent, mut delivered, mut failed, mut cancelled) =
+        (0, 0, 0, 0, 0, 0);
+    for (state, n) in by_state {
+        match state.parse::<PartState>()? {
+            PartState::Pending => pending += n,
+            PartState::Sending | PartState::Uncertain => sending += n,
+            PartState::Sent => sent += n,
+            PartState::Delivered => delivered += n,
+            PartState::Failed => failed += n,
+            PartState::Cancelled => cancelled += n,
+        }
+    }
+    let total = pending + sending + sent + delivered + failed + cancelled;
+    let next = if failed > 0 {
+        MessageState::Failed
+    } else if total > 0 && delivered == total {
+        MessageState::Delivered
+    } else if total > 0 && sent + delivered == total {
+        MessageState::Sent
+    } else if cancelled > 0 && pending + sending == 0 {
+        MessageState::Cancelled
+    } else if pending == total {
+        MessageState::Queued
+    } else {
+        MessageState::Sending
+    };
+    if next == MessageState::Failed && pending > 0 {
+        cancel_pending(c, id, "not sent: another part failed")?;
+    }
+    if next != current {
+        set_message_state(c, id, next, None, now)?;
+    }
+    Ok(next)
+}
+
+fn cancel_pending(c: &Connection, id: MessageId, why: &str) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "UPDATE outgoing_part SET state = 'cancelled', error = ?2
+         WHERE message_id = ?1 AND state = 'pending'",
+    )
+    .and_then(|mut s| s.execute(params![id, why]))
+    .map_err(StoreError::sql("cancel pending parts"))?;
+    Ok(())
+}
+
+pub(crate) fn enqueue(
+    c: &Connection,
+    m: &NewMessage,
+    now: DateTime<Utc>,
+) -> Result<Enqueued, StoreError> {
+    if m.parts == 0 {
+        return Err(StoreError::Invalid {
+            field: "parts",
+            reason: "a message has at least one part".into(),
+        });
+    }
+    let to_digits = digits(&m.to);
+    if to_digits.is_empty() {
+        return Err(StoreError::Invalid {
+            field: "to",
+            reason: format!("{:?} has no digits", m.to),
+        });
+    }
+    if let Some(key) = &m.spool_key {
+        let existing: Option<(i64, i64)> = c
+            .prepare_cached(
+                "SELECT id, (SELECT COUNT(*) FROM outgoing_part WHERE message_id = outgoing.id)
+                 FROM outgoing WHERE spool_key = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(StoreError::sql("look up spool key"))?;
+        if let Some((id, parts)) = existing {
+            return Ok(Enqueued {
+                id,
+                parts: to_u32("parts", parts)?,
+                duplicate: true,
+            });
+        }
+    }
+    let options = serde_json::to_string(&m.options).map_err(|e| StoreError::Invalid {
+        field: "options",
+        reason: e.to_string(),
+    })?;
+    let validity = m
+        .validity
+        .map(|v| i64::try_from(v.as_secs()).unwrap_or(i64::MAX));
+    let not_before = m.not_before.map_or(ms(now), ms);
+    // Without an explicit deadline, a message whose validity period has
+    // passed while still queued is expired rather than sent (the dispatcher
+    // counts validity from creation too).
+    let expires_at = m.expires_at.or_else(|| {
+        let v = ChronoDuration::from_std(m.validity?).ok()?;
+        now.checked_add_signed(v)
+    });
+    c.prepare_cached(
+        "INSERT INTO outgoing (recipient, to_digits, text, report, flash, priority, validity_s,
+             expires_at, not_before, next_attempt_at, modem, queue, options, source, spool_key,
+             state, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'queued', ?10, ?10)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            m.to,
+            to_digits,
+            m.text,
+            m.report,
+            m.flash,
+            m.priority.rank(),
+            validity,
+            expires_at.map(ms),
+            not_before,
+            ms(now),
+            m.modem,
+            m.queue,
+            options,
+            m.source,
+            m.spool_key,
+        ])
+    })
+    .map_err(StoreError::sql("insert message"))?;
+    let id = c.last_insert_rowid();
+    let mut insert = c
+        .prepare_cached(
+            "INSERT INTO outgoing_part (message_id, seq, state) VALUES (?1, ?2, 'pending')",
+        )
+        .map_err(StoreError::sql("prepare part insert"))?;
+    for seq in 1..=m.parts {
+        insert
+            .execute(params![id, seq])
+            .map_err(StoreError::sql("insert part"))?;
+    }
+    Ok(Enqueued {
+        id,
+        parts: m.parts,
+        duplicate: false,
+    })
+}
+
+fn parts_of(c: &Connection, id: MessageId) -> Result<Vec<PartRow>, StoreError> {
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT seq, state, attempts, pdu_hex, tpdu_len, mr FROM outgoing_part
+             WHERE message_id = ?1 ORDER BY seq",
+        )
+        .map_err(StoreError::sql("prepare parts"))?;
+    let raw = stmt
+        .query_map([id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+            ))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(StoreError::sql("read parts"))?;
+    raw.into_iter()
+        .map(|(seq, state, attempts, pdu_hex, tpdu_len, mr)| {
+            Ok(PartRow {
+                seq: to_u32("seq", seq)?,
+                state: state.parse()?,
+                attempts: to_u32("attempts", attempts)?,
+                pdu_hex,
+                tpdu_len: tpdu_len.map(|v| to_u32("tpdu_len", v)).transpose()?,
+                mr: mr.map(|v| to_u8("mr", v)).transpose()?,
+            })
+        })
+        .collect()
+}
+
+fn tried_list(raw: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(raw).map_err(|_| StoreError::Corrupt {
+        field: "tried_modems",
+        value: raw.to_string(),
+    })
+}
+
+pub(crate) fn ready(
+    c: &Connection,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<ReadyBatch, StoreError> {
+    let now_ms = ms(now);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT id, recipient, text, report, flash, priority, validity_s, modem, queue,
+                    assigned_modem, sim, options, tried_modems, created_at
+             FROM outgoing
+             WHERE state IN ('queued', 'sending') AND not_before <= ?1 AND next_attempt_at <= ?1
+               AND (expires_at IS NULL OR expires_at > ?1)
+               AND EXISTS (SELECT 1 FROM outgoing_part p
+                           WHERE p.message_id = outgoing.id AND p.state = 'pending')
+               AND NOT EXISTS (SELECT 1 FROM outgoing_part p
+                               WHERE p.message_id = outgoing.id AND p.state = 'sending')
+             ORDER BY priority DESC, id LIMIT ?2",
+        )
+        .map_err(StoreError::sql("prepare ready"))?;
+    type Raw = (
+        i64,
+        String,
+        String,
+        bool,
+        bool,
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+        i64,
+    );
+    let raw: Vec<Raw> = stmt
+        .query_map(params![now_ms, limit], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+                r.get(10)?,
+                r.get(11)?,
+                r.get(12)?,
+                r.get(13)?,
+            ))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(StoreError::sql("read ready"))?;
+    let mut messages = Vec::with_capacity(raw.len());
+    for (
+        id,
+        to,
+        text,
+        report,
+        flash,
+        priority,
+        validity,
+        modem,
+        queue,
+        assigned_modem,
+        sim,
+        options,
+        tried,
+        created,
+    ) in raw
+    {
+        messages.push(ReadyMessage {
+            id,
+            to,
+            text,
+            report,
+            flash,
+            priority: Priority::from_rank(priority)?,
+            validity: validity
+                .map(|v| u64::try_from(v).map(std::time::Duration::from_secs))
+                .transpose()
+                .map_err(|_| StoreError::Corrupt {
+                    field: "validity_s",
+                    value: format!("{validity:?}"),
+                })?,
+            modem,
+            queue,
+            assigned_modem,
+            sim,
+            options: serde_json::from_str(&options).map_err(|_| StoreError::Corrupt {
+                field: "options",
+                value: options.clone(),
+            })?,
+            parts: parts_of(c, id)?,
+            tried_modems: tried_list(&tried)?,
+            created_at: from_ms("created_at", created)?,
+        });
+    }
+    let wake: Option<i64> = c
+        .prepare_cached(
+            "SELECT MIN(t) FROM (
+                SELECT not_before AS t FROM outgoing
+                  WHERE state IN ('queued', 'sending') AND not_before > ?1
+                UNION ALL SELECT next_attempt_at FROM outgoing
+                  WHERE state IN ('queued', 'sending') AND next_attempt_at > ?1
+                UNION ALL SELECT expires_at FROM outgoing
+                  WHERE state IN ('queued', 'sending') AND expires_at > ?1)",
+        )
+        .and_then(|mut s| s.query_row([now_ms], |r| r.get(0)))
+        .map_err(StoreError::sql("next wake"))?;
+    Ok(ReadyBatch {
+        messages,
+        next_wake: wake.map(|t| from_ms("next_wake", t)).transpose()?,
+    })
+}
+
+pub(crate) fn next_concat_ref(
+    c: &Connection,
+    sim: &str,
+    destination: &str,
+) -> Result<u16, StoreError> {
+    let dest = digits(destination);
+    c.prepare_cached(
+        "INSERT INTO concat_ref (sim, destination, next) VALUES (?1, ?2, ?3)
+         ON CONFLICT (sim, destination) DO NOTHING",
+    )
+    .and_then(|mut s| s.execute(params![sim, dest, fastrand::i64(0..256)]))
+    .map_err(StoreError::sql("seed concat ref"))?;
+    let value: i64 = c
+        .prepare_cached(
+            "UPDATE concat_ref SET next = (next + 1) % 256 WHERE sim = ?1 AND destination = ?2
+             RETURNING (next + 255) % 256",
+        )
+        .and_then(|mut s| s.query_row(params![sim, dest], |r| r.get(0)))
+        .map_err(StoreError::sql("next concat ref"))?;
+    u16::try_from(value).map_err(|_| StoreError::Corrupt {
+        field: "concat_ref",
+        value: value.to_string(),
+    })
+}
+
+/// Parts that went out (or may have) pin a message to its SIM.
+fn parts_out(c: &Connection, id: MessageId, except_seq: Option<u32>) -> Result<i64, StoreError> {
+    c.prepare_cached(
+        "SELECT COUNT(*) FROM outgoing_part WHERE message_id = ?1
+           AND state IN ('sending', 'uncertain', 'sent', 'delivered')
+           AND seq IS NOT ?2",
+    )
+    .and_then(|mut s| s.query_row(params![id, except_seq], |r| r.get(0)))
+    .map_err(StoreError::sql("count parts out"))
+}
+
+pub(crate) fn assign(
+    c: &Connection,
+    id: MessageId,
+    modem: &str,
+    sim: Option<&str>,
+    parts: &[(u32, String, u32)],
+) -> Result<(), StoreError> {
+    let state = message_state(c, id)?;
+    if !matches!(state, MessageState::Queued | MessageState::Sending) {
+        return Err(StoreError::InvalidState {
+            id,
+            state: state.to_string(),
+            action: "assign",
+        });
+    }
+    let current: (Option<String>, Option<String>) = c
+        .prepare_cached("SELECT assigned_modem, sim FROM outgoing WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))))
+        .map_err(StoreError::sql("read pin"))?;
+    let same = current.0.as_deref() == Some(modem) && current.1.as_deref() == sim;
+    if !same && parts_out(c, id, None)? > 0 {
+        return Err(StoreError::InvalidState {
+            id,
+            state: format!(
+                "pinned to {} with parts already out",
+                current.0.as_deref().unwrap_or("?")
+            ),
+            action: "re-assign",
+        });
+    }
+    c.prepare_cached("UPDATE outgoing SET assigned_modem = ?2, sim = ?3 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![id, modem, sim]))
+        .map_err(StoreError::sql("pin message"))?;
+    let mut update = c
+        .prepare_cached(
+            "UPDATE outgoing_part SET pdu_hex = ?3, tpdu_len = ?4
+             WHERE message_id = ?1 AND seq = ?2 AND state = 'pending'",
+        )
+        .map_err(StoreError::sql("prepare part pdu"))?;
+    for (seq, pdu, len) in parts {
+        let changed = update
+            .execute(params![id, seq, pdu, len])
+            .map_err(StoreError::sql("store part pdu"))?;
+        if changed == 0 {
+            // Not pending: keep what went out; but the part must exist.
+            part_state(c, id, *seq)?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn part_sending(
+    c: &Connection,
+    id: MessageId,
+    seq: u32,
+    modem: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    // All parts go through one SIM: the first part out pins an unpinned
+    // message to its modem, and no other modem may send for it then.
+    let pinned: Option<String> = c
+        .prepare_cached("SELECT assigned_modem FROM outgoing WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+        .map_err(StoreError::sql("read pin"))?
+        .ok_or(StoreError::NoSuchMessage { id })?;
+    match pinned.as_deref() {
+        Some(m) if m != modem => {
+            return Err(StoreError::InvalidState {
+                id,
+                state: format!("pinned to {m}"),
+                action: "send through another modem",
+            })
+        }
+        Some(_) => {}
+        None => {
+            c.prepare_cached("UPDATE outgoing SET assigned_modem = ?2 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![id, modem]))
+                .map_err(StoreError::sql("pin on send"))?;
+        }
+    }
+    let changed = c
+        .prepare_cached(
+            "UPDATE outgoing_part SET state = 'sending', attempts = attempts + 1, modem = ?3,
+                 sim = (SELECT COALESCE(sim, ?3) FROM outgoing WHERE id = ?1),
+                 sending_at = ?4
+             WHERE message_id = ?1 AND seq = ?2 AND state IN ('pending', 'uncertain')",
+        )
+        .and_then(|mut s| s.execute(params![id, seq, modem, ms(now)]))
+        .map_err(StoreError::sql("mark part sending"))?;
+    if changed == 0 {
+        let state = part_state(c, id, seq)?;
+        return Err(StoreError::InvalidState {
+            id,
+            state: format!("part {seq} {state}"),
+            action: "send",
+        });
+    }
+    if message_state(c, id)? == MessageState::Queued {
+        set_message_state(c, id, MessageState::Sending, None, now)?;
+    }
+    Ok(())
+}
+
+/// Counts one event for a SIM, creating its row on first sight.
+pub(crate) fn bump_sim(
+    c: &Connection,
+    sim: &str,
+    modem: Option<&str>,
+    column: SimCounter,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let sql = match column {
+        SimCounter::Sent => {
+            "INSERT INTO sim (sim, last_modem, parts_sent, first_seen, last_seen)
+             VALUES (?1, ?2, 1, ?3, ?3)
+             ON CONFLICT (sim) DO UPDATE SET parts_sent = parts_sent + 1, last_seen = ?3,
+                 last_modem = COALESCE(?2, last_modem)"
+        }
+        SimCounter::Failed => {
+            "INSERT INTO sim (sim, last_modem, parts_failed, first_seen, last_seen)
+             VALUES (?1, ?2, 1, ?3, ?3)
+             ON CONFLICT (sim) DO UPDATE SET parts_failed = parts_failed + 1, last_seen = ?3,
+                 last_modem = COALESCE(?2, last_modem)"
+        }
+        SimCounter::Received => {
+            "INSERT INTO sim (sim, last_modem, received, first_seen, last_seen)
+             VALUES (?1, ?2, 1, ?3, ?3)
+             ON CONFLICT (sim) DO UPDATE SET received = received + 1, last_seen = ?3,
+                 last_modem = COALESCE(?2, last_modem)"
+        }
+        SimCounter::Reports => {
+            "INSERT INTO sim (sim, last_modem, reports, first_seen, last_seen)
+             VALUES (?1, ?2, 1, ?3, ?3)
+             ON CONFLICT (sim) DO UPDATE SET reports = reports + 1, last_seen = ?3,
+                 last_modem = COALESCE(?2, last_modem)"
+        }
+    };
+    c.prepare_cached(sql)
+        .and_then(|mut s| s.execute(params![sim, modem, ms(now)]))
+        .map_err(StoreError::sql("count for sim"))?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SimCounter {
+    Sent,
+    Failed,
+    Received,
+    Reports,
+}
+
+/// Applies a status report to a part: a final one closes it, a temporary
+/// one only records TP-ST.
+pub(crate) fn apply_report(
+    c: &Connection,
+    id: MessageId,
+    seq: u32,
+    status: u8,
+    is_final: bool,
+    success: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if is_final {
+        let (state, error) = if success {
+            (PartState::Delivered, None)
+        } else {
+            (
+                PartState::Failed,
+                Some(format!("status report: TP-ST 0x{status:02X}")),
+            )
+        };
+        c.prepare_cached(
+            "UPDATE outgoing_part SET status = ?3, state = ?4, delivered_at = ?5,
+                 error = COALESCE(?6, error)
+             WHERE message_id = ?1 AND seq = ?2",
+        )
+        .and_then(|mut s| s.execute(params![id, seq, status, state.as_str(), ms(now), error]))
+        .map_err(StoreError::sql("apply final report"))?;
+        if let Some(error) = error {
+            c.prepare_cached("UPDATE outgoing SET error = ?2 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![id, error]))
+                .map_err(StoreError::sql("report error"))?;
+        }
+    } else {
+        c.prepare_cached("UPDATE outgoing_part SET status = ?3 WHERE message_id = ?1 AND seq = ?2")
+            .and_then(|mut s| s.execute(params![id, seq, status]))
+            .map_err(StoreError::sql("apply temporary report"))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn part_sent(
+    c: &Connection,
+    id: MessageId,
+    seq: u32,
+    mr: u8,
+    now: DateTime<Utc>,
+) -> Result<MessageState, StoreError> {
+    let changed = c
+        .prepare_cached(
+            "UPDATE outgoing_part SET state = 'sent', mr = ?3, sent_at = ?4, error = NULL
+             WHERE message_id = ?1 AND seq = ?2 AND state IN ('sending', 'uncertain')",
+        )
+        .and_then(|mut s| s.execute(params![id, seq, mr, ms(now)]))
+        .map_err(StoreError::sql("mark part sent"))?;
+    if changed == 0 {
+        let state = part_state(c, id, seq)?;
+        return Err(StoreError::InvalidState {
+            id,
+            state: format!("part {seq} {state}"),
+            action: "mark sent",
+        });
+    }
+    let (sim, modem, recipient, wants_report): (Option<String>, Option<String>, String, bool) = c
+        .prepare_cached(
+            "SELECT p.sim, p.modem, o.recipient, o.report FROM outgoing_part p JOIN outgoing o
+               ON o.id = p.message_id WHERE p.message_id = ?1 AND p.seq = ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![id, seq], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+        })
+        .map_err(StoreError::sql("read sent part"))?;
+    let sim = sim.or_else(|| modem.clone()).unwrap_or_default();
+    c.prepare_cached("INSERT INTO send_log (sim, at) VALUES (?1, ?2)")
+        .and_then(|mut s| s.execute(params![sim, ms(now)]))
+        .map_err(StoreError::sql("log send"))?;
+    bump_sim(c, &sim, modem.as_deref(), SimCounter::Sent, now)?;
+
+    // A report that beat us here (the network was faster than our commit).
+    let window = ChronoDuration::from_std(EARLY_REPORT_WINDOW).unwrap_or(ChronoDuration::zero());
+    let early: Vec<(i64, String, i64, bool, bool)> = c
+        .prepare_cached(
+            "SELECT id, recipient, status, is_final, success FROM status_report
+             WHERE message_id IS NULL AND sim = ?1 AND mr = ?2 AND received_at >= ?3
+             ORDER BY received_at, id",
+        )
+        .and_then(|mut s| {
+            s.query_map(params![sim, mr, ms(now - window)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        })
+        .map_err(StoreError::sql("look for early reports"))?;
+    for (report_id, report_to, status, is_final, success) in early {
+        if !wants_report || !same_number(&report_to, &recipient) {
+            continue;
+        }
+        apply_report(c, id, seq, to_u8("status", status)?, is_final, success, now)?;
+        c.prepare_cached("UPDATE status_report SET message_id = ?2, seq = ?3 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![report_id, id, seq]))
+            .map_err(StoreError::sql("claim early report"))?;
+    }
+    rollup(c, id, now)
+}
+
+pub(crate) fn part_failed(
+    c: &Connection,
+    id: MessageId,
+    seq: u32,
+    error: &str,
+    disposition: Disposition,
+    now: DateTime<Utc>,
+) -> Result<MessageState, StoreError> {
+    let state = part_state(c, id, seq)?;
+    if !matches!(
+        state,
+        PartState::Pending | PartState::Sending | PartState::Uncertain
+    ) {
+        return Err(StoreError::InvalidState {
+            id,
+            state: format!("part {seq} {state}"),
+            action: "fail",
+        });
+    }
+    let message = message_state(c, id)?;
+    if message.is_final() {
+        // A part that was in flight when its message was cancelled, expired
+        // or failed: it ends here, whatever the caller wanted next.
+        c.prepare_cached(
+            "UPDATE outgoing_part SET state = 'cancelled', error = ?3
+             WHERE message_id = ?1 AND seq = ?2",
+        )
+        .and_then(|mut s| s.execute(params![id, seq, error]))
+        .map_err(StoreError::sql("close part"))?;
+        return Ok(message);
+    }
+    let (modem, sim): (Option<String>, Option<String>) = c
+        .prepare_cached(
+            "SELECT COALESCE(p.modem, o.assigned_modem), COALESCE(p.sim, o.sim, p.modem)
+             FROM outgoing_part p JOIN outgoing o ON o.id = p.message_id
+             WHERE p.message_id = ?1 AND p.seq = ?2",
+        )
+        .and_then(|mut s| s.query_row(params![id, seq], |r| Ok((r.get(0)?, r.get(1)?))))
+        .map_err(StoreError::sql("read failed part"))?;
+    if let Some(sim) = &sim {
+        bump_sim(c, sim, modem.as_deref(), SimCounter::Failed, now)?;
+    }
+    let retry_at = match disposition {
+        Disposition::Permanent => {
+            c.prepare_cached(
+                "UPDATE outgoing_part SET state = 'failed', error = ?3
+                 WHERE message_id = ?1 AND seq = ?2",
+            )
+            .and_then(|mut s| s.execute(params![id, seq, error]))
+            .map_err(StoreError::sql("fail part"))?;
+            cancel_pending(c, id, "not sent: another part failed")?;
+            set_message_state(c, id, MessageState::Failed, Some(error), now)?;
+            return Ok(MessageState::Failed);
+        }
+        Disposition::RetryAt(at) => at,
+        Disposition::Failover(at) => {
+            if parts_out(c, id, Some(seq))? == 0 {
+                let tried: String = c
+                    .prepare_cached("SELECT tried_modems FROM outgoing WHERE id = ?1")
+                    .and_then(|mut s| s.query_row([id], |r| r.get(0)))
+                    .map_err(StoreError::sql("read tried modems"))?;
+                let mut tried = tried_list(&tried)?;
+                if let Some(m) = &modem {
+                    if !tried.contains(m) {
+                        tried.push(m.clone());
+                    }
+                }
+                let tried = serde_json::to_string(&tried).map_err(|e| StoreError::Invalid {
+                    field: "tried_modems",
+                    reason: e.to_string(),
+                })?;
+                c.prepare_cached(
+                    "UPDATE outgoing SET assigned_modem = NULL, sim = NULL, tried_modems = ?2
+                     WHERE id = ?1",
+                )
+                .and_then(|mut s| s.execute(params![id, tried]))
+                .map_err(StoreError::sql("unpin message"))?;
+                c.prepare_cached(
+                    "UPDATE outgoing_part SET pdu_hex = NULL, tpdu_len = NULL
+                     WHERE message_id = ?1 AND state IN ('pending', 'sending')",
+                )
+                .and_then(|mut s| s.execute([id]))
+                .map_err(StoreError::sql("clear pdus"))?;
+            }
+            at
+        }
+    };
+    c.prepare_cached(
+        "UPDATE outgoing_part SET state = 'pending', error = ?3 WHERE message_id = ?1 AND seq = ?2",
+    )
+    .and_then(|mut s| s.execute(params![id, seq, error]))
+    .map_err(StoreError::sql("requeue part"))?;
+    c.prepare_cached(
+        "UPDATE outgoing SET next_attempt_at = ?2, error = ?3, updated_at = ?4 WHERE id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![id, ms(retry_at), error, ms(now)]))
+    .map_err(StoreError::sql("schedule retry"))?;
+    rollup(c, id, now)
+}
+
+pub(crate) fn recover_on_start(
+    c: &Connection,
+    resend_uncertain: bool,
+    now: DateTime<Utc>,
+) -> Result<Recovered, StoreError> {
+    let uncertain = c
+        .execute(
+            "UPDATE outgoing_part SET state = 'uncertain' WHERE state = 'sending'",
+            [],
+        )
+        .map_err(StoreError::sql("mark uncertain"))?;
+    let open: Vec<(i64, i64)> = c
+        .prepare_cached(
+            "SELECT p.message_id, p.seq FROM outgoing_part p JOIN outgoing o ON o.id = p.message_id
+             WHERE p.state = 'uncertain' AND o.state IN ('queued', 'sending')
+             ORDER BY p.message_id, p.seq",
+        )
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        })
+        .map_err(StoreError::sql("find uncertain parts"))?;
+    let mut out = Recovered {
+        uncertain: u32::try_from(uncertain).unwrap_or(u32::MAX),
+        ..Recovered::default()
+    };
+    let mut failed_ids: Vec<i64> = Vec::new();
+    for (id, seq) in open {
+        if resend_uncertain {
+            c.prepare_cached(
+                "UPDATE outgoing_part SET state = 'pending',
+                     error = 'in flight at shutdown; resent (outcome of the earlier attempt unknown)'
+                 WHERE message_id = ?1 AND seq = ?2",
+            )
+            .and_then(|mut s| s.execute(params![id, seq]))
+            .map_err(StoreError::sql("requeue uncertain"))?;
+            out.requeued += 1;
+            rollup(c, id, now)?;
+        } else if !failed_ids.contains(&id) {
+            failed_ids.push(id);
+            c.prepare_cached(
+                "UPDATE outgoing_part SET state = 'cancelled',
+                     error = 'not sent: another part was in flight at shutdown'
+                 WHERE message_id = ?1 AND state = 'pending'",
+            )
+            .and_then(|mut s| s.execute([id]))
+            .map_err(StoreError::sql("cancel after uncertain"))?;
+            let error = format!(
+                "part {seq} was in flight at shutdown and may have been sent; not resent (resend_uncertain = false)"
+            );
+            set_message_state(c, id, MessageState::Failed, Some(&error), now)?;
+            out.failed += 1;
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn expire(c: &Connection, now: DateTime<Utc>) -> Result<Vec<MessageId>, StoreError> {
+    let ids: Vec<i64> = c
+        .prepare_cached(
+            "SELECT id FROM outgoing
+             WHERE state IN ('queued', 'sending') AND expires_at <= ?1
+               AND NOT EXISTS (SELECT 1 FROM outgoing_part p
+                               WHERE p.message_id = outgoing.id AND p.state = 'sending')
+             ORDER BY id",
+        )
+        .and_then(|mut s| {
+            s.query_map([ms(now)], |r| r.get(0))
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        })
+        .map_err(StoreError::sql("find expired"))?;
+    for &id in &ids {
+        c.prepare_cached(
+            "UPDATE outgoing_part SET state = 'cancelled', error = 'expired'
+             WHERE message_id = ?1 AND state IN ('pending', 'uncertain')",
+        )
+        .and_then(|mut s| s.execute([id]))
+        .map_err(StoreError::sql("expire parts"))?;
+        set_message_state(
+            c,
+            id,
+            MessageState::Expired,
+            Some("expired before it was sent"),
+            now,
+        )?;
+    }
+    let day = ChronoDuration::days(1);
+    c.prepare_cached("DELETE FROM send_log WHERE at < ?1")
+        .and_then(|mut s| s.execute([ms(now - day)]))
+        .map_err(StoreError::sql("prune send log"))?;
+    Ok(ids)
+}
+
+pub(crate) fn cancel(
+    c: &Connection,
+    id: MessageId,
+    now: DateTime<Utc>,
+) -> Result<MessageState, StoreError> {
+    let state = message_state(c, id)?;
+    if !matches!(state, MessageState::Queued | MessageState::Sending) {
+        return Err(StoreError::InvalidState {
+            id,
+            state: state.to_string(),
+            action: "cancel",
+        });
+    }
+    c.prepare_cached(
+        "UPDATE outgoing_part SET state = 'cancelled', error = 'cancelled'
+         WHERE message_id = ?1 AND state IN ('pending', 'uncertain')",
+    )
+    .and_then(|mut s| s.execute([id]))
+    .map_err(StoreError::sql("cancel parts"))?;
+    set_message_state(c, id, MessageState::Cancelled, Some("cancelled"), now)?;
+    Ok(MessageState::Cancelled)
+}
+
+/// Requeues a failed, expired or cancelled message as new: every part is
+/// reset (a multipart message goes out again as a whole, so the recipient's
+/// phone can reassemble it), the pin and the tried list are dropped, and an
+/// expiry already past is cleared.
+pub(crate) fn retry(
+    c: &Connection,
+    id: MessageId,
+    now: DateTime<Utc>,
+) -> Result<MessageState, StoreError> {
+    let state = message_state(c, id)?;
+    if !matches!(
+        state,
+        MessageState::Failed | MessageState::Expired | MessageState::Cancelled
+    ) {
+        return Err(StoreError::InvalidState {
+            id,
+            state: state.to_string(),
+            action: "retry",
+        });
+    }
+    c.prepare_cached(
+        "UPDATE outgoing_part SET state = 'pending', attempts = 0, pdu_hex = NULL, tpdu_len = NULL,
+             mr = NULL, status = NULL, modem = NULL, sim = NULL, error = NULL, sending_at = NULL,
+             sent_at = NULL, delivered_at = NULL
+         WHERE message_id = ?1",
+    )
+    .and_then(|mut s| s.execute([id]))
+    .map_err(StoreError::sql("reset parts"))?;
+    c.prepare_cached(
+        "UPDATE outgoing SET state = 'queued', assigned_modem = NULL, sim = NULL,
+             tried_modems = '[]', error = NULL, finished_at = NULL, next_attempt_at = ?2,
+             updated_at = ?2,
+             expires_at = CASE WHEN expires_at <= ?2 THEN NULL ELSE expires_at END
+         WHERE id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![id, ms(now)]))
+    .map_err(StoreError::sql("requeue message"))?;
+    Ok(MessageState::Queued)
+}
+
+pub(crate) fn usage(c: &Connection, sim: &str, now: DateTime<Utc>) -> Result<Usage, StoreError> {
+    let count = |back: ChronoDuration| -> Result<u32, StoreError> {
+        let n: i64 = c
+            .prepare_cached("SELECT COUNT(*) FROM send_log WHERE sim = ?1 AND at > ?2 AND at <= ?3")
+            .and_then(|mut s| s.query_row(params![sim, ms(now - back), ms(now)], |r| r.get(0)))
+            .map_err(StoreError::sql("usage"))?;
+        to_u32("usage", n)
+    };
+    Ok(Usage {
+        last_minute: count(ChronoDuration::minutes(1))?,
+        last_hour: count(ChronoDuration::hours(1))?,
+        last_day: count(ChronoDuration::days(1))?,
+    })
+}
+
+pub(crate) fn last_modem_for(c: &Connection, to: &str) -> Result<Option<String>, StoreError> {
+    c.prepare_cached(
+        "SELECT assigned_modem FROM outgoing
+         WHERE to_digits = ?1 AND assigned_modem IS NOT NULL
+           AND state IN ('sending', 'sent', 'delivered')
+         ORDER BY id DESC LIMIT 1",
+    )
+    .and_then(|mut s| s.query_row([digits(to)], |r| r.get(0)).optional())
+    .map_err(StoreError::sql("sticky modem"))
+}
+
+const VIEW_COLUMNS: &str =
+    "id, recipient, text, state, COALESCE(assigned_modem, modem), created_at,
+    error, priority, report, flash, sim, queue, source, updated_at, not_before, expires_at,
+    tried_modems";
+
+fn view_from_row(c: &Connection, r: &rusqlite::Row<'_>) -> Result<OutgoingView, StoreError> {
+    let e = StoreError::sql("read message");
+    let id: i64 = r.get(0).map_err(&e)?;
+    let state: String = r.get(3).map_err(&e)?;
+    let created: i64 = r.get(5).map_err(&e)?;
+    let updated: i64 = r.get(13).map_err(&e)?;
+    let not_before: i64 = r.get(14).map_err(&e)?;
+    let expires: Option<i64> = r.get(15).map_err(&e)?;
+    let tried: String = r.get(16).map_err(&e)?;
+    Ok(OutgoingView {
+        id,
+        to: r.get(1).map_err(&e)?,
+        text: r.get(2).map_err(&e)?,
+        state: state.parse()?,
+        modem: r.get(4).map_err(&e)?,
+        created_at: rfc3339_ms("created_at", created)?,
+        error: r.get(6).map_err(&e)?,
+        parts: part_views(c, id)?,
+        priority: Priority::from_rank(r.get(7).map_err(&e)?)?,
+        report: r.get(8).map_err(&e)?,
+        flash: r.get(9).map_err(&e)?,
+        sim: r.get(10).map_err(&e)?,
+        queue: r.get(11).map_err(&e)?,
+        source: r.get(12).map_err(&e)?,
+        updated_at: rfc3339_ms("updated_at", updated)?,
+        not_before: rfc3339_ms("not_before", not_before)?,
+        expires_at: expires.map(|v| rfc3339_ms("expires_at", v)).transpose()?,
+        tried_modems: tried_list(&tried)?,
+    })
+}
+
+fn part_views(c: &Connection, id: MessageId) -> Result<Vec<PartView>, StoreError> {
+    type Raw = (
+        i64,
+        String,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        i64,
+        Option<i64>,
+        Option<i64>,
+    );
+    let raw: Vec<Raw> = c
+        .prepare_cached(
+            "SELECT seq, state, mr, status, modem, error, attempts, sent_at, delivered_at
+             FROM outgoing_part WHERE message_id = ?1 ORDER BY seq",
+        )
+        .and_then(|mut s| {
+            s.query_map([id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        })
+        .map_err(StoreError::sql("read part views"))?;
+    raw.into_iter()
+        .map(
+            |(seq, state, mr, status, modem, error, attempts, sent, delivered)| {
+                Ok(PartView {
+                    seq: to_u32("seq", seq)?,
+                    state: state.parse()?,
+                    mr: mr.map(|v| to_u8("mr", v)).transpose()?,
+                    status: status.map(|v| to_u8("status", v)).transpose()?,
+                    modem,
+                    error,
+                    attempts: to_u32("attempts", attempts)?,
+                    sent_at: sent.map(|v| rfc3339_ms("sent_at", v)).transpose()?,
+                    delivered_at: delivered
+                        .map(|v| rfc3339_ms("delivered_at", v))
+                        .transpose()?,
+                })
+            },
+        )
+        .collect()
+}
+
+pub(crate) fn show(c: &Connection, id: MessageId) -> Result<Option<OutgoingView>, StoreError> {
+    let sql = format!("SELECT {VIEW_COLUMNS} FROM outgoing WHERE id = ?1");
+    let mut stmt = c
+        .prepare_cached(&sql)
+        .map_err(StoreError::sql("prepare show"))?;
+    let mut rows = stmt.query([id]).map_err(StoreError::sql("show"))?;
+    match rows.next().map_err(StoreError::sql("show"))? {
+        Some(row) => Ok(Some(view_from_row(c, row)?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn outbox(
+    c: &Connection,
+    state: Option<MessageState>,
+    limit: usize,
+) -> Result<Vec<OutgoingView>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // Two statements so each walks an index: by id, or by (state, id).
+    let sql = match state {
+        None => format!("SELECT {VIEW_COLUMNS} FROM outgoing ORDER BY id DESC LIMIT ?2"),
+        Some(_) => format!(
+            "SELECT {VIEW_COLUMNS} FROM outgoing WHERE state = ?1 ORDER BY id DESC LIMIT ?2"
+        ),
+    };
+    let mut stmt = c
+        .prepare_cached(&sql)
+        .map_err(StoreError::sql("prepare outbox"))?;
+    let mut rows = match state {
+        None => stmt.query(params![rusqlite::types::Null, limit]),
+        Some(s) => stmt.query(params![s.as_str(), limit]),
+    }
+    .map_err(StoreError::sql("outbox"))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(StoreError::sql("outbox"))? {
+        out.push(view_from_row(c, row)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[path = "outgoing_tests.rs"]
+mod tests;

@@ -1,0 +1,819 @@
+//! Tests of the outgoing lifecycle, run against the pure query functions on
+//! an in-memory database (fast, no threads) and through the handle where the
+//! handle is the point.
+
+use super::*;
+use crate::store::incoming::record_report;
+use crate::store::tests::fixture::{memory, msg, open_temp, t};
+use crate::store::ReportIn;
+
+fn enq(c: &Connection, to: &str, parts: u32) -> MessageId {
+    enqueue(c, &msg(to, parts), t(0)).expect("enqueue").id
+}
+
+/// Assigns to `modem`/`sim` with made-up PDUs.
+fn pin(c: &Connection, id: MessageId, modem: &str, sim: &str, parts: u32) {
+    let pdus = (1..=parts).map(|s| (s, format!("00{s:02X}"), 10)).collect();
+    let pdus: Vec<(u32, String, u32)> = pdus;
+    assign(c, id, modem, Some(sim), &pdus).expect("assign");
+}
+
+fn send(c: &Connection, id: MessageId, seq: u32, modem: &str, mr: u8, at: i64) -> MessageState {
+    part_sending(c, id, seq, modem, t(at)).expect("sending");
+    part_sent(c, id, seq, mr, t(at)).expect("sent")
+}
+
+fn report(sim: &str, mr: u8, to: &str, status: u8, tag: &str) -> ReportIn {
+    ReportIn {
+        modem: "m1".into(),
+        sim: sim.into(),
+        mr,
+        recipient: to.into(),
+        sc_time: None,
+        discharge: None,
+        status,
+        is_final: !(0x20..0x40).contains(&status),
+        success: status < 0x20,
+        pdu_hex: format!("06{mr:02X}{status:02X}{tag}"),
+    }
+}
+
+fn view(c: &Connection, id: MessageId) -> OutgoingView {
+    show(c, id).expect("show").expect("exists")
+}
+
+#[tokio::test]
+async fn the_whole_lifecycle_through_the_handle() {
+    let (_dir, store) = open_temp();
+    let e = store
+        .enqueue(msg("+491701234567", 1), t(0))
+        .await
+        .expect("enqueue");
+    assert_eq!((e.parts, e.duplicate), (1, false));
+    let ready = store.ready(t(0), 10).await.expect("ready");
+    assert_eq!(ready.messages.len(), 1);
+    assert_eq!(ready.messages[0].parts[0].state, PartState::Pending);
+    store
+        .assign(e.id, "m1", Some("sim1"), vec![(1, "0011AA".into(), 7)])
+        .await
+        .expect("assign");
+    store
+        .part_sending(e.id, 1, "m1", t(1))
+        .await
+        .expect("sending");
+    assert!(store
+        .ready(t(1), 10)
+        .await
+        .expect("ready")
+        .messages
+        .is_empty());
+    assert_eq!(
+        store.part_sent(e.id, 1, 42, t(2)).await.expect("sent"),
+        MessageState::Sent
+    );
+    let out = store
+        .record_report(report("sim1", 42, "491701234567", 0, "aa"), t(3))
+        .await
+        .expect("report");
+    assert_eq!(out.matched, Some((e.id, 1)));
+    assert_eq!(out.message_state, Some(MessageState::Delivered));
+    let v = store.show(e.id).await.expect("show").expect("exists");
+    assert_eq!(v.state, MessageState::Delivered);
+    assert_eq!(v.modem.as_deref(), Some("m1"));
+    let json = serde_json::to_value(&v).expect("json");
+    for key in [
+        "id",
+        "to",
+        "text",
+        "state",
+        "modem",
+        "created_at",
+        "error",
+        "parts",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key}");
+    }
+    let part = &json["parts"][0];
+    assert_eq!(part["seq"], 1);
+    assert_eq!(part["state"], "delivered");
+    assert_eq!(part["mr"], 42);
+    assert_eq!(part["status"], 0);
+    assert_eq!(json["state"], "delivered");
+    assert_eq!(
+        store.usage("sim1", t(3)).await.expect("usage").last_minute,
+        1
+    );
+    assert_eq!(
+        store.last_modem_for("491701234567").await.expect("sticky"),
+        Some("m1".into())
+    );
+    let outbox = store
+        .outbox(Some(MessageState::Delivered), 10)
+        .await
+        .expect("outbox");
+    assert_eq!(outbox.len(), 1);
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Ev {
+    /// Part goes out with this MR.
+    Out(u32, u8),
+    /// Status report for MR with TP-ST.
+    Report(u8, u8),
+    /// Part fails permanently.
+    Fail(u32),
+}
+
+#[test]
+fn multipart_rollup() {
+    use Ev::*;
+    use MessageState::*;
+    let cases: &[(&str, &[Ev], MessageState)] = &[
+        ("nothing yet", &[], Queued),
+        ("one part out", &[Out(1, 1)], Sending),
+        ("all out", &[Out(1, 1), Out(2, 2), Out(3, 3)], Sent),
+        (
+            "two of three delivered",
+            &[Out(1, 1), Out(2, 2), Out(3, 3), Report(1, 0), Report(2, 0)],
+            Sent,
+        ),
+        (
+            "all delivered",
+            &[
+                Out(1, 1),
+                Out(2, 2),
+                Out(3, 3),
+                Report(3, 0),
+                Report(1, 0),
+                Report(2, 0),
+            ],
+            Delivered,
+        ),
+        (
+            "temporary status keeps it open",
+            &[
+                Out(1, 1),
+                Out(2, 2),
+                Out(3, 3),
+                Report(1, 0),
+                Report(2, 0),
+                Report(3, 0x20),
+            ],
+            Sent,
+        ),
+        (
+            "one part failed by the network",
+            &[
+                Out(1, 1),
+                Out(2, 2),
+                Out(3, 3),
+                Report(1, 0),
+                Report(2, 0x41),
+            ],
+            Failed,
+        ),
+        ("permanent failure of a part", &[Out(1, 1), Fail(2)], Failed),
+    ];
+    assert!(!cases.is_empty());
+    fn check(name: &str, events: &[Ev], want: MessageState) {
+        let c = memory();
+        let id = enq(&c, "+491701234567", 3);
+        pin(&c, id, "m1", "sim1", 3);
+        let mut now = 1;
+        for ev in events {
+            now += 1;
+            match *ev {
+                Ev::Out(seq, mr) => {
+                    send(&c, id, seq, "m1", mr, now);
+                }
+                Ev::Report(mr, st) => {
+                    let r = report("sim1", mr, "+491701234567", st, &format!("{now:02X}"));
+                    let out = record_report(&c, &r, t(now)).expect("report");
+                    assert!(
+                        out.matched.is_some(),
+                        "{name}: report for mr {mr} unmatched"
+                    );
+                }
+                Ev::Fail(seq) => {
+                    part_sending(&c, id, seq, "m1", t(now)).expect("sending");
+                    part_failed(&c, id, seq, "CMS 500", Disposition::Permanent, t(now))
+                        .expect("fail");
+                }
+            }
+        }
+        assert_eq!(view(&c, id).state, want, "{name}");
+        if want == MessageState::Failed {
+            let v = view(&c, id);
+            assert!(v.error.is_some(), "{name}: a failure says why");
+            assert!(
+                !v.parts.iter().any(|p| p.state == PartState::Pending),
+                "{name}: nothing left pending"
+            );
+        }
+    }
+    for (name, events, want) in cases {
+        check(name, events, *want);
+    }
+}
+
+#[test]
+fn failover_unpins_only_while_nothing_went_out() {
+    let c = memory();
+    // Nothing out: unpinned, modem remembered, PDUs dropped.
+    let a = enq(&c, "+491701234567", 2);
+    pin(&c, a, "m1", "sim1", 2);
+    part_sending(&c, a, 1, "m1", t(1)).expect("sending");
+    let s =
+        part_failed(&c, a, 1, "no network", Disposition::Failover(t(30)), t(1)).expect("failover");
+    assert_eq!(s, MessageState::Queued);
+    assert!(ready(&c, t(10), 10).expect("ready").messages.is_empty());
+    let batch = ready(&c, t(30), 10).expect("ready");
+    let m = &batch.messages[0];
+    assert_eq!(
+        (m.assigned_modem.as_deref(), m.sim.as_deref()),
+        (None, None)
+    );
+    assert_eq!(m.tried_modems, vec!["m1".to_string()]);
+    assert!(m.parts.iter().all(|p| p.pdu_hex.is_none()));
+    assert_eq!(m.parts[0].attempts, 1);
+
+    // Part 1 out: stays pinned, behaves like RetryAt.
+    let b = enq(&c, "+491701234567", 2);
+    pin(&c, b, "m1", "sim1", 2);
+    send(&c, b, 1, "m1", 7, 2);
+    part_sending(&c, b, 2, "m1", t(3)).expect("sending");
+    let s =
+        part_failed(&c, b, 2, "no network", Disposition::Failover(t(40)), t(3)).expect("failover");
+    assert_eq!(s, MessageState::Sending);
+    let batch = ready(&c, t(40), 10).expect("ready");
+    let m = batch
+        .messages
+        .iter()
+        .find(|m| m.id == b)
+        .expect("ready again");
+    assert_eq!(m.assigned_modem.as_deref(), Some("m1"));
+    assert!(m.tried_modems.is_empty());
+    assert!(m.parts[1].pdu_hex.is_some());
+    // And a different SIM may not take it over.
+    assert!(matches!(
+        assign(&c, b, "m2", Some("sim2"), &[]),
+        Err(StoreError::InvalidState { .. })
+    ));
+}
+
+#[test]
+fn recover_on_start_policies() {
+    fn check(resend: bool) {
+        let c = memory();
+        let id = enq(&c, "+491701234567", 3);
+        pin(&c, id, "m1", "sim1", 3);
+        send(&c, id, 1, "m1", 1, 1);
+        part_sending(&c, id, 2, "m1", t(2)).expect("sending");
+        let other = enq(&c, "+491709999999", 1);
+        let r = recover_on_start(&c, resend, t(100)).expect("recover");
+        assert_eq!(r.uncertain, 1);
+        let v = view(&c, id);
+        if resend {
+            assert_eq!(
+                r,
+                Recovered {
+                    uncertain: 1,
+                    requeued: 1,
+                    failed: 0
+                }
+            );
+            assert_eq!(v.state, MessageState::Sending);
+            assert_eq!(v.parts[1].state, PartState::Pending);
+            let batch = ready(&c, t(100), 10).expect("ready");
+            assert_eq!(batch.messages.len(), 2);
+        } else {
+            assert_eq!(
+                r,
+                Recovered {
+                    uncertain: 1,
+                    requeued: 0,
+                    failed: 1
+                }
+            );
+            assert_eq!(v.state, MessageState::Failed);
+            assert_eq!(v.parts[1].state, PartState::Uncertain);
+            assert_eq!(v.parts[2].state, PartState::Cancelled);
+            assert!(v.error.as_deref().unwrap_or("").contains("in flight"));
+        }
+        assert_eq!(view(&c, other).state, MessageState::Queued);
+        // Running it again finds nothing new.
+        let again = recover_on_start(&c, resend, t(200)).expect("again");
+        assert_eq!(again.uncertain, 0);
+    }
+    let policies = [true, false];
+    assert!(!policies.is_empty());
+    for resend in policies {
+        check(resend);
+    }
+}
+
+#[test]
+fn expiry() {
+    let c = memory();
+    let mut m = msg("+491701234567", 2);
+    m.expires_at = Some(t(60));
+    let id = enqueue(&c, &m, t(0)).expect("enqueue").id;
+    let later = enq(&c, "+491701234568", 1);
+    let batch = ready(&c, t(1), 10).expect("ready");
+    assert_eq!(batch.next_wake, Some(t(60)));
+    assert!(expire(&c, t(59)).expect("expire").is_empty());
+    // In flight: wait for the outcome.
+    pin(&c, id, "m1", "sim1", 2);
+    part_sending(&c, id, 1, "m1", t(59)).expect("sending");
+    assert!(expire(&c, t(61)).expect("expire").is_empty());
+    part_sent(&c, id, 1, 5, t(62)).expect("sent");
+    assert!(ready(&c, t(62), 10)
+        .expect("ready")
+        .messages
+        .iter()
+        .all(|m| m.id != id));
+    assert_eq!(expire(&c, t(63)).expect("expire"), vec![id]);
+    let v = view(&c, id);
+    assert_eq!(v.state, MessageState::Expired);
+    assert_eq!(v.parts[0].state, PartState::Sent);
+    assert_eq!(v.parts[1].state, PartState::Cancelled);
+    assert_eq!(view(&c, later).state, MessageState::Queued);
+    // A late report does not revive it.
+    let r = record_report(&c, &report("sim1", 5, "+491701234567", 0, "01"), t(64)).expect("report");
+    assert_eq!(r.message_state, Some(MessageState::Expired));
+}
+
+/// Brings a fresh message to `state`.
+fn make(c: &Connection, state: MessageState) -> MessageId {
+    let id = enq(c, "+491701234567", 2);
+    match state {
+        MessageState::Queued => {}
+        MessageState::Sending => {
+            pin(c, id, "m1", "sim1", 2);
+            send(c, id, 1, "m1", 1, 1);
+        }
+        MessageState::Sent | MessageState::Delivered => {
+            pin(c, id, "m1", "sim1", 2);
+            send(c, id, 1, "m1", 1, 1);
+            send(c, id, 2, "m1", 2, 1);
+            if state == MessageState::Delivered {
+                for mr in [1, 2] {
+                    let r = report("sim1", mr, "+491701234567", 0, &format!("{id:02X}"));
+                    record_report(c, &r, t(2)).expect("report");
+                }
+            }
+        }
+        MessageState::Failed => {
+            pin(c, id, "m1", "sim1", 2);
+            part_sending(c, id, 1, "m1", t(1)).expect("sending");
+            part_failed(c, id, 1, "CMS 38", Disposition::Permanent, t(1)).expect("fail");
+        }
+        MessageState::Cancelled => {
+            cancel(c, id, t(1)).expect("cancel");
+        }
+        MessageState::Expired => {
+            c.execute("UPDATE outgoing SET expires_at = 0 WHERE id = ?1", [id])
+                .expect("backdate");
+            expire(c, t(1)).expect("expire");
+        }
+    }
+    assert_eq!(view(c, id).state, state, "fixture for {state}");
+    id
+}
+
+#[test]
+fn cancel_and_retry_from_every_state() {
+    use MessageState::*;
+    // (from, cancel gives, retry gives); None = refused.
+    let cases: &[(MessageState, Option<MessageState>, Option<MessageState>)] = &[
+        (Queued, Some(Cancelled), None),
+        (Sending, Some(Cancelled), None),
+        (Sent, None, None),
+        (Delivered, None, None),
+        (Failed, None, Some(Queued)),
+        (Cancelled, None, Some(Queued)),
+        (Expired, None, Some(Queued)),
+    ];
+    assert_eq!(cases.len(), MessageState::ALL.len());
+    fn check(
+        from: MessageState,
+        cancel_gives: Option<MessageState>,
+        retry_gives: Option<MessageState>,
+    ) {
+        let c = memory();
+        let id = make(&c, from);
+        match (cancel(&c, id, t(5)), cancel_gives) {
+            (Ok(s), Some(want)) => {
+                assert_eq!(s, want, "cancel from {from}");
+                let v = view(&c, id);
+                assert!(v.parts.iter().all(|p| p.state != PartState::Pending));
+                assert!(ready(&c, t(5), 10).expect("ready").messages.is_empty());
+            }
+            (Err(StoreError::InvalidState { .. }), None) => {}
+            (got, want) => panic!("cancel from {from}: got {got:?}, want {want:?}"),
+        }
+        let c = memory();
+        let id = make(&c, from);
+        match (retry(&c, id, t(5)), retry_gives) {
+            (Ok(s), Some(want)) => {
+                assert_eq!(s, want, "retry from {from}");
+                let batch = ready(&c, t(5), 10).expect("ready");
+                let m = batch.messages.iter().find(|m| m.id == id).expect("ready");
+                assert!(m
+                    .parts
+                    .iter()
+                    .all(|p| p.state == PartState::Pending && p.attempts == 0));
+                assert_eq!(m.assigned_modem, None);
+                assert_eq!(view(&c, id).error, None);
+            }
+            (Err(StoreError::InvalidState { .. }), None) => {}
+            (got, want) => panic!("retry from {from}: got {got:?}, want {want:?}"),
+        }
+    }
+    for (from, cancel_gives, retry_gives) in cases {
+        check(*from, *cancel_gives, *retry_gives);
+    }
+    let c = memory();
+    assert_eq!(
+        cancel(&c, 99, t(0)),
+        Err(StoreError::NoSuchMessage { id: 99 })
+    );
+}
+
+#[test]
+fn spool_key_dedupe() {
+    let c = memory();
+    let mut m = msg("+491701234567", 3);
+    m.spool_key = Some("outgoing/abc".into());
+    let first = enqueue(&c, &m, t(0)).expect("first");
+    let second = enqueue(&c, &m, t(5)).expect("second");
+    assert!(!first.duplicate);
+    assert_eq!(
+        second,
+        Enqueued {
+            id: first.id,
+            parts: 3,
+            duplicate: true
+        }
+    );
+    m.spool_key = Some("outgoing/def".into());
+    assert_ne!(enqueue(&c, &m, t(6)).expect("third").id, first.id);
+}
+
+#[test]
+fn ready_order_schedule_and_wake() {
+    let c = memory();
+    let low = {
+        let mut m = msg("+491700000001", 1);
+        m.priority = Priority::Low;
+        enqueue(&c, &m, t(0)).expect("low").id
+    };
+    let normal = enq(&c, "+491700000002", 1);
+    let high = {
+        let mut m = msg("+491700000003", 1);
+        m.priority = Priority::High;
+        enqueue(&c, &m, t(0)).expect("high").id
+    };
+    let scheduled = {
+        let mut m = msg("+491700000004", 1);
+        m.not_before = Some(t(100));
+        enqueue(&c, &m, t(0)).expect("scheduled").id
+    };
+    let batch = ready(&c, t(1), 10).expect("ready");
+    let ids: Vec<_> = batch.messages.iter().map(|m| m.id).collect();
+    assert_eq!(ids, vec![high, normal, low]);
+    assert_eq!(batch.next_wake, Some(t(100)));
+    assert_eq!(ready(&c, t(1), 2).expect("limited").messages.len(), 2);
+    let later = ready(&c, t(100), 10).expect("ready");
+    assert!(later.messages.iter().any(|m| m.id == scheduled));
+    assert_eq!(later.next_wake, None);
+    // A retry later moves the wake time.
+    pin(&c, high, "m1", "sim1", 1);
+    part_sending(&c, high, 1, "m1", t(101)).expect("sending");
+    part_failed(&c, high, 1, "busy", Disposition::RetryAt(t(130)), t(101)).expect("retry");
+    let batch = ready(&c, t(102), 10).expect("ready");
+    assert!(batch.messages.iter().all(|m| m.id != high));
+    assert_eq!(batch.next_wake, Some(t(130)));
+    assert_eq!(view(&c, high).parts[0].error.as_deref(), Some("busy"));
+}
+
+#[test]
+fn concat_reference_counts_per_sim_and_destination_and_wraps() {
+    let c = memory();
+    let first = next_concat_ref(&c, "sim1", "+491701234567").expect("ref");
+    let mut prev = first;
+    for _ in 0..300 {
+        let next = next_concat_ref(&c, "sim1", "491701234567").expect("ref");
+        assert!(next < 256);
+        assert_eq!(next, (prev + 1) % 256);
+        prev = next;
+    }
+    // Another destination has its own counter.
+    let other = next_concat_ref(&c, "sim1", "+491709999999").expect("ref");
+    let after = next_concat_ref(&c, "sim1", "+491709999999").expect("ref");
+    assert_eq!(after, (other + 1) % 256);
+}
+
+#[test]
+fn usage_windows() {
+    let c = memory();
+    let id = enq(&c, "+491701234567", 4);
+    pin(&c, id, "m1", "sim1", 4);
+    // Sent at -2 h, -30 min, -30 s, now.
+    let at = [-7200, -1800, -30, 0];
+    for (seq, when) in (1..).zip(at) {
+        send(&c, id, seq, "m1", seq as u8, when);
+    }
+    let u = usage(&c, "sim1", t(0)).expect("usage");
+    assert_eq!(
+        u,
+        Usage {
+            last_minute: 2,
+            last_hour: 3,
+            last_day: 4
+        }
+    );
+    assert_eq!(usage(&c, "sim2", t(0)).expect("usage"), Usage::default());
+    let u = usage(&c, "sim1", t(86_400 - 7200 + 1)).expect("a day later");
+    assert_eq!(u.last_day, 3);
+}
+
+#[test]
+fn part_transitions_are_checked() {
+    let c = memory();
+    let id = enq(&c, "+491701234567", 1);
+    assert!(matches!(
+        part_sent(&c, id, 1, 1, t(0)),
+        Err(StoreError::InvalidState { .. })
+    ));
+    assert_eq!(
+        part_sending(&c, id, 2, "m1", t(0)),
+        Err(StoreError::NoSuchPart { id, seq: 2 })
+    );
+    assert_eq!(
+        part_sending(&c, 77, 1, "m1", t(0)),
+        Err(StoreError::NoSuchMessage { id: 77 })
+    );
+    send(&c, id, 1, "m1", 3, 1);
+    assert!(matches!(
+        part_sending(&c, id, 1, "m1", t(2)),
+        Err(StoreError::InvalidState { .. })
+    ));
+    assert!(matches!(
+        enqueue(&c, &msg("abc", 1), t(0)),
+        Err(StoreError::Invalid { field: "to", .. })
+    ));
+}
+
+#[test]
+fn a_message_with_a_part_in_flight_is_not_ready() {
+    let c = memory();
+    let id = enq(&c, "+491701234567", 2);
+    pin(&c, id, "m1", "sim1", 2);
+    part_sending(&c, id, 1, "m1", t(1)).expect("sending");
+    assert!(ready(&c, t(1), 10).expect("ready").messages.is_empty());
+    part_sent(&c, id, 1, 1, t(2)).expect("sent");
+    let batch = ready(&c, t(2), 10).expect("ready");
+    assert_eq!(batch.messages.len(), 1);
+    // Another modem may not send the rest.
+    assert!(matches!(
+        part_sending(&c, id, 2, "m2", t(3)),
+        Err(StoreError::InvalidState { .. })
+    ));
+}
+
+#[test]
+fn validity_sets_the_deadline_when_none_is_given() {
+    let c = memory();
+    let mut m = msg("+491701234567", 1);
+    m.validity = Some(std::time::Duration::from_secs(3600));
+    let id = enqueue(&c, &m, t(0)).expect("enqueue").id;
+    assert_eq!(ready(&c, t(1), 10).expect("ready").next_wake, Some(t(3600)));
+    assert!(ready(&c, t(3600), 10).expect("ready").messages.is_empty());
+    assert_eq!(expire(&c, t(3600)).expect("expire"), vec![id]);
+    let batch = ready(&c, t(3600), 10).expect("ready");
+    assert!(batch.messages.is_empty());
+    assert_eq!(
+        view(&c, id).expires_at.as_deref(),
+        Some("2026-01-01T13:00:00Z")
+    );
+}
+
+#[test]
+fn outbox_is_newest_first_and_filters() {
+    let c = memory();
+    let ids: Vec<MessageId> = (0..4)
+        .map(|i| enq(&c, &format!("+4917000000{i}"), 1))
+        .collect();
+    cancel(&c, ids[1], t(1)).expect("cancel");
+    cancel(&c, ids[3], t(1)).expect("cancel");
+    let all: Vec<_> = outbox(&c, None, 10)
+        .expect("all")
+        .iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(all, vec![ids[3], ids[2], ids[1], ids[0]]);
+    let some: Vec<_> = outbox(&c, Some(MessageState::Cancelled), 1)
+        .expect("cancelled")
+        .iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(some, vec![ids[3]]);
+    assert!(outbox(&c, Some(MessageState::Delivered), 10)
+        .expect("none")
+        .is_empty());
+    assert_eq!(show(&c, 999).expect("show"), None);
+}
+
+/// The hot paths use an index, never a full table scan.
+#[test]
+fn hot_queries_use_indexes() {
+    let c = memory();
+    let queries: &[(&str, &str)] = &[
+        ("ready", "SELECT id FROM outgoing WHERE state IN ('queued', 'sending') AND not_before <= 1 AND next_attempt_at <= 1 AND EXISTS (SELECT 1 FROM outgoing_part p WHERE p.message_id = outgoing.id AND p.state = 'pending') AND NOT EXISTS (SELECT 1 FROM outgoing_part p WHERE p.message_id = outgoing.id AND p.state = 'sending') ORDER BY priority DESC, id LIMIT 10"),
+        ("spool key", "SELECT id FROM outgoing WHERE spool_key = 'x'"),
+        ("part update", "UPDATE outgoing_part SET state = 'sent' WHERE message_id = 1 AND seq = 1"),
+        ("report candidates", "SELECT p.message_id FROM outgoing_part p JOIN outgoing o ON o.id = p.message_id WHERE p.sim = 's' AND p.mr = 1 AND p.state = 'sent' AND p.sent_at <= 5 ORDER BY p.sent_at DESC LIMIT 16"),
+        ("early reports", "SELECT id FROM status_report WHERE message_id IS NULL AND sim = 's' AND mr = 1 AND received_at >= 0"),
+        ("usage", "SELECT COUNT(*) FROM send_log WHERE sim = 's' AND at > 0 AND at <= 5"),
+        ("sticky", "SELECT assigned_modem FROM outgoing WHERE to_digits = '1' AND assigned_modem IS NOT NULL ORDER BY id DESC LIMIT 1"),
+        ("open set", "SELECT id FROM received_pdu WHERE inbox_id IS NULL AND sim = 's' AND sender = 'a' AND concat_ref = 1 AND concat_total = 2 AND ref16 = 0"),
+        ("dup pdu", "SELECT id FROM received_pdu WHERE sim = 's' AND pdu_hex = 'AA'"),
+        ("in flight", "SELECT message_id FROM outgoing_part WHERE state = 'sending'"),
+        ("outbox by state", "SELECT id FROM outgoing WHERE state = 'failed' ORDER BY id DESC LIMIT 10"),
+        ("inbox since", "SELECT id FROM inbox WHERE id > 5 AND replaced_by IS NULL ORDER BY id LIMIT 10"),
+    ];
+    assert!(!queries.is_empty());
+    fn check(c: &Connection, name: &str, sql: &str) {
+        let mut stmt = c
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explain");
+        let plan: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(3))
+            .expect("plan")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        for line in &plan {
+            let scan = line.starts_with("SCAN") && !line.contains("INDEX");
+            assert!(!scan, "{name}: full scan in {plan:?}");
+        }
+    }
+    for (name, sql) in queries {
+        check(&c, name, sql);
+    }
+}
+
+mod model {
+    //! Random sequences of lifecycle calls: nothing panics, only the
+    //! expected refusals come back, and the invariants hold after each step.
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Assign(usize, u8),
+        Sending(usize, u32, u8),
+        Sent(usize, u32, u8),
+        Failed(usize, u32, u8),
+        Cancel(usize),
+        Retry(usize),
+        Expire,
+        Report(u8, u8),
+        Recover(bool),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let m = 0usize..3;
+        let seq = 1u32..4;
+        prop_oneof![
+            (m.clone(), 0u8..2).prop_map(|(m, s)| Op::Assign(m, s)),
+            (m.clone(), seq.clone(), 0u8..2).prop_map(|(m, q, s)| Op::Sending(m, q, s)),
+            (m.clone(), seq.clone(), 0u8..4).prop_map(|(m, q, r)| Op::Sent(m, q, r)),
+            (m.clone(), seq, 0u8..3).prop_map(|(m, q, d)| Op::Failed(m, q, d)),
+            m.clone().prop_map(Op::Cancel),
+            m.prop_map(Op::Retry),
+            Just(Op::Expire),
+            (0u8..4, prop_oneof![Just(0u8), Just(0x20), Just(0x41)])
+                .prop_map(|(r, s)| Op::Report(r, s)),
+            any::<bool>().prop_map(Op::Recover),
+        ]
+    }
+
+    /// Runs one call in a savepoint, as the store thread does.
+    fn apply(c: &Connection, ids: &[MessageId], op: &Op, now: i64) -> Result<(), StoreError> {
+        c.execute_batch("SAVEPOINT op").expect("savepoint");
+        let at = t(now);
+        let r = match *op {
+            Op::Assign(m, s) => {
+                let pdus = (1..=3)
+                    .map(|q| (q, "00".to_string(), 1))
+                    .collect::<Vec<_>>();
+                assign(c, ids[m], &format!("m{s}"), Some(&format!("s{s}")), &pdus)
+            }
+            Op::Sending(m, q, s) => part_sending(c, ids[m], q, &format!("m{s}"), at),
+            Op::Sent(m, q, mr) => part_sent(c, ids[m], q, mr, at).map(|_| ()),
+            Op::Failed(m, q, d) => {
+                let d = match d {
+                    0 => Disposition::RetryAt(at),
+                    1 => Disposition::Failover(at),
+                    _ => Disposition::Permanent,
+                };
+                part_failed(c, ids[m], q, "err", d, at).map(|_| ())
+            }
+            Op::Cancel(m) => cancel(c, ids[m], at).map(|_| ()),
+            Op::Retry(m) => retry(c, ids[m], at).map(|_| ()),
+            Op::Expire => expire(c, at).map(|_| ()),
+            Op::Report(mr, st) => {
+                let mut r = report("s0", mr, "+491701234567", st, &format!("{now:08X}"));
+                r.sim = "s0".into();
+                record_report(c, &r, at).map(|_| ())
+            }
+            Op::Recover(resend) => recover_on_start(c, resend, at).map(|_| ()),
+        };
+        let end = if r.is_ok() {
+            "RELEASE op"
+        } else {
+            "ROLLBACK TO op; RELEASE op"
+        };
+        c.execute_batch(end).expect("savepoint end");
+        r
+    }
+
+    fn invariants(c: &Connection, ids: &[MessageId], now: i64) {
+        for &id in ids {
+            let v = view(c, id);
+            let out: Vec<&PartView> = v
+                .parts
+                .iter()
+                .filter(|p| {
+                    matches!(
+                        p.state,
+                        PartState::Sending
+                            | PartState::Uncertain
+                            | PartState::Sent
+                            | PartState::Delivered
+                    )
+                })
+                .collect();
+            let sims: Vec<Option<String>> = c
+                .prepare("SELECT sim FROM outgoing_part WHERE message_id = ?1 AND state IN ('sending','uncertain','sent','delivered')")
+                .expect("prepare")
+                .query_map([id], |r| r.get(0))
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            assert_eq!(sims.len(), out.len());
+            assert!(
+                sims.iter().all(|s| s.is_some() && *s == sims[0]),
+                "one SIM per message: {sims:?}"
+            );
+            let has = |s: PartState| v.parts.iter().any(|p| p.state == s);
+            match v.state {
+                MessageState::Queued => assert!(out.is_empty(), "queued with parts out: {v:?}"),
+                MessageState::Sent => assert!(
+                    v.parts
+                        .iter()
+                        .all(|p| matches!(p.state, PartState::Sent | PartState::Delivered)),
+                    "{v:?}"
+                ),
+                MessageState::Delivered => assert!(
+                    v.parts.iter().all(|p| p.state == PartState::Delivered),
+                    "{v:?}"
+                ),
+                MessageState::Failed | MessageState::Cancelled | MessageState::Expired => {
+                    assert!(!has(PartState::Pending), "final with pending parts: {v:?}")
+                }
+                MessageState::Sending => {}
+            }
+        }
+        for m in ready(c, t(now), 10).expect("ready").messages {
+            assert!(m.parts.iter().any(|p| p.state == PartState::Pending));
+            let state = view(c, m.id).state;
+            assert!(
+                matches!(state, MessageState::Queued | MessageState::Sending),
+                "{state}"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+        #[test]
+        fn lifecycle_model(ops in proptest::collection::vec(op(), 1..40)) {
+            let c = memory();
+            let ids: Vec<MessageId> = (1..=3).map(|parts| {
+                let mut m = msg("+491701234567", parts);
+                m.expires_at = Some(t(30));
+                enqueue(&c, &m, t(0)).expect("enqueue").id
+            }).collect();
+            for (i, op) in ops.iter().enumerate() {
+                let now = i64::try_from(i).expect("small") + 1;
+                match apply(&c, &ids, op, now) {
+                    Ok(()) | Err(StoreError::InvalidState { .. }) | Err(StoreError::NoSuchPart { .. }) => {}
+                    Err(e) => prop_assert!(false, "{op:?}: unexpected {e}"),
+                }
+                invariants(&c, &ids, now);
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The store's schema and its migrations: an ordered list of SQL scripts,
+//! `PRAGMA user_version` = how many have been applied. Owns nothing else (no
+//! queries on the data; those live in `outgoing.rs` and `incoming.rs`).
+//!
+//! To change the schema, append one entry to [`MIGRATIONS`]; never edit an
+//! entry that has shipped. The test below opens a database built at every
+//! older version and checks it ends up identical to a fresh one.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Every migration, oldest first. Entry `i` moves a database from version `i`
+/// to version `i + 1`; version 0 is an empty file.
+pub(crate) const MIGRATIONS: &[&str] = &[V1];
+
+/// Version 1: outgoing messages and parts, received PDUs and inbox, status
+/// reports, SIMs and modems, per-SIM send log and concatenation counters.
+/// Times are integer milliseconds since the Unix epoch (UTC) unless the column
+/// name ends in `_text` (RFC 3339 with the original offset, for SMSC stamps).
+const V1: &str = r#"
+CREATE TABLE outgoing (
+    id              INTEGER PRIMARY KEY,
+    recipient       TEXT NOT NULL,
+    to_digits       TEXT NOT NULL,
+    text            TEXT NOT NULL,
+    report          INTEGER NOT NULL,
+    flash           INTEGER NOT NULL,
+    priority        INTEGER NOT NULL,
+    validity_s      INTEGER,
+    expires_at      INTEGER,
+    not_before      INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    modem           TEXT,
+    queue           TEXT,
+    assigned_modem  TEXT,
+    sim             TEXT,
+    options         TEXT NOT NULL,
+    source          TEXT NOT NULL,
+    spool_key       TEXT UNIQUE,
+    state           TEXT NOT NULL,
+    error           TEXT,
+    tried_modems    TEXT NOT NULL DEFAULT '[]',
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    finished_at     INTEGER
+);
+CREATE INDEX outgoing_active ON outgoing(priority DESC, id)
+    WHERE state IN ('queued', 'sending');
+CREATE INDEX outgoing_by_state ON outgoing(state, id);
+CREATE INDEX outgoing_by_recipient ON outgoing(to_digits, id);
+
+CREATE TABLE outgoing_part (
+    message_id   INTEGER NOT NULL REFERENCES outgoing(id) ON DELETE CASCADE,
+    seq          INTEGER NOT NULL,
+    state        TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    pdu_hex      TEXT,
+    tpdu_len     INTEGER,
+    mr           INTEGER,
+    status       INTEGER,
+    modem        TEXT,
+    sim          TEXT,
+    error        TEXT,
+    sending_at   INTEGER,
+    sent_at      INTEGER,
+    delivered_at INTEGER,
+    PRIMARY KEY (message_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX part_by_mr ON outgoing_part(sim, mr, sent_at) WHERE mr IS NOT NULL;
+CREATE INDEX part_by_state ON outgoing_part(state);
+
+CREATE TABLE send_log (
+    sim TEXT NOT NULL,
+    at  INTEGER NOT NULL
+);
+CREATE INDEX send_log_by_sim ON send_log(sim, at);
+
+CREATE TABLE concat_ref (
+    sim         TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    next        INTEGER NOT NULL,
+    PRIMARY KEY (sim, destination)
+) WITHOUT ROWID;
+
+CREATE TABLE inbox (
+    id           INTEGER PRIMARY KEY,
+    modem        TEXT NOT NULL,
+    sim          TEXT NOT NULL,
+    sender       TEXT NOT NULL,
+    text         TEXT NOT NULL,
+    sent_at_text TEXT,
+    received_at  INTEGER NOT NULL,
+    parts        INTEGER NOT NULL,
+    missing      TEXT NOT NULL DEFAULT '[]',
+    complete     INTEGER NOT NULL,
+    class0       INTEGER NOT NULL,
+    binary       INTEGER NOT NULL,
+    pid          INTEGER NOT NULL,
+    replace_type INTEGER,
+    replaces     INTEGER,
+    replaced_by  INTEGER
+);
+CREATE INDEX inbox_replace ON inbox(sim, sender, replace_type) WHERE replace_type IS NOT NULL;
+
+CREATE TABLE received_pdu (
+    id           INTEGER PRIMARY KEY,
+    modem        TEXT NOT NULL,
+    sim          TEXT NOT NULL,
+    pdu_hex      TEXT NOT NULL,
+    sender       TEXT NOT NULL,
+    text         TEXT NOT NULL,
+    binary       INTEGER NOT NULL,
+    sent_at_text TEXT,
+    concat_ref   INTEGER,
+    concat_total INTEGER,
+    concat_seq   INTEGER,
+    ref16        INTEGER,
+    class0       INTEGER NOT NULL,
+    replace_type INTEGER,
+    pid          INTEGER NOT NULL,
+    dcs          INTEGER NOT NULL,
+    received_at  INTEGER NOT NULL,
+    inbox_id     INTEGER REFERENCES inbox(id),
+    UNIQUE (sim, pdu_hex)
+);
+CREATE INDEX received_open_sets ON received_pdu(sim, sender, concat_ref, concat_total, ref16)
+    WHERE inbox_id IS NULL;
+
+CREATE TABLE status_report (
+    id            INTEGER PRIMARY KEY,
+    modem         TEXT NOT NULL,
+    sim           TEXT NOT NULL,
+    mr            INTEGER NOT NULL,
+    recipient     TEXT NOT NULL,
+    sc_time_text  TEXT,
+    discharge_text TEXT,
+    status        INTEGER NOT NULL,
+    is_final      INTEGER NOT NULL,
+    success       INTEGER NOT NULL,
+    pdu_hex       TEXT NOT NULL,
+    received_at   INTEGER NOT NULL,
+    message_id    INTEGER,
+    seq           INTEGER,
+    UNIQUE (sim, pdu_hex)
+);
+CREATE INDEX report_unmatched ON status_report(sim, mr, received_at) WHERE message_id IS NULL;
+
+CREATE TABLE sim (
+    sim          TEXT PRIMARY KEY,
+    iccid        TEXT,
+    last_modem   TEXT,
+    parts_sent   INTEGER NOT NULL DEFAULT 0,
+    parts_failed INTEGER NOT NULL DEFAULT 0,
+    received     INTEGER NOT NULL DEFAULT 0,
+    reports      INTEGER NOT NULL DEFAULT 0,
+    first_seen   INTEGER NOT NULL,
+    last_seen    INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE modem_seen (
+    id           INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL,
+    imei         TEXT NOT NULL,
+    imsi         TEXT NOT NULL,
+    iccid        TEXT NOT NULL,
+    manufacturer TEXT,
+    model        TEXT,
+    first_seen   INTEGER NOT NULL,
+    last_seen    INTEGER NOT NULL,
+    UNIQUE (name, imei, imsi, iccid)
+);
+"#;
+
+/// Brings `conn` up to `target` (at most `MIGRATIONS.len()`), one transaction
+/// per migration. Refuses a database newer than this binary knows.
+pub(crate) fn migrate_to(conn: &mut Connection, target: usize) -> Result<usize, StoreError> {
+    let found: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(StoreError::sql("read user_version"))?;
+    let known = MIGRATIONS.len();
+    let current = usize::try_from(found).map_err(|_| StoreError::TooNew { found, known })?;
+    if current > known {
+        return Err(StoreError::TooNew { found, known });
+    }
+    for (index, script) in MIGRATIONS.iter().enumerate().take(target).skip(current) {
+        let version = index + 1;
+        let fail = |e: rusqlite::Error| StoreError::Migration {
+            version,
+            message: e.to_string(),
+        };
+        let tx = conn.transaction().map_err(fail)?;
+        tx.execute_batch(script).map_err(fail)?;
+        tx.pragma_update(None, "user_version", version as i64)
+            .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+    }
+    Ok(target.max(current))
+}
+
+/// Brings `conn` to the newest version.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<usize, StoreError> {
+    migrate_to(conn, MIGRATIONS.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn schema_of(path: &std::path::Path) -> Vec<(String, String, String)> {
+        let conn = Connection::open(path).expect("open for inspection");
+        let mut stmt = conn
+            .prepare("SELECT type, name, COALESCE(sql, '') FROM sqlite_master ORDER BY type, name")
+            .expect("prepare");
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query");
+        rows.collect::<Result<Vec<_>, _>>().expect("rows")
+    }
+
+    fn user_version(path: &std::path::Path) -> i64 {
+        let conn = Connection::open(path).expect("open for inspection");
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("user_version")
+    }
+
+    #[tokio::test]
+    async fn every_older_version_migrates_to_the_fresh_schema() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fresh = dir.path().join("fresh.db");
+        Store::open(&fresh)
+            .expect("fresh")
+            .close()
+            .await
+            .expect("close");
+        let want = schema_of(&fresh);
+        assert!(!want.is_empty());
+        let versions: Vec<usize> = (0..=MIGRATIONS.len()).collect();
+        assert!(!versions.is_empty());
+        for v in versions {
+            let path = dir.path().join(format!("v{v}.db"));
+            {
+                let mut conn = Connection::open(&path).expect("open old");
+                assert_eq!(migrate_to(&mut conn, v).expect("build old"), v);
+            }
+            assert_eq!(user_version(&path), v as i64);
+            let store = Store::open(&path).expect("upgrade");
+            store.close().await.expect("close");
+            assert_eq!(schema_of(&path), want, "from v{v}");
+            assert_eq!(user_version(&path), MIGRATIONS.len() as i64);
+        }
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("new.db");
+        let conn = Connection::open(&path).expect("open");
+        conn.pragma_update(None, "user_version", 99i64)
+            .expect("set version");
+        drop(conn);
+        match Store::open(&path) {
+            Err(StoreError::TooNew { found: 99, .. }) => {}
+            other => panic!("expected TooNew, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn migrating_twice_is_a_no_op() {
+        let mut conn = Connection::open_in_memory().expect("memory");
+        assert_eq!(migrate(&mut conn).expect("first"), MIGRATIONS.len());
+        assert_eq!(migrate(&mut conn).expect("second"), MIGRATIONS.len());
+    }
+}
