@@ -271,16 +271,28 @@ fn code(c: char, tables: Tables) -> Option<Code> {
 /// Text -> unpacked septets (ESC sequences included); None if a character cannot be represented.
 pub fn encode(text: &str, tables: Tables) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() + 8);
+    encode_into(text, tables, &mut out)?;
+    Some(out)
+}
+
+/// Appends the septets of `text` to `out` and returns how many were added; on
+/// None (a character cannot be represented) `out` is left as it was.
+pub fn encode_into(text: &str, tables: Tables, out: &mut Vec<u8>) -> Option<usize> {
+    let start = out.len();
     for c in text.chars() {
-        match code(c, tables)? {
-            Code::Base(b) => out.push(b),
-            Code::Ext(e) => {
+        match code(c, tables) {
+            Some(Code::Base(b)) => out.push(b),
+            Some(Code::Ext(e)) => {
                 out.push(ESC);
                 out.push(e);
             }
+            None => {
+                out.truncate(start);
+                return None;
+            }
         }
     }
-    Some(out)
+    Some(out.len() - start)
 }
 
 /// Septets needed for `text`, or None if not representable (no allocation).
