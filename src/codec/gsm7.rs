@@ -18,7 +18,9 @@ pub const ESC: u8 = 0x1B;
 ///
 /// An identifier with no such table (Spanish has no locking table; 0 and 14+ are
 /// reserved) means the default table, as a receiver that lacks the table would do.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Tables {
     pub locking: u8,
     pub single: u8,

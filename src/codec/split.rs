@@ -26,7 +26,8 @@ pub const CONCAT16_IE_OCTETS: usize = 6;
 pub const NLI_IE_OCTETS: usize = 3;
 
 /// The alphabet of the user data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Alphabet {
     Gsm7,
     Ucs2,
@@ -449,6 +450,10 @@ mod tests {
                 }
             }
         }
+        let m = measure(text, o).expect("plan succeeded");
+        assert_eq!(m.parts, plan.parts.len());
+        assert_eq!((m.alphabet, m.tables), (plan.alphabet, plan.tables));
+        assert_eq!(m.units, lens(plan).iter().sum::<usize>());
         assert_eq!(part_count(text, o), Ok(plan.parts.len()));
     }
 
