@@ -657,7 +657,19 @@ mod tests {
             .prop_map(|v| v.into_iter().collect())
     }
 
+    /// Deterministic runs: a fixed seed, no regression files.
+    fn config(cases: u32) -> ProptestConfig {
+        ProptestConfig {
+            cases,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x6573_6D37),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
     proptest! {
+        #![proptest_config(config(256))]
+
         #[test]
         fn pack_unpack_identity(septets in proptest::collection::vec(0u8..128, 0..400), fill in 0u8..=6) {
             let packed = pack(&septets, fill);

@@ -140,7 +140,19 @@ mod tests {
         assert_eq!(decode_lossy(&[]), "");
     }
 
+    /// Deterministic runs: a fixed seed, no regression files.
+    fn config(cases: u32) -> ProptestConfig {
+        ProptestConfig {
+            cases,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x7563_7332),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
     proptest! {
+        #![proptest_config(config(256))]
+
         #[test]
         fn round_trip(text in any::<String>()) {
             let octets = encode(&text);
