@@ -198,27 +198,6 @@ fn default_code(c: char) -> Option<Code> {
     }
 }
 
-/// Position of `c` in a 128-entry table, never the ESC position.
-fn scan(table: &[Option<char>; 128], c: char) -> Option<u8> {
-    table
-        .iter()
-        .enumerate()
-        .find(|&(i, &t)| i != ESC as usize && t == Some(c))
-        .map(|(i, _)| i as u8)
-}
-
-/// Stand-in for `nat_tables::locking_code` until that lands: the code of `c` in
-/// the locking shift table of `lang`.
-fn locking_code(lang: u8, c: char) -> Option<u8> {
-    nat_tables::locking_shift(lang).and_then(|t| scan(t, c))
-}
-
-/// Stand-in for `nat_tables::single_code` until that lands: the code of `c` in
-/// the single shift table of `lang`.
-fn single_code(lang: u8, c: char) -> Option<u8> {
-    nat_tables::single_shift(lang).and_then(|t| scan(t, c))
-}
-
 /// The base table in force for decoding.
 fn base_table(tables: Tables) -> &'static [Option<char>; 128] {
     if tables.locking == 0 {
@@ -241,32 +220,24 @@ fn code(c: char, tables: Tables) -> Option<Code> {
     if tables == Tables::DEFAULT {
         return default_code(c);
     }
-    let locking = if tables.locking != 0 && nat_tables::locking_shift(tables.locking).is_some() {
-        Some(tables.locking)
+    let base = if nat_tables::has_locking(tables.locking) {
+        nat_tables::locking_code(tables.locking, c)
     } else {
-        None
-    };
-    let single = if tables.single != 0 && nat_tables::single_shift(tables.single).is_some() {
-        Some(tables.single)
-    } else {
-        None
-    };
-    let base = match locking {
-        Some(lang) => locking_code(lang, c),
-        None => match default_code(c) {
+        match default_code(c) {
             Some(Code::Base(b)) => Some(b),
             _ => None,
-        },
+        }
     };
     if let Some(b) = base {
         return Some(Code::Base(b));
     }
-    match single {
-        Some(lang) => single_code(lang, c).map(Code::Ext),
-        None => match default_code(c) {
+    if nat_tables::has_single(tables.single) {
+        nat_tables::single_code(tables.single, c).map(Code::Ext)
+    } else {
+        match default_code(c) {
             Some(Code::Ext(e)) => Some(Code::Ext(e)),
             _ => None,
-        },
+        }
     }
 }
 
@@ -650,6 +621,106 @@ mod tests {
         }
     }
 
+    #[test]
+    fn national_encode_vectors() {
+        let t = |locking, single| Tables { locking, single };
+        // (text, tables, septets hex, or None when not representable)
+        let table: &[(&str, Tables, Option<&str>)] = &[
+            ("ğ", t(0, 0), None),
+            ("ğ", t(1, 0), Some("0C")),   // Turkish locking
+            ("ğ", t(0, 1), Some("1B67")), // Turkish single shift
+            ("ğ", t(1, 1), Some("0C")),   // the base table wins over the extension
+            ("€", t(1, 0), Some("04")),   // Turkish locking has € at 0x04
+            ("€", t(0, 1), Some("1B65")),
+            ("{", t(1, 0), Some("1B28")), // default extension under Turkish locking
+            ("è", t(1, 0), None),         // Turkish locking replaces è by €
+            ("è", t(1, 1), None),
+            ("è", t(0, 1), Some("04")),
+            ("á", t(0, 2), Some("1B61")), // Spanish single shift
+            ("á", t(2, 0), None),         // Spanish has no locking table: default
+            ("ê", t(3, 0), Some("04")),   // Portuguese locking
+            ("ê", t(0, 3), Some("1B05")), // Portuguese single shift
+            ("`", t(3, 0), Some("7D")),   // Portuguese locking has a backtick
+            ("ä", t(3, 0), None),         // ... and ã where the default has ä
+            ("Δ", t(0, 3), Some("10")),
+            ("Ağaç ışık", t(1, 0), Some("410C616020071D076B")),
+            ("Ağaç", t(0, 1), Some("411B67611B63")),
+            ("\u{0915}", t(6, 0), Some("15")), // Hindi KA
+        ];
+        assert!(!table.is_empty());
+        fn check(text: &str, tables: Tables, want: Option<&str>) {
+            let got = encode(text, tables);
+            assert_eq!(
+                got.as_deref().map(hex),
+                want.map(str::to_owned),
+                "{text:?} {tables:?}"
+            );
+            assert_eq!(septet_len(text, tables), got.as_ref().map(Vec::len));
+            if let Some(s) = got {
+                assert_eq!(decode(&s, tables), text, "{tables:?}");
+            }
+        }
+        for &(text, tables, want) in table {
+            check(text, tables, want);
+        }
+    }
+
+    #[test]
+    fn national_decode_vectors() {
+        let t = |locking, single| Tables { locking, single };
+        // (septets hex, tables, text)
+        let table: &[(&str, Tables, &str)] = &[
+            ("0C", t(1, 0), "ğ"),
+            ("04", t(1, 0), "€"),
+            ("1B67", t(0, 1), "ğ"),
+            ("1B67", t(0, 0), "g"), // a receiver without the table shows the base character
+            ("1B61", t(1, 1), "a"), // no Turkish single shift at 0x61: Turkish base
+            ("1B04", t(1, 1), "€"), // no Turkish single shift at 0x04: Turkish locking €
+            ("1B65", t(0, 2), "€"),
+            ("0C", t(4, 0), "\u{FFFD}"), // a gap in the Bengali locking table
+            ("1B1B", t(6, 6), " "),
+            ("1B", t(13, 13), " "),
+        ];
+        assert!(!table.is_empty());
+        fn check(septets: &str, tables: Tables, want: &str) {
+            assert_eq!(
+                decode(&unhex(septets), tables),
+                want,
+                "{septets} {tables:?}"
+            );
+        }
+        for &(s, tables, want) in table {
+            check(s, tables, want);
+        }
+    }
+
+    /// Every character `tables` can encode.
+    fn chars_of(tables: Tables) -> Vec<char> {
+        let base = base_table(tables);
+        let ext = ext_table(tables);
+        let mut v: Vec<char> = base.iter().chain(ext.iter()).flatten().copied().collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// A language id, its tables, and a text those tables can encode.
+    fn national_text() -> impl Strategy<Value = (Tables, String)> {
+        (1u8..=13, any::<bool>(), any::<bool>())
+            .prop_map(|(lang, use_locking, use_single)| Tables {
+                locking: if use_locking { lang } else { 0 },
+                single: if use_single { lang } else { 0 },
+            })
+            .prop_flat_map(|tables| {
+                let chars = chars_of(tables);
+                (
+                    Just(tables),
+                    proptest::collection::vec(proptest::sample::select(chars), 0..300)
+                        .prop_map(|v| v.into_iter().collect::<String>()),
+                )
+            })
+    }
+
     /// A string of characters the default tables can encode.
     fn gsm7_text() -> impl Strategy<Value = String> {
         let chars: Vec<char> = default_chars().into_iter().map(|(c, _)| c).collect();
@@ -701,6 +772,14 @@ mod tests {
                 let back = unpack(&pack(&septets, fill), fill, septets.len());
                 prop_assert_eq!(decode(&back, Tables::DEFAULT), text.clone());
             }
+        }
+
+        #[test]
+        fn national_text_round_trip((tables, text) in national_text()) {
+            let septets = encode(&text, tables).expect("built from the tables");
+            prop_assert_eq!(septet_len(&text, tables), Some(septets.len()));
+            prop_assert!(septets.iter().all(|&s| s < 128));
+            prop_assert_eq!(decode(&septets, tables), text);
         }
 
         #[test]

@@ -126,10 +126,9 @@ fn candidates(on: &[bool; 14]) -> impl Iterator<Item = Tables> + '_ {
     let ids = move |has: fn(u8) -> bool| {
         std::iter::once(0u8).chain((1u8..=13).filter(move |&id| on[usize::from(id)] && has(id)))
     };
-    let has_locking: fn(u8) -> bool = |id| nat_tables::locking_shift(id).is_some();
-    let has_single: fn(u8) -> bool = |id| nat_tables::single_shift(id).is_some();
-    ids(has_locking)
-        .flat_map(move |locking| ids(has_single).map(move |single| Tables { locking, single }))
+    ids(nat_tables::has_locking).flat_map(move |locking| {
+        ids(nat_tables::has_single).map(move |single| Tables { locking, single })
+    })
 }
 
 /// Parts a sequence of weights needs when cut greedily at `cap` per part.
@@ -655,6 +654,185 @@ mod tests {
     }
 
     #[test]
+    fn national_language_vectors() {
+        let langs = |ids: &[u8]| SplitOptions {
+            languages: ids.to_vec(),
+            ..opts()
+        };
+        let t = |locking, single| Tables { locking, single };
+        // (name, text, options, alphabet, tables chosen, units per part)
+        /// (name, text, options, alphabet, tables chosen, units per part)
+        type Row = (
+            &'static str,
+            String,
+            SplitOptions,
+            Alphabet,
+            Tables,
+            Vec<usize>,
+        );
+        let table: Vec<Row> = vec![
+            (
+                "turkish off",
+                "Ağaç ışık".into(),
+                opts(),
+                Alphabet::Ucs2,
+                t(0, 0),
+                vec![9],
+            ),
+            // single shift and locking both give one part with a 4-octet UDH:
+            // the default base table wins the tie (old phones show ğ as g)
+            (
+                "turkish short",
+                "Ağaç ışık".into(),
+                langs(&[1]),
+                Alphabet::Gsm7,
+                t(0, 1),
+                vec![14],
+            ),
+            // 155 ş: 310 septets with the single shift (3 parts), 155 with locking (1 part)
+            (
+                "turkish 155",
+                "ş".repeat(155),
+                langs(&[1]),
+                Alphabet::Gsm7,
+                t(1, 0),
+                vec![155],
+            ),
+            (
+                "turkish 156",
+                "ş".repeat(156),
+                langs(&[1]),
+                Alphabet::Gsm7,
+                t(1, 0),
+                vec![149, 7],
+            ),
+            (
+                "turkish 156 ref16",
+                "ş".repeat(156),
+                SplitOptions {
+                    ref16: true,
+                    ..langs(&[1])
+                },
+                Alphabet::Gsm7,
+                t(1, 0),
+                vec![148, 8],
+            ),
+            // default tables need 2 parts for 81 €; Turkish locking has € in one septet
+            (
+                "euro default",
+                "€".repeat(81),
+                opts(),
+                Alphabet::Gsm7,
+                t(0, 0),
+                vec![152, 10],
+            ),
+            (
+                "euro turkish",
+                "€".repeat(81),
+                langs(&[1]),
+                Alphabet::Gsm7,
+                t(1, 0),
+                vec![81],
+            ),
+            (
+                "euro 80",
+                "€".repeat(80),
+                langs(&[1]),
+                Alphabet::Gsm7,
+                t(0, 0),
+                vec![160],
+            ),
+            // Turkish locking lacks è, so only the single shift can carry this
+            (
+                "turkish single only",
+                format!("è{}", "ş".repeat(100)),
+                langs(&[1]),
+                Alphabet::Gsm7,
+                t(0, 1),
+                vec![149, 52],
+            ),
+            (
+                "spanish",
+                "¿Qué tal? Está bien".into(),
+                langs(&[2]),
+                Alphabet::Gsm7,
+                t(0, 2),
+                vec![20],
+            ),
+            (
+                "portuguese",
+                "Não, você está lá".into(),
+                langs(&[3]),
+                Alphabet::Gsm7,
+                t(0, 3),
+                vec![21],
+            ),
+            // (1, 3) and (3, 1) tie on parts and UDH octets: the lower locking id comes first
+            (
+                "portuguese and turkish",
+                "Não ş".into(),
+                langs(&[1, 3]),
+                Alphabet::Gsm7,
+                t(1, 3),
+                vec![6],
+            ),
+            (
+                "plain text keeps the default",
+                "Hello".into(),
+                langs(&[1, 2, 3]),
+                Alphabet::Gsm7,
+                t(0, 0),
+                vec![5],
+            ),
+            // KA + vowel sign AA is one grapheme cluster: the cut moves back to 148
+            (
+                "hindi",
+                "\u{0915}\u{093E}".repeat(80),
+                langs(&[6]),
+                Alphabet::Gsm7,
+                t(6, 0),
+                vec![148, 12],
+            ),
+            (
+                "no language fits",
+                "ş😀".into(),
+                langs(&[1, 3]),
+                Alphabet::Ucs2,
+                t(0, 0),
+                vec![3],
+            ),
+            (
+                "forced ucs2",
+                "ş".into(),
+                SplitOptions {
+                    force_ucs2: true,
+                    ..langs(&[1])
+                },
+                Alphabet::Ucs2,
+                t(0, 0),
+                vec![1],
+            ),
+        ];
+        assert!(!table.is_empty());
+        fn check(
+            name: &str,
+            text: &str,
+            o: &SplitOptions,
+            alphabet: Alphabet,
+            tables: Tables,
+            want: &[usize],
+        ) {
+            let plan = plan(text, o).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!((plan.alphabet, plan.tables), (alphabet, tables), "{name}");
+            assert_eq!(lens(&plan), want, "{name}");
+            check_invariants(text, o, &plan);
+        }
+        for (name, text, o, alphabet, tables, want) in &table {
+            check(name, text, o, *alphabet, *tables, want);
+        }
+    }
+
+    #[test]
     fn euro_at_the_cut_keeps_its_escape() {
         let text = format!("{}€{}", "a".repeat(152), "b".repeat(19));
         assert_eq!(gsm7::septet_len(&text, Tables::DEFAULT), Some(173));
@@ -770,6 +948,28 @@ mod tests {
         proptest::collection::vec(c, 0..700).prop_map(|v| v.into_iter().collect())
     }
 
+    /// Enabled languages and a text drawn from their tables (plus a few
+    /// characters no table has), so every combination gets exercised.
+    fn national_text() -> impl Strategy<Value = (Vec<u8>, String)> {
+        proptest::collection::vec(1u8..=13, 1..3).prop_flat_map(|langs| {
+            let mut chars: Vec<char> = vec!['a', ' ', '€', '😀', '\u{301}'];
+            for &l in &langs {
+                for t in [nat_tables::locking_shift(l), nat_tables::single_shift(l)]
+                    .into_iter()
+                    .flatten()
+                {
+                    chars.extend(t.iter().flatten());
+                }
+            }
+            let text = proptest::collection::vec(
+                prop_oneof![20 => proptest::sample::select(chars), 1 => any::<char>()],
+                0..500,
+            )
+            .prop_map(|v| v.into_iter().collect::<String>());
+            (Just(langs), text)
+        })
+    }
+
     /// The minimum part count: cut greedily between characters.
     fn reference_count(text: &str, plan: &Plan, ref16: bool) -> usize {
         let single = capacity(plan.alphabet, udh_octets(plan.alphabet, plan.tables, None));
@@ -830,6 +1030,25 @@ mod tests {
             let all: Vec<u8> = plan.parts.concat();
             let back = gsm7::unpack(&gsm7::pack(&all, 0), 0, all.len());
             prop_assert_eq!(gsm7::decode(&back, plan.tables), text);
+        }
+
+        #[test]
+        fn plan_with_national_tables((languages, text) in national_text(), ref16 in any::<bool>()) {
+            let o = SplitOptions { languages, ref16, ..opts() };
+            let plan = plan(&text, &o).expect("at most 500 characters fit");
+            check_invariants(&text, &o, &plan);
+            prop_assert_eq!(plan.parts.len(), reference_count(&text, &plan, ref16));
+            // no enabled combination needs fewer parts, or as many with a smaller UDH
+            let on = enabled_languages(&o).expect("valid ids");
+            let concat = (plan.parts.len() > 1).then_some(ref16);
+            let chosen = (plan.parts.len(), udh_octets(plan.alphabet, plan.tables, concat));
+            for tables in candidates(&on) {
+                if let Some((_, parts)) = measure_gsm7(&text, tables, ref16) {
+                    prop_assert_eq!(plan.alphabet, Alphabet::Gsm7);
+                    let udh = udh_octets(Alphabet::Gsm7, tables, (parts > 1).then_some(ref16));
+                    prop_assert!(chosen <= (parts, udh), "{:?} beats {:?}", tables, plan.tables);
+                }
+            }
         }
 
         #[test]
