@@ -248,22 +248,55 @@ pub fn encode(text: &str, tables: Tables) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Calls `f` with the code of each character of `text`, in order; None as
+/// soon as one cannot be represented.
+#[inline]
+fn for_each_code(text: &str, tables: Tables, mut f: impl FnMut(Code)) -> Option<()> {
+    if tables != Tables::DEFAULT {
+        for c in text.chars() {
+            f(code(c, tables)?);
+        }
+        return Some(());
+    }
+    // Default tables: ASCII bytes by table lookup, the rest by character.
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(&byte) = bytes.get(i) {
+        if byte.is_ascii() {
+            let v = ASCII_CODES[usize::from(byte)];
+            if v == NONE {
+                return None;
+            }
+            f(if v & EXT != 0 {
+                Code::Ext((v & 0x7F) as u8)
+            } else {
+                Code::Base(v as u8)
+            });
+            i += 1;
+        } else {
+            let c = text.get(i..).and_then(|rest| rest.chars().next())?;
+            f(default_code_non_ascii(c)?);
+            i += c.len_utf8();
+        }
+    }
+    Some(())
+}
+
 /// Appends the septets of `text` to `out` and returns how many were added; on
 /// None (a character cannot be represented) `out` is left as it was.
 pub fn encode_into(text: &str, tables: Tables, out: &mut Vec<u8>) -> Option<usize> {
     let start = out.len();
-    for c in text.chars() {
-        match code(c, tables) {
-            Some(Code::Base(b)) => out.push(b),
-            Some(Code::Ext(e)) => {
-                out.push(ESC);
-                out.push(e);
-            }
-            None => {
-                out.truncate(start);
-                return None;
-            }
+    out.reserve(text.len());
+    let done = for_each_code(text, tables, |code| match code {
+        Code::Base(b) => out.push(b),
+        Code::Ext(e) => {
+            out.push(ESC);
+            out.push(e);
         }
+    });
+    if done.is_none() {
+        out.truncate(start);
+        return None;
     }
     Some(out.len() - start)
 }
@@ -271,9 +304,7 @@ pub fn encode_into(text: &str, tables: Tables, out: &mut Vec<u8>) -> Option<usiz
 /// Septets needed for `text`, or None if not representable (no allocation).
 pub fn septet_len(text: &str, tables: Tables) -> Option<usize> {
     let mut n = 0usize;
-    for c in text.chars() {
-        n += code(c, tables)?.septets();
-    }
+    for_each_code(text, tables, |code| n += code.septets())?;
     Some(n)
 }
 

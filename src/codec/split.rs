@@ -9,7 +9,7 @@
 //! (`udh`, `pdu`), nor the concatenation reference. Pure; never panics.
 
 use thiserror::Error;
-use unicode_segmentation::UnicodeSegmentation;
+use unicode_segmentation::GraphemeCursor;
 
 use super::gsm7::{self, Tables};
 use super::{nat_tables, ucs2};
@@ -181,6 +181,13 @@ pub fn measure(text: &str, opts: &SplitOptions) -> Result<Measure, SplitError> {
     let mut best: Option<(usize, usize, Measure)> = None;
     if !opts.force_ucs2 {
         for tables in candidates(&on) {
+            // A candidate needs at least one part and its shift IEs: skip it
+            // unscanned when that already loses (the common case: plain text
+            // that fits one part with the default tables).
+            let floor = (1, udh_octets(Alphabet::Gsm7, tables, None));
+            if best.as_ref().is_some_and(|(p, u, _)| (*p, *u) <= floor) {
+                continue;
+            }
             let Some((units, parts)) = measure_gsm7(text, tables, opts.ref16) else {
                 continue;
             };
@@ -220,21 +227,33 @@ pub fn part_count(text: &str, opts: &SplitOptions) -> Result<usize, SplitError> 
     measure(text, opts).map(|m| m.parts)
 }
 
-/// Where each part ends in a stream of `total` units, `cap` per part.
+/// The start of the grapheme cluster that byte offset `at` of `text` falls
+/// inside, or None when `at` is already a cluster boundary.
+fn cluster_start(text: &str, at: usize) -> Option<usize> {
+    let mut cursor = GraphemeCursor::new(at, text.len(), true);
+    match cursor.is_boundary(text, 0) {
+        Ok(false) => cursor.prev_boundary(text, 0).ok().flatten(),
+        Ok(true) | Err(_) => None,
+    }
+}
+
+/// Where each part ends, as offsets into the encoded stream of `total` units
+/// (septets or UTF-16 units), `cap` units per part.
 ///
-/// `is_cut_ok(i)` says whether a part may end before unit `i` (not inside an
-/// ESC sequence or a surrogate pair). `graphemes` holds the sorted unit offsets
-/// where grapheme clusters start. `parts` is the minimum part count, as the
-/// char-level greedy cut gives it; a cut moves back to a grapheme boundary only
-/// when the rest still fits in the parts left.
+/// `weight(c)` gives the units of one character of `text`, and
+/// `is_cut_ok(i)` whether a part may end before unit `i` (not inside an ESC
+/// sequence or a surrogate pair). `parts` is the minimum part count, which the
+/// greedy cut between characters gives. A cut inside a grapheme cluster moves
+/// back to the cluster's start when the rest still fits in the parts left.
 fn cut_points(
+    text: &str,
+    weight: impl Fn(char) -> usize,
     total: usize,
     cap: usize,
     parts: usize,
-    graphemes: &[usize],
     is_cut_ok: impl Fn(usize) -> bool,
 ) -> Vec<usize> {
-    // The latest cut at or before start + cap that splits no character.
+    // On the stream: the latest cut at or before start + cap that splits no character.
     let char_cut = |start: usize| -> usize {
         let hard = start.saturating_add(cap.max(1)).min(total);
         if hard == total {
@@ -260,25 +279,40 @@ fn cut_points(
         n
     };
     let mut ends = Vec::with_capacity(parts);
-    let mut start = 0usize;
-    while start < total {
-        let c = char_cut(start);
-        let mut end = c;
-        if c < total {
-            let idx = graphemes.partition_point(|&g| g <= c);
-            let g = idx.checked_sub(1).and_then(|i| graphemes.get(i)).copied();
-            if let Some(g) = g.filter(|&g| g > start && g < c) {
+    // Byte offset in `text` and unit offset in the stream where the part starts.
+    let (mut byte, mut unit) = (0usize, 0usize);
+    while unit < total {
+        let mut chars = text.get(byte..).unwrap_or("").chars().peekable();
+        let (mut b, mut u) = (byte, unit);
+        while let Some(&c) = chars.peek() {
+            let w = weight(c);
+            // Always take one character, so a part never comes out empty.
+            if u + w > unit + cap && u > unit {
+                break;
+            }
+            u += w;
+            b += c.len_utf8();
+            chars.next();
+        }
+        if u == unit {
+            break; // no text left: the stream and the text disagree
+        }
+        let mut end = (b, u);
+        if u < total {
+            if let Some(g) = cluster_start(text, b).filter(|&g| g > byte) {
+                let back: usize = text.get(g..b).unwrap_or("").chars().map(&weight).sum();
+                let ug = u.saturating_sub(back);
                 let left = parts.saturating_sub(ends.len() + 1);
-                if parts_from(g, left) <= left {
-                    end = g;
+                if ug > unit && parts_from(ug, left) <= left {
+                    end = (g, ug);
                 }
             }
         }
-        ends.push(end);
-        start = end;
+        ends.push(end.1);
+        (byte, unit) = end;
     }
-    if ends.is_empty() {
-        ends.push(0);
+    if ends.last().is_none_or(|&e| e < total) {
+        ends.push(total);
     }
     ends
 }
@@ -303,30 +337,6 @@ fn cut<T: Copy>(
     parts
 }
 
-/// Septets of `text` (known to be representable) and the septet offsets where its grapheme clusters start.
-fn gsm7_with_graphemes(text: &str, tables: Tables, len: usize) -> (Vec<u8>, Vec<usize>) {
-    let mut septets = Vec::with_capacity(len);
-    let mut starts = Vec::new();
-    for g in text.graphemes(true) {
-        starts.push(septets.len());
-        // Representability was checked by `measure`; a failure here would only
-        // drop the grapheme's septets, never panic.
-        let _ = gsm7::encode_into(g, tables, &mut septets);
-    }
-    (septets, starts)
-}
-
-/// UTF-16 units of `text` and the unit offsets where its grapheme clusters start.
-fn ucs2_with_graphemes(text: &str, len: usize) -> (Vec<u16>, Vec<usize>) {
-    let mut units = Vec::with_capacity(len);
-    let mut starts = Vec::new();
-    for g in text.graphemes(true) {
-        starts.push(units.len());
-        units.extend(g.encode_utf16());
-    }
-    (units, starts)
-}
-
 /// Chooses the encoding and cuts `text` into parts, accounting for the UDH
 /// each part will carry. Empty text is one empty part.
 pub fn plan(text: &str, opts: &SplitOptions) -> Result<Plan, SplitError> {
@@ -334,22 +344,24 @@ pub fn plan(text: &str, opts: &SplitOptions) -> Result<Plan, SplitError> {
     let concat = (m.parts > 1).then_some(opts.ref16);
     let cap = capacity(m.alphabet, udh_octets(m.alphabet, m.tables, concat));
     let parts = match m.alphabet {
-        Alphabet::Gsm7 if m.parts == 1 => {
-            let mut septets = Vec::with_capacity(m.units);
-            let _ = gsm7::encode_into(text, m.tables, &mut septets);
-            vec![septets]
-        }
         Alphabet::Gsm7 => {
-            let (septets, starts) = gsm7_with_graphemes(text, m.tables, m.units);
-            let ends = cut_points(septets.len(), cap, m.parts, &starts, |i| {
-                i == 0 || septets.get(i - 1) != Some(&gsm7::ESC)
-            });
-            cut(&septets, &ends, |out, s| out.push(s))
+            let mut septets = Vec::with_capacity(m.units);
+            // Representability was checked by `measure`.
+            let _ = gsm7::encode_into(text, m.tables, &mut septets);
+            if m.parts == 1 {
+                vec![septets]
+            } else {
+                let weight = |c| gsm7::char_septets(c, m.tables).unwrap_or(0);
+                let ends = cut_points(text, weight, septets.len(), cap, m.parts, |i| {
+                    i == 0 || septets.get(i - 1) != Some(&gsm7::ESC)
+                });
+                cut(&septets, &ends, |out, s| out.push(s))
+            }
         }
         Alphabet::Ucs2 if m.parts == 1 => vec![ucs2::encode(text)],
         Alphabet::Ucs2 => {
-            let (units, starts) = ucs2_with_graphemes(text, m.units);
-            let ends = cut_points(units.len(), cap, m.parts, &starts, |i| {
+            let units: Vec<u16> = text.encode_utf16().collect();
+            let ends = cut_points(text, char::len_utf16, units.len(), cap, m.parts, |i| {
                 i == 0
                     || !units
                         .get(i - 1)
