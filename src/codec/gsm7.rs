@@ -532,6 +532,11 @@ mod tests {
             ("How are you?", 0, "C8F71D14969741F977FD07"), // P3 UD
             ("Hello world", 1, "906536FB0DBABFE56C32"),    // V2 UD after the 6-octet UDH
             ("Please reply", 3, "80B2CBE17919242FC3D979"), // P7 UD after the 11-octet UDH (first octet shares fill bits)
+            ("Price: 5€ [ok]", 0, "50797A5CD6816A9B3268C37BAF373E"), // V1 UD: 17 septets, 3 escapes
+            ("Flash!", 0, "4676788E0E01"),                 // V6 UD
+            ("Your code is 1234", 0, "D9775D0E1ABFC965507A0E8AC96634"), // V5 UD
+            ("InfoSMS", 0, "49B7F93D6D4E01"),              // V5 alphanumeric OA
+            ("20124079901", 0, "32584C4683DD7239580C"),    // P6 alphanumeric OA
             ("", 0, ""),
             ("", 1, "00"),
             ("@", 0, "00"),
