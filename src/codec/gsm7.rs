@@ -313,6 +313,44 @@ pub fn char_septets(c: char, tables: Tables) -> Option<usize> {
     code(c, tables).map(Code::septets)
 }
 
+/// The GSM-7 lookalike for a character the default tables lack, if there is
+/// an unambiguous one: typographic quotes, dashes, spaces and the ellipsis.
+fn lookalike(c: char) -> Option<&'static str> {
+    Some(match c {
+        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' | '\u{00B4}'
+        | '\u{02BC}' => "'",
+        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{2033}' | '\u{00AB}'
+        | '\u{00BB}' => "\"",
+        '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2015}'
+        | '\u{2212}' => "-",
+        '\u{00A0}' | '\u{2002}' | '\u{2003}' | '\u{2007}' | '\u{2009}' | '\u{202F}' | '\t' => " ",
+        '\u{2026}' => "...",
+        _ => return None,
+    })
+}
+
+/// Replaces typographic characters the default alphabet lacks (curly quotes,
+/// dashes, non-breaking and thin spaces, tab, ellipsis) by their plain
+/// lookalikes, so that text pasted from a word processor can go as GSM-7.
+/// Every other character is kept, representable or not; nothing is dropped.
+/// Borrows when nothing changes. For callers that enable folding explicitly:
+/// `split::plan` never folds on its own.
+pub fn transliterate(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some(first) = text.char_indices().find(|&(_, c)| lookalike(c).is_some()) else {
+        return std::borrow::Cow::Borrowed(text);
+    };
+    let (head, tail) = text.split_at(first.0);
+    let mut out = String::with_capacity(text.len());
+    out.push_str(head);
+    for c in tail.chars() {
+        match lookalike(c) {
+            Some(s) => out.push_str(s),
+            None => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Unpacked septets -> text. ESC + unknown code shows the base-table character; ESC + ESC shows a space;
 /// a trailing lone ESC shows a space. Never panics, never adds characters.
 ///
@@ -730,6 +768,41 @@ mod tests {
         }
     }
 
+    #[test]
+    fn transliterate_vectors() {
+        // (input, output)
+        let table: &[(&str, &str)] = &[
+            ("plain", "plain"),
+            (
+                "\u{201C}Hi\u{201D} \u{2014} it\u{2019}s\u{2026}",
+                "\"Hi\" - it's...",
+            ),
+            ("a\u{00A0}b\tc", "a b c"),
+            ("«ok»", "\"ok\""),
+            ("Ω😀", "Ω😀"), // kept: not a typographic lookalike
+            ("", ""),
+        ];
+        assert!(!table.is_empty());
+        fn check(input: &str, want: &str) {
+            let got = transliterate(input);
+            assert_eq!(got, want, "{input:?}");
+            assert_eq!(matches!(got, std::borrow::Cow::Borrowed(_)), input == want);
+        }
+        for (i, w) in table {
+            check(i, w);
+        }
+        // every replacement is GSM-7
+        for c in (0..=0x2FFFu32).filter_map(char::from_u32) {
+            if let Some(s) = lookalike(c) {
+                assert!(septet_len(s, Tables::DEFAULT).is_some(), "{c:?}");
+                assert!(
+                    char_septets(c, Tables::DEFAULT).is_none(),
+                    "{c:?} is GSM-7 already"
+                );
+            }
+        }
+    }
+
     /// Every character `tables` can encode.
     fn chars_of(tables: Tables) -> Vec<char> {
         let base = base_table(tables);
@@ -816,6 +889,17 @@ mod tests {
             prop_assert_eq!(septet_len(&text, tables), Some(septets.len()));
             prop_assert!(septets.iter().all(|&s| s < 128));
             prop_assert_eq!(decode(&septets, tables), text);
+        }
+
+        #[test]
+        fn transliterate_keeps_gsm7_text_and_is_idempotent(text in any::<String>(), gsm in gsm7_text()) {
+            prop_assert!(matches!(transliterate(&gsm), std::borrow::Cow::Borrowed(_)));
+            let out = transliterate(&text);
+            prop_assert_eq!(transliterate(&out), out.clone());
+            prop_assert!(out.chars().count() >= text.chars().count());
+            // what was not representable only because of lookalikes now is
+            let others_ok = text.chars().all(|c| lookalike(c).is_some() || char_septets(c, Tables::DEFAULT).is_some());
+            prop_assert_eq!(septet_len(&out, Tables::DEFAULT).is_some(), others_ok);
         }
 
         #[test]
