@@ -627,6 +627,14 @@ mod tests {
                 Alphabet::Ucs2,
                 vec![66, 7],
             ),
+            // a cluster longer than a part has to be cut inside
+            (
+                "long cluster",
+                format!("x{}", "\u{301}".repeat(500)),
+                opts(),
+                Alphabet::Ucs2,
+                vec![67, 67, 67, 67, 67, 67, 67, 32],
+            ),
             // CR LF is one grapheme cluster, also in GSM-7
             (
                 "crlf whole",
@@ -903,6 +911,16 @@ mod tests {
         // exactly 255 parts is fine
         let plan = plan(&"a".repeat(153 * 255), &opts()).expect("255 parts fit");
         assert_eq!(plan.parts.len(), 255);
+        // 76 escapes (152 septets) per part: the 153rd septet would be a lone ESC
+        let text = "€".repeat(76 * 255);
+        let plan = super::plan(&text, &opts()).expect("255 parts fit");
+        assert_eq!(plan.parts.len(), 255);
+        check_invariants(&text, &opts(), &plan);
+        let text = "€".repeat(76 * 255 + 1);
+        assert_eq!(
+            super::plan(&text, &opts()),
+            Err(SplitError::TooManyParts { needed: 256 })
+        );
     }
 
     #[test]
