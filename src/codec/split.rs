@@ -351,7 +351,7 @@ pub fn plan(text: &str, opts: &SplitOptions) -> Result<Plan, SplitError> {
             if m.parts == 1 {
                 vec![septets]
             } else {
-                let weight = |c| gsm7::char_septets(c, m.tables).unwrap_or(0);
+                let weight = |c| gsm7::char_septets(c, m.tables).unwrap_or(1);
                 let ends = cut_points(text, weight, septets.len(), cap, m.parts, |i| {
                     i == 0 || septets.get(i - 1) != Some(&gsm7::ESC)
                 });
