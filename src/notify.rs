@@ -54,7 +54,8 @@ impl Watchdog {
 
     /// How often to check and feed: half the watchdog interval.
     pub fn period(&self) -> Option<Duration> {
-        self.interval.map(|d| (d / 2).max(Duration::from_millis(100)))
+        self.interval
+            .map(|d| (d / 2).max(Duration::from_millis(100)))
     }
 
     /// Feeds the watchdog when `alive` is true; a daemon whose core loops

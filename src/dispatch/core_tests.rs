@@ -88,6 +88,7 @@ impl FakeOutbox {
                 parts,
                 tried_modems: Vec::new(),
                 created_at: Utc::now(),
+                expires_at: None,
             },
             state: MessageState::Queued,
             not_before: None,
@@ -95,6 +96,14 @@ impl FakeOutbox {
             error: None,
         };
         f(&mut msg);
+        // As the store does: without an explicit expiry, created + validity.
+        if msg.m.expires_at.is_none() {
+            msg.m.expires_at = msg.m.validity.and_then(|v| {
+                chrono::TimeDelta::from_std(v)
+                    .ok()
+                    .and_then(|d| msg.m.created_at.checked_add_signed(d))
+            });
+        }
         st.msgs.insert(id, msg);
         id
     }
@@ -137,7 +146,7 @@ impl Outbox for FakeOutbox {
             if final_state(f.state) {
                 continue;
             }
-            let exp = f.m.expires_at();
+            let exp = f.m.expires_at;
             if exp.is_some_and(|e| e <= now) {
                 continue;
             }
@@ -286,7 +295,7 @@ impl Outbox for FakeOutbox {
         let mut st = self.st();
         let mut ids = Vec::new();
         for (id, f) in st.msgs.iter_mut() {
-            if f.state == MessageState::Queued && f.m.expires_at().is_some_and(|e| e <= now) {
+            if f.state == MessageState::Queued && f.m.expires_at.is_some_and(|e| e <= now) {
                 f.state = MessageState::Expired;
                 ids.push(*id);
             }

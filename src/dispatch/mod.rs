@@ -595,7 +595,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
                 next = Some(next.map_or(until, |n| n.min(until)));
                 continue;
             }
-            if let Some(exp) = msg.expires_at() {
+            if let Some(exp) = msg.expires_at {
                 if exp <= now_utc {
                     expire_now = true;
                     continue;

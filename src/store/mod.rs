@@ -148,7 +148,7 @@ impl StoreError {
 macro_rules! text_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
         #[serde(rename_all = "lowercase")]
         pub enum $name { $($variant),+ }
 
@@ -214,6 +214,23 @@ text_enum!(
         High => "high",
     }
 );
+
+impl Default for Priority {
+    fn default() -> Self {
+        Priority::Normal
+    }
+}
+
+impl PartState {
+    /// True when something of this part may already have reached the
+    /// network, which pins its message to the SIM it was assigned to.
+    pub fn progressed(self) -> bool {
+        matches!(
+            self,
+            PartState::Sending | PartState::Uncertain | PartState::Sent | PartState::Delivered
+        )
+    }
+}
 
 impl MessageState {
     /// States that `rollup` never leaves on its own.
@@ -317,6 +334,8 @@ pub struct ReadyMessage {
     pub parts: Vec<PartRow>,
     pub tried_modems: Vec<String>,
     pub created_at: DateTime<Utc>,
+    /// When the message expires if it has not gone out by then.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// The answer to `ready`.

@@ -281,7 +281,7 @@ pub(crate) fn ready(
     let mut stmt = c
         .prepare_cached(
             "SELECT id, recipient, text, report, flash, priority, validity_s, modem, queue,
-                    assigned_modem, sim, options, tried_modems, created_at
+                    assigned_modem, sim, options, tried_modems, created_at, expires_at
              FROM outgoing
              WHERE state IN ('queued', 'sending') AND not_before <= ?1 AND next_attempt_at <= ?1
                AND (expires_at IS NULL OR expires_at > ?1)
@@ -307,6 +307,7 @@ pub(crate) fn ready(
         String,
         String,
         i64,
+        Option<i64>,
     );
     let raw: Vec<Raw> = stmt
         .query_map(params![now_ms, limit], |r| {
@@ -325,6 +326,7 @@ pub(crate) fn ready(
                 r.get(11)?,
                 r.get(12)?,
                 r.get(13)?,
+                r.get(14)?,
             ))
         })
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
@@ -345,6 +347,7 @@ pub(crate) fn ready(
         options,
         tried,
         created,
+        expires,
     ) in raw
     {
         messages.push(ReadyMessage {
@@ -372,6 +375,7 @@ pub(crate) fn ready(
             parts: parts_of(c, id)?,
             tried_modems: tried_list(&tried)?,
             created_at: from_ms("created_at", created)?,
+            expires_at: expires.map(|e| from_ms("expires_at", e)).transpose()?,
         });
     }
     let wake: Option<i64> = c
