@@ -215,12 +215,6 @@ text_enum!(
     }
 );
 
-impl Default for Priority {
-    fn default() -> Self {
-        Priority::Normal
-    }
-}
-
 impl PartState {
     /// True when something of this part may already have reached the
     /// network, which pins its message to the SIM it was assigned to.
