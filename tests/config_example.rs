@@ -102,7 +102,7 @@ fn example_documents_every_key() {
         "health_interval",
         "radio_reset",
     ];
-    assert!(!keys.is_empty());
+    assert!(keys.len() > 50, "the key table is filled");
     for k in keys {
         let documented = text.lines().any(|l| {
             let l = l.trim_start_matches('#').trim();
