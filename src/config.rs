@@ -1521,7 +1521,15 @@ fn locate(text: &str, offset: usize) -> (usize, String) {
             header = format!("{name}[{n}]");
             last_key = None;
         } else if let Some(inner) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
-            header = inner.trim().to_string();
+            let inner = inner.trim();
+            // `[modem.x]` after `[[modem]]` belongs to the last modem.
+            header = match inner.split_once('.') {
+                Some((first, rest)) => match counts.iter().find(|(k, _)| k == first.trim()) {
+                    Some((k, n)) => format!("{k}[{n}].{}", rest.trim()),
+                    None => inner.to_string(),
+                },
+                None => inner.to_string(),
+            };
             last_key = None;
         } else if let Some((k, _)) = t.split_once('=') {
             let k = k.trim().trim_matches('"');
@@ -1536,6 +1544,20 @@ fn locate(text: &str, offset: usize) -> (usize, String) {
                 (Some(k), false) => format!("{header}.{k}"),
                 _ if header.is_empty() => "(top level)".to_string(),
                 _ => header.clone(),
+            };
+            // Inside an inline table (`store = { path = 5 }`): name the inner key.
+            let before = line.get(..offset.saturating_sub(start)).unwrap_or_default();
+            let key = match before.rsplit_once('{') {
+                Some((_, tail)) if !on_header => {
+                    let seg = tail.rsplit(',').next().unwrap_or_default();
+                    match seg.split_once('=') {
+                        Some((k, _)) if !k.trim().is_empty() => {
+                            format!("{key}.{}", k.trim().trim_matches('"'))
+                        }
+                        _ => key,
+                    }
+                }
+                _ => key,
             };
             return (line_no, key);
         }
@@ -1630,6 +1652,11 @@ mod tests {
             (format!("{MODEMS}[[route]]\nprefix = \"+4x\"\nmodems = [\"sim1\"]\n"), format!("{p}:9: route[0].prefix: must be digits")),
             (format!("{MODEMS}[[route]]\nprefix = \"+49\"\nmodems = []\n"), format!("{p}:10: route[0].modems: must name at least one modem")),
             (format!("{MODEMS}[[route]]\nprefix = \"+49\"\nmodems = [\"sim1\"]\n[[route]]\nprefix = \"+49\"\nmodems = [\"sim2\"]\n"), format!("{p}:12: route[1].prefix: duplicate")),
+            // inline tables and sub-tables of an array element
+            ("store = { path = 5 }\n".into(), format!("{p}:1: store.path: invalid type")),
+            ("[[modem]]\nname = \"a\"\ndevice = \"/d\"\n[modem.x]\n".into(), format!("{p}:4: modem[0].x: unknown field")),
+            ("store.path = 5\n".into(), format!("{p}:1: store.path: invalid type")),
+            ("[store]\npath = \"/x\"\n[store]\n".into(), format!("{p}:3: store: duplicate key")),
             // multi-line array: the key's value continues on the next lines
             ("[hooks]\nreceived = [\n  \"/bin/true\",\n  3,\n]\n".into(), format!("{p}:4: hooks.received:")),
         ];
