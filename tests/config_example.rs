@@ -158,3 +158,32 @@ fn check_config_missing_file_exits_2() {
     let out = check_config(Path::new("/nonexistent/smsgate.toml"));
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn load_names_a_missing_file() {
+    let err = Config::load(Path::new("/nonexistent/smsgate.toml")).expect_err("missing");
+    assert!(
+        err.to_string().starts_with("/nonexistent/smsgate.toml: "),
+        "{err}"
+    );
+    assert_eq!(err.line(), None);
+}
+
+#[test]
+fn reload_diff_between_two_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = dir.path().join("a.toml");
+    let b = dir.path().join("b.toml");
+    std::fs::write(
+        &a,
+        "[[modem]]\nname = \"sim1\"\ndevice = \"/dev/ttyUSB0\"\n",
+    )
+    .expect("write");
+    std::fs::write(&b, "[[modem]]\nname = \"sim1\"\ndevice = \"/dev/ttyUSB0\"\nbaud = 9600\n[[modem]]\nname = \"sim2\"\ndevice = \"/dev/ttyUSB1\"\n").expect("write");
+    let old = Config::load(&a).expect("a");
+    let new = Config::load(&b).expect("b");
+    let d = old.diff(&new);
+    assert_eq!(d.added, vec!["sim2".to_string()]);
+    assert_eq!(d.changed, vec!["sim1".to_string()]);
+    assert!(d.removed.is_empty());
+}

@@ -268,3 +268,34 @@ async fn a_thousand_files_are_each_claimed_exactly_once() {
         0
     );
 }
+
+#[tokio::test]
+async fn start_reports_a_spool_dir_it_cannot_create() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let not_a_dir = root.path().join("file");
+    fs::write(&not_a_dir, b"x").expect("write");
+    let err = Spool::start(&not_a_dir, Duration::from_secs(60), 65_536)
+        .err()
+        .expect("a file is not a spool directory");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}/outgoing:", not_a_dir.display())),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn crlf_and_iso_files_read_back_as_text() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (_spool, mut rx) = start(root.path(), Duration::from_secs(3600));
+    drop_in(
+        root.path(),
+        "win",
+        b"To: +49 170 1234567\r\nAlphabet: ISO\r\n\r\nPreis 5 \xA4\r\n",
+    );
+    let c = next(&mut rx).await;
+    let m = c.read().expect("parses");
+    assert_eq!(m.to, "+491701234567");
+    assert_eq!(m.text, "Preis 5 €");
+    c.done().expect("done");
+}
