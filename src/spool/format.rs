@@ -1016,6 +1016,26 @@ mod tests {
         }
 
         #[test]
+        fn grouped_numbers_normalise(groups in proptest::collection::vec(("[0-9]{1,4}", "[ .()-]{0,2}"), 1..5)) {
+            let digits: String = groups.iter().map(|(d, _)| d.as_str()).collect();
+            proptest::prop_assume!(digits.len() <= MAX_DIGITS);
+            let raw: String = groups.iter().map(|(d, sep)| format!("{d}{sep}")).collect();
+            let (n, ty) = normalise_number(&format!("+{raw}"), None).expect("valid");
+            proptest::prop_assert_eq!(n, format!("+{digits}"));
+            proptest::prop_assert_eq!(ty, NumberType::International);
+            let (n, _) = normalise_number(&format!("s{raw}"), None).expect("valid");
+            proptest::prop_assert_eq!(n, digits);
+        }
+
+        #[test]
+        fn iso_bodies_decode_every_byte(body in proptest::collection::vec(1u8..=255, 1..80)) {
+            let mut file = b"To: 1\nAlphabet: ISO\n\n".to_vec();
+            file.extend_from_slice(&body);
+            let m = parse(&file).expect("every non-NUL byte is ISO-8859-15 text");
+            proptest::prop_assert!(!m.text.is_empty());
+        }
+
+        #[test]
         fn utf8_text_round_trips(text in "[^\u{0}\u{1a}]{1,60}", digits in "[0-9]{1,15}") {
             let t = text.replace("\r\n", "\n");
             let t = t.trim_end_matches([' ', '\t', '\r', '\n']);
