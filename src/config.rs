@@ -1,1 +1,1786 @@
-//! Placeholder: filled in by its own work item.
+//! Configuration: TOML text → raw serde structs (`deny_unknown_fields`) →
+//! validated [`Config`] (durations parsed, defaults filled, cross-references
+//! checked). Every error names the file, the line and the key:
+//! `PATH:LINE: KEY: message`. Owns nothing else: it reads one file and does no
+//! other I/O; it neither opens devices nor creates directories.
+//!
+//! Key paths use TOML names with 0-based indexes for arrays of tables:
+//! `modem[1].pin` is the `pin` of the second `[[modem]]`.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The default location of the configuration file.
+pub const DEFAULT_PATH: &str = "/etc/smsgate/smsgate.toml";
+
+/// A configuration that could not be read or accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read at all.
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A syntax error, an unknown key, a wrong type or a bad value.
+    #[error("{}:{line}: {key}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// The key path the error is about (`modem[0].pin`), if any.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Invalid { key, .. } => Some(key),
+            ConfigError::Read { .. } => None,
+        }
+    }
+    /// The 1-based line the error is about, if any.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            ConfigError::Invalid { line, .. } => Some(*line),
+            ConfigError::Read { .. } => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Validated configuration
+// ---------------------------------------------------------------------------
+
+/// The validated configuration the daemon runs on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file this came from (used in messages; `<defaults>` for defaults).
+    pub source: PathBuf,
+    pub store: StoreConfig,
+    pub control: ControlConfig,
+    pub spool: SpoolConfig,
+    pub dispatch: DispatchConfig,
+    /// `[[route]]` entries, in file order (the longest matching prefix wins).
+    pub routes: Vec<Route>,
+    pub receive: ReceiveConfig,
+    pub hooks: HooksConfig,
+    pub log: LogConfig,
+    /// `[[modem]]` entries, in file order. May be empty.
+    pub modems: Vec<ModemConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    /// A part whose `AT+CMGS` was in flight at a crash: resend it (may
+    /// duplicate) when true, fail it when false.
+    pub resend_uncertain: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlConfig {
+    pub socket: PathBuf,
+    /// File mode of the socket (parsed from an octal string such as `"0660"`).
+    pub mode: u32,
+    /// Group owning the socket; `None` keeps the daemon's group.
+    pub group: Option<String>,
+    pub max_request_bytes: usize,
+    pub max_clients: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpoolConfig {
+    pub dir: PathBuf,
+    pub enabled: bool,
+    pub scan_interval: Duration,
+    pub max_file_bytes: u64,
+    /// smstools3-format copies of sent messages; `None` when off.
+    pub sent_dir: Option<PathBuf>,
+    /// smstools3-format copies of failed messages; `None` when off.
+    pub failed_copy_dir: Option<PathBuf>,
+    /// smstools3-format files for received messages; `None` when off.
+    pub incoming_dir: Option<PathBuf>,
+    /// smstools3-format files for status reports; `None` when off.
+    pub report_dir: Option<PathBuf>,
+}
+
+/// How the dispatcher picks a SIM among the candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    LeastLoaded,
+    RoundRobin,
+    Weighted,
+}
+
+impl Policy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::LeastLoaded => "least-loaded",
+            Policy::RoundRobin => "round-robin",
+            Policy::Weighted => "weighted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DispatchConfig {
+    pub policy: Policy,
+    /// Keep sending to one destination through the SIM that last served it.
+    pub sticky: bool,
+    pub max_attempts: u32,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Consecutive failures after which a modem cools down.
+    pub failure_threshold: u32,
+    pub cooldown: Duration,
+    /// TP-VP asked for by default.
+    pub validity: Duration,
+    /// A queued message not sent within this is expired (default: `validity`).
+    pub expire_after: Duration,
+    /// National language identifiers (1 Turkish … 13 Urdu) enabled for encoding.
+    pub languages: Vec<u8>,
+    /// Use 16-bit concatenation references.
+    pub concat_ref16: bool,
+    /// Default `AT+CMGS` answer timeout for every modem.
+    pub send_timeout: Duration,
+}
+
+/// A `[[route]]`: destinations starting with `prefix` go through `modems`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub prefix: String,
+    pub modems: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiveConfig {
+    pub incomplete_timeout: Duration,
+    pub sweep_interval: Duration,
+    pub store_class0: bool,
+}
+
+/// Hook programs, each an argv (program with an absolute path, then arguments);
+/// run without a shell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HooksConfig {
+    pub received: Option<Vec<String>>,
+    pub sent: Option<Vec<String>>,
+    pub delivered: Option<Vec<String>>,
+    pub failed: Option<Vec<String>>,
+    pub report: Option<Vec<String>>,
+    pub modem_up: Option<Vec<String>>,
+    pub modem_down: Option<Vec<String>>,
+    pub timeout: Duration,
+    pub max_concurrent: usize,
+}
+
+impl HooksConfig {
+    /// The configured hooks as `(event name, argv)`, in a fixed order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Vec<String>)> {
+        [
+            ("received", &self.received),
+            ("sent", &self.sent),
+            ("delivered", &self.delivered),
+            ("failed", &self.failed),
+            ("report", &self.report),
+            ("modem_up", &self.modem_up),
+            ("modem_down", &self.modem_down),
+        ]
+        .into_iter()
+        .filter_map(|(n, v)| v.as_ref().map(|v| (n, v)))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    /// A level (`info`) or a tracing `EnvFilter` string.
+    pub level: String,
+}
+
+/// PDU or text mode on the modem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModemMode {
+    Pdu,
+    Text,
+}
+
+/// Vendor quirks; `Auto` means detect from `AT+CGMI`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quirks {
+    Auto,
+    Huawei,
+    Simcom,
+    Quectel,
+    Zte,
+    Telit,
+    Sierra,
+    Generic,
+}
+
+impl Quirks {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quirks::Auto => "auto",
+            Quirks::Huawei => "huawei",
+            Quirks::Simcom => "simcom",
+            Quirks::Quectel => "quectel",
+            Quirks::Zte => "zte",
+            Quirks::Telit => "telit",
+            Quirks::Sierra => "sierra",
+            Quirks::Generic => "generic",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModemConfig {
+    pub name: String,
+    pub device: PathBuf,
+    pub enabled: bool,
+    pub baud: u32,
+    pub pin: Option<String>,
+    pub mode: ModemMode,
+    pub cnmi: String,
+    pub storage: String,
+    pub report_storage: Option<String>,
+    pub smsc: Option<String>,
+    pub init: Vec<String>,
+    pub quirks: Quirks,
+    pub weight: u32,
+    pub queues: Vec<String>,
+    /// Send caps; 0 = no cap.
+    pub per_minute: u32,
+    pub per_hour: u32,
+    pub per_day: u32,
+    /// Effective `AT+CMGS` timeout (the modem's own or `dispatch.send_timeout`).
+    pub send_timeout: Duration,
+    pub health_interval: Duration,
+    pub radio_reset: bool,
+}
+
+impl ModemConfig {
+    /// A modem with every optional key at its default.
+    pub fn with_defaults(name: &str, device: &Path, send_timeout: Duration) -> ModemConfig {
+        ModemConfig {
+            name: name.to_string(),
+            device: device.to_path_buf(),
+            enabled: true,
+            baud: 115_200,
+            pin: None,
+            mode: ModemMode::Pdu,
+            cnmi: "2,1,0,2,0".to_string(),
+            storage: "SM".to_string(),
+            report_storage: None,
+            smsc: None,
+            init: Vec::new(),
+            quirks: Quirks::Auto,
+            weight: 1,
+            queues: Vec::new(),
+            per_minute: 0,
+            per_hour: 0,
+            per_day: 0,
+            send_timeout,
+            health_interval: Duration::from_secs(60),
+            radio_reset: false,
+        }
+    }
+}
+
+/// Which modems a reload adds, removes or changes (by name, sorted).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ModemDiff {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+}
+
+impl ModemDiff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_str("", Path::new("<defaults>"))
+            .expect("the empty configuration is valid: every key has a default")
+    }
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_str(&text, path)
+    }
+
+    /// Validates `text`; `path_for_messages` only appears in errors.
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_str(text: &str, path_for_messages: &Path) -> Result<Config, ConfigError> {
+        let ctx = Ctx {
+            text,
+            path: path_for_messages,
+        };
+        let raw: RawFile = toml::from_str(text).map_err(|e| ctx.toml_error(&e))?;
+        ctx.validate(raw)
+    }
+
+    /// The modem called `name`.
+    pub fn modem(&self, name: &str) -> Option<&ModemConfig> {
+        self.modems.iter().find(|m| m.name == name)
+    }
+
+    /// What changes for the modems when `new` replaces `self`.
+    pub fn diff(&self, new: &Config) -> ModemDiff {
+        let mut d = ModemDiff::default();
+        for m in &new.modems {
+            match self.modem(&m.name) {
+                None => d.added.push(m.name.clone()),
+                Some(old) if old != m => d.changed.push(m.name.clone()),
+                Some(_) => {}
+            }
+        }
+        for m in &self.modems {
+            if new.modem(&m.name).is_none() {
+                d.removed.push(m.name.clone());
+            }
+        }
+        d.added.sort();
+        d.removed.sort();
+        d.changed.sort();
+        d
+    }
+
+    /// A readable multi-line summary (what `smsgate check-config` prints).
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "config:   {}", self.source.display());
+        let _ = writeln!(
+            s,
+            "store:    {} (resend uncertain parts: {})",
+            self.store.path.display(),
+            yes_no(self.store.resend_uncertain)
+        );
+        let _ = writeln!(
+            s,
+            "control:  {} (mode {:04o}{}, max {} clients)",
+            self.control.socket.display(),
+            self.control.mode,
+            self.control
+                .group
+                .as_deref()
+                .map(|g| format!(", group {g}"))
+                .unwrap_or_default(),
+            self.control.max_clients
+        );
+        if self.spool.enabled {
+            let _ = writeln!(
+                s,
+                "spool:    {} (rescan every {}, max {} bytes per file)",
+                self.spool.dir.display(),
+                format_duration(self.spool.scan_interval),
+                self.spool.max_file_bytes
+            );
+        } else {
+            let _ = writeln!(s, "spool:    {} (disabled)", self.spool.dir.display());
+        }
+        for (label, dir) in [
+            ("sent copies", &self.spool.sent_dir),
+            ("failed copies", &self.spool.failed_copy_dir),
+            ("incoming files", &self.spool.incoming_dir),
+            ("report files", &self.spool.report_dir),
+        ] {
+            if let Some(d) = dir {
+                let _ = writeln!(s, "          {label}: {}", d.display());
+            }
+        }
+        let d = &self.dispatch;
+        let _ = writeln!(
+            s,
+            "dispatch: {}{}, {} attempts (retry {}..{}), validity {}, expire after {}",
+            d.policy.as_str(),
+            if d.sticky { ", sticky" } else { "" },
+            d.max_attempts,
+            format_duration(d.retry_base),
+            format_duration(d.retry_max),
+            format_duration(d.validity),
+            format_duration(d.expire_after),
+        );
+        let _ = writeln!(s, "modems:   {}", self.modems.len());
+        for m in &self.modems {
+            let _ = writeln!(
+                s,
+                "  {} {} ({} baud, {}, quirks {}, weight {}{}{})",
+                m.name,
+                m.device.display(),
+                m.baud,
+                match m.mode {
+                    ModemMode::Pdu => "pdu",
+                    ModemMode::Text => "text",
+                },
+                m.quirks.as_str(),
+                m.weight,
+                if m.pin.is_some() { ", pin set" } else { "" },
+                if m.enabled { "" } else { ", disabled" },
+            );
+        }
+        let _ = writeln!(s, "routes:   {}", self.routes.len());
+        for r in &self.routes {
+            let prefix = if r.prefix.is_empty() { "*" } else { &r.prefix };
+            let _ = writeln!(s, "  {} -> {}", prefix, r.modems.join(", "));
+        }
+        let hooks: Vec<_> = self.hooks.iter().collect();
+        let _ = writeln!(s, "hooks:    {}", hooks.len());
+        for (event, argv) in hooks {
+            let _ = writeln!(s, "  {event}: {}", argv.join(" "));
+        }
+        let _ = writeln!(s, "log:      {}", self.log.level);
+        s
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Durations
+// ---------------------------------------------------------------------------
+
+const DURATION_UNITS: &str = "s, m, h, d, w (e.g. \"90s\", \"5m\", \"1h30m\", \"2d\")";
+
+/// Parses `"90s"`, `"5m"`, `"12h"`, `"2d"`, `"1w"` and combinations such as
+/// `"1h30m"`. A bare number is refused with a message listing the units.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(format!(
+            "empty duration; use a number with a unit: {DURATION_UNITS}"
+        ));
+    }
+    let mut total: u64 = 0;
+    let mut num: Option<u64> = None;
+    for c in t.chars() {
+        if let Some(d) = c.to_digit(10) {
+            let n = num
+                .unwrap_or(0)
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(d)))
+                .ok_or_else(|| format!("duration {s:?} is too large"))?;
+            num = Some(n);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 604_800,
+            _ => {
+                return Err(format!(
+                    "bad character {c:?} in duration {s:?}; units are {DURATION_UNITS}"
+                ))
+            }
+        };
+        let n = num
+            .take()
+            .ok_or_else(|| format!("unit {c:?} without a number in {s:?}"))?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| format!("duration {s:?} is too large"))?;
+    }
+    if num.is_some() {
+        return Err(format!(
+            "duration {s:?} has no unit after its last number; units are {DURATION_UNITS}"
+        ));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// Formats a duration in the form [`parse_duration`] reads (`"1h30m"`, `"0s"`).
+pub fn format_duration(d: Duration) -> String {
+    let mut secs = d.as_secs();
+    if secs == 0 {
+        return "0s".to_string();
+    }
+    let mut out = String::new();
+    for (unit, size) in [
+        ("w", 604_800),
+        ("d", 86_400),
+        ("h", 3600),
+        ("m", 60),
+        ("s", 1),
+    ] {
+        if secs >= size {
+            let _ = write!(out, "{}{}", secs / size, unit);
+            secs %= size;
+        }
+    }
+    out
+}
+
+/// National language identifiers of 3GPP TS 23.038 by name
+/// (`turkish` → 1 … `urdu` → 13); also accepts the number itself.
+pub fn language_id(s: &str) -> Option<u8> {
+    const NAMES: [&str; 13] = [
+        "turkish",
+        "spanish",
+        "portuguese",
+        "bengali",
+        "gujarati",
+        "hindi",
+        "kannada",
+        "malayalam",
+        "oriya",
+        "punjabi",
+        "tamil",
+        "telugu",
+        "urdu",
+    ];
+    let t = s.trim().to_ascii_lowercase();
+    if let Ok(n) = t.parse::<u8>() {
+        return (1..=13).contains(&n).then_some(n);
+    }
+    let t = if t == "assamese" { "bengali".into() } else { t };
+    NAMES
+        .iter()
+        .position(|n| *n == t)
+        .and_then(|i| u8::try_from(i + 1).ok())
+}
+
+/// A duration in the raw layer: the TOML string, refusing bare integers with
+/// a message that lists the units.
+#[derive(Debug, Clone)]
+struct RawDuration(String);
+
+impl<'de> Deserialize<'de> for RawDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = RawDuration;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "a duration string with a unit: {DURATION_UNITS}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawDuration, E> {
+                Ok(RawDuration(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawDuration, E> {
+                Err(E::custom(format!(
+                    "bare number {v} is not a duration; write it as a string with a unit: {DURATION_UNITS}"
+                )))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawDuration, E> {
+                Err(E::custom(format!(
+                    "bare number {v} is not a duration; write it as a string with a unit: {DURATION_UNITS}"
+                )))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<RawDuration, E> {
+                Err(E::custom(format!(
+                    "bare number {v} is not a duration; write it as a string with a unit: {DURATION_UNITS}"
+                )))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A language in `dispatch.languages`: a name or a number.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum RawLanguage {
+    Id(i64),
+    Name(String),
+}
+
+// ---------------------------------------------------------------------------
+// Raw layer
+// ---------------------------------------------------------------------------
+
+type S<T> = Option<Spanned<T>>;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    store: Option<RawStore>,
+    #[serde(default)]
+    control: Option<RawControl>,
+    #[serde(default)]
+    spool: Option<RawSpool>,
+    #[serde(default)]
+    dispatch: Option<RawDispatch>,
+    #[serde(default)]
+    route: Vec<RawRoute>,
+    #[serde(default)]
+    receive: Option<RawReceive>,
+    #[serde(default)]
+    hooks: Option<RawHooks>,
+    #[serde(default)]
+    log: Option<RawLog>,
+    #[serde(default)]
+    modem: Vec<Spanned<RawModem>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    #[serde(default)]
+    path: S<String>,
+    #[serde(default)]
+    resend_uncertain: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawControl {
+    #[serde(default)]
+    socket: S<String>,
+    #[serde(default)]
+    mode: S<String>,
+    #[serde(default)]
+    group: S<String>,
+    #[serde(default)]
+    max_request_bytes: S<u64>,
+    #[serde(default)]
+    max_clients: S<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpool {
+    #[serde(default)]
+    dir: S<String>,
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    scan_interval: S<RawDuration>,
+    #[serde(default)]
+    max_file_bytes: S<u64>,
+    #[serde(default)]
+    sent_dir: Option<String>,
+    #[serde(default)]
+    failed_copy_dir: Option<String>,
+    #[serde(default)]
+    incoming_dir: Option<String>,
+    #[serde(default)]
+    report_dir: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDispatch {
+    #[serde(default)]
+    policy: S<String>,
+    #[serde(default)]
+    sticky: Option<bool>,
+    #[serde(default)]
+    max_attempts: S<u32>,
+    #[serde(default)]
+    retry_base: S<RawDuration>,
+    #[serde(default)]
+    retry_max: S<RawDuration>,
+    #[serde(default)]
+    failure_threshold: S<u32>,
+    #[serde(default)]
+    cooldown: S<RawDuration>,
+    #[serde(default)]
+    validity: S<RawDuration>,
+    #[serde(default)]
+    expire_after: S<RawDuration>,
+    #[serde(default)]
+    languages: Vec<Spanned<RawLanguage>>,
+    #[serde(default)]
+    concat_ref16: Option<bool>,
+    #[serde(default)]
+    send_timeout: S<RawDuration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    prefix: Spanned<String>,
+    modems: Spanned<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReceive {
+    #[serde(default)]
+    incomplete_timeout: S<RawDuration>,
+    #[serde(default)]
+    sweep_interval: S<RawDuration>,
+    #[serde(default)]
+    store_class0: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHooks {
+    #[serde(default)]
+    received: S<Vec<String>>,
+    #[serde(default)]
+    sent: S<Vec<String>>,
+    #[serde(default)]
+    delivered: S<Vec<String>>,
+    #[serde(default)]
+    failed: S<Vec<String>>,
+    #[serde(default)]
+    report: S<Vec<String>>,
+    #[serde(default)]
+    modem_up: S<Vec<String>>,
+    #[serde(default)]
+    modem_down: S<Vec<String>>,
+    #[serde(default)]
+    timeout: S<RawDuration>,
+    #[serde(default)]
+    max_concurrent: S<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    #[serde(default)]
+    level: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModem {
+    name: Spanned<String>,
+    device: Spanned<String>,
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    baud: S<u32>,
+    #[serde(default)]
+    pin: S<String>,
+    #[serde(default)]
+    mode: S<String>,
+    #[serde(default)]
+    cnmi: S<String>,
+    #[serde(default)]
+    storage: S<String>,
+    #[serde(default)]
+    report_storage: S<String>,
+    #[serde(default)]
+    smsc: S<String>,
+    #[serde(default)]
+    init: Vec<Spanned<String>>,
+    #[serde(default)]
+    quirks: S<String>,
+    #[serde(default)]
+    weight: S<u32>,
+    #[serde(default)]
+    queues: Vec<Spanned<String>>,
+    #[serde(default)]
+    per_minute: Option<u32>,
+    #[serde(default)]
+    per_hour: Option<u32>,
+    #[serde(default)]
+    per_day: Option<u32>,
+    #[serde(default)]
+    send_timeout: S<RawDuration>,
+    #[serde(default)]
+    health_interval: S<RawDuration>,
+    #[serde(default)]
+    radio_reset: Option<bool>,
+}
+
+// ---------------------------------------------------------------------------
+// Validation
+// ---------------------------------------------------------------------------
+
+const BAUD_RATES: [u32; 14] = [
+    1200, 2400, 4800, 9600, 19_200, 38_400, 57_600, 115_200, 230_400, 460_800, 500_000, 921_600,
+    1_000_000, 4_000_000,
+];
+
+const SEND_TIMEOUT_MIN: Duration = Duration::from_secs(60);
+const SEND_TIMEOUT_MAX: Duration = Duration::from_secs(180);
+/// The largest relative TP-VP (63 weeks).
+const VALIDITY_MAX: Duration = Duration::from_secs(63 * 604_800);
+
+struct Ctx<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text
+            .as_bytes()
+            .get(..end)
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+            .unwrap_or(0)
+            + 1
+    }
+
+    fn err(
+        &self,
+        span: Range<usize>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            line: self.line_of(span.start),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An error from the toml/serde layer: the span gives the line; the key
+    /// path is recovered from the text around it.
+    fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
+        let message = e
+            .message()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let offset = e.span().map(|s| s.start).unwrap_or(0);
+        let (line, key) = locate(self.text, offset);
+        // An unknown field: the span covers the key itself, so name it.
+        let key = if let Some(field) = unknown_field(&message) {
+            match key.rsplit_once('.') {
+                Some((table, last)) if last == field => format!("{table}.{field}"),
+                Some((table, _)) if !key.ends_with(']') => format!("{table}.{field}"),
+                _ if key == "(top level)" => field.to_string(),
+                _ if key.ends_with(field) => key,
+                _ => format!("{key}.{field}"),
+            }
+        } else {
+            key
+        };
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            line,
+            key,
+            message,
+        }
+    }
+
+    fn validate(&self, raw: RawFile) -> Result<Config, ConfigError> {
+        let store = self.store(raw.store.unwrap_or_default())?;
+        let control = self.control(raw.control.unwrap_or_default())?;
+        let spool = self.spool(raw.spool.unwrap_or_default())?;
+        let dispatch = self.dispatch(raw.dispatch.unwrap_or_default())?;
+        let receive = self.receive(raw.receive.unwrap_or_default())?;
+        let hooks = self.hooks(raw.hooks.unwrap_or_default())?;
+        let log = self.log(raw.log.unwrap_or_default())?;
+        let mut modems: Vec<ModemConfig> = Vec::with_capacity(raw.modem.len());
+        for (i, m) in raw.modem.into_iter().enumerate() {
+            let name_span = m.get_ref().name.span();
+            let mc = self.modem(i, m.into_inner(), &dispatch)?;
+            if modems.iter().any(|o| o.name == mc.name) {
+                return Err(self.err(
+                    name_span,
+                    format!("modem[{i}].name"),
+                    format!("duplicate modem name {:?}", mc.name),
+                ));
+            }
+            modems.push(mc);
+        }
+        let mut routes: Vec<Route> = Vec::with_capacity(raw.route.len());
+        for (i, r) in raw.route.into_iter().enumerate() {
+            let prefix = r.prefix.get_ref().trim().to_string();
+            let valid = match prefix.strip_prefix('+') {
+                Some(rest) => rest.chars().all(|c| c.is_ascii_digit()),
+                None => prefix.chars().all(|c| c.is_ascii_digit()),
+            };
+            if !valid {
+                return Err(self.err(
+                    r.prefix.span(),
+                    format!("route[{i}].prefix"),
+                    "must be digits with an optional leading '+' (empty matches every number)",
+                ));
+            }
+            if routes.iter().any(|o| o.prefix == prefix) {
+                return Err(self.err(
+                    r.prefix.span(),
+                    format!("route[{i}].prefix"),
+                    format!("duplicate route prefix {prefix:?}"),
+                ));
+            }
+            if r.modems.get_ref().is_empty() {
+                return Err(self.err(
+                    r.modems.span(),
+                    format!("route[{i}].modems"),
+                    "must name at least one modem",
+                ));
+            }
+            let mut names = Vec::new();
+            for n in r.modems.get_ref() {
+                if !modems.iter().any(|m| &m.name == n.get_ref()) {
+                    return Err(self.err(
+                        n.span(),
+                        format!("route[{i}].modems"),
+                        format!("no [[modem]] is named {:?}", n.get_ref()),
+                    ));
+                }
+                names.push(n.get_ref().clone());
+            }
+            routes.push(Route {
+                prefix,
+                modems: names,
+            });
+        }
+        Ok(Config {
+            source: self.path.to_path_buf(),
+            store,
+            control,
+            spool,
+            dispatch,
+            routes,
+            receive,
+            hooks,
+            log,
+            modems,
+        })
+    }
+
+    fn non_empty_path(
+        &self,
+        v: S<String>,
+        key: &str,
+        default: &str,
+    ) -> Result<PathBuf, ConfigError> {
+        match v {
+            None => Ok(PathBuf::from(default)),
+            Some(s) if s.get_ref().trim().is_empty() => {
+                Err(self.err(s.span(), key, "must not be empty"))
+            }
+            Some(s) => Ok(PathBuf::from(s.into_inner())),
+        }
+    }
+
+    fn duration(
+        &self,
+        v: S<RawDuration>,
+        key: &str,
+        default: Duration,
+        min: Duration,
+        max: Option<Duration>,
+    ) -> Result<Duration, ConfigError> {
+        let Some(v) = v else {
+            return Ok(default);
+        };
+        let d = parse_duration(&v.get_ref().0).map_err(|m| self.err(v.span(), key, m))?;
+        if d < min {
+            return Err(self.err(
+                v.span(),
+                key,
+                format!("must be at least {}", format_duration(min)),
+            ));
+        }
+        if let Some(max) = max {
+            if d > max {
+                return Err(self.err(
+                    v.span(),
+                    key,
+                    format!("must be at most {}", format_duration(max)),
+                ));
+            }
+        }
+        Ok(d)
+    }
+
+    fn int_range<T: Copy + PartialOrd + std::fmt::Display>(
+        &self,
+        v: S<T>,
+        key: &str,
+        default: T,
+        min: T,
+        max: T,
+    ) -> Result<T, ConfigError> {
+        let Some(v) = v else {
+            return Ok(default);
+        };
+        let n = *v.get_ref();
+        if n < min || n > max {
+            return Err(self.err(v.span(), key, format!("must be between {min} and {max}")));
+        }
+        Ok(n)
+    }
+
+    fn store(&self, r: RawStore) -> Result<StoreConfig, ConfigError> {
+        Ok(StoreConfig {
+            path: self.non_empty_path(r.path, "store.path", "/var/lib/smsgate/smsgate.db")?,
+            resend_uncertain: r.resend_uncertain.unwrap_or(true),
+        })
+    }
+
+    fn control(&self, r: RawControl) -> Result<ControlConfig, ConfigError> {
+        let mode = match r.mode {
+            None => 0o660,
+            Some(m) => {
+                let t = m.get_ref().trim();
+                let ok =
+                    !t.is_empty() && t.len() <= 4 && t.chars().all(|c| ('0'..='7').contains(&c));
+                match u32::from_str_radix(t, 8) {
+                    Ok(v) if ok => v,
+                    _ => {
+                        return Err(self.err(
+                            m.span(),
+                            "control.mode",
+                            "must be an octal file mode such as \"0660\"",
+                        ))
+                    }
+                }
+            }
+        };
+        let group = match r.group {
+            None => None,
+            Some(g) if g.get_ref().trim().is_empty() => None,
+            Some(g) => {
+                let t = g.get_ref().trim();
+                if !t
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+                {
+                    return Err(self.err(g.span(), "control.group", "must be a group name"));
+                }
+                Some(t.to_string())
+            }
+        };
+        Ok(ControlConfig {
+            socket: self.non_empty_path(r.socket, "control.socket", "/run/smsgate/smsgate.sock")?,
+            mode,
+            group,
+            max_request_bytes: usize::try_from(self.int_range(
+                r.max_request_bytes,
+                "control.max_request_bytes",
+                65_536,
+                1024,
+                16 << 20,
+            )?)
+            .expect("bounded by 16 MiB"),
+            max_clients: usize::try_from(self.int_range(
+                r.max_clients,
+                "control.max_clients",
+                256,
+                1,
+                65_536,
+            )?)
+            .expect("bounded by 65536"),
+        })
+    }
+
+    fn spool(&self, r: RawSpool) -> Result<SpoolConfig, ConfigError> {
+        let opt = |s: Option<String>| s.filter(|s| !s.trim().is_empty()).map(PathBuf::from);
+        Ok(SpoolConfig {
+            dir: self.non_empty_path(r.dir, "spool.dir", "/var/spool/smsgate")?,
+            enabled: r.enabled.unwrap_or(true),
+            scan_interval: self.duration(
+                r.scan_interval,
+                "spool.scan_interval",
+                Duration::from_secs(60),
+                Duration::from_secs(1),
+                None,
+            )?,
+            max_file_bytes: self.int_range(
+                r.max_file_bytes,
+                "spool.max_file_bytes",
+                65_536,
+                64,
+                crate::spool::format::MAX_PARSE_BYTES as u64,
+            )?,
+            sent_dir: opt(r.sent_dir),
+            failed_copy_dir: opt(r.failed_copy_dir),
+            incoming_dir: opt(r.incoming_dir),
+            report_dir: opt(r.report_dir),
+        })
+    }
+
+    fn dispatch(&self, r: RawDispatch) -> Result<DispatchConfig, ConfigError> {
+        let policy = match r.policy {
+            None => Policy::LeastLoaded,
+            Some(p) => match p.get_ref().trim() {
+                "least-loaded" => Policy::LeastLoaded,
+                "round-robin" => Policy::RoundRobin,
+                "weighted" => Policy::Weighted,
+                other => {
+                    return Err(self.err(
+                        p.span(),
+                        "dispatch.policy",
+                        format!("unknown policy {other:?}; expected \"least-loaded\", \"round-robin\" or \"weighted\""),
+                    ))
+                }
+            },
+        };
+        let zero = Duration::ZERO;
+        let one = Duration::from_secs(1);
+        let retry_base = self.duration(
+            r.retry_base,
+            "dispatch.retry_base",
+            Duration::from_secs(10),
+            one,
+            None,
+        )?;
+        let retry_max_span = r.retry_max.as_ref().map(|s| s.span());
+        let retry_max = self.duration(
+            r.retry_max,
+            "dispatch.retry_max",
+            Duration::from_secs(600),
+            one,
+            None,
+        )?;
+        if retry_max < retry_base {
+            return Err(self.err(
+                retry_max_span.unwrap_or(0..0),
+                "dispatch.retry_max",
+                "must not be shorter than dispatch.retry_base",
+            ));
+        }
+        let validity = self.duration(
+            r.validity,
+            "dispatch.validity",
+            Duration::from_secs(2 * 86_400),
+            Duration::from_secs(300),
+            Some(VALIDITY_MAX),
+        )?;
+        let expire_after = match r.expire_after {
+            Some(s) if s.get_ref().0.trim().is_empty() => validity,
+            other => self.duration(
+                other,
+                "dispatch.expire_after",
+                validity,
+                Duration::from_secs(60),
+                None,
+            )?,
+        };
+        let mut languages = Vec::new();
+        for l in r.languages {
+            let id = match l.get_ref() {
+                RawLanguage::Id(n) => u8::try_from(*n).ok().filter(|n| (1..=13).contains(n)),
+                RawLanguage::Name(s) => language_id(s),
+            };
+            match id {
+                Some(id) if !languages.contains(&id) => languages.push(id),
+                Some(_) => {}
+                None => {
+                    return Err(self.err(
+                        l.span(),
+                        "dispatch.languages",
+                        "unknown national language; use 1..13 or a name (turkish, spanish, portuguese, bengali, gujarati, hindi, kannada, malayalam, oriya, punjabi, tamil, telugu, urdu)",
+                    ))
+                }
+            }
+        }
+        Ok(DispatchConfig {
+            policy,
+            sticky: r.sticky.unwrap_or(false),
+            max_attempts: self.int_range(r.max_attempts, "dispatch.max_attempts", 5, 1, 100)?,
+            retry_base,
+            retry_max,
+            failure_threshold: self.int_range(
+                r.failure_threshold,
+                "dispatch.failure_threshold",
+                3,
+                1,
+                1000,
+            )?,
+            cooldown: self.duration(
+                r.cooldown,
+                "dispatch.cooldown",
+                Duration::from_secs(300),
+                zero,
+                None,
+            )?,
+            validity,
+            expire_after,
+            languages,
+            concat_ref16: r.concat_ref16.unwrap_or(false),
+            send_timeout: self.duration(
+                r.send_timeout,
+                "dispatch.send_timeout",
+                Duration::from_secs(120),
+                SEND_TIMEOUT_MIN,
+                Some(SEND_TIMEOUT_MAX),
+            )?,
+        })
+    }
+
+    fn receive(&self, r: RawReceive) -> Result<ReceiveConfig, ConfigError> {
+        let one = Duration::from_secs(1);
+        Ok(ReceiveConfig {
+            incomplete_timeout: self.duration(
+                r.incomplete_timeout,
+                "receive.incomplete_timeout",
+                Duration::from_secs(86_400),
+                Duration::from_secs(60),
+                None,
+            )?,
+            sweep_interval: self.duration(
+                r.sweep_interval,
+                "receive.sweep_interval",
+                Duration::from_secs(300),
+                one,
+                None,
+            )?,
+            store_class0: r.store_class0.unwrap_or(true),
+        })
+    }
+
+    fn hooks(&self, r: RawHooks) -> Result<HooksConfig, ConfigError> {
+        let argv = |v: S<Vec<String>>, key: &str| -> Result<Option<Vec<String>>, ConfigError> {
+            let Some(v) = v else {
+                return Ok(None);
+            };
+            let Some(prog) = v.get_ref().first() else {
+                return Err(self.err(
+                    v.span(),
+                    key,
+                    "argv must not be empty: [\"/path/to/program\", \"arg\", ...]",
+                ));
+            };
+            if !Path::new(prog).is_absolute() {
+                return Err(self.err(v.span(), key, format!("program {prog:?} must be an absolute path (hooks run without a shell or $PATH)")));
+            }
+            Ok(Some(v.into_inner()))
+        };
+        Ok(HooksConfig {
+            received: argv(r.received, "hooks.received")?,
+            sent: argv(r.sent, "hooks.sent")?,
+            delivered: argv(r.delivered, "hooks.delivered")?,
+            failed: argv(r.failed, "hooks.failed")?,
+            report: argv(r.report, "hooks.report")?,
+            modem_up: argv(r.modem_up, "hooks.modem_up")?,
+            modem_down: argv(r.modem_down, "hooks.modem_down")?,
+            timeout: self.duration(
+                r.timeout,
+                "hooks.timeout",
+                Duration::from_secs(30),
+                Duration::from_secs(1),
+                None,
+            )?,
+            max_concurrent: usize::try_from(self.int_range(
+                r.max_concurrent,
+                "hooks.max_concurrent",
+                4,
+                1,
+                1024,
+            )?)
+            .expect("bounded by 1024"),
+        })
+    }
+
+    fn log(&self, r: RawLog) -> Result<LogConfig, ConfigError> {
+        let Some(l) = r.level else {
+            return Ok(LogConfig {
+                level: "info".to_string(),
+            });
+        };
+        let t = l.get_ref().trim();
+        if t.is_empty() {
+            return Err(self.err(l.span(), "log.level", "must not be empty (e.g. \"info\")"));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(t) {
+            return Err(self.err(l.span(), "log.level", format!("not a level or filter: {e}")));
+        }
+        Ok(LogConfig {
+            level: t.to_string(),
+        })
+    }
+
+    fn modem(
+        &self,
+        i: usize,
+        r: RawModem,
+        dispatch: &DispatchConfig,
+    ) -> Result<ModemConfig, ConfigError> {
+        let k = |f: &str| format!("modem[{i}].{f}");
+        let name = r.name.get_ref().trim();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(self.err(
+                r.name.span(),
+                k("name"),
+                "must be letters, digits, '_' or '-' (and not empty)",
+            ));
+        }
+        if r.device.get_ref().trim().is_empty() {
+            return Err(self.err(r.device.span(), k("device"), "must not be empty"));
+        }
+        let mut m =
+            ModemConfig::with_defaults(name, Path::new(r.device.get_ref()), dispatch.send_timeout);
+        m.enabled = r.enabled.unwrap_or(true);
+        if let Some(b) = r.baud {
+            if !BAUD_RATES.contains(b.get_ref()) {
+                return Err(self.err(
+                    b.span(),
+                    k("baud"),
+                    format!(
+                        "unsupported baud rate {}; use one of {BAUD_RATES:?}",
+                        b.get_ref()
+                    ),
+                ));
+            }
+            m.baud = *b.get_ref();
+        }
+        if let Some(p) = r.pin {
+            let t = p.get_ref().trim();
+            if !t.is_empty() {
+                if !(4..=8).contains(&t.len()) || !t.chars().all(|c| c.is_ascii_digit()) {
+                    return Err(self.err(p.span(), k("pin"), "must be 4 to 8 digits"));
+                }
+                m.pin = Some(t.to_string());
+            }
+        }
+        if let Some(v) = r.mode {
+            m.mode = match v.get_ref().trim().to_ascii_lowercase().as_str() {
+                "pdu" => ModemMode::Pdu,
+                "text" => ModemMode::Text,
+                _ => return Err(self.err(v.span(), k("mode"), "must be \"pdu\" or \"text\"")),
+            };
+        }
+        if let Some(v) = r.cnmi {
+            let t = v.get_ref().trim();
+            let parts: Vec<&str> = t.split(',').map(str::trim).collect();
+            if parts.is_empty()
+                || parts.len() > 5
+                || !parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.len() <= 1 && p.chars().all(|c| c.is_ascii_digit()))
+            {
+                return Err(self.err(
+                    v.span(),
+                    k("cnmi"),
+                    "must be up to 5 comma-separated digits, e.g. \"2,1,0,2,0\"",
+                ));
+            }
+            m.cnmi = parts.join(",");
+        }
+        let storage_ok = |s: &str| s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase());
+        if let Some(v) = r.storage {
+            let t = v.get_ref().trim().to_ascii_uppercase();
+            if !storage_ok(&t) {
+                return Err(self.err(
+                    v.span(),
+                    k("storage"),
+                    "must be a two-letter memory name such as \"SM\", \"ME\" or \"MT\"",
+                ));
+            }
+            m.storage = t;
+        }
+        if let Some(v) = r.report_storage {
+            let t = v.get_ref().trim().to_ascii_uppercase();
+            if !t.is_empty() {
+                if !storage_ok(&t) {
+                    return Err(self.err(
+                        v.span(),
+                        k("report_storage"),
+                        "must be empty or a two-letter memory name such as \"SR\"",
+                    ));
+                }
+                m.report_storage = Some(t);
+            }
+        }
+        if let Some(v) = r.smsc {
+            let t: String = v.get_ref().chars().filter(|c| !c.is_whitespace()).collect();
+            if !t.is_empty() {
+                let digits = t.strip_prefix('+').unwrap_or(&t);
+                if digits.is_empty()
+                    || digits.len() > 20
+                    || !digits.chars().all(|c| c.is_ascii_digit())
+                {
+                    return Err(self.err(
+                        v.span(),
+                        k("smsc"),
+                        "must be a number: digits with an optional leading '+'",
+                    ));
+                }
+                m.smsc = Some(t);
+            }
+        }
+        for c in r.init {
+            let t = c.get_ref().trim();
+            if !t.to_ascii_uppercase().starts_with("AT") || t.contains(['\r', '\n']) {
+                return Err(self.err(
+                    c.span(),
+                    k("init"),
+                    format!("command {t:?} must start with AT and be one line"),
+                ));
+            }
+            m.init.push(t.to_string());
+        }
+        if let Some(v) = r.quirks {
+            m.quirks = match v.get_ref().trim().to_ascii_lowercase().as_str() {
+                "" | "auto" => Quirks::Auto,
+                "huawei" => Quirks::Huawei,
+                "simcom" => Quirks::Simcom,
+                "quectel" => Quirks::Quectel,
+                "zte" => Quirks::Zte,
+                "telit" => Quirks::Telit,
+                "sierra" => Quirks::Sierra,
+                "generic" => Quirks::Generic,
+                other => {
+                    return Err(self.err(
+                        v.span(),
+                        k("quirks"),
+                        format!("unknown quirks {other:?}; expected \"\" (auto), \"huawei\", \"simcom\", \"quectel\", \"zte\", \"telit\", \"sierra\" or \"generic\""),
+                    ))
+                }
+            };
+        }
+        m.weight = self.int_range(r.weight, &k("weight"), 1, 1, 1000)?;
+        for q in r.queues {
+            let t = q.get_ref().trim();
+            if t.is_empty()
+                || !t
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(self.err(
+                    q.span(),
+                    k("queues"),
+                    format!("queue name {t:?} must be letters, digits, '_' or '-'"),
+                ));
+            }
+            m.queues.push(t.to_string());
+        }
+        m.per_minute = r.per_minute.unwrap_or(0);
+        m.per_hour = r.per_hour.unwrap_or(0);
+        m.per_day = r.per_day.unwrap_or(0);
+        m.send_timeout = match r.send_timeout {
+            Some(s) if s.get_ref().0.trim().is_empty() => dispatch.send_timeout,
+            other => self.duration(
+                other,
+                &k("send_timeout"),
+                dispatch.send_timeout,
+                SEND_TIMEOUT_MIN,
+                Some(SEND_TIMEOUT_MAX),
+            )?,
+        };
+        m.health_interval = self.duration(
+            r.health_interval,
+            &k("health_interval"),
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+            None,
+        )?;
+        m.radio_reset = r.radio_reset.unwrap_or(false);
+        Ok(m)
+    }
+}
+
+/// The field name of serde's "unknown field `x`" message.
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.split("unknown field `").nth(1)?;
+    rest.split('`').next()
+}
+
+/// The 1-based line of `offset` and the key path written there, recovered
+/// from the text: the nearest table header above it (with the index of an
+/// array of tables) and the key at the start of its line (or of the
+/// multi-line value it continues).
+fn locate(text: &str, offset: usize) -> (usize, String) {
+    let offset = offset.min(text.len());
+    let mut line_no = 0;
+    let mut header = String::new();
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut last_key: Option<String> = None;
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        line_no += 1;
+        let start = pos;
+        pos += line.len();
+        let t = line.trim();
+        if let Some(inner) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+            let name = inner.trim().to_string();
+            let n = match counts.iter_mut().find(|(k, _)| *k == name) {
+                Some((_, n)) => {
+                    *n += 1;
+                    *n
+                }
+                None => {
+                    counts.push((name.clone(), 0));
+                    0
+                }
+            };
+            header = format!("{name}[{n}]");
+            last_key = None;
+        } else if let Some(inner) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            let inner = inner.trim();
+            // `[modem.x]` after `[[modem]]` belongs to the last modem.
+            header = match inner.split_once('.') {
+                Some((first, rest)) => match counts.iter().find(|(k, _)| k == first.trim()) {
+                    Some((k, n)) => format!("{k}[{n}].{}", rest.trim()),
+                    None => inner.to_string(),
+                },
+                None => inner.to_string(),
+            };
+            last_key = None;
+        } else if let Some((k, _)) = t.split_once('=') {
+            let k = k.trim().trim_matches('"');
+            if !k.is_empty() && !k.starts_with('#') && !k.contains(char::is_whitespace) {
+                last_key = Some(k.to_string());
+            }
+        }
+        if offset < pos || (offset == pos && pos == text.len()) || pos == text.len() {
+            let on_header = t.starts_with('[') && offset >= start;
+            let key = match (&last_key, on_header) {
+                (Some(k), false) if header.is_empty() => k.clone(),
+                (Some(k), false) => format!("{header}.{k}"),
+                _ if header.is_empty() => "(top level)".to_string(),
+                _ => header.clone(),
+            };
+            // Inside an inline table (`store = { path = 5 }`): name the inner key.
+            let before = line.get(..offset.saturating_sub(start)).unwrap_or_default();
+            let key = match before.rsplit_once('{') {
+                Some((_, tail)) if !on_header => {
+                    let seg = tail.rsplit(',').next().unwrap_or_default();
+                    match seg.split_once('=') {
+                        Some((k, _)) if !k.trim().is_empty() => {
+                            format!("{key}.{}", k.trim().trim_matches('"'))
+                        }
+                        _ => key,
+                    }
+                }
+                _ => key,
+            };
+            return (line_no, key);
+        }
+    }
+    (
+        line_no.max(1),
+        if header.is_empty() {
+            "(top level)".to_string()
+        } else {
+            header
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_str(text, Path::new("/etc/smsgate/smsgate.toml"))
+    }
+
+    const MODEMS: &str = "[[modem]]\nname = \"sim1\"\ndevice = \"/dev/ttyUSB0\"\n\n[[modem]]\nname = \"sim2\"\ndevice = \"/dev/ttyUSB1\"\n";
+
+    /// Each case: the text and the exact `path:line: key:` prefix expected.
+    fn check(text: &str, prefix: &str) {
+        match load(text) {
+            Ok(_) => panic!("accepted a bad config, expected {prefix:?}:\n{text}"),
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.starts_with(prefix),
+                    "for config:\n{text}\nexpected prefix {prefix:?}, got {msg:?}"
+                );
+                assert!(!msg.contains('\n'), "message spans lines: {msg:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_configs_name_file_line_and_key() {
+        let p = "/etc/smsgate/smsgate.toml";
+        let cases: Vec<(String, String)> = vec![
+            // syntax error
+            ("[store]\npath = \n".into(), format!("{p}:2: store.path:")),
+            // unknown key in a table
+            ("[store]\npath = \"/x\"\nbogus = 1\n".into(), format!("{p}:3: store.bogus: unknown field")),
+            // unknown top-level table
+            ("[stor]\npath = \"/x\"\n".into(), format!("{p}:1: stor: unknown field")),
+            // unknown key in a modem
+            (format!("{MODEMS}pinn = \"1234\"\n"), format!("{p}:8: modem[1].pinn: unknown field")),
+            // wrong type
+            ("[spool]\nenabled = \"yes\"\n".into(), format!("{p}:2: spool.enabled:")),
+            // bare integer duration
+            ("[spool]\nscan_interval = 60\n".into(), format!("{p}:2: spool.scan_interval: bare number 60")),
+            // bad duration unit
+            ("[dispatch]\nretry_base = \"10x\"\n".into(), format!("{p}:2: dispatch.retry_base: bad character 'x'")),
+            ("[dispatch]\nretry_base = \"10\"\n".into(), format!("{p}:2: dispatch.retry_base: duration \"10\" has no unit")),
+            ("[dispatch]\nretry_base = \"1m\"\nretry_max = \"30s\"\n".into(), format!("{p}:3: dispatch.retry_max: must not be shorter")),
+            ("[dispatch]\npolicy = \"random\"\n".into(), format!("{p}:2: dispatch.policy: unknown policy")),
+            ("[dispatch]\nsend_timeout = \"10s\"\n".into(), format!("{p}:2: dispatch.send_timeout: must be at least 1m")),
+            ("[dispatch]\nlanguages = [\"klingon\"]\n".into(), format!("{p}:2: dispatch.languages: unknown national language")),
+            ("[dispatch]\nlanguages = [14]\n".into(), format!("{p}:2: dispatch.languages: unknown national language")),
+            ("[dispatch]\nvalidity = \"70w\"\n".into(), format!("{p}:2: dispatch.validity: must be at most 63w")),
+            ("[dispatch]\nmax_attempts = 0\n".into(), format!("{p}:2: dispatch.max_attempts: must be between 1 and 100")),
+            ("[dispatch]\nmax_attempts = -1\n".into(), format!("{p}:2: dispatch.max_attempts:")),
+            ("[control]\nmode = \"0689\"\n".into(), format!("{p}:2: control.mode: must be an octal")),
+            ("[control]\nmax_clients = 0\n".into(), format!("{p}:2: control.max_clients:")),
+            ("[spool]\nmax_file_bytes = 2000000\n".into(), format!("{p}:2: spool.max_file_bytes: must be between 64 and 1048576")),
+            ("[store]\npath = \"\"\n".into(), format!("{p}:2: store.path: must not be empty")),
+            ("[log]\nlevel = \"info,[\"\n".into(), format!("{p}:2: log.level: not a level")),
+            ("[hooks]\nreceived = []\n".into(), format!("{p}:2: hooks.received: argv must not be empty")),
+            ("[hooks]\nsent = [\"notify.sh\"]\n".into(), format!("{p}:2: hooks.sent: program \"notify.sh\" must be an absolute path")),
+            // modem errors: the line of the offending key
+            (format!("{MODEMS}pin = \"12\"\n"), format!("{p}:8: modem[1].pin: must be 4 to 8 digits")),
+            (format!("{MODEMS}pin = \"12a4\"\n"), format!("{p}:8: modem[1].pin: must be 4 to 8 digits")),
+            (format!("{MODEMS}mode = \"binary\"\n"), format!("{p}:8: modem[1].mode: must be \"pdu\" or \"text\"")),
+            (format!("{MODEMS}baud = 12345\n"), format!("{p}:8: modem[1].baud: unsupported baud rate")),
+            (format!("{MODEMS}init = [\"ATE0\", \"CMEE=2\"]\n"), format!("{p}:8: modem[1].init: command \"CMEE=2\" must start with AT")),
+            (format!("{MODEMS}quirks = \"nokia\"\n"), format!("{p}:8: modem[1].quirks: unknown quirks")),
+            (format!("{MODEMS}weight = 0\n"), format!("{p}:8: modem[1].weight: must be between 1 and 1000")),
+            (format!("{MODEMS}send_timeout = \"200s\"\n"), format!("{p}:8: modem[1].send_timeout: must be at most 3m")),
+            (format!("{MODEMS}smsc = \"+49x\"\n"), format!("{p}:8: modem[1].smsc: must be a number")),
+            (format!("{MODEMS}cnmi = \"2,1,0,2,0,1\"\n"), format!("{p}:8: modem[1].cnmi:")),
+            (format!("{MODEMS}storage = \"S\"\n"), format!("{p}:8: modem[1].storage:")),
+            (format!("{MODEMS}queues = [\"a b\"]\n"), format!("{p}:8: modem[1].queues:")),
+            ("[[modem]]\nname = \"sim 1\"\ndevice = \"/dev/x\"\n".into(), format!("{p}:2: modem[0].name: must be letters")),
+            ("[[modem]]\nname = \"sim1\"\ndevice = \"\"\n".into(), format!("{p}:3: modem[0].device: must not be empty")),
+            ("[[modem]]\nname = \"a\"\ndevice = \"/d\"\n[[modem]]\nname = \"a\"\ndevice = \"/e\"\n".into(), format!("{p}:5: modem[1].name: duplicate modem name \"a\"")),
+            ("[[modem]]\nname = \"a\"\n".into(), format!("{p}:1: modem[0]: missing field `device`")),
+            // routes
+            (format!("{MODEMS}[[route]]\nprefix = \"+49\"\nmodems = [\"sim1\", \"sim9\"]\n"), format!("{p}:10: route[0].modems: no [[modem]] is named \"sim9\"")),
+            (format!("{MODEMS}[[route]]\nprefix = \"+4x\"\nmodems = [\"sim1\"]\n"), format!("{p}:9: route[0].prefix: must be digits")),
+            (format!("{MODEMS}[[route]]\nprefix = \"+49\"\nmodems = []\n"), format!("{p}:10: route[0].modems: must name at least one modem")),
+            (format!("{MODEMS}[[route]]\nprefix = \"+49\"\nmodems = [\"sim1\"]\n[[route]]\nprefix = \"+49\"\nmodems = [\"sim2\"]\n"), format!("{p}:12: route[1].prefix: duplicate")),
+            // inline tables and sub-tables of an array element
+            ("store = { path = 5 }\n".into(), format!("{p}:1: store.path: invalid type")),
+            ("[[modem]]\nname = \"a\"\ndevice = \"/d\"\n[modem.x]\n".into(), format!("{p}:4: modem[0].x: unknown field")),
+            ("store.path = 5\n".into(), format!("{p}:1: store.path: invalid type")),
+            ("[store]\npath = \"/x\"\n[store]\n".into(), format!("{p}:3: store: duplicate key")),
+            // multi-line array: the key's value continues on the next lines
+            ("[hooks]\nreceived = [\n  \"/bin/true\",\n  3,\n]\n".into(), format!("{p}:4: hooks.received:")),
+        ];
+        assert!(!cases.is_empty());
+        for (text, prefix) in &cases {
+            check(text, prefix);
+        }
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = load("").expect("empty is valid");
+        assert_eq!(c.store.path, PathBuf::from("/var/lib/smsgate/smsgate.db"));
+        assert!(c.store.resend_uncertain);
+        assert_eq!(c.control.mode, 0o660);
+        assert_eq!(c.control.group, None);
+        assert_eq!(c.spool.scan_interval, Duration::from_secs(60));
+        assert_eq!(c.dispatch.validity, Duration::from_secs(172_800));
+        assert_eq!(c.dispatch.expire_after, c.dispatch.validity);
+        assert_eq!(c.dispatch.send_timeout, Duration::from_secs(120));
+        assert_eq!(c.log.level, "info");
+        assert!(c.modems.is_empty());
+        assert_eq!(Config::default().store, c.store);
+    }
+
+    #[test]
+    fn full_modem_and_routes() {
+        let text = format!(
+            "{MODEMS}pin = \"1234\"\nsend_timeout = \"90s\"\ninit = [\"AT+CMEE=2\"]\nqueues = [\"bulk\"]\n\
+             [[route]]\nprefix = \"+49\"\nmodems = [\"sim1\", \"sim2\"]\n\
+             [dispatch]\nlanguages = [\"turkish\", 2, \"Turkish\"]\nexpire_after = \"\"\n"
+        );
+        let c = load(&text).expect("valid");
+        let s2 = c.modem("sim2").expect("sim2");
+        assert_eq!(s2.pin.as_deref(), Some("1234"));
+        assert_eq!(s2.send_timeout, Duration::from_secs(90));
+        assert_eq!(s2.init, vec!["AT+CMEE=2".to_string()]);
+        assert_eq!(
+            c.modem("sim1").expect("sim1").send_timeout,
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            c.routes,
+            vec![Route {
+                prefix: "+49".into(),
+                modems: vec!["sim1".into(), "sim2".into()]
+            }]
+        );
+        assert_eq!(c.dispatch.languages, vec![1, 2]);
+        assert!(c.modem("sim3").is_none());
+        assert!(c.summary().contains("sim2 /dev/ttyUSB1"));
+    }
+
+    #[test]
+    fn diff_reports_added_removed_changed() {
+        let a = load("[[modem]]\nname = \"a\"\ndevice = \"/d/a\"\n[[modem]]\nname = \"b\"\ndevice = \"/d/b\"\n[[modem]]\nname = \"c\"\ndevice = \"/d/c\"\n").expect("a");
+        let b = load("[[modem]]\nname = \"a\"\ndevice = \"/d/a\"\n[[modem]]\nname = \"c\"\ndevice = \"/d/c2\"\n[[modem]]\nname = \"d\"\ndevice = \"/d/d\"\n").expect("b");
+        let d = a.diff(&b);
+        assert_eq!(
+            d,
+            ModemDiff {
+                added: vec!["d".into()],
+                removed: vec!["b".into()],
+                changed: vec!["c".into()]
+            }
+        );
+        assert!(a.diff(&a).is_empty());
+    }
+
+    fn check_duration(s: &str, want: Option<u64>) {
+        assert_eq!(
+            parse_duration(s).ok().map(|d| d.as_secs()),
+            want,
+            "for {s:?}"
+        );
+    }
+
+    #[test]
+    fn durations() {
+        let cases: &[(&str, Option<u64>)] = &[
+            ("90s", Some(90)),
+            ("5m", Some(300)),
+            ("12h", Some(43_200)),
+            ("2d", Some(172_800)),
+            ("1w", Some(604_800)),
+            ("1h30m", Some(5400)),
+            (" 0s ", Some(0)),
+            ("", None),
+            ("10", None),
+            ("m", None),
+            ("1.5h", None),
+            ("-1s", None),
+            ("99999999999999999999s", None),
+            ("9999999999999999w", None),
+        ];
+        assert!(!cases.is_empty());
+        for (s, want) in cases {
+            check_duration(s, *want);
+        }
+    }
+
+    #[test]
+    fn language_ids() {
+        assert_eq!(language_id("Turkish"), Some(1));
+        assert_eq!(language_id("urdu"), Some(13));
+        assert_eq!(language_id("13"), Some(13));
+        assert_eq!(language_id("0"), None);
+        assert_eq!(language_id("assamese"), Some(4));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn duration_format_round_trips(secs in 0u64..100_000_000) {
+            let d = Duration::from_secs(secs);
+            proptest::prop_assert_eq!(parse_duration(&format_duration(d)).ok(), Some(d));
+        }
+
+        #[test]
+        fn never_panics_and_errors_are_one_line(text in "\\PC{0,200}") {
+            if let Err(e) = load(&text) {
+                let msg = e.to_string();
+                proptest::prop_assert!(!msg.contains('\n'));
+            }
+        }
+    }
+}
