@@ -430,6 +430,7 @@ struct Rig {
     task: JoinHandle<Result<(), DispatchError>>,
     log: Arc<Mutex<Vec<SentRec>>>,
     t0: Instant,
+    updates: ModemUpdates<FakeModem>,
 }
 
 fn slot(i: usize, log: &Arc<Mutex<Vec<SentRec>>>) -> ModemSlot<FakeModem> {
@@ -465,6 +466,7 @@ fn rig(
     let modems = slots.iter().map(|s| s.port.clone()).collect();
     let d = Dispatcher::new(cfg, outbox.clone(), slots, fake_encoder);
     let handle = d.handle();
+    let updates = d.modem_updates();
     let events = handle.subscribe();
     let cancel = CancellationToken::new();
     let task = tokio::spawn(d.run(cancel.clone()));
@@ -477,6 +479,7 @@ fn rig(
         task,
         log,
         t0: Instant::now(),
+        updates,
     }
 }
 
@@ -1217,4 +1220,27 @@ async fn a_modem_comes_back_on_its_own_timer() {
         .await;
     let back_after = Instant::now().duration_since(t_out).as_secs();
     assert!(back_after <= 45, "announced after {back_after}s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_adds_and_removes_modems_without_a_restart() {
+    let mut r = rig(1, cfg(Strategy::LeastLoaded), |_, _| {});
+    let (_, state, modem) = r.send_one("+3361", "before").await;
+    assert_eq!((state, modem.as_deref()), (MessageState::Sent, Some("m0")));
+    // m0 goes away, m1 comes: new work goes to m1 only.
+    r.updates.remove("m0");
+    r.updates.add(slot(1, &r.log));
+    for k in 0..3 {
+        let (_, state, modem) = r.send_one("+3361", &format!("after {k}")).await;
+        assert_eq!((state, modem.as_deref()), (MessageState::Sent, Some("m1")));
+    }
+    // m0 back (a changed modem is removed and added again): both take work.
+    r.updates.add(slot(0, &r.log));
+    let mut used = Vec::new();
+    for k in 0..4 {
+        used.push(r.send_one("+3361", &format!("both {k}")).await.2);
+    }
+    assert!(used.iter().any(|m| m.as_deref() == Some("m0")), "{used:?}");
+    assert!(used.iter().any(|m| m.as_deref() == Some("m1")), "{used:?}");
+    r.cancel.cancel();
 }

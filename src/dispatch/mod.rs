@@ -341,6 +341,44 @@ struct Slot<M: ModemPort> {
     busy: bool,
     health: Health,
     out_announced: bool,
+    /// Removed by a reload: never chosen again; kept so indices stay stable
+    /// while a send it started finishes.
+    retired: bool,
+}
+
+/// A change to the set of modems, from a configuration reload.
+pub enum ModemUpdate<M> {
+    /// Start using this modem (replacing an active one of the same name).
+    Add(ModemSlot<M>),
+    /// Stop choosing the modem with this name; a send in flight finishes.
+    Remove(String),
+}
+
+/// Sends [`ModemUpdate`]s to a running dispatcher; cheap to clone.
+pub struct ModemUpdates<M> {
+    tx: mpsc::UnboundedSender<ModemUpdate<M>>,
+    wake: Arc<Notify>,
+}
+
+impl<M> Clone for ModemUpdates<M> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            wake: self.wake.clone(),
+        }
+    }
+}
+
+impl<M> ModemUpdates<M> {
+    pub fn add(&self, slot: ModemSlot<M>) {
+        let _ = self.tx.send(ModemUpdate::Add(slot));
+        self.wake.notify_one();
+    }
+
+    pub fn remove(&self, name: &str) {
+        let _ = self.tx.send(ModemUpdate::Remove(name.to_string()));
+        self.wake.notify_one();
+    }
 }
 
 /// A part to send, with what classify needs.
@@ -376,6 +414,8 @@ pub struct Dispatcher<O, M: ModemPort, E> {
     rr: RoundRobin,
     next_expiry: Option<DateTime<Utc>>,
     clock: Clock,
+    updates_tx: mpsc::UnboundedSender<ModemUpdate<M>>,
+    updates_rx: Option<mpsc::UnboundedReceiver<ModemUpdate<M>>>,
 }
 
 impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
@@ -389,8 +429,10 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
                 busy: false,
                 health: Health::new(),
                 out_announced: false,
+                retired: false,
             })
             .collect();
+        let (updates_tx, updates_rx) = mpsc::unbounded_channel();
         Self {
             cfg,
             outbox,
@@ -404,6 +446,8 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
             rr: RoundRobin::new(),
             next_expiry: None,
             clock: Clock::new(),
+            updates_tx,
+            updates_rx: Some(updates_rx),
         }
     }
 
@@ -425,21 +469,12 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
     pub async fn run(mut self, cancel: CancellationToken) -> Result<(), DispatchError> {
         let tracker = TaskTracker::new();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        let mut updates_rx = self
+            .updates_rx
+            .take()
+            .unwrap_or_else(|| mpsc::unbounded_channel().1);
         for slot in &self.slots {
-            let mut rx = slot.status.clone();
-            let wake = self.wake.clone();
-            let cancel = cancel.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = cancel.cancelled() => break,
-                        changed = rx.changed() => {
-                            if changed.is_err() { break; }
-                            wake.notify_one();
-                        }
-                    }
-                }
-            });
+            self.watch_status(slot.status.clone(), &cancel);
         }
         let mut first = true;
         loop {
@@ -470,6 +505,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
                 biased;
                 _ = cancel.cancelled() => break,
                 Some(done) = done_rx.recv() => self.finished(done),
+                Some(update) = updates_rx.recv() => self.apply(update, &cancel),
                 _ = self.wake.notified() => {}
                 _ = sleep => {}
             }
@@ -485,6 +521,59 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
             self.finished(done);
         }
         Ok(())
+    }
+
+    /// Wakes the task whenever this modem's status changes.
+    fn watch_status(&self, mut rx: watch::Receiver<M::Status>, cancel: &CancellationToken) {
+        let wake = self.wake.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    changed = rx.changed() => {
+                        if changed.is_err() { break; }
+                        wake.notify_one();
+                    }
+                }
+            }
+        });
+    }
+
+    /// Applies a reload's change to the modem set.
+    fn apply(&mut self, update: ModemUpdate<M>, cancel: &CancellationToken) {
+        match update {
+            ModemUpdate::Remove(name) => {
+                for s in self.slots.iter_mut().filter(|s| s.cfg.name == name) {
+                    s.retired = true;
+                }
+                info!(modem = %name, "modem removed from dispatch");
+            }
+            ModemUpdate::Add(slot) => {
+                for s in self.slots.iter_mut().filter(|s| s.cfg.name == slot.name) {
+                    s.retired = true;
+                }
+                info!(modem = %slot.name, "modem added to dispatch");
+                let status = slot.port.status();
+                self.watch_status(status.clone(), cancel);
+                self.slots.push(Slot {
+                    cfg: slot,
+                    status,
+                    busy: false,
+                    health: Health::new(),
+                    out_announced: false,
+                    retired: false,
+                });
+            }
+        }
+    }
+
+    /// The handle a reload uses to add and remove modems.
+    pub fn modem_updates(&self) -> ModemUpdates<M> {
+        ModemUpdates {
+            tx: self.updates_tx.clone(),
+            wake: self.wake.clone(),
+        }
     }
 
     /// A send job ended: the modem is idle again; health learns the outcomes.
@@ -701,7 +790,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
                 .zip(&usages)
                 .map(|(s, (usage, free))| Candidate {
                     name: &s.cfg.name,
-                    ready: s.status.borrow().is_ready(),
+                    ready: !s.retired && s.status.borrow().is_ready(),
                     busy: s.busy,
                     weight: s.cfg.weight,
                     queues: &s.cfg.queues,
