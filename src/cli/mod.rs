@@ -47,6 +47,12 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the daemon in the foreground.
+    Run {
+        /// Configuration file.
+        #[arg(short = 'c', long = "config", default_value = "/etc/smsgate/smsgate.toml")]
+        config: std::path::PathBuf,
+    },
     /// Queue a message through the daemon; prints its id.
     Send {
         #[command(flatten)]
@@ -158,6 +164,7 @@ pub fn main() -> i32 {
     };
     use crate::control::protocol::Request;
     let result = match cli.command {
+        Command::Run { config } => run_daemon(&config),
         Command::Send { conn, cmd } => client::send(&conn, cmd),
         Command::Status { conn, json } => client::single(&conn, Request::Status {}, json),
         Command::Show { id, conn, json } => {
@@ -228,4 +235,20 @@ pub fn main() -> i32 {
             e.code
         }
     }
+}
+
+/// `smsgate run`: loads the configuration (a bad one exits 2), sets up
+/// logging and runs the daemon until SIGTERM/SIGINT.
+fn run_daemon(path: &std::path::Path) -> Result<(), CliError> {
+    let cfg = crate::config::Config::load(path).map_err(|e| CliError::usage(e.to_string()))?;
+    crate::daemon::init_tracing(&cfg.log.level);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::runtime(format!("tokio runtime: {e}")))?;
+    rt.block_on(crate::daemon::run(cfg, path, None))
+        .map_err(|e| CliError {
+            code: e.exit_code(),
+            message: e.to_string(),
+        })
 }
