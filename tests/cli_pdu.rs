@@ -60,7 +60,7 @@ fn table() {
         (
             &["pdu", "decode", "--json", "0791447758100650040DD049B7F93D6D4E0100004230108000000A11D9775D0E1ABFC965507A0E8AC96634"],
             0,
-            &["\"InfoSMS\"", "\"tz_quarters\":-20", "Your code is 1234"],
+            &["\"InfoSMS\"", "\"tz_quarters\":-20", "\"datetime\":\"2024-03-01T08:00:00-05:00\"", "Your code is 1234"],
         ),
         (
             &["pdu", "encode", "--to", "+46708251358", "--text", "hellohello", "--validity", "4d"],

@@ -2,7 +2,7 @@
 //! for the SMSC): parsing user input, and the wire form of TP-OA/DA/RA and of
 //! the SMSC prefix. Not the text alphabets (gsm7) nor the PDU layout (pdu).
 
-use super::pdu::text::gsm7;
+use super::gsm7;
 use super::{CodecError, Reader};
 use std::fmt;
 

@@ -7,7 +7,7 @@ use std::fmt;
 /// A time stamp as the network sent it. The seven raw octets are kept, so an
 /// invalid date (non-BCD digits, month 13…) still round-trips; the decoded
 /// fields are then best effort and [`Scts::to_datetime`] gives `None`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Scts {
     /// Two-digit year: 70–99 mean 1970–1999, 00–69 mean 2000–2069.
     pub year: u8,
@@ -120,6 +120,25 @@ impl Scts {
     }
 }
 
+/// Serialised as the fields plus `datetime` (RFC 3339 with its offset, or
+/// null for an invalid date), so `--json` readers need no SCTS knowledge.
+impl serde::Serialize for Scts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Scts", 9)?;
+        st.serialize_field("datetime", &self.to_datetime().map(|d| d.to_rfc3339()))?;
+        st.serialize_field("year", &self.year)?;
+        st.serialize_field("month", &self.month)?;
+        st.serialize_field("day", &self.day)?;
+        st.serialize_field("hour", &self.hour)?;
+        st.serialize_field("minute", &self.minute)?;
+        st.serialize_field("second", &self.second)?;
+        st.serialize_field("tz_quarters", &self.tz_quarters)?;
+        st.serialize_field("raw", &super::to_hex(&self.raw))?;
+        st.end()
+    }
+}
+
 impl fmt::Display for Scts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.to_datetime() {
@@ -214,6 +233,7 @@ mod tests {
             let _ = s.to_datetime();
             let _ = s.to_string();
             proptest::prop_assert_eq!(s.raw, raw);
+            proptest::prop_assert!(serde_json::to_string(&s).is_ok());
         }
     }
 }

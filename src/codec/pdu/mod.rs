@@ -7,7 +7,6 @@
 mod deliver;
 mod status_report;
 mod submit;
-pub(crate) mod text;
 
 pub use deliver::Deliver;
 pub use status_report::{Status, StatusClass, StatusReport};
@@ -16,8 +15,8 @@ pub use submit::{EncodedPart, Submit, SubmitOptions, Validity};
 
 use super::dcs::Alphabet as DcsAlphabet;
 use super::{Address, CodecError, Dcs, Reader, Udh};
+use crate::codec::{gsm7, ucs2};
 use std::fmt;
-use text::{gsm7, ucs2};
 
 /// A decoded PDU with the SMSC address of its prefix (`None` for `00` or
 /// when the modem gave no prefix).

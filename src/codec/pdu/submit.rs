@@ -2,10 +2,10 @@
 //! absolute, enhanced; durations), and the multipart builder behind
 //! `codec::encode_submit` / `codec::count_parts`.
 
-use super::text::split;
 use super::{
     decode_ud, encode_ud, encode_ud_octets, encode_ud_septets, fmt_udh_and_data, UserData,
 };
+use crate::codec::split;
 use crate::codec::udh::{Concat, IEI_NATIONAL_LOCKING, IEI_NATIONAL_SINGLE};
 use crate::codec::{Address, CodecError, Dcs, InformationElement, Reader, Scts, Udh};
 use std::fmt;
@@ -275,17 +275,20 @@ impl EncodedPart {
     }
 }
 
-fn plan(text: &str, opts: &SubmitOptions) -> Result<split::Plan, CodecError> {
-    let sopts = split::SplitOptions {
+fn split_options(opts: &SubmitOptions) -> split::SplitOptions {
+    split::SplitOptions {
         languages: opts.languages.clone(),
         force_ucs2: opts.force_ucs2,
         ref16: opts.ref16,
-    };
-    split::plan(text, &sopts).map_err(|e| CodecError::Split(e.to_string()))
+    }
+}
+
+fn plan(text: &str, opts: &SubmitOptions) -> Result<split::Plan, CodecError> {
+    split::plan(text, &split_options(opts)).map_err(|e| CodecError::Split(e.to_string()))
 }
 
 pub(crate) fn count_parts(text: &str, opts: &SubmitOptions) -> Result<usize, CodecError> {
-    Ok(plan(text, opts)?.parts.len())
+    split::part_count(text, &split_options(opts)).map_err(|e| CodecError::Split(e.to_string()))
 }
 
 pub(crate) fn encode_submit(
