@@ -787,11 +787,12 @@ proptest! {
     }
 
     #[test]
-    fn submit_split_reassemble(text in prop_oneof![".{0,400}", gsm_text(500)],
+    fn submit_split_reassemble(text in prop_oneof![".{0,400}", gsm_text(500), "[ŞşĞğİıÇçÖöÜüáéíóúãõâêôà€\\[ a-z]{0,400}"],
+                               languages in prop::sample::subsequence(vec![1u8, 2, 3, 6], 0..=4),
                                ref16 in any::<bool>(), force_ucs2 in any::<bool>(),
                                reference in any::<u16>(), smsc in smsc()) {
         let to = Address::parse("+15551234567").unwrap();
-        let opts = SubmitOptions { ref16, force_ucs2, concat_ref: reference, smsc: smsc.clone(),
+        let opts = SubmitOptions { ref16, force_ucs2, concat_ref: reference, smsc: smsc.clone(), languages,
                                    ..SubmitOptions::default() };
         let parts = encode_submit(&to, &text, &opts).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(parts.len(), crate::codec::count_parts(&text, &opts).unwrap());
@@ -816,5 +817,59 @@ proptest! {
             out.push_str(s.data.text().expect("text"));
         }
         prop_assert_eq!(out, text);
+    }
+}
+
+/// National language shift tables: the UDH carries concat first, then 0x24,
+/// then 0x25, and the receiver side decodes with those tables.
+#[test]
+fn national_language_headers() {
+    let to = Address::parse("+905551234567").unwrap();
+    // (languages, text, whether a part needs a national IE)
+    let cases: &[(&[u8], &str, bool)] = &[
+        (&[1], "Şişli'de buluşalım, ğüç ıİ", true),
+        (&[1], "plain ASCII needs no table", false),
+        (&[2], "¿Qué tal? Ç ç á í ó ú", true),
+        (&[3], "Olá, você está aí? ção", true),
+    ];
+    assert!(!cases.is_empty());
+    for (langs, text, national) in cases {
+        for long in [false, true] {
+            let text = if long {
+                text.repeat(12)
+            } else {
+                text.to_string()
+            };
+            let opts = SubmitOptions {
+                languages: langs.to_vec(),
+                concat_ref: 7,
+                ..SubmitOptions::default()
+            };
+            let parts = encode_submit(&to, &text, &opts).unwrap();
+            let mut out = String::new();
+            for p in &parts {
+                let Pdu::Submit(s) = decode(&p.bytes, Some(p.tpdu_len)).unwrap().pdu else {
+                    panic!("not a submit")
+                };
+                let ieis: Vec<u8> = s
+                    .udh
+                    .as_ref()
+                    .map(|u| u.elements.iter().map(|e| e.iei).collect())
+                    .unwrap_or_default();
+                let concat: Vec<u8> = if parts.len() > 1 { vec![0x00] } else { vec![] };
+                let nat: Vec<u8> = ieis
+                    .iter()
+                    .copied()
+                    .filter(|i| *i == 0x24 || *i == 0x25)
+                    .collect();
+                assert_eq!(ieis, [concat, nat.clone()].concat(), "{text:?}: IE order");
+                assert_eq!(!nat.is_empty(), *national, "{text:?}: {ieis:?}");
+                if s.dcs == Dcs(0x00) {
+                    assert!(nat.windows(2).all(|w| w[0] < w[1]), "0x24 before 0x25");
+                }
+                out.push_str(s.data.text().unwrap());
+            }
+            assert_eq!(out, text);
+        }
     }
 }
