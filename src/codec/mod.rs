@@ -1,5 +1,11 @@
 //! SMS codec: GSM 03.38 alphabets, UCS-2, septet packing, UDH and TS 23.040
 //! PDUs. Pure: no I/O, no tokio, no logging, and no panic on any input.
+//!
+//! This file owns the top-level API the daemon codes against ([`decode`],
+//! [`decode_hex`], [`encode_submit`], [`count_parts`]) and the one error type,
+//! [`CodecError`]. The PDU structures live in [`pdu`], the fields in
+//! [`address`], [`scts`], [`dcs`] and [`udh`]; the alphabets and splitting in
+//! `gsm7`, `ucs2`, `split` and `charset` (another owner).
 
 pub mod address;
 pub mod charset;
@@ -11,3 +17,191 @@ pub mod scts;
 pub mod split;
 pub mod ucs2;
 pub mod udh;
+
+pub use address::Address;
+pub use dcs::Dcs;
+pub use pdu::{
+    Decoded, Deliver, EncodedPart, Pdu, Status, StatusClass, StatusReport, Submit, SubmitOptions,
+    UserData, Validity,
+};
+pub use scts::Scts;
+pub use udh::{Concat, InformationElement, Udh};
+
+/// Everything that can go wrong in the codec. Decoding errors name the TPDU
+/// field and the octet offset (counted from the first octet given, the SMSC
+/// prefix included) where the problem was found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    /// The PDU ended inside `field`.
+    #[error("PDU truncated in {field} at octet {offset}")]
+    Truncated { field: &'static str, offset: usize },
+    /// `field` holds a value this codec cannot accept.
+    #[error("invalid {field} at octet {offset}: {reason}")]
+    Invalid {
+        field: &'static str,
+        offset: usize,
+        reason: String,
+    },
+    /// The input is not an even string of hex digits.
+    #[error("invalid hex at character {offset}")]
+    Hex { offset: usize },
+    /// The `<length>` the modem gave does not fit the PDU.
+    #[error(
+        "TPDU length {tpdu_len} does not fit a PDU of {total} octets (SMSC prefix {smsc_len})"
+    )]
+    LengthMismatch {
+        tpdu_len: usize,
+        total: usize,
+        smsc_len: usize,
+    },
+    /// A UCS-2 user data with an odd number of octets.
+    #[error("UCS-2 user data at octet {offset} has an odd length {len}")]
+    OddUcs2 { offset: usize, len: usize },
+    /// An address string that cannot be a phone number.
+    #[error("invalid address {input:?}: {reason}")]
+    Address { input: String, reason: String },
+    /// The text cannot be split into at most 255 parts.
+    #[error("text cannot be sent: {0}")]
+    Split(String),
+    /// A validity duration that cannot be parsed.
+    #[error("invalid duration {input:?}: {reason}")]
+    Duration { input: String, reason: String },
+}
+
+/// Decodes one PDU as a modem hands it over (`+CMGR`, `+CMGL`, `+CMT`,
+/// `+CDS`). `tpdu_len` is the `<length>` the modem gave (TPDU octets). With
+/// `None` the SMSC prefix is assumed present; with `Some(n)` it is present iff
+/// `bytes.len() > n`, and its length octet must then account for the rest.
+pub fn decode(bytes: &[u8], tpdu_len: Option<usize>) -> Result<Decoded, CodecError> {
+    pdu::decode(bytes, tpdu_len)
+}
+
+/// [`decode`] from a hex string (upper or lower case, surrounding white space
+/// ignored).
+pub fn decode_hex(hex: &str, tpdu_len: Option<usize>) -> Result<Decoded, CodecError> {
+    let bytes = from_hex(hex)?;
+    decode(&bytes, tpdu_len)
+}
+
+/// Encodes `text` for `to` as one SMS-SUBMIT per part, ready for `AT+CMGS`.
+pub fn encode_submit(
+    to: &Address,
+    text: &str,
+    opts: &SubmitOptions,
+) -> Result<Vec<EncodedPart>, CodecError> {
+    pdu::encode_submit(to, text, opts)
+}
+
+/// The number of parts [`encode_submit`] would produce, without building PDUs.
+pub fn count_parts(text: &str, opts: &SubmitOptions) -> Result<usize, CodecError> {
+    pdu::count_parts(text, opts)
+}
+
+/// Parses a hex string into octets. White space around it is ignored.
+pub fn from_hex(hex: &str) -> Result<Vec<u8>, CodecError> {
+    let hex = hex.trim();
+    let raw = hex.as_bytes();
+    if !raw.len().is_multiple_of(2) {
+        return Err(CodecError::Hex { offset: raw.len() });
+    }
+    let mut out = Vec::with_capacity(raw.len() / 2);
+    for (i, pair) in raw.chunks_exact(2).enumerate() {
+        let hi = hex_val(pair[0]).ok_or(CodecError::Hex { offset: 2 * i })?;
+        let lo = hex_val(pair[1]).ok_or(CodecError::Hex { offset: 2 * i + 1 })?;
+        out.push(hi << 4 | lo);
+    }
+    Ok(out)
+}
+
+/// Upper-case hex of `bytes`.
+pub fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0x0F)] as char);
+    }
+    s
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// A cursor over untrusted octets: every read names the field it is for, so a
+/// short PDU yields an error with the field and the offset.
+#[derive(Debug, Clone)]
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    base: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8], base: usize) -> Self {
+        Self { buf, pos: 0, base }
+    }
+    /// The absolute offset of the next octet.
+    pub(crate) fn offset(&self) -> usize {
+        self.base + self.pos
+    }
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.pos)
+    }
+    pub(crate) fn u8(&mut self, field: &'static str) -> Result<u8, CodecError> {
+        let b = self
+            .buf
+            .get(self.pos)
+            .copied()
+            .ok_or(CodecError::Truncated {
+                field,
+                offset: self.offset(),
+            })?;
+        self.pos += 1;
+        Ok(b)
+    }
+    pub(crate) fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], CodecError> {
+        let end = self.pos.checked_add(n).ok_or(CodecError::Truncated {
+            field,
+            offset: self.offset(),
+        })?;
+        let s = self.buf.get(self.pos..end).ok_or(CodecError::Truncated {
+            field,
+            offset: self.offset(),
+        })?;
+        self.pos = end;
+        Ok(s)
+    }
+    pub(crate) fn array7(&mut self, field: &'static str) -> Result<[u8; 7], CodecError> {
+        let s = self.take(7, field)?;
+        let mut a = [0u8; 7];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip_and_errors() {
+        let cases: &[(&str, Result<Vec<u8>, CodecError>)] = &[
+            ("00A1ff", Ok(vec![0x00, 0xA1, 0xFF])),
+            (" 0a \n", Ok(vec![0x0A])),
+            ("0", Err(CodecError::Hex { offset: 1 })),
+            ("0G", Err(CodecError::Hex { offset: 1 })),
+            ("é", Err(CodecError::Hex { offset: 0 })),
+        ];
+        assert!(!cases.is_empty());
+        for (input, want) in cases {
+            assert_eq!(&from_hex(input), want, "{input:?}");
+        }
+        assert_eq!(to_hex(&[0x00, 0xAB]), "00AB");
+    }
+}
