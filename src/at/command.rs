@@ -146,7 +146,7 @@ impl Response {
     pub fn plain(&self) -> Option<String> {
         let l = self.lines.first()?;
         let v = match l.split_once(':') {
-            Some((head, rest)) if head.starts_with('+') || head.starts_with('^') => rest.trim(),
+            Some((head, rest)) if head.starts_with(['+', '^', '#']) => rest.trim(),
             _ => l.trim(),
         };
         Some(v.trim_matches('"').to_string())
