@@ -65,6 +65,8 @@ struct Actor {
     mem1: String,
     /// Consecutive hangs, for backoff and the radio-reset step.
     hangs: u32,
+    /// A sweep is owed (storage was full).
+    sweep_due: bool,
 }
 
 pub(crate) async fn run(
@@ -95,6 +97,7 @@ pub(crate) async fn run(
         routed_seq: 0,
         mem1,
         hangs: 0,
+        sweep_due: false,
     };
     actor.main(&cancel, &mut rx).instrument(span).await;
 }
@@ -727,7 +730,10 @@ impl Actor {
                     self.status.registration = Some(reg);
                     self.publish().await;
                 }
-                Urc::Rssi(v) => self.status.signal = Some(v),
+                Urc::Rssi(v) => {
+                    self.status.signal = Some(v);
+                    self.publish().await;
+                }
                 Urc::Cusd { m, text, .. } => debug!(m, ?text, "USSD answer with no request"),
                 Urc::Ring(l) => info!(line = %l, "incoming call ignored"),
                 Urc::Noise(l) => debug!(line = %l, "noise"),
@@ -778,7 +784,13 @@ impl Actor {
                 let (res, err) = self.send(conn, req).await;
                 let _ = reply.send(res);
                 self.publish().await;
-                err.map_or(Ok(()), Err)
+                if let Some(e) = err {
+                    return Err(e);
+                }
+                if std::mem::take(&mut self.sweep_due) {
+                    self.sweep(conn).await?;
+                }
+                Ok(())
             }
             Request::Ussd { code, reply } => {
                 let (res, err) = self.ussd(conn, &code).await;
@@ -897,13 +909,9 @@ impl Actor {
                 )
             }
         };
-        let err = self.send_failed(class, code, message);
-        let follow = if code == Some(322) {
-            self.sweep(conn).await.err()
-        } else {
-            None
-        };
-        (Err(err), follow)
+        // Memory full: sweep once the caller has its answer.
+        self.sweep_due |= code == Some(322);
+        (Err(self.send_failed(class, code, message)), None)
     }
 
     fn send_failed(&mut self, class: ErrorClass, code: Option<u16>, message: String) -> SendError {

@@ -98,6 +98,9 @@ impl Peer {
                 let line: Vec<u8> = self.buf.drain(..=end).collect();
                 let s = String::from_utf8_lossy(line.get(..end).unwrap_or_default()).to_string();
                 self.transcript.push(format!(">> {s}"));
+                if std::env::var_os("PEER_DEBUG").is_some() {
+                    eprintln!("{:?} >> {s}", std::time::SystemTime::now());
+                }
                 return Some(s);
             }
             match tokio::time::timeout_at(deadline, self.fill()).await {
