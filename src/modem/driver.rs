@@ -332,6 +332,9 @@ impl Actor {
                         Ok(()) => {
                             info!("modem answers again");
                             self.set_state(ModemState::Ready).await;
+                            if let Err(e) = self.flush_deletes(conn).await {
+                                return end_of(e);
+                            }
                         }
                         Err(end) => return end,
                     }
@@ -479,14 +482,20 @@ impl Actor {
         let markers = self.quirk.reboot_markers;
         conn.urcs
             .retain(|u| !matches!(u, Urc::Noise(n) if markers.iter().any(|m| n.starts_with(m))));
-        for loc in std::mem::take(&mut self.pending_deletes) {
-            self.delete(conn, &loc).await.map_err(end_of)?;
-        }
+        self.flush_deletes(conn).await.map_err(end_of)?;
         let r = match self.sweep(conn).await {
             Ok(()) => self.process_urcs(conn).await,
             Err(e) => Err(e),
         };
         r.map_err(end_of)
+    }
+
+    /// Deletions confirmed while the modem was away or hung.
+    async fn flush_deletes(&mut self, conn: &mut Conn) -> Result<(), ExecError> {
+        for loc in std::mem::take(&mut self.pending_deletes) {
+            self.delete(conn, &loc).await?;
+        }
+        Ok(())
     }
 
     async fn health_queries(&mut self, conn: &mut Conn) -> Result<(), ExecError> {
@@ -720,7 +729,17 @@ impl Actor {
     async fn process_urcs(&mut self, conn: &mut Conn) -> Result<(), ExecError> {
         // Complete lines left in the parser after the last answer.
         conn.drain_idle();
-        while let Some(u) = conn.urcs.pop_front() {
+        let markers = self.quirk.reboot_markers;
+        loop {
+            // A reboot marker stays queued: the session re-initialises.
+            if let Some(Urc::Noise(n)) = conn.urcs.front() {
+                if markers.iter().any(|m| n.starts_with(m)) {
+                    return Ok(());
+                }
+            }
+            let Some(u) = conn.urcs.pop_front() else {
+                return Ok(());
+            };
             match u {
                 Urc::Cmti { mem, index } => self.read_one(conn, &mem, index, false).await?,
                 Urc::Cdsi { mem, index } => self.read_one(conn, &mem, index, true).await?,
@@ -739,13 +758,7 @@ impl Actor {
                 Urc::Noise(l) => debug!(line = %l, "noise"),
                 Urc::Unknown(l) => debug!(line = %l, "unexpected line"),
             }
-            if let Some(Urc::Noise(n)) = conn.urcs.front() {
-                if self.quirk.reboot_markers.iter().any(|m| n.starts_with(m)) {
-                    return Ok(());
-                }
-            }
         }
-        Ok(())
     }
 
     async fn delete(&mut self, conn: &mut Conn, loc: &StorageLocation) -> Result<(), ExecError> {
@@ -763,9 +776,17 @@ impl Actor {
         if !self.select_mem(conn, &loc.mem).await? {
             return Ok(());
         }
-        let r = conn
+        let r = match conn
             .exec(&Command::cmgd(loc.index, self.opts.command_timeout))
-            .await?;
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                // Not lost: retried once the modem answers again.
+                self.pending_deletes.push(loc.clone());
+                return Err(e);
+            }
+        };
         if r.result.is_ok() {
             self.emitted.remove(&(loc.mem.clone(), loc.index));
             if let Some((u, t)) = self.status.storage_used {

@@ -211,6 +211,12 @@ pub fn opts(name: &str, path: impl Into<PathBuf>) -> DriverOptions {
 /// Play the whole start-up transcript of a vendor, up to and including the
 /// first sweep. `used` messages are listed by the sweep as `(index, pdu)`.
 pub async fn startup(peer: &mut Peer, v: &Vendor, sweep: &[(u32, &str)]) {
+    startup_to_ready(peer, v).await;
+    do_sweep(peer, v, sweep).await;
+}
+
+/// Start-up up to the state `Ready` (before the first sweep).
+pub async fn startup_to_ready(peer: &mut Peer, v: &Vendor) {
     peer.ok("AT", &[]).await;
     peer.ok("ATE0", &[]).await;
     peer.ok("AT+CMEE=1", &[]).await;
@@ -226,7 +232,7 @@ pub async fn startup(peer: &mut Peer, v: &Vendor, sweep: &[(u32, &str)]) {
     s.push_str("\r\n+CPIN: READY\r\n\r\nOK\r\n");
     peer.say(&s).await;
     identity(peer, v).await;
-    after_identity(peer, v, sweep).await;
+    settings(peer, v).await;
 }
 
 pub async fn identity(peer: &mut Peer, v: &Vendor) {
@@ -240,6 +246,12 @@ pub async fn identity(peer: &mut Peer, v: &Vendor) {
 }
 
 pub async fn after_identity(peer: &mut Peer, v: &Vendor, sweep: &[(u32, &str)]) {
+    settings(peer, v).await;
+    do_sweep(peer, v, sweep).await;
+}
+
+/// Storage, notification and registration settings, then the health queries.
+pub async fn settings(peer: &mut Peer, v: &Vendor) {
     for i in v.init {
         peer.ok(i, &[]).await;
     }
@@ -250,7 +262,6 @@ pub async fn after_identity(peer: &mut Peer, v: &Vendor, sweep: &[(u32, &str)]) 
     peer.ok("AT+CNMI=2,1,0,2,0", &[]).await;
     peer.ok("AT+CREG=2", &[]).await;
     health(peer).await;
-    do_sweep(peer, v, sweep).await;
 }
 
 pub async fn health(peer: &mut Peer) {
@@ -351,6 +362,20 @@ impl Driver {
     }
 
     /// No PDU event is queued right now (status events are skipped).
+    /// States announced by status events so far (drains the queue; PDU
+    /// events are dropped).
+    pub fn states_seen(&mut self) -> Vec<ModemState> {
+        let mut v = Vec::new();
+        while let Ok(ev) = self.events.try_recv() {
+            if let ModemEvent::Status(s) = ev {
+                if v.last() != Some(&s.state) {
+                    v.push(s.state);
+                }
+            }
+        }
+        v
+    }
+
     pub fn no_pdu_queued(&mut self) -> bool {
         while let Ok(ev) = self.events.try_recv() {
             if matches!(ev, ModemEvent::Pdu { .. }) {
