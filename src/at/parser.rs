@@ -236,9 +236,7 @@ impl Parser {
             }
             Pending::UrcHead(head) => {
                 if let Some(f) = parse_final(&text) {
-                    // The data line never came; keep the header as noise.
-                    self.pending = Pending::None;
-                    let _ = head;
+                    // The data line never came: the header is dropped.
                     return Some(Event::Final(f));
                 }
                 return Some(Event::Urc(urc::two_line(&head, &text)));

@@ -68,7 +68,7 @@ impl Conn {
             }),
             Ok(n) => {
                 let got = buf.get(..n).unwrap_or_default();
-                tracing::trace!(rx = %String::from_utf8_lossy(got).escape_debug(), "<-");
+                tracing::trace!(bytes = n, "<- read");
                 self.parser.push(got);
                 Ok(())
             }
@@ -90,7 +90,10 @@ impl Conn {
     pub(crate) fn drain_idle(&mut self) {
         while let Some(ev) = self.parser.next_event() {
             match ev {
-                Event::Urc(u) => self.urcs.push_back(u),
+                Event::Urc(u) => {
+                    tracing::trace!(urc = ?u, "<- urc");
+                    self.urcs.push_back(u);
+                }
                 Event::Garbage(g) => tracing::debug!(bytes = g.len(), "garbage skipped"),
                 other => tracing::debug!(event = ?other, "stray output while idle"),
             }
@@ -127,7 +130,10 @@ impl Conn {
             while let Some(ev) = self.parser.next_event() {
                 match ev {
                     Event::Echo(e) => tracing::trace!(echo = %at::truncate_for_log(&e), "echo"),
-                    Event::Line(l) | Event::Data(l) => lines.push(l),
+                    Event::Line(l) | Event::Data(l) => {
+                        tracing::trace!(line = %at::truncate_for_log(&l), "<-");
+                        lines.push(l);
+                    }
                     Event::Prompt => match cmd.payload_wire() {
                         Some(p) if !payload_written => {
                             tracing::trace!(payload = %at::truncate_for_log(cmd.payload.as_deref().unwrap_or_default()), "-> payload");
@@ -142,7 +148,10 @@ impl Conn {
                         }
                         _ => tracing::debug!("unexpected prompt"),
                     },
-                    Event::Urc(u) => self.urcs.push_back(u),
+                    Event::Urc(u) => {
+                        tracing::trace!(urc = ?u, "<- urc");
+                        self.urcs.push_back(u);
+                    }
                     Event::Garbage(g) => tracing::debug!(bytes = g.len(), "garbage skipped"),
                     Event::Final(result) => {
                         if cmd.payload.is_some() && !payload_written && result == Final::Ok {

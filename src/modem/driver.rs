@@ -67,6 +67,8 @@ struct Actor {
     hangs: u32,
     /// A sweep is owed (storage was full).
     sweep_due: bool,
+    /// Every handle was dropped: stop.
+    closed: bool,
 }
 
 pub(crate) async fn run(
@@ -98,6 +100,7 @@ pub(crate) async fn run(
         mem1,
         hangs: 0,
         sweep_due: false,
+        closed: false,
     };
     actor.main(&cancel, &mut rx).instrument(span).await;
 }
@@ -134,7 +137,7 @@ impl Actor {
         rx: &mut mpsc::UnboundedReceiver<Request>,
     ) {
         loop {
-            if cancel.is_cancelled() {
+            if cancel.is_cancelled() || self.closed {
                 break;
             }
             let opened = port::open(&self.opts.device, self.opts.baud);
@@ -167,7 +170,7 @@ impl Actor {
                             _ = watch.changed() => {}
                             _ = self.idle_until(cancel, rx, Some(retry)) => {}
                         }
-                        if cancel.is_cancelled() {
+                        if cancel.is_cancelled() || self.closed {
                             break;
                         }
                         if port::present(&self.opts.device) {
@@ -216,7 +219,11 @@ impl Actor {
                 _ = cancel.cancelled() => return,
                 _ = wait => return,
                 req = rx.recv() => match req {
-                    None => { cancel.cancel(); return; }
+                    None => {
+                        // Every handle is gone: nobody can use this modem.
+                        self.closed = true;
+                        return;
+                    }
                     Some(r) => self.refuse(r),
                 },
             }
