@@ -282,3 +282,94 @@ async fn garbage_and_noise_do_not_disturb() {
     assert_eq!(l, Some(loc("SM", 9)));
     assert_eq!(d.status.borrow().state, ModemState::Ready);
 }
+
+#[tokio::test]
+async fn health_timer_reports_and_sweeps_a_full_store() {
+    let mut peer = Peer::new();
+    let mut o = opts("m", &peer.path);
+    o.health_interval = Duration::from_millis(200);
+    let mut d = start(o);
+    startup(&mut peer, &GENERIC, &[]).await;
+    d.wait_state(|s| *s == ModemState::Ready).await;
+    // The slow timer: signal, registration, operator, storage.
+    peer.ok("AT+CSQ", &["+CSQ: 14,99"]).await;
+    peer.ok("AT+CREG?", &["+CREG: 2,5,\"00C3\",\"0000A1B2\",7"])
+        .await;
+    peer.ok("AT+COPS?", &["+COPS: 0,0,\"Roam Net\",7"]).await;
+    peer.ok(
+        "AT+CPMS?",
+        &["+CPMS: \"SM\",30,30,\"SM\",30,30,\"SM\",30,30"],
+    )
+    .await;
+    // Full: a sweep follows at once.
+    do_sweep(&mut peer, &GENERIC, &[(30, P2_DELIVER)]).await;
+    let (l, _, _) = unpack(d.next_pdu().await);
+    assert_eq!(l, Some(loc("SM", 30)));
+    let st = d.status.borrow().clone();
+    assert_eq!((st.signal, st.storage_used), (Some(14), Some((30, 30))));
+    assert_eq!(st.operator.as_deref(), Some("Roam Net"));
+    assert_eq!(st.registration.map(|r| r.stat), Some(5));
+}
+
+#[tokio::test]
+async fn a_bad_listing_entry_does_not_hide_the_others() {
+    let mut peer = Peer::new();
+    let mut d = start(opts("m", &peer.path));
+    startup_to_ready(&mut peer, &GENERIC).await;
+    peer.ok(
+        "AT+CMGL=4",
+        &[
+            "+CMGL: 1,1,,28",
+            "NOT-HEX!",
+            "+CMGL: 2,1,,28",
+            P2_DELIVER,
+            "+CMGL: x",
+            "+CMGL: 3,1,,30",
+            P3_DELIVER,
+        ],
+    )
+    .await;
+    let got: Vec<_> = [d.next_pdu().await, d.next_pdu().await]
+        .into_iter()
+        .map(unpack)
+        .collect();
+    assert_eq!(
+        got.iter().map(|g| g.0.clone()).collect::<Vec<_>>(),
+        vec![Some(loc("SM", 2)), Some(loc("SM", 3))]
+    );
+    assert!(d.no_pdu_queued());
+    assert_eq!(d.status.borrow().state, ModemState::Ready);
+}
+
+#[tokio::test]
+async fn huawei_noise_and_unsupported_commands_are_tolerated() {
+    let huawei = Vendor {
+        cgmi: "huawei",
+        cgmm: "E3531",
+        cgmr: "22.521.23.00.00",
+        iccid_cmd: "AT^ICCID?",
+        iccid_answer: "^ICCID: 98440110062853428172",
+        init: &[],
+        chatter: &["^RSSI:22", "^SRVST:2"],
+        cmgl_hangs: true,
+    };
+    let mut peer = Peer::new();
+    let mut d = start(opts("m", &peer.path));
+    peer.ok("AT", &[]).await;
+    peer.ok("ATE0", &[]).await;
+    peer.ok("AT+CMEE=1", &[]).await;
+    peer.ok("AT+CPIN?", &["^RSSI:22", "+CPIN: READY"]).await;
+    identity(&mut peer, &huawei).await;
+    // Older firmware does not know ^CURC: it says so, and start-up goes on.
+    peer.fail_with("AT^CURC=0", "COMMAND NOT SUPPORT").await;
+    settings(&mut peer, &huawei).await;
+    do_sweep(&mut peer, &huawei, &[]).await;
+    d.wait_state(|s| *s == ModemState::Ready).await;
+    peer.say("\r\n^RSSI:7\r\n\r\n^MODE:5,4\r\n\r\n^BOOT:20657725,0,0,0,72\r\n")
+        .await;
+    let r = tokio::time::timeout(STEP, d.status.wait_for(|s| s.signal == Some(7)))
+        .await
+        .map(|r| r.is_ok());
+    assert_eq!(r, Ok(true), "^RSSI not applied");
+    assert_eq!(d.status.borrow().state, ModemState::Ready);
+}

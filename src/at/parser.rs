@@ -515,6 +515,41 @@ mod tests {
         }
 
         #[test]
+        fn urcs_anywhere_between_listing_entries(
+            entries in proptest::collection::vec((0u32..500, "[0-9A-F]{2,40}"), 0..6),
+            urc_at in proptest::collection::vec(any::<bool>(), 0..8),
+            chunk in 1usize..17,
+        ) {
+            let mut input = String::from("AT+CMGL=4\r\r\n");
+            let mut urcs = 0;
+            let mut flags = urc_at.iter().copied().cycle().take(entries.len() + 1);
+            for (i, (index, hex)) in entries.iter().enumerate() {
+                if flags.next().unwrap_or(false) {
+                    input.push_str(&format!("\r\n+CMTI: \"SM\",{i}\r\n"));
+                    urcs += 1;
+                }
+                input.push_str(&format!("\r\n+CMGL: {index},1,,{}\r\n{hex}\r\n", hex.len() / 2));
+            }
+            if flags.next().unwrap_or(false) {
+                input.push_str("\r\n+CDS: 2\r\nAABB\r\n");
+                urcs += 1;
+            }
+            input.push_str("\r\nOK\r\n");
+            let mut p = Parser::default();
+            p.set_in_flight(Some(cmd("AT+CMGL=4", &["+CMGL:"], &["+CMGL:"], None)));
+            let mut got = Vec::new();
+            for c in input.as_bytes().chunks(chunk) {
+                p.push(c);
+                got.extend(std::iter::from_fn(|| p.next_event()));
+            }
+            let data: Vec<String> = got.iter().filter_map(|e| match e { Event::Data(d) => Some(d.clone()), _ => None }).collect();
+            let want: Vec<String> = entries.iter().map(|(_, h)| h.clone()).collect();
+            prop_assert_eq!(data, want);
+            prop_assert_eq!(got.iter().filter(|e| matches!(e, Event::Urc(_))).count(), urcs);
+            prop_assert_eq!(got.last(), Some(&Event::Final(Final::Ok)));
+        }
+
+        #[test]
         fn lines_survive_any_split(split in 0usize..60) {
             let input: &[u8] = b"\r\n+CMTI: \"SM\",9\r\n> \r\n+CMGS: 12\r\n\r\nOK\r\n";
             let f = cmd("AT+CMGS=5", &["+CMGS:"], &[], Some("AB"));

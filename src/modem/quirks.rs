@@ -57,7 +57,8 @@ pub const QUIRKS: &[Quirk] = &[
         ussd_packed: true,
     },
     // SIMCom SIM800/SIM7600: `RDY`, `+CFUN: 1`, `+CPIN: READY`, `Call Ready`,
-    // `SMS Ready`, `PB DONE` at boot.
+    // `SMS Ready`, `PB DONE` at boot; `NORMAL POWER DOWN` and the voltage
+    // warnings later (SIM800 Series AT Command Manual V1.09, URC summary).
     Quirk {
         family: "simcom",
         detect: &["simcom"],
@@ -78,7 +79,8 @@ pub const QUIRKS: &[Quirk] = &[
         cmgl_hangs: false,
         ussd_packed: false,
     },
-    // Quectel EC25/EG25/M35: `RDY`, `+QIND: SMS DONE`, `+QIND: PB DONE`, `+QUSIM: 1`.
+    // Quectel EC25/EG25/M35: `RDY`, `+QIND: SMS DONE`, `+QIND: PB DONE`,
+    // `+QUSIM: 1` (EC25&EC21 AT Commands Manual, AT+QURCCFG and URC list).
     Quirk {
         family: "quectel",
         detect: &["quectel"],
