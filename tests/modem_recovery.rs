@@ -164,3 +164,27 @@ async fn a_modem_that_reboots_is_initialised_again() {
     startup(&mut peer, &simcom, &[]).await;
     d.wait_state(|s| *s == ModemState::Ready).await;
 }
+
+#[tokio::test]
+async fn sim_busy_at_boot_is_retried_not_failed() {
+    let mut peer = Peer::new();
+    let mut d = start(fast(&peer.path));
+    peer.ok("AT", &[]).await;
+    peer.ok("ATE0", &[]).await;
+    peer.ok("AT+CMEE=1", &[]).await;
+    peer.fail_with("AT+CPIN?", "+CME ERROR: 14").await;
+    // After the backoff the port is reopened and start-up runs again.
+    startup(&mut peer, &GENERIC, &[]).await;
+    d.wait_state(|s| *s == ModemState::Ready).await;
+}
+
+#[tokio::test]
+async fn cancel_while_gone_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut o = fast(&dir.path().join("absent"));
+    o.reopen_backoff_max = Duration::from_secs(30);
+    let mut d = start(o);
+    d.wait_state(|s| *s == ModemState::Gone).await;
+    d.cancel.cancel();
+    d.wait_state(|s| *s == ModemState::Stopped).await;
+}

@@ -424,6 +424,8 @@ impl Actor {
         let r = conn.exec(&Command::cpin_query(t)).await.map_err(end_of)?;
         let state = match &r.result {
             Final::Ok => parse_cpin(&r).map_err(|e| End::Failed(e.to_string()))?,
+            // SIM busy right after boot passes: try again after the backoff.
+            Final::Cme(e) if e.code == Some(14) => return Err(End::Hung),
             Final::Cme(e) => return Err(End::Failed(format!("SIM: {}", e.meaning()))),
             other => return Err(End::Failed(format!("AT+CPIN?: {other}"))),
         };
@@ -432,6 +434,7 @@ impl Actor {
             CpinState::SimPuk => Err(End::Failed(
                 "SIM PUK required: unlock the SIM in a phone".into(),
             )),
+            CpinState::Other(s) if s.contains("NOT READY") => Err(End::Hung),
             CpinState::Other(s) => Err(End::Failed(format!("SIM needs {s}"))),
             CpinState::SimPin => {
                 let Some(pin) = self.opts.pin.clone() else {
