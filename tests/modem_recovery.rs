@@ -19,7 +19,7 @@ fn loc(index: u32) -> StorageLocation {
 
 fn fast(path: &std::path::Path) -> smsgate::modem::DriverOptions {
     let mut o = opts("m", path);
-    o.command_timeout = Duration::from_millis(300);
+    o.command_timeout = Duration::from_millis(600);
     o.reopen_backoff_max = Duration::from_millis(200);
     o
 }

@@ -270,7 +270,7 @@ async fn send_errors_are_classified() {
 async fn send_timeouts_before_and_after_the_pdu() {
     let mut peer = Peer::new();
     let mut o = opts("m", &peer.path);
-    o.send_timeout = Duration::from_millis(300);
+    o.send_timeout = Duration::from_millis(500);
     let mut d = start(o);
     startup(&mut peer, &GENERIC, &[]).await;
     d.wait_state(|s| *s == ModemState::Ready).await;
