@@ -369,3 +369,26 @@ async fn shutdown_finishes_the_send_in_flight() {
     assert_eq!(send.await.expect("join"), Ok(77));
     d.wait_state(|s| *s == ModemState::Stopped).await;
 }
+
+#[tokio::test]
+async fn refusal_before_the_prompt_writes_no_pdu() {
+    let mut peer = Peer::new();
+    let mut d = start(opts("m", &peer.path));
+    startup(&mut peer, &GENERIC, &[]).await;
+    d.wait_state(|s| *s == ModemState::Ready).await;
+    let table: &[(&str, ErrorClass)] = &[
+        ("+CMS ERROR: 331", ErrorClass::TryAnotherSim),
+        ("+CMS ERROR: 302", ErrorClass::RetryHere),
+        ("+CMS ERROR: 515", ErrorClass::RetryHere),
+    ];
+    assert!(!table.is_empty());
+    for (answer, class) in table {
+        let h = d.handle.clone();
+        let send = tokio::spawn(async move { h.send(pdu_req()).await });
+        peer.fail_with("AT+CMGS=23", answer).await;
+        let err = send.await.expect("join").expect_err("refused");
+        assert_eq!(err.class, *class, "{answer}");
+        // No PDU follows a refusal.
+        peer.quiet_for(Duration::from_millis(50)).await;
+    }
+}
