@@ -32,6 +32,8 @@ pub struct DriverOptions {
     pub device: PathBuf,
     /// 115200 by default.
     pub baud: u32,
+    /// Never serialised (status output must not show it).
+    #[serde(skip_serializing)]
     pub pin: Option<String>,
     /// Send in text mode (`AT+CMGF=1` around each send). Reading always uses
     /// PDU mode.
