@@ -1,0 +1,394 @@
+//! Start-up transcripts of each vendor family over a real pty, then a send;
+//! PIN handling; send error classification; text mode; USSD.
+
+mod modem_support;
+
+use modem_support::*;
+use smsgate::at::{encode_hex, ussd};
+use smsgate::modem::{ErrorClass, ModemState, SendRequest};
+use std::time::Duration;
+
+fn pdu_req() -> SendRequest {
+    SendRequest::Pdu {
+        hex: P1_SUBMIT.into(),
+        tpdu_len: 23,
+    }
+}
+
+/// Lines as each family prints them at boot and in its identity answers
+/// (from vendor AT manuals and user logs: Huawei `^RSSI`/`^BOOT`/`^MODE`,
+/// SIMCom `RDY`/`SMS Ready`, Quectel `+QIND`/`+QUSIM`, ZTE `+ZUSIMR`/`+ZPASR`,
+/// Telit `#QSS`, Wavecom `+WIND`).
+const VENDORS: &[Vendor] = &[
+    Vendor {
+        cgmi: "huawei",
+        cgmm: "E173",
+        cgmr: "11.126.85.00.209",
+        iccid_cmd: "AT^ICCID?",
+        iccid_answer: "^ICCID: 98440110062853428172",
+        init: &["AT^CURC=0"],
+        chatter: &[
+            "^RSSI:17",
+            "^BOOT:20657725,0,0,0,72",
+            "^MODE:5,4",
+            "^SRVST:2",
+        ],
+        cmgl_hangs: true,
+    },
+    Vendor {
+        cgmi: "SIMCOM_Ltd",
+        cgmm: "SIMCOM_SIM800L",
+        cgmr: "Revision:1418B05SIM800L24",
+        iccid_cmd: "AT+CCID",
+        iccid_answer: "89441000301641313004",
+        init: &[],
+        chatter: &["RDY", "+CFUN: 1", "+CPIN: READY", "Call Ready", "SMS Ready"],
+        cmgl_hangs: false,
+    },
+    Vendor {
+        cgmi: "Quectel",
+        cgmm: "EC25",
+        cgmr: "EC25EFAR06A06M4G",
+        iccid_cmd: "AT+QCCID",
+        iccid_answer: "+QCCID: 89860318740201394565",
+        init: &[],
+        chatter: &["RDY", "+QUSIM: 1", "+QIND: SMS DONE", "+QIND: PB DONE"],
+        cmgl_hangs: false,
+    },
+    Vendor {
+        cgmi: "ZTE INCORPORATED",
+        cgmm: "MF190",
+        cgmr: "BD_MF190V1.0.0B04",
+        iccid_cmd: "AT+ZGETICCID",
+        iccid_answer: "+ZGETICCID: 89860318740201394565",
+        init: &[],
+        chatter: &["+ZUSIMR:2", "+ZPASR: \"UMTS\""],
+        cmgl_hangs: false,
+    },
+    Vendor {
+        cgmi: "Telit",
+        cgmm: "LE910C1-EU",
+        cgmr: "25.21.660",
+        iccid_cmd: "AT#CCID",
+        iccid_answer: "#CCID: 89390100001234567890",
+        init: &[],
+        chatter: &["#QSS: 1"],
+        cmgl_hangs: false,
+    },
+    Vendor {
+        cgmi: "WAVECOM MODEM",
+        cgmm: "MULTIBAND  900E  1800",
+        cgmr: "R7.46.0.201108091301.FXT009",
+        iccid_cmd: "AT+CCID",
+        iccid_answer: "+CCID: \"89330126239181282150\"",
+        init: &["AT+WIND=0"],
+        chatter: &["+WIND: 1", "+WIND: 4", "+PACSP1"],
+        cmgl_hangs: false,
+    },
+    GENERIC,
+];
+
+async fn check_vendor(v: &Vendor) {
+    let mut peer = Peer::new();
+    let mut d = start(opts("m", &peer.path));
+    // One stored message waits on the SIM; the sweep finds it.
+    let index = if v.cmgl_hangs { 0 } else { 1 };
+    startup(&mut peer, v, &[(index, P2_DELIVER)]).await;
+    let st = d.wait_state(|s| *s == ModemState::Ready).await;
+    assert_eq!(st.manufacturer.as_deref(), Some(v.cgmi), "{}", v.cgmi);
+    assert_eq!(st.model.as_deref(), Some(v.cgmm));
+    assert_eq!(st.imei.as_deref(), Some("356938035643809"));
+    assert_eq!(st.imsi.as_deref(), Some("234150123456789"));
+    assert!(
+        st.iccid
+            .as_deref()
+            .is_some_and(|i| i.starts_with("89") || i.starts_with("98")),
+        "{:?}",
+        st.iccid
+    );
+    assert_eq!(st.smsc.as_deref(), Some("+447785016005"));
+    assert_eq!(st.signal, Some(21));
+    assert_eq!(st.operator.as_deref(), Some("Vodafone UK"));
+    assert_eq!(st.registration.as_ref().map(|r| r.stat), Some(1));
+    match d.next_pdu().await {
+        smsgate::modem::ModemEvent::Pdu {
+            location,
+            pdu,
+            report,
+            ..
+        } => {
+            let loc = location.expect("stored");
+            assert_eq!(
+                (loc.mem.as_str(), loc.index, loc.routed),
+                ("SM", index, false)
+            );
+            assert_eq!(encode_hex(&pdu), P2_DELIVER);
+            assert!(!report);
+        }
+        other => panic!("{other:?}"),
+    }
+    // And it sends.
+    let h = d.handle.clone();
+    let send = tokio::spawn(async move { h.send(pdu_req()).await });
+    peer.expect("AT+CMGS=23").await;
+    peer.say("\r\n> ").await;
+    peer.expect(P1_SUBMIT).await;
+    peer.say("\r\n+CMGS: 42\r\n\r\nOK\r\n").await;
+    assert_eq!(send.await.expect("join"), Ok(42));
+    assert_eq!(d.status.borrow().sent, 1);
+    // Nothing is deleted without a confirmation.
+    peer.quiet_for(Duration::from_millis(100)).await;
+    d.cancel.cancel();
+    d.wait_state(|s| *s == ModemState::Stopped).await;
+}
+
+#[tokio::test]
+async fn each_vendor_initialises_and_sends() {
+    assert!(!VENDORS.is_empty());
+    for v in VENDORS {
+        check_vendor(v).await;
+    }
+}
+
+#[tokio::test]
+async fn echo_on_modem_works() {
+    // A modem that ignores ATE0 echoes every command.
+    let mut peer = Peer::new();
+    peer.echo = true;
+    let mut d = start(opts("m", &peer.path));
+    startup(&mut peer, &GENERIC, &[]).await;
+    d.wait_state(|s| *s == ModemState::Ready).await;
+    let h = d.handle.clone();
+    let send = tokio::spawn(async move { h.send(pdu_req()).await });
+    peer.expect("AT+CMGS=23").await;
+    peer.say("AT+CMGS=23\r\r\n> ").await;
+    peer.expect(P1_SUBMIT).await;
+    peer.say(&format!("{P1_SUBMIT}\x1a\r\n+CMGS: 3\r\n\r\nOK\r\n"))
+        .await;
+    assert_eq!(send.await.expect("join"), Ok(3));
+}
+
+#[tokio::test]
+async fn pin_is_entered_once() {
+    let mut peer = Peer::new();
+    let mut o = opts("m", &peer.path);
+    o.pin = Some("1234".into());
+    let mut d = start(o);
+    peer.ok("AT", &[]).await;
+    peer.ok("ATE0", &[]).await;
+    peer.ok("AT+CMEE=1", &[]).await;
+    peer.ok("AT+CPIN?", &["+CPIN: SIM PIN"]).await;
+    peer.ok("AT+CPIN=\"1234\"", &[]).await;
+    identity(&mut peer, &GENERIC).await;
+    after_identity(&mut peer, &GENERIC, &[]).await;
+    d.wait_state(|s| *s == ModemState::Ready).await;
+}
+
+#[tokio::test]
+async fn wrong_pin_is_tried_exactly_once() {
+    let mut peer = Peer::new();
+    let mut o = opts("m", &peer.path);
+    o.pin = Some("0000".into());
+    o.reopen_backoff_max = Duration::from_millis(50);
+    let mut d = start(o);
+    peer.ok("AT", &[]).await;
+    peer.ok("ATE0", &[]).await;
+    peer.ok("AT+CMEE=1", &[]).await;
+    peer.ok("AT+CPIN?", &["+CPIN: SIM PIN"]).await;
+    peer.fail_with("AT+CPIN=\"0000\"", "+CME ERROR: 16").await;
+    let st = d.wait_state(|s| matches!(s, ModemState::Failed(_))).await;
+    assert!(
+        matches!(&st.state, ModemState::Failed(m) if m.contains("wrong PIN")),
+        "{:?}",
+        st.state
+    );
+    // Never again: not on this port, not after a reopen.
+    peer.quiet_for(Duration::from_millis(400)).await;
+    let r = d.handle.send(pdu_req()).await;
+    assert_eq!(r.map_err(|e| e.class), Err(ErrorClass::NotReady));
+}
+
+#[tokio::test]
+async fn puk_and_missing_pin_fail_clearly() {
+    let table: &[(&str, Option<&str>, &str)] = &[
+        ("+CPIN: SIM PUK", Some("1234"), "PUK"),
+        ("+CPIN: SIM PIN", None, "no pin configured"),
+    ];
+    assert!(!table.is_empty());
+    async fn check(answer: &str, pin: Option<&str>, want: &str) {
+        let mut peer = Peer::new();
+        let mut o = opts("m", &peer.path);
+        o.pin = pin.map(str::to_string);
+        let mut d = start(o);
+        peer.ok("AT", &[]).await;
+        peer.ok("ATE0", &[]).await;
+        peer.ok("AT+CMEE=1", &[]).await;
+        peer.ok("AT+CPIN?", &[answer]).await;
+        let st = d.wait_state(|s| matches!(s, ModemState::Failed(_))).await;
+        assert!(
+            matches!(&st.state, ModemState::Failed(m) if m.contains(want)),
+            "{:?}",
+            st.state
+        );
+        peer.quiet_for(Duration::from_millis(100)).await;
+    }
+    for (a, p, w) in table {
+        check(a, *p, w).await;
+    }
+}
+
+#[tokio::test]
+async fn send_errors_are_classified() {
+    let mut peer = Peer::new();
+    let mut d = start(opts("m", &peer.path));
+    startup(&mut peer, &GENERIC, &[]).await;
+    d.wait_state(|s| *s == ModemState::Ready).await;
+    let table: &[(&str, ErrorClass, Option<u16>)] = &[
+        ("+CMS ERROR: 330", ErrorClass::TryAnotherSim, Some(330)),
+        ("+CMS ERROR: 304", ErrorClass::Permanent, Some(304)),
+        ("+CMS ERROR: 332", ErrorClass::RetryHere, Some(332)),
+        ("+CMS ERROR: 27", ErrorClass::Permanent, Some(27)),
+        ("+CMS ERROR: SIM busy", ErrorClass::RetryHere, Some(314)),
+        ("+CME ERROR: 30", ErrorClass::TryAnotherSim, Some(30)),
+        ("ERROR", ErrorClass::RetryHere, None),
+    ];
+    assert!(!table.is_empty());
+    for (answer, class, code) in table {
+        let h = d.handle.clone();
+        let send = tokio::spawn(async move { h.send(pdu_req()).await });
+        peer.expect("AT+CMGS=23").await;
+        peer.say("\r\n> ").await;
+        peer.expect(P1_SUBMIT).await;
+        peer.say(&format!("\r\n{answer}\r\n")).await;
+        let err = send.await.expect("join").expect_err("must fail");
+        assert_eq!((err.class, err.code), (*class, *code), "{answer}");
+    }
+    assert_eq!(d.status.borrow().errors, table.len() as u64);
+}
+
+#[tokio::test]
+async fn send_timeouts_before_and_after_the_pdu() {
+    let mut peer = Peer::new();
+    let mut o = opts("m", &peer.path);
+    o.send_timeout = Duration::from_millis(500);
+    let mut d = start(o);
+    startup(&mut peer, &GENERIC, &[]).await;
+    d.wait_state(|s| *s == ModemState::Ready).await;
+    // No prompt: not sent, retry here; the driver escapes and wakes the modem.
+    let h = d.handle.clone();
+    let send = tokio::spawn(async move { h.send(pdu_req()).await });
+    peer.expect("AT+CMGS=23").await;
+    let err = send.await.expect("join").expect_err("timeout");
+    assert_eq!(err.class, ErrorClass::RetryHere);
+    peer.ok("AT", &[]).await;
+    d.wait_state(|s| *s == ModemState::Ready).await;
+    // PDU written, no answer: it may have gone out.
+    let h = d.handle.clone();
+    let send = tokio::spawn(async move { h.send(pdu_req()).await });
+    peer.expect("AT+CMGS=23").await;
+    peer.say("\r\n> ").await;
+    peer.expect(P1_SUBMIT).await;
+    let err = send.await.expect("join").expect_err("timeout");
+    assert_eq!(err.class, ErrorClass::Uncertain);
+    peer.ok("AT", &[]).await;
+    d.wait_state(|s| *s == ModemState::Ready).await;
+}
+
+#[tokio::test]
+async fn text_mode_send() {
+    let mut peer = Peer::new();
+    let mut o = opts("m", &peer.path);
+    o.text_mode = true;
+    let mut d = start(o);
+    startup(&mut peer, &GENERIC, &[]).await;
+    d.wait_state(|s| *s == ModemState::Ready).await;
+    let h = d.handle.clone();
+    let req = SendRequest::Text {
+        to: "+46708251358".into(),
+        text: "hellohello".into(),
+        status_report: true,
+    };
+    let send = tokio::spawn(async move { h.send(req).await });
+    peer.ok("AT+CMGF=1", &[]).await;
+    peer.ok("AT+CSMP=49,167,0,0", &[]).await;
+    peer.ok("AT+CSCS=\"GSM\"", &[]).await;
+    peer.expect("AT+CMGS=\"+46708251358\"").await;
+    peer.say("\r\n> ").await;
+    peer.expect("hellohello").await;
+    peer.say("\r\n+CMGS: 17\r\n\r\nOK\r\n").await;
+    peer.ok("AT+CMGF=0", &[]).await;
+    assert_eq!(send.await.expect("join"), Ok(17));
+}
+
+#[tokio::test]
+async fn ussd_plain_and_huawei_packed() {
+    // Generic: text answer after OK.
+    let mut peer = Peer::new();
+    let mut d = start(opts("m", &peer.path));
+    startup(&mut peer, &GENERIC, &[]).await;
+    d.wait_state(|s| *s == ModemState::Ready).await;
+    let h = d.handle.clone();
+    let q = tokio::spawn(async move { h.ussd("*100#".into()).await });
+    peer.ok("AT+CUSD=1,\"*100#\",15", &[]).await;
+    peer.say("\r\n+CUSD: 0,\"Your balance is 5.00 GBP\",15\r\n")
+        .await;
+    assert_eq!(
+        q.await.expect("join").as_deref(),
+        Ok("Your balance is 5.00 GBP")
+    );
+
+    // Huawei: code and answer are packed GSM-7 hex.
+    let huawei = VENDORS.first().expect("huawei row");
+    let mut peer = Peer::new();
+    let mut d = start(opts("h", &peer.path));
+    startup(&mut peer, huawei, &[]).await;
+    d.wait_state(|s| *s == ModemState::Ready).await;
+    let h = d.handle.clone();
+    let q = tokio::spawn(async move { h.ussd("*100#".into()).await });
+    peer.ok("AT+CUSD=1,\"AA180C3602\",15", &[]).await;
+    let answer = ussd::to_gsm7("Balance: 12.50")
+        .map(|s| encode_hex(&ussd::pack_septets(&s)))
+        .expect("gsm7");
+    peer.say(&format!("\r\n+CUSD: 0,\"{answer}\",15\r\n")).await;
+    assert_eq!(q.await.expect("join").as_deref(), Ok("Balance: 12.50"));
+}
+
+#[tokio::test]
+async fn shutdown_finishes_the_send_in_flight() {
+    let mut peer = Peer::new();
+    let mut d = start(opts("m", &peer.path));
+    startup(&mut peer, &GENERIC, &[]).await;
+    d.wait_state(|s| *s == ModemState::Ready).await;
+    let h = d.handle.clone();
+    let send = tokio::spawn(async move { h.send(pdu_req()).await });
+    peer.expect("AT+CMGS=23").await;
+    d.cancel.cancel();
+    peer.say("\r\n> ").await;
+    peer.expect(P1_SUBMIT).await;
+    peer.say("\r\n+CMGS: 77\r\n\r\nOK\r\n").await;
+    assert_eq!(send.await.expect("join"), Ok(77));
+    d.wait_state(|s| *s == ModemState::Stopped).await;
+}
+
+#[tokio::test]
+async fn refusal_before_the_prompt_writes_no_pdu() {
+    let mut peer = Peer::new();
+    let mut d = start(opts("m", &peer.path));
+    startup(&mut peer, &GENERIC, &[]).await;
+    d.wait_state(|s| *s == ModemState::Ready).await;
+    let table: &[(&str, ErrorClass)] = &[
+        ("+CMS ERROR: 331", ErrorClass::TryAnotherSim),
+        ("+CMS ERROR: 302", ErrorClass::RetryHere),
+        ("+CMS ERROR: 515", ErrorClass::RetryHere),
+    ];
+    assert!(!table.is_empty());
+    for (answer, class) in table {
+        let h = d.handle.clone();
+        let send = tokio::spawn(async move { h.send(pdu_req()).await });
+        peer.fail_with("AT+CMGS=23", answer).await;
+        let err = send.await.expect("join").expect_err("refused");
+        assert_eq!(err.class, *class, "{answer}");
+        // No PDU follows a refusal.
+        peer.quiet_for(Duration::from_millis(50)).await;
+    }
+}
