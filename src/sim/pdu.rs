@@ -147,8 +147,27 @@ pub fn unhex(s: &str) -> Result<Vec<u8>, PduError> {
         .collect()
 }
 
-/// A semi-octet address field (length in digits, TOA, swapped BCD).
+/// A semi-octet address field (length in digits, TOA, swapped BCD). A sender
+/// name with letters (`InfoSMS`) becomes an alphanumeric address (TOA 0xD0,
+/// GSM-7 packed, length in useful semi-octets).
 pub fn encode_address(number: &str) -> Vec<u8> {
+    let digits_only = number
+        .strip_prefix('+')
+        .unwrap_or(number)
+        .chars()
+        .all(|c| bcd_nibble(c).is_some());
+    if !digits_only || number.is_empty() {
+        let septets: Vec<u8> = number
+            .chars()
+            .take(11)
+            .flat_map(|c| gsm7_char(c).unwrap_or(vec![0x3F]))
+            .collect();
+        let packed = pack7(&septets, 0);
+        let semi = (septets.len() * 7).div_ceil(4);
+        let mut out = vec![u8::try_from(semi).unwrap_or(0), 0xD0];
+        out.extend(packed);
+        return out;
+    }
     let (toa, digits) = match number.strip_prefix('+') {
         Some(d) => (0x91u8, d),
         None => (0x81u8, number),
@@ -565,6 +584,38 @@ mod tests {
         let s = decode_submit(v1.get(1..).unwrap_or_default()).expect("V1");
         assert!(s.wants_report());
         check("V1 text", &s.text, "Price: 5€ [ok]");
+    }
+
+    #[test]
+    fn concatenation_ies_and_alphanumeric_addresses() {
+        // (UDL, UD hex, text, concat): V2 (8-bit reference) and V3 (16-bit reference).
+        let table: &[(u8, &str, &str, (u16, u8, u8))] = &[
+            (
+                0x12,
+                "050003420201906536FB0DBABFE56C32",
+                "Hello world",
+                (0x42, 2, 1),
+            ),
+            (
+                0x13,
+                "06080412340201C8329BFD06DDDF723619",
+                "Hello world",
+                (0x1234, 2, 1),
+            ),
+        ];
+        assert!(!table.is_empty());
+        for (udl, ud, text, concat) in table {
+            let ud = unhex(ud).expect("hex");
+            let (got, c) = decode_ud(true, 0, *udl, &ud);
+            check("text", &got, text);
+            assert_eq!(c, Some(*concat));
+        }
+        // V5: OA "InfoSMS" is 13 semi-octets, TOA D0.
+        check(
+            "alnum",
+            &hex(&encode_address("InfoSMS")),
+            "0DD049B7F93D6D4E01",
+        );
     }
 
     #[test]
