@@ -589,7 +589,8 @@ mod tests {
     #[test]
     fn concatenation_ies_and_alphanumeric_addresses() {
         // (UDL, UD hex, text, concat): V2 (8-bit reference) and V3 (16-bit reference).
-        let table: &[(u8, &str, &str, (u16, u8, u8))] = &[
+        type Concat = (u16, u8, u8);
+        let table: &[(u8, &str, &str, Concat)] = &[
             (
                 0x12,
                 "050003420201906536FB0DBABFE56C32",
