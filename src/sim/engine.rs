@@ -138,6 +138,7 @@ pub struct Engine {
     cnmi: [u8; 5],
     creg_n: u8,
     csms: u8,
+    cmms: u8,
     cpms: [String; 3],
     pin: PinState,
     input: Input,
@@ -171,6 +172,7 @@ impl Engine {
             cnmi: [2, 1, 0, 0, 0],
             creg_n: 0,
             csms: 0,
+            cmms: 0,
             cpms: ["SM".into(), "SM".into(), "SM".into()],
             pin: PinState::Ready,
             input: Input::Command(Vec::new()),
@@ -195,6 +197,7 @@ impl Engine {
         self.cnmi = [2, 1, 0, 0, 0];
         self.creg_n = 0;
         self.csms = 0;
+        self.cmms = 0;
         self.cpms = ["SM".into(), "SM".into(), "SM".into()];
         self.pin = match self.current_pin {
             Some(_) => PinState::Pin { tries: 3 },
@@ -758,7 +761,21 @@ impl Engine {
                     Step::ok()
                 }
             }
-            "+CLIP" | "+CHUP" | "+CRC" | "+CLIR" => Step::ok(),
+            "+CNUM" => {
+                self.require_pin()?;
+                Step::line(format!("+CNUM: ,\"{}\",145", self.spec.msisdn))
+            }
+            "+CPAS" => Step::line("+CPAS: 0"),
+            "+GCAP" => Step::line("+GCAP: +CGSM"),
+            "+CMMS" if q => Step::line(format!("+CMMS: {}", self.cmms)),
+            "+CMMS" => match arg(0) {
+                Some(v @ 0..=2) => {
+                    self.cmms = u8::try_from(v).unwrap_or(0);
+                    Step::ok()
+                }
+                _ => Err(Fail::Cms(302)),
+            },
+            "+CLIP" | "+CHUP" | "+CRC" | "+CLIR" | "+CLCC" | "+CSDH" => Step::ok(),
             _ => Err(Fail::Cme(4)).map_err(|f| if self.cmee == 0 { Fail::Error } else { f }),
         }
     }
@@ -795,6 +812,26 @@ impl Engine {
                     format!("Revision: {}", self.quirks.revision),
                 ]),
                 (false, b'V' | b'Q' | b'H' | b'X' | b'L' | b'M') => {}
+                // S registers: `S0=0` sets, `S3?` reads.
+                (false, b'S') => match b.get(i) {
+                    Some(b'=') => {
+                        i += 1;
+                        while b.get(i).is_some_and(u8::is_ascii_digit) {
+                            i += 1;
+                        }
+                    }
+                    Some(b'?') => {
+                        i += 1;
+                        let v = match n {
+                            3 => 13,
+                            4 => 10,
+                            5 => 8,
+                            _ => 0,
+                        };
+                        step.lines.push(format!("{v:03}"));
+                    }
+                    _ => return Err(Fail::Error),
+                },
                 (true, b'W' | b'D' | b'C' | b'K') => {}
                 _ => return Err(Fail::Error),
             }

@@ -89,6 +89,17 @@ fn basic_transcripts() {
             "ATI\r",
             "\r\nSIMULATED\r\nGSM MODEM\r\nRevision: 1.0\r\n\r\nOK\r\n",
         ),
+        (
+            "AT+CNUM\r",
+            "\r\n+CNUM: ,\"+15550001000\",145\r\n\r\nOK\r\n",
+        ),
+        ("AT+CMMS=2\r", "\r\nOK\r\n"),
+        ("AT+CMMS?\r", "\r\n+CMMS: 2\r\n\r\nOK\r\n"),
+        ("ATS0=0\r", "\r\nOK\r\n"),
+        ("ATS3?\r", "\r\n013\r\n\r\nOK\r\n"),
+        ("ATE0V1Q0\r", "\r\nOK\r\n"),
+        ("AT&F\r", "\r\nOK\r\n"),
+        ("ATE0\r", "ATE0\r\r\nOK\r\n"),
         // Garbage before AT, and lines without AT, are ignored.
         ("xyz\r", ""),
         ("\x1b\x1aAT\r", "\r\nOK\r\n"),
