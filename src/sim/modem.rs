@@ -336,6 +336,21 @@ impl SimModem {
     }
 }
 
+impl Drop for SimModem {
+    /// A modem dropped without `shutdown` still stops its task and removes its link.
+    fn drop(&mut self) {
+        *self.shared.to_task() = None;
+        if let Some(p) = self.port().take() {
+            p.cancel.cancel();
+        }
+        if let Some(link) = &self.link {
+            if std::fs::read_link(link).is_ok_and(|t| t == self.pts()) {
+                let _ = std::fs::remove_file(link);
+            }
+        }
+    }
+}
+
 /// Points `link` at `target` atomically (a temporary symlink renamed over it).
 fn replace_link(link: &Path, target: &Path) -> Result<(), SimError> {
     let err = |source| SimError::Link {

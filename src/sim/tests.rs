@@ -388,3 +388,69 @@ proptest! {
         prop_assert!(say(&mut e, "AT\r").ends_with("\r\nOK\r\n"));
     }
 }
+
+fn noisy(e: &mut Engine) {
+    let _ = e.set_faults(Faults {
+        // The timer is the driver task's business; inside answers the engine
+        // sprinkles noise whenever an interval is set.
+        urc_noise_interval: Some(Duration::from_secs(3600)),
+        ..Faults::default()
+    });
+}
+
+const NOISE: [&str; 8] = [
+    "^RSSI", "+CREG: 1", "RING", "+QIND", "^MODE", "^SRVST", "^BOOT", "^SIMST",
+];
+
+fn has_noise(s: &str) -> bool {
+    NOISE.iter().any(|n| s.contains(n))
+}
+
+#[test]
+fn noise_lands_between_echo_and_answer() {
+    let mut e = engine(Personality::Huawei);
+    noisy(&mut e);
+    let mut seen = 0;
+    for _ in 0..40 {
+        let got = say(&mut e, "AT+CSQ\r");
+        assert!(got.starts_with("AT+CSQ\r"), "echo first: {got:?}");
+        assert!(got.ends_with("\r\n+CSQ: 20,99\r\n\r\nOK\r\n"), "{got:?}");
+        let middle = &got["AT+CSQ\r".len()..got.len() - "\r\n+CSQ: 20,99\r\n\r\nOK\r\n".len()];
+        if !middle.is_empty() {
+            assert!(has_noise(middle), "{middle:?}");
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "some answers carry noise");
+}
+
+#[test]
+fn noise_lands_inside_listings_and_around_the_prompt() {
+    let mut e = engine(Personality::Quectel);
+    say(&mut e, "ATE0\r");
+    for i in 0..20 {
+        let _ = e.incoming(deliver("+4930123456", &format!("m{i}")));
+    }
+    noisy(&mut e);
+    let list = say(&mut e, "AT+CMGL=4\r");
+    assert_eq!(list.matches("+CMGL: ").count(), 20);
+    assert!(has_noise(&list), "{list:?}");
+    assert!(list.ends_with("\r\n\r\nOK\r\n"));
+    // Around +CMGS: after the prompt or before the result, on some tries.
+    let ud = pdu::split_text("x", 1).remove(0);
+    let mut tpdu = vec![0x11, 0];
+    tpdu.extend(pdu::encode_address("+4930123456"));
+    tpdu.extend([0, ud.dcs, 0xA7, ud.udl]);
+    tpdu.extend(&ud.ud);
+    let mut noisy_sends = 0;
+    for _ in 0..20 {
+        let prompt = say(&mut e, &format!("AT+CMGS={}\r", tpdu.len()));
+        assert!(prompt.contains("\r\n> "), "{prompt:?}");
+        let result = say(&mut e, &format!("{}\x1a", pdu::hex(&tpdu)));
+        assert!(result.contains("\r\n+CMGS: "), "{result:?}");
+        if has_noise(&prompt) || has_noise(&result) {
+            noisy_sends += 1;
+        }
+    }
+    assert!(noisy_sends > 0);
+}
