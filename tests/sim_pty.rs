@@ -77,7 +77,7 @@ impl Term {
 /// Where the first final result code ends, if there is one.
 fn final_end(t: &str) -> Option<usize> {
     let mut best: Option<usize> = None;
-    for fin in ["\r\nOK\r\n", "\r\nERROR\r\n"] {
+    for fin in ["\r\nOK\r\n", "\r\nERROR\r\n", "\r\nCOMMAND NOT SUPPORT\r\n"] {
         if let Some(i) = t.find(fin) {
             best = Some(best.map_or(i + fin.len(), |b: usize| b.min(i + fin.len())));
         }
@@ -148,7 +148,7 @@ async fn every_personality_answers_the_driver_start_up() {
     let net = Network::new(NetworkOptions::default());
     let table: &[(Personality, &str, &str, &str)] = &[
         (Personality::Generic, "", "SIMULATED", "AT+CCID"),
-        (Personality::Huawei, "^BOOT:", "huawei", "AT^ICCID?"),
+        (Personality::Huawei, "^SYSSTART", "huawei", "AT^ICCID?"),
         (Personality::Simcom, "SMS Ready", "SIMCOM_Ltd", "AT+CCID"),
         (
             Personality::Quectel,
@@ -219,7 +219,12 @@ async fn every_personality_answers_the_driver_start_up() {
             "\r\n+CSQ: 20,99\r\n\r\nOK\r\n",
             "{p}"
         );
-        assert_eq!(t.cmd("AT+BOGUS").await, "\r\n+CME ERROR: 4\r\n", "{p}");
+        let unknown = if *p == Personality::Huawei {
+            "\r\nCOMMAND NOT SUPPORT\r\n"
+        } else {
+            "\r\n+CME ERROR: 4\r\n"
+        };
+        assert_eq!(t.cmd("AT+BOGUS").await, unknown, "{p}");
         let transcript = m.commands();
         assert!(transcript.contains(&"AT+CSQ".to_string()), "{p}");
         m.shutdown().await;

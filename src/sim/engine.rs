@@ -89,6 +89,8 @@ enum Input {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fail {
     Error,
+    /// The personality's own word for an unknown command.
+    Unsupported,
     Cme(u16),
     Cms(u16),
 }
@@ -139,6 +141,8 @@ pub struct Engine {
     creg_n: u8,
     csms: u8,
     cmms: u8,
+    /// Huawei `AT^CURC=0`: vendor noise off.
+    curc_off: bool,
     cpms: [String; 3],
     pin: PinState,
     input: Input,
@@ -173,6 +177,7 @@ impl Engine {
             creg_n: 0,
             csms: 0,
             cmms: 0,
+            curc_off: false,
             cpms: ["SM".into(), "SM".into(), "SM".into()],
             pin: PinState::Ready,
             input: Input::Command(Vec::new()),
@@ -198,6 +203,7 @@ impl Engine {
         self.creg_n = 0;
         self.csms = 0;
         self.cmms = 0;
+        self.curc_off = false;
         self.cpms = ["SM".into(), "SM".into(), "SM".into()];
         self.pin = match self.current_pin {
             Some(_) => PinState::Pin { tries: 3 },
@@ -288,8 +294,12 @@ impl Engine {
     }
 
     fn noise_line(&mut self) -> String {
-        let common = ["+CREG: 1", "RING", "^RSSI:18", "+QIND: \"csq\",20,99"];
-        let vendor = self.quirks.noise;
+        let common = ["+CREG: 1", "RING"];
+        let vendor = if self.curc_off {
+            &[][..]
+        } else {
+            self.quirks.noise
+        };
         let n = self.rng.usize(..common.len() + vendor.len());
         vendor
             .get(n.wrapping_sub(common.len()))
@@ -333,6 +343,7 @@ impl Engine {
     fn fail_text(&self, f: Fail) -> String {
         match f {
             Fail::Error => "ERROR".into(),
+            Fail::Unsupported => self.quirks.unsupported.unwrap_or("ERROR").into(),
             Fail::Cme(c) => match self.cmee {
                 0 => "ERROR".into(),
                 1 => format!("+CME ERROR: {c}"),
@@ -756,11 +767,13 @@ impl Engine {
             }
             "^CURC" if self.quirks.curc => {
                 if q {
-                    Step::line("^CURC: 0")
+                    Step::line(format!("^CURC: {}", u8::from(!self.curc_off)))
                 } else {
+                    self.curc_off = arg(0) == Some(0);
                     Step::ok()
                 }
             }
+            n if self.quirks.accepts.contains(&n) => Step::ok(),
             "+CNUM" => {
                 self.require_pin()?;
                 Step::line(format!("+CNUM: ,\"{}\",145", self.spec.msisdn))
@@ -776,7 +789,11 @@ impl Engine {
                 _ => Err(Fail::Cms(302)),
             },
             "+CLIP" | "+CHUP" | "+CRC" | "+CLIR" | "+CLCC" | "+CSDH" => Step::ok(),
-            _ => Err(Fail::Cme(4)).map_err(|f| if self.cmee == 0 { Fail::Error } else { f }),
+            _ => Err(match self.quirks.unsupported {
+                Some(_) => Fail::Unsupported,
+                None if self.cmee == 0 => Fail::Error,
+                None => Fail::Cme(4),
+            }),
         }
     }
 

@@ -60,8 +60,12 @@ pub struct Quirks {
     pub ussd_packed: bool,
     /// Accepts `AT^CURC=`.
     pub curc: bool,
-    /// Vendor URCs used as noise, besides the common ones.
+    /// Vendor URCs used as noise, besides the common ones (Huawei: until `AT^CURC=0`).
     pub noise: &'static [&'static str],
+    /// Vendor commands accepted with a plain `OK` (e.g. Wavecom `+WIND`).
+    pub accepts: &'static [&'static str],
+    /// The final result for an unknown command instead of `ERROR`/`+CME ERROR: 4`.
+    pub unsupported: Option<&'static str>,
 }
 
 impl Personality {
@@ -87,18 +91,15 @@ impl Personality {
                 ],
                 ussd_packed: false,
                 curc: false,
-                noise: &[],
+                noise: &["^RSSI:18", "+QIND: \"csq\",20,99"],
+                accepts: &[],
+                unsupported: None,
             },
             Personality::Huawei => Quirks {
                 manufacturer: "huawei",
                 model: "E173",
                 revision: "11.126.16.04.174",
-                boot: &[
-                    "^BOOT:12345678,0,0,0,72",
-                    "^SIMST:1",
-                    "^SRVST:2",
-                    "^MODE:5,4",
-                ],
+                boot: &["^SYSSTART", "^SIMST:1", "^SRVST:2", "^MODE:5,4"],
                 index_base: 0,
                 iccid: &[IccidCmd {
                     command: "^ICCID?",
@@ -113,6 +114,8 @@ impl Personality {
                     "^SRVST:2",
                     "^BOOT:12345678,0,0,0,72",
                 ],
+                accepts: &["^SYSCFG", "^SYSINFO"],
+                unsupported: Some("COMMAND NOT SUPPORT"),
             },
             Personality::Simcom => Quirks {
                 manufacturer: "SIMCOM_Ltd",
@@ -135,6 +138,8 @@ impl Personality {
                 ussd_packed: false,
                 curc: false,
                 noise: &["+CPIN: READY", "SMS Ready"],
+                accepts: &[],
+                unsupported: None,
             },
             Personality::Quectel => Quirks {
                 manufacturer: "Quectel",
@@ -163,6 +168,8 @@ impl Personality {
                 ussd_packed: false,
                 curc: false,
                 noise: &["+QIND: \"csq\",20,99", "+QIND: SMS DONE"],
+                accepts: &[],
+                unsupported: None,
             },
             Personality::Zte => Quirks {
                 manufacturer: "ZTE CORPORATION",
@@ -181,6 +188,8 @@ impl Personality {
                     "+ZPASR: \"UMTS\"",
                     "+ZDONR: \"SimNet\",262,1,\"CS_PS\",\"ROAM_OFF\"",
                 ],
+                accepts: &[],
+                unsupported: None,
             },
             Personality::Telit => Quirks {
                 manufacturer: "Telit",
@@ -203,6 +212,8 @@ impl Personality {
                 ussd_packed: false,
                 curc: false,
                 noise: &["#QSS: 1"],
+                accepts: &[],
+                unsupported: None,
             },
             Personality::Sierra => Quirks {
                 manufacturer: "WAVECOM MODEM",
@@ -225,6 +236,8 @@ impl Personality {
                 ussd_packed: false,
                 curc: false,
                 noise: &["+WIND: 7", "+WIND: 10,\"SM\",0,\"FD\",0"],
+                accepts: &["+WIND"],
+                unsupported: None,
             },
         }
     }

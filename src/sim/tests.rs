@@ -119,7 +119,7 @@ fn personality_quirks() {
                     "AT^ICCID?\r",
                     "\r\n^ICCID: 8901001015550001000\r\n\r\nOK\r\n",
                 ),
-                ("AT+CCID\r", "\r\nERROR\r\n"),
+                ("AT+CCID\r", "\r\nCOMMAND NOT SUPPORT\r\n"),
                 ("AT+CMGD=?\r", "\r\n+CMGD: (0-29),(0-4)\r\n\r\nOK\r\n"),
                 ("AT+CGMM\r", "\r\nE173\r\n\r\nOK\r\n"),
             ],
@@ -168,6 +168,7 @@ fn personality_quirks() {
                     "AT+CCID\r",
                     "\r\n+CCID: \"8901001015550001000\"\r\n\r\nOK\r\n",
                 ),
+                ("AT+WIND=0\r", "\r\nOK\r\n"),
             ],
         ),
     ];
@@ -181,7 +182,7 @@ fn personality_quirks() {
 fn boot_noise_per_personality() {
     let table: &[(Personality, &str)] = &[
         (Personality::Generic, ""),
-        (Personality::Huawei, "\r\n^BOOT:"),
+        (Personality::Huawei, "\r\n^SYSSTART\r\n"),
         (Personality::Simcom, "\r\nRDY\r\n"),
         (Personality::Quectel, "\r\nRDY\r\n"),
         (Personality::Zte, "\r\n+ZUSIMR:2\r\n"),
@@ -398,8 +399,16 @@ fn noisy(e: &mut Engine) {
     });
 }
 
-const NOISE: [&str; 8] = [
-    "^RSSI", "+CREG: 1", "RING", "+QIND", "^MODE", "^SRVST", "^BOOT", "^SIMST",
+const NOISE: [&str; 9] = [
+    "^SYSSTART",
+    "^RSSI",
+    "+CREG: 1",
+    "RING",
+    "+QIND",
+    "^MODE",
+    "^SRVST",
+    "^BOOT",
+    "^SIMST",
 ];
 
 fn has_noise(s: &str) -> bool {
@@ -453,4 +462,16 @@ fn noise_lands_inside_listings_and_around_the_prompt() {
         }
     }
     assert!(noisy_sends > 0);
+}
+
+#[test]
+fn huawei_curc_0_silences_vendor_noise() {
+    let mut e = engine(Personality::Huawei);
+    say(&mut e, "ATE0\r");
+    assert_eq!(say(&mut e, "AT^CURC=0\r"), "\r\nOK\r\n");
+    let lines: Vec<String> = (0..50).map(|_| bytes(e.noise())).collect();
+    assert!(!lines.is_empty());
+    for l in &lines {
+        assert!(l == "\r\n+CREG: 1\r\n" || l == "\r\nRING\r\n", "{l:?}");
+    }
 }
