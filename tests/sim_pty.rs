@@ -605,3 +605,34 @@ async fn ussd_answer_is_packed_on_huawei_and_plain_elsewhere() {
 }
 
 fn _assert_types(_: NetMessage) {}
+
+#[tokio::test]
+async fn delayed_report_and_reset_noise() {
+    let net = Network::new(NetworkOptions {
+        report_delay: Duration::from_millis(100),
+        report_status: 0x00,
+        seed: 3,
+    });
+    let m = modem(&net, Personality::Simcom, "+15550000101").await;
+    let mut t = init(&m).await;
+    t.cmd("AT+CNMI=2,1,0,2,0").await;
+    let started = std::time::Instant::now();
+    let res = send_sms(&mut t, "+4930123456", "with report", true).await;
+    assert_eq!(
+        res, "\r\n+CMGS: 0\r\n\r\nOK\r\n",
+        "the answer comes before the report"
+    );
+    t.expect("\r\n+CDSI: \"SM\",1\r\n").await;
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    // Nobody else sent anything: waiting for a second external message times out.
+    let err = net
+        .wait_external(2, Duration::from_millis(50))
+        .await
+        .expect_err("only one message went out");
+    assert!(err.to_string().contains("have 1"), "{err}");
+    // A reset boots again: OK, then the boot noise, and echo is back on.
+    assert_eq!(t.cmd("AT+CFUN=1,1").await, "\r\nOK\r\n");
+    t.expect("\r\nSMS Ready\r\n").await;
+    let echoed = t.cmd("AT").await;
+    assert_eq!(echoed, "AT\r\r\nOK\r\n");
+}
