@@ -281,7 +281,9 @@ impl Engine {
     }
 
     fn index(&self, slot: usize) -> u32 {
-        u32::try_from(slot).unwrap_or(u32::MAX) + self.quirks.index_base
+        u32::try_from(slot)
+            .unwrap_or(u32::MAX)
+            .saturating_add(self.quirks.index_base)
     }
 
     fn slot(&self, index: u32) -> Option<usize> {
