@@ -4,6 +4,16 @@
 //! vendor quirk table (`personality.rs`), the network (`network.rs`) and a private
 //! PDU stand-in (`pdu.rs`). Nothing the daemon needs at run time lives here, and
 //! nothing here opens a real serial device.
+//!
+//! What a simulated modem looks like from the port:
+//! - after power-up, `AT+CFUN=1,1` or a replug: the personality's boot noise, echo
+//!   on, `+CMEE=0`, PDU mode, `+CNMI: 2,1,0,0,0` (store + `+CMTI`, no status
+//!   reports until `ds` is 1 or 2), storage `SM` with `storage_slots` slots;
+//! - every SIM uses the SMSC `+15559990000`; a locked SIM's PUK is `12345678`;
+//! - SIM storage and message references survive resets and unplugs, session
+//!   settings do not; a URC due while unplugged is lost, the message stays stored;
+//! - output written while nobody has the port open stays in the pty and is read
+//!   by the next opener (a real USB modem's tty would drop it).
 
 mod engine;
 mod modem;
