@@ -636,3 +636,24 @@ async fn delayed_report_and_reset_noise() {
     let echoed = t.cmd("AT").await;
     assert_eq!(echoed, "AT\r\r\nOK\r\n");
 }
+
+#[tokio::test]
+async fn the_port_can_be_closed_and_opened_again() {
+    let net = Network::new(NetworkOptions::default());
+    let m = modem(&net, Personality::Telit, "+15550000111").await;
+    let mut t = init(&m).await;
+    assert_eq!(t.cmd("AT+CSQ").await, "\r\n+CSQ: 20,99\r\n\r\nOK\r\n");
+    // A second opener is refused while the first holds the port (flock).
+    assert!(tokio_serial::new(m.path().to_string_lossy(), 115_200)
+        .open_native_async()
+        .is_err());
+    drop(t);
+    // The harness still holds the slave, so the modem survives the close.
+    let mut t = Term::open(&m.path());
+    assert_eq!(
+        t.cmd("AT").await,
+        "\r\nOK\r\n",
+        "settings kept: echo still off"
+    );
+    m.shutdown().await;
+}
