@@ -657,3 +657,45 @@ async fn the_port_can_be_closed_and_opened_again() {
     );
     m.shutdown().await;
 }
+
+#[tokio::test]
+async fn concatenated_parts_travel_sim_to_sim_untouched() {
+    let net = Network::new(NetworkOptions::default());
+    let a = modem(&net, Personality::Quectel, "+15550000121").await;
+    let b = modem(&net, Personality::Sierra, "+15550000122").await;
+    let mut ta = init(&a).await;
+    let mut tb = init(&b).await;
+    tb.cmd("AT+CNMI=2,1,0,0,0").await;
+    let text = "0123456789".repeat(20);
+    let parts = pdu::split_text(&text, 0x5A);
+    assert_eq!(parts.len(), 2);
+    for p in &parts {
+        let mut tpdu = vec![0x51, 0];
+        tpdu.extend(pdu::encode_address("+15550000122"));
+        tpdu.extend([0x00, p.dcs, 0xA7, p.udl]);
+        tpdu.extend(&p.ud);
+        let prompt = ta.cmd(&format!("AT+CMGS={}", tpdu.len())).await;
+        assert!(prompt.ends_with("> "));
+        ta.send(format!("00{}\x1a", pdu::hex(&tpdu)).as_bytes())
+            .await;
+        assert!(ta.until("CMGS", final_end).await.contains("+CMGS: "));
+    }
+    let sent = a.wait_submitted(2, T).await.expect("two parts");
+    let concat: Vec<_> = sent.iter().map(|m| m.concat).collect();
+    assert_eq!(concat, vec![Some((0x5A, 2, 1)), Some((0x5A, 2, 2))]);
+    tb.expect("+CMTI: \"SM\",2\r\n").await;
+    let list = tb.cmd("AT+CMGL=4").await;
+    let mut joined = String::new();
+    for l in list
+        .split("\r\n")
+        .filter(|l| !l.is_empty() && !l.starts_with('+') && *l != "OK")
+    {
+        let bytes = pdu::unhex(l).expect("hex");
+        let tp = &bytes[usize::from(bytes[0]) + 1..];
+        assert_eq!(tp[0] & 0x40, 0x40, "UDHI kept");
+        let oa = usize::from(tp[1]).div_ceil(2) + 2;
+        let (dcs, udl) = (tp[1 + oa + 1], tp[1 + oa + 2 + 7]);
+        joined.push_str(&pdu::decode_ud(true, dcs, udl, &tp[1 + oa + 2 + 8..]).0);
+    }
+    assert_eq!(joined, text);
+}
