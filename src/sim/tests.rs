@@ -475,3 +475,38 @@ fn huawei_curc_0_silences_vendor_noise() {
         assert!(l == "\r\n+CREG: 1\r\n" || l == "\r\nRING\r\n", "{l:?}");
     }
 }
+
+#[test]
+fn text_mode_sends_in_each_character_set() {
+    // (CSCS, DA as typed, body as typed, DA and text the network sees)
+    let table: &[(&str, &str, &str, &str, &str)] = &[
+        ("GSM", "+4930123", "Hello", "+4930123", "Hello"),
+        (
+            "UCS2",
+            "002B0034003900330030",
+            "004800690020263A",
+            "+4930",
+            "Hi ☺",
+        ),
+        ("HEX", "+4930", "486579", "+4930", "Hey"),
+    ];
+    assert!(!table.is_empty());
+    for (cscs, da, body, want_to, want_text) in table {
+        let mut e = engine(Personality::Generic);
+        say(&mut e, "ATE0\r");
+        say(&mut e, "AT+CMGF=1\r");
+        if *cscs == "UCS2" {
+            say(&mut e, "AT+CSMP=17,167,0,8\r");
+        }
+        assert_eq!(say(&mut e, &format!("AT+CSCS=\"{cscs}\"\r")), "\r\nOK\r\n");
+        assert_eq!(say(&mut e, &format!("AT+CMGS=\"{da}\"\r")), "\r\n> ");
+        let outs = e.feed(format!("{body}\x1a").as_bytes());
+        let sent = outs.iter().find_map(|o| match o {
+            Out::Transmit { submit, .. } => Some(submit.clone()),
+            _ => None,
+        });
+        let sent = sent.unwrap_or_else(|| panic!("{cscs}: nothing sent: {outs:?}"));
+        assert_eq!(sent.to, *want_to, "{cscs}");
+        assert_eq!(sent.text, *want_text, "{cscs}");
+    }
+}
