@@ -1120,7 +1120,12 @@ impl Engine {
         mut tpdu: Vec<u8>,
     ) -> Result<(Vec<String>, Option<Out>), Fail> {
         if self.roll(self.faults.cms_error_rate) {
-            return Err(Fail::Cms(self.faults.cms_error_code));
+            // An unset code reads as 500, "unknown error".
+            let code = match self.faults.cms_error_code {
+                0 => 500,
+                c => c,
+            };
+            return Err(Fail::Cms(code));
         }
         let mr = self.next_mr;
         self.next_mr = self.next_mr.wrapping_add(1);

@@ -79,6 +79,7 @@ pub struct Faults {
     pub cmgs_latency: Duration,
     /// Probability that an `AT+CMGS` fails with `+CMS ERROR: <cms_error_code>`.
     pub cms_error_rate: f64,
+    /// The code those failures carry; 0 means 500 ("unknown error").
     pub cms_error_code: u16,
     /// Probability that a command line gets no answer at all.
     pub no_answer_rate: f64,
