@@ -699,3 +699,30 @@ async fn concatenated_parts_travel_sim_to_sim_untouched() {
     }
     assert_eq!(joined, text);
 }
+
+#[tokio::test]
+async fn wavecom_keeps_status_reports_in_sr_memory() {
+    let net = Network::new(NetworkOptions::default());
+    let m = modem(&net, Personality::Sierra, "+15550000131").await;
+    let mut t = init(&m).await;
+    t.cmd("AT+CNMI=2,1,0,2,0").await;
+    send_sms(&mut t, "+4930123456", "report me", true).await;
+    t.expect("\r\n+CDSI: \"SR\",1\r\n").await;
+    // Not in SM...
+    assert_eq!(t.cmd("AT+CMGR=1").await, "\r\nOK\r\n");
+    assert_eq!(
+        t.cmd("AT+CPMS=\"SR\",\"SM\",\"SM\"").await,
+        "\r\n+CPMS: 1,30,0,30,0,30\r\n\r\nOK\r\n"
+    );
+    // ...but in SR.
+    let r = t.cmd("AT+CMGR=1").await;
+    let hexpdu = r
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .nth(1)
+        .expect("pdu");
+    let b = pdu::unhex(hexpdu).expect("hex");
+    assert_eq!(b[usize::from(b[0]) + 1] & 0x03, 0x02, "a STATUS-REPORT");
+    assert_eq!(t.cmd("AT+CMGD=1").await, "\r\nOK\r\n");
+    assert_eq!(m.stored(), 0);
+}

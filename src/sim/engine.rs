@@ -150,7 +150,8 @@ pub struct Engine {
     // SIM and line history
     current_pin: Option<String>,
     csca: String,
-    slots: Vec<Option<Stored>>,
+    /// SIM storage: `[SM (also ME/MT), SR]`.
+    stores: [Vec<Option<Stored>>; 2],
     waiting: VecDeque<Incoming>,
     next_mr: u8,
     commands: Vec<String>,
@@ -160,7 +161,11 @@ pub struct Engine {
 impl Engine {
     pub fn new(spec: SimSpec, seed: u64) -> Engine {
         let quirks = spec.personality.quirks();
-        let slots = (0..spec.storage_slots.max(1)).map(|_| None).collect();
+        let n = spec.storage_slots.max(1);
+        let stores = [
+            (0..n).map(|_| None).collect(),
+            (0..n).map(|_| None).collect(),
+        ];
         let faults = spec.faults.clone();
         let mut e = Engine {
             current_pin: spec.pin.clone(),
@@ -183,7 +188,7 @@ impl Engine {
             input: Input::Command(Vec::new()),
             awaiting_ack: 0,
             csca: super::network::SMSC.into(),
-            slots,
+            stores,
             waiting: VecDeque::new(),
             next_mr: 0,
             commands: Vec::new(),
@@ -260,7 +265,20 @@ impl Engine {
     }
 
     pub fn stored(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_some()).count()
+        self.stores.iter().flatten().filter(|s| s.is_some()).count()
+    }
+
+    fn store(&self, ix: usize) -> &[Option<Stored>] {
+        self.stores.get(ix).map_or(&[], Vec::as_slice)
+    }
+
+    fn store_mut(&mut self, ix: usize) -> &mut [Option<Stored>] {
+        self.stores.get_mut(ix).map_or(&mut [], Vec::as_mut_slice)
+    }
+
+    /// The memory `AT+CMGR`/`+CMGL`/`+CMGD` work on (CPMS `<mem1>`).
+    fn read_ix(&self) -> usize {
+        mem_ix(&self.cpms[0])
     }
 
     /// Messages the network holds for this SIM because its storage is full.
@@ -268,15 +286,16 @@ impl Engine {
         self.waiting.len()
     }
 
-    fn full(&self) -> bool {
-        self.faults.storage_full || self.slots.iter().all(Option::is_some)
+    fn full(&self, ix: usize) -> bool {
+        self.faults.storage_full || self.store(ix).iter().all(Option::is_some)
     }
 
-    fn used(&self) -> usize {
+    fn used(&self, ix: usize) -> usize {
+        let store = self.store(ix);
         if self.faults.storage_full {
-            self.slots.len()
+            store.len()
         } else {
-            self.stored()
+            store.iter().filter(|s| s.is_some()).count()
         }
     }
 
@@ -288,7 +307,7 @@ impl Engine {
 
     fn slot(&self, index: u32) -> Option<usize> {
         let s = usize::try_from(index.checked_sub(self.quirks.index_base)?).ok()?;
-        (s < self.slots.len()).then_some(s)
+        (s < self.store(self.read_ix()).len()).then_some(s)
     }
 
     fn roll(&mut self, p: f64) -> bool {
@@ -740,7 +759,7 @@ impl Engine {
             }
             "+CMGD" if test => {
                 let b = self.quirks.index_base;
-                let last = self.index(self.slots.len().saturating_sub(1));
+                let last = self.index(self.store(0).len().saturating_sub(1));
                 Step::line(format!("+CMGD: ({b}-{last}),(0-4)"))
             }
             "+CMGD" => {
@@ -894,17 +913,20 @@ impl Engine {
     }
 
     fn cpms(&mut self, q: bool, test: bool, args: &[String]) -> Result<Step, Fail> {
-        let (used, total) = (self.used(), self.slots.len());
         if test {
             return Step::line("+CPMS: (\"SM\",\"ME\",\"MT\",\"SR\"),(\"SM\",\"ME\",\"MT\"),(\"SM\",\"ME\",\"MT\")");
         }
         self.require_pin_sms()?;
         if q {
-            let m = &self.cpms;
-            return Step::line(format!(
-                "+CPMS: \"{}\",{used},{total},\"{}\",{used},{total},\"{}\",{used},{total}",
-                m[0], m[1], m[2]
-            ));
+            let parts: Vec<String> = self
+                .cpms
+                .iter()
+                .map(|m| {
+                    let ix = mem_ix(m);
+                    format!("\"{m}\",{},{}", self.used(ix), self.store(ix).len())
+                })
+                .collect();
+            return Step::line(format!("+CPMS: {}", parts.join(",")));
         }
         if args.is_empty() || args.len() > 3 {
             return Err(Fail::Cms(302));
@@ -917,9 +939,15 @@ impl Engine {
                 *m = a.clone();
             }
         }
-        Step::line(format!(
-            "+CPMS: {used},{total},{used},{total},{used},{total}"
-        ))
+        let parts: Vec<String> = self
+            .cpms
+            .iter()
+            .map(|m| {
+                let ix = mem_ix(m);
+                format!("{},{}", self.used(ix), self.store(ix).len())
+            })
+            .collect();
+        Step::line(format!("+CPMS: {}", parts.join(",")))
     }
 
     fn entry_pdu(m: &Incoming) -> (usize, String) {
@@ -950,7 +978,8 @@ impl Engine {
     fn cmgr(&mut self, index: u32) -> Result<Step, Fail> {
         let slot = self.slot(index).ok_or(Fail::Cms(321))?;
         let text_mode = self.cmgf == 1;
-        let Some(s) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+        let ix = self.read_ix();
+        let Some(s) = self.store_mut(ix).get_mut(slot).and_then(Option::as_mut) else {
             return Step::ok();
         };
         let stat = s.stat;
@@ -982,9 +1011,10 @@ impl Engine {
             return Err(Fail::Cms(302));
         }
         let mut lines = Vec::new();
-        for slot in 0..self.slots.len() {
+        let ix = self.read_ix();
+        for slot in 0..self.store(ix).len() {
             let idx = self.index(slot);
-            let Some(s) = self.slots.get(slot).and_then(Option::as_ref) else {
+            let Some(s) = self.store(ix).get(slot).and_then(Option::as_ref) else {
                 continue;
             };
             if want.is_some_and(|w| w != s.stat) {
@@ -1000,7 +1030,7 @@ impl Engine {
             if self.faults.urc_noise_interval.is_some() && self.rng.u8(..3) == 0 {
                 lines.push(self.noise_line());
             }
-            if let Some(Some(st)) = self.slots.get_mut(slot) {
+            if let Some(Some(st)) = self.store_mut(ix).get_mut(slot) {
                 if st.stat == 0 {
                     st.stat = 1;
                 }
@@ -1022,13 +1052,14 @@ impl Engine {
                 _ => true,
             }
         };
+        let ix = self.read_ix();
         if flag == 0 {
             let slot = self.slot(index).ok_or(Fail::Cms(321))?;
-            if let Some(s) = self.slots.get_mut(slot) {
+            if let Some(s) = self.store_mut(ix).get_mut(slot) {
                 *s = None;
             }
         } else if flag <= 4 {
-            for s in &mut self.slots {
+            for s in self.store_mut(ix) {
                 if s.as_ref().is_some_and(|m| !keep(m.stat)) {
                     *s = None;
                 }
@@ -1087,14 +1118,15 @@ impl Engine {
         let submit = pdu::decode_submit(&tpdu).map_err(|_| Fail::Cms(304))?;
         match kind {
             PromptKind::Write => {
-                let slot = if self.full() {
+                let wix = mem_ix(&self.cpms[1]);
+                let slot = if self.full(wix) {
                     None
                 } else {
-                    self.slots.iter().position(Option::is_none)
+                    self.store(wix).iter().position(Option::is_none)
                 };
                 let slot = slot.ok_or(Fail::Cms(322))?;
                 let idx = self.index(slot);
-                if let Some(s) = self.slots.get_mut(slot) {
+                if let Some(s) = self.store_mut(wix).get_mut(slot) {
                     *s = Some(Stored {
                         stat: 2,
                         msg: Incoming {
@@ -1270,18 +1302,28 @@ impl Engine {
 
     fn flush_waiting_lines(&mut self) -> Vec<String> {
         let mut urcs = Vec::new();
-        while !self.full() {
+        while let Some(m) = self.waiting.front() {
+            let (ix, urc) = match m.kind {
+                IncomingKind::Deliver { .. } => (0, "+CMTI"),
+                IncomingKind::Report { .. } if self.quirks.reports_in_sr => (1, "+CDSI"),
+                IncomingKind::Report { .. } => (0, "+CDSI"),
+            };
+            if self.full(ix) {
+                break;
+            }
+            let Some(slot) = self.store(ix).iter().position(Option::is_none) else {
+                break;
+            };
             let Some(m) = self.waiting.pop_front() else {
                 break;
             };
-            let Some(slot) = self.slots.iter().position(Option::is_none) else {
-                self.waiting.push_front(m);
-                break;
-            };
             let idx = self.index(slot);
-            let (urc, mem) = match m.kind {
-                IncomingKind::Deliver { .. } => ("+CMTI", &self.cpms[2]),
-                IncomingKind::Report { .. } => ("+CDSI", &self.cpms[2]),
+            let mem = if ix == 1 {
+                "SR".to_string()
+            } else if self.cpms[2] == "SR" {
+                "SM".to_string()
+            } else {
+                self.cpms[2].clone()
             };
             let notify = match m.kind {
                 IncomingKind::Deliver { .. } => self.cnmi[1] != 0,
@@ -1290,12 +1332,17 @@ impl Engine {
             if notify {
                 urcs.push(format!("{urc}: \"{mem}\",{idx}"));
             }
-            if let Some(s) = self.slots.get_mut(slot) {
+            if let Some(s) = self.store_mut(ix).get_mut(slot) {
                 *s = Some(Stored { stat: 0, msg: m });
             }
         }
         urcs
     }
+}
+
+/// Which store a memory name means: `SR` is its own, the rest share the SIM's.
+fn mem_ix(mem: &str) -> usize {
+    usize::from(mem == "SR")
 }
 
 fn push_bytes(outs: &mut Vec<Out>, b: Vec<u8>) {

@@ -66,6 +66,8 @@ pub struct Quirks {
     pub accepts: &'static [&'static str],
     /// The final result for an unknown command instead of `ERROR`/`+CME ERROR: 4`.
     pub unsupported: Option<&'static str>,
+    /// Status reports kept (`ds=2`) go to the `SR` memory (`+CDSI: "SR",n`).
+    pub reports_in_sr: bool,
 }
 
 impl Personality {
@@ -94,6 +96,7 @@ impl Personality {
                 noise: &["^RSSI:18", "+QIND: \"csq\",20,99"],
                 accepts: &[],
                 unsupported: None,
+                reports_in_sr: false,
             },
             Personality::Huawei => Quirks {
                 manufacturer: "huawei",
@@ -116,6 +119,7 @@ impl Personality {
                 ],
                 accepts: &["^SYSCFG", "^SYSINFO"],
                 unsupported: Some("COMMAND NOT SUPPORT"),
+                reports_in_sr: false,
             },
             Personality::Simcom => Quirks {
                 manufacturer: "SIMCOM_Ltd",
@@ -140,6 +144,7 @@ impl Personality {
                 noise: &["+CPIN: READY", "SMS Ready"],
                 accepts: &[],
                 unsupported: None,
+                reports_in_sr: false,
             },
             Personality::Quectel => Quirks {
                 manufacturer: "Quectel",
@@ -170,6 +175,7 @@ impl Personality {
                 noise: &["+QIND: \"csq\",20,99", "+QIND: SMS DONE"],
                 accepts: &[],
                 unsupported: None,
+                reports_in_sr: false,
             },
             Personality::Zte => Quirks {
                 manufacturer: "ZTE CORPORATION",
@@ -190,6 +196,7 @@ impl Personality {
                 ],
                 accepts: &[],
                 unsupported: None,
+                reports_in_sr: false,
             },
             Personality::Telit => Quirks {
                 manufacturer: "Telit",
@@ -214,6 +221,7 @@ impl Personality {
                 noise: &["#QSS: 1"],
                 accepts: &[],
                 unsupported: None,
+                reports_in_sr: false,
             },
             Personality::Sierra => Quirks {
                 manufacturer: "WAVECOM MODEM",
@@ -238,6 +246,7 @@ impl Personality {
                 noise: &["+WIND: 7", "+WIND: 10,\"SM\",0,\"FD\",0"],
                 accepts: &["+WIND"],
                 unsupported: None,
+                reports_in_sr: true,
             },
         }
     }
