@@ -25,6 +25,23 @@ pub struct SimArgs {
     /// Seed for the simulated faults.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Send a noise URC this often (e.g. `5s`), and sprinkle them inside answers.
+    #[arg(long, value_parser = parse_duration)]
+    pub noise: Option<Duration>,
+    /// Probability (0 to 1) that an `AT+CMGS` fails with `+CMS ERROR: 500`.
+    #[arg(long, value_parser = parse_rate, default_value = "0")]
+    pub cms_error_rate: f64,
+    /// Probability (0 to 1) that an answer is preceded by garbage.
+    #[arg(long, value_parser = parse_rate, default_value = "0")]
+    pub garbage_rate: f64,
+}
+
+/// A probability between 0 and 1.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a probability between 0 and 1")),
+    }
 }
 
 /// `250ms`, `2s`, `1m` or a bare number of milliseconds.
@@ -77,6 +94,10 @@ async fn serve(args: SimArgs) -> Result<(), CliError> {
         let mut spec = SimSpec::new(&format!("modem{k}"), args.personality, &msisdn_for(k));
         spec.faults = Faults {
             cmgs_latency: args.latency,
+            urc_noise_interval: args.noise,
+            cms_error_rate: args.cms_error_rate,
+            cms_error_code: 500,
+            garbage_rate: args.garbage_rate,
             ..Faults::default()
         };
         let link = args.dir.join(format!("modem{k}"));
@@ -133,6 +154,22 @@ mod tests {
         assert!(!table.is_empty());
         for (input, want) in table {
             assert_eq!(parse_duration(input).ok(), *want, "{input}");
+        }
+    }
+
+    #[test]
+    fn rates() {
+        let table: &[(&str, Option<f64>)] = &[
+            ("0", Some(0.0)),
+            ("0.25", Some(0.25)),
+            ("1", Some(1.0)),
+            ("1.5", None),
+            ("-0.1", None),
+            ("x", None),
+        ];
+        assert!(!table.is_empty());
+        for (input, want) in table {
+            assert_eq!(parse_rate(input).ok(), *want, "{input}");
         }
     }
 
