@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use modem::SimModem;
-pub use network::{Network, NetworkOptions};
+pub use network::{Network, NetworkOptions, SMSC};
 pub use personality::{Personality, ALL as ALL_PERSONALITIES};
 
 /// Everything that can go wrong running a simulated modem.
