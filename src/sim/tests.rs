@@ -1,0 +1,512 @@
+//! Unit tests for the simulator's AT engine: transcripts per personality driven
+//! straight through `Engine::feed` (no pty, no runtime), and properties: the
+//! command parser never panics on arbitrary bytes and always comes back to
+//! command mode.
+
+use super::engine::{Engine, Incoming, IncomingKind, Out};
+use super::pdu;
+use super::personality::ALL;
+use super::{Faults, Personality, SimSpec};
+use proptest::prelude::*;
+use std::time::Duration;
+
+fn engine(p: Personality) -> Engine {
+    let mut e = Engine::new(SimSpec::new("t", p, "+15550001000"), 1);
+    let _ = e.boot();
+    e
+}
+
+/// Everything written to the line for `input`; panics if the engine asks for a
+/// network transmission (those tests use `outs`).
+fn say(e: &mut Engine, input: &str) -> String {
+    let mut s = String::new();
+    for o in e.feed(input.as_bytes()) {
+        if let Out::Bytes(b) = o {
+            s.push_str(&String::from_utf8_lossy(&b));
+        }
+    }
+    s
+}
+
+/// One transcript step: what is sent, what must come back.
+fn check(p: Personality, steps: &[(&str, &str)]) {
+    assert!(!steps.is_empty());
+    let mut e = engine(p);
+    for (input, want) in steps {
+        assert_eq!(say(&mut e, input), *want, "{p}: {input:?}");
+    }
+}
+
+#[test]
+fn basic_transcripts() {
+    let steps: &[(&str, &str)] = &[
+        // Echo is on after boot.
+        ("AT\r", "AT\r\r\nOK\r\n"),
+        ("ATE0\r", "ATE0\r\r\nOK\r\n"),
+        ("AT\r", "\r\nOK\r\n"),
+        // CR LF line ends work too.
+        ("AT\r\n", "\r\nOK\r\n"),
+        ("at+csq\r", "\r\n+CSQ: 20,99\r\n\r\nOK\r\n"),
+        ("AT+NOPE\r", "\r\nERROR\r\n"),
+        ("AT+CMEE=1\r", "\r\nOK\r\n"),
+        ("AT+NOPE\r", "\r\n+CME ERROR: 4\r\n"),
+        ("AT+CMEE=2\r", "\r\nOK\r\n"),
+        ("AT+NOPE\r", "\r\n+CME ERROR: operation not supported\r\n"),
+        ("AT+CMEE=1;+CREG=2\r", "\r\nOK\r\n"),
+        (
+            "AT+CREG?\r",
+            "\r\n+CREG: 2,1,\"00C3\",\"1A2B\"\r\n\r\nOK\r\n",
+        ),
+        ("AT+COPS?\r", "\r\n+COPS: 0,0,\"SimNet\",2\r\n\r\nOK\r\n"),
+        ("AT+CSMS?\r", "\r\n+CSMS: 0,1,1,1\r\n\r\nOK\r\n"),
+        ("AT+CSMS=1\r", "\r\n+CSMS: 1,1,1\r\n\r\nOK\r\n"),
+        ("AT+CNMI=2,1,0,2,0\r", "\r\nOK\r\n"),
+        ("AT+CNMI?\r", "\r\n+CNMI: 2,1,0,2,0\r\n\r\nOK\r\n"),
+        ("AT+CNMI=9\r", "\r\n+CMS ERROR: 303\r\n"),
+        (
+            "AT+CSCA?\r",
+            "\r\n+CSCA: \"+15559990000\",145\r\n\r\nOK\r\n",
+        ),
+        ("AT+CSCA=\"+4917\",145\r", "\r\nOK\r\n"),
+        ("AT+CSCA?\r", "\r\n+CSCA: \"+4917\",145\r\n\r\nOK\r\n"),
+        (
+            "AT+CPMS?\r",
+            "\r\n+CPMS: \"SM\",0,30,\"SM\",0,30,\"SM\",0,30\r\n\r\nOK\r\n",
+        ),
+        (
+            "AT+CPMS=\"ME\",\"SR\"\r",
+            "\r\n+CPMS: 0,30,0,30,0,30\r\n\r\nOK\r\n",
+        ),
+        ("AT+CPMS=\"XX\"\r", "\r\n+CMS ERROR: 302\r\n"),
+        ("AT+CMGR=1\r", "\r\nOK\r\n"),
+        ("AT+CMGR=31\r", "\r\n+CMS ERROR: 321\r\n"),
+        ("AT+CMGL=4\r", "\r\nOK\r\n"),
+        ("AT+CMGD=0\r", "\r\n+CMS ERROR: 321\r\n"),
+        ("AT+CNMA\r", "\r\n+CMS ERROR: 340\r\n"),
+        ("AT+CFUN?\r", "\r\n+CFUN: 1\r\n\r\nOK\r\n"),
+        ("AT+CMGS=3\r", "\r\n+CMS ERROR: 304\r\n"),
+        (
+            "ATI\r",
+            "\r\nSIMULATED\r\nGSM MODEM\r\nRevision: 1.0\r\n\r\nOK\r\n",
+        ),
+        (
+            "AT+CNUM\r",
+            "\r\n+CNUM: ,\"+15550001000\",145\r\n\r\nOK\r\n",
+        ),
+        ("AT+CMMS=2\r", "\r\nOK\r\n"),
+        ("AT+CMMS?\r", "\r\n+CMMS: 2\r\n\r\nOK\r\n"),
+        ("ATS0=0\r", "\r\nOK\r\n"),
+        ("ATS3?\r", "\r\n013\r\n\r\nOK\r\n"),
+        ("ATE0V1Q0\r", "\r\nOK\r\n"),
+        ("AT&F\r", "\r\nOK\r\n"),
+        ("ATE0\r", "ATE0\r\r\nOK\r\n"),
+        // Garbage before AT, and lines without AT, are ignored.
+        ("xyz\r", ""),
+        ("\x1b\x1aAT\r", "\r\nOK\r\n"),
+    ];
+    check(Personality::Generic, steps);
+}
+
+#[test]
+fn personality_quirks() {
+    let table: &[(Personality, &[(&str, &str)])] = &[
+        (
+            Personality::Huawei,
+            &[
+                ("ATE0\r", "ATE0\r\r\nOK\r\n"),
+                ("AT^CURC=0\r", "\r\nOK\r\n"),
+                (
+                    "AT^ICCID?\r",
+                    "\r\n^ICCID: 8901001015550001000\r\n\r\nOK\r\n",
+                ),
+                ("AT+CCID\r", "\r\nCOMMAND NOT SUPPORT\r\n"),
+                ("AT+CMGD=?\r", "\r\n+CMGD: (0-29),(0-4)\r\n\r\nOK\r\n"),
+                ("AT+CGMM\r", "\r\nE173\r\n\r\nOK\r\n"),
+            ],
+        ),
+        (
+            Personality::Simcom,
+            &[
+                ("ATE0\r", "ATE0\r\r\nOK\r\n"),
+                ("AT+CCID\r", "\r\n8901001015550001000\r\n\r\nOK\r\n"),
+                ("AT^CURC=0\r", "\r\nERROR\r\n"),
+                ("AT+CMGD=?\r", "\r\n+CMGD: (1-30),(0-4)\r\n\r\nOK\r\n"),
+            ],
+        ),
+        (
+            Personality::Quectel,
+            &[
+                ("ATE0\r", "ATE0\r\r\nOK\r\n"),
+                (
+                    "AT+QCCID\r",
+                    "\r\n+QCCID: 8901001015550001000\r\n\r\nOK\r\n",
+                ),
+            ],
+        ),
+        (
+            Personality::Zte,
+            &[
+                ("ATE0\r", "ATE0\r\r\nOK\r\n"),
+                (
+                    "AT+ZGETICCID\r",
+                    "\r\n+ZGETICCID: 8901001015550001000\r\n\r\nOK\r\n",
+                ),
+            ],
+        ),
+        (
+            Personality::Telit,
+            &[
+                ("ATE0\r", "ATE0\r\r\nOK\r\n"),
+                ("AT#CCID\r", "\r\n#CCID: 8901001015550001000\r\n\r\nOK\r\n"),
+            ],
+        ),
+        (
+            Personality::Sierra,
+            &[
+                ("ATE0\r", "ATE0\r\r\nOK\r\n"),
+                (
+                    "AT+CCID\r",
+                    "\r\n+CCID: \"8901001015550001000\"\r\n\r\nOK\r\n",
+                ),
+                ("AT+WIND=0\r", "\r\nOK\r\n"),
+            ],
+        ),
+    ];
+    assert!(!table.is_empty());
+    for (p, steps) in table {
+        check(*p, steps);
+    }
+}
+
+#[test]
+fn boot_noise_per_personality() {
+    let table: &[(Personality, &str)] = &[
+        (Personality::Generic, ""),
+        (Personality::Huawei, "\r\n^SYSSTART\r\n"),
+        (Personality::Simcom, "\r\nRDY\r\n"),
+        (Personality::Quectel, "\r\nRDY\r\n"),
+        (Personality::Zte, "\r\n+ZUSIMR:2\r\n"),
+        (Personality::Telit, ""),
+        (Personality::Sierra, "\r\n+WIND: 3\r\n"),
+    ];
+    assert_eq!(table.len(), ALL.len());
+    for (p, start) in table {
+        let mut e = Engine::new(SimSpec::new("t", *p, "+1"), 1);
+        let boot: Vec<u8> = e
+            .boot()
+            .into_iter()
+            .flat_map(|o| match o {
+                Out::Bytes(b) => b,
+                _ => Vec::new(),
+            })
+            .collect();
+        let boot = String::from_utf8_lossy(&boot);
+        assert!(boot.starts_with(start), "{p}: {boot:?}");
+        assert_eq!(boot.is_empty(), start.is_empty(), "{p}");
+    }
+}
+
+fn deliver(from: &str, text: &str) -> Incoming {
+    let ud = pdu::split_text(text, 1).remove(0);
+    let at = chrono::DateTime::parse_from_rfc3339("2024-01-31T23:59:58+01:00").expect("time");
+    Incoming {
+        smsc: pdu::encode_smsc("+15559990000"),
+        tpdu: pdu::encode_deliver(from, 0, &ud, at),
+        kind: IncomingKind::Deliver {
+            from: from.into(),
+            text: text.into(),
+            scts: pdu::scts_text(at),
+        },
+    }
+}
+
+fn bytes(outs: Vec<Out>) -> String {
+    outs.into_iter()
+        .filter_map(|o| match o {
+            Out::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn cnmi_decides_between_store_and_route() {
+    let table: &[(&str, &str)] = &[
+        ("AT+CNMI=2,1,0,0,0\r", "\r\n+CMTI: \"SM\",1\r\n"),
+        ("AT+CNMI=2,0,0,0,0\r", ""),
+        ("AT+CNMI=2,2,0,0,0\r", "\r\n+CMT: ,"),
+    ];
+    assert!(!table.is_empty());
+    for (cnmi, want) in table {
+        let mut e = engine(Personality::Generic);
+        say(&mut e, "ATE0\r");
+        assert_eq!(say(&mut e, cnmi), "\r\nOK\r\n");
+        let got = bytes(e.incoming(deliver("+4930123456", "hi")));
+        assert!(got.starts_with(want), "{cnmi}: {got:?}");
+        assert_eq!(want.is_empty(), got.is_empty(), "{cnmi}");
+    }
+}
+
+#[test]
+fn cmgr_shows_the_pdu_then_marks_it_read() {
+    let mut e = engine(Personality::Generic);
+    say(&mut e, "ATE0\r");
+    let m = deliver("+4930123456", "hellohello");
+    let want_hex = format!("{}{}", pdu::hex(&m.smsc), pdu::hex(&m.tpdu));
+    let len = m.tpdu.len();
+    e.incoming(m);
+    assert_eq!(
+        say(&mut e, "AT+CMGR=1\r"),
+        format!("\r\n+CMGR: 0,,{len}\r\n{want_hex}\r\n\r\nOK\r\n")
+    );
+    assert_eq!(
+        say(&mut e, "AT+CMGL=1\r"),
+        format!("\r\n+CMGL: 1,1,,{len}\r\n{want_hex}\r\n\r\nOK\r\n")
+    );
+    assert_eq!(say(&mut e, "AT+CMGL=0\r"), "\r\nOK\r\n");
+    assert_eq!(say(&mut e, "AT+CMGD=1\r"), "\r\nOK\r\n");
+    assert_eq!(e.stored(), 0);
+}
+
+#[test]
+fn cmgs_assigns_message_references_that_wrap() {
+    let mut e = engine(Personality::Generic);
+    say(&mut e, "ATE0\r");
+    let ud = pdu::split_text("x", 1).remove(0);
+    let mut tpdu = vec![0x11, 0];
+    tpdu.extend(pdu::encode_address("+4930123456"));
+    tpdu.extend([0, ud.dcs, 0xA7, ud.udl]);
+    tpdu.extend(&ud.ud);
+    let hex = format!("00{}\x1a", pdu::hex(&tpdu));
+    let mut mrs = Vec::new();
+    for _ in 0..258 {
+        assert_eq!(say(&mut e, &format!("AT+CMGS={}\r", tpdu.len())), "\r\n> ");
+        for o in e.feed(hex.as_bytes()) {
+            if let Out::Transmit { mr, .. } = o {
+                mrs.push(mr);
+            }
+        }
+    }
+    assert_eq!(mrs.len(), 258);
+    assert_eq!(&mrs[..3], &[0, 1, 2]);
+    assert_eq!(&mrs[255..], &[255, 0, 1]);
+}
+
+#[test]
+fn cmgs_rejects_bad_pdus_with_304() {
+    let table: &[(&str, &str)] = &[
+        // Length says 5 octets but the TPDU is shorter.
+        ("AT+CMGS=10\r", "0011\x1a"),
+        // Not hex at all.
+        ("AT+CMGS=10\r", "zz\x1a"),
+        // A DELIVER is not something a TE may send.
+        ("AT+CMGS=8\r", "0004000B91\x1a"),
+        // SMSC length octet disagrees with the prefix.
+        ("AT+CMGS=7\r", "05110000000000000000\x1a"),
+    ];
+    assert!(!table.is_empty());
+    for (cmd, body) in table {
+        let mut e = engine(Personality::Generic);
+        say(&mut e, "ATE0\r");
+        say(&mut e, "AT+CMEE=1\r");
+        assert_eq!(say(&mut e, cmd), "\r\n> ", "{cmd}");
+        assert_eq!(say(&mut e, body), "\r\n+CMS ERROR: 304\r\n", "{body:?}");
+    }
+}
+
+#[test]
+fn latency_comes_before_the_answer() {
+    let mut e = engine(Personality::Generic);
+    say(&mut e, "ATE0\r");
+    let _ = e.set_faults(Faults {
+        cmgs_latency: Duration::from_millis(250),
+        ..Faults::default()
+    });
+    let (hex, len) = {
+        let ud = pdu::split_text("x", 1).remove(0);
+        let mut t = vec![0x11, 0];
+        t.extend(pdu::encode_address("+4930123456"));
+        t.extend([0, ud.dcs, 0xA7, ud.udl]);
+        t.extend(&ud.ud);
+        (format!("00{}\x1a", pdu::hex(&t)), t.len())
+    };
+    say(&mut e, &format!("AT+CMGS={len}\r"));
+    let outs = e.feed(hex.as_bytes());
+    assert!(matches!(outs.first(), Some(Out::Delay(d)) if *d == Duration::from_millis(250)));
+    assert!(matches!(outs.get(1), Some(Out::Transmit { .. })));
+    assert!(matches!(outs.get(2), Some(Out::Bytes(b)) if b.starts_with(b"\r\n+CMGS: 0")));
+}
+
+#[test]
+fn same_seed_same_faults() {
+    let run = || {
+        let mut e = engine(Personality::Huawei);
+        let _ = e.set_faults(Faults {
+            garbage_rate: 0.5,
+            no_answer_rate: 0.3,
+            urc_noise_interval: Some(Duration::from_secs(1)),
+            ..Faults::default()
+        });
+        (0..50).map(|_| say(&mut e, "AT\r")).collect::<Vec<_>>()
+    };
+    assert_eq!(run(), run());
+}
+
+proptest! {
+    #[test]
+    fn never_panics_and_returns_to_command_mode(
+        p in 0usize..7,
+        chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..16),
+    ) {
+        let personality = ALL[p];
+        let mut e = engine(personality);
+        let _ = e.set_faults(Faults {
+            garbage_rate: 0.2,
+            urc_noise_interval: Some(Duration::from_secs(1)),
+            ..Faults::default()
+        });
+        for c in &chunks {
+            let _ = e.feed(c);
+        }
+        let _ = e.incoming(deliver("+1", "x"));
+        // ESC leaves any prompt; CR ends any half line; then AT must answer.
+        let _ = e.feed(b"\x1b\r");
+        let _ = e.feed(b"ATE0\r");
+        let got = say(&mut e, "AT\r");
+        prop_assert!(got.ends_with("\r\nOK\r\n"), "{:?}", got);
+    }
+
+    #[test]
+    fn arbitrary_command_lines_get_one_final_result(line in "AT[+^#!]?[A-Z0-9=?,\"*#;&]{0,30}") {
+        let mut e = engine(Personality::Generic);
+        say(&mut e, "ATE0\r");
+        say(&mut e, "AT+CMEE=1\r");
+        let got = say(&mut e, &format!("{line}\r"));
+        let finals = ["\r\nOK\r\n", "\r\nERROR\r\n", "+CME ERROR:", "+CMS ERROR:", "\r\n> "];
+        prop_assert!(finals.iter().any(|f| got.contains(f)), "{:?} -> {:?}", line, got);
+        // Whatever state that left, ESC and a CR bring the modem back.
+        let _ = e.feed(b"\x1b\r");
+        prop_assert!(say(&mut e, "AT\r").ends_with("\r\nOK\r\n"));
+    }
+}
+
+fn noisy(e: &mut Engine) {
+    let _ = e.set_faults(Faults {
+        // The timer is the driver task's business; inside answers the engine
+        // sprinkles noise whenever an interval is set.
+        urc_noise_interval: Some(Duration::from_secs(3600)),
+        ..Faults::default()
+    });
+}
+
+const NOISE: [&str; 9] = [
+    "^SYSSTART",
+    "^RSSI",
+    "+CREG: 1",
+    "RING",
+    "+QIND",
+    "^MODE",
+    "^SRVST",
+    "^BOOT",
+    "^SIMST",
+];
+
+fn has_noise(s: &str) -> bool {
+    NOISE.iter().any(|n| s.contains(n))
+}
+
+#[test]
+fn noise_lands_between_echo_and_answer() {
+    let mut e = engine(Personality::Huawei);
+    noisy(&mut e);
+    let mut seen = 0;
+    for _ in 0..40 {
+        let got = say(&mut e, "AT+CSQ\r");
+        assert!(got.starts_with("AT+CSQ\r"), "echo first: {got:?}");
+        assert!(got.ends_with("\r\n+CSQ: 20,99\r\n\r\nOK\r\n"), "{got:?}");
+        let middle = &got["AT+CSQ\r".len()..got.len() - "\r\n+CSQ: 20,99\r\n\r\nOK\r\n".len()];
+        if !middle.is_empty() {
+            assert!(has_noise(middle), "{middle:?}");
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "some answers carry noise");
+}
+
+#[test]
+fn noise_lands_inside_listings_and_around_the_prompt() {
+    let mut e = engine(Personality::Quectel);
+    say(&mut e, "ATE0\r");
+    for i in 0..20 {
+        let _ = e.incoming(deliver("+4930123456", &format!("m{i}")));
+    }
+    noisy(&mut e);
+    let list = say(&mut e, "AT+CMGL=4\r");
+    assert_eq!(list.matches("+CMGL: ").count(), 20);
+    assert!(has_noise(&list), "{list:?}");
+    assert!(list.ends_with("\r\n\r\nOK\r\n"));
+    // Around +CMGS: after the prompt or before the result, on some tries.
+    let ud = pdu::split_text("x", 1).remove(0);
+    let mut tpdu = vec![0x11, 0];
+    tpdu.extend(pdu::encode_address("+4930123456"));
+    tpdu.extend([0, ud.dcs, 0xA7, ud.udl]);
+    tpdu.extend(&ud.ud);
+    let mut noisy_sends = 0;
+    for _ in 0..20 {
+        let prompt = say(&mut e, &format!("AT+CMGS={}\r", tpdu.len()));
+        assert!(prompt.contains("\r\n> "), "{prompt:?}");
+        let result = say(&mut e, &format!("{}\x1a", pdu::hex(&tpdu)));
+        assert!(result.contains("\r\n+CMGS: "), "{result:?}");
+        if has_noise(&prompt) || has_noise(&result) {
+            noisy_sends += 1;
+        }
+    }
+    assert!(noisy_sends > 0);
+}
+
+#[test]
+fn huawei_curc_0_silences_vendor_noise() {
+    let mut e = engine(Personality::Huawei);
+    say(&mut e, "ATE0\r");
+    assert_eq!(say(&mut e, "AT^CURC=0\r"), "\r\nOK\r\n");
+    let lines: Vec<String> = (0..50).map(|_| bytes(e.noise())).collect();
+    assert!(!lines.is_empty());
+    for l in &lines {
+        assert!(l == "\r\n+CREG: 1\r\n" || l == "\r\nRING\r\n", "{l:?}");
+    }
+}
+
+#[test]
+fn text_mode_sends_in_each_character_set() {
+    // (CSCS, DA as typed, body as typed, DA and text the network sees)
+    let table: &[(&str, &str, &str, &str, &str)] = &[
+        ("GSM", "+4930123", "Hello", "+4930123", "Hello"),
+        (
+            "UCS2",
+            "002B0034003900330030",
+            "004800690020263A",
+            "+4930",
+            "Hi ☺",
+        ),
+        ("HEX", "+4930", "486579", "+4930", "Hey"),
+    ];
+    assert!(!table.is_empty());
+    for (cscs, da, body, want_to, want_text) in table {
+        let mut e = engine(Personality::Generic);
+        say(&mut e, "ATE0\r");
+        say(&mut e, "AT+CMGF=1\r");
+        if *cscs == "UCS2" {
+            say(&mut e, "AT+CSMP=17,167,0,8\r");
+        }
+        assert_eq!(say(&mut e, &format!("AT+CSCS=\"{cscs}\"\r")), "\r\nOK\r\n");
+        assert_eq!(say(&mut e, &format!("AT+CMGS=\"{da}\"\r")), "\r\n> ");
+        let outs = e.feed(format!("{body}\x1a").as_bytes());
+        let sent = outs.iter().find_map(|o| match o {
+            Out::Transmit { submit, .. } => Some(submit.clone()),
+            _ => None,
+        });
+        let sent = sent.unwrap_or_else(|| panic!("{cscs}: nothing sent: {outs:?}"));
+        assert_eq!(sent.to, *want_to, "{cscs}");
+        assert_eq!(sent.text, *want_text, "{cscs}");
+    }
+}
