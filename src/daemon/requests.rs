@@ -42,7 +42,9 @@ fn to_json<T: serde::Serialize>(v: &T) -> Answer {
 
 async fn answer(shared: &Shared, req: Request, peer: Peer) -> Answer {
     match req {
-        Request::Version {} => Ok(json!({"protocol": PROTOCOL_VERSION, "version": env!("CARGO_PKG_VERSION")})),
+        Request::Version {} => {
+            Ok(json!({"protocol": PROTOCOL_VERSION, "version": env!("CARGO_PKG_VERSION")}))
+        }
         Request::Send(args) => send(shared, args, peer).await,
         Request::Status {} => status(shared).await,
         Request::Show { message } => match shared.store.show(message).await.map_err(store_error)? {
@@ -121,9 +123,9 @@ async fn send(shared: &Shared, args: SendArgs, peer: Peer) -> Answer {
     };
     let validity = match args.validity.as_deref() {
         None => None,
-        Some(v) => Some(
-            crate::config::parse_duration(v).map_err(|e| invalid(format!("validity: {e}")))?,
-        ),
+        Some(v) => {
+            Some(crate::config::parse_duration(v).map_err(|e| invalid(format!("validity: {e}")))?)
+        }
     };
     let not_before = match args.send_after.as_deref() {
         None => None,
