@@ -172,6 +172,11 @@ async fn status(shared: &Shared) -> Answer {
         .map(|s| {
             let mut v = serde_json::to_value(&s).unwrap_or(Value::Null);
             v["state"] = json!(state_name(&s.state));
+            if let Some(r) = &s.registration {
+                v["registration"] = json!(registration_name(r.stat));
+                v["lac"] = json!(r.lac);
+                v["ci"] = json!(r.ci);
+            }
             if let crate::modem::ModemState::Failed(reason) = &s.state {
                 v["failed_reason"] = json!(reason);
             }
@@ -188,4 +193,21 @@ async fn status(shared: &Shared) -> Answer {
         "queue": counts,
         "modems": modems,
     }))
+}
+
+/// 27.007 `+CREG` `<stat>` as a word.
+fn registration_name(stat: u8) -> &'static str {
+    match stat {
+        0 => "not registered",
+        1 => "home",
+        2 => "searching",
+        3 => "denied",
+        5 => "roaming",
+        6 => "home (SMS only)",
+        7 => "roaming (SMS only)",
+        8 => "emergency only",
+        9 => "home (CSFB not preferred)",
+        10 => "roaming (CSFB not preferred)",
+        _ => "unknown",
+    }
 }

@@ -68,7 +68,11 @@ impl Gateway {
         Self::start_with(NetworkOptions::default(), plans, extra).await
     }
 
-    pub async fn start_with(net_opts: NetworkOptions, plans: Vec<ModemPlan>, extra: &str) -> Gateway {
+    pub async fn start_with(
+        net_opts: NetworkOptions,
+        plans: Vec<ModemPlan>,
+        extra: &str,
+    ) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let net = Network::new(net_opts);
         let mut sims = Vec::new();
@@ -85,7 +89,11 @@ impl Gateway {
                 faults: plan.faults.clone(),
             };
             let link = dir.path().join(format!("modem{i}"));
-            sims.push(SimModem::start(&net, spec, Some(link)).await.expect("sim starts"));
+            sims.push(
+                SimModem::start(&net, spec, Some(link))
+                    .await
+                    .expect("sim starts"),
+            );
         }
         let notify_path = dir.path().join("notify.sock");
         let notify = UnixDatagram::bind(&notify_path).expect("notify socket");
@@ -144,8 +152,11 @@ impl Gateway {
             faults: plan.faults.clone(),
         };
         let link = self.dir.path().join(format!("modem{i}"));
-        self.sims
-            .push(SimModem::start(&self.net, spec, Some(link)).await.expect("sim starts"));
+        self.sims.push(
+            SimModem::start(&self.net, spec, Some(link))
+                .await
+                .expect("sim starts"),
+        );
         self.plans.push(plan);
         i
     }
