@@ -79,7 +79,7 @@ impl Gateway {
         for (i, plan) in plans.iter().enumerate() {
             let spec = SimSpec {
                 name: format!("m{i}"),
-                personality: plan.personality.clone(),
+                personality: plan.personality,
                 msisdn: msisdn(i),
                 imsi: format!("00101000000{i:04}"),
                 iccid: format!("8901000000000{i:04}"),
@@ -142,7 +142,7 @@ impl Gateway {
         let i = self.plans.len();
         let spec = SimSpec {
             name: format!("m{i}"),
-            personality: plan.personality.clone(),
+            personality: plan.personality,
             msisdn: msisdn(i),
             imsi: format!("00101000000{i:04}"),
             iccid: format!("8901000000000{i:04}"),
