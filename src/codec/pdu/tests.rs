@@ -894,3 +894,66 @@ fn national_language_headers() {
         }
     }
 }
+
+/// The receive-side accessors: type 0, replace types, flash and MWI.
+#[test]
+fn deliver_accessors() {
+    use crate::codec::dcs::{Mwi, MwiKind};
+    // (PID, DCS, is_type0, replace_type, is_flash, mwi)
+    let cases: &[(u8, u8, bool, Option<u8>, bool, Option<Mwi>)] = &[
+        (0x00, 0x00, false, None, false, None),
+        (0x40, 0x00, true, None, false, None),
+        (0x41, 0x00, false, Some(1), false, None),
+        (0x47, 0x00, false, Some(7), false, None),
+        (0x48, 0x00, false, None, false, None),
+        (0x00, 0x10, false, None, true, None),
+        (0x00, 0xF0, false, None, true, None),
+        (
+            0x00,
+            0xC8,
+            false,
+            None,
+            false,
+            Some(Mwi {
+                active: true,
+                kind: MwiKind::Voicemail,
+                store: false,
+            }),
+        ),
+        (
+            0x00,
+            0xD0,
+            false,
+            None,
+            false,
+            Some(Mwi {
+                active: false,
+                kind: MwiKind::Voicemail,
+                store: true,
+            }),
+        ),
+    ];
+    assert!(!cases.is_empty());
+    for (pid, dcs, type0, replace, flash, mwi) in cases {
+        let hex = format!("00040B915155214365F7{pid:02X}{dcs:02X}{TS}064676788E0E01");
+        let Pdu::Deliver(d) = decode_hex(&hex, None).unwrap().pdu else {
+            panic!()
+        };
+        assert_eq!(
+            (d.is_type0(), d.replace_type(), d.is_flash(), d.mwi()),
+            (*type0, *replace, *flash, *mwi),
+            "PID {pid:#04x} DCS {dcs:#04x}"
+        );
+        assert_eq!(d.data.text(), Some("Flash!"));
+        let dump = d.to_string();
+        for field in [
+            "From: +15551234567",
+            "PID: ",
+            "DCS: ",
+            "Sent: 1999-03-29T15:16:59+02:00",
+            "\"Flash!\"",
+        ] {
+            assert!(dump.contains(field), "{field} not in {dump}");
+        }
+    }
+}
