@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 /// What the dispatcher should do with a message whose send failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum ErrorClass {
     /// A passing problem of this modem or of the network: try again here later.
     RetryHere,

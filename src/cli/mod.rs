@@ -50,7 +50,11 @@ pub enum Command {
     /// Run the daemon in the foreground.
     Run {
         /// Configuration file.
-        #[arg(short = 'c', long = "config", default_value = "/etc/smsgate/smsgate.toml")]
+        #[arg(
+            short = 'c',
+            long = "config",
+            default_value = "/etc/smsgate/smsgate.toml"
+        )]
         config: std::path::PathBuf,
     },
     /// Queue a message through the daemon; prints its id.

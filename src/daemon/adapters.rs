@@ -9,8 +9,8 @@ use tokio::sync::watch;
 
 use crate::codec::{self, address::Address, pdu::Validity, SubmitOptions};
 use crate::dispatch::{
-    self, DispatchError, Disposition, EncodeRequest, EncodedPdu, Encoder, MessageState,
-    ModemPort, ModemView, Outbox, ReadyBatch, Usage,
+    self, DispatchError, Disposition, EncodeRequest, EncodedPdu, Encoder, MessageState, ModemPort,
+    ModemView, Outbox, ReadyBatch, Usage,
 };
 use crate::modem::{self, ModemHandle, ModemState, ModemStatus};
 use crate::store::{Store, StoreError};

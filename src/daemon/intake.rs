@@ -70,8 +70,7 @@ pub async fn accept(shared: &Shared, req: Request) -> Result<Enqueued, IntakeErr
     if options.languages.is_empty() {
         options.languages = cfg.dispatch.languages.clone();
     }
-    let submit =
-        lock(&shared.encoder).options(req.report, req.flash, req.validity, 0, &options);
+    let submit = lock(&shared.encoder).options(req.report, req.flash, req.validity, 0, &options);
     let parts = codec::count_parts(&req.text, &submit)
         .map_err(|e| IntakeError::Invalid(format!("text: {e}")))?;
     let validity = req.validity.unwrap_or(cfg.dispatch.validity);
@@ -141,7 +140,11 @@ fn spool_request(name: &str, key: &str, m: SpoolMessage) -> Request {
 }
 
 /// Takes claimed spool files until `cancel` fires.
-pub async fn run(shared: Arc<Shared>, mut claimed: mpsc::Receiver<Claimed>, cancel: CancellationToken) {
+pub async fn run(
+    shared: Arc<Shared>,
+    mut claimed: mpsc::Receiver<Claimed>,
+    cancel: CancellationToken,
+) {
     loop {
         let file = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -218,7 +221,11 @@ pub fn write_copy(shared: &Shared, v: &OutgoingView, state: MessageState) {
     };
     let Some(dir) = dir else { return };
     let now = Utc::now().fixed_offset();
-    let status = v.modem.as_deref().and_then(|m| shared.modem(m)).map(|h| h.status().borrow().clone());
+    let status = v
+        .modem
+        .as_deref()
+        .and_then(|m| shared.modem(m))
+        .map(|h| h.status().borrow().clone());
     let imsi = status.as_ref().and_then(|s| s.imsi.clone());
     let imei = status.as_ref().and_then(|s| s.imei.clone());
     let out = spool::smstools::Outgoing {

@@ -246,6 +246,7 @@ pub fn init_tracing(level: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     let _ = if journald {
         builder.without_time().try_init()
@@ -266,7 +267,12 @@ pub async fn run(
     info!(config = %config_path.display(), "smsgate {} starting", env!("CARGO_PKG_VERSION"));
 
     // Store.
-    if let Some(dir) = cfg.store.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = cfg
+        .store
+        .path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir)
             .map_err(|e| DaemonError::Io(format!("store directory {}: {e}", dir.display())))?;
     }
@@ -385,12 +391,15 @@ pub async fn run(
     }
     info!(socket = %cfg.control.socket.display(), "ready");
 
-    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| DaemonError::Io(e.to_string()))?;
+    let mut sigterm =
+        signal(SignalKind::terminate()).map_err(|e| DaemonError::Io(e.to_string()))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Io(e.to_string()))?;
     let mut sighup = signal(SignalKind::hangup()).map_err(|e| DaemonError::Io(e.to_string()))?;
     let watchdog = notify::Watchdog::from_env();
-    let mut watchdog_tick = tokio::time::interval(watchdog.period().unwrap_or(Duration::from_secs(3600)));
-    let flush_every = (cfg.receive.incomplete_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    let mut watchdog_tick =
+        tokio::time::interval(watchdog.period().unwrap_or(Duration::from_secs(3600)));
+    let flush_every = (cfg.receive.incomplete_timeout / 4)
+        .clamp(Duration::from_secs(1), Duration::from_secs(600));
     let mut flush_tick = tokio::time::interval(flush_every);
     let mut status_tick = tokio::time::interval(Duration::from_secs(30));
 
@@ -462,7 +471,10 @@ pub async fn run(
     modems_cancel.cancel();
     root.cancel();
     tracker.close();
-    if tokio::time::timeout(Duration::from_secs(10), tracker.wait()).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(10), tracker.wait())
+        .await
+        .is_err()
+    {
         warn!("some tasks did not finish in 10 s");
     }
     store.close().await?;
@@ -472,14 +484,20 @@ pub async fn run(
 
 async fn status_line(shared: &Shared) -> String {
     let statuses = shared.modem_statuses();
-    let ready = statuses.iter().filter(|s| s.state == ModemState::Ready).count();
+    let ready = statuses
+        .iter()
+        .filter(|s| s.state == ModemState::Ready)
+        .count();
     let queued = shared
         .store
         .counts()
         .await
         .map(|c| c.queued + c.sending)
         .unwrap_or_default();
-    format!("{ready}/{} modems ready, {queued} messages queued", statuses.len())
+    format!(
+        "{ready}/{} modems ready, {queued} messages queued",
+        statuses.len()
+    )
 }
 
 /// Follows one modem's status: records it in the store and emits
@@ -495,7 +513,11 @@ async fn watch_modem(
     loop {
         let status = rx.borrow_and_update().clone();
         let ready = status.state == ModemState::Ready;
-        let ident = (status.imei.clone(), status.imsi.clone(), status.iccid.clone());
+        let ident = (
+            status.imei.clone(),
+            status.imsi.clone(),
+            status.iccid.clone(),
+        );
         if ready && recorded.as_ref() != Some(&ident) {
             let seen = crate::store::ModemSeen {
                 name: name.clone(),
@@ -555,9 +577,18 @@ async fn on_dispatch_event(shared: &Shared, ev: DispatchEvent) {
     use crate::store::MessageState;
     match ev {
         DispatchEvent::PartSent { id, seq, modem, mr } => {
-            shared.emit(None, json!({"type": "part_sent", "id": id, "seq": seq, "modem": modem, "mr": mr}));
+            shared.emit(
+                None,
+                json!({"type": "part_sent", "id": id, "seq": seq, "modem": modem, "mr": mr}),
+            );
         }
-        DispatchEvent::PartFailed { id, seq, modem, error, .. } => {
+        DispatchEvent::PartFailed {
+            id,
+            seq,
+            modem,
+            error,
+            ..
+        } => {
             shared.emit(None, json!({"type": "part_failed", "id": id, "seq": seq, "modem": modem, "error": error}));
         }
         DispatchEvent::State { id, state } => {
@@ -585,10 +616,16 @@ async fn on_dispatch_event(shared: &Shared, ev: DispatchEvent) {
             }
         }
         DispatchEvent::Expired { id } => {
-            shared.emit(Some(HookEvent::Failed), json!({"type": "expired", "id": id}));
+            shared.emit(
+                Some(HookEvent::Failed),
+                json!({"type": "expired", "id": id}),
+            );
         }
         DispatchEvent::ModemOut { modem, until } => {
-            shared.emit(None, json!({"type": "modem_out", "modem": modem, "until": until.to_rfc3339()}));
+            shared.emit(
+                None,
+                json!({"type": "modem_out", "modem": modem, "until": until.to_rfc3339()}),
+            );
         }
         DispatchEvent::ModemBack { modem } => {
             shared.emit(None, json!({"type": "modem_back", "modem": modem}));

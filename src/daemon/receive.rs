@@ -81,16 +81,15 @@ pub async fn on_pdu(
                     discharge: sr.discharge.to_datetime(),
                     status: status.0,
                     is_final: status.is_final(),
-                    success: matches!(
-                        status.class(),
-                        codec::pdu::StatusClass::Delivered
-                    ),
+                    success: matches!(status.class(), codec::pdu::StatusClass::Delivered),
                     pdu_hex: pdu_hex.clone(),
                 };
                 match shared.store.record_report(rep, now).await {
                     Ok(out) => {
                         if !out.duplicate {
-                            let (id, seq) = out.matched.map_or((None, None), |(i, s)| (Some(i), Some(s)));
+                            let (id, seq) = out
+                                .matched
+                                .map_or((None, None), |(i, s)| (Some(i), Some(s)));
                             shared.emit(
                                 Some(HookEvent::Report),
                                 json!({"type": "report", "modem": modem, "id": id, "seq": seq,
@@ -208,7 +207,9 @@ fn write_report_copy(
     now: chrono::DateTime<Utc>,
 ) {
     let cfg = shared.config();
-    let Some(dir) = &cfg.spool.report_dir else { return };
+    let Some(dir) = &cfg.spool.report_dir else {
+        return;
+    };
     let now = now.fixed_offset();
     let status = shared.modem(modem).map(|h| h.status().borrow().clone());
     let recipient = sr.recipient.to_string();

@@ -42,7 +42,9 @@ fn to_json<T: serde::Serialize>(v: &T) -> Answer {
 
 async fn answer(shared: &Shared, req: Request, peer: Peer) -> Answer {
     match req {
-        Request::Version {} => Ok(json!({"protocol": PROTOCOL_VERSION, "version": env!("CARGO_PKG_VERSION")})),
+        Request::Version {} => {
+            Ok(json!({"protocol": PROTOCOL_VERSION, "version": env!("CARGO_PKG_VERSION")}))
+        }
         Request::Send(args) => send(shared, args, peer).await,
         Request::Status {} => status(shared).await,
         Request::Show { message } => match shared.store.show(message).await.map_err(store_error)? {
@@ -121,9 +123,9 @@ async fn send(shared: &Shared, args: SendArgs, peer: Peer) -> Answer {
     };
     let validity = match args.validity.as_deref() {
         None => None,
-        Some(v) => Some(
-            crate::config::parse_duration(v).map_err(|e| invalid(format!("validity: {e}")))?,
-        ),
+        Some(v) => {
+            Some(crate::config::parse_duration(v).map_err(|e| invalid(format!("validity: {e}")))?)
+        }
     };
     let not_before = match args.send_after.as_deref() {
         None => None,
@@ -170,6 +172,11 @@ async fn status(shared: &Shared) -> Answer {
         .map(|s| {
             let mut v = serde_json::to_value(&s).unwrap_or(Value::Null);
             v["state"] = json!(state_name(&s.state));
+            if let Some(r) = &s.registration {
+                v["registration"] = json!(registration_name(r.stat));
+                v["lac"] = json!(r.lac);
+                v["ci"] = json!(r.ci);
+            }
             if let crate::modem::ModemState::Failed(reason) = &s.state {
                 v["failed_reason"] = json!(reason);
             }
@@ -186,4 +193,21 @@ async fn status(shared: &Shared) -> Answer {
         "queue": counts,
         "modems": modems,
     }))
+}
+
+/// 27.007 `+CREG` `<stat>` as a word.
+fn registration_name(stat: u8) -> &'static str {
+    match stat {
+        0 => "not registered",
+        1 => "home",
+        2 => "searching",
+        3 => "denied",
+        5 => "roaming",
+        6 => "home (SMS only)",
+        7 => "roaming (SMS only)",
+        8 => "emergency only",
+        9 => "home (CSFB not preferred)",
+        10 => "roaming (CSFB not preferred)",
+        _ => "unknown",
+    }
 }

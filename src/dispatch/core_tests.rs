@@ -1244,3 +1244,32 @@ async fn a_reload_adds_and_removes_modems_without_a_restart() {
     assert!(used.iter().any(|m| m.as_deref() == Some("m1")), "{used:?}");
     r.cancel.cancel();
 }
+
+// ------------------------------------------------- a modem status for tests
+
+/// A modem actor's life cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+enum ModemState {
+    #[default]
+    Starting,
+    Ready,
+    Recovering,
+    Gone,
+}
+
+/// The part of a modem's status snapshot the dispatcher uses.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct ModemStatus {
+    state: ModemState,
+    imsi: Option<String>,
+}
+
+impl ModemView for ModemStatus {
+    fn is_ready(&self) -> bool {
+        self.state == ModemState::Ready
+    }
+
+    fn imsi(&self) -> Option<&str> {
+        self.imsi.as_deref()
+    }
+}

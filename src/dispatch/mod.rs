@@ -54,8 +54,8 @@ pub use policy::{Candidate, Caps, Choice, Policy, RoundRobin, Routes, Routing, S
 pub use rate::RateWindows;
 pub use retry::{backoff, classify, RetryPolicy};
 pub use types::{
-    Disposition, ErrorClass, MessageState, ModemState, ModemStatus, PartRow, PartState, Priority,
-    ReadyBatch, ReadyMessage, SendError, SendRequest, Usage,
+    Disposition, ErrorClass, MessageState, PartRow, PartState, Priority, ReadyBatch, ReadyMessage,
+    SendError, SendRequest, Usage,
 };
 
 /// Errors of the dispatch task. A failure of one message is stored on that
@@ -150,16 +150,6 @@ pub trait ModemView {
     /// The SIM's IMSI, once known: caps and concatenation references are
     /// counted per SIM.
     fn imsi(&self) -> Option<&str>;
-}
-
-impl ModemView for ModemStatus {
-    fn is_ready(&self) -> bool {
-        self.state == ModemState::Ready
-    }
-
-    fn imsi(&self) -> Option<&str> {
-        self.imsi.as_deref()
-    }
 }
 
 /// What the encoder needs to build a message's SUBMIT PDUs.

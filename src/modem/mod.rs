@@ -101,14 +101,28 @@ pub enum SendRequest {
 }
 
 /// Why a send failed, and what the dispatcher should do about it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
-#[error("{class:?}: {message}")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SendError {
     pub class: ErrorClass,
     /// The `+CMS`/`+CME ERROR` code, when there was one.
     pub code: Option<u16>,
     pub message: String,
 }
+
+impl std::fmt::Display for SendError {
+    /// The modem's reason, with its error code when the text lacks it: this
+    /// is what a failed message shows as its error.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.code {
+            Some(code) if !self.message.contains(&code.to_string()) => {
+                write!(f, "{} (code {code})", self.message)
+            }
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
 
 /// Where a received PDU lives until the daemon confirms it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]

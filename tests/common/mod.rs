@@ -68,14 +68,18 @@ impl Gateway {
         Self::start_with(NetworkOptions::default(), plans, extra).await
     }
 
-    pub async fn start_with(net_opts: NetworkOptions, plans: Vec<ModemPlan>, extra: &str) -> Gateway {
+    pub async fn start_with(
+        net_opts: NetworkOptions,
+        plans: Vec<ModemPlan>,
+        extra: &str,
+    ) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let net = Network::new(net_opts);
         let mut sims = Vec::new();
         for (i, plan) in plans.iter().enumerate() {
             let spec = SimSpec {
                 name: format!("m{i}"),
-                personality: plan.personality.clone(),
+                personality: plan.personality,
                 msisdn: msisdn(i),
                 imsi: format!("00101000000{i:04}"),
                 iccid: format!("8901000000000{i:04}"),
@@ -85,7 +89,11 @@ impl Gateway {
                 faults: plan.faults.clone(),
             };
             let link = dir.path().join(format!("modem{i}"));
-            sims.push(SimModem::start(&net, spec, Some(link)).await.expect("sim starts"));
+            sims.push(
+                SimModem::start(&net, spec, Some(link))
+                    .await
+                    .expect("sim starts"),
+            );
         }
         let notify_path = dir.path().join("notify.sock");
         let notify = UnixDatagram::bind(&notify_path).expect("notify socket");
@@ -134,7 +142,7 @@ impl Gateway {
         let i = self.plans.len();
         let spec = SimSpec {
             name: format!("m{i}"),
-            personality: plan.personality.clone(),
+            personality: plan.personality,
             msisdn: msisdn(i),
             imsi: format!("00101000000{i:04}"),
             iccid: format!("8901000000000{i:04}"),
@@ -144,8 +152,11 @@ impl Gateway {
             faults: plan.faults.clone(),
         };
         let link = self.dir.path().join(format!("modem{i}"));
-        self.sims
-            .push(SimModem::start(&self.net, spec, Some(link)).await.expect("sim starts"));
+        self.sims.push(
+            SimModem::start(&self.net, spec, Some(link))
+                .await
+                .expect("sim starts"),
+        );
         self.plans.push(plan);
         i
     }

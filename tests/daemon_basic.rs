@@ -1,0 +1,26 @@
+//! The gateway end to end on simulated modems: the real binary, READY on
+//! a fake NOTIFY_SOCKET, a message from one simulated SIM to another with a
+//! status report, and the received message in the inbox.
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_to_sim_with_a_status_report() {
+    let g = Gateway::start(vec![ModemPlan::default(), ModemPlan::default()], "").await;
+    let id = g.ok(json!({"cmd": "send", "to": msisdn(1), "text": "Hello 😀 €", "report": true}))
+        ["id"]
+        .as_i64()
+        .expect("id");
+    let m = g.wait_state(id, "delivered", T);
+    assert_eq!(m["parts"][0]["status"], json!(0));
+    let inbox = g.ok(json!({"cmd": "inbox"}));
+    let texts: Vec<&str> = inbox
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["Hello 😀 €"]);
+}
