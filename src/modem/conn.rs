@@ -100,7 +100,7 @@ impl Conn {
         // borrow; fstat neither stores nor closes it.
         let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.port.as_raw_fd()) };
         match nix::sys::stat::fstat(fd) {
-            Ok(held) => u64::from(held.st_rdev) == now.rdev(),
+            Ok(held) => held.st_rdev == now.rdev(),
             // Cannot tell: assume it is.
             Err(_) => true,
         }
