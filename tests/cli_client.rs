@@ -503,7 +503,9 @@ async fn the_socket_is_found_in_the_documented_order() {
     )
     .expect("config");
     let s = |p: &Path| p.to_str().expect("utf-8").to_string();
-    let cases: Vec<(&str, Vec<String>, Vec<(&str, &Path)>, i32)> = vec![
+    // (what, arguments, environment, exit code)
+    type Case<'a> = (&'a str, Vec<String>, Vec<(&'a str, &'a Path)>, i32);
+    let cases: Vec<Case> = vec![
         (
             "--socket alone",
             vec!["--socket".into(), s(good)],
