@@ -6,9 +6,10 @@
 //! calls from its supervisor loop with the liveness of its core loops, so a
 //! wedged daemon stops feeding and systemd restarts it.
 //!
-//! Datagrams go out through a non-blocking socket: a notify socket whose
-//! queue is full (a slow or absent reader) costs a dropped notification,
-//! never a blocked daemon.
+//! Sending never holds the daemon up: the datagram goes out on a socket with
+//! a short send timeout (READY, RELOADING, STOPPING) or none at all (STATUS,
+//! WATCHDOG, dropped when the manager's queue is full; the next one follows),
+//! so a manager that does not read cannot wedge the main loop.
 
 use std::time::Duration;
 
@@ -16,54 +17,72 @@ use sd_notify::NotifyState;
 
 /// Tells systemd the daemon is ready (store open, socket listening, spool watched).
 pub fn ready(status: &str) {
-    send(&[NotifyState::Ready, NotifyState::Status(status)]);
+    send(
+        &[NotifyState::Ready, NotifyState::Status(status)],
+        Some(IMPORTANT),
+    );
 }
 
 /// Updates the one-line status `systemctl status` shows.
 pub fn status(status: &str) {
-    send(&[NotifyState::Status(status)]);
+    send(&[NotifyState::Status(status)], None);
 }
 
 /// Tells systemd the daemon is reloading its configuration.
 pub fn reloading() {
-    send(&[NotifyState::Reloading]);
+    send(&[NotifyState::Reloading], Some(IMPORTANT));
 }
 
 /// Tells systemd the daemon is stopping.
 pub fn stopping() {
-    send(&[NotifyState::Stopping]);
+    send(&[NotifyState::Stopping], Some(IMPORTANT));
 }
 
-fn send(states: &[NotifyState<'_>]) {
+/// How long a state change that matters may wait for room in the manager's
+/// queue before it is given up.
+const IMPORTANT: Duration = Duration::from_secs(1);
+
+/// Sends `states` as one datagram to `$NOTIFY_SOCKET` (a path, or `@name`
+/// for an abstract socket). `wait`: how long the send may block; `None`
+/// never blocks.
+fn send(states: &[NotifyState<'_>], wait: Option<Duration>) {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
     };
-    let mut msg = String::new();
-    for s in states {
-        msg.push_str(&s.to_string());
-        msg.push('\n');
-    }
-    if let Err(e) = send_datagram(&path, msg.as_bytes()) {
-        tracing::debug!("sd_notify: {e}");
+    let msg: String = states.iter().map(|s| format!("{s}\n")).collect();
+    if let Err(e) = send_datagram(&path, msg.as_bytes(), wait) {
+        tracing::debug!("sd_notify {}: {e}", msg.trim_end().replace('\n', " "));
     }
 }
 
-/// Sends one datagram to the notify socket without blocking. A path that
-/// starts with `@` is in the abstract namespace.
-fn send_datagram(path: &std::ffi::OsStr, msg: &[u8]) -> std::io::Result<()> {
+fn send_datagram(
+    path: &std::ffi::OsStr,
+    msg: &[u8],
+    wait: Option<Duration>,
+) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    use std::os::unix::net::UnixDatagram;
     let sock = UnixDatagram::unbound()?;
-    sock.set_nonblocking(true)?;
-    let bytes = path.as_bytes();
-    let addr = match bytes.strip_prefix(b"@") {
+    match wait {
+        Some(t) => sock.set_write_timeout(Some(t))?,
+        None => sock.set_nonblocking(true)?,
+    }
+    match path.as_bytes().strip_prefix(b"@") {
         Some(name) => {
             use std::os::linux::net::SocketAddrExt;
-            SocketAddr::from_abstract_name(name)?
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+            sock.connect_addr(&addr)?;
         }
-        None => SocketAddr::from_pathname(path)?,
-    };
-    sock.send_to_addr(msg, &addr).map(|_| ())
+        None => sock.connect(path)?,
+    }
+    let n = sock.send(msg)?;
+    if n != msg.len() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::WriteZero,
+            "incomplete datagram",
+        ));
+    }
+    Ok(())
 }
 
 /// The watchdog interval systemd asked for (`WATCHDOG_USEC`), if any.
@@ -89,7 +108,7 @@ impl Watchdog {
     /// stopped answering does not, and systemd restarts it.
     pub fn feed_if_alive(&self, alive: bool) {
         if self.interval.is_some() && alive {
-            send(&[NotifyState::Watchdog]);
+            send(&[NotifyState::Watchdog], None);
         }
     }
 }
@@ -97,37 +116,48 @@ impl Watchdog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::net::UnixDatagram;
+    use std::time::Instant;
 
     #[test]
-    fn a_full_notify_socket_never_blocks() {
+    fn a_manager_that_does_not_read_never_wedges_the_sender() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("notify.sock");
-        let rx = std::os::unix::net::UnixDatagram::bind(&path).expect("bind");
-        // Nobody reads: far more datagrams than any queue holds.
-        for _ in 0..10_000 {
-            let _ = send_datagram(path.as_os_str(), b"WATCHDOG=1\n");
+        let rx = UnixDatagram::bind(&path).expect("bind");
+        // Fill the receiver's queue; a non-blocking send then fails at once.
+        let started = Instant::now();
+        let mut sent = 0;
+        while send_datagram(path.as_os_str(), b"WATCHDOG=1\n", None).is_ok() {
+            sent += 1;
+            assert!(sent < 100_000, "the queue never filled");
         }
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // A bounded send gives up after its timeout.
+        let started = Instant::now();
+        let r = send_datagram(
+            path.as_os_str(),
+            b"STOPPING=1\n",
+            Some(Duration::from_millis(200)),
+        );
+        assert!(r.is_err());
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        // Once the manager reads, sends go through again, in order.
         let mut buf = [0u8; 64];
-        let n = rx.recv(&mut buf).expect("the first ones arrived");
-        assert_eq!(&buf[..n], b"WATCHDOG=1\n");
+        let n = rx.recv(&mut buf).expect("recv");
+        assert_eq!(buf.get(..n), Some(&b"WATCHDOG=1\n"[..]));
     }
 
     #[test]
-    fn messages_are_what_systemd_expects() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("n.sock");
-        let rx = std::os::unix::net::UnixDatagram::bind(&path).expect("bind");
-        let mut msg = String::new();
-        for s in [NotifyState::Ready, NotifyState::Status("2/2 modems ready")] {
-            msg.push_str(&s.to_string());
-            msg.push('\n');
-        }
-        send_datagram(path.as_os_str(), msg.as_bytes()).expect("send");
-        let mut buf = [0u8; 128];
+    fn abstract_socket_names_work() {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("smsgate-notify-test-{}", std::process::id());
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+            .expect("abstract name");
+        let rx = UnixDatagram::bind_addr(&addr).expect("bind");
+        let path = format!("@{name}");
+        send_datagram(std::ffi::OsStr::new(&path), b"READY=1\n", Some(IMPORTANT)).expect("send");
+        let mut buf = [0u8; 64];
         let n = rx.recv(&mut buf).expect("recv");
-        assert_eq!(
-            std::str::from_utf8(&buf[..n]).expect("utf8"),
-            "READY=1\nSTATUS=2/2 modems ready\n"
-        );
+        assert_eq!(buf.get(..n), Some(&b"READY=1\n"[..]));
     }
 }

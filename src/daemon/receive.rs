@@ -228,7 +228,9 @@ fn write_report_copy(
     intake::write_file(dir, &spool::smstools::incoming_name(modem), &bytes);
 }
 
-/// A report changed a message's state: `delivered` / `failed` events.
+/// A report changed a message's state: `delivered` / `failed` events, with
+/// the same fields as those the dispatcher emits (`to`, `modem`, `text`,
+/// `error`, `parts`), so a hook sees one shape whatever decided the state.
 async fn message_state_event(shared: &Shared, id: i64, state: MessageState) {
     let hook = match state {
         MessageState::Delivered => HookEvent::Delivered,
@@ -240,7 +242,9 @@ async fn message_state_event(shared: &Shared, id: i64, state: MessageState) {
     if let Some(v) = &view {
         event["to"] = json!(v.to);
         event["modem"] = json!(v.modem);
+        event["text"] = json!(v.text);
         event["error"] = json!(v.error);
+        event["parts"] = json!(v.parts.len());
     }
     shared.emit(Some(hook), event);
     if let Some(v) = view {

@@ -4,12 +4,15 @@
 //! `NOTIFY_SOCKET`, so tests see READY, STATUS and WATCHDOG as systemd would.
 //! Everything synchronises on events (notify datagrams, `watch` events,
 //! simulator notifications) with timeouts; nothing sleeps to wait.
+//! Notify datagrams are read as they come, on a thread, as systemd does: a
+//! manager that stopped reading would fill the socket's queue.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -55,7 +58,8 @@ pub struct Gateway {
     pub net: Network,
     pub sims: Vec<SimModem>,
     pub child: Option<Child>,
-    notify: UnixDatagram,
+    notify: Arc<NotifyQueue>,
+    notify_sock: UnixDatagram,
     notify_path: PathBuf,
     /// Extra top-level TOML appended to the config.
     pub extra: String,
@@ -96,7 +100,8 @@ impl Gateway {
             );
         }
         let notify_path = dir.path().join("notify.sock");
-        let notify = UnixDatagram::bind(&notify_path).expect("notify socket");
+        let notify_sock = UnixDatagram::bind(&notify_path).expect("notify socket");
+        let notify = NotifyQueue::start(&notify_sock);
         let mut g = Gateway {
             config: dir.path().join("smsgate.toml"),
             socket: dir.path().join("ctl.sock"),
@@ -107,6 +112,7 @@ impl Gateway {
             sims,
             child: None,
             notify,
+            notify_sock,
             notify_path,
             extra: extra.to_string(),
             plans,
@@ -168,11 +174,8 @@ impl Gateway {
 
     /// Starts the daemon process.
     pub fn spawn(&mut self) {
-        // Drain notifications left from an earlier run.
-        self.notify.set_nonblocking(true).expect("nonblocking");
-        let mut buf = [0u8; 4096];
-        while self.notify.recv(&mut buf).is_ok() {}
-        self.notify.set_nonblocking(false).expect("blocking");
+        // Forget notifications left from an earlier run.
+        self.notify.clear();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -195,24 +198,12 @@ impl Gateway {
 
     /// Waits for a notify datagram containing `needle`; returns it.
     pub fn wait_notify(&self, needle: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        let mut buf = [0u8; 4096];
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
+        match self.notify.pop_until(needle, timeout) {
+            Some(msg) => msg,
+            None => panic!(
                 "no {needle:?} from the daemon in {timeout:?}; log:\n{}",
                 self.log()
-            );
-            self.notify
-                .set_read_timeout(Some(left))
-                .expect("read timeout");
-            if let Ok(n) = self.notify.recv(&mut buf) {
-                let msg = String::from_utf8_lossy(&buf[..n]).to_string();
-                if msg.contains(needle) {
-                    return msg;
-                }
-            }
+            ),
         }
     }
 
@@ -313,6 +304,67 @@ impl Gateway {
 impl Drop for Gateway {
     fn drop(&mut self) {
         self.kill9();
+        // Ends the reader thread.
+        let _ = self.notify_sock.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// Notify datagrams received and not yet waited for, in order.
+struct NotifyQueue {
+    queue: Mutex<std::collections::VecDeque<String>>,
+    arrived: Condvar,
+}
+
+impl NotifyQueue {
+    /// Reads datagrams from `sock` on a thread until the socket is shut down.
+    fn start(sock: &UnixDatagram) -> Arc<NotifyQueue> {
+        let q = Arc::new(NotifyQueue {
+            queue: Mutex::new(std::collections::VecDeque::new()),
+            arrived: Condvar::new(),
+        });
+        let sock = sock.try_clone().expect("notify socket");
+        let q2 = q.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = sock.recv(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+                q2.queue
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_back(msg);
+                q2.arrived.notify_all();
+            }
+        });
+        q
+    }
+
+    fn clear(&self) {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Takes datagrams in order until one contains `needle`; `None` on timeout.
+    fn pop_until(&self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            while let Some(msg) = q.pop_front() {
+                if msg.contains(needle) {
+                    return Some(msg);
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            q = self
+                .arrived
+                .wait_timeout(q, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 }
 
