@@ -385,16 +385,18 @@ pub async fn run(
         ));
     }
 
+    // Handlers first: a SIGTERM or SIGHUP right after READY (systemd may send
+    // one at once) must not meet the default action, which kills the process.
+    let mut sigterm =
+        signal(SignalKind::terminate()).map_err(|e| DaemonError::Io(e.to_string()))?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Io(e.to_string()))?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(|e| DaemonError::Io(e.to_string()))?;
     notify::ready(&status_line(&shared).await);
     if let Some(r) = ready {
         let _ = r.send(());
     }
     info!(socket = %cfg.control.socket.display(), "ready");
 
-    let mut sigterm =
-        signal(SignalKind::terminate()).map_err(|e| DaemonError::Io(e.to_string()))?;
-    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Io(e.to_string()))?;
-    let mut sighup = signal(SignalKind::hangup()).map_err(|e| DaemonError::Io(e.to_string()))?;
     let watchdog = notify::Watchdog::from_env();
     let mut watchdog_tick =
         tokio::time::interval(watchdog.period().unwrap_or(Duration::from_secs(3600)));
