@@ -628,3 +628,22 @@ impl Gateway {
         std::fs::rename(&tmp, outgoing.join(name)).expect("rename into outgoing");
     }
 }
+
+/// Waits until `sim` has received at least `n` `AT+CMGS=` command lines.
+pub async fn wait_cmgs(sim: &SimModem, n: usize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let cmds = sim.commands();
+        let seen = cmds.iter().filter(|c| c.contains("AT+CMGS=")).count();
+        if seen >= n {
+            return;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "{}: {seen} of {n} AT+CMGS in {timeout:?}",
+            sim.name()
+        );
+        let _ = sim.wait_commands(cmds.len() + 1, left).await;
+    }
+}
