@@ -73,6 +73,17 @@ impl Gateway {
         plans: Vec<ModemPlan>,
         extra: &str,
     ) -> Gateway {
+        Self::start_with_db(net_opts, plans, extra, None).await
+    }
+
+    /// [`Gateway::start_with`] with the store at `db` instead of inside the
+    /// test's temporary directory (e.g. on a small tmpfs to fill it up).
+    pub async fn start_with_db(
+        net_opts: NetworkOptions,
+        plans: Vec<ModemPlan>,
+        extra: &str,
+        db: Option<PathBuf>,
+    ) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let net = Network::new(net_opts);
         let mut sims = Vec::new();
@@ -101,7 +112,7 @@ impl Gateway {
             config: dir.path().join("smsgate.toml"),
             socket: dir.path().join("ctl.sock"),
             spool: dir.path().join("spool"),
-            db: dir.path().join("smsgate.db"),
+            db: db.unwrap_or_else(|| dir.path().join("smsgate.db")),
             dir,
             net,
             sims,
