@@ -201,6 +201,27 @@ impl Network {
         Ok((reference, total))
     }
 
+    /// Hostile input for tests: hands `to_msisdn`'s modem an SMS whose stored
+    /// PDU is exactly `smsc` followed by `tpdu`, with no checking at all. The
+    /// `<length>` the modem reports is `tpdu.len()`, so a wrong SMSC prefix, a
+    /// truncated TPDU or a lying UDL/UDH reaches the daemon as given. In text
+    /// mode the entry shows as an empty message from an empty sender.
+    pub fn inject_raw(&self, to_msisdn: &str, smsc: &[u8], tpdu: &[u8]) -> Result<(), SimError> {
+        let sim = self
+            .find(to_msisdn)
+            .ok_or_else(|| SimError::UnknownMsisdn(to_msisdn.to_string()))?;
+        sim.deliver(Incoming {
+            smsc: smsc.to_vec(),
+            tpdu: tpdu.to_vec(),
+            kind: IncomingKind::Deliver {
+                from: String::new(),
+                text: String::new(),
+                scts: pdu::scts_text(now()),
+            },
+        });
+        Ok(())
+    }
+
     /// A modem transmitted `submit` (TPDU bytes `tpdu`, reference `mr`).
     pub(crate) fn submit(
         &self,

@@ -89,7 +89,18 @@ impl Gateway {
         plans: Vec<ModemPlan>,
         extra: &str,
     ) -> Gateway {
-        Self::start_full(net_opts, plans, Sections::default(), extra).await
+        Self::start_inner(net_opts, plans, Sections::default(), extra, None).await
+    }
+
+    /// [`Gateway::start_with`] with the store at `db` instead of inside the
+    /// test's temporary directory (e.g. on a small tmpfs to fill it up).
+    pub async fn start_with_db(
+        net_opts: NetworkOptions,
+        plans: Vec<ModemPlan>,
+        extra: &str,
+        db: Option<PathBuf>,
+    ) -> Gateway {
+        Self::start_inner(net_opts, plans, Sections::default(), extra, db).await
     }
 
     /// [`Gateway::start_with`], plus extra lines for the `[store]` and
@@ -99,6 +110,16 @@ impl Gateway {
         plans: Vec<ModemPlan>,
         sections: Sections,
         extra: &str,
+    ) -> Gateway {
+        Self::start_inner(net_opts, plans, sections, extra, None).await
+    }
+
+    async fn start_inner(
+        net_opts: NetworkOptions,
+        plans: Vec<ModemPlan>,
+        sections: Sections,
+        extra: &str,
+        db: Option<PathBuf>,
     ) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let net = Network::new(net_opts);
@@ -129,7 +150,7 @@ impl Gateway {
             config: dir.path().join("smsgate.toml"),
             socket: dir.path().join("ctl.sock"),
             spool: dir.path().join("spool"),
-            db: dir.path().join("smsgate.db"),
+            db: db.unwrap_or_else(|| dir.path().join("smsgate.db")),
             dir,
             net,
             sims,
