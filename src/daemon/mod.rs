@@ -78,7 +78,9 @@ pub(crate) struct Shared {
     modems: Mutex<BTreeMap<String, ModemEntry>>,
     pub dispatch: DispatchHandle,
     pub events: broadcast::Sender<Event>,
-    pub hooks: Hooks,
+    hooks: Mutex<Hooks>,
+    hooks_cancel: CancellationToken,
+    tracker: TaskTracker,
     pub encoder: Mutex<CodecEncoder>,
     pub started: Instant,
     reload_tx: mpsc::Sender<oneshot::Sender<Result<Value, String>>>,
@@ -115,7 +117,7 @@ impl Shared {
     /// Emits an event to `watch` clients and to its hook.
     pub fn emit(&self, hook: Option<HookEvent>, event: Value) {
         if let Some(h) = hook {
-            self.hooks.fire(h, event.clone());
+            lock(&self.hooks).fire(h, event.clone());
         }
         let _ = self.events.send(Arc::new(event));
     }
@@ -340,7 +342,8 @@ pub async fn run(
     let dispatch_task = tokio::spawn(dispatcher.run(dispatch_cancel.clone()));
 
     // Hooks and events.
-    let hooks = Hooks::start(hook_options(&cfg), root.child_token(), tracker.clone());
+    let hooks_cancel = root.child_token();
+    let hooks = Hooks::start(hook_options(&cfg), hooks_cancel.clone(), tracker.clone());
     let (events, _) = broadcast::channel::<Event>(4096);
     let (reload_tx, mut reload_rx) = mpsc::channel(4);
     let shared = Arc::new(Shared {
@@ -349,7 +352,9 @@ pub async fn run(
         modems: Mutex::new(modems),
         dispatch: dispatch.clone(),
         events: events.clone(),
-        hooks,
+        hooks: Mutex::new(hooks),
+        hooks_cancel,
+        tracker: tracker.clone(),
         encoder: Mutex::new(enc),
         started: Instant::now(),
         reload_tx,
@@ -719,6 +724,17 @@ async fn reload_inner(
         info!(modem = %name, "modem started by reload");
     }
     *lock(&shared.encoder) = encoder(&new);
+    updates.configure(dispatch_config(&new));
+    if new.hooks != old.hooks {
+        // The old runner drains: its queue closes when its sender is dropped.
+        let hooks = Hooks::start(
+            hook_options(&new),
+            shared.hooks_cancel.clone(),
+            shared.tracker.clone(),
+        );
+        *lock(&shared.hooks) = hooks;
+        info!("hooks reloaded");
+    }
     *lock(&shared.cfg) = new;
     if old.control.socket != shared.config().control.socket {
         warn!("[control] socket changed: takes effect at the next restart");
