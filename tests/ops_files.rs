@@ -48,12 +48,24 @@ fn read(rel: &str) -> String {
     fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
 }
 
+/// Says why part of a test did not run. `.ci/run` sets
+/// SMSGATE_OPS_REQUIRE_TOOLS=1, which makes any such skip a failure.
+fn skip(why: &str) {
+    assert!(
+        std::env::var_os("SMSGATE_OPS_REQUIRE_TOOLS").is_none(),
+        "SMSGATE_OPS_REQUIRE_TOOLS is set but: {why}"
+    );
+    eprintln!("SKIPPED: {why}");
+}
+
 /// Runs a tool; `None` (and a skip message) when it is not installed.
 fn run_tool(program: &str, args: &[&str]) -> Option<Output> {
     match Command::new(program).args(args).output() {
         Ok(out) => Some(out),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("SKIPPED: {program} is not installed (apt-get install systemd); .ci/run installs it");
+            skip(&format!(
+                "{program} is not installed (apt-get install systemd); .ci/run installs it"
+            ));
             None
         }
         Err(e) => panic!("running {program}: {e}"),
@@ -455,7 +467,7 @@ fn parse_sysusers(text: &str) -> Result<Vec<SysusersLine>, LintError> {
                     field: "type",
                     value: other.unwrap_or("").to_string(),
                     why: "must be u, g, m or r",
-                })
+                });
             }
         };
         let name = fields.get(1).cloned().unwrap_or_default();
@@ -696,7 +708,7 @@ fn tmpfiles_entry_creates_the_spool_for_the_group() {
         );
     }
     if !is_root() {
-        eprintln!("SKIPPED: systemd-tmpfiles --create in a temp root needs root (chown)");
+        skip("systemd-tmpfiles --create in a temp root needs root (chown)");
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
@@ -1126,7 +1138,7 @@ fn evaluate(rules: &[Rule], dev: &Device) -> Result<Outcome, EvalError> {
                     return Err(EvalError::Unsupported {
                         line: r.line,
                         what: format!("match key {other}"),
-                    })
+                    });
                 }
             };
             if hit != (p.op == Op::Match) {
@@ -1167,7 +1179,7 @@ fn evaluate(rules: &[Rule], dev: &Device) -> Result<Outcome, EvalError> {
                             return Err(EvalError::Unsupported {
                                 line: r.line,
                                 what: format!("builtin {other}"),
-                            })
+                            });
                         }
                     };
                     for (k, val) in imported {
@@ -1183,7 +1195,7 @@ fn evaluate(rules: &[Rule], dev: &Device) -> Result<Outcome, EvalError> {
                     return Err(EvalError::Unsupported {
                         line: r.line,
                         what: format!("assignment {k}{a:?}"),
-                    })
+                    });
                 }
             }
         }
@@ -1542,10 +1554,6 @@ fn deb_metadata_installs_every_ops_file_once() {
         ("target/release/smsgate", "usr/bin/"),
         ("config.example.toml", "etc/smsgate/smsgate.toml"),
         (
-            "systemd/smsgate.sysusers",
-            "usr/lib/sysusers.d/smsgate.conf",
-        ),
-        (
             "systemd/smsgate.tmpfiles",
             "usr/lib/tmpfiles.d/smsgate.conf",
         ),
@@ -1573,7 +1581,14 @@ fn deb_metadata_installs_every_ops_file_once() {
         .map(|a| a.iter().filter_map(toml::Value::as_str).collect())
         .unwrap_or_default();
     assert!(conf.contains(&"/etc/smsgate/smsgate.toml"), "{conf:?}");
-    // The unit has one source: systemd/, which cargo-deb installs.
+    // The unit and the sysusers.d entry have one source: systemd/, from which
+    // cargo-deb installs smsgate.service and smsgate.sysusers by name; listing
+    // the sysusers file as an asset too would install it twice.
+    assert!(
+        !assets.iter().any(|(s, _)| s == "systemd/smsgate.sysusers"),
+        "cargo-deb already installs systemd/smsgate.sysusers"
+    );
+    assert!(repo().join("systemd/smsgate.sysusers").is_file());
     let units = deb.get("systemd-units").expect("systemd-units");
     assert_eq!(
         units.get("unit-scripts").and_then(toml::Value::as_str),
@@ -1589,10 +1604,42 @@ fn deb_metadata_installs_every_ops_file_once() {
         "a second copy of the unit"
     );
     let postinst = read("debian/postinst");
-    assert!(
-        postinst.contains("#DEBHELPER#"),
-        "cargo-deb needs the token"
+    // cargo-deb replaces the first occurrence of the token, even in a comment:
+    // exactly one, alone on its line, after the script's own work.
+    let token_lines: Vec<&str> = postinst
+        .lines()
+        .filter(|l| l.contains("#DEBHELPER#"))
+        .collect();
+    assert_eq!(
+        token_lines,
+        ["#DEBHELPER#"],
+        "cargo-deb needs the token once"
     );
-    assert!(postinst.contains("systemd-sysusers smsgate.conf"));
-    assert!(postinst.contains("systemd-tmpfiles --create smsgate.conf"));
+    // (what postinst must run, in order, on lines that are not comments)
+    let steps: &[&str] = &[
+        "systemd-sysusers",
+        "systemd-tmpfiles",
+        "chgrp",
+        "#DEBHELPER#",
+    ];
+    assert!(!steps.is_empty());
+    let code: Vec<&str> = postinst
+        .lines()
+        .filter(|l| *l == "#DEBHELPER#" || !l.trim_start().starts_with('#'))
+        .collect();
+    let mut from = 0;
+    for step in steps {
+        let Some(i) = code[from..].iter().position(|l| l.contains(step)) else {
+            panic!("postinst does not run {step} after the previous step");
+        };
+        from += i + 1;
+    }
+    for l in postinst
+        .lines()
+        .filter(|l| l.contains("systemd-sysusers ") || l.contains("systemd-tmpfiles "))
+    {
+        if !l.trim_start().starts_with('#') && !l.contains("command -v") {
+            assert!(l.contains("smsgate.conf"), "only our own entries: {l}");
+        }
+    }
 }
