@@ -1007,26 +1007,23 @@ fn parse_udev_line(text: &str, line: usize) -> Result<Vec<Pair>, LintError> {
 /// A modelled device for the evaluator: the tty, its USB interface and its
 /// USB device, and what the `usb_id` and `path_id` builtins would import.
 struct Device {
-    interface: BTreeMap<&'static str, &'static str>,
-    usb: BTreeMap<&'static str, &'static str>,
+    interface: BTreeMap<&'static str, String>,
+    usb: BTreeMap<&'static str, String>,
     usb_id: BTreeMap<&'static str, String>,
     path_id: BTreeMap<&'static str, String>,
 }
 
-fn modem(
-    vid: &'static str,
-    pid: &'static str,
-    serial: &'static str,
-    ifnum: &'static str,
-    class: [&'static str; 3],
-) -> Device {
+fn modem(vid: &str, pid: &str, serial: &str, ifnum: &str, class: [&str; 3]) -> Device {
     let interface = BTreeMap::from([
-        ("bInterfaceNumber", ifnum),
-        ("bInterfaceClass", class[0]),
-        ("bInterfaceSubClass", class[1]),
-        ("bInterfaceProtocol", class[2]),
+        ("bInterfaceNumber", ifnum.to_string()),
+        ("bInterfaceClass", class[0].to_string()),
+        ("bInterfaceSubClass", class[1].to_string()),
+        ("bInterfaceProtocol", class[2].to_string()),
     ]);
-    let usb = BTreeMap::from([("idVendor", vid), ("idProduct", pid)]);
+    let usb = BTreeMap::from([
+        ("idVendor", vid.to_string()),
+        ("idProduct", pid.to_string()),
+    ]);
     let mut usb_id = BTreeMap::from([
         ("ID_VENDOR_ID", vid.to_string()),
         ("ID_MODEL_ID", pid.to_string()),
@@ -1107,7 +1104,7 @@ fn substitute(
 /// tty itself, as udev does.
 fn evaluate(rules: &[Rule], dev: &Device) -> Result<Outcome, EvalError> {
     let mut o = Outcome::default();
-    let chain: [(&str, &BTreeMap<&str, &str>); 3] = [
+    let chain: [(&str, &BTreeMap<&str, String>); 3] = [
         ("tty", &BTreeMap::new()),
         ("usb", &dev.interface),
         ("usb", &dev.usb),
@@ -1152,7 +1149,9 @@ fn evaluate(rules: &[Rule], dev: &Device) -> Result<Outcome, EvalError> {
                     let actual = if p.key == "SUBSYSTEMS" {
                         Some(*subsystem)
                     } else {
-                        attrs.get(p.attr.as_deref().unwrap_or("")).copied()
+                        attrs
+                            .get(p.attr.as_deref().unwrap_or(""))
+                            .map(String::as_str)
                     };
                     match (actual, p.op) {
                         (Some(v), Op::Match) => glob(&p.value, v),
@@ -1490,7 +1489,45 @@ fn udev_evaluator_knows_parent_semantics() {
     }
 }
 
+/// The vendor ids the rules know, with the family name they give.
+const FAMILIES: &[(&str, &str)] = &[
+    ("12d1", "huawei"),
+    ("19d2", "zte"),
+    ("1e0e", "simcom"),
+    ("2c7c", "quectel"),
+    ("1199", "sierra"),
+    ("1bc7", "telit"),
+    ("1546", "ublox"),
+];
+
 proptest! {
+    /// Any port of a listed vendor gets exactly one per-interface name and at
+    /// most one family name, no name has an empty part, and the evaluator
+    /// supports every construct the rules use.
+    #[test]
+    fn udev_rules_name_every_port_of_a_listed_vendor_once(
+        family in 0..FAMILIES.len(),
+        pid in "[0-9a-f]{4}",
+        serial in "[A-Za-z0-9]{0,12}",
+        ifnum in 0u8..16,
+        class in prop_oneof![Just(["ff", "ff", "ff"]), Just(["ff", "02", "02"]), Just(["ff", "01", "01"]), Just(["02", "02", "01"])],
+    ) {
+        let rules = udev_rules();
+        let (vid, name) = FAMILIES[family];
+        let ifnum = format!("{ifnum:02x}");
+        let o = evaluate(&rules, &modem(vid, &pid, &serial, &ifnum, class)).expect("evaluates");
+        let per_if: Vec<&String> = o.symlinks.iter().filter(|s| s.starts_with(&format!("smsgate/{vid}-"))).collect();
+        let fam: Vec<&String> = o.symlinks.iter().filter(|s| s.starts_with(&format!("smsgate/{name}-"))).collect();
+        prop_assert_eq!(per_if.len(), 1, "{:?}", o.symlinks);
+        prop_assert!(per_if[0].ends_with(&format!("-if{ifnum}")), "{:?}", o.symlinks);
+        prop_assert!(fam.len() <= 1, "{:?}", o.symlinks);
+        prop_assert_eq!(per_if.len() + fam.len(), o.symlinks.len(), "{:?}", o.symlinks);
+        for s in &o.symlinks {
+            prop_assert!(!s.contains("--") && !s.ends_with('-') && !s.contains("-if-"), "{}", s);
+        }
+        prop_assert_eq!(o.env.get("ID_MM_DEVICE_IGNORE").map(String::as_str), Some("1"));
+    }
+
     #[test]
     fn udev_parser_never_panics(text in "[ -~\\n\\\\\"{},=!+:#]{0,200}") {
         let _ = parse_udev(&text);
