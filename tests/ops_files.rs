@@ -1680,3 +1680,74 @@ fn deb_metadata_installs_every_ops_file_once() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// The packaged configuration against the sandbox
+
+#[test]
+fn packaged_config_paths_are_the_ones_the_unit_makes_writable() {
+    let path = repo().join("config.example.toml");
+    let Ok(text) = fs::read_to_string(&path) else {
+        // It comes from the config work; the .deb cannot be built without it.
+        eprintln!("SKIPPED: {} not present yet", path.display());
+        return;
+    };
+    let config: toml::Table = text.parse().expect("config.example.toml parses");
+    let get = |section: &str, key: &str| -> String {
+        config
+            .get(section)
+            .and_then(|s| s.get(key))
+            .and_then(toml::Value::as_str)
+            .unwrap_or_else(|| panic!("config.example.toml lacks [{section}] {key}"))
+            .to_string()
+    };
+    let unit = parse_unit(&read("systemd/smsgate.service")).expect("unit parses");
+    let service = unit.get("Service").expect("[Service]");
+    let first = |key: &str| -> String {
+        service
+            .get(key)
+            .and_then(|v| v.last())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let tmpfiles = parse_tmpfiles(&read("systemd/smsgate.tmpfiles")).expect("tmpfiles parses");
+    let spool = get("spool", "dir");
+    // (what, the configured path, the directory the unit makes writable for it)
+    let table: Vec<(&str, String, String)> = vec![
+        (
+            "[store] path",
+            get("store", "path"),
+            format!("/var/lib/{}", first("StateDirectory")),
+        ),
+        (
+            "[control] socket",
+            get("control", "socket"),
+            format!("/run/{}", first("RuntimeDirectory")),
+        ),
+    ];
+    assert!(!table.is_empty());
+    for (what, configured, dir) in &table {
+        assert_eq!(
+            Path::new(configured).parent(),
+            Some(Path::new(dir)),
+            "{what} = {configured:?} is not directly in {dir}"
+        );
+    }
+    let writable = words(
+        service
+            .get("ReadWritePaths")
+            .map(Vec::as_slice)
+            .unwrap_or(&[]),
+    );
+    assert!(
+        writable.iter().any(|w| w.trim_start_matches('-') == spool),
+        "[spool] dir = {spool:?} is not in ReadWritePaths {writable:?}"
+    );
+    for sub in ["", "/outgoing", "/failed"] {
+        let want = format!("{spool}{sub}");
+        assert!(
+            tmpfiles.iter().any(|l| l.kind == "d" && l.path == want),
+            "tmpfiles.d does not create {want}"
+        );
+    }
+}
