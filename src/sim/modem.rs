@@ -148,6 +148,12 @@ impl SimModem {
         cfmakeraw(&mut t);
         tcsetattr(&pty.slave, SetArg::TCSANOW, &t).map_err(SimError::Pty)?;
         let pts = nix::unistd::ttyname(&pty.slave).map_err(SimError::Pty)?;
+        // Close-on-exec: a process the harness starts (the daemon under test)
+        // must not inherit the master, or closing it here would not hang up
+        // the line and an unplug would go unnoticed.
+        for fd in [&pty.master, &pty.slave] {
+            fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(SimError::Pty)?;
+        }
         let flags = fcntl(&pty.master, FcntlArg::F_GETFL).map_err(SimError::Pty)?;
         fcntl(
             &pty.master,
