@@ -654,3 +654,32 @@ async fn socket_mode_is_0660_by_default_and_configurable() {
     assert_eq!(g.terminate(), Some(0));
     assert!(!g.socket.exists(), "socket left behind");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answered_send_survives_kill_9() {
+    // No modem: everything stays queued, so the store alone holds it.
+    let mut g = Gateway::start(vec![], "").await;
+    let mut c = Conn::open(&g);
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let r = c.req(
+            json!({"id": i, "cmd": "send", "to": "+4915112345678", "text": format!("durable {i}")}),
+        );
+        ids.push(r["result"]["id"].as_i64().expect("id"));
+    }
+    // Killed the moment the last answer arrived.
+    g.kill9();
+    g.spawn();
+    g.wait_notify("READY=1", T);
+    for (i, id) in ids.iter().enumerate() {
+        let m = g.ok(json!({"cmd": "show", "message": id}));
+        assert_eq!(m["text"], json!(format!("durable {i}")));
+        assert_eq!(m["state"], json!("queued"));
+    }
+    let out = g.ok(json!({"cmd": "outbox", "limit": 100}));
+    assert_eq!(
+        out.as_array().map(Vec::len),
+        Some(20),
+        "nothing stored twice"
+    );
+}

@@ -59,6 +59,24 @@ fn wait_ready(g: &Gateway, names: &[&str]) {
     }
 }
 
+/// `w.until` that shows the daemon's log when the event does not come.
+fn until(g: &Gateway, w: &mut Watch, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + T;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "expected event not seen in {T:?}; log:\n{}",
+            g.log()
+        );
+        if let Some(ev) = w.next(left) {
+            if pred(&ev) {
+                return ev;
+            }
+        }
+    }
+}
+
 /// Commands that (re)initialise a modem; an untouched modem sends none.
 fn is_init(cmd: &str) -> bool {
     let c = cmd.to_ascii_uppercase();
@@ -307,6 +325,36 @@ async fn sighup_and_reload_add_and_remove_modems_without_touching_the_others() {
     );
     w.until(T, |e| e["type"] == "modem_up" && e["modem"] == "m1");
     assert_eq!(modem_names(&g), ["m0", "m1", "m2"]);
+    let since: Vec<String> = g.sims[0].commands().split_off(m0_before);
+    assert!(!since.iter().any(|c| is_init(c)), "{since:?}");
+
+    // A changed section restarts that modem, and only that one.
+    let m2_before = g.sims[2].commands().len();
+    let text = std::fs::read_to_string(&g.config).expect("config");
+    let m2_device = format!("device = \"{}\"\n", g.dir.path().join("modem2").display());
+    assert!(text.contains(&m2_device));
+    std::fs::write(
+        &g.config,
+        text.replace(
+            &m2_device,
+            &format!("{m2_device}health_interval = \"30s\"\n"),
+        ),
+    )
+    .expect("config");
+    let mut w = g.watch();
+    let r = g.ok(json!({"cmd": "reload"}));
+    assert_eq!(
+        r,
+        json!({"added": [], "removed": [], "changed": ["m2"], "unchanged": ["m0", "m1"]})
+    );
+    until(&g, &mut w, |e| {
+        e["type"] == "modem_up" && e["modem"] == "m2"
+    });
+    let m2_since: Vec<String> = g.sims[2].commands().split_off(m2_before);
+    assert!(
+        m2_since.iter().any(|c| is_init(c)),
+        "m2 restarted: {m2_since:?}"
+    );
     let since: Vec<String> = g.sims[0].commands().split_off(m0_before);
     assert!(!since.iter().any(|c| is_init(c)), "{since:?}");
     assert_eq!(g.terminate(), Some(0));
