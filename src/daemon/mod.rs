@@ -747,6 +747,7 @@ async fn reload_inner(
         info!(modem = %name, "modem started by reload");
     }
     *lock(&shared.encoder) = encoder(&new);
+    shared.hooks.update(hook_options(&new));
     *lock(&shared.cfg) = new;
     if old.control.socket != shared.config().control.socket {
         warn!("[control] socket changed: takes effect at the next restart");
