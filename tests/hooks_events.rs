@@ -227,3 +227,36 @@ async fn a_hanging_hook_is_killed_at_its_timeout_and_holds_up_nothing() {
         "sending waited for the hook ({all_sent:?} for all sends)"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_follow_a_reload() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let rec = work.path().join("rec");
+    std::fs::create_dir(&rec).expect("mkdir");
+    mkfifo(&rec.join("done"));
+    let done = fifo_lines(&rec.join("done"));
+    let g = Gateway::start(vec![ModemPlan::default()], "").await;
+    // No hooks at start; a reload adds one for `received`.
+    let text = std::fs::read_to_string(&g.config).expect("config");
+    let hook = format!("[\"/bin/sh\", \"-c\", {}]", toml_str(&recorder(&rec)));
+    std::fs::write(
+        &g.config,
+        text.replacen(
+            "[[modem]]",
+            &format!("[hooks]\nreceived = {hook}\n\n[[modem]]"),
+            1,
+        ),
+    )
+    .expect("config");
+    let r = g.ok(json!({"cmd": "reload"}));
+    assert_eq!(r["unchanged"], json!(["m0"]), "{r}");
+    let mut w = g.watch();
+    g.net
+        .inject("+4917099999999", &msisdn(0), "after the reload")
+        .expect("inject");
+    let ev = w.until(T, |e| e["type"] == "received");
+    let id = ev["id"].as_i64().expect("id");
+    wait_hooks(&done, &[format!("received-{id}")], &g);
+    let got = recorded(&rec, &format!("received-{id}"));
+    assert_eq!(got.text, "after the reload");
+}
