@@ -55,10 +55,12 @@ pub enum DaemonError {
 }
 
 impl DaemonError {
-    /// 2 for a configuration problem, 1 for everything else.
+    /// 2 for a configuration problem (a `[control] group` that does not
+    /// exist included), 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            DaemonError::Config(_) => 2,
+            DaemonError::Config(_)
+            | DaemonError::Control(crate::control::server::ControlError::NoSuchGroup(_)) => 2,
             _ => 1,
         }
     }
