@@ -8,13 +8,11 @@
 //! at once; when the cap is reached, further events wait in a bounded queue
 //! and the oldest are dropped (and counted) rather than slowing the gateway.
 //! Nothing here blocks sending or receiving: [`Hooks::fire`] only enqueues.
-//! [`Hooks::update`] swaps the settings on a reload; runs in progress keep
-//! the settings they started with.
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -75,7 +73,8 @@ pub struct HookStats {
 #[derive(Clone)]
 pub struct Hooks {
     tx: mpsc::Sender<(HookEvent, Value)>,
-    opts: Arc<RwLock<Arc<HookOptions>>>,
+    /// The events that have a hook: others are not queued at all.
+    configured: Arc<std::collections::BTreeSet<HookEvent>>,
     pub stats: Arc<HookStats>,
 }
 
@@ -89,60 +88,61 @@ impl Hooks {
     pub fn start(opts: HookOptions, cancel: CancellationToken, tracker: TaskTracker) -> Hooks {
         let (tx, rx) = mpsc::channel(BACKLOG);
         let stats = Arc::new(HookStats::default());
-        let opts = Arc::new(RwLock::new(Arc::new(opts)));
+        let configured = Arc::new(opts.commands.keys().copied().collect());
         let runner = Runner {
-            opts: opts.clone(),
+            opts: Arc::new(opts),
             slots: Arc::new(Semaphore::new(1)),
             stats: stats.clone(),
             tracker: tracker.clone(),
         };
         tracker.spawn(runner.run(rx, cancel));
-        Hooks { tx, opts, stats }
-    }
-
-    /// New settings (a reload): events from now on run the new commands with
-    /// the new timeout. `max_concurrent` takes effect at the next start.
-    pub fn update(&self, opts: HookOptions) {
-        *self.opts.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(opts);
+        Hooks {
+            tx,
+            configured,
+            stats,
+        }
     }
 
     /// Queues an event for its hook, if one is configured. Never waits: when
     /// the backlog is full the event is dropped and counted.
     pub fn fire(&self, event: HookEvent, payload: Value) {
-        if self.tx.try_send((event, payload)).is_err() {
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(event = event.as_str(), "hook backlog full: event dropped");
+        if !self.configured.contains(&event) {
+            return;
+        }
+        match self.tx.try_send((event, payload)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(event = event.as_str(), "hook backlog full: event dropped");
+            }
+            // The runner stopped (shutdown): nothing runs any more.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 }
 
 struct Runner {
-    opts: Arc<RwLock<Arc<HookOptions>>>,
+    opts: Arc<HookOptions>,
     slots: Arc<Semaphore>,
     stats: Arc<HookStats>,
     tracker: TaskTracker,
 }
 
 impl Runner {
-    fn current(&self) -> Arc<HookOptions> {
-        self.opts.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
     async fn run(mut self, mut rx: mpsc::Receiver<(HookEvent, Value)>, cancel: CancellationToken) {
-        self.slots = Arc::new(Semaphore::new(self.current().max_concurrent.max(1)));
+        self.slots = Arc::new(Semaphore::new(self.opts.max_concurrent.max(1)));
         loop {
             let (event, payload) = tokio::select! {
                 _ = cancel.cancelled() => return,
                 m = rx.recv() => match m { Some(m) => m, None => return },
             };
-            let opts = self.current();
-            let Some(argv) = opts.commands.get(&event).cloned() else {
+            let Some(argv) = self.opts.commands.get(&event).cloned() else {
                 continue;
             };
             let Ok(permit) = self.slots.clone().acquire_owned().await else {
                 return;
             };
-            let timeout = opts.timeout;
+            let timeout = self.opts.timeout;
             let stats = self.stats.clone();
             self.tracker.spawn(async move {
                 run_one(event, &argv, &payload, timeout, &stats).await;
@@ -373,28 +373,6 @@ mod tests {
         .await;
         // All three were attempted: sleep, false and the missing program.
         assert_eq!(hooks.stats.started.load(Ordering::Relaxed), 3);
-    }
-
-    #[tokio::test]
-    async fn an_update_applies_to_the_next_event() {
-        let hooks = Hooks::start(
-            HookOptions {
-                timeout: Duration::from_secs(10),
-                max_concurrent: 1,
-                ..HookOptions::default()
-            },
-            CancellationToken::new(),
-            TaskTracker::new(),
-        );
-        // Started with no hook at all; the update brings one.
-        hooks.update(opts(
-            HookEvent::Sent,
-            vec!["/bin/true".into()],
-            Duration::from_secs(10),
-        ));
-        hooks.fire(HookEvent::Sent, json!({}));
-        wait_for(&hooks.stats, |s| s.succeeded.load(Ordering::Relaxed) == 1).await;
-        assert_eq!(hooks.stats.started.load(Ordering::Relaxed), 1);
     }
 
     #[tokio::test]

@@ -140,15 +140,51 @@ impl Network {
 
     /// An SMS from the outside world to a simulated SIM (several parts when long).
     pub fn inject(&self, from: &str, to_msisdn: &str, text: &str) -> Result<(), SimError> {
-        let sim = self
-            .find(to_msisdn)
-            .ok_or_else(|| SimError::UnknownMsisdn(to_msisdn.to_string()))?;
+        self.inject_parts(from, to_msisdn, text, None).map(|_| ())
+    }
+
+    /// Like [`Network::inject`], but delivers only the parts at the 0-based
+    /// indices in `order`, in that order (all parts in order when `None`), so
+    /// tests can send parts out of order or hold some back. Indices past the
+    /// last part are skipped. Returns the concatenation reference and how many
+    /// parts the text has; later calls for the same text go through
+    /// [`Network::inject_with_ref`] with that reference.
+    pub fn inject_parts(
+        &self,
+        from: &str,
+        to_msisdn: &str,
+        text: &str,
+        order: Option<&[usize]>,
+    ) -> Result<(u8, usize), SimError> {
         let reference = {
             let mut st = self.state();
             st.next_ref = st.next_ref.wrapping_add(1);
             st.next_ref
         };
-        for part in pdu::split_text(text, reference) {
+        self.inject_with_ref(from, to_msisdn, text, reference, order)
+    }
+
+    /// [`Network::inject_parts`] with a given concatenation reference.
+    pub fn inject_with_ref(
+        &self,
+        from: &str,
+        to_msisdn: &str,
+        text: &str,
+        reference: u8,
+        order: Option<&[usize]>,
+    ) -> Result<(u8, usize), SimError> {
+        let sim = self
+            .find(to_msisdn)
+            .ok_or_else(|| SimError::UnknownMsisdn(to_msisdn.to_string()))?;
+        let parts = pdu::split_text(text, reference);
+        let total = parts.len();
+        let all: Vec<usize> = (0..total).collect();
+        for part in order
+            .unwrap_or(&all)
+            .iter()
+            .filter_map(|&i| parts.get(i))
+            .cloned()
+        {
             let at = now();
             let tpdu = pdu::encode_deliver(from, 0, &part, at);
             let (text, _) = pdu::decode_ud(part.udhi, part.dcs, part.udl, &part.ud);
@@ -162,6 +198,27 @@ impl Network {
                 },
             });
         }
+        Ok((reference, total))
+    }
+
+    /// Hostile input for tests: hands `to_msisdn`'s modem an SMS whose stored
+    /// PDU is exactly `smsc` followed by `tpdu`, with no checking at all. The
+    /// `<length>` the modem reports is `tpdu.len()`, so a wrong SMSC prefix, a
+    /// truncated TPDU or a lying UDL/UDH reaches the daemon as given. In text
+    /// mode the entry shows as an empty message from an empty sender.
+    pub fn inject_raw(&self, to_msisdn: &str, smsc: &[u8], tpdu: &[u8]) -> Result<(), SimError> {
+        let sim = self
+            .find(to_msisdn)
+            .ok_or_else(|| SimError::UnknownMsisdn(to_msisdn.to_string()))?;
+        sim.deliver(Incoming {
+            smsc: smsc.to_vec(),
+            tpdu: tpdu.to_vec(),
+            kind: IncomingKind::Deliver {
+                from: String::new(),
+                text: String::new(),
+                scts: pdu::scts_text(now()),
+            },
+        });
         Ok(())
     }
 

@@ -302,7 +302,22 @@ pub fn decode_submit(tpdu: &[u8]) -> Result<Submit, PduError> {
     c.take(vp_len, "TP-VP")?;
     let udl = c.u8("TP-UDL")?;
     let ud = c.b.get(c.at..).unwrap_or(&[]).to_vec();
-    let (text, concat) = decode_ud(fo & 0x40 != 0, dcs, udl, &ud);
+    let (mut text, mut concat) = decode_ud(fo & 0x40 != 0, dcs, udl, &ud);
+    // The product codec reads what this stand-in cannot (national language
+    // tables, odd UDH layouts); its reading wins whenever it has one.
+    if let Ok(crate::codec::Decoded {
+        pdu: crate::codec::Pdu::Submit(s),
+        ..
+    }) = crate::codec::decode(tpdu, Some(tpdu.len()))
+    {
+        if let Some(t) = s.data.text() {
+            text = t.to_string();
+        }
+        if let Some(c) = s.udh.as_ref().and_then(crate::codec::Udh::concat) {
+            concat = Some((c.reference, c.total, c.seq));
+        }
+        to = s.destination.to_string();
+    }
     Ok(Submit {
         first_octet: fo,
         to,
@@ -632,7 +647,66 @@ mod tests {
         }
     }
 
+    /// The stand-in's own reading of a SUBMIT's user data, codec not consulted.
+    type Reading = (String, Option<(u16, u8, u8)>);
+
+    fn stand_in_text(tpdu: &[u8]) -> Option<Reading> {
+        let fo = *tpdu.first()?;
+        let da_len = usize::from(*tpdu.get(2)?);
+        let at = 4 + da_len.div_ceil(2);
+        let dcs = *tpdu.get(at + 1)?;
+        let vp = match (fo >> 3) & 0x03 {
+            0b10 => 1,
+            0b01 | 0b11 => 7,
+            _ => 0,
+        };
+        let udl = *tpdu.get(at + 2 + vp)?;
+        let ud = tpdu.get(at + 3 + vp..)?;
+        Some(decode_ud(fo & 0x40 != 0, dcs, udl, ud))
+    }
+
     proptest! {
+        /// Differential: what the product codec encodes, the stand-in reads the same.
+        #[test]
+        fn stand_in_reads_what_the_codec_writes(text in "[ -~£€äöüß\\n]{1,300}|\\PC{1,200}") {
+            let to = crate::codec::Address::parse("+4915112345678").expect("address");
+            let opts = crate::codec::SubmitOptions::default();
+            let Ok(parts) = crate::codec::encode_submit(&to, &text, &opts) else {
+                return Ok(());
+            };
+            let mut joined = String::new();
+            for p in &parts {
+                let tpdu = p.bytes.get(p.bytes.len() - p.tpdu_len..).expect("tpdu");
+                let (t, concat) = stand_in_text(tpdu).expect("stand-in reads it");
+                if parts.len() > 1 {
+                    prop_assert_eq!(concat.map(|c| (c.1, c.2)), Some((p.total, p.seq)));
+                }
+                joined.push_str(&t);
+                let s = decode_submit(tpdu).expect("decodes");
+                prop_assert_eq!(&s.to, "+4915112345678");
+            }
+            prop_assert_eq!(joined, text);
+        }
+
+        /// Differential: the DELIVERs the network builds decode with the product codec.
+        #[test]
+        fn codec_reads_the_delivers_the_network_builds(text in "\\PC{1,300}") {
+            let at = chrono::DateTime::parse_from_rfc3339("2024-01-31T23:59:58+01:00").expect("time");
+            let mut joined = String::new();
+            for p in split_text(&text, 9) {
+                let tpdu = encode_deliver("+15550000001", 0, &p, at);
+                let mut bytes = encode_smsc("+15559990000");
+                bytes.extend(&tpdu);
+                let d = crate::codec::decode(&bytes, Some(tpdu.len())).expect("codec decodes");
+                let crate::codec::Pdu::Deliver(d) = d.pdu else {
+                    return Err(TestCaseError::fail("not a DELIVER"));
+                };
+                prop_assert_eq!(d.originator.to_string(), "+15550000001");
+                joined.push_str(d.data.text().unwrap_or_default());
+            }
+            prop_assert_eq!(joined, text);
+        }
+
         #[test]
         fn decode_submit_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode_submit(&bytes);
