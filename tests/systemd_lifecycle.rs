@@ -263,8 +263,15 @@ async fn sighup_and_reload_add_and_remove_modems_without_touching_the_others() {
     let mut up = false;
     let mut down = false;
     while !(up && down) {
-        let ev = w.until(T, |e| e["type"] == "modem_up" || e["type"] == "modem_down");
-        assert_ne!(ev["modem"], json!("m0"), "m0 was touched: {ev}");
+        let ev = until(&g, &mut w, |e| {
+            e["type"] == "modem_up" || e["type"] == "modem_down"
+        });
+        assert_ne!(
+            ev["modem"],
+            json!("m0"),
+            "m0 was touched: {ev}\nlog:\n{}",
+            g.log()
+        );
         if ev["type"] == "modem_up" && ev["modem"] == "m2" {
             up = true;
         }
