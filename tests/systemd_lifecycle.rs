@@ -266,9 +266,11 @@ async fn sighup_and_reload_add_and_remove_modems_without_touching_the_others() {
         let ev = until(&g, &mut w, |e| {
             e["type"] == "modem_up" || e["type"] == "modem_down"
         });
-        assert_ne!(
-            ev["modem"],
-            json!("m0"),
+        // m0's own `modem_up` may trail its ready status (and so this
+        // reload); going down would mean the reload touched it. The command
+        // log below shows it was not re-initialised either.
+        assert!(
+            !(ev["modem"] == "m0" && ev["type"] == "modem_down"),
             "m0 was touched: {ev}\nlog:\n{}",
             g.log()
         );
