@@ -34,22 +34,13 @@ const MODEMS: [(&str, Personality, &str); 3] = [
 ];
 
 pub fn run(args: DemoArgs) -> Result<(), CliError> {
-    let latency = parse_latency(&args.latency)?;
+    let latency = crate::config::parse_duration(&args.latency)
+        .map_err(|e| CliError::usage(format!("--latency: {e}")))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::runtime(format!("tokio runtime: {e}")))?;
     rt.block_on(demo(args.dir, latency))
-}
-
-fn parse_latency(s: &str) -> Result<Duration, CliError> {
-    if let Some(ms) = s.strip_suffix("ms") {
-        return ms
-            .parse::<u64>()
-            .map(Duration::from_millis)
-            .map_err(|_| CliError::usage(format!("--latency: not a duration: {s}")));
-    }
-    crate::config::parse_duration(s).map_err(|e| CliError::usage(format!("--latency: {e}")))
 }
 
 fn say(line: impl AsRef<str>) {
