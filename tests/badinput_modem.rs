@@ -13,13 +13,42 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
-use smsgate::codec::{self, pdu::Pdu};
-use smsgate::sim::{pdu as simpdu, SMSC};
+use smsgate::codec::{self, gsm7, pdu::Pdu};
+
+/// `+number` as a TP-OA / SMSC address body: type 0x91, swapped BCD digits.
+fn bcd(number: &str) -> Vec<u8> {
+    let digits: Vec<u8> = number
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|d| d - b'0')
+        .collect();
+    let mut out = vec![0x91];
+    for pair in digits.chunks(2) {
+        let lo = pair.first().copied().unwrap_or(0xF);
+        let hi = pair.get(1).copied().unwrap_or(0xF);
+        out.push(hi << 4 | lo);
+    }
+    out
+}
+
+/// The SMSC prefix every simulated SIM's PDUs carry.
+fn smsc_prefix() -> Vec<u8> {
+    let body = bcd(smsgate::sim::SMSC);
+    let mut out = vec![u8::try_from(body.len()).expect("short")];
+    out.extend(body);
+    out
+}
+
+fn gsm(text: &str) -> Vec<u8> {
+    gsm7::encode(text, gsm7::Tables::DEFAULT).expect("GSM text")
+}
 
 /// A DELIVER TPDU from `+1555{i:07}` with `ud` as user data.
 fn deliver(i: usize, first: u8, dcs: u8, udl: u8, ud: &[u8]) -> Vec<u8> {
     let mut t = vec![first];
-    t.extend(simpdu::encode_address(&format!("+1555{i:07}")));
+    let number = format!("+1555{i:07}");
+    t.push(11);
+    t.extend(bcd(&number));
     // PID 0, DCS, SCTS 26-11-25 20:03:00 +00.
     t.extend([0x00, dcs, 0x62, 0x11, 0x52, 0x02, 0x30, 0x00, 0x00, udl]);
     t.extend(ud);
@@ -27,9 +56,9 @@ fn deliver(i: usize, first: u8, dcs: u8, udl: u8, ud: &[u8]) -> Vec<u8> {
 }
 
 fn plain(i: usize, text: &str) -> Vec<u8> {
-    let septets = simpdu::gsm7_encode(text).expect("GSM text");
+    let septets = gsm(text);
     let udl = u8::try_from(septets.len()).expect("short");
-    deliver(i, 0x04, 0x00, udl, &simpdu::pack7(&septets, 0))
+    deliver(i, 0x04, 0x00, udl, &gsm7::pack(&septets, 0))
 }
 
 /// 8-bit data behind a user data header.
@@ -44,7 +73,7 @@ fn with_udh(i: usize, udh: &[u8], udl: Option<u8>) -> Vec<u8> {
 /// stored on the SIM is left there by design).
 fn cases(n: usize, seed: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let smsc = simpdu::encode_smsc(SMSC);
+    let smsc = smsc_prefix();
     let hostile_udh: &[&[u8]] = &[
         &[0x20, 0x00, 0x03, 0x01, 0x02, 0x01], // UDHL beyond the data
         &[0x05, 0x00, 0x03, 0x07, 0x00, 0x00], // concat: total 0, seq 0
@@ -107,10 +136,7 @@ fn cases(n: usize, seed: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
                 let len = rng.usize(0..12);
                 let mut ud = vec![u8::try_from(len).unwrap_or(0)];
                 ud.extend(std::iter::repeat_with(|| rng.u8(..)).take(len));
-                ud.extend(simpdu::pack7(
-                    &simpdu::gsm7_encode(&format!("gsm {i}")).unwrap_or_default(),
-                    0,
-                ));
+                ud.extend(gsm7::pack(&gsm(&format!("gsm {i}")), 0));
                 (smsc.clone(), deliver(i, 0x44, 0x00, rng.u8(..), &ud))
             }
             7 => {
