@@ -67,12 +67,29 @@ fn wait_all_final(g: &Gateway, ids: &BTreeSet<i64>, timeout: Duration) -> BTreeM
             return all;
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        assert!(
-            !left.is_zero(),
-            "{} messages still open after {timeout:?}: {open:?}\nlog tail:\n{}",
-            open.len(),
-            tail(&g.log())
-        );
+        if left.is_zero() {
+            let shown: Vec<Value> = open
+                .iter()
+                .map(|id| g.ok(json!({"cmd": "show", "message": id})))
+                .collect();
+            let log = g.log();
+            let about: Vec<&str> = log
+                .lines()
+                .filter(|l| {
+                    open.iter().any(|id| {
+                        l.contains(&format!("id={id}")) || l.contains(&format!("message={id}"))
+                    }) || l.contains("WARN")
+                        || l.contains("ERROR")
+                        || l.contains("state=")
+                })
+                .collect();
+            panic!(
+                "{} messages still open after {timeout:?}: {shown:#?}\nstatus: {}\nlog about them:\n{}",
+                open.len(),
+                g.ok(json!({"cmd": "status"})),
+                about.join("\n")
+            );
+        }
         w.next(left.min(Duration::from_secs(1)));
     }
 }
