@@ -304,3 +304,70 @@ async fn a_file_still_being_written_is_read_once_complete() {
     );
     assert!(failed_files(&g).is_empty());
 }
+
+/// Odd file names: each file is stored or failed, never lost or stuck.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_file_names_are_taken_like_any_other() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let g = Gateway::start(vec![], "").await;
+    let names: Vec<Vec<u8>> = vec![
+        b"with space".to_vec(),
+        b"-leading-dash".to_vec(),
+        "ünïcödé-😀".as_bytes().to_vec(),
+        vec![b'n', 0xFF, 0xFE, b'x'],
+        b"new\nline".to_vec(),
+        b"tab\there".to_vec(),
+        vec![b'L'; 250],
+        b"a.LOCKED.but.not.a.lock".to_vec(),
+        b"..double-dot".to_vec(),
+    ];
+    assert!(!names.is_empty());
+    let outgoing = g.spool.join("outgoing");
+    std::fs::create_dir_all(&outgoing).expect("outgoing");
+    let mut want = Vec::new();
+    for (k, raw) in names.iter().enumerate() {
+        let name = OsStr::from_bytes(raw);
+        let text = format!("odd name {k}");
+        let tmp = g.spool.join(format!(".odd-{k}"));
+        std::fs::write(&tmp, format!("To: +1999200{k:04}\n\n{text}\n")).expect("write");
+        std::fs::rename(&tmp, outgoing.join(name)).expect("rename in");
+        // Names starting with '.' are skipped, as in smstools3.
+        if !raw.starts_with(b".") {
+            want.push(text);
+        }
+    }
+    tokio::task::block_in_place(|| {
+        let mut w = g.watch();
+        let deadline = Instant::now() + T;
+        loop {
+            let texts = stored_texts(&g);
+            let failed = failed_files(&g).len();
+            // All stored but the one whose name is not UTF-8, which is
+            // refused into failed/ (its name made valid).
+            if texts.len() + failed >= want.len() {
+                let missing: Vec<&String> = want.iter().filter(|t| !texts.contains(t)).collect();
+                assert_eq!(missing, [&want[3]], "stored {texts:?}");
+                let f = failed_files(&g);
+                let body = f
+                    .get("n\u{FFFD}\u{FFFD}x")
+                    .expect("failed/ under the valid name");
+                assert!(body.starts_with(b"Fail_reason: the file name is not UTF-8\n"));
+                eprintln!(
+                    "{} odd names: {} stored, {failed} failed",
+                    want.len(),
+                    texts.len()
+                );
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "stored {texts:?}, failed {failed}\n{}",
+                g.log()
+            );
+            w.next(left.min(Duration::from_millis(200)));
+        }
+    });
+    assert!(g.send("+19990000002", "still here") > 0);
+}

@@ -242,6 +242,17 @@ async fn a_full_disk_refuses_intake_loses_nothing_and_recovers() {
             refusal["error"]["message"]
         );
         accepted.extend(&more);
+        // The CLI says so in one line and exits 1 (a runtime failure).
+        let out = Command::new(bin())
+            .args(["send", "--to", "+19990004444", "--text", "from the CLI"])
+            .arg("--socket")
+            .arg(&g.socket)
+            .output()
+            .expect("smsgate send");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("full"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
 
         // A spool file is refused for now, and kept: not failed, not lost.
         g.spool_file("while-full", b"To: 19990005555\n\nspooled while full\n");

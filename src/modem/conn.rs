@@ -9,6 +9,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
 use tokio_serial::SerialStream;
 
+/// How long a command with a payload (`AT+CMGS`) waits for the `> ` prompt.
+/// A modem gives it at once; one that does not has swallowed the command,
+/// and waiting the whole send timeout (60..180 s) for it only holds the
+/// message up. Nothing was transmitted, so the send is simply retried.
+const PROMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why a command got no answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ExecError {
@@ -144,6 +150,7 @@ impl Conn {
         deadline: Instant,
     ) -> Result<Response, ExecError> {
         self.write(&cmd.wire()).await?;
+        let started = Instant::now();
         let mut lines = Vec::new();
         let mut payload_written = false;
         loop {
@@ -183,7 +190,12 @@ impl Conn {
                     }
                 }
             }
-            match timeout_at(deadline, self.read_some()).await {
+            let wait_until = if cmd.payload.is_some() && !payload_written {
+                deadline.min(started + PROMPT_TIMEOUT)
+            } else {
+                deadline
+            };
+            match timeout_at(wait_until, self.read_some()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(ExecError::Gone { reason, .. })) => {
                     return Err(ExecError::Gone {

@@ -922,7 +922,11 @@ impl Actor {
                 } else {
                     ErrorClass::RetryHere
                 };
-                let msg = format!("no +CMGS answer within {t:?} (PDU written: {payload_written})");
+                let msg = if payload_written {
+                    format!("no +CMGS answer within {t:?} (PDU written: true)")
+                } else {
+                    "no prompt after AT+CMGS (PDU not written)".to_string()
+                };
                 return (Err(self.send_failed(class, None, msg)), Some(e));
             }
             Err(ExecError::Gone {

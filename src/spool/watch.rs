@@ -299,6 +299,36 @@ fn write_failed(
     Ok(dst)
 }
 
+/// A file in `outgoing/` whose name is not UTF-8 cannot be claimed (its
+/// name is part of the spool key): it goes to `failed/` under the name made
+/// valid (U+FFFD for each bad byte) with a `Fail_reason:` line, like any file
+/// that cannot be accepted. Names the pick-up rules skip stay where they are.
+fn refuse_bad_name(dirs: &Dirs, raw: &std::ffi::OsStr) {
+    let shown = raw.to_string_lossy().to_string();
+    if is_skipped(&shown) {
+        return;
+    }
+    let path = dirs.outgoing.join(raw);
+    let moved = (|| -> Result<PathBuf, SpoolError> {
+        let mut src = open_nofollow(&path).map_err(|e| SpoolError::io(&path, e))?;
+        let header = fail_reason_line("the file name is not UTF-8");
+        let dst = write_failed(&dirs.failed, &shown, |out| {
+            out.write_all(header.as_bytes())?;
+            io::copy(&mut src, out).map(drop)
+        })?;
+        fs::remove_file(&path).map_err(|e| SpoolError::io(&path, e))?;
+        Ok(dst)
+    })();
+    match moved {
+        Ok(dst) => {
+            tracing::warn!(name = ?raw, moved_to = %dst.display(), "spool file refused: the file name is not UTF-8")
+        }
+        Err(e) => {
+            tracing::warn!(name = ?raw, "spool file name is not UTF-8, and moving it to failed/ failed: {e}")
+        }
+    }
+}
+
 /// smstools3's pick-up rules: dot-files, `*.LOCK` and `LOCKED*` are not
 /// messages.
 fn is_skipped(name: &str) -> bool {
@@ -401,7 +431,9 @@ impl Watcher {
             }
             let Some(name) = name else { continue };
             let Some(name) = name.to_str().map(str::to_string) else {
-                tracing::warn!(name = ?name, "spool file name is not UTF-8; skipped");
+                if mask.contains(EventMask::MOVED_TO) || mask.contains(EventMask::CLOSE_WRITE) {
+                    refuse_bad_name(&self.dirs, &name);
+                }
                 continue;
             };
             if mask.contains(EventMask::MOVED_TO) || mask.contains(EventMask::CLOSE_WRITE) {
@@ -424,7 +456,7 @@ impl Watcher {
 
     /// Files left in `processing/` by an earlier run, handed on again.
     async fn leftovers(&mut self) -> Outcome {
-        let names = match list(&self.dirs.processing) {
+        let names = match list(&self.dirs.processing, None) {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list the spool's processing directory");
@@ -455,7 +487,7 @@ impl Watcher {
 
     /// A full rescan of `outgoing/`, oldest first.
     async fn scan(&mut self) -> Outcome {
-        let names = match list(&self.dirs.outgoing) {
+        let names = match list(&self.dirs.outgoing, Some(&self.dirs)) {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list the spool's outgoing directory");
@@ -602,14 +634,20 @@ async fn sleep_until_opt(t: Option<Instant>) {
 }
 
 /// The entries of `dir`, oldest first (then by name); names that are not
-/// UTF-8 are skipped with a warning.
-fn list(dir: &Path) -> io::Result<Vec<(String, SystemTime)>> {
+/// UTF-8 are refused into `failed/` when `refuse` is given (`outgoing/`),
+/// skipped with a warning otherwise.
+fn list(dir: &Path, refuse: Option<&Dirs>) -> io::Result<Vec<(String, SystemTime)>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
         let Some(s) = name.to_str() else {
-            tracing::warn!(name = ?name.as_bytes(), "spool file name is not UTF-8; skipped");
+            match refuse {
+                Some(dirs) => refuse_bad_name(dirs, &name),
+                None => {
+                    tracing::warn!(name = ?name.as_bytes(), "spool file name is not UTF-8; skipped")
+                }
+            }
             continue;
         };
         if is_skipped(s) {
