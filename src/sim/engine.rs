@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::network::{address_of, tpdu_of};
 use super::personality::Quirks;
 use super::{Faults, NetMessage, SimSpec};
+use crate::at::urc::fields;
 use crate::codec::{self, gsm7, ucs2, Dcs, Decoded, Pdu, Scts, Submit, UserData, Validity};
 
 /// What the engine asks its driver task to do, in order.
@@ -553,12 +554,9 @@ impl Engine {
         }
         let q = rest == "?";
         let test = rest == "=?";
-        let args = rest.strip_prefix('=').map(parse_args).unwrap_or_default();
+        let args = rest.strip_prefix('=').map(fields).unwrap_or_default();
         let arg = |i: usize| args.get(i).and_then(|a| a.parse::<u32>().ok());
-        let text_args = args_raw
-            .strip_prefix('=')
-            .map(parse_args)
-            .unwrap_or_default();
+        let text_args = args_raw.strip_prefix('=').map(fields).unwrap_or_default();
         match name {
             "+CMEE" if q => Step::line(format!("+CMEE: {}", self.cmee)),
             "+CMEE" if test => Step::line("+CMEE: (0-2)"),
@@ -1419,22 +1417,6 @@ fn split_name(up: &str) -> (&str, &str) {
         .find(|(_, c)| matches!(c, '=' | '?'))
         .map_or(up.len(), |(i, _)| i);
     (up.get(..end).unwrap_or(up), up.get(end..).unwrap_or(""))
-}
-
-/// Comma-separated arguments with quotes removed.
-fn parse_args(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in s.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cur).trim().to_string()),
-            _ => cur.push(c),
-        }
-    }
-    out.push(cur.trim().to_string());
-    out
 }
 
 fn ucs2_hex_to_string(s: &str) -> Option<String> {
