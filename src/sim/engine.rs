@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::network::{address_of, tpdu_of};
 use super::personality::Quirks;
 use super::{Faults, NetMessage, SimSpec};
+use crate::at::errors::{ErrorClass, CME_TABLE, CMS_TABLE};
 use crate::at::urc::fields;
 use crate::codec::{self, gsm7, ucs2, Dcs, Decoded, Pdu, Scts, Submit, UserData, Validity};
 
@@ -1423,34 +1424,23 @@ fn ucs2_hex_to_string(s: &str) -> Option<String> {
     codec::from_hex(s).ok().map(|b| ucs2::decode_lossy(&b))
 }
 
+/// The verbose (`AT+CMEE=2`) text of an error code, from the tables the
+/// daemon reads them with (`at::errors`).
+fn error_text(
+    table: &[(u16, &'static str, ErrorClass)],
+    code: u16,
+    unknown: &'static str,
+) -> &'static str {
+    table
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map_or(unknown, |(_, text, _)| text)
+}
+
 fn cme_text(c: u16) -> &'static str {
-    match c {
-        3 => "operation not allowed",
-        4 => "operation not supported",
-        10 => "SIM not inserted",
-        11 => "SIM PIN required",
-        12 => "SIM PUK required",
-        16 => "incorrect password",
-        20 => "memory full",
-        21 => "invalid index",
-        30 => "no network service",
-        _ => "unknown",
-    }
+    error_text(CME_TABLE, c, "unknown")
 }
 
 fn cms_text(c: u16) -> &'static str {
-    match c {
-        302 => "operation not allowed",
-        303 => "operation not supported",
-        304 => "invalid PDU mode parameter",
-        305 => "invalid text mode parameter",
-        311 => "SIM PIN required",
-        316 => "SIM PUK required",
-        321 => "invalid memory index",
-        322 => "memory full",
-        330 => "SMSC address unknown",
-        331 => "no network service",
-        340 => "no +CNMA acknowledgement expected",
-        _ => "unknown error",
-    }
+    error_text(CMS_TABLE, c, "unknown error")
 }
