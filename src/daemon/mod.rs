@@ -122,6 +122,32 @@ impl Shared {
         let _ = self.events.send(Arc::new(event));
     }
 
+    /// A message reached `sent`, `delivered` or `failed` (decided by the
+    /// dispatcher or by a status report): one event shape for `watch` and
+    /// hooks (`to`, `modem`, `text`, `error`, `parts`), and the smstools3 copy.
+    pub async fn message_state(&self, id: i64, state: crate::store::MessageState) {
+        use crate::store::MessageState;
+        let hook = match state {
+            MessageState::Sent => HookEvent::Sent,
+            MessageState::Failed => HookEvent::Failed,
+            MessageState::Delivered => HookEvent::Delivered,
+            _ => return,
+        };
+        let view = self.store.show(id).await.ok().flatten();
+        let mut event = json!({"type": state.as_str(), "id": id});
+        if let Some(v) = &view {
+            event["to"] = json!(v.to);
+            event["modem"] = json!(v.modem);
+            event["text"] = json!(v.text);
+            event["error"] = json!(v.error);
+            event["parts"] = json!(v.parts.len());
+        }
+        self.emit(Some(hook), event);
+        if let Some(v) = view {
+            intake::write_copy(self, &v, state);
+        }
+    }
+
     /// Asks the main loop to reload the configuration; answers with what changed.
     pub async fn reload(&self) -> Result<Value, String> {
         let (tx, rx) = oneshot::channel();
@@ -411,19 +437,26 @@ pub async fn run(
     let mut flush_tick = tokio::time::interval(flush_every);
     let mut status_tick = tokio::time::interval(Duration::from_secs(30));
 
+    let reload_ctx = ReloadCtx {
+        path: config_path,
+        modem_tx: &modem_tx,
+        updates: &modem_updates,
+        modems_cancel: &modems_cancel,
+        tracker: &tracker,
+    };
     loop {
         tokio::select! {
             _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = sigint.recv() => { info!("SIGINT: shutting down"); break; }
             _ = sighup.recv() => {
                 info!("SIGHUP: reloading the configuration");
-                let r = reload(&shared, config_path, &modem_tx, &modem_updates, &modems_cancel, &tracker).await;
+                let r = reload(&shared, &reload_ctx).await;
                 if let Err(e) = r {
                     error!("reload refused, keeping the running configuration: {e}");
                 }
             }
             Some(reply) = reload_rx.recv() => {
-                let r = reload(&shared, config_path, &modem_tx, &modem_updates, &modems_cancel, &tracker).await;
+                let r = reload(&shared, &reload_ctx).await;
                 if let Err(e) = &r {
                     error!("reload refused, keeping the running configuration: {e}");
                 }
@@ -582,7 +615,6 @@ pub fn state_name(s: &ModemState) -> String {
 
 /// Turns a dispatcher event into `watch` events and hooks.
 async fn on_dispatch_event(shared: &Shared, ev: DispatchEvent) {
-    use crate::store::MessageState;
     match ev {
         DispatchEvent::PartSent { id, seq, modem, mr } => {
             shared.emit(
@@ -599,30 +631,7 @@ async fn on_dispatch_event(shared: &Shared, ev: DispatchEvent) {
         } => {
             shared.emit(None, json!({"type": "part_failed", "id": id, "seq": seq, "modem": modem, "error": error}));
         }
-        DispatchEvent::State { id, state } => {
-            let hook = match state {
-                MessageState::Sent => Some(HookEvent::Sent),
-                MessageState::Failed => Some(HookEvent::Failed),
-                MessageState::Delivered => Some(HookEvent::Delivered),
-                _ => None,
-            };
-            if hook.is_none() {
-                return;
-            }
-            let view = shared.store.show(id).await.ok().flatten();
-            let mut event = json!({"type": state.as_str(), "id": id});
-            if let Some(v) = &view {
-                event["to"] = json!(v.to);
-                event["modem"] = json!(v.modem);
-                event["text"] = json!(v.text);
-                event["error"] = json!(v.error);
-                event["parts"] = json!(v.parts.len());
-            }
-            shared.emit(hook, event);
-            if let Some(v) = view {
-                intake::write_copy(shared, &v, state);
-            }
-        }
+        DispatchEvent::State { id, state } => shared.message_state(id, state).await,
         DispatchEvent::Expired { id } => {
             shared.emit(
                 Some(HookEvent::Failed),
@@ -645,28 +654,30 @@ async fn on_dispatch_event(shared: &Shared, ev: DispatchEvent) {
 /// Re-reads the configuration and applies it. Modems added, removed or
 /// changed are started, stopped or restarted; the others are not touched. A
 /// bad file changes nothing.
-async fn reload(
-    shared: &Arc<Shared>,
-    path: &Path,
-    modem_tx: &mpsc::Sender<ModemEvent>,
-    updates: &ModemUpdates<ModemPortHandle>,
-    modems_cancel: &CancellationToken,
-    tracker: &TaskTracker,
-) -> Result<Value, String> {
+/// What a reload needs to start and stop modems.
+struct ReloadCtx<'a> {
+    path: &'a Path,
+    modem_tx: &'a mpsc::Sender<ModemEvent>,
+    updates: &'a ModemUpdates<ModemPortHandle>,
+    modems_cancel: &'a CancellationToken,
+    tracker: &'a TaskTracker,
+}
+
+async fn reload(shared: &Arc<Shared>, ctx: &ReloadCtx<'_>) -> Result<Value, String> {
     notify::reloading();
-    let result = reload_inner(shared, path, modem_tx, updates, modems_cancel, tracker).await;
+    let result = reload_inner(shared, ctx).await;
     notify::ready(&status_line(shared).await);
     result
 }
 
-async fn reload_inner(
-    shared: &Arc<Shared>,
-    path: &Path,
-    modem_tx: &mpsc::Sender<ModemEvent>,
-    updates: &ModemUpdates<ModemPortHandle>,
-    modems_cancel: &CancellationToken,
-    tracker: &TaskTracker,
-) -> Result<Value, String> {
+async fn reload_inner(shared: &Arc<Shared>, ctx: &ReloadCtx<'_>) -> Result<Value, String> {
+    let ReloadCtx {
+        path,
+        modem_tx,
+        updates,
+        modems_cancel,
+        tracker,
+    } = *ctx;
     let new = Arc::new(Config::load(path).map_err(|e| e.to_string())?);
     let old = shared.config();
     let enabled = |c: &Config| -> BTreeMap<String, ModemConfig> {

@@ -666,48 +666,66 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
             }
         }
 
-        let mut batch = self.outbox.ready(now_utc, self.cfg.batch).await?;
-        batch
-            .messages
-            .sort_by_key(|m| (std::cmp::Reverse(m.priority), m.created_at, m.id));
-        let mut next: Option<Instant> = batch.next_wake.map(|t| self.clock.instant_at(t));
-        // The store's wake time may be an expiry this task cannot see (a
-        // message not returned as ready): expire when it comes, to be sure.
-        if let Some(w) = batch.next_wake {
-            self.next_expiry = Some(self.next_expiry.map_or(w, |e| e.min(w)));
-        }
+        let mut next: Option<Instant> = None;
         let mut expire_now = false;
         self.held.retain(|_, until| *until > now);
-        for msg in batch.messages {
-            if self.in_flight.contains(&msg.id) {
-                continue;
+        // Read only as many ready messages as the idle modems can plausibly
+        // take (each read costs a row per message): the ones in flight or held
+        // come back too, so they are added. When that short batch leaves a
+        // modem idle, the full batch is read before giving up.
+        let idle = self.slots.iter().filter(|s| !s.busy).count();
+        let short = (idle.max(1) * 4 + self.in_flight.len() + self.held.len()).min(self.cfg.batch);
+        let mut limit = short;
+        let mut seen = HashSet::new();
+        loop {
+            let mut batch = self.outbox.ready(now_utc, limit).await?;
+            let filled = batch.messages.len() >= limit;
+            batch
+                .messages
+                .sort_by_key(|m| (std::cmp::Reverse(m.priority), m.created_at, m.id));
+            if let Some(t) = batch.next_wake.map(|t| self.clock.instant_at(t)) {
+                next = Some(next.map_or(t, |n| n.min(t)));
             }
-            if let Some(&until) = self.held.get(&msg.id) {
-                next = Some(next.map_or(until, |n| n.min(until)));
-                continue;
+            // The store's wake time may be an expiry this task cannot see (a
+            // message not returned as ready): expire when it comes, to be sure.
+            if let Some(w) = batch.next_wake {
+                self.next_expiry = Some(self.next_expiry.map_or(w, |e| e.min(w)));
             }
-            if let Some(exp) = msg.expires_at {
-                if exp <= now_utc {
-                    expire_now = true;
+            for msg in batch.messages {
+                if !seen.insert(msg.id) || self.in_flight.contains(&msg.id) {
                     continue;
                 }
-                self.next_expiry = Some(self.next_expiry.map_or(exp, |e| e.min(exp)));
-            }
-            if self.slots.iter().all(|s| s.busy) {
-                break;
-            }
-            let id = msg.id;
-            match self.place(msg, now, tracker, done_tx, cancel).await {
-                Ok(Some(t)) => next = Some(next.map_or(t, |n| n.min(t))),
-                Ok(None) => {}
-                // One message the store chokes on must not hold up the others.
-                Err(e) => {
-                    warn!(id, error = %e, "cannot dispatch message; holding it back");
-                    let until = now + self.cfg.store_retry;
-                    self.held.insert(id, until);
+                if let Some(&until) = self.held.get(&msg.id) {
                     next = Some(next.map_or(until, |n| n.min(until)));
+                    continue;
+                }
+                if let Some(exp) = msg.expires_at {
+                    if exp <= now_utc {
+                        expire_now = true;
+                        continue;
+                    }
+                    self.next_expiry = Some(self.next_expiry.map_or(exp, |e| e.min(exp)));
+                }
+                if self.slots.iter().all(|s| s.busy) {
+                    break;
+                }
+                let id = msg.id;
+                match self.place(msg, now, tracker, done_tx, cancel).await {
+                    Ok(Some(t)) => next = Some(next.map_or(t, |n| n.min(t))),
+                    Ok(None) => {}
+                    // One message the store chokes on must not hold up the others.
+                    Err(e) => {
+                        warn!(id, error = %e, "cannot dispatch message; holding it back");
+                        let until = now + self.cfg.store_retry;
+                        self.held.insert(id, until);
+                        next = Some(next.map_or(until, |n| n.min(until)));
+                    }
                 }
             }
+            if !filled || limit >= self.cfg.batch || self.slots.iter().all(|s| s.busy) {
+                break;
+            }
+            limit = self.cfg.batch;
         }
         // Announce a modem's return when its cooldown ends.
         for slot in &self.slots {
@@ -856,17 +874,23 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
             parts
         } else {
             let key = self.rate_key(i);
-            let concat_ref = self.outbox.next_concat_ref(&key, &msg.to).await?;
-            let req = EncodeRequest {
+            let mut req = EncodeRequest {
                 to: &msg.to,
                 text: &msg.text,
-                concat_ref,
+                concat_ref: 0,
                 status_report: msg.report,
                 flash: msg.flash,
                 validity: msg.validity,
                 options: &msg.options,
             };
-            let encoded = match self.encoder.encode(&req) {
+            // A single part carries no concatenation reference: only a long
+            // text costs the store write that hands one out.
+            let mut encoded = self.encoder.encode(&req);
+            if matches!(&encoded, Ok(e) if e.len() > 1) {
+                req.concat_ref = self.outbox.next_concat_ref(&key, &msg.to).await?;
+                encoded = self.encoder.encode(&req);
+            }
+            let encoded = match encoded {
                 Ok(e) if !e.is_empty() => Ok(e),
                 Ok(_) => Err("no parts".to_string()),
                 Err(e) => Err(e),

@@ -157,7 +157,9 @@ pub struct Engine {
     stores: [Vec<Option<Stored>>; 2],
     waiting: VecDeque<Incoming>,
     next_mr: u8,
-    commands: Vec<String>,
+    commands: VecDeque<String>,
+    /// Command lines received since power-up, including those `commands` dropped.
+    commands_total: u64,
     submitted: Vec<NetMessage>,
 }
 
@@ -194,7 +196,8 @@ impl Engine {
             stores,
             waiting: VecDeque::new(),
             next_mr: 0,
-            commands: Vec::new(),
+            commands: VecDeque::new(),
+            commands_total: 0,
             submitted: Vec::new(),
         };
         e.reset_session();
@@ -256,11 +259,24 @@ impl Engine {
     }
 
     pub fn commands(&self) -> Vec<String> {
-        self.commands.clone()
+        self.commands.iter().cloned().collect()
     }
 
     pub fn submitted(&self) -> Vec<NetMessage> {
         self.submitted.clone()
+    }
+
+    /// How many command lines have arrived so far (never decreases).
+    pub fn commands_total(&self) -> u64 {
+        self.commands_total
+    }
+
+    /// The command lines that arrived after the first `since` of them
+    /// (as many as are still kept).
+    pub fn commands_since(&self, since: u64) -> Vec<String> {
+        let new = usize::try_from(self.commands_total.saturating_sub(since)).unwrap_or(usize::MAX);
+        let skip = self.commands.len().saturating_sub(new);
+        self.commands.iter().skip(skip).cloned().collect()
     }
 
     pub fn record_submitted(&mut self, m: NetMessage) {
@@ -460,9 +476,10 @@ impl Engine {
         };
         let line = line.get(at..).unwrap_or("").to_string();
         if self.commands.len() >= MAX_COMMANDS {
-            self.commands.remove(0);
+            self.commands.pop_front();
         }
-        self.commands.push(line.clone());
+        self.commands.push_back(line.clone());
+        self.commands_total += 1;
         let mut out = Vec::new();
         self.maybe_noise(&mut out);
         self.maybe_garbage(&mut out);

@@ -73,6 +73,20 @@ pub struct NetMessage {
     pub at: Instant,
 }
 
+/// What a modem's tap (`SimModem::set_tap`) reports, stamped the moment the
+/// simulator read the line or handed the SUBMIT to the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TapEvent {
+    /// A command line arrived, e.g. `AT+CMGS=23`.
+    Command {
+        msisdn: String,
+        line: String,
+        at: Instant,
+    },
+    /// A SUBMIT left for the network (after any `cmgs_latency`, before the answer).
+    Transmitted { msisdn: String, at: Instant },
+}
+
 /// Faults a simulated modem injects. `Default` is a perfect modem.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Faults {

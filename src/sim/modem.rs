@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::engine::{Engine, Incoming, Out};
 use super::network::Network;
-use super::{seed_for, Faults, NetMessage, SimError, SimSpec};
+use super::{seed_for, Faults, NetMessage, SimError, SimSpec, TapEvent};
 
 /// How long a write may wait for a reader before the bytes are dropped, as a
 /// real modem's output is lost when nobody has the port open.
@@ -32,6 +32,7 @@ pub(crate) struct Shared {
     engine: Mutex<Engine>,
     to_task: Mutex<Option<mpsc::UnboundedSender<Vec<Out>>>>,
     changed: watch::Sender<u64>,
+    tap: Mutex<Option<mpsc::UnboundedSender<TapEvent>>>,
 }
 
 impl Shared {
@@ -46,6 +47,19 @@ impl Shared {
         self.to_task
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn tap(&self) -> MutexGuard<'_, Option<mpsc::UnboundedSender<TapEvent>>> {
+        self.tap
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Reports an event to the tap, when one is set.
+    fn tap_send(&self, ev: TapEvent) {
+        if let Some(tx) = self.tap().as_ref() {
+            let _ = tx.send(ev);
+        }
     }
 
     fn bump(&self) {
@@ -116,6 +130,7 @@ impl SimModem {
             engine: Mutex::new(Engine::new(spec.clone(), seed)),
             to_task: Mutex::new(None),
             changed: watch::Sender::new(0),
+            tap: Mutex::new(None),
         });
         net.register(shared.clone());
         let m = SimModem {
@@ -148,6 +163,12 @@ impl SimModem {
         cfmakeraw(&mut t);
         tcsetattr(&pty.slave, SetArg::TCSANOW, &t).map_err(SimError::Pty)?;
         let pts = nix::unistd::ttyname(&pty.slave).map_err(SimError::Pty)?;
+        // Close-on-exec: a process the harness starts (the daemon under test)
+        // must not inherit the master, or closing it here would not hang up
+        // the line and an unplug would go unnoticed.
+        for fd in [&pty.master, &pty.slave] {
+            fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(SimError::Pty)?;
+        }
         let flags = fcntl(&pty.master, FcntlArg::F_GETFL).map_err(SimError::Pty)?;
         fcntl(
             &pty.master,
@@ -237,6 +258,13 @@ impl SimModem {
     pub async fn replug(&self) -> Result<(), SimError> {
         self.unplug().await;
         self.plug()
+    }
+
+    /// Reports every later command line and transmission of this modem to
+    /// `tx`, stamped when the simulator read or transmitted it (benchmarks use
+    /// this instead of polling `commands` and `submitted`).
+    pub fn set_tap(&self, tx: mpsc::UnboundedSender<TapEvent>) {
+        *self.shared.tap() = Some(tx);
     }
 
     pub fn set_faults(&self, f: Faults) {
@@ -424,6 +452,10 @@ async fn execute(
             }
             Out::Transmit { submit, tpdu, mr } => {
                 let msg = net.submit(shared, &submit, &tpdu, mr);
+                shared.tap_send(TapEvent::Transmitted {
+                    msisdn: shared.msisdn.clone(),
+                    at: msg.at,
+                });
                 shared.engine().record_submitted(msg);
                 shared.bump();
             }
@@ -458,7 +490,21 @@ async fn run(
             _ = cancel.cancelled() => return,
             r = read_some(&fd, &mut buf) => match r {
                 Ok(n) if n > 0 => {
-                    let outs = shared.engine().feed(buf.get(..n).unwrap_or(&[]));
+                    let at = std::time::Instant::now();
+                    let (outs, lines) = {
+                        let mut e = shared.engine();
+                        let before = e.commands_total();
+                        let outs = e.feed(buf.get(..n).unwrap_or(&[]));
+                        let lines = if e.commands_total() != before && shared.tap().is_some() {
+                            e.commands_since(before)
+                        } else {
+                            Vec::new()
+                        };
+                        (outs, lines)
+                    };
+                    for line in lines {
+                        shared.tap_send(TapEvent::Command { msisdn: shared.msisdn.clone(), line, at });
+                    }
                     shared.bump();
                     outs
                 }

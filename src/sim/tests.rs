@@ -587,3 +587,35 @@ fn verbose_errors_read_back_to_their_codes() {
         assert_eq!(back, Some(want), "{code}");
     }
 }
+
+#[test]
+fn commands_since_gives_the_lines_after_a_count() {
+    // (lines fed, count taken after this many lines, lines expected after it)
+    let table: &[(&[&str], usize, &[&str])] = &[
+        (&["AT\r", "AT+CSQ\r"], 0, &["AT", "AT+CSQ"]),
+        (&["AT\r", "AT+CSQ\r"], 1, &["AT+CSQ"]),
+        (&["AT\r", "AT+CSQ\r"], 2, &[]),
+        (
+            &["ATE0\r", "AT+CMGF=0\r", "AT+CMGS=9\r"],
+            1,
+            &["AT+CMGF=0", "AT+CMGS=9"],
+        ),
+    ];
+    assert!(!table.is_empty());
+    for (lines, after, want) in table {
+        let mut e = engine(Personality::Generic);
+        let base = e.commands_total();
+        let mut mark = base;
+        for (i, l) in lines.iter().enumerate() {
+            if i == *after {
+                mark = e.commands_total();
+            }
+            let _ = e.feed(l.as_bytes());
+        }
+        if *after == lines.len() {
+            mark = e.commands_total();
+        }
+        assert_eq!(e.commands_total(), base + lines.len() as u64, "{lines:?}");
+        assert_eq!(e.commands_since(mark), *want, "{lines:?} after {after}");
+    }
+}

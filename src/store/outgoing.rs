@@ -380,12 +380,15 @@ pub(crate) fn ready(
     }
     let wake: Option<i64> = c
         .prepare_cached(
+            // One index seek per column (schema v2); a plain scan would cost
+            // O(queue) on every pass of the dispatcher.
             "SELECT MIN(t) FROM (
-                SELECT not_before AS t FROM outgoing
+                SELECT MIN(not_before) AS t FROM outgoing INDEXED BY outgoing_wake_not_before
                   WHERE state IN ('queued', 'sending') AND not_before > ?1
-                UNION ALL SELECT next_attempt_at FROM outgoing
+                UNION ALL SELECT MIN(next_attempt_at) FROM outgoing
+                  INDEXED BY outgoing_wake_next_attempt
                   WHERE state IN ('queued', 'sending') AND next_attempt_at > ?1
-                UNION ALL SELECT expires_at FROM outgoing
+                UNION ALL SELECT MIN(expires_at) FROM outgoing INDEXED BY outgoing_wake_expires
                   WHERE state IN ('queued', 'sending') AND expires_at > ?1)",
         )
         .and_then(|mut s| s.query_row([now_ms], |r| r.get(0)))

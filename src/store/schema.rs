@@ -12,7 +12,7 @@ use super::StoreError;
 
 /// Every migration, oldest first. Entry `i` moves a database from version `i`
 /// to version `i + 1`; version 0 is an empty file.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Version 1: outgoing messages and parts, received PDUs and inbox, status
 /// reports, SIMs and modems, per-SIM send log and concatenation counters.
@@ -170,6 +170,18 @@ CREATE TABLE modem_seen (
     last_seen    INTEGER NOT NULL,
     UNIQUE (name, imei, imsi, iccid)
 );
+"#;
+
+/// Version 2: the dispatcher's next wake-up time (the earliest future
+/// `not_before`, `next_attempt_at` or `expires_at` of an active message) is an
+/// index seek instead of a scan of the whole queue.
+const V2: &str = r#"
+CREATE INDEX outgoing_wake_not_before ON outgoing(not_before)
+    WHERE state IN ('queued', 'sending');
+CREATE INDEX outgoing_wake_next_attempt ON outgoing(next_attempt_at)
+    WHERE state IN ('queued', 'sending');
+CREATE INDEX outgoing_wake_expires ON outgoing(expires_at)
+    WHERE state IN ('queued', 'sending');
 "#;
 
 /// Brings `conn` up to `target` (at most `MIGRATIONS.len()`), one transaction
