@@ -201,6 +201,13 @@ async fn run_one(
     stats.started.fetch_add(1, Ordering::Relaxed);
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
+        // systemd's variables are the daemon's, not the hook's.
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
+        .env_remove("LISTEN_FDS")
+        .env_remove("LISTEN_PID")
+        .env_remove("LISTEN_FDNAMES")
         .envs(environment(event, payload))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

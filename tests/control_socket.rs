@@ -654,3 +654,91 @@ async fn socket_mode_is_0660_by_default_and_configurable() {
     assert_eq!(g.terminate(), Some(0));
     assert!(!g.socket.exists(), "socket left behind");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answered_send_survives_kill_9() {
+    // No modem: everything stays queued, so the store alone holds it.
+    let mut g = Gateway::start(vec![], "").await;
+    let mut c = Conn::open(&g);
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let r = c.req(
+            json!({"id": i, "cmd": "send", "to": "+4915112345678", "text": format!("durable {i}")}),
+        );
+        ids.push(r["result"]["id"].as_i64().expect("id"));
+    }
+    // Killed the moment the last answer arrived.
+    g.kill9();
+    g.spawn();
+    g.wait_notify("READY=1", T);
+    for (i, id) in ids.iter().enumerate() {
+        let m = g.ok(json!({"cmd": "show", "message": id}));
+        assert_eq!(m["text"], json!(format!("durable {i}")));
+        assert_eq!(m["state"], json!("queued"));
+    }
+    let out = g.ok(json!({"cmd": "outbox", "limit": 100}));
+    assert_eq!(
+        out.as_array().map(Vec::len),
+        Some(20),
+        "nothing stored twice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_request_bytes_is_configurable() {
+    let mut g = Gateway::start(vec![], "").await;
+    restart_with(&mut g, control_key("max_request_bytes = 1024"));
+    let mut c = Conn::open(&g);
+    let fits = json!({"cmd": "send", "to": "+4915112345678", "text": "x".repeat(900)});
+    assert_eq!(c.req(fits)["ok"], json!(true));
+    let long = json!({"id": 1, "cmd": "send", "to": "+4915112345678", "text": "x".repeat(1100)});
+    let r = c.req(long);
+    assert_eq!(code(&r), "too_large", "{r}");
+    // The rest of the long line was skipped; the connection carries on.
+    let r = c.req(json!({"id": 2, "cmd": "version"}));
+    assert_eq!(r["id"], json!(2), "{r}");
+    let out = g.ok(json!({"cmd": "outbox"}));
+    assert_eq!(out.as_array().map(Vec::len), Some(1), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_group_is_set_and_a_missing_group_is_a_config_error() {
+    let Some(group) = ["users", "daemon", "nogroup", "adm", "bin"]
+        .iter()
+        .find_map(|n| nix::unistd::Group::from_name(n).ok().flatten())
+    else {
+        panic!("no usual group in /etc/group");
+    };
+    let mut g = Gateway::start(vec![], "").await;
+    let line: &'static str = Box::leak(format!("group = \"{}\"", group.name).into_boxed_str());
+    restart_with(&mut g, control_key(line));
+    let meta = std::fs::metadata(&g.socket).expect("socket");
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::gid(&meta),
+        group.gid.as_raw()
+    );
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o660);
+
+    // A group that does not exist: the daemon does not start, says why in
+    // one line and exits 2, like any other configuration error.
+    assert_eq!(g.terminate(), Some(0));
+    let text = std::fs::read_to_string(&g.config).expect("config");
+    std::fs::write(
+        &g.config,
+        text.replace(line, "group = \"no-such-group-smsgate\""),
+    )
+    .expect("config");
+    let out = std::process::Command::new(bin())
+        .args(["run", "-c"])
+        .arg(&g.config)
+        .env_remove("NOTIFY_SOCKET")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("smsgate: ") && last.contains("no-such-group-smsgate"),
+        "{stderr}"
+    );
+}

@@ -113,7 +113,9 @@ async fn hostile_text_and_sender_reach_hooks_verbatim_and_nothing_runs() {
          ' \" \\ ${{IFS}}$HOME %s %n\ttab\r\nline 3 > {c} < /dev/null & 😀 -- -rf *"
     );
     // Out through m0 to m1, with a report: `sent`, `delivered` and `received`.
-    let id = g.ok(json!({"cmd": "send", "to": msisdn(1), "text": hostile, "report": true}))["id"]
+    let id = g.ok(
+        json!({"cmd": "send", "to": msisdn(1), "text": hostile, "report": true, "modem": "m0"}),
+    )["id"]
         .as_i64()
         .expect("id");
     g.wait_state(id, "delivered", T);
@@ -174,9 +176,13 @@ async fn a_hanging_hook_is_killed_at_its_timeout_and_holds_up_nothing() {
     let work = tempfile::tempdir().expect("tempdir");
     let hold = work.path().join("hold");
     mkfifo(&hold);
-    // The first `sent` hook opens `hold` for writing and sleeps with it open;
-    // the later ones block opening it. Only the kill at the timeout closes it.
-    let script = format!("exec /bin/sleep 600 > '{}'", hold.display());
+    // The first `sent` hook opens `hold` for writing and sleeps with it open
+    // (only the kill at the timeout closes it); the later ones just sleep.
+    let script = format!(
+        "if mkdir '{first}' 2>/dev/null; then exec /bin/sleep 600 > '{hold}'; else exec /bin/sleep 600; fi",
+        first = work.path().join("first").display(),
+        hold = hold.display()
+    );
     let extra = format!(
         "[hooks]\nsent = [\"/bin/sh\", \"-c\", {}]\ntimeout = \"5s\"\nmax_concurrent = 1\n",
         toml_str(&script)
@@ -226,4 +232,64 @@ async fn a_hanging_hook_is_killed_at_its_timeout_and_holds_up_nothing() {
         last_sent < closed,
         "sending waited for the hook ({all_sent:?} for all sends)"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_follow_a_reload() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let rec = work.path().join("rec");
+    std::fs::create_dir(&rec).expect("mkdir");
+    mkfifo(&rec.join("done"));
+    let done = fifo_lines(&rec.join("done"));
+    let g = Gateway::start(vec![ModemPlan::default()], "").await;
+    // No hooks at start; a reload adds one for `received`.
+    let text = std::fs::read_to_string(&g.config).expect("config");
+    let hook = format!("[\"/bin/sh\", \"-c\", {}]", toml_str(&recorder(&rec)));
+    std::fs::write(
+        &g.config,
+        text.replacen(
+            "[[modem]]",
+            &format!("[hooks]\nreceived = {hook}\n\n[[modem]]"),
+            1,
+        ),
+    )
+    .expect("config");
+    let r = g.ok(json!({"cmd": "reload"}));
+    assert_eq!(r["unchanged"], json!(["m0"]), "{r}");
+    let mut w = g.watch();
+    g.net
+        .inject("+4917099999999", &msisdn(0), "after the reload")
+        .expect("inject");
+    let ev = w.until(T, |e| e["type"] == "received");
+    let id = ev["id"].as_i64().expect("id");
+    wait_hooks(&done, &[format!("received-{id}")], &g);
+    let got = recorded(&rec, &format!("received-{id}"));
+    assert_eq!(got.text, "after the reload");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modem_up_and_down_hooks() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let done_path = work.path().join("done");
+    mkfifo(&done_path);
+    let done = fifo_lines(&done_path);
+    let script = format!(
+        r#"echo "$1 $SMSGATE_EVENT $SMSGATE_MODEM $SMSGATE_STATE" > '{}'"#,
+        done_path.display()
+    );
+    let extra = format!(
+        "[hooks]\nmodem_up = [\"/bin/sh\", \"-c\", {s}, \"hook\", \"up\"]\nmodem_down = [\"/bin/sh\", \"-c\", {s}, \"hook\", \"down\"]\n",
+        s = toml_str(&script)
+    );
+    let g = Gateway::start(vec![ModemPlan::default()], &extra).await;
+    let line = done.recv_timeout(T).expect("modem_up hook");
+    assert_eq!(line, "up modem_up m0 ready");
+    g.sims[0].unplug().await;
+    let line = done
+        .recv_timeout(T)
+        .unwrap_or_else(|_| panic!("no modem_down hook; log:\n{}", g.log()));
+    assert_eq!(line, "down modem_down m0 gone");
+    g.sims[0].replug().await.expect("replug");
+    let line = done.recv_timeout(T).expect("modem_up hook again");
+    assert_eq!(line, "up modem_up m0 ready");
 }

@@ -55,10 +55,12 @@ pub enum DaemonError {
 }
 
 impl DaemonError {
-    /// 2 for a configuration problem, 1 for everything else.
+    /// 2 for a configuration problem (a `[control] group` that does not
+    /// exist included), 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            DaemonError::Config(_) => 2,
+            DaemonError::Config(_)
+            | DaemonError::Control(crate::control::server::ControlError::NoSuchGroup(_)) => 2,
             _ => 1,
         }
     }
@@ -651,6 +653,10 @@ async fn on_dispatch_event(shared: &Shared, ev: DispatchEvent) {
     }
 }
 
+/// How long a reload waits for the actors it stops to let go of their ports
+/// before starting their successors on the same devices.
+const RELOAD_STOP_WAIT: Duration = Duration::from_secs(10);
+
 /// Re-reads the configuration and applies it. Modems added, removed or
 /// changed are started, stopped or restarted; the others are not touched. A
 /// bad file changes nothing.
@@ -705,12 +711,36 @@ async fn reload_inner(shared: &Arc<Shared>, ctx: &ReloadCtx<'_>) -> Result<Value
         }
     }
     // Stop what goes away or changes.
+    let reused: Vec<&Path> = added
+        .iter()
+        .chain(&changed)
+        .filter_map(|n| after.get(n))
+        .map(|m| m.device.as_path())
+        .collect();
+    let mut letting_go = Vec::new();
     for name in removed.iter().chain(&changed) {
         updates.remove(name);
         if let Some(entry) = lock(&shared.modems).remove(name) {
             entry.cancel.cancel();
+            if reused.contains(&entry.cfg.device.as_path()) {
+                letting_go.push(entry.handle.status());
+            }
         }
         info!(modem = %name, "modem stopped by reload");
+    }
+    // A port is opened exclusively: the new actor for a changed (or renamed)
+    // modem can open it only once the old actor has closed it. An actor ends
+    // (dropping its status sender) right after the send it may have in flight.
+    let closed = async {
+        for mut rx in letting_go {
+            while rx.changed().await.is_ok() {}
+        }
+    };
+    if tokio::time::timeout(RELOAD_STOP_WAIT, closed)
+        .await
+        .is_err()
+    {
+        warn!("a modem stopped by the reload still holds its port after {RELOAD_STOP_WAIT:?}: its successor may find the port locked");
     }
     // Start what is new or changed.
     for name in added.iter().chain(&changed) {
