@@ -38,39 +38,19 @@ pub enum AtError {
     BadHex { offset: usize },
 }
 
-/// Hex text to bytes; whitespace at the ends is ignored.
+/// Hex text to bytes; whitespace at the ends is ignored (`codec::from_hex`
+/// with this module's error).
 pub fn decode_hex(text: &str) -> Result<Vec<u8>, AtError> {
-    let t = text.trim().as_bytes();
-    if !t.len().is_multiple_of(2) {
-        return Err(AtError::BadHex { offset: t.len() });
-    }
-    let nib = |b: u8, offset: usize| -> Result<u8, AtError> {
-        match b {
-            b'0'..=b'9' => Ok(b - b'0'),
-            b'a'..=b'f' => Ok(b - b'a' + 10),
-            b'A'..=b'F' => Ok(b - b'A' + 10),
-            _ => Err(AtError::BadHex { offset }),
-        }
-    };
-    t.chunks_exact(2)
-        .enumerate()
-        .map(|(i, pair)| match pair {
-            [h, l] => Ok(nib(*h, 2 * i)? << 4 | nib(*l, 2 * i + 1)?),
-            _ => Err(AtError::BadHex { offset: 2 * i }),
-        })
-        .collect()
+    crate::codec::from_hex(text).map_err(|e| AtError::BadHex {
+        offset: match e {
+            crate::codec::CodecError::Hex { offset } => offset,
+            _ => 0,
+        },
+    })
 }
 
 /// Bytes to upper-case hex, as modems expect it.
-pub fn encode_hex(bytes: &[u8]) -> String {
-    const H: &[u8; 16] = b"0123456789ABCDEF";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(H[usize::from(b >> 4)]));
-        s.push(char::from(H[usize::from(b & 15)]));
-    }
-    s
-}
+pub use crate::codec::to_hex as encode_hex;
 
 /// Truncate PDU hex for logs: long hex keeps its head and its length.
 pub fn truncate_for_log(text: &str) -> String {
@@ -97,6 +77,7 @@ mod tests {
             (" 1A ", Some(&[0x1a])),
             ("1", None),
             ("zz", None),
+            ("0G", None),
         ];
         assert!(!table.is_empty());
         fn check(input: &str, want: Option<&[u8]>) {

@@ -452,15 +452,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02X}")).collect()
-    }
+    use crate::codec::to_hex as hex;
 
     fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("test vector is hex"))
-            .collect()
+        crate::codec::from_hex(s).expect("test vector is hex")
     }
 
     /// Every character the default tables can encode, with its septets.

@@ -10,6 +10,8 @@ use std::time::Duration;
 use super::network::{address_of, tpdu_of};
 use super::personality::Quirks;
 use super::{Faults, NetMessage, SimSpec};
+use crate::at::errors::{ErrorClass, CME_TABLE, CMS_TABLE};
+use crate::at::urc::fields;
 use crate::codec::{self, gsm7, ucs2, Dcs, Decoded, Pdu, Scts, Submit, UserData, Validity};
 
 /// What the engine asks its driver task to do, in order.
@@ -570,12 +572,9 @@ impl Engine {
         }
         let q = rest == "?";
         let test = rest == "=?";
-        let args = rest.strip_prefix('=').map(parse_args).unwrap_or_default();
+        let args = rest.strip_prefix('=').map(fields).unwrap_or_default();
         let arg = |i: usize| args.get(i).and_then(|a| a.parse::<u32>().ok());
-        let text_args = args_raw
-            .strip_prefix('=')
-            .map(parse_args)
-            .unwrap_or_default();
+        let text_args = args_raw.strip_prefix('=').map(fields).unwrap_or_default();
         match name {
             "+CMEE" if q => Step::line(format!("+CMEE: {}", self.cmee)),
             "+CMEE" if test => Step::line("+CMEE: (0-2)"),
@@ -1438,54 +1437,27 @@ fn split_name(up: &str) -> (&str, &str) {
     (up.get(..end).unwrap_or(up), up.get(end..).unwrap_or(""))
 }
 
-/// Comma-separated arguments with quotes removed.
-fn parse_args(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in s.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cur).trim().to_string()),
-            _ => cur.push(c),
-        }
-    }
-    out.push(cur.trim().to_string());
-    out
-}
-
 fn ucs2_hex_to_string(s: &str) -> Option<String> {
     codec::from_hex(s).ok().map(|b| ucs2::decode_lossy(&b))
 }
 
+/// The verbose (`AT+CMEE=2`) text of an error code, from the tables the
+/// daemon reads them with (`at::errors`).
+fn error_text(
+    table: &[(u16, &'static str, ErrorClass)],
+    code: u16,
+    unknown: &'static str,
+) -> &'static str {
+    table
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map_or(unknown, |(_, text, _)| text)
+}
+
 fn cme_text(c: u16) -> &'static str {
-    match c {
-        3 => "operation not allowed",
-        4 => "operation not supported",
-        10 => "SIM not inserted",
-        11 => "SIM PIN required",
-        12 => "SIM PUK required",
-        16 => "incorrect password",
-        20 => "memory full",
-        21 => "invalid index",
-        30 => "no network service",
-        _ => "unknown",
-    }
+    error_text(CME_TABLE, c, "unknown")
 }
 
 fn cms_text(c: u16) -> &'static str {
-    match c {
-        302 => "operation not allowed",
-        303 => "operation not supported",
-        304 => "invalid PDU mode parameter",
-        305 => "invalid text mode parameter",
-        311 => "SIM PIN required",
-        316 => "SIM PUK required",
-        321 => "invalid memory index",
-        322 => "memory full",
-        330 => "SMSC address unknown",
-        331 => "no network service",
-        340 => "no +CNMA acknowledgement expected",
-        _ => "unknown error",
-    }
+    error_text(CMS_TABLE, c, "unknown error")
 }

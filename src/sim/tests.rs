@@ -559,6 +559,36 @@ proptest! {
 }
 
 #[test]
+fn verbose_errors_read_back_to_their_codes() {
+    // Fault codes as `AT+CMEE=2` shows them; the daemon's table reads them back.
+    let table: &[(u16, &str)] = &[
+        (38, "network out of order"),
+        (322, "memory full"),
+        (500, "unknown error"),
+        (999, "unknown error"),
+    ];
+    assert!(!table.is_empty());
+    let (hex, len) = submit_x();
+    for (code, text) in table {
+        let mut e = engine(Personality::Generic);
+        say(&mut e, "ATE0\r");
+        say(&mut e, "AT+CMEE=2\r");
+        let _ = e.set_faults(Faults {
+            cms_error_rate: 1.0,
+            cms_error_code: *code,
+            ..Faults::default()
+        });
+        assert_eq!(say(&mut e, &format!("AT+CMGS={len}\r")), "\r\n> ");
+        let got = say(&mut e, &format!("{hex}\x1a"));
+        assert_eq!(got, format!("\r\n+CMS ERROR: {text}\r\n"), "{code}");
+        let back = crate::at::CmsError::from_raw(text).code;
+        // A code the table lacks shows as "unknown error", which reads as 500.
+        let want = if *code == 999 { 500 } else { *code };
+        assert_eq!(back, Some(want), "{code}");
+    }
+}
+
+#[test]
 fn commands_since_gives_the_lines_after_a_count() {
     // (lines fed, count taken after this many lines, lines expected after it)
     let table: &[(&[&str], usize, &[&str])] = &[
