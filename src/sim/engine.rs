@@ -156,6 +156,8 @@ pub struct Engine {
     next_mr: u8,
     commands: Vec<String>,
     submitted: Vec<NetMessage>,
+    /// `AT+CMGS` payloads received complete (Ctrl-Z seen), whatever came of them.
+    payloads: usize,
 }
 
 impl Engine {
@@ -193,6 +195,7 @@ impl Engine {
             next_mr: 0,
             commands: Vec::new(),
             submitted: Vec::new(),
+            payloads: 0,
         };
         e.reset_session();
         e
@@ -258,6 +261,12 @@ impl Engine {
 
     pub fn submitted(&self) -> Vec<NetMessage> {
         self.submitted.clone()
+    }
+
+    /// How many `AT+CMGS` payloads (PDU or text) arrived complete: from then
+    /// on the send is in the modem's hands, answered after `cmgs_latency`.
+    pub fn payloads(&self) -> usize {
+        self.payloads
     }
 
     pub fn record_submitted(&mut self, m: NetMessage) {
@@ -1075,6 +1084,9 @@ impl Engine {
     }
 
     fn pdu_done(&mut self, len: usize, hex: &[u8], kind: PromptKind) -> Vec<Out> {
+        if kind == PromptKind::Send {
+            self.payloads += 1;
+        }
         let mut out = Vec::new();
         self.maybe_noise(&mut out);
         let result = self.pdu_submit(len, hex, kind);
@@ -1175,6 +1187,7 @@ impl Engine {
     }
 
     fn text_done(&mut self, da: &str, raw: &[u8]) -> Vec<Out> {
+        self.payloads += 1;
         let text = match self.cscs.as_str() {
             "UCS2" => ucs2_hex_to_string(&String::from_utf8_lossy(raw)),
             "HEX" => pdu::unhex(&String::from_utf8_lossy(raw))
