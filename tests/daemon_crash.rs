@@ -185,6 +185,7 @@ async fn kill_9_at_random_points_loses_nothing() {
         accepted.len(),
         "every accepted message stored exactly once"
     );
+    let mut resent = 0;
     for a in &accepted {
         let m = by_to
             .get(&digits(&a.to))
@@ -195,5 +196,20 @@ async fn kill_9_at_random_points_loses_nothing() {
         }
         let m = g.wait_final(id, T);
         check_on_network(&m, &g.net.external_messages(), a);
+        resent += m["parts"].as_array().map_or(0, |ps| {
+            ps.iter()
+                .filter(|p| p["attempts"].as_u64() > Some(1))
+                .count()
+        });
     }
+    let parts: usize = g
+        .outbox()
+        .iter()
+        .filter_map(|m| m["parts"].as_array().map(Vec::len))
+        .sum();
+    eprintln!(
+        "{} messages, {parts} parts, {resent} parts attempted more than once, {} part sends seen",
+        accepted.len(),
+        g.net.external_messages().len()
+    );
 }
