@@ -3,7 +3,8 @@
 //! fails it with `resend_uncertain = false`; and `kill -9` at random points of
 //! a multipart-heavy load (spool files and socket sends) loses nothing: every
 //! accepted message ends sent, the network sees each part at least once and
-//! more than once only for parts that were sent again after a crash.
+//! more than once only for parts that were sent again after a crash; and
+//! `kill -9` while receiving neither loses nor duplicates a received message.
 mod common;
 
 use std::collections::HashMap;
@@ -212,4 +213,46 @@ async fn kill_9_at_random_points_loses_nothing() {
         accepted.len(),
         g.net.external_messages().len()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_receiving_loses_and_duplicates_nothing() {
+    let seed = 0x5eed_0010;
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut g = Gateway::start(vec![ModemPlan::default()], "").await;
+    let mut want: Vec<String> = Vec::new();
+    for _round in 0..6 {
+        let mut w = g.watch();
+        let batch = 4;
+        for j in 0..batch {
+            let n = want.len();
+            let text = if j % 2 == 0 {
+                format!("in{n} ") + &"long inbound ".repeat(20)
+            } else {
+                format!("in{n} short")
+            };
+            g.net
+                .inject(&external(n), &msisdn(0), &text)
+                .expect("inject");
+            want.push(text);
+        }
+        // Each round brings `batch` messages, so `batch` received events at
+        // most are waited for.
+        let k = rng.usize(0..=batch);
+        for _ in 0..k {
+            w.until(T, |e| e["type"] == json!("received"));
+        }
+        g.restart9();
+    }
+    let inbox = g.wait_inbox(T, |i| {
+        i.iter().filter(|m| m["complete"] == json!(true)).count() >= want.len()
+    });
+    g.sims[0].wait_stored(0, T).await.expect("SIM emptied");
+    let mut got: Vec<String> = inbox
+        .iter()
+        .filter_map(|m| m["text"].as_str().map(str::to_string))
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "each received message once (seed {seed:#x})");
 }
