@@ -5,6 +5,7 @@
 //! accepted message ends sent, the network sees each part at least once and
 //! more than once only for parts that were sent again after a crash; and
 //! `kill -9` while receiving neither loses nor duplicates a received message.
+//! A part that may have gone out stays with its SIM across the restart.
 mod common;
 
 use std::collections::HashMap;
@@ -255,4 +256,36 @@ async fn kill_9_while_receiving_loses_and_duplicates_nothing() {
     got.sort();
     want.sort();
     assert_eq!(got, want, "each received message once (seed {seed:#x})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncertain_part_is_resent_through_the_same_sim() {
+    // One SIM at first, so the message is assigned to m0 by the policy alone.
+    let mut g = Gateway::start(vec![latency(1500)], FAST_RETRY).await;
+    let text = "pinned ".repeat(40);
+    let id = g.send(&external(1), &text);
+    g.sims[0].wait_payloads(1, T).await.expect("part 1 written");
+    g.kill9();
+    g.net.wait_external(1, T).await.expect("part 1 sent by m0");
+    // m0 is away at the restart and a second SIM is configured: part 1 may
+    // have gone out through m0, so the message must wait for m0.
+    g.sims[0].set_faults(Faults::default());
+    g.sims[0].unplug().await;
+    g.add_sim(ModemPlan::default()).await;
+    g.write_config();
+    g.spawn();
+    g.wait_notify("READY=1", T);
+    g.wait_modem("m1", "ready", T);
+    let other = g.send(&external(2), "through m1");
+    g.wait_state(other, "sent", T);
+    assert_eq!(g.show(id)["state"], json!("sending"), "waits for its SIM");
+    g.sims[0].replug().await.expect("replug");
+    g.wait_state(id, "sent", T);
+    let net = g.net.external_messages();
+    assert_eq!(
+        senders_to(&net, &external(1)),
+        [msisdn(0)],
+        "one SIM for all parts"
+    );
+    assert_eq!(text_to(&net, &external(1)), text);
 }
