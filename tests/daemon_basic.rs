@@ -1,6 +1,7 @@
 //! The gateway end to end on simulated modems: the real binary, READY on
 //! a fake NOTIFY_SOCKET, a message from one simulated SIM to another with a
-//! status report, and the received message in the inbox.
+//! status report, and the received message in the inbox; SIGHUP and SIGTERM
+//! right after READY are handled, not met by the default action.
 mod common;
 
 use common::*;
@@ -50,4 +51,26 @@ async fn both_modems_replugged_during_start_up() {
         .filter(|m| m["state"] == json!("ready"))
         .count();
     assert_eq!(ready, 2, "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_right_after_ready_are_handled() {
+    // SIGHUP at once: a reload, not the default action (which would kill).
+    let mut g = Gateway::start(vec![ModemPlan::default()], "").await;
+    g.sighup();
+    let id = g.send(&msisdn(0), "still here");
+    g.wait_state(id, "sent", T);
+    assert_eq!(
+        g.terminate(),
+        Some(0),
+        "SIGTERM after a reload exits cleanly"
+    );
+    // SIGTERM at once after READY: a clean exit too.
+    g.spawn();
+    g.wait_notify("READY=1", T);
+    assert_eq!(
+        g.terminate(),
+        Some(0),
+        "SIGTERM right after READY exits cleanly"
+    );
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio_serial::{SerialPort, SerialPortBuilderExt, SerialStream};
 
-/// Open `path` raw at `baud`. DTR/RTS are asserted when the device has them;
-/// on a pty they fail with ENOTTY, which means "not available".
+/// Open `path` raw at `baud`, discarding input left from before. DTR/RTS are
+/// asserted when the device has them; on a pty they fail with ENOTTY, which
+/// means "not available".
 pub(crate) fn open(path: &Path, baud: u32) -> Result<SerialStream, String> {
     let p = path.to_string_lossy().to_string();
     let mut port = tokio_serial::new(p, baud)
@@ -21,6 +22,12 @@ pub(crate) fn open(path: &Path, baud: u32) -> Result<SerialStream, String> {
     }
     if let Err(e) = port.write_request_to_send(true) {
         tracing::debug!(error = %e, "RTS not available");
+    }
+    // Output left from before this open (the answer to a command an earlier
+    // session sent before it died) would be taken for the answers to our
+    // start-up commands; the start-up sweep finds anything it announced.
+    if let Err(e) = port.clear(tokio_serial::ClearBuffer::Input) {
+        tracing::debug!(error = %e, "cannot discard stale input");
     }
     Ok(port)
 }

@@ -161,6 +161,8 @@ pub struct Engine {
     /// Command lines received since power-up, including those `commands` dropped.
     commands_total: u64,
     submitted: Vec<NetMessage>,
+    /// `AT+CMGS` payloads received complete (Ctrl-Z seen), whatever came of them.
+    payloads: usize,
 }
 
 impl Engine {
@@ -199,6 +201,7 @@ impl Engine {
             commands: VecDeque::new(),
             commands_total: 0,
             submitted: Vec::new(),
+            payloads: 0,
         };
         e.reset_session();
         e
@@ -277,6 +280,12 @@ impl Engine {
         let new = usize::try_from(self.commands_total.saturating_sub(since)).unwrap_or(usize::MAX);
         let skip = self.commands.len().saturating_sub(new);
         self.commands.iter().skip(skip).cloned().collect()
+    }
+
+    /// How many `AT+CMGS` payloads (PDU or text) arrived complete: from then
+    /// on the send is in the modem's hands, answered after `cmgs_latency`.
+    pub fn payloads(&self) -> usize {
+        self.payloads
     }
 
     pub fn record_submitted(&mut self, m: NetMessage) {
@@ -1092,6 +1101,9 @@ impl Engine {
     }
 
     fn pdu_done(&mut self, len: usize, hex: &[u8], kind: PromptKind) -> Vec<Out> {
+        if kind == PromptKind::Send {
+            self.payloads += 1;
+        }
         let mut out = Vec::new();
         self.maybe_noise(&mut out);
         let result = self.pdu_submit(len, hex, kind);
@@ -1197,6 +1209,7 @@ impl Engine {
     }
 
     fn text_done(&mut self, da: &str, raw: &[u8]) -> Vec<Out> {
+        self.payloads += 1;
         let text = match self.cscs.as_str() {
             "UCS2" => ucs2_hex_to_string(&String::from_utf8_lossy(raw)),
             "HEX" => codec::from_hex(&String::from_utf8_lossy(raw))

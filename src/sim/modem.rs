@@ -303,6 +303,34 @@ impl SimModem {
         }
     }
 
+    /// `AT+CMGS` payloads received complete (see [`SimModem::wait_payloads`]).
+    pub fn payloads(&self) -> usize {
+        self.shared.engine().payloads()
+    }
+
+    /// Waits until at least `n` `AT+CMGS` payloads arrived complete: a send
+    /// is then in flight (for `cmgs_latency`) and goes out even if the
+    /// sender dies now.
+    pub async fn wait_payloads(&self, n: usize, timeout: Duration) -> Result<(), SimError> {
+        let mut rx = self.shared.changed.subscribe();
+        let wait = async {
+            while self.payloads() < n {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(()) if self.payloads() >= n => Ok(()),
+            _ => Err(SimError::Timeout {
+                what: "AT+CMGS payloads",
+                want: n,
+                got: self.payloads(),
+                timeout,
+            }),
+        }
+    }
+
     /// Messages in its SIM storage.
     pub fn stored(&self) -> usize {
         self.shared.engine().stored()

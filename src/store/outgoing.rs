@@ -286,7 +286,7 @@ pub(crate) fn ready(
              WHERE state IN ('queued', 'sending') AND not_before <= ?1 AND next_attempt_at <= ?1
                AND (expires_at IS NULL OR expires_at > ?1)
                AND EXISTS (SELECT 1 FROM outgoing_part p
-                           WHERE p.message_id = outgoing.id AND p.state = 'pending')
+                           WHERE p.message_id = outgoing.id AND p.state IN ('pending', 'uncertain'))
                AND NOT EXISTS (SELECT 1 FROM outgoing_part p
                                WHERE p.message_id = outgoing.id AND p.state = 'sending')
              ORDER BY priority DESC, id LIMIT ?2",
@@ -822,7 +822,10 @@ pub(crate) fn recover_on_start(
     for (id, seq) in open {
         if resend_uncertain {
             c.prepare_cached(
-                "UPDATE outgoing_part SET state = 'pending',
+                // The part stays `uncertain` (ready to send, like `pending`):
+                // it may have gone out through its SIM, so its message stays
+                // pinned there (`PartState::progressed`).
+                "UPDATE outgoing_part SET
                      error = 'in flight at shutdown; resent (outcome of the earlier attempt unknown)'
                  WHERE message_id = ?1 AND seq = ?2",
             )

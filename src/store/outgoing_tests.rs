@@ -283,7 +283,8 @@ fn recover_on_start_policies() {
                 }
             );
             assert_eq!(v.state, MessageState::Sending);
-            assert_eq!(v.parts[1].state, PartState::Pending);
+            // Still uncertain, so the message stays pinned to its SIM.
+            assert_eq!(v.parts[1].state, PartState::Uncertain);
             let batch = ready(&c, t(100), 10).expect("ready");
             assert_eq!(batch.messages.len(), 2);
         } else {
@@ -787,7 +788,10 @@ mod model {
             }
         }
         for m in ready(c, t(now), 10).expect("ready").messages {
-            assert!(m.parts.iter().any(|p| p.state == PartState::Pending));
+            assert!(m
+                .parts
+                .iter()
+                .any(|p| matches!(p.state, PartState::Pending | PartState::Uncertain)));
             let state = view(c, m.id).state;
             assert!(
                 matches!(state, MessageState::Queued | MessageState::Sending),

@@ -267,7 +267,9 @@ impl Gateway {
         s.write_all(line.as_bytes()).expect("write");
         let mut r = BufReader::new(s);
         let mut answer = String::new();
-        r.read_line(&mut answer).expect("reply");
+        if let Err(e) = r.read_line(&mut answer) {
+            panic!("no reply to {req} in {T:?}: {e}\nlog:\n{}", self.log());
+        }
         serde_json::from_str(&answer).expect("reply is JSON")
     }
 
