@@ -461,10 +461,13 @@ fn yes_no(b: bool) -> &'static str {
 // Durations
 // ---------------------------------------------------------------------------
 
-const DURATION_UNITS: &str = "s, m, h, d, w (e.g. \"90s\", \"5m\", \"1h30m\", \"2d\")";
+const DURATION_UNITS: &str =
+    "ms, s, m, h, d, w (e.g. \"250ms\", \"90s\", \"5m\", \"1h30m\", \"2d\")";
 
-/// Parses `"90s"`, `"5m"`, `"12h"`, `"2d"`, `"1w"` and combinations such as
-/// `"1h30m"`. A bare number is refused with a message listing the units.
+/// Parses `"250ms"`, `"90s"`, `"5m"`, `"12h"`, `"2d"`, `"1w"` and combinations
+/// such as `"1h30m"`. A bare number is refused with a message listing the units.
+/// The one duration parser: config keys, the control protocol, spool headers
+/// and the command line all read durations through it.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     if t.is_empty() {
@@ -472,24 +475,30 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "empty duration; use a number with a unit: {DURATION_UNITS}"
         ));
     }
-    let mut total: u64 = 0;
+    let too_large = || format!("duration {s:?} is too large");
+    let mut total_ms: u64 = 0;
     let mut num: Option<u64> = None;
-    for c in t.chars() {
+    let mut chars = t.chars().peekable();
+    while let Some(c) = chars.next() {
         if let Some(d) = c.to_digit(10) {
             let n = num
                 .unwrap_or(0)
                 .checked_mul(10)
                 .and_then(|n| n.checked_add(u64::from(d)))
-                .ok_or_else(|| format!("duration {s:?} is too large"))?;
+                .ok_or_else(too_large)?;
             num = Some(n);
             continue;
         }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 604_800,
+        let unit_ms: u64 = match c {
+            'm' if chars.peek() == Some(&'s') => {
+                chars.next();
+                1
+            }
+            's' => 1000,
+            'm' => 60_000,
+            'h' => 3_600_000,
+            'd' => 86_400_000,
+            'w' => 604_800_000,
             _ => {
                 return Err(format!(
                     "bad character {c:?} in duration {s:?}; units are {DURATION_UNITS}"
@@ -499,36 +508,38 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         let n = num
             .take()
             .ok_or_else(|| format!("unit {c:?} without a number in {s:?}"))?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| format!("duration {s:?} is too large"))?;
+        total_ms = n
+            .checked_mul(unit_ms)
+            .and_then(|v| total_ms.checked_add(v))
+            .ok_or_else(too_large)?;
     }
     if num.is_some() {
         return Err(format!(
             "duration {s:?} has no unit after its last number; units are {DURATION_UNITS}"
         ));
     }
-    Ok(Duration::from_secs(total))
+    Ok(Duration::from_millis(total_ms))
 }
 
-/// Formats a duration in the form [`parse_duration`] reads (`"1h30m"`, `"0s"`).
+/// Formats a duration in the form [`parse_duration`] reads (`"1h30m"`,
+/// `"250ms"`, `"0s"`); what is below a millisecond is dropped.
 pub fn format_duration(d: Duration) -> String {
-    let mut secs = d.as_secs();
-    if secs == 0 {
+    let mut ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    if ms == 0 {
         return "0s".to_string();
     }
     let mut out = String::new();
     for (unit, size) in [
-        ("w", 604_800),
-        ("d", 86_400),
-        ("h", 3600),
-        ("m", 60),
-        ("s", 1),
+        ("w", 604_800_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
     ] {
-        if secs >= size {
-            let _ = write!(out, "{}{}", secs / size, unit);
-            secs %= size;
+        if ms >= size {
+            let _ = write!(out, "{}{}", ms / size, unit);
+            ms %= size;
         }
     }
     out
@@ -1745,6 +1756,8 @@ mod tests {
             ("1w", Some(604_800)),
             ("1h30m", Some(5400)),
             (" 0s ", Some(0)),
+            ("1500ms", Some(1)),
+            ("1m30s250ms", Some(90)),
             ("", None),
             ("10", None),
             ("m", None),
@@ -1752,6 +1765,10 @@ mod tests {
             ("-1s", None),
             ("99999999999999999999s", None),
             ("9999999999999999w", None),
+            ("5ms5", None),
+            ("ms", None),
+            ("1sm", None),
+            ("2S", None),
         ];
         assert!(!cases.is_empty());
         for (s, want) in cases {
@@ -1770,8 +1787,8 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn duration_format_round_trips(secs in 0u64..100_000_000) {
-            let d = Duration::from_secs(secs);
+        fn duration_format_round_trips(ms in 0u64..100_000_000_000) {
+            let d = Duration::from_millis(ms);
             proptest::prop_assert_eq!(parse_duration(&format_duration(d)).ok(), Some(d));
         }
 

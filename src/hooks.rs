@@ -73,6 +73,8 @@ pub struct HookStats {
 #[derive(Clone)]
 pub struct Hooks {
     tx: mpsc::Sender<(HookEvent, Value)>,
+    /// The events that have a hook: others are not queued at all.
+    configured: Arc<std::collections::BTreeSet<HookEvent>>,
     pub stats: Arc<HookStats>,
 }
 
@@ -86,6 +88,7 @@ impl Hooks {
     pub fn start(opts: HookOptions, cancel: CancellationToken, tracker: TaskTracker) -> Hooks {
         let (tx, rx) = mpsc::channel(BACKLOG);
         let stats = Arc::new(HookStats::default());
+        let configured = Arc::new(opts.commands.keys().copied().collect());
         let runner = Runner {
             opts: Arc::new(opts),
             slots: Arc::new(Semaphore::new(1)),
@@ -93,15 +96,27 @@ impl Hooks {
             tracker: tracker.clone(),
         };
         tracker.spawn(runner.run(rx, cancel));
-        Hooks { tx, stats }
+        Hooks {
+            tx,
+            configured,
+            stats,
+        }
     }
 
     /// Queues an event for its hook, if one is configured. Never waits: when
     /// the backlog is full the event is dropped and counted.
     pub fn fire(&self, event: HookEvent, payload: Value) {
-        if self.tx.try_send((event, payload)).is_err() {
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(event = event.as_str(), "hook backlog full: event dropped");
+        if !self.configured.contains(&event) {
+            return;
+        }
+        match self.tx.try_send((event, payload)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(event = event.as_str(), "hook backlog full: event dropped");
+            }
+            // The runner stopped (shutdown): nothing runs any more.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 }
@@ -186,6 +201,13 @@ async fn run_one(
     stats.started.fetch_add(1, Ordering::Relaxed);
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
+        // systemd's variables are the daemon's, not the hook's.
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
+        .env_remove("LISTEN_FDS")
+        .env_remove("LISTEN_PID")
+        .env_remove("LISTEN_FDNAMES")
         .envs(environment(event, payload))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

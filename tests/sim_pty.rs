@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use smsgate::sim::pdu;
+use smsgate::codec::{self, Address, Pdu, SubmitOptions, Validity};
 use smsgate::sim::{
     Faults, NetMessage, Network, NetworkOptions, Personality, SimModem, SimSpec, ALL_PERSONALITIES,
 };
@@ -112,14 +112,35 @@ async fn init(m: &SimModem) -> Term {
     t
 }
 
-/// The hex a PDU-mode `AT+CMGS` carries for `text` to `to`, and its length.
+/// The SUBMIT parts for `text` to `to` (relative VP 0xA7, concatenation
+/// reference `reference`), each as the hex a PDU-mode `AT+CMGS` carries and
+/// its length.
+fn submit_parts(to: &str, text: &str, srr: bool, reference: u16) -> Vec<(String, usize)> {
+    let to = Address::parse(to).expect("number");
+    let opts = SubmitOptions {
+        status_report: srr,
+        validity: Validity::Relative(0xA7),
+        concat_ref: reference,
+        ..SubmitOptions::default()
+    };
+    codec::encode_submit(&to, text, &opts)
+        .expect("encodes")
+        .iter()
+        .map(|p| (p.hex(), p.tpdu_len))
+        .collect()
+}
+
+/// The one-part SUBMIT for `text` to `to`, as [`submit_parts`] gives it.
 fn submit_pdu(to: &str, text: &str, srr: bool) -> (String, usize) {
-    let ud = pdu::split_text(text, 1).remove(0);
-    let mut tpdu = vec![if srr { 0x31 } else { 0x11 }, 0];
-    tpdu.extend(pdu::encode_address(to));
-    tpdu.extend([0x00, ud.dcs, 0xA7, ud.udl]);
-    tpdu.extend(&ud.ud);
-    (format!("00{}", pdu::hex(&tpdu)), tpdu.len())
+    submit_parts(to, text, srr, 0).remove(0)
+}
+
+/// The DELIVER in a listed or read PDU line (SMSC prefix present).
+fn deliver_in(hex: &str) -> codec::Deliver {
+    match codec::decode_hex(hex, None).expect("decodes").pdu {
+        Pdu::Deliver(d) => d,
+        other => panic!("not a DELIVER: {other:?}"),
+    }
 }
 
 async fn send_sms(t: &mut Term, to: &str, text: &str, srr: bool) -> String {
@@ -259,7 +280,7 @@ async fn sim_to_sim_delivery_with_cmti_cmgr_cmgd_and_a_status_report() {
     let head = lines.next().expect("+CMGR line");
     assert!(head.starts_with("+CMGR: 0,,"), "{read:?}");
     let hexpdu = lines.next().expect("pdu line");
-    let bytes = pdu::unhex(hexpdu).expect("hex");
+    let bytes = codec::from_hex(hexpdu).expect("hex");
     let tpdu_len: usize = head
         .rsplit(',')
         .next()
@@ -267,10 +288,11 @@ async fn sim_to_sim_delivery_with_cmti_cmgr_cmgd_and_a_status_report() {
         .expect("len");
     let tpdu = &bytes[bytes.len() - tpdu_len..];
     assert_eq!(tpdu[0] & 0x03, 0x00, "a DELIVER");
-    assert_eq!(
-        pdu::hex(&tpdu[1..9]),
-        pdu::hex(&pdu::encode_address("+15550000001"))
-    );
+    let mut oa = Vec::new();
+    Address::parse("+15550000001")
+        .expect("number")
+        .encode_tp(&mut oa);
+    assert_eq!(&tpdu[1..9], &oa[..]);
     assert_eq!(b.stored(), 1);
     assert_eq!(tb.cmd(&format!("AT+CMGD={idx}")).await, "\r\nOK\r\n");
     b.wait_stored(0, T).await.expect("deleted");
@@ -284,7 +306,7 @@ async fn sim_to_sim_delivery_with_cmti_cmgr_cmgd_and_a_status_report() {
         .filter(|l| !l.is_empty())
         .nth(1)
         .expect("pdu");
-    let bytes = pdu::unhex(hexpdu).expect("hex");
+    let bytes = codec::from_hex(hexpdu).expect("hex");
     let sca = usize::from(bytes[0]) + 1;
     assert_eq!(bytes[sca], 0x06, "STATUS-REPORT first octet");
     assert_eq!(bytes[sca + 1], 0, "MR of the submit");
@@ -323,7 +345,7 @@ async fn routed_cmt_and_cds_need_cnma() {
         .await;
     let mut parts = rest.split("\r\n");
     let len: usize = parts.next().and_then(|s| s.parse().ok()).expect("len");
-    let bytes = pdu::unhex(parts.next().expect("pdu")).expect("hex");
+    let bytes = codec::from_hex(parts.next().expect("pdu")).expect("hex");
     assert!(bytes.len() > len);
     assert_eq!(b.stored(), 0, "routed, not stored");
     // A gets +CDS with TP-ST 0x46 and must acknowledge it.
@@ -443,14 +465,9 @@ async fn long_injected_text_arrives_in_parts() {
         .split("\r\n")
         .filter(|l| !l.is_empty() && !l.starts_with('+') && *l != "OK")
     {
-        let b = pdu::unhex(l).expect("hex");
-        let sca = usize::from(b[0]) + 1;
-        let tp = &b[sca..];
-        let oa_len = usize::from(tp[1]).div_ceil(2) + 2;
-        let dcs = tp[1 + oa_len + 1];
-        let udl = tp[1 + oa_len + 2 + 7];
-        let ud = &tp[1 + oa_len + 2 + 8..];
-        joined.push_str(&pdu::decode_ud(true, dcs, udl, ud).0);
+        let d = deliver_in(l);
+        assert!(d.concat().is_some(), "{l}");
+        joined.push_str(d.data.text().expect("text"));
     }
     assert_eq!(joined, text);
 }
@@ -667,17 +684,12 @@ async fn concatenated_parts_travel_sim_to_sim_untouched() {
     let mut tb = init(&b).await;
     tb.cmd("AT+CNMI=2,1,0,0,0").await;
     let text = "0123456789".repeat(20);
-    let parts = pdu::split_text(&text, 0x5A);
+    let parts = submit_parts("+15550000122", &text, false, 0x5A);
     assert_eq!(parts.len(), 2);
-    for p in &parts {
-        let mut tpdu = vec![0x51, 0];
-        tpdu.extend(pdu::encode_address("+15550000122"));
-        tpdu.extend([0x00, p.dcs, 0xA7, p.udl]);
-        tpdu.extend(&p.ud);
-        let prompt = ta.cmd(&format!("AT+CMGS={}", tpdu.len())).await;
+    for (hex, len) in &parts {
+        let prompt = ta.cmd(&format!("AT+CMGS={len}")).await;
         assert!(prompt.ends_with("> "));
-        ta.send(format!("00{}\x1a", pdu::hex(&tpdu)).as_bytes())
-            .await;
+        ta.send(format!("{hex}\x1a").as_bytes()).await;
         assert!(ta.until("CMGS", final_end).await.contains("+CMGS: "));
     }
     let sent = a.wait_submitted(2, T).await.expect("two parts");
@@ -690,12 +702,9 @@ async fn concatenated_parts_travel_sim_to_sim_untouched() {
         .split("\r\n")
         .filter(|l| !l.is_empty() && !l.starts_with('+') && *l != "OK")
     {
-        let bytes = pdu::unhex(l).expect("hex");
-        let tp = &bytes[usize::from(bytes[0]) + 1..];
-        assert_eq!(tp[0] & 0x40, 0x40, "UDHI kept");
-        let oa = usize::from(tp[1]).div_ceil(2) + 2;
-        let (dcs, udl) = (tp[1 + oa + 1], tp[1 + oa + 2 + 7]);
-        joined.push_str(&pdu::decode_ud(true, dcs, udl, &tp[1 + oa + 2 + 8..]).0);
+        let d = deliver_in(l);
+        assert!(d.udh.is_some(), "UDHI kept");
+        joined.push_str(d.data.text().expect("text"));
     }
     assert_eq!(joined, text);
 }
@@ -721,7 +730,7 @@ async fn wavecom_keeps_status_reports_in_sr_memory() {
         .filter(|l| !l.is_empty())
         .nth(1)
         .expect("pdu");
-    let b = pdu::unhex(hexpdu).expect("hex");
+    let b = codec::from_hex(hexpdu).expect("hex");
     assert_eq!(b[usize::from(b[0]) + 1] & 0x03, 0x02, "a STATUS-REPORT");
     assert_eq!(t.cmd("AT+CMGD=1").await, "\r\nOK\r\n");
     assert_eq!(m.stored(), 0);

@@ -4,6 +4,7 @@
 
 pub mod check_config;
 pub mod client;
+pub mod demo;
 pub mod pdu;
 pub mod sim;
 
@@ -152,6 +153,8 @@ pub enum Command {
     CheckConfig(check_config::CheckConfigArgs),
     /// Offline PDU tools: decode or encode SMS PDUs.
     Pdu(pdu::PduArgs),
+    /// The whole gateway on simulated modems: no hardware, no root, no config.
+    Demo(demo::DemoArgs),
     /// Run simulated modems on pseudo-terminals.
     Sim(sim::SimArgs),
 }
@@ -231,6 +234,7 @@ pub fn main() -> i32 {
         Command::CheckConfig(args) => check_config::run(args),
         Command::Pdu(args) => pdu::run(args),
         Command::Sim(args) => sim::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -106,7 +106,8 @@ fn encode(args: EncodeArgs, out: &mut impl Write) -> Result<(), CliError> {
     let validity = match &args.validity {
         None => Validity::None,
         Some(v) => Validity::relative_from(
-            Validity::parse_duration(v).map_err(|e| CliError::usage(format!("--validity: {e}")))?,
+            crate::config::parse_duration(v)
+                .map_err(|e| CliError::usage(format!("--validity: {e}")))?,
         ),
     };
     let concat_ref = args.reference.trim().parse::<u16>().map_err(|_| {

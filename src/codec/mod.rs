@@ -63,9 +63,6 @@ pub enum CodecError {
     /// The text cannot be split into at most 255 parts.
     #[error("text cannot be sent: {0}")]
     Split(String),
-    /// A validity duration that cannot be parsed.
-    #[error("invalid duration {input:?}: {reason}")]
-    Duration { input: String, reason: String },
 }
 
 /// Decodes one PDU as a modem hands it over (`+CMGR`, `+CMGL`, `+CMT`,

@@ -75,11 +75,9 @@ pub async fn accept(shared: &Shared, req: Request) -> Result<Enqueued, IntakeErr
         .map_err(|e| IntakeError::Invalid(format!("text: {e}")))?;
     let validity = req.validity.unwrap_or(cfg.dispatch.validity);
     let now = Utc::now();
-    let expire_after = if cfg.dispatch.expire_after.is_zero() {
-        validity
-    } else {
-        cfg.dispatch.expire_after
-    };
+    // A message not sent in time expires: after its own validity when it
+    // asked for one, else after `dispatch.expire_after` (default: validity).
+    let expire_after = req.validity.unwrap_or(cfg.dispatch.expire_after);
     let start = req.not_before.filter(|t| *t > now).unwrap_or(now);
     let expires_at = chrono::TimeDelta::from_std(expire_after)
         .ok()

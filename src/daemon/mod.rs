@@ -55,10 +55,12 @@ pub enum DaemonError {
 }
 
 impl DaemonError {
-    /// 2 for a configuration problem, 1 for everything else.
+    /// 2 for a configuration problem (a `[control] group` that does not
+    /// exist included), 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            DaemonError::Config(_) => 2,
+            DaemonError::Config(_)
+            | DaemonError::Control(crate::control::server::ControlError::NoSuchGroup(_)) => 2,
             _ => 1,
         }
     }
@@ -78,7 +80,9 @@ pub(crate) struct Shared {
     modems: Mutex<BTreeMap<String, ModemEntry>>,
     pub dispatch: DispatchHandle,
     pub events: broadcast::Sender<Event>,
-    pub hooks: Hooks,
+    hooks: Mutex<Hooks>,
+    hooks_cancel: CancellationToken,
+    tracker: TaskTracker,
     pub encoder: Mutex<CodecEncoder>,
     pub started: Instant,
     reload_tx: mpsc::Sender<oneshot::Sender<Result<Value, String>>>,
@@ -115,9 +119,35 @@ impl Shared {
     /// Emits an event to `watch` clients and to its hook.
     pub fn emit(&self, hook: Option<HookEvent>, event: Value) {
         if let Some(h) = hook {
-            self.hooks.fire(h, event.clone());
+            lock(&self.hooks).fire(h, event.clone());
         }
         let _ = self.events.send(Arc::new(event));
+    }
+
+    /// A message reached `sent`, `delivered` or `failed` (decided by the
+    /// dispatcher or by a status report): one event shape for `watch` and
+    /// hooks (`to`, `modem`, `text`, `error`, `parts`), and the smstools3 copy.
+    pub async fn message_state(&self, id: i64, state: crate::store::MessageState) {
+        use crate::store::MessageState;
+        let hook = match state {
+            MessageState::Sent => HookEvent::Sent,
+            MessageState::Failed => HookEvent::Failed,
+            MessageState::Delivered => HookEvent::Delivered,
+            _ => return,
+        };
+        let view = self.store.show(id).await.ok().flatten();
+        let mut event = json!({"type": state.as_str(), "id": id});
+        if let Some(v) = &view {
+            event["to"] = json!(v.to);
+            event["modem"] = json!(v.modem);
+            event["text"] = json!(v.text);
+            event["error"] = json!(v.error);
+            event["parts"] = json!(v.parts.len());
+        }
+        self.emit(Some(hook), event);
+        if let Some(v) = view {
+            intake::write_copy(self, &v, state);
+        }
     }
 
     /// Asks the main loop to reload the configuration; answers with what changed.
@@ -340,7 +370,8 @@ pub async fn run(
     let dispatch_task = tokio::spawn(dispatcher.run(dispatch_cancel.clone()));
 
     // Hooks and events.
-    let hooks = Hooks::start(hook_options(&cfg), root.child_token(), tracker.clone());
+    let hooks_cancel = root.child_token();
+    let hooks = Hooks::start(hook_options(&cfg), hooks_cancel.clone(), tracker.clone());
     let (events, _) = broadcast::channel::<Event>(4096);
     let (reload_tx, mut reload_rx) = mpsc::channel(4);
     let shared = Arc::new(Shared {
@@ -349,7 +380,9 @@ pub async fn run(
         modems: Mutex::new(modems),
         dispatch: dispatch.clone(),
         events: events.clone(),
-        hooks,
+        hooks: Mutex::new(hooks),
+        hooks_cancel,
+        tracker: tracker.clone(),
         encoder: Mutex::new(enc),
         started: Instant::now(),
         reload_tx,
@@ -385,16 +418,19 @@ pub async fn run(
         ));
     }
 
+    // Signal handlers go in before READY: a SIGTERM or SIGHUP sent as soon
+    // as systemd (or a test) sees READY must not hit the default action.
+    let mut sigterm =
+        signal(SignalKind::terminate()).map_err(|e| DaemonError::Io(e.to_string()))?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Io(e.to_string()))?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(|e| DaemonError::Io(e.to_string()))?;
+
     notify::ready(&status_line(&shared).await);
     if let Some(r) = ready {
         let _ = r.send(());
     }
     info!(socket = %cfg.control.socket.display(), "ready");
 
-    let mut sigterm =
-        signal(SignalKind::terminate()).map_err(|e| DaemonError::Io(e.to_string()))?;
-    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Io(e.to_string()))?;
-    let mut sighup = signal(SignalKind::hangup()).map_err(|e| DaemonError::Io(e.to_string()))?;
     let watchdog = notify::Watchdog::from_env();
     let mut watchdog_tick =
         tokio::time::interval(watchdog.period().unwrap_or(Duration::from_secs(3600)));
@@ -403,19 +439,26 @@ pub async fn run(
     let mut flush_tick = tokio::time::interval(flush_every);
     let mut status_tick = tokio::time::interval(Duration::from_secs(30));
 
+    let reload_ctx = ReloadCtx {
+        path: config_path,
+        modem_tx: &modem_tx,
+        updates: &modem_updates,
+        modems_cancel: &modems_cancel,
+        tracker: &tracker,
+    };
     loop {
         tokio::select! {
             _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = sigint.recv() => { info!("SIGINT: shutting down"); break; }
             _ = sighup.recv() => {
                 info!("SIGHUP: reloading the configuration");
-                let r = reload(&shared, config_path, &modem_tx, &modem_updates, &modems_cancel, &tracker).await;
+                let r = reload(&shared, &reload_ctx).await;
                 if let Err(e) = r {
                     error!("reload refused, keeping the running configuration: {e}");
                 }
             }
             Some(reply) = reload_rx.recv() => {
-                let r = reload(&shared, config_path, &modem_tx, &modem_updates, &modems_cancel, &tracker).await;
+                let r = reload(&shared, &reload_ctx).await;
                 if let Err(e) = &r {
                     error!("reload refused, keeping the running configuration: {e}");
                 }
@@ -574,7 +617,6 @@ pub fn state_name(s: &ModemState) -> String {
 
 /// Turns a dispatcher event into `watch` events and hooks.
 async fn on_dispatch_event(shared: &Shared, ev: DispatchEvent) {
-    use crate::store::MessageState;
     match ev {
         DispatchEvent::PartSent { id, seq, modem, mr } => {
             shared.emit(
@@ -591,30 +633,7 @@ async fn on_dispatch_event(shared: &Shared, ev: DispatchEvent) {
         } => {
             shared.emit(None, json!({"type": "part_failed", "id": id, "seq": seq, "modem": modem, "error": error}));
         }
-        DispatchEvent::State { id, state } => {
-            let hook = match state {
-                MessageState::Sent => Some(HookEvent::Sent),
-                MessageState::Failed => Some(HookEvent::Failed),
-                MessageState::Delivered => Some(HookEvent::Delivered),
-                _ => None,
-            };
-            if hook.is_none() {
-                return;
-            }
-            let view = shared.store.show(id).await.ok().flatten();
-            let mut event = json!({"type": state.as_str(), "id": id});
-            if let Some(v) = &view {
-                event["to"] = json!(v.to);
-                event["modem"] = json!(v.modem);
-                event["text"] = json!(v.text);
-                event["error"] = json!(v.error);
-                event["parts"] = json!(v.parts.len());
-            }
-            shared.emit(hook, event);
-            if let Some(v) = view {
-                intake::write_copy(shared, &v, state);
-            }
-        }
+        DispatchEvent::State { id, state } => shared.message_state(id, state).await,
         DispatchEvent::Expired { id } => {
             shared.emit(
                 Some(HookEvent::Failed),
@@ -634,31 +653,37 @@ async fn on_dispatch_event(shared: &Shared, ev: DispatchEvent) {
     }
 }
 
+/// How long a reload waits for the actors it stops to let go of their ports
+/// before starting their successors on the same devices.
+const RELOAD_STOP_WAIT: Duration = Duration::from_secs(10);
+
 /// Re-reads the configuration and applies it. Modems added, removed or
 /// changed are started, stopped or restarted; the others are not touched. A
 /// bad file changes nothing.
-async fn reload(
-    shared: &Arc<Shared>,
-    path: &Path,
-    modem_tx: &mpsc::Sender<ModemEvent>,
-    updates: &ModemUpdates<ModemPortHandle>,
-    modems_cancel: &CancellationToken,
-    tracker: &TaskTracker,
-) -> Result<Value, String> {
+/// What a reload needs to start and stop modems.
+struct ReloadCtx<'a> {
+    path: &'a Path,
+    modem_tx: &'a mpsc::Sender<ModemEvent>,
+    updates: &'a ModemUpdates<ModemPortHandle>,
+    modems_cancel: &'a CancellationToken,
+    tracker: &'a TaskTracker,
+}
+
+async fn reload(shared: &Arc<Shared>, ctx: &ReloadCtx<'_>) -> Result<Value, String> {
     notify::reloading();
-    let result = reload_inner(shared, path, modem_tx, updates, modems_cancel, tracker).await;
+    let result = reload_inner(shared, ctx).await;
     notify::ready(&status_line(shared).await);
     result
 }
 
-async fn reload_inner(
-    shared: &Arc<Shared>,
-    path: &Path,
-    modem_tx: &mpsc::Sender<ModemEvent>,
-    updates: &ModemUpdates<ModemPortHandle>,
-    modems_cancel: &CancellationToken,
-    tracker: &TaskTracker,
-) -> Result<Value, String> {
+async fn reload_inner(shared: &Arc<Shared>, ctx: &ReloadCtx<'_>) -> Result<Value, String> {
+    let ReloadCtx {
+        path,
+        modem_tx,
+        updates,
+        modems_cancel,
+        tracker,
+    } = *ctx;
     let new = Arc::new(Config::load(path).map_err(|e| e.to_string())?);
     let old = shared.config();
     let enabled = |c: &Config| -> BTreeMap<String, ModemConfig> {
@@ -686,12 +711,36 @@ async fn reload_inner(
         }
     }
     // Stop what goes away or changes.
+    let reused: Vec<&Path> = added
+        .iter()
+        .chain(&changed)
+        .filter_map(|n| after.get(n))
+        .map(|m| m.device.as_path())
+        .collect();
+    let mut letting_go = Vec::new();
     for name in removed.iter().chain(&changed) {
         updates.remove(name);
         if let Some(entry) = lock(&shared.modems).remove(name) {
             entry.cancel.cancel();
+            if reused.contains(&entry.cfg.device.as_path()) {
+                letting_go.push(entry.handle.status());
+            }
         }
         info!(modem = %name, "modem stopped by reload");
+    }
+    // A port is opened exclusively: the new actor for a changed (or renamed)
+    // modem can open it only once the old actor has closed it. An actor ends
+    // (dropping its status sender) right after the send it may have in flight.
+    let closed = async {
+        for mut rx in letting_go {
+            while rx.changed().await.is_ok() {}
+        }
+    };
+    if tokio::time::timeout(RELOAD_STOP_WAIT, closed)
+        .await
+        .is_err()
+    {
+        warn!("a modem stopped by the reload still holds its port after {RELOAD_STOP_WAIT:?}: its successor may find the port locked");
     }
     // Start what is new or changed.
     for name in added.iter().chain(&changed) {
@@ -716,6 +765,17 @@ async fn reload_inner(
         info!(modem = %name, "modem started by reload");
     }
     *lock(&shared.encoder) = encoder(&new);
+    updates.configure(dispatch_config(&new));
+    if new.hooks != old.hooks {
+        // The old runner drains: its queue closes when its sender is dropped.
+        let hooks = Hooks::start(
+            hook_options(&new),
+            shared.hooks_cancel.clone(),
+            shared.tracker.clone(),
+        );
+        *lock(&shared.hooks) = hooks;
+        info!("hooks reloaded");
+    }
     *lock(&shared.cfg) = new;
     if old.control.socket != shared.config().control.socket {
         warn!("[control] socket changed: takes effect at the next restart");

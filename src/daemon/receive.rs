@@ -20,7 +20,7 @@ use crate::codec::{self, pdu::Pdu, pdu::UserData};
 use crate::hooks::HookEvent;
 use crate::modem::StorageLocation;
 use crate::spool;
-use crate::store::{ConcatKey, InboxMessage, MessageState, ReceivedPdu, ReportIn};
+use crate::store::{ConcatKey, InboxMessage, ReceivedPdu, ReportIn};
 
 pub async fn on_pdu(
     shared: Arc<Shared>,
@@ -99,7 +99,7 @@ pub async fn on_pdu(
                             );
                             write_report_copy(&shared, &modem, &sr, now);
                             if let (Some(id), Some(state)) = (id, out.message_state) {
-                                message_state_event(&shared, id, state).await;
+                                shared.message_state(id, state).await;
                             }
                             if id.is_none() {
                                 info!(%modem, mr = sr.mr, recipient = %sr.recipient, "status report matches no message; stored");
@@ -226,26 +226,6 @@ fn write_report_copy(
         status: sr.status.0,
     });
     intake::write_file(dir, &spool::smstools::incoming_name(modem), &bytes);
-}
-
-/// A report changed a message's state: `delivered` / `failed` events.
-async fn message_state_event(shared: &Shared, id: i64, state: MessageState) {
-    let hook = match state {
-        MessageState::Delivered => HookEvent::Delivered,
-        MessageState::Failed => HookEvent::Failed,
-        _ => return,
-    };
-    let view = shared.store.show(id).await.ok().flatten();
-    let mut event = json!({"type": state.as_str(), "id": id});
-    if let Some(v) = &view {
-        event["to"] = json!(v.to);
-        event["modem"] = json!(v.modem);
-        event["error"] = json!(v.error);
-    }
-    shared.emit(Some(hook), event);
-    if let Some(v) = view {
-        intake::write_copy(shared, &v, state);
-    }
 }
 
 /// Keeps concatenated sets that stayed incomplete past the timeout as

@@ -342,6 +342,8 @@ pub enum ModemUpdate<M> {
     Add(ModemSlot<M>),
     /// Stop choosing the modem with this name; a send in flight finishes.
     Remove(String),
+    /// New policy, routes, retry and health settings (a reload).
+    Config(Box<DispatchConfig>),
 }
 
 /// Sends [`ModemUpdate`]s to a running dispatcher; cheap to clone.
@@ -367,6 +369,12 @@ impl<M> ModemUpdates<M> {
 
     pub fn remove(&self, name: &str) {
         let _ = self.tx.send(ModemUpdate::Remove(name.to_string()));
+        self.wake.notify_one();
+    }
+
+    /// Replaces the dispatch settings; sends in flight are not touched.
+    pub fn configure(&self, cfg: DispatchConfig) {
+        let _ = self.tx.send(ModemUpdate::Config(Box::new(cfg)));
         self.wake.notify_one();
     }
 }
@@ -540,6 +548,10 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
     /// Applies a reload's change to the modem set.
     fn apply(&mut self, update: ModemUpdate<M>, cancel: &CancellationToken) {
         match update {
+            ModemUpdate::Config(cfg) => {
+                self.cfg = *cfg;
+                info!("dispatch settings reloaded");
+            }
             ModemUpdate::Remove(name) => {
                 for s in self.slots.iter_mut().filter(|s| s.cfg.name == name) {
                     s.retired = true;

@@ -86,6 +86,26 @@ impl Conn {
         }
     }
 
+    /// Whether `path` still names the device this connection has open. A
+    /// device that was replaced (unplugged and plugged again, re-enumerated,
+    /// a re-pointed link) no longer matches, even when no hang-up reached the
+    /// old descriptor.
+    pub(crate) fn same_device(&self, path: &std::path::Path) -> bool {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let Ok(now) = std::fs::metadata(path) else {
+            return false;
+        };
+        // SAFETY: the descriptor belongs to `self.port`, which outlives this
+        // borrow; fstat neither stores nor closes it.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.port.as_raw_fd()) };
+        match nix::sys::stat::fstat(fd) {
+            Ok(held) => held.st_rdev == now.rdev(),
+            // Cannot tell: assume it is.
+            Err(_) => true,
+        }
+    }
+
     /// Move idle events to the URC queue (stray finals and lines are logged).
     pub(crate) fn drain_idle(&mut self) {
         while let Some(ev) = self.parser.next_event() {

@@ -27,6 +27,8 @@ const REEMIT_AFTER: Duration = Duration::from_secs(300);
 const ACK_WINDOW: Duration = Duration::from_secs(30);
 /// Tries of `AT` when waking a modem.
 const WAKE_TRIES: u32 = 3;
+/// How long one wake-up `AT` may take.
+const WAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How a session on an open port ended.
 enum End {
@@ -367,15 +369,23 @@ impl Actor {
         })
     }
 
-    /// ESC (abandons a pending prompt) then `AT`, a few times.
+    /// ESC (abandons a pending prompt) then `AT`, a few times. A plain `AT`
+    /// answers at once on any modem, so each try waits at most
+    /// [`WAKE_TIMEOUT`]; a path that meanwhile names another device means the
+    /// modem was replaced under us: gone, reopen it.
     async fn wake(&mut self, conn: &mut Conn) -> Result<(), End> {
         for attempt in 1..=WAKE_TRIES {
             conn.write(&[0x1b]).await.map_err(end_of)?;
-            let c = self.cmd("AT", "AT");
+            let c = Command::new("AT", "AT", self.opts.command_timeout.min(WAKE_TIMEOUT));
             match conn.exec(&c).await {
                 Ok(r) if r.result.is_ok() => return Ok(()),
                 Ok(r) => debug!(attempt, result = %r.result, "wake answered"),
-                Err(ExecError::Timeout { .. }) => debug!(attempt, "wake: no answer"),
+                Err(ExecError::Timeout { .. }) => {
+                    debug!(attempt, "wake: no answer");
+                    if !conn.same_device(&self.opts.device) {
+                        return Err(End::Gone("the device path now names another device".into()));
+                    }
+                }
                 Err(e) => return Err(end_of(e)),
             }
         }

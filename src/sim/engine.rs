@@ -7,9 +7,10 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::pdu::{self, Submit};
+use super::network::{address_of, tpdu_of};
 use super::personality::Quirks;
 use super::{Faults, NetMessage, SimSpec};
+use crate::codec::{self, gsm7, ucs2, Dcs, Decoded, Pdu, Scts, Submit, UserData, Validity};
 
 /// What the engine asks its driver task to do, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -793,8 +794,8 @@ impl Engine {
                     return Step::ok();
                 }
                 let answer = if self.quirks.ussd_packed {
-                    let septets = pdu::gsm7_encode(USSD_ANSWER).unwrap_or_default();
-                    pdu::hex(&pdu::pack7(&septets, 0))
+                    let septets = gsm7::encode(USSD_ANSWER, gsm7::Tables::DEFAULT);
+                    codec::to_hex(&gsm7::pack(&septets.unwrap_or_default(), 0))
                 } else {
                     USSD_ANSWER.to_string()
                 };
@@ -970,7 +971,7 @@ impl Engine {
     fn entry_pdu(m: &Incoming) -> (usize, String) {
         let mut all = m.smsc.clone();
         all.extend(&m.tpdu);
-        (m.tpdu.len(), pdu::hex(&all))
+        (m.tpdu.len(), codec::to_hex(&all))
     }
 
     fn entry_text(&self, header: &str, s: &Stored) -> String {
@@ -1126,13 +1127,18 @@ impl Engine {
         kind: PromptKind,
     ) -> Result<(Vec<String>, Option<Out>), Fail> {
         let text = std::str::from_utf8(hex).map_err(|_| Fail::Cms(304))?;
-        let bytes = pdu::unhex(text).map_err(|_| Fail::Cms(304))?;
-        let sca_len = bytes.len().checked_sub(len).ok_or(Fail::Cms(304))?;
-        if sca_len > 0 && bytes.first().map(|b| usize::from(*b) + 1) != Some(sca_len) {
+        let bytes = codec::from_hex(text).map_err(|_| Fail::Cms(304))?;
+        // The codec checks the SMSC prefix against `len`.
+        let Ok(Decoded {
+            pdu: Pdu::Submit(submit),
+            ..
+        }) = codec::decode(&bytes, Some(len))
+        else {
             return Err(Fail::Cms(304));
-        }
+        };
+        let sca_len = bytes.len().checked_sub(len).ok_or(Fail::Cms(304))?;
         let tpdu = bytes.get(sca_len..).ok_or(Fail::Cms(304))?.to_vec();
-        let submit = pdu::decode_submit(&tpdu).map_err(|_| Fail::Cms(304))?;
+        let text = super::network::text_of(&submit);
         match kind {
             PromptKind::Write => {
                 let wix = mem_ix(&self.cpms[1]);
@@ -1150,8 +1156,8 @@ impl Engine {
                             smsc: vec![0],
                             tpdu,
                             kind: IncomingKind::Deliver {
-                                from: submit.to.clone(),
-                                text: submit.text.clone(),
+                                from: submit.destination.to_string(),
+                                text,
                                 scts: String::new(),
                             },
                         },
@@ -1194,7 +1200,7 @@ impl Engine {
     fn text_done(&mut self, da: &str, raw: &[u8]) -> Vec<Out> {
         let text = match self.cscs.as_str() {
             "UCS2" => ucs2_hex_to_string(&String::from_utf8_lossy(raw)),
-            "HEX" => pdu::unhex(&String::from_utf8_lossy(raw))
+            "HEX" => codec::from_hex(&String::from_utf8_lossy(raw))
                 .ok()
                 .map(|b| String::from_utf8_lossy(&b).into_owned()),
             _ => Some(String::from_utf8_lossy(raw).into_owned()),
@@ -1202,41 +1208,51 @@ impl Engine {
         let [fo, vp, pid, dcs] = self.csmp;
         let result = match text {
             None => Err(Fail::Cms(305)),
+            Some(_) if fo & 0x03 != 0x01 => Err(Fail::Cms(305)),
             Some(text) => {
-                let mut tpdu = vec![fo & !0x40, 0];
-                tpdu.extend(pdu::encode_address(da));
-                tpdu.push(pid);
-                let ucs2 = dcs & 0x0C == 0x08;
-                let (udl, ud, dcs) = if ucs2 {
-                    let ud: Vec<u8> = text
-                        .encode_utf16()
-                        .take(70)
-                        .flat_map(u16::to_be_bytes)
-                        .collect();
-                    (u8::try_from(ud.len()).unwrap_or(140), ud, dcs)
+                // UCS-2 (at most 70 units) or GSM-7 (at most 160 septets, `?`
+                // for what it cannot carry), as `AT+CSMP` says.
+                let (dcs, ud) = if dcs & 0x0C == 0x08 {
+                    let mut ud = ucs2::encode(&text);
+                    ud.truncate(140);
+                    (dcs, ud)
                 } else {
-                    let septets: Vec<u8> = text
+                    let mut buf = [0u8; 4];
+                    let septets = text
                         .chars()
-                        .flat_map(|c| pdu::gsm7_char(c).unwrap_or(vec![0x3F]))
+                        .flat_map(|c| {
+                            gsm7::encode(c.encode_utf8(&mut buf), gsm7::Tables::DEFAULT)
+                                .unwrap_or(vec![0x3F])
+                        })
                         .take(160)
                         .collect();
-                    (
-                        u8::try_from(septets.len()).unwrap_or(160),
-                        pdu::pack7(&septets, 0),
-                        dcs & !0x0C,
-                    )
+                    (dcs & !0x0C, septets)
                 };
-                tpdu.push(dcs);
-                match (fo >> 3) & 0x03 {
-                    0b10 => tpdu.push(vp),
-                    0b01 | 0b11 => tpdu.extend([0u8; 7]),
-                    _ => {}
-                }
-                tpdu.push(udl);
-                tpdu.extend(ud);
-                match pdu::decode_submit(&tpdu) {
-                    Ok(s) => self.transmit(s, tpdu),
-                    Err(_) => Err(Fail::Cms(305)),
+                let validity = match (fo >> 3) & 0x03 {
+                    0b10 => Validity::Relative(vp),
+                    0b01 => Validity::Enhanced([0; 7]),
+                    0b11 => Validity::Absolute(Scts::from_raw([0; 7])),
+                    _ => Validity::None,
+                };
+                let submit = Submit {
+                    reject_duplicates: fo & 0x04 != 0,
+                    validity,
+                    status_report_request: fo & 0x20 != 0,
+                    reply_path: fo & 0x80 != 0,
+                    mr: 0,
+                    destination: address_of(da),
+                    pid,
+                    dcs: Dcs(dcs),
+                    udh: None,
+                    data: UserData::Binary(ud),
+                };
+                let tpdu = tpdu_of(&submit.encode(None));
+                match codec::decode(&tpdu, Some(tpdu.len())) {
+                    Ok(Decoded {
+                        pdu: Pdu::Submit(s),
+                        ..
+                    }) => self.transmit(s, tpdu),
+                    _ => Err(Fail::Cms(305)),
                 }
             }
         };
@@ -1439,15 +1455,7 @@ fn parse_args(s: &str) -> Vec<String> {
 }
 
 fn ucs2_hex_to_string(s: &str) -> Option<String> {
-    let b = pdu::unhex(s).ok()?;
-    let units: Vec<u16> = b
-        .chunks(2)
-        .map(|p| match p {
-            [a, b] => u16::from_be_bytes([*a, *b]),
-            _ => 0xFFFD,
-        })
-        .collect();
-    Some(String::from_utf16_lossy(&units))
+    codec::from_hex(s).ok().map(|b| ucs2::decode_lossy(&b))
 }
 
 fn cme_text(c: u16) -> &'static str {

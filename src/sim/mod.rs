@@ -1,9 +1,9 @@
 //! Simulated GSM modems on pseudo-terminals, sharing one simulated network, with
 //! fault injection. Backs the integration tests, `smsgate demo` and `smsgate sim`.
 //! Owns the pty plumbing (`modem.rs`), the AT state machine (`engine.rs`), the
-//! vendor quirk table (`personality.rs`), the network (`network.rs`) and a private
-//! PDU stand-in (`pdu.rs`). Nothing the daemon needs at run time lives here, and
-//! nothing here opens a real serial device.
+//! vendor quirk table (`personality.rs`) and the network (`network.rs`); PDUs are
+//! read and built with the product codec (`crate::codec`). Nothing the daemon
+//! needs at run time lives here, and nothing here opens a real serial device.
 //!
 //! What a simulated modem looks like from the port:
 //! - after power-up, `AT+CFUN=1,1` or a replug: the personality's boot noise, echo
@@ -18,7 +18,6 @@
 mod engine;
 mod modem;
 mod network;
-pub mod pdu;
 mod personality;
 
 use std::path::PathBuf;
@@ -57,6 +56,8 @@ pub enum SimError {
     UnknownMsisdn(String),
     #[error("modem {0} is unplugged")]
     Unplugged(String),
+    #[error("cannot build the PDUs: {0}")]
+    Codec(#[from] crate::codec::CodecError),
 }
 
 /// A message as the simulated network saw it leave a SIM.

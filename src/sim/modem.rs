@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, watch};
@@ -153,10 +153,22 @@ impl SimModem {
 
     fn plug(&self) -> Result<(), SimError> {
         let pty = nix::pty::openpty(None, None).map_err(SimError::Pty)?;
+        // openpty(3) leaves both fds inheritable: a daemon spawned by the
+        // same test process would hold the master open, and closing it here
+        // would no longer look like an unplug to anyone.
+        for fd in [&pty.master, &pty.slave] {
+            fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(SimError::Pty)?;
+        }
         let mut t = tcgetattr(&pty.slave).map_err(SimError::Pty)?;
         cfmakeraw(&mut t);
         tcsetattr(&pty.slave, SetArg::TCSANOW, &t).map_err(SimError::Pty)?;
         let pts = nix::unistd::ttyname(&pty.slave).map_err(SimError::Pty)?;
+        // Close-on-exec: a process the harness starts (the daemon under test)
+        // must not inherit the master, or closing it here would not hang up
+        // the line and an unplug would go unnoticed.
+        for fd in [&pty.master, &pty.slave] {
+            fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(SimError::Pty)?;
+        }
         let flags = fcntl(&pty.master, FcntlArg::F_GETFL).map_err(SimError::Pty)?;
         fcntl(
             &pty.master,

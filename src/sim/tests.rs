@@ -4,9 +4,10 @@
 //! command mode.
 
 use super::engine::{Engine, Incoming, IncomingKind, Out};
-use super::pdu;
+use super::network::{deliver_parts, scts_text, smsc_prefix};
 use super::personality::ALL;
 use super::{Faults, Personality, SimSpec};
+use crate::codec::{self, Address, SubmitOptions, Validity};
 use proptest::prelude::*;
 use std::time::Duration;
 
@@ -207,17 +208,31 @@ fn boot_noise_per_personality() {
 }
 
 fn deliver(from: &str, text: &str) -> Incoming {
-    let ud = pdu::split_text(text, 1).remove(0);
     let at = chrono::DateTime::parse_from_rfc3339("2024-01-31T23:59:58+01:00").expect("time");
+    let (tpdu, _) = deliver_parts(from, text, 1, at).expect("encodes").remove(0);
     Incoming {
-        smsc: pdu::encode_smsc("+15559990000"),
-        tpdu: pdu::encode_deliver(from, 0, &ud, at),
+        smsc: smsc_prefix(),
+        tpdu,
         kind: IncomingKind::Deliver {
             from: from.into(),
             text: text.into(),
-            scts: pdu::scts_text(at),
+            scts: scts_text(at),
         },
     }
+}
+
+/// A one-part SUBMIT of "x" to +4930123456 (relative VP 0xA7), as the hex a
+/// TE types after the prompt (SMSC prefix `00`, no Ctrl-Z) and its TPDU length.
+fn submit_x() -> (String, usize) {
+    let to = Address::parse("+4930123456").expect("number");
+    let opts = SubmitOptions {
+        validity: Validity::Relative(0xA7),
+        ..SubmitOptions::default()
+    };
+    let part = codec::encode_submit(&to, "x", &opts)
+        .expect("encodes")
+        .remove(0);
+    (part.hex(), part.tpdu_len)
 }
 
 fn bytes(outs: Vec<Out>) -> String {
@@ -252,7 +267,7 @@ fn cmgr_shows_the_pdu_then_marks_it_read() {
     let mut e = engine(Personality::Generic);
     say(&mut e, "ATE0\r");
     let m = deliver("+4930123456", "hellohello");
-    let want_hex = format!("{}{}", pdu::hex(&m.smsc), pdu::hex(&m.tpdu));
+    let want_hex = format!("{}{}", codec::to_hex(&m.smsc), codec::to_hex(&m.tpdu));
     let len = m.tpdu.len();
     e.incoming(m);
     assert_eq!(
@@ -272,15 +287,11 @@ fn cmgr_shows_the_pdu_then_marks_it_read() {
 fn cmgs_assigns_message_references_that_wrap() {
     let mut e = engine(Personality::Generic);
     say(&mut e, "ATE0\r");
-    let ud = pdu::split_text("x", 1).remove(0);
-    let mut tpdu = vec![0x11, 0];
-    tpdu.extend(pdu::encode_address("+4930123456"));
-    tpdu.extend([0, ud.dcs, 0xA7, ud.udl]);
-    tpdu.extend(&ud.ud);
-    let hex = format!("00{}\x1a", pdu::hex(&tpdu));
+    let (hex, len) = submit_x();
+    let hex = format!("{hex}\x1a");
     let mut mrs = Vec::new();
     for _ in 0..258 {
-        assert_eq!(say(&mut e, &format!("AT+CMGS={}\r", tpdu.len())), "\r\n> ");
+        assert_eq!(say(&mut e, &format!("AT+CMGS={len}\r")), "\r\n> ");
         for o in e.feed(hex.as_bytes()) {
             if let Out::Transmit { mr, .. } = o {
                 mrs.push(mr);
@@ -322,14 +333,8 @@ fn latency_comes_before_the_answer() {
         cmgs_latency: Duration::from_millis(250),
         ..Faults::default()
     });
-    let (hex, len) = {
-        let ud = pdu::split_text("x", 1).remove(0);
-        let mut t = vec![0x11, 0];
-        t.extend(pdu::encode_address("+4930123456"));
-        t.extend([0, ud.dcs, 0xA7, ud.udl]);
-        t.extend(&ud.ud);
-        (format!("00{}\x1a", pdu::hex(&t)), t.len())
-    };
+    let (hex, len) = submit_x();
+    let hex = format!("{hex}\x1a");
     say(&mut e, &format!("AT+CMGS={len}\r"));
     let outs = e.feed(hex.as_bytes());
     assert!(matches!(outs.first(), Some(Out::Delay(d)) if *d == Duration::from_millis(250)));
@@ -446,16 +451,12 @@ fn noise_lands_inside_listings_and_around_the_prompt() {
     assert!(has_noise(&list), "{list:?}");
     assert!(list.ends_with("\r\n\r\nOK\r\n"));
     // Around +CMGS: after the prompt or before the result, on some tries.
-    let ud = pdu::split_text("x", 1).remove(0);
-    let mut tpdu = vec![0x11, 0];
-    tpdu.extend(pdu::encode_address("+4930123456"));
-    tpdu.extend([0, ud.dcs, 0xA7, ud.udl]);
-    tpdu.extend(&ud.ud);
+    let (hex, len) = submit_x();
     let mut noisy_sends = 0;
     for _ in 0..20 {
-        let prompt = say(&mut e, &format!("AT+CMGS={}\r", tpdu.len()));
+        let prompt = say(&mut e, &format!("AT+CMGS={len}\r"));
         assert!(prompt.contains("\r\n> "), "{prompt:?}");
-        let result = say(&mut e, &format!("{}\x1a", pdu::hex(&tpdu)));
+        let result = say(&mut e, &format!("{hex}\x1a"));
         assert!(result.contains("\r\n+CMGS: "), "{result:?}");
         if has_noise(&prompt) || has_noise(&result) {
             noisy_sends += 1;
@@ -506,8 +507,54 @@ fn text_mode_sends_in_each_character_set() {
             _ => None,
         });
         let sent = sent.unwrap_or_else(|| panic!("{cscs}: nothing sent: {outs:?}"));
-        assert_eq!(sent.to, *want_to, "{cscs}");
-        assert_eq!(sent.text, *want_text, "{cscs}");
+        assert_eq!(sent.destination.to_string(), *want_to, "{cscs}");
+        assert_eq!(super::network::text_of(&sent), *want_text, "{cscs}");
+    }
+}
+
+#[test]
+fn senders_and_text_mode_numbers_keep_their_type() {
+    // (as written, TP-OA/DA octets): TOA 145 with `+`, 129 without, D0 for a name.
+    let table: &[(&str, &str)] = &[
+        ("+15551234567", "0B915155214365F7"),
+        ("4930123456", "0A819403214365"),
+        ("*100#", "05811A00FB"),
+        ("InfoSMS", "0DD049B7F93D6D4E01"),
+    ];
+    assert!(!table.is_empty());
+    for (number, want) in table {
+        let mut out = Vec::new();
+        super::network::address_of(number).encode_tp(&mut out);
+        assert_eq!(codec::to_hex(&out), *want, "{number}");
+    }
+}
+
+proptest! {
+    /// The DELIVERs the network builds decode with the codec to the sender, the
+    /// parts in order and the whole text.
+    #[test]
+    fn injected_parts_decode_to_the_text(text in "\\PC{0,400}", reference: u8) {
+        let at = chrono::DateTime::parse_from_rfc3339("2024-01-31T23:59:58+01:00").expect("time");
+        let parts = deliver_parts("+15550000001", &text, reference, at).expect("encodes");
+        let total = parts.len();
+        let mut joined = String::new();
+        for (i, (tpdu, part_text)) in parts.iter().enumerate() {
+            let mut pdu = smsc_prefix();
+            pdu.extend(tpdu);
+            let d = codec::decode(&pdu, Some(tpdu.len())).expect("decodes");
+            let codec::Pdu::Deliver(d) = d.pdu else {
+                return Err(TestCaseError::fail("not a DELIVER"));
+            };
+            prop_assert_eq!(d.originator.to_string(), "+15550000001");
+            prop_assert_eq!(d.data.text(), Some(part_text.as_str()));
+            prop_assert_eq!(d.scts.to_datetime(), Some(at));
+            if total > 1 {
+                let c = d.concat().expect("concat IE");
+                prop_assert_eq!((c.reference, usize::from(c.total), usize::from(c.seq)), (u16::from(reference), total, i + 1));
+            }
+            joined.push_str(part_text);
+        }
+        prop_assert_eq!(joined, text);
     }
 }
 

@@ -4,12 +4,15 @@
 //! `NOTIFY_SOCKET`, so tests see READY, STATUS and WATCHDOG as systemd would.
 //! Everything synchronises on events (notify datagrams, `watch` events,
 //! simulator notifications) with timeouts; nothing sleeps to wait.
+//! Notify datagrams are read as they come, on a thread, as systemd does: a
+//! manager that stopped reading would fill the socket's queue.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -45,6 +48,16 @@ pub fn msisdn(i: usize) -> String {
     format!("+1555000{i:04}")
 }
 
+/// Extra TOML lines for sections the harness writes itself.
+#[derive(Clone, Default)]
+pub struct Sections {
+    /// Lines for `[store]`, e.g. `resend_uncertain = false`.
+    pub store: String,
+    /// Lines for `[spool]`, e.g. `sent_dir = "{dir}/sent"`; `{dir}` in
+    /// either stands for the test's temporary directory.
+    pub spool: String,
+}
+
 /// A running gateway under test.
 pub struct Gateway {
     pub dir: tempfile::TempDir,
@@ -55,10 +68,13 @@ pub struct Gateway {
     pub net: Network,
     pub sims: Vec<SimModem>,
     pub child: Option<Child>,
-    notify: UnixDatagram,
+    notify: Arc<NotifyQueue>,
+    notify_sock: UnixDatagram,
     notify_path: PathBuf,
     /// Extra top-level TOML appended to the config.
     pub extra: String,
+    /// Extra lines for the `[store]` and `[spool]` sections.
+    pub sections: Sections,
     plans: Vec<ModemPlan>,
 }
 
@@ -72,6 +88,38 @@ impl Gateway {
         net_opts: NetworkOptions,
         plans: Vec<ModemPlan>,
         extra: &str,
+    ) -> Gateway {
+        Self::start_inner(net_opts, plans, Sections::default(), extra, None).await
+    }
+
+    /// [`Gateway::start_with`] with the store at `db` instead of inside the
+    /// test's temporary directory (e.g. on a small tmpfs to fill it up).
+    pub async fn start_with_db(
+        net_opts: NetworkOptions,
+        plans: Vec<ModemPlan>,
+        extra: &str,
+        db: Option<PathBuf>,
+    ) -> Gateway {
+        Self::start_inner(net_opts, plans, Sections::default(), extra, db).await
+    }
+
+    /// [`Gateway::start_with`], plus extra lines for the `[store]` and
+    /// `[spool]` sections (which `extra`, appended at the end, cannot reopen).
+    pub async fn start_full(
+        net_opts: NetworkOptions,
+        plans: Vec<ModemPlan>,
+        sections: Sections,
+        extra: &str,
+    ) -> Gateway {
+        Self::start_inner(net_opts, plans, sections, extra, None).await
+    }
+
+    async fn start_inner(
+        net_opts: NetworkOptions,
+        plans: Vec<ModemPlan>,
+        sections: Sections,
+        extra: &str,
+        db: Option<PathBuf>,
     ) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let net = Network::new(net_opts);
@@ -96,19 +144,22 @@ impl Gateway {
             );
         }
         let notify_path = dir.path().join("notify.sock");
-        let notify = UnixDatagram::bind(&notify_path).expect("notify socket");
+        let notify_sock = UnixDatagram::bind(&notify_path).expect("notify socket");
+        let notify = NotifyQueue::start(&notify_sock);
         let mut g = Gateway {
             config: dir.path().join("smsgate.toml"),
             socket: dir.path().join("ctl.sock"),
             spool: dir.path().join("spool"),
-            db: dir.path().join("smsgate.db"),
+            db: db.unwrap_or_else(|| dir.path().join("smsgate.db")),
             dir,
             net,
             sims,
             child: None,
             notify,
+            notify_sock,
             notify_path,
             extra: extra.to_string(),
+            sections,
             plans,
         };
         g.write_config();
@@ -120,10 +171,12 @@ impl Gateway {
     /// Writes the config for the current modems and `extra`.
     pub fn write_config(&self) {
         let mut toml = format!(
-            "[store]\npath = \"{}\"\n\n[control]\nsocket = \"{}\"\n\n[spool]\ndir = \"{}\"\n\n[log]\nlevel = \"debug\"\n\n",
+            "[store]\npath = \"{}\"\n{}\n\n[control]\nsocket = \"{}\"\n\n[spool]\ndir = \"{}\"\n{}\n\n[log]\nlevel = \"debug\"\n\n",
             self.db.display(),
+            self.sections.store.replace("{dir}", &self.dir.path().display().to_string()),
             self.socket.display(),
-            self.spool.display()
+            self.spool.display(),
+            self.sections.spool.replace("{dir}", &self.dir.path().display().to_string())
         );
         toml.push_str(&self.extra);
         toml.push('\n');
@@ -168,11 +221,8 @@ impl Gateway {
 
     /// Starts the daemon process.
     pub fn spawn(&mut self) {
-        // Drain notifications left from an earlier run.
-        self.notify.set_nonblocking(true).expect("nonblocking");
-        let mut buf = [0u8; 4096];
-        while self.notify.recv(&mut buf).is_ok() {}
-        self.notify.set_nonblocking(false).expect("blocking");
+        // Forget notifications left from an earlier run.
+        self.notify.clear();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -195,24 +245,12 @@ impl Gateway {
 
     /// Waits for a notify datagram containing `needle`; returns it.
     pub fn wait_notify(&self, needle: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        let mut buf = [0u8; 4096];
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
+        match self.notify.pop_until(needle, timeout) {
+            Some(msg) => msg,
+            None => panic!(
                 "no {needle:?} from the daemon in {timeout:?}; log:\n{}",
                 self.log()
-            );
-            self.notify
-                .set_read_timeout(Some(left))
-                .expect("read timeout");
-            if let Ok(n) = self.notify.recv(&mut buf) {
-                let msg = String::from_utf8_lossy(&buf[..n]).to_string();
-                if msg.contains(needle) {
-                    return msg;
-                }
-            }
+            ),
         }
     }
 
@@ -313,6 +351,67 @@ impl Gateway {
 impl Drop for Gateway {
     fn drop(&mut self) {
         self.kill9();
+        // Ends the reader thread.
+        let _ = self.notify_sock.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// Notify datagrams received and not yet waited for, in order.
+struct NotifyQueue {
+    queue: Mutex<std::collections::VecDeque<String>>,
+    arrived: Condvar,
+}
+
+impl NotifyQueue {
+    /// Reads datagrams from `sock` on a thread until the socket is shut down.
+    fn start(sock: &UnixDatagram) -> Arc<NotifyQueue> {
+        let q = Arc::new(NotifyQueue {
+            queue: Mutex::new(std::collections::VecDeque::new()),
+            arrived: Condvar::new(),
+        });
+        let sock = sock.try_clone().expect("notify socket");
+        let q2 = q.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = sock.recv(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+                q2.queue
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_back(msg);
+                q2.arrived.notify_all();
+            }
+        });
+        q
+    }
+
+    fn clear(&self) {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Takes datagrams in order until one contains `needle`; `None` on timeout.
+    fn pop_until(&self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            while let Some(msg) = q.pop_front() {
+                if msg.contains(needle) {
+                    return Some(msg);
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            q = self
+                .arrived
+                .wait_timeout(q, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 }
 
@@ -382,4 +481,242 @@ impl Watch {
 /// Path helper for tests that need the daemon's files.
 pub fn exists(p: &Path) -> bool {
     p.exists()
+}
+
+// ---------------------------------------------------------------------------
+// Helpers for the daemon tests (added for tests/daemon_*.rs).
+// ---------------------------------------------------------------------------
+
+/// States a message does not leave on its own.
+pub const FINAL: [&str; 5] = ["sent", "delivered", "failed", "cancelled", "expired"];
+
+/// A number outside the simulated network, distinct per `i`, so every message
+/// of a test can be told apart on the network by its destination alone.
+pub fn external(i: usize) -> String {
+    format!("+4477009{i:05}")
+}
+
+/// Digits only: `+4477…` and `4477…` compare equal.
+pub fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// The parts the network saw for destination `to`, as (seq, text), in the
+/// order they arrived (a single-part message has seq 1).
+pub fn parts_to(msgs: &[smsgate::sim::NetMessage], to: &str) -> Vec<(u8, String)> {
+    msgs.iter()
+        .filter(|m| digits(&m.to) == digits(to))
+        .map(|m| (m.concat.map_or(1, |c| c.2), m.text.clone()))
+        .collect()
+}
+
+/// The text the network delivered to `to`, parts put in order (each seq once).
+pub fn text_to(msgs: &[smsgate::sim::NetMessage], to: &str) -> String {
+    let mut parts = parts_to(msgs, to);
+    parts.sort_by_key(|p| p.0);
+    parts.dedup_by_key(|p| p.0);
+    parts.into_iter().map(|p| p.1).collect()
+}
+
+/// Which SIMs (by MSISDN) sent parts to `to`.
+pub fn senders_to(msgs: &[smsgate::sim::NetMessage], to: &str) -> Vec<String> {
+    let mut s: Vec<String> = msgs
+        .iter()
+        .filter(|m| digits(&m.to) == digits(to))
+        .map(|m| m.from_msisdn.clone())
+        .collect();
+    s.sort();
+    s.dedup();
+    s
+}
+
+/// A spool file's content with the given headers and body.
+pub fn spool_text(headers: &[(&str, &str)], body: &str) -> Vec<u8> {
+    let mut s = String::new();
+    for (k, v) in headers {
+        s.push_str(&format!("{k}: {v}\n"));
+    }
+    s.push('\n');
+    s.push_str(body);
+    s.into_bytes()
+}
+
+/// Waits, on inotify events in `dirs` (created when missing), until `cond`
+/// holds; `cond` is checked first and after every event.
+pub fn wait_fs(dirs: &[&Path], timeout: Duration, what: &str, cond: impl Fn() -> bool) {
+    use inotify::{Inotify, WatchMask};
+    use std::os::fd::AsFd;
+    let mut ino = Inotify::init().expect("inotify");
+    for d in dirs {
+        std::fs::create_dir_all(d).expect("create watched dir");
+        ino.watches()
+            .add(
+                d,
+                WatchMask::CREATE
+                    | WatchMask::MOVED_TO
+                    | WatchMask::MOVED_FROM
+                    | WatchMask::CLOSE_WRITE
+                    | WatchMask::DELETE,
+            )
+            .expect("watch dir");
+    }
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 4096];
+    loop {
+        if cond() {
+            return;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "{what}: not within {timeout:?}");
+        let ms = u16::try_from(left.as_millis().clamp(1, 60_000)).unwrap_or(60_000);
+        let mut fds = [nix::poll::PollFd::new(
+            ino.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let _ = nix::poll::poll(&mut fds, ms);
+        let _ = ino.read_events(&mut buf);
+    }
+}
+
+/// Names of the entries of `dir` (empty when it does not exist), sorted.
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+impl Gateway {
+    /// `show` for message `id`.
+    pub fn show(&self, id: i64) -> Value {
+        self.ok(json!({"cmd": "show", "message": id}))
+    }
+
+    /// Waits until message `id` is in one of `FINAL` states; returns it.
+    pub fn wait_final(&self, id: i64, timeout: Duration) -> Value {
+        let mut w = self.watch();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let m = self.show(id);
+            if m["state"].as_str().is_some_and(|s| FINAL.contains(&s)) {
+                return m;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "message {id} not final in {timeout:?}: {m}\nlog:\n{}",
+                self.log()
+            );
+            w.next(left);
+        }
+    }
+
+    /// Every outgoing message (newest first).
+    pub fn outbox(&self) -> Vec<Value> {
+        self.ok(json!({"cmd": "outbox", "limit": 10000}))
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Every received message (oldest first).
+    pub fn inbox(&self) -> Vec<Value> {
+        self.ok(json!({"cmd": "inbox", "limit": 10000}))
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Waits until the inbox satisfies `cond` (checked after every event).
+    pub fn wait_inbox(&self, timeout: Duration, cond: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let mut w = self.watch();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let inbox = self.inbox();
+            if cond(&inbox) {
+                return inbox;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "inbox not as expected in {timeout:?}: {inbox:?}\nlog:\n{}",
+                self.log()
+            );
+            w.next(left);
+        }
+    }
+
+    /// The state of modem `name` in `status`.
+    pub fn modem_state(&self, name: &str) -> String {
+        let st = self.ok(json!({"cmd": "status"}));
+        st["modems"]
+            .as_array()
+            .and_then(|ms| {
+                ms.iter()
+                    .find(|m| m["modem"] == json!(name) || m["name"] == json!(name))
+            })
+            .and_then(|m| m["state"].as_str())
+            .unwrap_or("absent")
+            .to_string()
+    }
+
+    /// Waits until modem `name` reports `state` (checked after every event).
+    pub fn wait_modem(&self, name: &str, state: &str, timeout: Duration) {
+        let mut w = self.watch();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.modem_state(name) == state {
+                return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "modem {name} not {state} in {timeout:?}\nlog:\n{}",
+                self.log()
+            );
+            w.next(left);
+        }
+    }
+
+    /// `kill -9`, start again, wait for READY.
+    pub fn restart9(&mut self) {
+        self.kill9();
+        self.spawn();
+        self.wait_notify("READY=1", T);
+    }
+
+    /// Writes `content` as spool file `name`, keeping a hard link to the same
+    /// inode at `keep`, then renames it into `outgoing/`.
+    pub fn spool_file_linked(&self, name: &str, content: &[u8], keep: &Path) {
+        let outgoing = self.spool.join("outgoing");
+        std::fs::create_dir_all(&outgoing).expect("outgoing");
+        let tmp = self.spool.join(format!(".tmp-{name}"));
+        std::fs::write(&tmp, content).expect("write spool file");
+        std::fs::hard_link(&tmp, keep).expect("hard link kept aside");
+        std::fs::rename(&tmp, outgoing.join(name)).expect("rename into outgoing");
+    }
+}
+
+/// Waits until `sim` has received at least `n` `AT+CMGS=` command lines.
+pub async fn wait_cmgs(sim: &SimModem, n: usize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let cmds = sim.commands();
+        let seen = cmds.iter().filter(|c| c.contains("AT+CMGS=")).count();
+        if seen >= n {
+            return;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "{}: {seen} of {n} AT+CMGS in {timeout:?}",
+            sim.name()
+        );
+        let _ = sim.wait_commands(cmds.len() + 1, left).await;
+    }
 }

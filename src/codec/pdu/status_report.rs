@@ -138,18 +138,35 @@ impl StatusReport {
         }
         let pi = r.u8("TP-PI")?;
         rep.pi = Some(pi);
-        if pi & 0x01 != 0 {
-            rep.pid = Some(r.u8("TP-PID")?);
-        }
-        if pi & 0x02 != 0 {
-            rep.dcs = Some(Dcs(r.u8("TP-DCS")?));
-        }
-        if pi & 0x04 != 0 {
-            let (udh, data) = decode_ud(r, fo & 0x40 != 0, rep.dcs.unwrap_or(Dcs(0)))?;
-            rep.udh = udh;
-            rep.data = Some(data);
-        }
+        // The optional fields are best effort: a report whose TP-MR, TP-RA and
+        // TP-ST decoded is worth more than its broken tail, so a truncated or
+        // malformed PID/DCS/UD leaves them out instead of failing the report.
+        let _ = rep.decode_optional(r, fo, pi);
         Ok(rep)
+    }
+
+    fn decode_optional(&mut self, r: &mut Reader<'_>, fo: u8, pi: u8) -> Result<(), CodecError> {
+        let pid = if pi & 0x01 != 0 {
+            Some(r.u8("TP-PID")?)
+        } else {
+            None
+        };
+        let dcs = if pi & 0x02 != 0 {
+            Some(Dcs(r.u8("TP-DCS")?))
+        } else {
+            None
+        };
+        let (udh, data) = if pi & 0x04 != 0 {
+            let (udh, data) = decode_ud(r, fo & 0x40 != 0, dcs.unwrap_or(Dcs(0)))?;
+            (udh, Some(data))
+        } else {
+            (None, None)
+        };
+        self.pid = pid;
+        self.dcs = dcs;
+        self.udh = udh;
+        self.data = data;
+        Ok(())
     }
 
     /// The whole PDU, SMSC prefix first (`00` for `None`).

@@ -51,51 +51,6 @@ impl Validity {
         })
     }
 
-    /// Parses "90s", "30m", "12h", "2d", "1w" and combinations such as
-    /// "1d12h". A number needs its unit.
-    pub fn parse_duration(s: &str) -> Result<Duration, CodecError> {
-        let err = |reason: &str| CodecError::Duration {
-            input: s.to_string(),
-            reason: reason.to_string(),
-        };
-        let t = s.trim();
-        if t.is_empty() {
-            return Err(err("empty"));
-        }
-        let mut total: u64 = 0;
-        let mut num: Option<u64> = None;
-        for c in t.chars() {
-            if let Some(d) = c.to_digit(10) {
-                let n = num
-                    .unwrap_or(0)
-                    .checked_mul(10)
-                    .and_then(|n| n.checked_add(u64::from(d)))
-                    .ok_or_else(|| err("number too large"))?;
-                num = Some(n);
-                continue;
-            }
-            let unit = match c.to_ascii_lowercase() {
-                's' => 1,
-                'm' => MINUTE,
-                'h' => HOUR,
-                'd' => DAY,
-                'w' => WEEK,
-                _ => return Err(err(&format!("unexpected {c:?}; use s, m, h, d or w"))),
-            };
-            let n = num
-                .take()
-                .ok_or_else(|| err("a unit needs a number before it"))?;
-            total = n
-                .checked_mul(unit)
-                .and_then(|v| total.checked_add(v))
-                .ok_or_else(|| err("too large"))?;
-        }
-        if num.is_some() {
-            return Err(err("a number needs a unit (s, m, h, d or w)"));
-        }
-        Ok(Duration::from_secs(total))
-    }
-
     fn vpf(&self) -> u8 {
         match self {
             Validity::None => 0x00,

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target for a set time, at most PARALLEL at once, and
+# prints each run's last status line (executions, coverage, corpus size).
+#
+#   tools/fuzz.sh [SECONDS] [TARGET...]
+#
+# SECONDS defaults to 600 (10 minutes per target). TARGETs default to all four.
+# Environment: PARALLEL (default 2), NICE (default 10), LOGDIR (default
+# fuzz/target/fuzz-logs). Needs a nightly toolchain and cargo-fuzz:
+#   rustup toolchain install nightly && cargo install cargo-fuzz
+# A crash leaves its input in fuzz/artifacts/TARGET/ and makes the script exit 1;
+# replay one with `cargo +nightly fuzz run TARGET fuzz/artifacts/TARGET/crash-…`.
+set -eu
+
+cd "$(dirname "$0")/../fuzz"
+SECS=${1:-600}
+[ $# -gt 0 ] && shift
+TARGETS=${*:-pdu_decode at_stream spool_file control_request}
+PARALLEL=${PARALLEL:-2}
+NICE=${NICE:-10}
+LOGDIR=${LOGDIR:-target/fuzz-logs}
+mkdir -p "$LOGDIR"
+
+nice -n "$NICE" cargo +nightly fuzz build -O
+
+run_one() {
+    t=$1
+    mkdir -p "corpus/$t"
+    # -max_total_time bounds the run; -rss_limit_mb keeps a leak from taking
+    # the machine; -print_final_stats gives the execution count.
+    nice -n "$NICE" cargo +nightly fuzz run -O "$t" "corpus/$t" -- \
+        -max_total_time="$SECS" -rss_limit_mb=2048 -print_final_stats=1 \
+        >"$LOGDIR/$t.log" 2>&1
+}
+
+status=0
+running=0
+pids=""
+for t in $TARGETS; do
+    run_one "$t" &
+    pids="$pids $!:$t"
+    running=$((running + 1))
+    if [ "$running" -ge "$PARALLEL" ]; then
+        wait -n 2>/dev/null || true
+        running=$((running - 1))
+    fi
+done
+wait || true
+
+for t in $TARGETS; do
+    log="$LOGDIR/$t.log"
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+    last=$(grep -E '^#[0-9]+' "$log" | tail -n 1 || true)
+    if grep -q -E 'SUMMARY: libFuzzer|panicked at|deadly signal' "$log"; then
+        echo "$t: CRASH (see $log and artifacts/$t/)"
+        status=1
+    else
+        echo "$t: ok, $execs executions; $last"
+    fi
+done
+exit $status
