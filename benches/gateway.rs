@@ -47,6 +47,11 @@ struct Args {
     /// Queue sizes for the queue-scaling table.
     #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
     queued: Vec<usize>,
+    /// How many of the queued messages the queue-scaling runs send before
+    /// stopping (the rest stay queued, so the drain rate is measured with the
+    /// queue still large).
+    #[arg(long, default_value_t = 10_000)]
+    drain: usize,
     /// Adds 64 modems to the throughput table and 100,000 to the queue table.
     #[arg(long)]
     big: bool,
@@ -62,7 +67,14 @@ struct Args {
     /// The daemon binary (default: the one cargo built next to this bench).
     #[arg(long)]
     bin: Option<PathBuf>,
+    /// Where the daemon's database goes (default: the rig's temporary
+    /// directory); e.g. /dev/shm to take the disk's fsync out of the figures.
+    #[arg(long)]
+    db_dir: Option<PathBuf>,
 }
+
+/// `--db-dir`, set once at start.
+static DB_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
 fn main() -> Result<()> {
     let mut args = Args::parse();
@@ -73,6 +85,9 @@ fn main() -> Result<()> {
         if !args.queued.contains(&100_000) {
             args.queued.push(100_000);
         }
+    }
+    if let Some(d) = &args.db_dir {
+        let _ = DB_DIR.set(d.clone());
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -95,6 +110,14 @@ async fn run(args: Args) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_smsgate")));
     println!("# smsgate gateway benchmark");
     println!("binary: {}", bin.display());
+    println!(
+        "database in: {}",
+        DB_DIR
+            .get()
+            .map_or("the rig's temporary directory (ext4 on /tmp)".into(), |d| d
+                .display()
+                .to_string())
+    );
     println!(
         "started: {} UTC, loadavg {}",
         chrono::Utc::now().format("%H:%M:%S"),
@@ -208,14 +231,16 @@ async fn run(args: Args) -> Result<()> {
     }
     if want("queue") {
         println!(
-            "\n## queue scaling (queued with no modem, then 4 modems answering at once drain it)"
+            "\n## queue scaling (queued with no modem, then 4 modems answering at once send the first {})",
+            args.drain
         );
-        println!("| queued | intake msg/s | VmRSS queued MiB | drain parts/s | VmHWM MiB | VmRSS after MiB | daemon CPU s | db MiB | loadavg |");
-        println!("|---|---|---|---|---|---|---|---|---|");
+        println!("| queued | intake msg/s | VmRSS queued MiB | sent | drain parts/s | VmHWM MiB | VmRSS after MiB | daemon CPU s | db MiB | loadavg |");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
         for &m in &args.queued {
-            let r = queue(&bin, m).await?;
+            let sent = m.min(args.drain);
+            let r = queue(&bin, m, sent).await?;
             println!(
-                "| {m} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {} |",
+                "| {m} | {:.0} | {:.1} | {sent} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {} |",
                 r.intake,
                 r.rss_queued,
                 r.drain,
@@ -231,7 +256,7 @@ async fn run(args: Args) -> Result<()> {
         println!("\n## smstools3 (smsd) on the same simulated modems, files spooled before start");
         println!("| modems | +CMGS latency | parts | smsd parts/s | smsgate parts/s | smsgate / smsd | smsd CPU s | loadavg |");
         println!("|---|---|---|---|---|---|---|---|");
-        for (n, latency_ms, parts) in [(1usize, 0u64, 100usize), (4, 250, 160)] {
+        for (n, latency_ms, parts) in [(1usize, 0u64, 60usize), (4, 250, 120), (16, 250, 320)] {
             let latency = Duration::from_millis(latency_ms);
             match smstools(n, latency, parts).await {
                 Ok(s) => {
@@ -334,7 +359,17 @@ impl Rig {
         let config = dir.path().join("smsgate.toml");
         let socket = dir.path().join("ctl.sock");
         let spool = dir.path().join("spool");
-        let db = dir.path().join("smsgate.db");
+        let db = match DB_DIR.get() {
+            Some(d) => d.join(format!(
+                "smsgate-bench-{}-{}.db",
+                std::process::id(),
+                dir.path()
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            )),
+            None => dir.path().join("smsgate.db"),
+        };
         write_config(
             &config,
             &db,
@@ -485,6 +520,13 @@ impl Drop for Rig {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if DB_DIR.get().is_some() {
+            for sfx in ["", "-wal", "-shm"] {
+                let mut p = self.db.clone().into_os_string();
+                p.push(sfx);
+                let _ = std::fs::remove_file(PathBuf::from(p));
+            }
+        }
     }
 }
 
@@ -865,7 +907,7 @@ struct QueueFigures {
     db_mib: f64,
 }
 
-async fn queue(bin: &Path, m: usize) -> Result<QueueFigures> {
+async fn queue(bin: &Path, m: usize, sent: usize) -> Result<QueueFigures> {
     let mut rig = Rig::start(bin, 4, Faults::default(), false).await?;
     let t0 = Instant::now();
     send_many(&rig.socket, m, 8).await?;
@@ -873,7 +915,7 @@ async fn queue(bin: &Path, m: usize) -> Result<QueueFigures> {
     let queued = rig.proc();
     rig.drain_taps();
     rig.add_modems().await?;
-    let (first, done) = collect_sends(&mut rig, m, Duration::from_secs(1800)).await?;
+    let (first, done) = collect_sends(&mut rig, sent, Duration::from_secs(1800)).await?;
     let start = first
         .values()
         .min()
@@ -884,7 +926,7 @@ async fn queue(bin: &Path, m: usize) -> Result<QueueFigures> {
         .max()
         .copied()
         .ok_or_else(|| anyhow!("nothing sent"))?;
-    let drain = m as f64 / last.saturating_duration_since(start).as_secs_f64();
+    let drain = sent as f64 / last.saturating_duration_since(start).as_secs_f64();
     let after = rig.proc();
     let db_bytes: u64 = ["", "-wal", "-shm"]
         .iter()

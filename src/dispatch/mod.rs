@@ -380,11 +380,18 @@ impl<M> ModemUpdates<M> {
 }
 
 /// A part to send, with what classify needs.
+/// One encoded part as `Outbox::assign` records it: seq, PDU hex, TPDU length.
+type EncodedRow = (u32, String, u32);
+
 #[derive(Debug, Clone)]
 struct Job {
     id: i64,
     to: String,
     pinned: bool,
+    /// Freshly encoded parts to record first (`Outbox::assign`): the SIM and
+    /// `(seq, pdu hex, tpdu_len)`. The job does it, not the dispatcher task, so
+    /// the commits of several modems' jobs share one group commit.
+    assign: Option<(Option<String>, Vec<EncodedRow>)>,
     parts: Vec<(u32, String, u32, u32)>, // seq, hex, tpdu_len, attempts so far
 }
 
@@ -851,6 +858,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
                 && sendable
                     .iter()
                     .all(|p| p.pdu_hex.is_some() && p.tpdu_len.is_some()));
+        let mut assign = None;
         let parts: Vec<(u32, String, u32, u32)> = if reuse {
             let mut parts = Vec::new();
             for p in &sendable {
@@ -911,9 +919,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
                 .iter()
                 .map(|e| (e.seq, e.hex.clone(), e.tpdu_len))
                 .collect();
-            self.outbox
-                .assign(msg.id, &modem, sim.as_deref(), rows)
-                .await?;
+            assign = Some((sim.clone(), rows));
             encoded
                 .into_iter()
                 .map(|e| {
@@ -931,10 +937,12 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
         let (port, caps) = (slot.cfg.port.clone(), slot.cfg.caps);
         self.in_flight.insert(msg.id);
         debug!(id = msg.id, modem = %modem, parts = parts.len(), "dispatching");
-        self.emit(DispatchEvent::Assigned {
-            id: msg.id,
-            modem: modem.clone(),
-        });
+        if assign.is_none() {
+            self.emit(DispatchEvent::Assigned {
+                id: msg.id,
+                modem: modem.clone(),
+            });
+        }
         let ctx = JobCtx {
             modem_index: i,
             modem: modem.clone(),
@@ -952,6 +960,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
             id: msg.id,
             to: msg.to,
             pinned: progressed,
+            assign,
             parts,
         };
         let span = tracing::info_span!("send", id = job.id, modem = %modem);
@@ -1018,7 +1027,27 @@ impl<O: Outbox, M: ModemPort> JobCtx<O, M> {
         let mut outcomes = Vec::new();
         let mut store_trouble = false;
         let mut any_sent = job.pinned;
-        for (seq, hex, tpdu_len, attempts) in job.parts {
+        let mut parts = job.parts;
+        if let Some((sim, rows)) = job.assign {
+            match self
+                .outbox
+                .assign(job.id, &self.modem, sim.as_deref(), rows)
+                .await
+            {
+                Ok(()) => {
+                    let _ = self.events.send(DispatchEvent::Assigned {
+                        id: job.id,
+                        modem: self.modem.clone(),
+                    });
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot record the encoded parts; not sent");
+                    store_trouble = true;
+                    parts.clear();
+                }
+            }
+        }
+        for (seq, hex, tpdu_len, attempts) in parts {
             if self.cancel.is_cancelled() || !self.wait_for_caps().await {
                 break;
             }
