@@ -346,19 +346,14 @@ fn latency_comes_before_the_answer() {
 fn payloads_count_complete_sends_only() {
     let mut e = engine(Personality::Generic);
     say(&mut e, "ATE0\r");
-    let ud = pdu::split_text("x", 1).remove(0);
-    let mut t = vec![0x11, 0];
-    t.extend(pdu::encode_address("+4930123456"));
-    t.extend([0, ud.dcs, 0xA7, ud.udl]);
-    t.extend(&ud.ud);
-    let hex = format!("00{}", pdu::hex(&t));
-    say(&mut e, &format!("AT+CMGS={}\r", t.len()));
+    let (hex, len) = submit_x();
+    say(&mut e, &format!("AT+CMGS={len}\r"));
     assert_eq!(e.payloads(), 0, "the command line alone is no payload");
     let _ = e.feed(hex.as_bytes());
     assert_eq!(e.payloads(), 0, "no Ctrl-Z yet");
     let _ = e.feed(b"\x1a");
     assert_eq!(e.payloads(), 1);
-    say(&mut e, &format!("AT+CMGS={}\r", t.len()));
+    say(&mut e, &format!("AT+CMGS={len}\r"));
     let _ = e.feed(format!("{hex}\x1a").as_bytes());
     assert_eq!(e.payloads(), 2);
 }
