@@ -42,15 +42,25 @@ async fn both_modems_replugged_during_start_up() {
     let id = g.send(&msisdn(1), "after a replug");
     let m = g.wait_state(id, "sent", T);
     assert!(m["modem"].is_string(), "{m}");
-    // Still answering well after the drivers' timeouts would have passed.
-    let status = g.ok(json!({"cmd": "status"}));
-    let ready = status["modems"]
-        .as_array()
-        .expect("modems")
-        .iter()
-        .filter(|m| m["state"] == json!("ready"))
-        .count();
-    assert_eq!(ready, 2, "{status}");
+    // Both come back, and the daemon keeps answering well after the
+    // drivers' timeouts would have passed: check after every event.
+    let mut w = g.watch();
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let status = g.ok(json!({"cmd": "status"}));
+        let ready = status["modems"]
+            .as_array()
+            .expect("modems")
+            .iter()
+            .filter(|m| m["state"] == json!("ready"))
+            .count();
+        if ready == 2 {
+            break;
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(!left.is_zero(), "not both ready: {status}");
+        w.next(left);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
