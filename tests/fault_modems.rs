@@ -15,7 +15,11 @@ use serde_json::{json, Value};
 use smsgate::sim::{Faults, NetworkOptions};
 
 /// Retries come fast and no modem is rested, so faults cost seconds, not minutes.
-const FAST_RETRIES: &str = "[dispatch]\nretry_base = \"1s\"\nretry_max = \"2s\"\nmax_attempts = 100\nfailure_threshold = 1000\ncooldown = \"0s\"\n";
+/// Quick retries, and a short receive sweep: a `+CMTI` garbled by the
+/// injected garbage is lost as a notification (as on a real line), and the
+/// sweep is what picks its message up; the default 5 minutes is longer than
+/// a test.
+const FAST_RETRIES: &str = "[dispatch]\nretry_base = \"1s\"\nretry_max = \"2s\"\nmax_attempts = 100\nfailure_threshold = 1000\ncooldown = \"0s\"\n\n[receive]\nsweep_interval = \"3s\"\n";
 
 fn noisy() -> Faults {
     Faults {
