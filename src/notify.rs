@@ -1,5 +1,6 @@
 //! systemd integration: READY, STATUS, WATCHDOG and STOPPING notifications
-//! through `$NOTIFY_SOCKET` (sd_notify protocol, via the `sd-notify` crate).
+//! through `$NOTIFY_SOCKET` (sd_notify protocol; states formatted by the
+//! `sd-notify` crate, sent here without blocking).
 //! Outside systemd every call is a no-op.
 //!
 //! The watchdog is fed only by [`Watchdog::feed_if_alive`], which the daemon
@@ -30,13 +31,32 @@ pub fn stopping() {
     send(&[NotifyState::Stopping]);
 }
 
+/// Sends without blocking: `sd_notify::notify` blocks while the receiver's
+/// queue is full, which would stall the daemon's core loop (and every control
+/// call) behind a service manager that reads slowly. A datagram that does not
+/// fit is dropped, as libsystemd's `sd_notify` does.
 fn send(states: &[NotifyState<'_>]) {
-    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
-    }
-    if let Err(e) = sd_notify::notify(states) {
+    };
+    let msg: String = states.iter().map(|s| format!("{s}\n")).collect();
+    if let Err(e) = send_nonblocking(&path, msg.as_bytes()) {
         tracing::debug!("sd_notify: {e}");
     }
+}
+
+fn send_nonblocking(path: &std::ffi::OsStr, msg: &[u8]) -> std::io::Result<usize> {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let sock = UnixDatagram::unbound()?;
+    sock.set_nonblocking(true)?;
+    let bytes = path.as_bytes();
+    let addr = match bytes.strip_prefix(b"@") {
+        Some(name) => SocketAddr::from_abstract_name(name)?,
+        None => SocketAddr::from_pathname(path)?,
+    };
+    sock.send_to_addr(msg, &addr)
 }
 
 /// The watchdog interval systemd asked for (`WATCHDOG_USEC`), if any.
