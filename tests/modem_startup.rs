@@ -184,6 +184,28 @@ async fn pin_is_entered_once() {
     d.wait_state(|s| *s == ModemState::Ready).await;
 }
 
+/// Line noise in the `AT+CPIN?` answer is not a SIM state: the modem goes
+/// through the recovery ladder and asks again instead of failing for good.
+#[tokio::test]
+async fn a_garbled_cpin_answer_is_asked_again_not_fatal() {
+    let mut peer = Peer::new();
+    let mut o = opts("m", &peer.path);
+    o.reopen_backoff_max = Duration::from_millis(50);
+    let mut d = start(o);
+    peer.ok("AT", &[]).await;
+    peer.ok("ATE0", &[]).await;
+    peer.ok("AT+CMEE=1", &[]).await;
+    peer.ok("AT+CPIN?", &["+CP#N: RE\u{1}DY"]).await;
+    d.wait_state(|s| *s == ModemState::Recovering).await;
+    peer.ok("AT", &[]).await;
+    peer.ok("ATE0", &[]).await;
+    peer.ok("AT+CMEE=1", &[]).await;
+    peer.ok("AT+CPIN?", &["+CPIN: READY"]).await;
+    identity(&mut peer, &GENERIC).await;
+    after_identity(&mut peer, &GENERIC, &[]).await;
+    d.wait_state(|s| *s == ModemState::Ready).await;
+}
+
 #[tokio::test]
 async fn wrong_pin_is_tried_exactly_once() {
     let mut peer = Peer::new();

@@ -432,12 +432,25 @@ impl Actor {
     async fn pin(&mut self, conn: &mut Conn) -> Result<(), End> {
         let t = self.opts.command_timeout;
         let r = conn.exec(&Command::cpin_query(t)).await.map_err(end_of)?;
+        // Only a definite SIM state ends the modem for good (PUK, a wrong or
+        // missing PIN, a SIM error the modem names); a garbled or plain ERROR
+        // answer (line noise, a modem still booting) goes through the
+        // recovery ladder and is asked again.
         let state = match &r.result {
-            Final::Ok => parse_cpin(&r).map_err(|e| End::Failed(e.to_string()))?,
+            Final::Ok => match parse_cpin(&r) {
+                Ok(state) => state,
+                Err(e) => {
+                    warn!("AT+CPIN? answer not understood ({e}); asking again");
+                    return Err(End::Hung);
+                }
+            },
             // SIM busy right after boot passes: try again after the backoff.
             Final::Cme(e) if e.code == Some(14) => return Err(End::Hung),
             Final::Cme(e) => return Err(End::Failed(format!("SIM: {}", e.meaning()))),
-            other => return Err(End::Failed(format!("AT+CPIN?: {other}"))),
+            other => {
+                warn!("AT+CPIN?: {other}; asking again");
+                return Err(End::Hung);
+            }
         };
         match state {
             CpinState::Ready => Ok(()),
