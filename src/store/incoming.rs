@@ -357,10 +357,8 @@ pub(crate) fn flush_incomplete(
              ORDER BY MIN(id)",
         )
         .and_then(|mut s| {
-            s.query_map([ms(older_than)], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            s.query_map([ms(older_than)], |r| r.try_into())
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         })
         .map_err(StoreError::sql("find stale sets"))?;
     let mut out = Vec::new();
@@ -497,7 +495,7 @@ pub(crate) fn counts(c: &Connection) -> Result<QueueCounts, StoreError> {
     let rows: Vec<(String, i64)> = c
         .prepare_cached("SELECT state, COUNT(*) FROM outgoing GROUP BY state")
         .and_then(|mut s| {
-            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            s.query_map([], |r| r.try_into())
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         })
         .map_err(StoreError::sql("count states"))?;
@@ -579,20 +577,8 @@ pub(crate) fn sim_counters(c: &Connection) -> Result<Vec<SimCounters>, StoreErro
                     first_seen, last_seen FROM sim ORDER BY sim",
         )
         .and_then(|mut s| {
-            s.query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                ))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            s.query_map([], |r| r.try_into())
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         })
         .map_err(StoreError::sql("read sims"))?;
     let count = |v: i64| u64::try_from(v).unwrap_or(0);

@@ -85,7 +85,7 @@ pub(crate) fn rollup(
             "SELECT state, COUNT(*) FROM outgoing_part WHERE message_id = ?1 GROUP BY state",
         )
         .and_then(|mut s| {
-            s.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            s.query_map([id], |r| r.try_into())
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         })
         .map_err(StoreError::sql("count parts"))?;
@@ -158,10 +158,7 @@ pub(crate) fn enqueue(
                 "SELECT id, (SELECT COUNT(*) FROM outgoing_part WHERE message_id = outgoing.id)
                  FROM outgoing WHERE spool_key = ?1",
             )
-            .and_then(|mut s| {
-                s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
+            .and_then(|mut s| s.query_row([key], |r| r.try_into()).optional())
             .map_err(StoreError::sql("look up spool key"))?;
         if let Some((id, parts)) = existing {
             return Ok(Enqueued {
@@ -312,25 +309,7 @@ pub(crate) fn ready(
         Option<i64>,
     );
     let raw: Vec<Raw> = stmt
-        .query_map(params![now_ms, limit], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-                r.get(9)?,
-                r.get(10)?,
-                r.get(11)?,
-                r.get(12)?,
-                r.get(13)?,
-                r.get(14)?,
-            ))
-        })
+        .query_map(params![now_ms, limit], |r| r.try_into())
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(StoreError::sql("read ready"))?;
     let mut messages = Vec::with_capacity(raw.len());
@@ -454,7 +433,7 @@ pub(crate) fn assign(
     }
     let current: (Option<String>, Option<String>) = c
         .prepare_cached("SELECT assigned_modem, sim FROM outgoing WHERE id = ?1")
-        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))))
+        .and_then(|mut s| s.query_row([id], |r| r.try_into()))
         .map_err(StoreError::sql("read pin"))?;
     let same = current.0.as_deref() == Some(modem) && current.1.as_deref() == sim;
     if !same && parts_out(c, id, None)? > 0 {
@@ -655,11 +634,7 @@ pub(crate) fn part_sent(
             "SELECT p.sim, p.modem, o.recipient, o.report FROM outgoing_part p JOIN outgoing o
                ON o.id = p.message_id WHERE p.message_id = ?1 AND p.seq = ?2",
         )
-        .and_then(|mut s| {
-            s.query_row(params![id, seq], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-        })
+        .and_then(|mut s| s.query_row(params![id, seq], |r| r.try_into()))
         .map_err(StoreError::sql("read sent part"))?;
     let sim = sim.or_else(|| modem.clone()).unwrap_or_default();
     c.prepare_cached("INSERT INTO send_log (sim, at) VALUES (?1, ?2)")
@@ -676,10 +651,8 @@ pub(crate) fn part_sent(
              ORDER BY received_at, id",
         )
         .and_then(|mut s| {
-            s.query_map(params![sim, mr, ms(now - window)], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            s.query_map(params![sim, mr, ms(now - window)], |r| r.try_into())
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         })
         .map_err(StoreError::sql("look for early reports"))?;
     for (report_id, report_to, status, is_final, success) in early {
@@ -731,7 +704,7 @@ pub(crate) fn part_failed(
              FROM outgoing_part p JOIN outgoing o ON o.id = p.message_id
              WHERE p.message_id = ?1 AND p.seq = ?2",
         )
-        .and_then(|mut s| s.query_row(params![id, seq], |r| Ok((r.get(0)?, r.get(1)?))))
+        .and_then(|mut s| s.query_row(params![id, seq], |r| r.try_into()))
         .map_err(StoreError::sql("read failed part"))?;
     if let Some(sim) = &sim {
         bump_sim(c, sim, modem.as_deref(), SimCounter::Failed, now)?;
@@ -812,7 +785,7 @@ pub(crate) fn recover_on_start(
              ORDER BY p.message_id, p.seq",
         )
         .and_then(|mut s| {
-            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            s.query_map([], |r| r.try_into())
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         })
         .map_err(StoreError::sql("find uncertain parts"))?;
@@ -1033,20 +1006,8 @@ fn part_views(c: &Connection, id: MessageId) -> Result<Vec<PartView>, StoreError
              FROM outgoing_part WHERE message_id = ?1 ORDER BY seq",
         )
         .and_then(|mut s| {
-            s.query_map([id], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                ))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            s.query_map([id], |r| r.try_into())
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         })
         .map_err(StoreError::sql("read part views"))?;
     raw.into_iter()

@@ -225,9 +225,7 @@ mod tests {
         let mut stmt = conn
             .prepare("SELECT type, name, COALESCE(sql, '') FROM sqlite_master ORDER BY type, name")
             .expect("prepare");
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .expect("query");
+        let rows = stmt.query_map([], |r| r.try_into()).expect("query");
         rows.collect::<Result<Vec<_>, _>>().expect("rows")
     }
 
