@@ -170,29 +170,41 @@ const CME_ALIASES: &[(&str, u16)] = &[
     ("incorrect PIN", 16),
 ];
 
+type Table = &'static [(u16, &'static str, ErrorClass)];
+
+/// The code of the text after `+CMS ERROR:` / `+CME ERROR:`: a number, a
+/// verbose text from `table`, or one of the `aliases` modems print instead.
+fn code_of(table: Table, aliases: &[(&str, u16)], t: &str) -> Option<u16> {
+    t.parse::<u16>().ok().or_else(|| {
+        by_text(table, t).or_else(|| {
+            aliases
+                .iter()
+                .find(|(a, _)| a.eq_ignore_ascii_case(t))
+                .map(|(_, c)| *c)
+        })
+    })
+}
+
+/// The meaning of `code` in `table`, or the raw `text` the modem printed.
+fn meaning_of(table: Table, code: Option<u16>, text: &str) -> String {
+    match code.and_then(|c| by_code(table, c)) {
+        Some((m, _)) => m.to_string(),
+        None => text.to_string(),
+    }
+}
+
 impl CmsError {
     /// From the text after `+CMS ERROR:`: a number or a verbose text.
     pub fn from_raw(raw: &str) -> Self {
         let t = raw.trim();
-        let code = t.parse::<u16>().ok().or_else(|| {
-            by_text(CMS_TABLE, t).or_else(|| {
-                CMS_ALIASES
-                    .iter()
-                    .find(|(a, _)| a.eq_ignore_ascii_case(t))
-                    .map(|(_, c)| *c)
-            })
-        });
         Self {
-            code,
+            code: code_of(CMS_TABLE, CMS_ALIASES, t),
             text: t.to_string(),
         }
     }
     /// The meaning from the table, or the raw text.
     pub fn meaning(&self) -> String {
-        match self.code.and_then(|c| by_code(CMS_TABLE, c)) {
-            Some((m, _)) => m.to_string(),
-            None => self.text.clone(),
-        }
+        meaning_of(CMS_TABLE, self.code, &self.text)
     }
 }
 
@@ -200,25 +212,14 @@ impl CmeError {
     /// From the text after `+CME ERROR:`: a number or a verbose text.
     pub fn from_raw(raw: &str) -> Self {
         let t = raw.trim();
-        let code = t.parse::<u16>().ok().or_else(|| {
-            by_text(CME_TABLE, t).or_else(|| {
-                CME_ALIASES
-                    .iter()
-                    .find(|(a, _)| a.eq_ignore_ascii_case(t))
-                    .map(|(_, c)| *c)
-            })
-        });
         Self {
-            code,
+            code: code_of(CME_TABLE, CME_ALIASES, t),
             text: t.to_string(),
         }
     }
     /// The meaning from the table, or the raw text.
     pub fn meaning(&self) -> String {
-        match self.code.and_then(|c| by_code(CME_TABLE, c)) {
-            Some((m, _)) => m.to_string(),
-            None => self.text.clone(),
-        }
+        meaning_of(CME_TABLE, self.code, &self.text)
     }
 }
 
