@@ -133,6 +133,12 @@ fn bad_files() -> Vec<(&'static str, Vec<u8>, &'static str)> {
             spool_text(&[("To", &external(1))], ""),
             "empty",
         ),
+        // The same validation as a socket `send`: TP-VP says 5 minutes at least.
+        (
+            "short-validity",
+            spool_text(&[("To", &external(1)), ("Validity", "1 min")], "hello"),
+            "validity",
+        ),
     ]
 }
 

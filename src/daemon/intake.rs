@@ -54,6 +54,10 @@ pub enum IntakeError {
 /// Validates `req` and commits it. Returns only after the commit.
 pub async fn accept(shared: &Shared, req: Request) -> Result<Enqueued, IntakeError> {
     let cfg = shared.config();
+    // TP-VP cannot say less than 5 minutes (23.040 §9.2.3.12.1).
+    if req.validity.is_some_and(|v| v < Duration::from_secs(300)) {
+        return Err(IntakeError::Invalid("validity must be at least 5m".into()));
+    }
     let to = Address::parse(&req.to)
         .map_err(|e| IntakeError::Invalid(format!("bad number {:?}: {e}", req.to)))?;
     if let Some(m) = &req.modem {
@@ -83,7 +87,7 @@ pub async fn accept(shared: &Shared, req: Request) -> Result<Enqueued, IntakeErr
         .ok()
         .and_then(|d| start.checked_add_signed(d));
     let new = NewMessage {
-        to: format_number(&to),
+        to: to.to_string(),
         text: req.text,
         report: req.report,
         flash: req.flash,
@@ -106,11 +110,6 @@ pub async fn accept(shared: &Shared, req: Request) -> Result<Enqueued, IntakeErr
         shared.dispatch.work_added();
     }
     Ok(enq)
-}
-
-/// `+4915…` for international numbers, digits otherwise.
-fn format_number(a: &Address) -> String {
-    a.to_string()
 }
 
 fn spool_request(name: &str, key: &str, m: SpoolMessage) -> Request {
@@ -229,9 +228,9 @@ pub fn write_copy(shared: &Shared, v: &OutgoingView, state: MessageState) {
     let out = spool::smstools::Outgoing {
         to: &v.to,
         text: &v.text,
-        flash: false,
+        flash: v.flash,
         report: v.report,
-        queue: None,
+        queue: v.queue.as_deref(),
     };
     let bytes = match state {
         MessageState::Sent => spool::smstools::format_sent(

@@ -465,8 +465,8 @@ pub async fn run(
                 let _ = reply.send(r);
             }
             Some(ev) = modem_rx.recv() => {
-                if let ModemEvent::Pdu { modem, location, pdu, tpdu_len, report } = ev {
-                    tracker.spawn(receive::on_pdu(shared.clone(), modem, location, pdu, tpdu_len, report));
+                if let ModemEvent::Pdu { modem, location, pdu, tpdu_len, .. } = ev {
+                    tracker.spawn(receive::on_pdu(shared.clone(), modem, location, pdu, tpdu_len));
                 }
             }
             Some(call) = calls_rx.recv() => {

@@ -22,13 +22,14 @@ use crate::modem::StorageLocation;
 use crate::spool;
 use crate::store::{ConcatKey, InboxMessage, ReceivedPdu, ReportIn};
 
+/// The PDU's own TP-MTI tells a report from a message, so the modem's hint
+/// (`+CDS`/SR storage) is not needed here.
 pub async fn on_pdu(
     shared: Arc<Shared>,
     modem: String,
     location: Option<StorageLocation>,
     pdu: Vec<u8>,
     tpdu_len: Option<usize>,
-    _report: bool,
 ) {
     let sim = shared.sim_key(&modem);
     let pdu_hex = codec::to_hex(&pdu);

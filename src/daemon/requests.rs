@@ -3,7 +3,6 @@
 //! or an error code. Every change is logged with the caller's credentials.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -135,11 +134,6 @@ async fn send(shared: &Shared, args: SendArgs, peer: Peer) -> Answer {
                 .with_timezone(&Utc),
         ),
     };
-    if let Some(v) = validity {
-        if v < Duration::from_secs(300) {
-            return Err(invalid("validity must be at least 5m"));
-        }
-    }
     let req = intake::Request {
         to: args.to,
         text: args.text,
