@@ -366,8 +366,8 @@ pub async fn run(
     );
     let dispatch = dispatcher.handle();
     let modem_updates: ModemUpdates<ModemPortHandle> = dispatcher.modem_updates();
-    let mut dispatch_events = dispatch.subscribe();
-    let dispatch_task = tokio::spawn(dispatcher.run(dispatch_cancel.clone()));
+    let dispatch_events = dispatch.subscribe();
+    let mut dispatch_task = tokio::spawn(dispatcher.run(dispatch_cancel.clone()));
 
     // Hooks and events.
     let hooks_cancel = root.child_token();
@@ -387,6 +387,16 @@ pub async fn run(
         started: Instant::now(),
         reload_tx,
     });
+
+    // Dispatcher events become watch events and hooks, in order, in their
+    // own task: building them reads the store, which the main loop must not
+    // wait for.
+    let forward_stop = CancellationToken::new();
+    let forwarder = tokio::spawn(forward_dispatch_events(
+        shared.clone(),
+        dispatch_events,
+        forward_stop.clone(),
+    ));
 
     // Control server.
     let (calls_tx, mut calls_rx) = mpsc::channel::<Call>(256);
@@ -446,6 +456,7 @@ pub async fn run(
         modems_cancel: &modems_cancel,
         tracker: &tracker,
     };
+    let mut dispatch_result = None;
     loop {
         tokio::select! {
             _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
@@ -472,14 +483,11 @@ pub async fn run(
             Some(call) = calls_rx.recv() => {
                 tracker.spawn(requests::handle(shared.clone(), call));
             }
-            ev = dispatch_events.recv() => match ev {
-                Ok(ev) => on_dispatch_event(&shared, ev).await,
-                Err(broadcast::error::RecvError::Lagged(n)) => warn!(missed = n, "dispatch events lagged"),
-                Err(broadcast::error::RecvError::Closed) => {
-                    error!("the dispatcher stopped; shutting down");
-                    break;
-                }
-            },
+            res = &mut dispatch_task, if dispatch_result.is_none() => {
+                error!("the dispatcher stopped; shutting down");
+                dispatch_result = Some(res);
+                break;
+            }
             _ = flush_tick.tick() => {
                 tracker.spawn(receive::flush_incomplete(shared.clone()));
             }
@@ -502,14 +510,20 @@ pub async fn run(
         s.stop().await;
     }
     dispatch_cancel.cancel();
-    match dispatch_task.await {
+    let res = match dispatch_result {
+        Some(res) => res,
+        None => dispatch_task.await,
+    };
+    match res {
         Ok(Ok(())) => {}
         Ok(Err(e)) => warn!("dispatcher: {e}"),
         Err(e) => warn!("dispatcher task: {e}"),
     }
-    // Events the dispatcher emitted while finishing (the last sends).
-    while let Ok(ev) = dispatch_events.try_recv() {
-        on_dispatch_event(&shared, ev).await;
+    // The forwarder passes on what the dispatcher emitted while finishing
+    // (the last sends), then stops.
+    forward_stop.cancel();
+    if let Err(e) = forwarder.await {
+        warn!("event forwarder: {e}");
     }
     modems_cancel.cancel();
     root.cancel();
@@ -612,6 +626,30 @@ pub fn state_name(s: &ModemState) -> String {
         ModemState::Gone => "gone".into(),
         ModemState::Failed(_) => "failed".into(),
         ModemState::Stopped => "stopped".into(),
+    }
+}
+
+/// Forwards dispatcher events until `stop`, then what is still queued.
+async fn forward_dispatch_events(
+    shared: Arc<Shared>,
+    mut rx: broadcast::Receiver<DispatchEvent>,
+    stop: CancellationToken,
+) {
+    loop {
+        let ev = tokio::select! {
+            ev = rx.recv() => ev,
+            _ = stop.cancelled() => break,
+        };
+        match ev {
+            Ok(ev) => on_dispatch_event(&shared, ev).await,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                warn!(missed = n, "dispatch events lagged")
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+    while let Ok(ev) = rx.try_recv() {
+        on_dispatch_event(&shared, ev).await;
     }
 }
 
