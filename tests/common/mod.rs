@@ -44,6 +44,21 @@ impl Default for ModemPlan {
     }
 }
 
+/// The simulated modem `m{i}` of a test, with identities derived from `i`.
+pub fn sim_spec(i: usize, plan: &ModemPlan) -> SimSpec {
+    SimSpec {
+        name: format!("m{i}"),
+        personality: plan.personality,
+        msisdn: msisdn(i),
+        imsi: format!("00101000000{i:04}"),
+        iccid: format!("8901000000000{i:04}"),
+        imei: format!("35000000000{i:04}"),
+        pin: None,
+        storage_slots: 30,
+        faults: plan.faults.clone(),
+    }
+}
+
 pub fn msisdn(i: usize) -> String {
     format!("+1555000{i:04}")
 }
@@ -125,17 +140,7 @@ impl Gateway {
         let net = Network::new(net_opts);
         let mut sims = Vec::new();
         for (i, plan) in plans.iter().enumerate() {
-            let spec = SimSpec {
-                name: format!("m{i}"),
-                personality: plan.personality,
-                msisdn: msisdn(i),
-                imsi: format!("00101000000{i:04}"),
-                iccid: format!("8901000000000{i:04}"),
-                imei: format!("35000000000{i:04}"),
-                pin: None,
-                storage_slots: 30,
-                faults: plan.faults.clone(),
-            };
+            let spec = sim_spec(i, plan);
             let link = dir.path().join(format!("modem{i}"));
             sims.push(
                 SimModem::start(&net, spec, Some(link))
@@ -193,17 +198,7 @@ impl Gateway {
     /// Adds a simulated modem (not yet in the config; call `write_config` and reload).
     pub async fn add_sim(&mut self, plan: ModemPlan) -> usize {
         let i = self.plans.len();
-        let spec = SimSpec {
-            name: format!("m{i}"),
-            personality: plan.personality,
-            msisdn: msisdn(i),
-            imsi: format!("00101000000{i:04}"),
-            iccid: format!("8901000000000{i:04}"),
-            imei: format!("35000000000{i:04}"),
-            pin: None,
-            storage_slots: 30,
-            faults: plan.faults.clone(),
-        };
+        let spec = sim_spec(i, &plan);
         let link = self.dir.path().join(format!("modem{i}"));
         self.sims.push(
             SimModem::start(&self.net, spec, Some(link))
