@@ -82,6 +82,9 @@ pub struct StoreConfig {
     /// A part whose `AT+CMGS` was in flight at a crash: resend it (may
     /// duplicate) when true, fail it when false.
     pub resend_uncertain: bool,
+    /// Finished messages, received messages, reports and events older than
+    /// this are pruned (`[store] keep`, default 90 days).
+    pub keep: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -205,8 +208,11 @@ pub struct LogConfig {
 }
 
 /// PDU or text mode on the modem.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ModemMode {
+    /// PDU mode where the modem accepts `AT+CMGF=0`, text mode otherwise.
+    Auto,
     Pdu,
     Text,
 }
@@ -274,7 +280,7 @@ impl ModemConfig {
             enabled: true,
             baud: 115_200,
             pin: None,
-            mode: ModemMode::Pdu,
+            mode: ModemMode::Auto,
             cnmi: "2,1,0,2,0".to_string(),
             storage: "SM".to_string(),
             report_storage: None,
@@ -425,6 +431,7 @@ impl Config {
                 m.device.display(),
                 m.baud,
                 match m.mode {
+                    ModemMode::Auto => "auto",
                     ModemMode::Pdu => "pdu",
                     ModemMode::Text => "text",
                 },
@@ -654,6 +661,8 @@ struct RawStore {
     path: S<String>,
     #[serde(default)]
     resend_uncertain: Option<bool>,
+    #[serde(default)]
+    keep: S<RawDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1035,6 +1044,13 @@ impl Ctx<'_> {
         Ok(StoreConfig {
             path: self.non_empty_path(r.path, "store.path", "/var/lib/smsgate/smsgate.db")?,
             resend_uncertain: r.resend_uncertain.unwrap_or(true),
+            keep: self.duration(
+                r.keep,
+                "store.keep",
+                Duration::from_secs(90 * 86_400),
+                Duration::from_secs(3600),
+                None,
+            )?,
         })
     }
 
@@ -1360,9 +1376,16 @@ impl Ctx<'_> {
         }
         if let Some(v) = r.mode {
             m.mode = match v.get_ref().trim().to_ascii_lowercase().as_str() {
+                "auto" => ModemMode::Auto,
                 "pdu" => ModemMode::Pdu,
                 "text" => ModemMode::Text,
-                _ => return Err(self.err(v.span(), k("mode"), "must be \"pdu\" or \"text\"")),
+                _ => {
+                    return Err(self.err(
+                        v.span(),
+                        k("mode"),
+                        "must be \"auto\", \"pdu\" or \"text\"",
+                    ))
+                }
             };
         }
         if let Some(v) = r.cnmi {
@@ -1645,7 +1668,7 @@ mod tests {
             // modem errors: the line of the offending key
             (format!("{MODEMS}pin = \"12\"\n"), format!("{p}:8: modem[1].pin: must be 4 to 8 digits")),
             (format!("{MODEMS}pin = \"12a4\"\n"), format!("{p}:8: modem[1].pin: must be 4 to 8 digits")),
-            (format!("{MODEMS}mode = \"binary\"\n"), format!("{p}:8: modem[1].mode: must be \"pdu\" or \"text\"")),
+            (format!("{MODEMS}mode = \"binary\"\n"), format!("{p}:8: modem[1].mode: must be \"auto\", \"pdu\" or \"text\"")),
             (format!("{MODEMS}baud = 12345\n"), format!("{p}:8: modem[1].baud: unsupported baud rate")),
             (format!("{MODEMS}init = [\"ATE0\", \"CMEE=2\"]\n"), format!("{p}:8: modem[1].init: command \"CMEE=2\" must start with AT")),
             (format!("{MODEMS}quirks = \"nokia\"\n"), format!("{p}:8: modem[1].quirks: unknown quirks")),

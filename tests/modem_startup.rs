@@ -320,7 +320,7 @@ async fn send_timeouts_before_and_after_the_pdu() {
 async fn text_mode_send() {
     let mut peer = Peer::new();
     let mut o = opts("m", &peer.path);
-    o.text_mode = true;
+    o.mode = smsgate::config::ModemMode::Text;
     let mut d = start(o);
     startup(&mut peer, &GENERIC, &[]).await;
     d.wait_state(|s| *s == ModemState::Ready).await;

@@ -27,7 +27,7 @@ use tracing::{error, info, warn};
 
 pub use adapters::{CodecEncoder, MessageOptions, ModemPortHandle, StoreOutbox};
 
-use crate::config::{Config, ModemConfig, ModemMode, Quirks};
+use crate::config::{Config, ModemConfig, Quirks};
 use crate::control::server::{self, Call, Event, ServerOptions};
 use crate::dispatch::{
     self, Caps, DispatchEvent, DispatchHandle, Dispatcher, HealthConfig, ModemSlot, ModemUpdates,
@@ -167,7 +167,7 @@ pub fn driver_options(m: &ModemConfig, cfg: &Config) -> DriverOptions {
     let mut o = DriverOptions::new(m.name.clone(), m.device.clone());
     o.baud = m.baud;
     o.pin = m.pin.clone();
-    o.text_mode = m.mode == ModemMode::Text;
+    o.mode = m.mode;
     o.cnmi = m.cnmi.clone();
     o.storage = m.storage.clone();
     o.report_storage = m.report_storage.clone();

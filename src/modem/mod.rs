@@ -35,9 +35,9 @@ pub struct DriverOptions {
     /// Never serialised (status output must not show it).
     #[serde(skip_serializing)]
     pub pin: Option<String>,
-    /// Send in text mode (`AT+CMGF=1` around each send). Reading always uses
-    /// PDU mode.
-    pub text_mode: bool,
+    /// `AT+CMGF` mode: PDU, text, or auto (PDU where the modem accepts
+    /// `AT+CMGF=0`, text otherwise).
+    pub mode: crate::config::ModemMode,
     /// `AT+CNMI=` argument; default store-and-notify `2,1,0,2,0`.
     pub cnmi: String,
     /// SMS storage: "SM" (default), "ME", "MT".
@@ -69,7 +69,7 @@ impl DriverOptions {
             device: device.into(),
             baud: 115_200,
             pin: None,
-            text_mode: false,
+            mode: crate::config::ModemMode::Auto,
             cnmi: "2,1,0,2,0".into(),
             storage: "SM".into(),
             report_storage: None,
@@ -189,6 +189,9 @@ pub struct ModemStatus {
     pub received: u64,
     pub errors: u64,
     pub last_error: Option<String>,
+    /// The modem works in text mode (`AT+CMGF=1`): it can send only
+    /// single-part messages without a user data header.
+    pub text_mode: bool,
 }
 
 impl ModemStatus {
@@ -211,6 +214,7 @@ impl ModemStatus {
             received: 0,
             errors: 0,
             last_error: None,
+            text_mode: false,
         }
     }
 }
