@@ -3,11 +3,17 @@
 //!
 //! A hook is an argv, started directly (never through a shell, so nothing in
 //! a message text or a sender can inject a command). The event arrives as
-//! JSON on standard input and as `SMSGATE_*` environment variables. Each run
-//! has a timeout after which it is killed, and a semaphore caps how many run
-//! at once; when the cap is reached, further events wait in a bounded queue
-//! and the oldest are dropped (and counted) rather than slowing the gateway.
-//! Nothing here blocks sending or receiving: [`Hooks::fire`] only enqueues.
+//! JSON on standard input (the event's `type`, `event_id` and `at`, and the
+//! fields of its `data`, flat) and as `SMSGATE_*` environment variables
+//! (`SMSGATE_EVENT`, `SMSGATE_EVENT_ID`, one per scalar field). Each run has
+//! a timeout after which it is killed, and a semaphore caps how many run at
+//! once across all hooks.
+//!
+//! Each configured hook is a durable consumer of the event log
+//! (`hook:<event>`, see `crate::events`): it reads the log from its own
+//! stored cursor, so a burst, a slow hook, `kill -9` or a restart never costs
+//! it an event; it only falls behind, and catches up. Nothing here blocks
+//! sending or receiving.
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -17,9 +23,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use crate::store::{Event, Store};
 
 /// The events a hook can be attached to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -46,6 +54,27 @@ impl HookEvent {
             HookEvent::ModemDown => "modem_down",
         }
     }
+
+    /// The event types that run this hook (`failed` also runs for
+    /// `expired`).
+    pub fn kinds(self) -> &'static [&'static str] {
+        match self {
+            HookEvent::Failed => &["failed", "expired"],
+            other => match other {
+                HookEvent::Received => &["received"],
+                HookEvent::Sent => &["sent"],
+                HookEvent::Delivered => &["delivered"],
+                HookEvent::Report => &["report"],
+                HookEvent::ModemUp => &["modem_up"],
+                _ => &["modem_down"],
+            },
+        }
+    }
+
+    /// The name of the hook's cursor in the store.
+    pub fn consumer(self) -> String {
+        format!("hook:{}", self.as_str())
+    }
 }
 
 /// Hook settings (the `[hooks]` section).
@@ -64,93 +93,87 @@ pub struct HookStats {
     pub succeeded: AtomicU64,
     pub failed: AtomicU64,
     pub timed_out: AtomicU64,
-    pub dropped: AtomicU64,
     /// Notified after every run ends, whatever its outcome.
     pub finished: tokio::sync::Notify,
 }
 
-/// A running hook runner. Cloning shares it.
-#[derive(Clone)]
+/// The running hook consumers. Dropping it changes nothing; `stop` (or the
+/// cancel token given to `start`) ends them.
 pub struct Hooks {
-    tx: mpsc::Sender<(HookEvent, Value)>,
-    /// The events that have a hook: others are not queued at all.
-    configured: Arc<std::collections::BTreeSet<HookEvent>>,
+    cancel: CancellationToken,
     pub stats: Arc<HookStats>,
 }
 
-/// How many events may wait for a free slot before the oldest is dropped.
-const BACKLOG: usize = 1024;
-
 impl Hooks {
-    /// Starts the runner. It stops taking events when `cancel` fires and
-    /// lets the runs in progress finish (each bounded by its timeout);
-    /// `tracker` is told about every run so shutdown can wait for them.
-    pub fn start(opts: HookOptions, cancel: CancellationToken, tracker: TaskTracker) -> Hooks {
-        let (tx, rx) = mpsc::channel(BACKLOG);
-        let stats = Arc::new(HookStats::default());
-        let configured = Arc::new(opts.commands.keys().copied().collect());
-        let runner = Runner {
-            opts: Arc::new(opts),
-            slots: Arc::new(Semaphore::new(1)),
-            stats: stats.clone(),
-            tracker: tracker.clone(),
-        };
-        tracker.spawn(runner.run(rx, cancel));
-        Hooks {
-            tx,
-            configured,
-            stats,
-        }
-    }
-
-    /// Queues an event for its hook, if one is configured. Never waits: when
-    /// the backlog is full the event is dropped and counted.
-    pub fn fire(&self, event: HookEvent, payload: Value) {
-        if !self.configured.contains(&event) {
-            return;
-        }
-        match self.tx.try_send((event, payload)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(event = event.as_str(), "hook backlog full: event dropped");
+    /// Starts one durable consumer per configured hook. They stop taking
+    /// events when `cancel` fires (or at `stop`) and let the runs in progress
+    /// finish (each bounded by its timeout); `tracker` holds them so shutdown
+    /// can wait.
+    pub async fn start(
+        opts: HookOptions,
+        store: Store,
+        cancel: CancellationToken,
+        tracker: &TaskTracker,
+    ) -> Hooks {
+        let cancel = cancel.child_token();
+        // A hook configured for the first time starts at the end of the log;
+        // its cursor exists before this returns, so nothing that happens
+        // after start-up can slip past it.
+        for event in opts.commands.keys() {
+            if let Err(e) = store.cursor(&event.consumer(), chrono::Utc::now()).await {
+                tracing::warn!(hook = event.as_str(), "creating the hook's cursor: {e}");
             }
-            // The runner stopped (shutdown): nothing runs any more.
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
+        let stats = Arc::new(HookStats::default());
+        let slots = Arc::new(Semaphore::new(opts.max_concurrent.max(1)));
+        let opts = Arc::new(opts);
+        for (&event, argv) in opts.commands.iter() {
+            let argv = Arc::new(argv.clone());
+            let (stats, slots, opts) = (stats.clone(), slots.clone(), opts.clone());
+            let kinds = event.kinds().iter().map(|k| k.to_string()).collect();
+            tracker.spawn(crate::events::run_durable(
+                store.clone(),
+                event.consumer(),
+                kinds,
+                opts.max_concurrent.max(1),
+                cancel.clone(),
+                move |ev: Event| {
+                    let (argv, stats, slots) = (argv.clone(), stats.clone(), slots.clone());
+                    let timeout = opts.timeout;
+                    async move {
+                        let Ok(_permit) = slots.acquire_owned().await else {
+                            return;
+                        };
+                        run_one(event, &argv, &ev, timeout, &stats).await;
+                        stats.finished.notify_waiters();
+                    }
+                },
+            ));
+        }
+        Hooks { cancel, stats }
+    }
+
+    /// Stops the consumers (runs in progress finish).
+    pub fn stop(&self) {
+        self.cancel.cancel();
     }
 }
 
-struct Runner {
-    opts: Arc<HookOptions>,
-    slots: Arc<Semaphore>,
-    stats: Arc<HookStats>,
-    tracker: TaskTracker,
-}
-
-impl Runner {
-    async fn run(mut self, mut rx: mpsc::Receiver<(HookEvent, Value)>, cancel: CancellationToken) {
-        self.slots = Arc::new(Semaphore::new(self.opts.max_concurrent.max(1)));
-        loop {
-            let (event, payload) = tokio::select! {
-                _ = cancel.cancelled() => return,
-                m = rx.recv() => match m { Some(m) => m, None => return },
-            };
-            let Some(argv) = self.opts.commands.get(&event).cloned() else {
-                continue;
-            };
-            let Ok(permit) = self.slots.clone().acquire_owned().await else {
-                return;
-            };
-            let timeout = self.opts.timeout;
-            let stats = self.stats.clone();
-            self.tracker.spawn(async move {
-                run_one(event, &argv, &payload, timeout, &stats).await;
-                drop(permit);
-                stats.finished.notify_waiters();
-            });
+/// What a hook reads on standard input: the event's `type`, `event_id` and
+/// `at`, and the fields of its `data`, in one flat object.
+pub fn payload(ev: &Event) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("type".into(), Value::from(ev.kind()));
+    out.insert("event_id".into(), Value::from(ev.event_id));
+    out.insert("at".into(), Value::from(ev.at.to_rfc3339()));
+    if let Some(Value::Object(data)) = ev.to_json().get("data") {
+        for (k, v) in data {
+            if !out.contains_key(k) {
+                out.insert(k.clone(), v.clone());
+            }
         }
     }
+    Value::Object(out)
 }
 
 /// The environment variables a hook gets: `SMSGATE_EVENT` plus one
@@ -188,10 +211,11 @@ pub fn environment(event: HookEvent, payload: &Value) -> Vec<(String, String)> {
 async fn run_one(
     event: HookEvent,
     argv: &[String],
-    payload: &Value,
+    ev: &Event,
     timeout: Duration,
     stats: &HookStats,
 ) {
+    let payload = &payload(ev);
     let Some((program, args)) = argv.split_first() else {
         return;
     };
@@ -266,13 +290,59 @@ async fn run_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{EventData, InboxMessage, ModemEvent, ReportEvent};
     use serde_json::json;
 
-    fn opts(event: HookEvent, argv: Vec<String>, timeout: Duration) -> HookOptions {
-        HookOptions {
-            commands: BTreeMap::from([(event, argv)]),
-            timeout,
-            max_concurrent: 2,
+    /// A fresh store in a temporary directory.
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        (dir, store)
+    }
+
+    fn received(id: i64, text: &str) -> EventData {
+        EventData::Received(InboxMessage {
+            id,
+            modem: "m0".into(),
+            from: "+4915".into(),
+            text: text.into(),
+            sent_at: None,
+            received_at: "2026-01-01T00:00:00Z".into(),
+            parts: 1,
+            complete: true,
+            class0: false,
+            binary: false,
+            sim: "s".into(),
+            missing_parts: vec![],
+            replaces: None,
+        })
+    }
+
+    fn report(mr: u8) -> EventData {
+        EventData::Report(ReportEvent {
+            id: None,
+            seq: None,
+            modem: "m0".into(),
+            sim: "s".into(),
+            mr,
+            recipient: "+4915".into(),
+            status: 0,
+            success: true,
+            is_final: true,
+            discharge: None,
+        })
+    }
+
+    fn modem(up: bool) -> EventData {
+        let m = ModemEvent {
+            modem: "m0".into(),
+            state: "ready".into(),
+            ..ModemEvent::default()
+        };
+        if up {
+            EventData::ModemUp(m)
+        } else {
+            EventData::ModemDown(m)
         }
     }
 
@@ -321,59 +391,74 @@ mod tests {
 
     #[tokio::test]
     async fn hostile_text_reaches_the_hook_verbatim() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, store) = store();
         let out = dir.path().join("out");
         let canary = dir.path().join("pwned");
-        // The hook copies stdin and one variable to files; nothing is evaluated.
+        // The hook copies stdin and two variables to files; nothing is evaluated.
         let script = format!(
-            "cat > '{}.json'; printf '%s' \"$SMSGATE_TEXT\" > '{}.env'",
-            out.display(),
-            out.display()
+            "cat > '{o}.json'; printf '%s' \"$SMSGATE_TEXT\" > '{o}.env'; printf '%s' \"$SMSGATE_EVENT_ID\" > '{o}.id'",
+            o = out.display()
         );
         let hooks = Hooks::start(
-            opts(
-                HookEvent::Received,
-                vec!["/bin/sh".into(), "-c".into(), script],
-                Duration::from_secs(10),
-            ),
+            HookOptions {
+                commands: BTreeMap::from([(
+                    HookEvent::Received,
+                    vec!["/bin/sh".into(), "-c".into(), script],
+                )]),
+                timeout: Duration::from_secs(10),
+                max_concurrent: 2,
+            },
+            store.clone(),
             CancellationToken::new(),
-            TaskTracker::new(),
-        );
+            &TaskTracker::new(),
+        )
+        .await;
         let text = format!(
             "$(touch {c}); `touch {c}`; ' \" \n && touch {c}",
             c = canary.display()
         );
-        hooks.fire(HookEvent::Received, json!({"id": 1, "text": text}));
+        let id = store
+            .append_event(received(1, &text), chrono::Utc::now())
+            .await
+            .unwrap();
         wait_for(&hooks.stats, |s| s.succeeded.load(Ordering::Relaxed) == 1).await;
         let env = std::fs::read_to_string(format!("{}.env", out.display())).unwrap();
         assert_eq!(env, text);
+        let got_id = std::fs::read_to_string(format!("{}.id", out.display())).unwrap();
+        assert_eq!(got_id, id.to_string());
         let body: Value = serde_json::from_str(
             &std::fs::read_to_string(format!("{}.json", out.display())).unwrap(),
         )
         .unwrap();
         assert_eq!(body["text"], json!(text));
+        assert_eq!(body["type"], json!("received"));
+        assert_eq!(body["event_id"], json!(id));
         assert!(!canary.exists(), "message text was executed");
     }
 
     #[tokio::test]
     async fn slow_hooks_are_killed_and_failures_counted() {
+        let (_dir, store) = store();
         let hooks = Hooks::start(
             HookOptions {
                 commands: BTreeMap::from([
-                    (HookEvent::Sent, vec!["/bin/sleep".into(), "30".into()]),
-                    (HookEvent::Failed, vec!["/bin/false".into()]),
-                    (HookEvent::Delivered, vec!["/nonexistent/hook".into()]),
+                    (HookEvent::Report, vec!["/bin/sleep".into(), "30".into()]),
+                    (HookEvent::ModemUp, vec!["/bin/false".into()]),
+                    (HookEvent::ModemDown, vec!["/nonexistent/hook".into()]),
                 ]),
                 timeout: Duration::from_millis(200),
                 max_concurrent: 4,
             },
+            store.clone(),
             CancellationToken::new(),
-            TaskTracker::new(),
-        );
-        hooks.fire(HookEvent::Sent, json!({}));
-        hooks.fire(HookEvent::Failed, json!({}));
-        hooks.fire(HookEvent::Delivered, json!({}));
-        hooks.fire(HookEvent::ModemUp, json!({})); // no hook configured
+            &TaskTracker::new(),
+        )
+        .await;
+        let now = chrono::Utc::now();
+        store.append_event(report(1), now).await.unwrap();
+        store.append_event(modem(true), now).await.unwrap();
+        store.append_event(modem(false), now).await.unwrap();
+        store.append_event(received(1, "x"), now).await.unwrap(); // no hook configured
         wait_for(&hooks.stats, |s| {
             s.timed_out.load(Ordering::Relaxed) == 1 && s.failed.load(Ordering::Relaxed) == 2
         })
@@ -383,13 +468,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn concurrency_is_capped() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn concurrency_is_capped_and_no_event_is_dropped() {
+        let (dir, store) = store();
+        let runs = dir.path().join("runs");
+        std::fs::create_dir(&runs).unwrap();
         // Each run records itself as running, waits, then removes itself; the
         // maximum number seen running at once must not exceed the cap.
         let script = format!(
-            "d='{d}'; touch \"$d/run.$$\"; n=$(ls \"$d\" | grep -c '^run'); echo $n >> \"$d/max\"; sleep 0.2; rm \"$d/run.$$\"",
-            d = dir.path().display()
+            "d='{d}'; touch \"$d/run.$$\"; n=$(ls \"$d\" | grep -c '^run'); echo $n >> \"$d/max\"; echo $SMSGATE_MR >> \"$d/mrs\"; sleep 0.2; rm \"$d/run.$$\"",
+            d = runs.display()
         );
         let hooks = Hooks::start(
             HookOptions {
@@ -400,19 +487,66 @@ mod tests {
                 timeout: Duration::from_secs(10),
                 max_concurrent: 2,
             },
+            store.clone(),
             CancellationToken::new(),
-            TaskTracker::new(),
-        );
-        for i in 0..6 {
-            hooks.fire(HookEvent::Report, json!({"i": i}));
+            &TaskTracker::new(),
+        )
+        .await;
+        // Far more than could ever run at once: the log holds them.
+        for i in 0..30u8 {
+            store.append_event(report(i), chrono::Utc::now()).await.unwrap();
         }
-        wait_for(&hooks.stats, |s| s.succeeded.load(Ordering::Relaxed) == 6).await;
-        let max = std::fs::read_to_string(dir.path().join("max")).unwrap();
+        wait_for(&hooks.stats, |s| s.succeeded.load(Ordering::Relaxed) == 30).await;
+        let max = std::fs::read_to_string(runs.join("max")).unwrap();
         let peak = max
             .lines()
             .filter_map(|l| l.trim().parse::<u32>().ok())
             .max()
             .unwrap();
         assert!(peak <= 2, "saw {peak} hooks at once");
+        let mut mrs: Vec<u32> = std::fs::read_to_string(runs.join("mrs"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        mrs.sort();
+        assert_eq!(mrs, (0..30).collect::<Vec<u32>>());
+    }
+
+    #[tokio::test]
+    async fn a_restarted_hook_resumes_at_its_cursor() {
+        let (dir, store) = store();
+        let log = dir.path().join("log");
+        let script = format!("echo $SMSGATE_MR >> '{}'", log.display());
+        let opts = HookOptions {
+            commands: BTreeMap::from([(
+                HookEvent::Report,
+                vec!["/bin/sh".into(), "-c".into(), script],
+            )]),
+            timeout: Duration::from_secs(10),
+            max_concurrent: 1,
+        };
+        let tracker = TaskTracker::new();
+        let cancel = CancellationToken::new();
+        let hooks = Hooks::start(opts.clone(), store.clone(), cancel.clone(), &tracker).await;
+        for i in 0..3u8 {
+            store.append_event(report(i), chrono::Utc::now()).await.unwrap();
+        }
+        wait_for(&hooks.stats, |s| s.succeeded.load(Ordering::Relaxed) == 3).await;
+        cancel.cancel();
+        tracker.close();
+        tracker.wait().await;
+        // While no hook runs, more events arrive; a new runner catches up.
+        for i in 3..6u8 {
+            store.append_event(report(i), chrono::Utc::now()).await.unwrap();
+        }
+        let hooks = Hooks::start(opts, store.clone(), CancellationToken::new(), &TaskTracker::new()).await;
+        wait_for(&hooks.stats, |s| s.succeeded.load(Ordering::Relaxed) == 3).await;
+        let lines: Vec<String> = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(lines, ["0", "1", "2", "3", "4", "5"]);
     }
 }

@@ -10,6 +10,8 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod dispatch;
+pub mod events;
+pub mod gateway;
 pub mod hooks;
 pub mod modem;
 pub mod notify;

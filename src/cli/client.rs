@@ -291,9 +291,9 @@ pub fn list(conn: &Conn, req: Request, json: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-pub fn watch(conn: &Conn, json: bool) -> Result<(), CliError> {
+pub fn watch(conn: &Conn, since: Option<i64>, json: bool) -> Result<(), CliError> {
     let mut client = Client::connect(&conn.socket_path()?)?;
-    client.call(&Request::Watch {})?;
+    client.call(&Request::Watch { since })?;
     loop {
         let line = client.read_line()?;
         let event = line.get("event").cloned().unwrap_or(line);
@@ -456,12 +456,14 @@ fn render_status(s: &Value) -> String {
     out
 }
 
+/// One line per event: id, type, then the scalar fields of its data.
 fn render_event(e: &Value) -> String {
     let kind = field(e, "type");
+    let id = field(e, "event_id");
     let mut rest: Vec<String> = Vec::new();
-    if let Value::Object(map) = e {
+    if let Some(Value::Object(map)) = e.get("data") {
         for (k, v) in map {
-            if k == "type" {
+            if matches!(v, Value::Array(_) | Value::Object(_) | Value::Null) {
                 continue;
             }
             let v = match v {
@@ -471,7 +473,7 @@ fn render_event(e: &Value) -> String {
             rest.push(format!("{k}={v}"));
         }
     }
-    format!("{kind:<10} {}", rest.join(" "))
+    format!("{id:>6} {kind:<11} {}", rest.join(" "))
 }
 
 #[cfg(test)]

@@ -119,8 +119,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Stream events (received, sent, delivered, failed, modem up/down).
+    /// Stream events (received, sent, delivered, failed, modem up/down, …)
+    /// as they happen; with --since, first every event after that id.
     Watch {
+        /// Replay the events after this event id first.
+        #[arg(long)]
+        since: Option<i64>,
+        #[command(flatten)]
+        conn: client::Conn,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete finished messages, received messages, reports and events
+    /// older than `[store] keep`, now (the daemon also does it hourly).
+    Prune {
         #[command(flatten)]
         conn: client::Conn,
         #[arg(long)]
@@ -209,7 +221,8 @@ pub fn main() -> i32 {
         Command::Retry { id, conn, json } => {
             client::single(&conn, Request::Retry { message: id }, json)
         }
-        Command::Watch { conn, json } => client::watch(&conn, json),
+        Command::Watch { since, conn, json } => client::watch(&conn, since, json),
+        Command::Prune { conn, json } => client::single(&conn, Request::Prune {}, json),
         Command::Ussd {
             modem,
             code,

@@ -55,8 +55,13 @@ pub enum Request {
     Ussd { modem: String, code: String },
     /// Re-read the configuration.
     Reload {},
-    /// Stream events until the client leaves.
-    Watch {},
+    /// Delete what `[store] keep` says is old enough, now.
+    Prune {},
+    /// Stream events until the client leaves: replays the events after `since` (none when absent), then follows.
+    Watch {
+        #[serde(default)]
+        since: Option<i64>,
+    },
 }
 
 /// Arguments of `send`.
@@ -280,7 +285,11 @@ mod tests {
                 }),
             ),
             (r#"{"cmd":"reload"}"#, Ok(Request::Reload {})),
-            (r#"{"cmd":"watch","id":3}"#, Ok(Request::Watch {})),
+            (r#"{"cmd":"watch","id":3}"#, Ok(Request::Watch { since: None })),
+            (
+                r#"{"cmd":"watch","since":17}"#,
+                Ok(Request::Watch { since: Some(17) }),
+            ),
             // Errors.
             (r#"{"cmd":"status","extra":1}"#, Err(ErrorCode::BadRequest)),
             (r#"{"cmd":"launch"}"#, Err(ErrorCode::BadRequest)),

@@ -1,6 +1,8 @@
 //! The control socket server: accepts Unix stream connections, reads JSON
-//! Lines requests with a size limit, hands each one to the daemon as a
-//! [`Call`] over a channel and writes the reply; `watch` streams events.
+//! Lines requests with a size limit, hands each one to the gateway as a
+//! [`Call`] over a channel (answered by `control::handler`) and writes the
+//! reply; `watch` streams the event log from the position the client asks
+//! for (`since`), then follows it live.
 //!
 //! It owns no state of the gateway and runs no SQL: the daemon answers calls.
 //! Every connection is its own task, replies are written with a deadline, and
@@ -15,11 +17,13 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::protocol::{parse_request, ErrorCode, Reply, Request};
+use crate::events::Reader;
+use crate::store::Store;
 
 /// How long a reply or event may take to be written before the client is
 /// considered stuck and dropped.
@@ -77,9 +81,6 @@ pub struct Call {
     pub peer: Peer,
     pub reply: oneshot::Sender<Result<Value, (ErrorCode, String)>>,
 }
-
-/// An event for `watch` subscribers, already serialised as a JSON object.
-pub type Event = Arc<Value>;
 
 /// Binds the socket at `opts.path`, or takes the one systemd passed
 /// (socket activation, `LISTEN_FDS`). A stale socket file left by a dead
@@ -144,7 +145,7 @@ pub async fn serve(
     listener: UnixListener,
     opts: ServerOptions,
     calls: mpsc::Sender<Call>,
-    events: broadcast::Sender<Event>,
+    events: Store,
     cancel: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(opts.max_clients.max(1)));
@@ -200,7 +201,7 @@ async fn refuse(mut stream: UnixStream) {
 struct Connection {
     max: usize,
     calls: mpsc::Sender<Call>,
-    events: broadcast::Sender<Event>,
+    events: Store,
     cancel: CancellationToken,
 }
 
@@ -260,13 +261,14 @@ impl Connection {
                 }
             };
             let id = envelope.id;
-            if matches!(envelope.request, Request::Watch {}) {
-                let rx = self.events.subscribe();
-                let ok = Reply::ok(id, serde_json::json!({"watching": true}));
+            if let Request::Watch { since } = envelope.request {
+                let from = since.unwrap_or_else(|| self.events.last_event_id());
+                let reader = Reader::new(self.events.clone(), from.max(0), Vec::new());
+                let ok = Reply::ok(id, serde_json::json!({"watching": true, "since": from}));
                 if !write_line(&mut wr, &ok.to_line()).await {
                     return;
                 }
-                self.watch(rx, &mut rd, &mut wr).await;
+                self.watch(reader, &mut rd, &mut wr).await;
                 return;
             }
             let (tx, rx) = oneshot::channel();
@@ -290,11 +292,12 @@ impl Connection {
         }
     }
 
-    /// Streams events until the client closes its end, the daemon stops, or
-    /// the client stops reading.
+    /// Streams events from the log until the client closes its end, the
+    /// daemon stops, or the client stops reading. A slow client is never
+    /// handed a gap: it reads the log at its own pace.
     async fn watch(
         &self,
-        mut rx: broadcast::Receiver<Event>,
+        mut reader: Reader,
         rd: &mut tokio::net::unix::OwnedReadHalf,
         wr: &mut tokio::net::unix::OwnedWriteHalf,
     ) {
@@ -308,21 +311,27 @@ impl Connection {
                         return;
                     }
                 }
-                ev = rx.recv() => {
-                    let line = match ev {
-                        Ok(ev) => {
-                            let mut s = serde_json::json!({"event": *ev}).to_string();
-                            s.push('\n');
-                            s
+                batch = reader.next() => {
+                    let events = match batch {
+                        Some(Ok(events)) => events,
+                        Some(Err(e)) => {
+                            // Tell the client where to resume; it loses nothing.
+                            let line = serde_json::json!({"error": {
+                                "code": ErrorCode::Unavailable,
+                                "message": format!("reading events: {e}"),
+                                "resume_after": reader.position(),
+                            }});
+                            let _ = write_line(wr, &format!("{line}\n")).await;
+                            return;
                         }
-                        Err(broadcast::error::RecvError::Lagged(n)) => {
-                            let mut s = serde_json::json!({"event": {"type": "lagged", "missed": n}}).to_string();
-                            s.push('\n');
-                            s
-                        }
-                        Err(broadcast::error::RecvError::Closed) => return,
+                        None => return,
                     };
-                    if !write_line(wr, &line).await {
+                    let mut out = String::new();
+                    for ev in &events {
+                        out.push_str(&serde_json::json!({"event": ev}).to_string());
+                        out.push('\n');
+                    }
+                    if !write_line(wr, &out).await {
                         return;
                     }
                 }
@@ -389,7 +398,7 @@ mod tests {
     struct Harness {
         path: PathBuf,
         _dir: tempfile::TempDir,
-        events: broadcast::Sender<Event>,
+        events: Store,
         cancel: CancellationToken,
         server: tokio::task::JoinHandle<()>,
     }
@@ -408,7 +417,7 @@ mod tests {
         };
         let listener = bind(&opts).await.expect("bind");
         let (calls_tx, mut calls_rx) = mpsc::channel::<Call>(16);
-        let (events, _) = broadcast::channel(16);
+        let events = Store::open(&dir.path().join("s.db")).expect("store");
         let cancel = CancellationToken::new();
         tokio::spawn(async move {
             while let Some(call) = calls_rx.recv().await {
@@ -546,24 +555,70 @@ mod tests {
         h.cancel.cancel();
     }
 
-    #[tokio::test]
-    async fn watch_streams_events() {
-        let h = start(8).await;
-        let (mut lines, mut wr) = connect(&h.path).await;
-        let r = roundtrip(&mut lines, &mut wr, b"{\"cmd\":\"watch\"}\n").await;
-        assert!(r.ok);
-        // The subscription exists once the reply came back.
-        h.events
-            .send(Arc::new(serde_json::json!({"type": "sent", "id": 3})))
-            .expect("a subscriber");
+    fn modem_up(name: &str) -> crate::store::EventData {
+        crate::store::EventData::ModemUp(crate::store::ModemEvent {
+            modem: name.into(),
+            state: "ready".into(),
+            ..Default::default()
+        })
+    }
+
+    async fn next_event(
+        lines: &mut tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    ) -> Value {
         let line = tokio::time::timeout(T, lines.next_line())
             .await
             .expect("in time")
             .expect("read")
             .expect("line");
         let v: Value = serde_json::from_str(&line).expect("json");
-        assert_eq!(v["event"]["type"], "sent");
-        assert_eq!(v["event"]["id"], 3);
+        v["event"].clone()
+    }
+
+    #[tokio::test]
+    async fn watch_streams_events() {
+        let h = start(8).await;
+        let (mut lines, mut wr) = connect(&h.path).await;
+        let r = roundtrip(&mut lines, &mut wr, b"{\"cmd\":\"watch\"}\n").await;
+        assert!(r.ok);
+        let id = h
+            .events
+            .append_event(modem_up("m3"), chrono::Utc::now())
+            .await
+            .expect("append");
+        let ev = next_event(&mut lines).await;
+        assert_eq!(ev["type"], "modem_up");
+        assert_eq!(ev["event_id"], id);
+        assert_eq!(ev["data"]["modem"], "m3");
+        h.cancel.cancel();
+    }
+
+    #[tokio::test]
+    async fn watch_since_replays_exactly_what_was_missed() {
+        let h = start(8).await;
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            ids.push(
+                h.events
+                    .append_event(modem_up(&format!("m{i}")), chrono::Utc::now())
+                    .await
+                    .expect("append"),
+            );
+        }
+        let (mut lines, mut wr) = connect(&h.path).await;
+        let req = format!("{{\"cmd\":\"watch\",\"since\":{}}}\n", ids[1]);
+        let r = roundtrip(&mut lines, &mut wr, req.as_bytes()).await;
+        assert!(r.ok);
+        for want in &ids[2..] {
+            assert_eq!(next_event(&mut lines).await["event_id"], *want);
+        }
+        // Then live.
+        let live = h
+            .events
+            .append_event(modem_up("m9"), chrono::Utc::now())
+            .await
+            .expect("append");
+        assert_eq!(next_event(&mut lines).await["event_id"], live);
         h.cancel.cancel();
     }
 

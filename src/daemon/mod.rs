@@ -1,6 +1,13 @@
-//! The daemon: wires the store, the spool watcher, the control socket, the
-//! modem actors, the dispatcher and the hooks together, and owns start-up,
-//! reload (SIGHUP / `reload`) and shutdown (SIGTERM / SIGINT).
+//! The daemon: builds the gateway core (`crate::gateway`) and wires the
+//! store, the faces (spool, control socket), the modem actors, the
+//! dispatcher and the event-log consumers (hooks, smstools3 copies) around
+//! it; owns start-up, reload (SIGHUP / `reload`) and shutdown (SIGTERM /
+//! SIGINT).
+//!
+//! The shape of tokio-rs/mini-redis: the main loop only selects on signals,
+//! reload requests and the dispatcher's exit; reload, the watchdog and
+//! status, the receive path, the periodic flush and pruning are tasks of
+//! their own, all joined by one `TaskTracker` (modem actors included).
 //!
 //! Start-up order: configuration, store (recovering parts left `sending`),
 //! control socket, spool watcher, modems, dispatcher; then READY. Modems come
@@ -9,13 +16,10 @@
 //! (bounded by their own timeouts), stop the modems, flush the store.
 
 mod adapters;
-mod intake;
-mod receive;
-mod requests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -26,18 +30,20 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 pub use adapters::{CodecEncoder, MessageOptions, ModemPortHandle, StoreOutbox};
+pub use crate::gateway::state_name;
 
 use crate::config::{Config, ModemConfig, Quirks};
-use crate::control::server::{self, Call, Event, ServerOptions};
+use crate::control::server::{self, Call, ServerOptions};
 use crate::dispatch::{
-    self, Caps, DispatchEvent, DispatchHandle, Dispatcher, HealthConfig, ModemSlot, ModemUpdates,
-    Policy, RetryPolicy, Routes, Strategy,
+    self, Caps, DispatchEvent, Dispatcher, HealthConfig, ModemSlot, ModemUpdates, Policy,
+    RetryPolicy, Routes, Strategy,
 };
+use crate::gateway::{intake, lock, receive, Gateway, ModemEntry};
 use crate::hooks::{HookEvent, HookOptions, Hooks};
 use crate::modem::{self, DriverOptions, ModemEvent, ModemHandle, ModemState, ModemStatus};
 use crate::notify;
 use crate::spool::Spool;
-use crate::store::Store;
+use crate::store::{EventData, ModemEvent as ModemEventData, Store};
 
 /// Why the daemon could not start (or stopped with an error).
 #[derive(Debug, thiserror::Error)]
@@ -63,102 +69,6 @@ impl DaemonError {
             | DaemonError::Control(crate::control::server::ControlError::NoSuchGroup(_)) => 2,
             _ => 1,
         }
-    }
-}
-
-/// One running modem actor.
-struct ModemEntry {
-    handle: ModemHandle,
-    cancel: CancellationToken,
-    cfg: ModemConfig,
-}
-
-/// What the request handlers, the intake and the receive path share.
-pub(crate) struct Shared {
-    pub store: Store,
-    pub cfg: Mutex<Arc<Config>>,
-    modems: Mutex<BTreeMap<String, ModemEntry>>,
-    pub dispatch: DispatchHandle,
-    pub events: broadcast::Sender<Event>,
-    hooks: Mutex<Hooks>,
-    hooks_cancel: CancellationToken,
-    tracker: TaskTracker,
-    pub encoder: Mutex<CodecEncoder>,
-    pub started: Instant,
-    reload_tx: mpsc::Sender<oneshot::Sender<Result<Value, String>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Shared {
-    pub fn config(&self) -> Arc<Config> {
-        lock(&self.cfg).clone()
-    }
-
-    pub fn modem(&self, name: &str) -> Option<ModemHandle> {
-        lock(&self.modems).get(name).map(|m| m.handle.clone())
-    }
-
-    pub fn modem_statuses(&self) -> Vec<ModemStatus> {
-        lock(&self.modems)
-            .values()
-            .map(|m| m.handle.status().borrow().clone())
-            .collect()
-    }
-
-    /// The SIM key for a modem: its IMSI when known, else its name (the
-    /// store and the dispatcher count per SIM the same way).
-    pub fn sim_key(&self, modem: &str) -> String {
-        self.modem(modem)
-            .and_then(|h| h.status().borrow().imsi.clone())
-            .unwrap_or_else(|| modem.to_string())
-    }
-
-    /// Emits an event to `watch` clients and to its hook.
-    pub fn emit(&self, hook: Option<HookEvent>, event: Value) {
-        if let Some(h) = hook {
-            lock(&self.hooks).fire(h, event.clone());
-        }
-        let _ = self.events.send(Arc::new(event));
-    }
-
-    /// A message reached `sent`, `delivered` or `failed` (decided by the
-    /// dispatcher or by a status report): one event shape for `watch` and
-    /// hooks (`to`, `modem`, `text`, `error`, `parts`), and the smstools3 copy.
-    pub async fn message_state(&self, id: i64, state: crate::store::MessageState) {
-        use crate::store::MessageState;
-        let hook = match state {
-            MessageState::Sent => HookEvent::Sent,
-            MessageState::Failed => HookEvent::Failed,
-            MessageState::Delivered => HookEvent::Delivered,
-            _ => return,
-        };
-        let view = self.store.show(id).await.ok().flatten();
-        let mut event = json!({"type": state.as_str(), "id": id});
-        if let Some(v) = &view {
-            event["to"] = json!(v.to);
-            event["modem"] = json!(v.modem);
-            event["text"] = json!(v.text);
-            event["error"] = json!(v.error);
-            event["parts"] = json!(v.parts.len());
-        }
-        self.emit(Some(hook), event);
-        if let Some(v) = view {
-            intake::write_copy(self, &v, state);
-        }
-    }
-
-    /// Asks the main loop to reload the configuration; answers with what changed.
-    pub async fn reload(&self) -> Result<Value, String> {
-        let (tx, rx) = oneshot::channel();
-        self.reload_tx
-            .send(tx)
-            .await
-            .map_err(|_| "the daemon is shutting down".to_string())?;
-        rx.await
-            .map_err(|_| "the daemon is shutting down".to_string())?
     }
 }
 
@@ -333,14 +243,17 @@ pub async fn run(
         None
     };
 
+    // Cancellation, outermost last: faces stop taking work, then the
+    // dispatcher finishes its sends, then the modems and consumers stop.
     let root = CancellationToken::new();
     let intake_cancel = root.child_token();
     let dispatch_cancel = CancellationToken::new();
     let modems_cancel = CancellationToken::new();
+    let consumers_cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
 
     // Modems.
-    let (modem_tx, mut modem_rx) = mpsc::channel::<ModemEvent>(1024);
+    let (modem_tx, modem_rx) = mpsc::channel::<ModemEvent>(1024);
     let mut modems = BTreeMap::new();
     for m in cfg.modems.iter().filter(|m| m.enabled) {
         let cancel = modems_cancel.child_token();
@@ -369,64 +282,100 @@ pub async fn run(
     let dispatch_events = dispatch.subscribe();
     let mut dispatch_task = tokio::spawn(dispatcher.run(dispatch_cancel.clone()));
 
-    // Hooks and events.
-    let hooks_cancel = root.child_token();
-    let hooks = Hooks::start(hook_options(&cfg), hooks_cancel.clone(), tracker.clone());
-    let (events, _) = broadcast::channel::<Event>(4096);
-    let (reload_tx, mut reload_rx) = mpsc::channel(4);
-    let shared = Arc::new(Shared {
+    // The core.
+    let (reload_tx, reload_rx) = mpsc::channel(4);
+    let gw = Arc::new(Gateway {
         store: store.clone(),
         cfg: Mutex::new(cfg.clone()),
         modems: Mutex::new(modems),
         dispatch: dispatch.clone(),
-        events: events.clone(),
-        hooks: Mutex::new(hooks),
-        hooks_cancel,
-        tracker: tracker.clone(),
         encoder: Mutex::new(enc),
         started: Instant::now(),
-        reload_tx,
+        reload_tx: reload_tx.clone(),
     });
 
-    // Dispatcher events become watch events and hooks, in order, in their
-    // own task: building them reads the store, which the main loop must not
-    // wait for.
+    // Event-log consumers: hooks and smstools3 copies, each from its cursor.
+    let hooks = Hooks::start(
+        hook_options(&cfg),
+        store.clone(),
+        consumers_cancel.clone(),
+        &tracker,
+    )
+    .await;
+    let copies_cancel = consumers_cancel.child_token();
+    crate::events::copies::start(gw.clone(), copies_cancel.clone(), &tracker).await;
+
+    // The dispatcher's health breaker becomes events too.
     let forward_stop = CancellationToken::new();
     let forwarder = tokio::spawn(forward_dispatch_events(
-        shared.clone(),
+        store.clone(),
         dispatch_events,
         forward_stop.clone(),
     ));
 
-    // Control server.
+    // Control server: calls are answered by the gateway, each in its task.
     let (calls_tx, mut calls_rx) = mpsc::channel::<Call>(256);
     tracker.spawn(server::serve(
         listener,
         server_options(&cfg),
         calls_tx,
-        events.clone(),
+        store.clone(),
         intake_cancel.clone(),
     ));
+    {
+        let (gw, tracker2) = (gw.clone(), tracker.clone());
+        tracker.spawn(async move {
+            while let Some(call) = calls_rx.recv().await {
+                tracker2.spawn(crate::control::handler::handle(gw.clone(), call));
+            }
+        });
+    }
 
     // Spool intake.
     let spool_handle = match spool {
         Some((spool, claimed)) => {
-            tracker.spawn(intake::run(shared.clone(), claimed, intake_cancel.clone()));
+            tracker.spawn(intake::run(gw.clone(), claimed, intake_cancel.clone()));
             Some(spool)
         }
         None => None,
     };
 
+    // The receive path: every PDU a modem reads, in its own task.
+    tracker.spawn(receive_loop(gw.clone(), modem_rx, tracker.clone()));
+
     // Modem status watchers: modem_up / modem_down events and the store's
     // record of modems and SIMs.
-    for (name, entry) in lock(&shared.modems).iter() {
+    for (name, entry) in lock(&gw.modems).iter() {
         tracker.spawn(watch_modem(
-            shared.clone(),
+            gw.clone(),
             name.clone(),
             entry.handle.status(),
             entry.cancel.clone(),
         ));
     }
+
+    // Housekeeping: incomplete sets, retention, watchdog and status.
+    tracker.spawn(housekeeping(
+        gw.clone(),
+        dispatch_task_alive(&dispatch_task),
+        root.child_token(),
+    ));
+
+    // Reload runs in its own task; the main loop only forwards SIGHUP.
+    let reload_task = tokio::spawn(reload_loop(
+        gw.clone(),
+        ReloadCtx {
+            path: config_path.to_path_buf(),
+            modem_tx,
+            updates: modem_updates,
+            modems_cancel: modems_cancel.clone(),
+            tracker: tracker.clone(),
+            hooks,
+            consumers_cancel: consumers_cancel.clone(),
+            copies_cancel,
+        },
+        reload_rx,
+    ));
 
     // Signal handlers go in before READY: a SIGTERM or SIGHUP sent as soon
     // as systemd (or a test) sees READY must not hit the default action.
@@ -435,27 +384,12 @@ pub async fn run(
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Io(e.to_string()))?;
     let mut sighup = signal(SignalKind::hangup()).map_err(|e| DaemonError::Io(e.to_string()))?;
 
-    notify::ready(&status_line(&shared).await);
+    notify::ready(&status_line(&gw).await);
     if let Some(r) = ready {
         let _ = r.send(());
     }
     info!(socket = %cfg.control.socket.display(), "ready");
 
-    let watchdog = notify::Watchdog::from_env();
-    let mut watchdog_tick =
-        tokio::time::interval(watchdog.period().unwrap_or(Duration::from_secs(3600)));
-    let flush_every = (cfg.receive.incomplete_timeout / 4)
-        .clamp(Duration::from_secs(1), Duration::from_secs(600));
-    let mut flush_tick = tokio::time::interval(flush_every);
-    let mut status_tick = tokio::time::interval(Duration::from_secs(30));
-
-    let reload_ctx = ReloadCtx {
-        path: config_path,
-        modem_tx: &modem_tx,
-        updates: &modem_updates,
-        modems_cancel: &modems_cancel,
-        tracker: &tracker,
-    };
     let mut dispatch_result = None;
     loop {
         tokio::select! {
@@ -463,49 +397,29 @@ pub async fn run(
             _ = sigint.recv() => { info!("SIGINT: shutting down"); break; }
             _ = sighup.recv() => {
                 info!("SIGHUP: reloading the configuration");
-                let r = reload(&shared, &reload_ctx).await;
-                if let Err(e) = r {
-                    error!("reload refused, keeping the running configuration: {e}");
+                let (tx, rx) = oneshot::channel();
+                if reload_tx.try_send(tx).is_ok() {
+                    tokio::spawn(async move {
+                        if let Ok(Err(e)) = rx.await {
+                            error!("reload refused, keeping the running configuration: {e}");
+                        }
+                    });
+                } else {
+                    warn!("a reload is already waiting; this SIGHUP adds nothing");
                 }
-            }
-            Some(reply) = reload_rx.recv() => {
-                let r = reload(&shared, &reload_ctx).await;
-                if let Err(e) = &r {
-                    error!("reload refused, keeping the running configuration: {e}");
-                }
-                let _ = reply.send(r);
-            }
-            Some(ev) = modem_rx.recv() => {
-                if let ModemEvent::Pdu { modem, location, pdu, tpdu_len, .. } = ev {
-                    tracker.spawn(receive::on_pdu(shared.clone(), modem, location, pdu, tpdu_len));
-                }
-            }
-            Some(call) = calls_rx.recv() => {
-                tracker.spawn(requests::handle(shared.clone(), call));
             }
             res = &mut dispatch_task, if dispatch_result.is_none() => {
                 error!("the dispatcher stopped; shutting down");
                 dispatch_result = Some(res);
                 break;
             }
-            _ = flush_tick.tick() => {
-                tracker.spawn(receive::flush_incomplete(shared.clone()));
-            }
-            _ = watchdog_tick.tick() => {
-                let alive = !dispatch_task.is_finished()
-                    && tokio::time::timeout(Duration::from_secs(5), store.counts()).await.is_ok_and(|r| r.is_ok());
-                watchdog.feed_if_alive(alive);
-                if !alive {
-                    warn!("core loop not answering: watchdog not fed");
-                }
-            }
-            _ = status_tick.tick() => notify::status(&status_line(&shared).await),
         }
     }
 
     // Shutdown.
     notify::stopping();
     intake_cancel.cancel();
+    reload_task.abort();
     if let Some(s) = spool_handle {
         s.stop().await;
     }
@@ -519,13 +433,12 @@ pub async fn run(
         Ok(Err(e)) => warn!("dispatcher: {e}"),
         Err(e) => warn!("dispatcher task: {e}"),
     }
-    // The forwarder passes on what the dispatcher emitted while finishing
-    // (the last sends), then stops.
     forward_stop.cancel();
     if let Err(e) = forwarder.await {
         warn!("event forwarder: {e}");
     }
     modems_cancel.cancel();
+    consumers_cancel.cancel();
     root.cancel();
     tracker.close();
     if tokio::time::timeout(Duration::from_secs(10), tracker.wait())
@@ -539,13 +452,89 @@ pub async fn run(
     Ok(())
 }
 
-async fn status_line(shared: &Shared) -> String {
-    let statuses = shared.modem_statuses();
+/// A probe the watchdog task uses to see that the dispatcher still runs.
+fn dispatch_task_alive<T>(task: &tokio::task::JoinHandle<T>) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(true);
+    let abort = task.abort_handle();
+    tokio::spawn(async move {
+        while !abort.is_finished() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if tx.is_closed() {
+                return;
+            }
+        }
+        let _ = tx.send(false);
+    });
+    rx
+}
+
+/// Hands every PDU a modem read to the receive path, each in its own task.
+async fn receive_loop(
+    gw: Arc<Gateway>,
+    mut modem_rx: mpsc::Receiver<ModemEvent>,
+    tracker: TaskTracker,
+) {
+    while let Some(ev) = modem_rx.recv().await {
+        if let ModemEvent::Pdu {
+            modem,
+            location,
+            pdu,
+            tpdu_len,
+            ..
+        } = ev
+        {
+            tracker.spawn(receive::on_pdu(gw.clone(), modem, location, pdu, tpdu_len));
+        }
+    }
+}
+
+/// How often retention runs.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// The periodic work: flushing incomplete concatenated sets, pruning, the
+/// systemd watchdog and status line. Never in the way of a signal.
+async fn housekeeping(gw: Arc<Gateway>, dispatcher: watch::Receiver<bool>, cancel: CancellationToken) {
+    let cfg = gw.config();
+    let watchdog = notify::Watchdog::from_env();
+    let mut watchdog_tick =
+        tokio::time::interval(watchdog.period().unwrap_or(Duration::from_secs(3600)));
+    let flush_every = (cfg.receive.incomplete_timeout / 4)
+        .clamp(Duration::from_secs(1), Duration::from_secs(600));
+    let mut flush_tick = tokio::time::interval(flush_every);
+    let mut status_tick = tokio::time::interval(Duration::from_secs(30));
+    let mut prune_tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = flush_tick.tick() => receive::flush_incomplete(gw.clone()).await,
+            _ = prune_tick.tick() => match gw.prune().await {
+                Ok(p) if p.messages + p.inbox + p.reports + p.events + p.received_pdus > 0 => {
+                    info!(messages = p.messages, inbox = p.inbox, reports = p.reports,
+                          events = p.events, "pruned rows older than [store] keep");
+                }
+                Ok(_) => {}
+                Err(e) => warn!("pruning: {e}"),
+            },
+            _ = watchdog_tick.tick() => {
+                let alive = *dispatcher.borrow()
+                    && tokio::time::timeout(Duration::from_secs(5), gw.store.counts()).await.is_ok_and(|r| r.is_ok());
+                watchdog.feed_if_alive(alive);
+                if !alive {
+                    warn!("core loop not answering: watchdog not fed");
+                }
+            }
+            _ = status_tick.tick() => notify::status(&status_line(&gw).await),
+        }
+    }
+}
+
+async fn status_line(gw: &Gateway) -> String {
+    let statuses = gw.modem_statuses();
     let ready = statuses
         .iter()
         .filter(|s| s.state == ModemState::Ready)
         .count();
-    let queued = shared
+    let queued = gw
         .store
         .counts()
         .await
@@ -557,10 +546,18 @@ async fn status_line(shared: &Shared) -> String {
     )
 }
 
+/// Records a modem event in the log (durably, so hooks and webhooks see
+/// it); a store that refuses it is logged.
+async fn modem_event(gw: &Gateway, data: EventData) {
+    if let Err(e) = gw.store.append_event(data, chrono::Utc::now()).await {
+        warn!("recording a modem event: {e}");
+    }
+}
+
 /// Follows one modem's status: records it in the store and emits
 /// `modem_up` / `modem_down` on transitions.
 async fn watch_modem(
-    shared: Arc<Shared>,
+    gw: Arc<Gateway>,
     name: String,
     mut rx: watch::Receiver<ModemStatus>,
     cancel: CancellationToken,
@@ -584,25 +581,29 @@ async fn watch_modem(
                 manufacturer: status.manufacturer.clone(),
                 model: status.model.clone(),
             };
-            if let Err(e) = shared.store.upsert_modem(seen, chrono::Utc::now()).await {
+            if let Err(e) = gw.store.upsert_modem(seen, chrono::Utc::now()).await {
                 warn!(modem = %name, "recording the modem: {e}");
             } else {
                 recorded = Some(ident);
             }
         }
         if ready != was_ready {
-            let (hook, kind) = if ready {
-                (HookEvent::ModemUp, "modem_up")
-            } else {
-                (HookEvent::ModemDown, "modem_down")
+            let data = ModemEventData {
+                modem: name.clone(),
+                state: state_name(&status.state),
+                imsi: status.imsi.clone(),
+                until: None,
+                error: status.last_error.clone().filter(|_| !ready),
             };
-            info!(modem = %name, state = ?status.state, "{kind}");
-            shared.emit(
-                Some(hook),
-                json!({"type": kind, "modem": name, "state": state_name(&status.state), "imsi": status.imsi}),
-            );
+            info!(modem = %name, state = ?status.state, "{}", if ready { "modem_up" } else { "modem_down" });
+            let data = if ready {
+                EventData::ModemUp(data)
+            } else {
+                EventData::ModemDown(data)
+            };
+            modem_event(&gw, data).await;
             was_ready = ready;
-            shared.dispatch.work_added();
+            gw.dispatch.work_added();
         }
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -610,38 +611,52 @@ async fn watch_modem(
         }
     }
     if was_ready {
-        shared.emit(
-            Some(HookEvent::ModemDown),
-            json!({"type": "modem_down", "modem": name, "state": "stopped"}),
-        );
+        let data = ModemEventData {
+            modem: name.clone(),
+            state: "stopped".into(),
+            ..ModemEventData::default()
+        };
+        modem_event(&gw, EventData::ModemDown(data)).await;
     }
 }
 
-/// A modem state as one word, for events and `status`.
-pub fn state_name(s: &ModemState) -> String {
-    match s {
-        ModemState::Starting => "starting".into(),
-        ModemState::Ready => "ready".into(),
-        ModemState::Recovering => "recovering".into(),
-        ModemState::Gone => "gone".into(),
-        ModemState::Failed(_) => "failed".into(),
-        ModemState::Stopped => "stopped".into(),
-    }
-}
-
-/// Forwards dispatcher events until `stop`, then what is still queued.
+/// Records the dispatcher's health-breaker decisions in the event log until
+/// `stop`, then what is still queued. (Message and part events are written
+/// by the store with the changes themselves.)
 async fn forward_dispatch_events(
-    shared: Arc<Shared>,
+    store: Store,
     mut rx: broadcast::Receiver<DispatchEvent>,
     stop: CancellationToken,
 ) {
+    let record = |ev: DispatchEvent| {
+        let store = store.clone();
+        async move {
+            let data = match ev {
+                DispatchEvent::ModemOut { modem, until } => EventData::ModemOut(ModemEventData {
+                    modem,
+                    state: "out".into(),
+                    until: Some(until.to_rfc3339()),
+                    ..ModemEventData::default()
+                }),
+                DispatchEvent::ModemBack { modem } => EventData::ModemBack(ModemEventData {
+                    modem,
+                    state: "back".into(),
+                    ..ModemEventData::default()
+                }),
+                _ => return,
+            };
+            if let Err(e) = store.append_event(data, chrono::Utc::now()).await {
+                warn!("recording a dispatcher event: {e}");
+            }
+        }
+    };
     loop {
         let ev = tokio::select! {
             ev = rx.recv() => ev,
             _ = stop.cancelled() => break,
         };
         match ev {
-            Ok(ev) => on_dispatch_event(&shared, ev).await,
+            Ok(ev) => record(ev).await,
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 warn!(missed = n, "dispatch events lagged")
             }
@@ -649,45 +664,7 @@ async fn forward_dispatch_events(
         }
     }
     while let Ok(ev) = rx.try_recv() {
-        on_dispatch_event(&shared, ev).await;
-    }
-}
-
-/// Turns a dispatcher event into `watch` events and hooks.
-async fn on_dispatch_event(shared: &Shared, ev: DispatchEvent) {
-    match ev {
-        DispatchEvent::PartSent { id, seq, modem, mr } => {
-            shared.emit(
-                None,
-                json!({"type": "part_sent", "id": id, "seq": seq, "modem": modem, "mr": mr}),
-            );
-        }
-        DispatchEvent::PartFailed {
-            id,
-            seq,
-            modem,
-            error,
-            ..
-        } => {
-            shared.emit(None, json!({"type": "part_failed", "id": id, "seq": seq, "modem": modem, "error": error}));
-        }
-        DispatchEvent::State { id, state } => shared.message_state(id, state).await,
-        DispatchEvent::Expired { id } => {
-            shared.emit(
-                Some(HookEvent::Failed),
-                json!({"type": "expired", "id": id}),
-            );
-        }
-        DispatchEvent::ModemOut { modem, until } => {
-            shared.emit(
-                None,
-                json!({"type": "modem_out", "modem": modem, "until": until.to_rfc3339()}),
-            );
-        }
-        DispatchEvent::ModemBack { modem } => {
-            shared.emit(None, json!({"type": "modem_back", "modem": modem}));
-        }
-        DispatchEvent::Assigned { .. } => {}
+        record(ev).await;
     }
 }
 
@@ -695,34 +672,44 @@ async fn on_dispatch_event(shared: &Shared, ev: DispatchEvent) {
 /// before starting their successors on the same devices.
 const RELOAD_STOP_WAIT: Duration = Duration::from_secs(10);
 
+/// What the reload task needs to start and stop modems and consumers.
+struct ReloadCtx {
+    path: PathBuf,
+    modem_tx: mpsc::Sender<ModemEvent>,
+    updates: ModemUpdates<ModemPortHandle>,
+    modems_cancel: CancellationToken,
+    tracker: TaskTracker,
+    hooks: Hooks,
+    consumers_cancel: CancellationToken,
+    copies_cancel: CancellationToken,
+}
+
+/// Applies reload requests one at a time, in their own task, so a reload
+/// that waits for a modem to let go of its port never holds up a signal or
+/// a control call.
+async fn reload_loop(
+    gw: Arc<Gateway>,
+    mut ctx: ReloadCtx,
+    mut requests: mpsc::Receiver<oneshot::Sender<Result<Value, String>>>,
+) {
+    while let Some(reply) = requests.recv().await {
+        notify::reloading();
+        let result = reload_inner(&gw, &mut ctx).await;
+        notify::ready(&status_line(&gw).await);
+        if let Err(e) = &result {
+            error!("reload refused, keeping the running configuration: {e}");
+        }
+        let _ = reply.send(result);
+    }
+}
+
 /// Re-reads the configuration and applies it. Modems added, removed or
 /// changed are started, stopped or restarted; the others are not touched. A
 /// bad file changes nothing.
-/// What a reload needs to start and stop modems.
-struct ReloadCtx<'a> {
-    path: &'a Path,
-    modem_tx: &'a mpsc::Sender<ModemEvent>,
-    updates: &'a ModemUpdates<ModemPortHandle>,
-    modems_cancel: &'a CancellationToken,
-    tracker: &'a TaskTracker,
-}
-
-async fn reload(shared: &Arc<Shared>, ctx: &ReloadCtx<'_>) -> Result<Value, String> {
-    notify::reloading();
-    let result = reload_inner(shared, ctx).await;
-    notify::ready(&status_line(shared).await);
-    result
-}
-
-async fn reload_inner(shared: &Arc<Shared>, ctx: &ReloadCtx<'_>) -> Result<Value, String> {
-    let ReloadCtx {
-        path,
-        modem_tx,
-        updates,
-        modems_cancel,
-        tracker,
-    } = *ctx;
-    let new = Arc::new(Config::load(path).map_err(|e| e.to_string())?);
+async fn reload_inner(shared: &Arc<Gateway>, ctx: &mut ReloadCtx) -> Result<Value, String> {
+    let new = Arc::new(Config::load(&ctx.path).map_err(|e| e.to_string())?);
+    let (modem_tx, updates, modems_cancel, tracker) =
+        (&ctx.modem_tx, &ctx.updates, &ctx.modems_cancel, &ctx.tracker);
     let old = shared.config();
     let enabled = |c: &Config| -> BTreeMap<String, ModemConfig> {
         c.modems
@@ -804,17 +791,40 @@ async fn reload_inner(shared: &Arc<Shared>, ctx: &ReloadCtx<'_>) -> Result<Value
     }
     *lock(&shared.encoder) = encoder(&new);
     updates.configure(dispatch_config(&new));
-    if new.hooks != old.hooks {
-        // The old runner drains: its queue closes when its sender is dropped.
-        let hooks = Hooks::start(
-            hook_options(&new),
-            shared.hooks_cancel.clone(),
-            shared.tracker.clone(),
-        );
-        *lock(&shared.hooks) = hooks;
+    let hooks_changed = new.hooks != old.hooks;
+    let copies_changed = (
+        &new.spool.sent_dir,
+        &new.spool.failed_copy_dir,
+        &new.spool.incoming_dir,
+        &new.spool.report_dir,
+    ) != (
+        &old.spool.sent_dir,
+        &old.spool.failed_copy_dir,
+        &old.spool.incoming_dir,
+        &old.spool.report_dir,
+    );
+    *lock(&shared.cfg) = new;
+    if hooks_changed {
+        // The old consumers finish their runs; the new ones go on from the
+        // same durable cursors, so no event is skipped.
+        ctx.hooks.stop();
+        let cfg = shared.config();
+        ctx.hooks = Hooks::start(
+            hook_options(&cfg),
+            shared.store.clone(),
+            ctx.consumers_cancel.clone(),
+            &ctx.tracker,
+        )
+        .await;
         info!("hooks reloaded");
     }
-    *lock(&shared.cfg) = new;
+    if copies_changed {
+        ctx.copies_cancel.cancel();
+        ctx.copies_cancel = ctx.consumers_cancel.child_token();
+        crate::events::copies::start(shared.clone(), ctx.copies_cancel.clone(), &ctx.tracker)
+            .await;
+        info!("smstools3 copy directories reloaded");
+    }
     if old.control.socket != shared.config().control.socket {
         warn!("[control] socket changed: takes effect at the next restart");
     }

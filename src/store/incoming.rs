@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::events::{self, EventData, ReportEvent};
 use super::outgoing::{apply_report, bump_sim, rollup, to_u32, to_u8, SimCounter};
 use super::{
     ms, rfc3339_ms, same_number, InboxMessage, ModemSeen, QueueCounts, ReceivedOutcome,
@@ -445,17 +446,33 @@ pub(crate) fn record_report(
     // Some modems report an empty recipient (gammu's "Number=" reports): then
     // SIM and MR decide alone, and the latest send with that MR wins.
     let anyone = super::digits(&r.recipient).is_empty();
-    let Some((id, seq, _)) = candidates
+    let found = candidates
         .into_iter()
-        .find(|(_, _, to)| anyone || same_number(to, &r.recipient))
-    else {
+        .find(|(_, _, to)| anyone || same_number(to, &r.recipient));
+    let matched = match &found {
+        Some((id, seq, _)) => Some((*id, to_u32("seq", *seq)?)),
+        None => None,
+    };
+    let event = ReportEvent {
+        id: matched.map(|m| m.0),
+        seq: matched.map(|m| m.1),
+        modem: r.modem.clone(),
+        sim: r.sim.clone(),
+        mr: r.mr,
+        recipient: r.recipient.clone(),
+        status: r.status,
+        success: r.success,
+        is_final: r.is_final,
+        discharge: r.discharge.map(|t| t.to_rfc3339()),
+    };
+    events::append(c, now, &EventData::Report(event))?;
+    let Some((id, seq)) = matched else {
         return Ok(ReportOutcome {
             duplicate: false,
             matched: None,
             message_state: None,
         });
     };
-    let seq = to_u32("seq", seq)?;
     apply_report(c, id, seq, r.status, r.is_final, r.success, now)?;
     c.prepare_cached("UPDATE status_report SET message_id = ?2, seq = ?3 WHERE id = ?1")
         .and_then(|mut s| s.execute(params![report_id, id, seq]))

@@ -37,9 +37,14 @@
 //!   `flush_incomplete` turns idle sets into messages marked incomplete,
 //!   listing the missing parts.
 
+mod events;
 mod incoming;
 mod outgoing;
 mod schema;
+
+pub use events::{
+    Event, EventData, ModemEvent, MwiEvent, PartEvent, Pruned, ReportEvent, PRUNE_STEP,
+};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -412,7 +417,7 @@ pub struct ReceivedOutcome {
 }
 
 /// A received message, as `inbox` lists it. Field names are the contract's.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct InboxMessage {
     pub id: i64,
     pub modem: String,
@@ -459,7 +464,7 @@ pub struct ReportOutcome {
 }
 
 /// One part, as `show` and `outbox` list it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PartView {
     pub seq: u32,
     pub state: PartState,
@@ -474,7 +479,7 @@ pub struct PartView {
 }
 
 /// One outgoing message, as `show` and `outbox` list it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct OutgoingView {
     pub id: MessageId,
     pub to: String,
@@ -557,6 +562,8 @@ pub struct Store {
     tx: mpsc::Sender<Request>,
     thread: Arc<Mutex<Option<JoinHandle<()>>>>,
     commits: Arc<AtomicU64>,
+    /// The id of the newest committed event: followers of the log wait on it.
+    last_event: Arc<tokio::sync::watch::Sender<i64>>,
 }
 
 impl fmt::Debug for Store {
@@ -578,6 +585,22 @@ impl Store {
         let mut conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(open_err)?;
+        // Free pages go back to the file system bit by bit after pruning
+        // (incremental vacuum). A new file takes the setting at once; an
+        // older one is rebuilt once to switch.
+        let auto_vacuum: i64 = conn
+            .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+            .map_err(open_err)?;
+        if auto_vacuum != 2 {
+            conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")
+                .map_err(open_err)?;
+            let tables: i64 = conn
+                .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
+                .map_err(open_err)?;
+            if tables > 0 {
+                conn.execute_batch("VACUUM").map_err(open_err)?;
+            }
+        }
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
             .map_err(open_err)?;
@@ -590,12 +613,16 @@ impl Store {
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
             .map_err(open_err)?;
         schema::migrate(&mut conn)?;
+        let last = events::last_id(&conn)?;
+        let (last_event, _) = tokio::sync::watch::channel(last);
+        let last_event = Arc::new(last_event);
         let (tx, rx) = mpsc::channel();
         let commits = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&commits);
+        let notify = Arc::clone(&last_event);
         let thread = std::thread::Builder::new()
             .name("smsgate-store".into())
-            .spawn(move || run(conn, rx, counter))
+            .spawn(move || run(conn, rx, counter, notify))
             .map_err(|e| StoreError::Open {
                 path: path.to_path_buf(),
                 message: format!("cannot start the store thread: {e}"),
@@ -604,7 +631,18 @@ impl Store {
             tx,
             thread: Arc::new(Mutex::new(Some(thread))),
             commits,
+            last_event,
         })
+    }
+
+    /// Follows the id of the newest committed event.
+    pub fn event_watch(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.last_event.subscribe()
+    }
+
+    /// The id of the newest committed event (0 for an empty log).
+    pub fn last_event_id(&self) -> i64 {
+        *self.last_event.borrow()
     }
 
     /// How many transactions the thread has committed (group commit makes
@@ -829,6 +867,83 @@ impl Store {
         self.call(incoming::counts).await
     }
 
+    // --- the event log ------------------------------------------------------
+
+    /// Events after `after`, oldest first, at most `limit`, of the `kinds`
+    /// given (every kind when empty).
+    pub async fn events_after(
+        &self,
+        after: i64,
+        limit: usize,
+        kinds: Vec<String>,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.call(move |c| events::after(c, after, limit, &kinds))
+            .await
+    }
+
+    /// Appends an event that no other store change carries (modem up/down).
+    pub async fn append_event(&self, data: EventData, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        self.call(move |c| events::append(c, now, &data)).await
+    }
+
+    /// A consumer's durable position; a new consumer starts at the end.
+    pub async fn cursor(&self, name: &str, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        let name = name.to_string();
+        self.call(move |c| events::cursor(c, &name, now)).await
+    }
+
+    /// Moves a consumer's position forward.
+    pub async fn set_cursor(
+        &self,
+        name: &str,
+        position: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let name = name.to_string();
+        self.call(move |c| events::set_cursor(c, &name, position, now))
+            .await
+    }
+
+    /// Every consumer and its position.
+    pub async fn cursors(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.call(events::cursors).await
+    }
+
+    /// Deletes what is older than `cutoff` (finished messages, received
+    /// messages, reports, events), in steps that each hold the store only
+    /// briefly, then hands free pages back to the file system.
+    pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError> {
+        let mut total = Pruned::default();
+        loop {
+            let p = self.call(move |c| events::prune_step(c, cutoff)).await?;
+            total.messages += p.messages;
+            total.inbox += p.inbox;
+            total.received_pdus += p.received_pdus;
+            total.reports += p.reports;
+            total.events += p.events;
+            if !p.more {
+                break;
+            }
+        }
+        // Up to 4 MiB of free pages a step (4 KiB pages), until none is
+        // left (or the file does not use incremental vacuum).
+        let mut before = i64::MAX;
+        loop {
+            let free: i64 = self
+                .call(|c| {
+                    events::vacuum_step(c, 1024)?;
+                    c.query_row("PRAGMA freelist_count", [], |r| r.get(0))
+                        .map_err(StoreError::sql("freelist"))
+                })
+                .await?;
+            if free == 0 || free >= before {
+                break;
+            }
+            before = free;
+        }
+        Ok(total)
+    }
+
     // --- incoming -----------------------------------------------------------
 
     /// Stores a received PDU (once), reassembling concatenated messages.
@@ -837,8 +952,14 @@ impl Store {
         r: ReceivedPdu,
         now: DateTime<Utc>,
     ) -> Result<ReceivedOutcome, StoreError> {
-        self.call(move |c| incoming::record_received(c, &r, now))
-            .await
+        self.call(move |c| {
+            let out = incoming::record_received(c, &r, now)?;
+            if let Some(m) = &out.complete {
+                events::append(c, now, &EventData::Received(m.clone()))?;
+            }
+            Ok(out)
+        })
+        .await
     }
 
     /// Turns sets with no new part since `older_than` into incomplete messages.
@@ -847,8 +968,14 @@ impl Store {
         older_than: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<InboxMessage>, StoreError> {
-        self.call(move |c| incoming::flush_incomplete(c, older_than, now))
-            .await
+        self.call(move |c| {
+            let out = incoming::flush_incomplete(c, older_than, now)?;
+            for m in &out {
+                events::append(c, now, &EventData::Received(m.clone()))?;
+            }
+            Ok(out)
+        })
+        .await
     }
 
     /// Stores a status report (once) and applies it to its part.
@@ -887,7 +1014,12 @@ impl Store {
 }
 
 /// The store thread: group commit until `Close` or until every handle is gone.
-fn run(conn: Connection, rx: mpsc::Receiver<Request>, commits: Arc<AtomicU64>) {
+fn run(
+    conn: Connection,
+    rx: mpsc::Receiver<Request>,
+    commits: Arc<AtomicU64>,
+    last_event: Arc<tokio::sync::watch::Sender<i64>>,
+) {
     let mut closing: Option<oneshot::Sender<()>> = None;
     while closing.is_none() {
         let Ok(first) = rx.recv() else { break };
@@ -905,7 +1037,14 @@ fn run(conn: Connection, rx: mpsc::Receiver<Request>, commits: Arc<AtomicU64>) {
                 next = rx.try_recv().ok();
             }
         }
-        run_batch(&conn, jobs, &commits);
+        events::take_appended();
+        if run_batch(&conn, jobs, &commits) && events::take_appended() {
+            // Tell followers only after the commit, so they never read an
+            // event that could still roll back.
+            if let Ok(id) = events::last_id(&conn) {
+                last_event.send_replace(id);
+            }
+        }
     }
     let _ = conn.execute_batch("PRAGMA optimize");
     drop(conn);
@@ -914,8 +1053,9 @@ fn run(conn: Connection, rx: mpsc::Receiver<Request>, commits: Arc<AtomicU64>) {
     }
 }
 
-/// One transaction for all `jobs`, each in its own savepoint.
-fn run_batch(conn: &Connection, jobs: Vec<Job>, commits: &AtomicU64) {
+/// One transaction for all `jobs`, each in its own savepoint. True when it
+/// committed.
+fn run_batch(conn: &Connection, jobs: Vec<Job>, commits: &AtomicU64) -> bool {
     let mut jobs = jobs.into_iter();
     let mut done: Vec<Reply> = Vec::new();
     'transaction: loop {
@@ -933,7 +1073,7 @@ fn run_batch(conn: &Connection, jobs: Vec<Job>, commits: &AtomicU64) {
                 let (_, reply) = job(Err(err.clone()));
                 reply(None);
             }
-            return;
+            return false;
         }
         for job in jobs.by_ref() {
             if let Err(e) = conn.execute_batch("SAVEPOINT request") {
@@ -979,6 +1119,7 @@ fn run_batch(conn: &Connection, jobs: Vec<Job>, commits: &AtomicU64) {
             for reply in done {
                 reply(None);
             }
+            true
         }
         Err(e) => {
             let err = StoreError::from_sqlite("commit", e);
@@ -988,6 +1129,7 @@ fn run_batch(conn: &Connection, jobs: Vec<Job>, commits: &AtomicU64) {
             for reply in done {
                 reply(Some(&err));
             }
+            false
         }
     }
 }

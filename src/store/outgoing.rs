@@ -7,6 +7,7 @@
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::events::{self, EventData, PartEvent};
 use super::{
     digits, from_ms, ms, rfc3339_ms, same_number, Disposition, Enqueued, MessageId, MessageState,
     NewMessage, OutgoingView, PartRow, PartState, PartView, Priority, ReadyBatch, ReadyMessage,
@@ -60,12 +61,38 @@ fn set_message_state(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let finished = state.is_final().then_some(ms(now));
-    c.prepare_cached(
-        "UPDATE outgoing SET state = ?2, error = COALESCE(?3, error), updated_at = ?4,
-             finished_at = ?5 WHERE id = ?1",
-    )
-    .and_then(|mut s| s.execute(params![id, state.as_str(), error, ms(now), finished]))
-    .map_err(StoreError::sql("update message state"))?;
+    let changed = c
+        .prepare_cached(
+            "UPDATE outgoing SET state = ?2, error = COALESCE(?3, error), updated_at = ?4,
+                 finished_at = ?5 WHERE id = ?1 AND state <> ?2",
+        )
+        .and_then(|mut s| s.execute(params![id, state.as_str(), error, ms(now), finished]))
+        .map_err(StoreError::sql("update message state"))?;
+    if changed > 0 {
+        message_event(c, id, state, now)?;
+    }
+    Ok(())
+}
+
+/// Appends the event for a message that reached `state` (an event means a
+/// change: callers only come here when the state changed).
+pub(crate) fn message_event(
+    c: &Connection,
+    id: MessageId,
+    state: MessageState,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let wrap: fn(OutgoingView) -> EventData = match state {
+        MessageState::Queued => EventData::Queued,
+        MessageState::Sent => EventData::Sent,
+        MessageState::Delivered => EventData::Delivered,
+        MessageState::Failed => EventData::Failed,
+        MessageState::Expired => EventData::Expired,
+        MessageState::Cancelled => EventData::Cancelled,
+        MessageState::Sending => return Ok(()),
+    };
+    let view = show(c, id)?.ok_or(StoreError::NoSuchMessage { id })?;
+    events::append(c, now, &wrap(view))?;
     Ok(())
 }
 
@@ -220,6 +247,7 @@ pub(crate) fn enqueue(
             .execute(params![id, seq])
             .map_err(StoreError::sql("insert part"))?;
     }
+    message_event(c, id, MessageState::Queued, now)?;
     Ok(Enqueued {
         id,
         parts: m.parts,
@@ -637,6 +665,8 @@ pub(crate) fn part_sent(
         .and_then(|mut s| s.query_row(params![id, seq], |r| r.try_into()))
         .map_err(StoreError::sql("read sent part"))?;
     let sim = sim.or_else(|| modem.clone()).unwrap_or_default();
+    let event = part_event(c, id, seq, Some(mr), None, None, now)?;
+    events::append(c, now, &EventData::PartSent(event))?;
     c.prepare_cached("INSERT INTO send_log (sim, at) VALUES (?1, ?2)")
         .and_then(|mut s| s.execute(params![sim, ms(now)]))
         .map_err(StoreError::sql("log send"))?;
@@ -665,6 +695,44 @@ pub(crate) fn part_sent(
             .map_err(StoreError::sql("claim early report"))?;
     }
     rollup(c, id, now)
+}
+
+/// The `part_sent` / `part_failed` event of one part.
+fn part_event(
+    c: &Connection,
+    id: MessageId,
+    seq: u32,
+    mr: Option<u8>,
+    error: Option<&str>,
+    retry: Option<bool>,
+    now: DateTime<Utc>,
+) -> Result<PartEvent, StoreError> {
+    type Row = (String, i64, Option<String>, Option<String>, Option<i64>);
+    let (to, parts, modem, sim, sending_at): Row = c
+        .prepare_cached(
+            "SELECT o.recipient,
+                    (SELECT COUNT(*) FROM outgoing_part q WHERE q.message_id = o.id),
+                    COALESCE(p.modem, o.assigned_modem), COALESCE(p.sim, o.sim), p.sending_at
+             FROM outgoing_part p JOIN outgoing o ON o.id = p.message_id
+             WHERE p.message_id = ?1 AND p.seq = ?2",
+        )
+        .and_then(|mut s| s.query_row(params![id, seq], |r| r.try_into()))
+        .map_err(StoreError::sql("read part for its event"))?;
+    Ok(PartEvent {
+        id,
+        seq,
+        parts: to_u32("parts", parts)?,
+        to,
+        modem,
+        sim,
+        mr,
+        error: error.map(str::to_string),
+        retry,
+        // AT+CMGS to its answer, for a part that went out.
+        duration: sending_at
+            .filter(|_| mr.is_some())
+            .map(|t| (ms(now) - t).max(0) as f64 / 1000.0),
+    })
 }
 
 pub(crate) fn part_failed(
@@ -709,6 +777,9 @@ pub(crate) fn part_failed(
     if let Some(sim) = &sim {
         bump_sim(c, sim, modem.as_deref(), SimCounter::Failed, now)?;
     }
+    let retry = !matches!(disposition, Disposition::Permanent);
+    let event = part_event(c, id, seq, None, Some(error), Some(retry), now)?;
+    events::append(c, now, &EventData::PartFailed(event))?;
     let retry_at = match disposition {
         Disposition::Permanent => {
             c.prepare_cached(
@@ -923,6 +994,7 @@ pub(crate) fn retry(
     )
     .and_then(|mut s| s.execute(params![id, ms(now)]))
     .map_err(StoreError::sql("requeue message"))?;
+    message_event(c, id, MessageState::Queued, now)?;
     Ok(MessageState::Queued)
 }
 

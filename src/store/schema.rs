@@ -12,7 +12,7 @@ use super::StoreError;
 
 /// Every migration, oldest first. Entry `i` moves a database from version `i`
 /// to version `i + 1`; version 0 is an empty file.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// Version 1: outgoing messages and parts, received PDUs and inbox, status
 /// reports, SIMs and modems, per-SIM send log and concatenation counters.
@@ -182,6 +182,27 @@ CREATE INDEX outgoing_wake_next_attempt ON outgoing(next_attempt_at)
     WHERE state IN ('queued', 'sending');
 CREATE INDEX outgoing_wake_expires ON outgoing(expires_at)
     WHERE state IN ('queued', 'sending');
+"#;
+
+/// Version 3: the event log (`event`, ids never reused, so a consumer that
+/// resumes after `N` misses nothing), consumers' durable cursors, and the
+/// indexes retention prunes by.
+const V3: &str = r#"
+CREATE TABLE event (
+    id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT NOT NULL,
+    at   INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE consumer (
+    name       TEXT PRIMARY KEY,
+    position   INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX outgoing_finished ON outgoing(finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX inbox_received ON inbox(received_at);
+CREATE INDEX received_pdu_received ON received_pdu(received_at);
+CREATE INDEX status_report_received ON status_report(received_at);
 "#;
 
 /// Brings `conn` up to `target` (at most `MIGRATIONS.len()`), one transaction

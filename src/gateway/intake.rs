@@ -18,7 +18,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{lock, MessageOptions, Shared};
+use super::{lock, Shared};
+use crate::daemon::MessageOptions;
 use crate::codec::{self, address::Address};
 use crate::spool::{self, Claimed, SpoolMessage};
 use crate::store::{Enqueued, MessageState, NewMessage, OutgoingView, Priority, StoreError};
@@ -38,6 +39,18 @@ pub struct Request {
     pub options: MessageOptions,
     pub source: String,
     pub spool_key: Option<String>,
+}
+
+/// The name faces use for a message to queue.
+pub type SendRequest = Request;
+
+impl From<IntakeError> for super::GatewayError {
+    fn from(e: IntakeError) -> Self {
+        match e {
+            IntakeError::Invalid(m) => super::GatewayError::Invalid(m),
+            IntakeError::Unavailable(m) => super::GatewayError::Unavailable(m),
+        }
+    }
 }
 
 /// Why a message was not accepted.
@@ -207,17 +220,16 @@ fn reject(file: Claimed, reason: &str) {
     }
 }
 
-/// Writes an smstools3-format copy of a finished message into
-/// `spool.sent_dir` / `spool.failed_copy_dir`, when configured.
-pub fn write_copy(shared: &Shared, v: &OutgoingView, state: MessageState) {
-    let cfg = shared.config();
-    let dir = match state {
-        MessageState::Sent => cfg.spool.sent_dir.clone(),
-        MessageState::Failed => cfg.spool.failed_copy_dir.clone(),
-        _ => None,
-    };
-    let Some(dir) = dir else { return };
-    let now = Utc::now().fixed_offset();
+/// Writes an smstools3-format copy of a finished message into `dir`
+/// (`spool.sent_dir` / `spool.failed_copy_dir`), named after the message, so
+/// a copy written twice (at-least-once delivery) is the same file.
+pub fn write_copy_to(
+    shared: &Shared,
+    dir: &Path,
+    v: &OutgoingView,
+    state: MessageState,
+    now: chrono::DateTime<chrono::FixedOffset>,
+) {
     let status = v
         .modem
         .as_deref()
@@ -255,7 +267,7 @@ pub fn write_copy(shared: &Shared, v: &OutgoingView, state: MessageState) {
             },
         ),
     };
-    write_file(&dir, &format!("smsgate.{}", v.id), &bytes);
+    write_file(dir, &format!("smsgate.{}", v.id), &bytes);
 }
 
 /// Writes `name` into `dir` atomically (temporary file, then rename).

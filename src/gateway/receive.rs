@@ -12,15 +12,12 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use serde_json::json;
 use tracing::{debug, info, warn};
 
-use super::{intake, Shared};
+use super::Shared;
 use crate::codec::{self, pdu::Pdu, pdu::UserData};
-use crate::hooks::HookEvent;
 use crate::modem::StorageLocation;
-use crate::spool;
-use crate::store::{ConcatKey, InboxMessage, ReceivedPdu, ReportIn};
+use crate::store::{ConcatKey, EventData, InboxMessage, MwiEvent, ReceivedPdu, ReportIn};
 
 /// The PDU's own TP-MTI tells a report from a message, so the modem's hint
 /// (`+CDS`/SR storage) is not needed here.
@@ -44,6 +41,34 @@ pub async fn on_pdu(
                 } else if d.is_flash() && !shared.config().receive.store_class0 {
                     info!(%modem, from = %d.originator, "class 0 message discarded (receive.store_class0 = false)");
                     true
+                } else if let Some(mwi) = d.dcs.mwi() {
+                    // A message-waiting indication (DCS groups 1100–1110) is
+                    // an event of its own, not an inbox message.
+                    let text = match &d.data {
+                        UserData::Text(t) => t.clone(),
+                        UserData::Binary(b) => codec::to_hex(b),
+                    };
+                    let kind = match mwi.kind {
+                        codec::dcs::MwiKind::Voicemail => "voicemail",
+                        codec::dcs::MwiKind::Fax => "fax",
+                        codec::dcs::MwiKind::Email => "email",
+                        _ => "other",
+                    };
+                    let ev = EventData::Mwi(MwiEvent {
+                        modem: modem.clone(),
+                        from: d.originator.to_string(),
+                        kind: kind.into(),
+                        active: mwi.active,
+                        text,
+                    });
+                    info!(%modem, from = %d.originator, kind, active = mwi.active, "message waiting indication");
+                    match shared.store.append_event(ev, now).await {
+                        Ok(_) => true,
+                        Err(e) => {
+                            warn!(%modem, "storing a message waiting indication failed: {e}");
+                            false
+                        }
+                    }
                 } else {
                     let (text, binary) = match &d.data {
                         UserData::Text(t) => (t.clone(), false),
@@ -87,24 +112,8 @@ pub async fn on_pdu(
                 };
                 match shared.store.record_report(rep, now).await {
                     Ok(out) => {
-                        if !out.duplicate {
-                            let (id, seq) = out
-                                .matched
-                                .map_or((None, None), |(i, s)| (Some(i), Some(s)));
-                            shared.emit(
-                                Some(HookEvent::Report),
-                                json!({"type": "report", "modem": modem, "id": id, "seq": seq,
-                                       "mr": sr.mr, "recipient": sr.recipient.to_string(),
-                                       "status": status.0, "description": status.description(),
-                                       "final": status.is_final()}),
-                            );
-                            write_report_copy(&shared, &modem, &sr, now);
-                            if let (Some(id), Some(state)) = (id, out.message_state) {
-                                shared.message_state(id, state).await;
-                            }
-                            if id.is_none() {
-                                info!(%modem, mr = sr.mr, recipient = %sr.recipient, "status report matches no message; stored");
-                            }
+                        if !out.duplicate && out.matched.is_none() {
+                            info!(%modem, mr = sr.mr, recipient = %sr.recipient, "status report matches no message; stored");
                         }
                         true
                     }
@@ -155,7 +164,7 @@ async fn store_received(shared: &Shared, rec: ReceivedPdu, now: chrono::DateTime
                 debug!(%modem, "PDU already stored");
             }
             if let Some(m) = out.complete {
-                announce(shared, &m);
+                announce(&m);
             }
             true
         }
@@ -166,67 +175,10 @@ async fn store_received(shared: &Shared, rec: ReceivedPdu, now: chrono::DateTime
     }
 }
 
-/// A complete (or flushed incomplete) message: event, hook, smstools copy.
-fn announce(shared: &Shared, m: &InboxMessage) {
+/// A complete (or flushed incomplete) message: the store wrote its
+/// `received` event; this only logs it.
+fn announce(m: &InboxMessage) {
     info!(id = m.id, modem = %m.modem, from = %m.from, parts = m.parts, complete = m.complete, "received");
-    shared.emit(
-        Some(HookEvent::Received),
-        json!({"type": "received", "id": m.id, "modem": m.modem, "from": m.from, "text": m.text,
-               "sent_at": m.sent_at, "received_at": m.received_at, "parts": m.parts,
-               "complete": m.complete, "class0": m.class0, "binary": m.binary}),
-    );
-    let cfg = shared.config();
-    if let Some(dir) = &cfg.spool.incoming_dir {
-        let now = Utc::now().fixed_offset();
-        let sent = m
-            .sent_at
-            .as_deref()
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-            .unwrap_or(now);
-        let status = shared.modem(&m.modem).map(|h| h.status().borrow().clone());
-        let bytes = spool::smstools::format_received(&spool::smstools::Received {
-            from: &m.from,
-            from_smsc: None,
-            sent_at: sent,
-            received_at: now,
-            modem: &m.modem,
-            imsi: status.as_ref().and_then(|s| s.imsi.as_deref()),
-            imei: status.as_ref().and_then(|s| s.imei.as_deref()),
-            report: false,
-            flash: m.class0,
-            incomplete: !m.complete,
-            text: &m.text,
-        });
-        intake::write_file(dir, &spool::smstools::incoming_name(&m.modem), &bytes);
-    }
-}
-
-fn write_report_copy(
-    shared: &Shared,
-    modem: &str,
-    sr: &codec::pdu::StatusReport,
-    now: chrono::DateTime<Utc>,
-) {
-    let cfg = shared.config();
-    let Some(dir) = &cfg.spool.report_dir else {
-        return;
-    };
-    let now = now.fixed_offset();
-    let status = shared.modem(modem).map(|h| h.status().borrow().clone());
-    let recipient = sr.recipient.to_string();
-    let bytes = spool::smstools::format_report(&spool::smstools::Report {
-        recipient: &recipient,
-        from_smsc: None,
-        sent_at: sr.scts.to_datetime().unwrap_or(now),
-        received_at: now,
-        modem,
-        imsi: status.as_ref().and_then(|s| s.imsi.as_deref()),
-        imei: status.as_ref().and_then(|s| s.imei.as_deref()),
-        message_id: u16::from(sr.mr),
-        discharge_at: sr.discharge.to_datetime().unwrap_or(now),
-        status: sr.status.0,
-    });
-    intake::write_file(dir, &spool::smstools::incoming_name(modem), &bytes);
 }
 
 /// Keeps concatenated sets that stayed incomplete past the timeout as
@@ -243,7 +195,7 @@ pub async fn flush_incomplete(shared: Arc<Shared>) {
     match shared.store.flush_incomplete(older_than, now).await {
         Ok(flushed) => {
             for m in &flushed {
-                announce(&shared, m);
+                announce(m);
             }
         }
         Err(e) => warn!("flushing incomplete messages: {e}"),

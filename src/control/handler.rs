@@ -1,0 +1,146 @@
+//! Answers control-socket calls: turns each request into a call of the
+//! gateway core and its result into the reply's JSON, or its error kind into
+//! the protocol's error code. Holds no business logic (validation, state
+//! changes and queries are the gateway's); logs each change with the
+//! caller's credentials.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use tracing::info;
+
+use crate::control::protocol::{ErrorCode, Request, SendArgs, PROTOCOL_VERSION};
+use crate::control::server::{Call, Peer};
+use crate::gateway::{Gateway, GatewayError, SendRequest, DEFAULT_LIMIT};
+use crate::store::{MessageState, Priority};
+
+type Answer = Result<Value, (ErrorCode, String)>;
+
+/// Answers one call.
+pub async fn handle(gw: Arc<Gateway>, call: Call) {
+    let answer = answer(&gw, call.request, call.peer).await;
+    let _ = call.reply.send(answer);
+}
+
+/// The protocol's code for a gateway error.
+pub fn code(e: &GatewayError) -> ErrorCode {
+    match e {
+        GatewayError::Invalid(_) => ErrorCode::Invalid,
+        GatewayError::NotFound(_) => ErrorCode::NotFound,
+        GatewayError::Conflict(_) => ErrorCode::Conflict,
+        GatewayError::Unavailable(_) => ErrorCode::Unavailable,
+        GatewayError::Internal(_) => ErrorCode::Internal,
+    }
+}
+
+fn fail(e: GatewayError) -> (ErrorCode, String) {
+    (code(&e), e.to_string())
+}
+
+fn invalid(msg: impl Into<String>) -> (ErrorCode, String) {
+    (ErrorCode::Invalid, msg.into())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Answer {
+    serde_json::to_value(v).map_err(|e| (ErrorCode::Internal, e.to_string()))
+}
+
+async fn answer(gw: &Gateway, req: Request, peer: Peer) -> Answer {
+    match req {
+        Request::Version {} => {
+            Ok(json!({"protocol": PROTOCOL_VERSION, "version": env!("CARGO_PKG_VERSION")}))
+        }
+        Request::Send(args) => {
+            let req = send_request(args, format!("socket:{peer}"))?;
+            let enq = gw.send(req).await.map_err(fail)?;
+            info!(id = enq.id, parts = enq.parts, %peer, "queued from the socket");
+            Ok(json!({"id": enq.id, "parts": enq.parts}))
+        }
+        Request::Status {} => gw.status().await.map_err(fail),
+        Request::Show { message } => to_json(&gw.show(message).await.map_err(fail)?),
+        Request::Outbox { state, limit } => {
+            let state = match state {
+                Some(s) => Some(
+                    s.parse::<MessageState>()
+                        .map_err(|_| invalid(format!("unknown state {s:?}")))?,
+                ),
+                None => None,
+            };
+            to_json(
+                &gw.outbox(state, limit.unwrap_or(DEFAULT_LIMIT))
+                    .await
+                    .map_err(fail)?,
+            )
+        }
+        Request::Inbox { since, limit } => to_json(
+            &gw.inbox(since, limit.unwrap_or(DEFAULT_LIMIT))
+                .await
+                .map_err(fail)?,
+        ),
+        Request::Cancel { message } => {
+            let state = gw.cancel(message).await.map_err(fail)?;
+            info!(id = message, %peer, "cancelled");
+            Ok(json!({"id": message, "state": state.as_str()}))
+        }
+        Request::Retry { message } => {
+            let state = gw.retry(message).await.map_err(fail)?;
+            info!(id = message, %peer, "requeued");
+            Ok(json!({"id": message, "state": state.as_str()}))
+        }
+        Request::Ussd { modem, code } => {
+            info!(%modem, %code, %peer, "USSD");
+            let answer = gw.ussd(&modem, code).await.map_err(fail)?;
+            Ok(json!({"modem": modem, "answer": answer}))
+        }
+        Request::Reload {} => {
+            info!(%peer, "reload requested");
+            gw.reload().await.map_err(fail)
+        }
+        Request::Prune {} => {
+            info!(%peer, "prune requested");
+            to_json(&gw.prune().await.map_err(fail)?)
+        }
+        // The server streams `watch` itself; it never reaches the gateway.
+        Request::Watch { .. } => Err(invalid("watch is handled by the server")),
+    }
+}
+
+/// The socket's `send` arguments as the gateway's request.
+pub fn send_request(args: SendArgs, source: String) -> Result<SendRequest, (ErrorCode, String)> {
+    let priority = match args.priority.as_deref() {
+        None => None,
+        Some(p) => Some(
+            p.parse::<Priority>()
+                .map_err(|_| invalid(format!("priority must be high, normal or low, not {p:?}")))?,
+        ),
+    };
+    let validity = match args.validity.as_deref() {
+        None => None,
+        Some(v) => {
+            Some(crate::config::parse_duration(v).map_err(|e| invalid(format!("validity: {e}")))?)
+        }
+    };
+    let not_before = match args.send_after.as_deref() {
+        None => None,
+        Some(t) => Some(
+            DateTime::parse_from_rfc3339(t)
+                .map_err(|e| invalid(format!("send_after must be RFC 3339: {e}")))?
+                .with_timezone(&Utc),
+        ),
+    };
+    Ok(SendRequest {
+        to: args.to,
+        text: args.text,
+        report: args.report,
+        flash: args.flash,
+        priority,
+        validity,
+        not_before,
+        modem: args.modem,
+        queue: args.queue,
+        options: Default::default(),
+        source,
+        spool_key: None,
+    })
+}

@@ -1,0 +1,336 @@
+//! The gateway core: the one API every face calls (the spool, the control
+//! socket, and the HTTP and SMPP faces to come). It owns intake (validation
+//! and the durable commit of new messages), the queries (`show`, `outbox`,
+//! `inbox`, `status`), control (cancel, retry, USSD, reload, prune), the
+//! receive path (a PDU a modem read → the store → confirm to the modem) and
+//! the event stream (the store's event log). A face turns its wire format
+//! into these calls and back and holds no business logic; the core knows no
+//! face (errors are [`GatewayError`] kinds, which each face maps to its own
+//! codes).
+//!
+//! It does not own the process: signals, start-up, reload and shutdown are
+//! the daemon's (`crate::daemon`), which builds the `Gateway` and hands an
+//! `Arc` of it to every face and consumer.
+
+pub mod intake;
+pub mod receive;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use chrono::Utc;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ModemConfig};
+use crate::daemon::CodecEncoder;
+use crate::dispatch::DispatchHandle;
+use crate::modem::{ModemHandle, ModemState, ModemStatus};
+use crate::store::{
+    Event, InboxMessage, MessageId, MessageState, OutgoingView, Pruned, Store, StoreError,
+};
+
+pub use intake::SendRequest;
+
+/// The protocol version of the control socket (also in `status`).
+pub use crate::control::protocol::PROTOCOL_VERSION;
+
+/// Why a call failed. Each face maps the kind to its own codes (socket error
+/// codes, HTTP statuses, SMPP command statuses).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// The request is wrong: a bad number, too long, an unknown modem.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The thing exists but is past what was asked (cancel a sent message).
+    #[error("{0}")]
+    Conflict(String),
+    /// The store or a modem cannot take it now; nothing was changed.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for GatewayError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NoSuchMessage { .. } | StoreError::NoSuchPart { .. } => {
+                GatewayError::NotFound(e.to_string())
+            }
+            StoreError::InvalidState { .. } => GatewayError::Conflict(e.to_string()),
+            StoreError::Invalid { .. } => GatewayError::Invalid(e.to_string()),
+            StoreError::Unavailable(_) | StoreError::Closed => {
+                GatewayError::Unavailable(e.to_string())
+            }
+            other => GatewayError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// One running modem actor.
+pub(crate) struct ModemEntry {
+    pub handle: ModemHandle,
+    pub cancel: CancellationToken,
+    pub cfg: ModemConfig,
+}
+
+/// The core. Cheap to share (`Arc<Gateway>`); every face holds one.
+pub struct Gateway {
+    pub store: Store,
+    pub(crate) cfg: Mutex<Arc<Config>>,
+    pub(crate) modems: Mutex<BTreeMap<String, ModemEntry>>,
+    pub dispatch: DispatchHandle,
+    pub encoder: Mutex<CodecEncoder>,
+    pub started: Instant,
+    pub(crate) reload_tx: mpsc::Sender<oneshot::Sender<Result<Value, String>>>,
+}
+
+/// The name the daemon's older code used for the core.
+pub(crate) type Shared = Gateway;
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Gateway {
+    pub fn config(&self) -> Arc<Config> {
+        lock(&self.cfg).clone()
+    }
+
+    pub fn modem(&self, name: &str) -> Option<ModemHandle> {
+        lock(&self.modems).get(name).map(|m| m.handle.clone())
+    }
+
+    pub fn modem_statuses(&self) -> Vec<ModemStatus> {
+        lock(&self.modems)
+            .values()
+            .map(|m| m.handle.status().borrow().clone())
+            .collect()
+    }
+
+    /// The SIM key for a modem: its IMSI when known, else its name (the
+    /// store and the dispatcher count per SIM the same way).
+    pub fn sim_key(&self, modem: &str) -> String {
+        self.modem(modem)
+            .and_then(|h| h.status().borrow().imsi.clone())
+            .unwrap_or_else(|| modem.to_string())
+    }
+
+    // --- intake -------------------------------------------------------------
+
+    /// Validates and queues a message; answers once it is durable.
+    pub async fn send(
+        &self,
+        req: SendRequest,
+    ) -> Result<crate::store::Enqueued, GatewayError> {
+        Ok(intake::accept(self, req).await?)
+    }
+
+    // --- queries ------------------------------------------------------------
+
+    /// One outgoing message with its parts, and why it waits, if it does.
+    pub async fn show(&self, id: MessageId) -> Result<MessageView, GatewayError> {
+        let view = self
+            .store
+            .show(id)
+            .await?
+            .ok_or_else(|| GatewayError::NotFound(format!("no message {id}")))?;
+        Ok(MessageView {
+            waiting: self.why_waiting(&view),
+            message: view,
+        })
+    }
+
+    /// Outgoing messages, newest first.
+    pub async fn outbox(
+        &self,
+        state: Option<MessageState>,
+        limit: usize,
+    ) -> Result<Vec<OutgoingView>, GatewayError> {
+        Ok(self.store.outbox(state, limit.min(10_000)).await?)
+    }
+
+    /// Received messages after `since`, oldest first.
+    pub async fn inbox(
+        &self,
+        since: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<InboxMessage>, GatewayError> {
+        Ok(self.store.inbox(since, limit.min(10_000)).await?)
+    }
+
+    /// The daemon and every modem.
+    pub async fn status(&self) -> Result<Value, GatewayError> {
+        let counts = self.store.counts().await?;
+        let consumers = self.store.cursors().await?;
+        let last = self.store.last_event_id();
+        let modems: Vec<Value> = self.modem_statuses().iter().map(modem_json).collect();
+        let pending: BTreeMap<String, i64> = consumers
+            .into_iter()
+            .map(|(name, pos)| (name, (last - pos).max(0)))
+            .collect();
+        Ok(json!({
+            "daemon": {
+                "version": env!("CARGO_PKG_VERSION"),
+                "protocol": PROTOCOL_VERSION,
+                "pid": std::process::id(),
+                "uptime_s": self.started.elapsed().as_secs(),
+            },
+            "queue": counts,
+            "modems": modems,
+            "events": {"last_id": last, "pending": pending},
+        }))
+    }
+
+    // --- control ------------------------------------------------------------
+
+    /// Cancels a queued message, or the unsent rest of a sending one.
+    pub async fn cancel(&self, id: MessageId) -> Result<MessageState, GatewayError> {
+        Ok(self.store.cancel(id, Utc::now()).await?)
+    }
+
+    /// Requeues a failed, expired or cancelled message as a whole.
+    pub async fn retry(&self, id: MessageId) -> Result<MessageState, GatewayError> {
+        let state = self.store.retry(id, Utc::now()).await?;
+        self.dispatch.work_added();
+        Ok(state)
+    }
+
+    /// Runs a USSD code on one modem and returns the network's answer.
+    pub async fn ussd(&self, modem: &str, code: String) -> Result<String, GatewayError> {
+        let h = self
+            .modem(modem)
+            .ok_or_else(|| GatewayError::Invalid(format!("no modem named {modem:?}")))?;
+        h.ussd(code)
+            .await
+            .map_err(|e| GatewayError::Unavailable(e.to_string()))
+    }
+
+    /// Re-reads the configuration (the daemon's reload task applies it);
+    /// answers with what changed.
+    pub async fn reload(&self) -> Result<Value, GatewayError> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || GatewayError::Unavailable("the daemon is shutting down".into());
+        self.reload_tx.send(tx).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?.map_err(GatewayError::Invalid)
+    }
+
+    /// Deletes what `[store] keep` says is old enough.
+    pub async fn prune(&self) -> Result<Pruned, GatewayError> {
+        let keep = self.config().store.keep;
+        let keep = chrono::TimeDelta::from_std(keep).unwrap_or(chrono::TimeDelta::MAX);
+        let cutoff = Utc::now()
+            .checked_sub_signed(keep)
+            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
+        Ok(self.store.prune(cutoff).await?)
+    }
+
+    // --- the event stream ---------------------------------------------------
+
+    /// Events after `after`, oldest first (at most `limit`), of the given
+    /// types (all when empty).
+    pub async fn events_after(
+        &self,
+        after: i64,
+        limit: usize,
+        kinds: Vec<String>,
+    ) -> Result<Vec<Event>, GatewayError> {
+        Ok(self.store.events_after(after, limit, kinds).await?)
+    }
+
+    /// Changes whenever events are committed (its value: the newest id).
+    pub fn event_watch(&self) -> watch::Receiver<i64> {
+        self.store.event_watch()
+    }
+
+    /// Why a queued message is not going out, when the reason is one the
+    /// user can act on (no modem can take it).
+    fn why_waiting(&self, v: &OutgoingView) -> Option<String> {
+        if !matches!(v.state, MessageState::Queued | MessageState::Sending) {
+            return None;
+        }
+        let ready: Vec<ModemStatus> = self
+            .modem_statuses()
+            .into_iter()
+            .filter(|s| s.state == ModemState::Ready)
+            .collect();
+        if ready.is_empty() {
+            return Some("no modem is ready".into());
+        }
+        let needs_udh = v.parts.len() > 1;
+        if needs_udh && ready.iter().all(|s| s.text_mode) {
+            return Some(format!(
+                "a {}-part message needs a modem in PDU mode; only text-mode modems are ready ({})",
+                v.parts.len(),
+                ready
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        None
+    }
+}
+
+/// `show`: the message object plus, while it waits for a reason the user can
+/// act on, that reason.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MessageView {
+    #[serde(flatten)]
+    pub message: OutgoingView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+}
+
+/// A modem's status as `status` shows it.
+fn modem_json(s: &ModemStatus) -> Value {
+    let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+    v["state"] = json!(state_name(&s.state));
+    if let Some(r) = &s.registration {
+        v["registration"] = json!(registration_name(r.stat));
+        v["lac"] = json!(r.lac);
+        v["ci"] = json!(r.ci);
+    }
+    if let ModemState::Failed(reason) = &s.state {
+        v["failed_reason"] = json!(reason);
+    }
+    v
+}
+
+/// A modem state as one word, for events and `status`.
+pub fn state_name(s: &ModemState) -> String {
+    match s {
+        ModemState::Starting => "starting".into(),
+        ModemState::Ready => "ready".into(),
+        ModemState::Recovering => "recovering".into(),
+        ModemState::Gone => "gone".into(),
+        ModemState::Failed(_) => "failed".into(),
+        ModemState::Stopped => "stopped".into(),
+    }
+}
+
+/// 27.007 `+CREG` `<stat>` as a word.
+fn registration_name(stat: u8) -> &'static str {
+    match stat {
+        0 => "not registered",
+        1 => "home",
+        2 => "searching",
+        3 => "denied",
+        5 => "roaming",
+        6 => "home (SMS only)",
+        7 => "roaming (SMS only)",
+        8 => "emergency only",
+        9 => "home (CSFB not preferred)",
+        10 => "roaming (CSFB not preferred)",
+        _ => "unknown",
+    }
+}
+
+/// How many items a list call returns when the caller names no limit.
+pub const DEFAULT_LIMIT: usize = 50;

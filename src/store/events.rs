@@ -1,0 +1,405 @@
+//! The event log: every change a user can observe is a row of `event`,
+//! written by the store function that makes the change, inside the same
+//! transaction, so an event exists exactly when its change does. Owns the
+//! typed [`Event`] / [`EventData`] (one serde shape for every face), the
+//! append and read queries, the consumers' durable cursors and retention
+//! (pruning old rows). It knows no consumer: hooks, `watch`, webhooks and
+//! the smstools3 copies read through `crate::events`.
+
+use std::cell::Cell;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use super::{from_ms, ms, InboxMessage, MessageId, OutgoingView, StoreError};
+
+/// One entry of the log: `{"event_id", "type", "at", "data"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub event_id: i64,
+    /// RFC 3339, UTC.
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub data: EventData,
+}
+
+impl Event {
+    /// The event's type name (`"sent"`, `"received"`, …).
+    pub fn kind(&self) -> &'static str {
+        self.data.kind()
+    }
+
+    /// The event object as JSON (`event_id`, `type`, `at`, `data`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// What happened. The `type` of an event is the variant's snake_case name;
+/// its `data` the variant's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum EventData {
+    /// A message was accepted (the message object, as `show` gives it).
+    Queued(OutgoingView),
+    /// One part left through a modem.
+    PartSent(PartEvent),
+    /// One part did not go out this time (`retry` tells whether it will be
+    /// tried again).
+    PartFailed(PartEvent),
+    /// Every part is out.
+    Sent(OutgoingView),
+    /// Every part was reported delivered.
+    Delivered(OutgoingView),
+    /// A part failed for good.
+    Failed(OutgoingView),
+    /// The message expired before it could be sent.
+    Expired(OutgoingView),
+    /// Cancelled by a user.
+    Cancelled(OutgoingView),
+    /// A status report arrived (matched to its part or not).
+    Report(ReportEvent),
+    /// A message was received (complete, or kept incomplete after waiting).
+    Received(InboxMessage),
+    /// A message-waiting indication (voicemail, fax, e-mail) arrived.
+    Mwi(MwiEvent),
+    /// A modem became ready.
+    ModemUp(ModemEvent),
+    /// A modem stopped being ready.
+    ModemDown(ModemEvent),
+    /// The dispatcher stopped using a modem for a while (health breaker).
+    ModemOut(ModemEvent),
+    /// The dispatcher uses the modem again.
+    ModemBack(ModemEvent),
+}
+
+impl EventData {
+    /// Every type name, in declaration order.
+    pub const KINDS: &'static [&'static str] = &[
+        "queued",
+        "part_sent",
+        "part_failed",
+        "sent",
+        "delivered",
+        "failed",
+        "expired",
+        "cancelled",
+        "report",
+        "received",
+        "mwi",
+        "modem_up",
+        "modem_down",
+        "modem_out",
+        "modem_back",
+    ];
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventData::Queued(_) => "queued",
+            EventData::PartSent(_) => "part_sent",
+            EventData::PartFailed(_) => "part_failed",
+            EventData::Sent(_) => "sent",
+            EventData::Delivered(_) => "delivered",
+            EventData::Failed(_) => "failed",
+            EventData::Expired(_) => "expired",
+            EventData::Cancelled(_) => "cancelled",
+            EventData::Report(_) => "report",
+            EventData::Received(_) => "received",
+            EventData::Mwi(_) => "mwi",
+            EventData::ModemUp(_) => "modem_up",
+            EventData::ModemDown(_) => "modem_down",
+            EventData::ModemOut(_) => "modem_out",
+            EventData::ModemBack(_) => "modem_back",
+        }
+    }
+
+    /// The outgoing message this event is about, if any.
+    pub fn message(&self) -> Option<&OutgoingView> {
+        match self {
+            EventData::Queued(m)
+            | EventData::Sent(m)
+            | EventData::Delivered(m)
+            | EventData::Failed(m)
+            | EventData::Expired(m)
+            | EventData::Cancelled(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+/// `part_sent` / `part_failed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartEvent {
+    pub id: MessageId,
+    pub seq: u32,
+    pub parts: u32,
+    pub to: String,
+    pub modem: Option<String>,
+    pub sim: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mr: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `part_failed`: the part will be tried again (here or elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<bool>,
+    /// `part_sent`: seconds from `AT+CMGS` to its answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+}
+
+/// `report`: a status report and what it was matched to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportEvent {
+    /// The outgoing message, when matched.
+    pub id: Option<MessageId>,
+    pub seq: Option<u32>,
+    pub modem: String,
+    pub sim: String,
+    pub mr: u8,
+    pub recipient: String,
+    /// TP-ST.
+    pub status: u8,
+    pub success: bool,
+    #[serde(rename = "final")]
+    pub is_final: bool,
+    /// The SMSC's discharge time (RFC 3339 with its offset).
+    pub discharge: Option<String>,
+}
+
+/// `mwi`: a message-waiting indication (DCS groups 1100–1110).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MwiEvent {
+    pub modem: String,
+    pub from: String,
+    /// `voicemail`, `fax`, `email` or `other`.
+    pub kind: String,
+    /// Waiting (true) or cleared (false).
+    pub active: bool,
+    /// The text that came with it, if any (group 1110 is UCS-2, 1101 GSM-7).
+    pub text: String,
+}
+
+/// `modem_up` / `modem_down` / `modem_out` / `modem_back`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ModemEvent {
+    pub modem: String,
+    pub state: String,
+    #[serde(default)]
+    pub imsi: Option<String>,
+    /// `modem_out`: when the dispatcher tries it again (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+thread_local! {
+    /// Set by [`append`] on the store thread: the batch wrote events, so the
+    /// thread tells the followers after the commit.
+    static APPENDED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether events were appended since the last call (store thread only).
+pub(crate) fn take_appended() -> bool {
+    APPENDED.with(|a| a.replace(false))
+}
+
+/// Appends one event in the caller's transaction.
+pub(crate) fn append(
+    c: &Connection,
+    now: DateTime<Utc>,
+    data: &EventData,
+) -> Result<i64, StoreError> {
+    let value = serde_json::to_value(data).map_err(|e| StoreError::Invalid {
+        field: "event",
+        reason: e.to_string(),
+    })?;
+    let body = value
+        .get("data")
+        .map(|d| d.to_string())
+        .unwrap_or_else(|| "null".into());
+    c.prepare_cached("INSERT INTO event (type, at, data) VALUES (?1, ?2, ?3)")
+        .and_then(|mut s| s.execute(params![data.kind(), ms(now), body]))
+        .map_err(StoreError::sql("append event"))?;
+    APPENDED.with(|a| a.set(true));
+    Ok(c.last_insert_rowid())
+}
+
+/// Events after `after`, oldest first, at most `limit`; only the `kinds`
+/// given (all when empty).
+pub(crate) fn after(
+    c: &Connection,
+    after: i64,
+    limit: usize,
+    kinds: &[String],
+) -> Result<Vec<Event>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows: Vec<(i64, String, i64, String)> = if kinds.is_empty() {
+        c.prepare_cached("SELECT id, type, at, data FROM event WHERE id > ?1 ORDER BY id LIMIT ?2")
+            .and_then(|mut s| {
+                s.query_map(params![after, limit], |r| r.try_into())
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            })
+    } else {
+        let kinds = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
+        c.prepare_cached(
+            "SELECT id, type, at, data FROM event
+             WHERE id > ?1 AND type IN (SELECT value FROM json_each(?3))
+             ORDER BY id LIMIT ?2",
+        )
+        .and_then(|mut s| {
+            s.query_map(params![after, limit, kinds], |r| r.try_into())
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        })
+    }
+    .map_err(StoreError::sql("read events"))?;
+    rows.into_iter()
+        .map(|(id, kind, at, data)| decode(id, &kind, at, &data))
+        .collect()
+}
+
+fn decode(id: i64, kind: &str, at: i64, data: &str) -> Result<Event, StoreError> {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt {
+        field: "event",
+        value: format!("event {id} ({kind}): {e}"),
+    };
+    let data: serde_json::Value = serde_json::from_str(data).map_err(corrupt)?;
+    let data: EventData =
+        serde_json::from_value(serde_json::json!({"type": kind, "data": data})).map_err(corrupt)?;
+    Ok(Event {
+        event_id: id,
+        at: from_ms("event.at", at)?,
+        data,
+    })
+}
+
+/// The id of the newest event (0 when the log is empty).
+pub(crate) fn last_id(c: &Connection) -> Result<i64, StoreError> {
+    c.prepare_cached("SELECT COALESCE(MAX(id), 0) FROM event")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(StoreError::sql("read last event"))
+}
+
+/// A consumer's position: the last event it has handled. A consumer seen for
+/// the first time starts at the end of the log (it is not handed history).
+pub(crate) fn cursor(c: &Connection, name: &str, now: DateTime<Utc>) -> Result<i64, StoreError> {
+    let found: Option<i64> = c
+        .prepare_cached("SELECT position FROM consumer WHERE name = ?1")
+        .and_then(|mut s| s.query_row([name], |r| r.get(0)).optional())
+        .map_err(StoreError::sql("read cursor"))?;
+    if let Some(p) = found {
+        return Ok(p);
+    }
+    let start = last_id(c)?;
+    set_cursor(c, name, start, now)?;
+    Ok(start)
+}
+
+/// Moves a consumer's cursor forward (never back).
+pub(crate) fn set_cursor(
+    c: &Connection,
+    name: &str,
+    position: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO consumer (name, position, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET position = MAX(position, excluded.position),
+             updated_at = excluded.updated_at",
+    )
+    .and_then(|mut s| s.execute(params![name, position, ms(now)]))
+    .map_err(StoreError::sql("write cursor"))?;
+    Ok(())
+}
+
+/// Every consumer with its position.
+pub(crate) fn cursors(c: &Connection) -> Result<Vec<(String, i64)>, StoreError> {
+    c.prepare_cached("SELECT name, position FROM consumer ORDER BY name")
+        .and_then(|mut s| {
+            s.query_map([], |r| r.try_into())
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        })
+        .map_err(StoreError::sql("read cursors"))
+}
+
+/// What one pruning pass removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Pruned {
+    pub messages: u64,
+    pub inbox: u64,
+    pub received_pdus: u64,
+    pub reports: u64,
+    pub events: u64,
+    /// True when rows older than the cutoff remain (call again).
+    pub more: bool,
+}
+
+/// The most rows of one kind one pruning step deletes: the store thread is
+/// never held for long; `prune` repeats steps until nothing is left.
+pub const PRUNE_STEP: i64 = 2_000;
+
+/// Deletes up to [`PRUNE_STEP`] rows of each kind older than `cutoff`:
+/// finished outgoing messages (with their parts), received messages and
+/// their PDUs, status reports and events. (The per-SIM send log prunes
+/// itself as it goes.)
+pub(crate) fn prune_step(c: &Connection, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError> {
+    let cut = ms(cutoff);
+    let run = |sql: &str, arg: i64| -> Result<u64, StoreError> {
+        c.prepare_cached(sql)
+            .and_then(|mut s| s.execute(params![arg, PRUNE_STEP]))
+            .map(|n| n as u64)
+            .map_err(StoreError::sql("prune"))
+    };
+    let mut p = Pruned {
+        messages: run(
+            "DELETE FROM outgoing WHERE id IN (SELECT id FROM outgoing
+               WHERE finished_at IS NOT NULL AND finished_at < ?1 LIMIT ?2)",
+            cut,
+        )?,
+        ..Pruned::default()
+    };
+    // Received PDUs of an old inbox message go with it; stray parts of a set
+    // that never completed go by their own age.
+    p.received_pdus = run(
+        "DELETE FROM received_pdu WHERE id IN (SELECT id FROM received_pdu
+           WHERE received_at < ?1 LIMIT ?2)",
+        cut,
+    )?;
+    p.inbox = run(
+        "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE received_at < ?1 LIMIT ?2)
+           AND NOT EXISTS (SELECT 1 FROM received_pdu r WHERE r.inbox_id = inbox.id)",
+        cut,
+    )?;
+    p.reports = run(
+        "DELETE FROM status_report WHERE id IN (SELECT id FROM status_report
+           WHERE received_at < ?1 LIMIT ?2)",
+        cut,
+    )?;
+    p.events = run(
+        // Ids grow with time: the old events are the first ones, so the scan
+        // stops at the first young one instead of reading the whole log.
+        "DELETE FROM event WHERE id IN (SELECT id FROM event WHERE id < COALESCE(
+           (SELECT id FROM event WHERE at >= ?1 ORDER BY id LIMIT 1), 9223372036854775807)
+           ORDER BY id LIMIT ?2)",
+        cut,
+    )?;
+    let step = PRUNE_STEP as u64;
+    p.more = [
+        p.messages,
+        p.received_pdus,
+        p.inbox,
+        p.reports,
+        p.events,
+    ]
+    .iter()
+    .any(|n| *n >= step);
+    Ok(p)
+}
+
+/// Returns up to `pages` free pages to the file system (incremental vacuum).
+pub(crate) fn vacuum_step(c: &Connection, pages: u32) -> Result<(), StoreError> {
+    c.execute_batch(&format!("PRAGMA incremental_vacuum({pages})"))
+        .map_err(StoreError::sql("incremental vacuum"))
+}
