@@ -250,11 +250,11 @@ async fn hostile_pdus_are_stored_decoded_or_raw_and_the_daemon_keeps_working() {
     assert_eq!(got.len(), want, "one inbox entry per complete message");
 
     // The daemon keeps working: it receives and it sends.
+    let mut w = tokio::task::block_in_place(|| g.watch());
     g.net
         .inject("+4917099999999", g.sims[0].msisdn(), "after the storm")
         .expect("inject");
     let id = tokio::task::block_in_place(|| {
-        let mut w = g.watch();
         w.until(T, |e| {
             e["type"] == json!("received") && e["text"] == json!("after the storm")
         });

@@ -563,7 +563,7 @@ async fn the_socket_is_found_in_the_documented_order() {
         let out = run_env(&all, env, None);
         assert_eq!(out.code, *code, "{what}: {out:?}");
         if *code == 0 {
-            assert_eq!(out.json()["daemon"]["protocol"], json!(1), "{what}");
+            assert_eq!(out.json()["daemon"]["protocol"], json!(2), "{what}");
         } else {
             out.fails(*code);
         }

@@ -110,13 +110,13 @@ async fn every_request_answers_as_documented() {
     let r = c.req(json!({"id": 1, "cmd": "version"}));
     assert_eq!(r["id"], json!(1));
     assert_eq!(r["ok"], json!(true));
-    assert_eq!(r["result"]["protocol"], json!(1));
+    assert_eq!(r["result"]["protocol"], json!(2));
     assert_eq!(r["result"]["version"], json!(env!("CARGO_PKG_VERSION")));
 
     // status, once both modems are up
     let s = wait_ready(&g, &["m0", "m1"]);
     let d = &s["daemon"];
-    assert_eq!(d["protocol"], json!(1));
+    assert_eq!(d["protocol"], json!(2));
     assert_eq!(d["version"], json!(env!("CARGO_PKG_VERSION")));
     assert_eq!(
         d["pid"],
@@ -536,7 +536,7 @@ async fn fifty_clients_at_once_with_stuck_ones_around() {
 
     // The daemon still answers new clients quickly.
     let r = g.ok(json!({"cmd": "version"}));
-    assert_eq!(r["protocol"], json!(1));
+    assert_eq!(r["protocol"], json!(2));
     drop((half, deaf, silent));
 }
 
@@ -602,7 +602,7 @@ async fn a_watcher_that_never_reads_is_dropped_and_blocks_nobody() {
         got < 12 * text.len(),
         "the deaf watcher got every event ({got} bytes): it was never stuck"
     );
-    assert_eq!(g.ok(json!({"cmd": "version"}))["protocol"], json!(1));
+    assert_eq!(g.ok(json!({"cmd": "version"}))["protocol"], json!(2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -649,7 +649,7 @@ async fn socket_mode_is_0660_by_default_and_configurable() {
     assert_eq!(mode(&g), 0o660);
     restart_with(&mut g, control_key("mode = \"0600\""));
     assert_eq!(mode(&g), 0o600);
-    assert_eq!(g.ok(json!({"cmd": "version"}))["protocol"], json!(1));
+    assert_eq!(g.ok(json!({"cmd": "version"}))["protocol"], json!(2));
     // The socket file goes away with the daemon.
     assert_eq!(g.terminate(), Some(0));
     assert!(!g.socket.exists(), "socket left behind");

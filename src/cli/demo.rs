@@ -262,9 +262,10 @@ async fn script(socket: &Path, net: &Network) -> Result<(), CliError> {
     let mut delivered = std::collections::BTreeSet::new();
     let mut received = 0;
     while delivered.len() < ids.len() || received < 4 {
-        let ev = watch.line().await?;
-        let ev = &ev["event"];
-        match ev["type"].as_str().unwrap_or_default() {
+        let line = watch.line().await?;
+        let kind = line["event"]["type"].as_str().unwrap_or_default();
+        let ev = &line["event"]["data"];
+        match kind {
             "part_sent" => say(format!(
                 "  message {} part {} sent through {} (TP-MR {})",
                 ev["id"],

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The protocol version, reported by `version` and `status`.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// A request after parsing: the echoed id and the command.
 #[derive(Debug, Clone, PartialEq)]

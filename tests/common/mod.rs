@@ -284,8 +284,17 @@ impl Gateway {
 
     /// A subscription to the daemon's events.
     pub fn watch(&self) -> Watch {
+        self.watch_request(json!({"cmd": "watch"}))
+    }
+
+    /// A `watch` that first replays every event after `since`.
+    pub fn watch_since(&self, since: i64) -> Watch {
+        self.watch_request(json!({"cmd": "watch", "since": since}))
+    }
+
+    fn watch_request(&self, req: Value) -> Watch {
         let mut s = UnixStream::connect(&self.socket).expect("connect");
-        s.write_all(b"{\"cmd\":\"watch\"}\n").expect("write");
+        s.write_all(format!("{req}\n").as_bytes()).expect("write");
         let mut r = BufReader::new(s);
         let mut first = String::new();
         r.set_timeout(T);
@@ -447,8 +456,21 @@ impl SetTimeout for BufReader<UnixStream> {
     }
 }
 
+/// An event object (`event_id`, `type`, `at`, `data`) with the fields of its
+/// `data` also lifted to the top, so tests match `e["type"]` and
+/// `e["modem"]` alike; `e["data"]` stays as it came.
+pub fn flat(ev: &Value) -> Value {
+    let mut out = ev.clone();
+    if let (Some(obj), Some(Value::Object(data))) = (out.as_object_mut(), ev.get("data")) {
+        for (k, v) in data {
+            obj.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    out
+}
+
 impl Watch {
-    /// The next event, or `None` when `timeout` passed.
+    /// The next event (see [`flat`]), or `None` when `timeout` passed.
     pub fn next(&mut self, timeout: Duration) -> Option<Value> {
         self.r.set_timeout(timeout.max(Duration::from_millis(1)));
         let mut line = String::new();
@@ -456,7 +478,7 @@ impl Watch {
             Ok(0) | Err(_) => None,
             Ok(_) => serde_json::from_str::<Value>(&line)
                 .ok()
-                .map(|v| v["event"].clone()),
+                .map(|v| flat(&v["event"])),
         }
     }
 

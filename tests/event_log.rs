@@ -1,0 +1,189 @@
+//! The event log through the real binary on simulated modems: a slow hook
+//! gets every `sent` event of a burst exactly once (multipart messages with
+//! status reports included), at least once across `kill -9` and a restart;
+//! a `watch` client that went away gets exactly the events it missed; the
+//! log's ids only grow. Hooks append to a file; the tests wait on inotify
+//! events of its directory, never on sleeps.
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// A `sent` hook that takes 50 ms and then appends "<message id> <event id>"
+/// to `file` (one short `>>` write: atomic between concurrent runs).
+fn slow_hook(file: &Path) -> String {
+    let script = format!(
+        "sleep 0.05; echo \"$SMSGATE_ID $SMSGATE_EVENT_ID\" >> '{}'",
+        file.display()
+    );
+    format!(
+        "[hooks]\nsent = [\"/bin/sh\", \"-c\", {}]\ntimeout = \"30s\"\n",
+        json!(script)
+    )
+}
+
+/// (message id, event id) per line of the hook's file.
+fn runs(file: &Path) -> Vec<(i64, i64)> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Queues `n` messages: every tenth a two-part one; all ask for a report.
+fn burst(g: &Gateway, n: usize) -> Vec<i64> {
+    (0..n)
+        .map(|i| {
+            let text = if i % 10 == 0 {
+                format!("{i} {}", "long message ".repeat(15))
+            } else {
+                format!("message {i}")
+            };
+            g.ok(json!({"cmd": "send", "to": external(i % 50), "text": text, "report": true}))["id"]
+                .as_i64()
+                .expect("id")
+        })
+        .collect()
+}
+
+fn status(g: &Gateway) -> Value {
+    g.ok(json!({"cmd": "status"}))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_hook_gets_every_sent_event_exactly_once() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let file = work.path().join("sent.log");
+    let modems = vec![ModemPlan::default(); 4];
+    let g = Gateway::start(modems, &slow_hook(&file)).await;
+    const N: usize = 5_000;
+    let ids = burst(&g, N);
+    let want: BTreeSet<i64> = ids.iter().copied().collect();
+    assert_eq!(want.len(), N);
+
+    // The hook's backlog drains long after every report is in (a run takes
+    // 50 ms, four at a time): wait for N runs, then check they are N
+    // different messages, and that every message is delivered.
+    wait_fs(
+        &[work.path()],
+        Duration::from_secs(600),
+        "every sent event hooked",
+        || runs(&file).len() >= N,
+    );
+    let s = status(&g);
+    assert_eq!(s["queue"]["delivered"], json!(N), "{s}");
+    let runs = runs(&file);
+    let mut per_message: BTreeMap<i64, usize> = BTreeMap::new();
+    for (id, _) in &runs {
+        *per_message.entry(*id).or_default() += 1;
+    }
+    let got: BTreeSet<i64> = per_message.keys().copied().collect();
+    assert_eq!(got, want, "the hook saw other messages than were sent");
+    let twice: Vec<_> = per_message.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "sent announced more than once: {twice:?}");
+    let events: BTreeSet<i64> = runs.iter().map(|(_, e)| *e).collect();
+    assert_eq!(events.len(), N, "each run had its own event id");
+    let log = g.log();
+    assert!(!log.contains("dropped"), "the daemon dropped events:\n{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_the_hook_backlog_loses_no_event() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let file = work.path().join("sent.log");
+    let modems = vec![ModemPlan::default(); 2];
+    let mut g = Gateway::start(modems, &slow_hook(&file)).await;
+    const N: usize = 600;
+    let ids = burst(&g, N);
+    // The sends finish long before the hook (50 ms a run): kill the daemon
+    // once the hook is partway through its backlog.
+    wait_fs(&[work.path()], T, "the hook under way", || {
+        runs(&file).len() >= 100
+    });
+    g.restart9();
+    wait_fs(
+        &[work.path()],
+        Duration::from_secs(300),
+        "every sent event hooked after the restart",
+        || runs(&file).iter().map(|r| r.0).collect::<BTreeSet<i64>>().len() >= N,
+    );
+    for id in &ids {
+        let m = g.wait_final(*id, T);
+        assert!(m["state"] == "sent" || m["state"] == "delivered", "{m}");
+    }
+    let hooked: BTreeSet<i64> = runs(&file).iter().map(|r| r.0).collect();
+    let want: BTreeSet<i64> = ids.into_iter().collect();
+    assert_eq!(hooked, want, "every message's sent event, at least once");
+    // Only what ran around the kill may have run twice.
+    let total = runs(&file).len();
+    assert!(total < N + 100, "{total} runs for {N} messages");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_since_gets_exactly_what_a_client_missed() {
+    let g = Gateway::start(vec![ModemPlan::default()], "").await;
+    let mut w = g.watch();
+    let first: Vec<i64> = (0..10)
+        .map(|i| g.send(&external(i), &format!("before {i}")))
+        .collect();
+    // Read until the last of these is sent, then leave.
+    let last = *first.last().expect("ids");
+    let mut seen = Vec::new();
+    loop {
+        let ev = w.next(T).expect("an event");
+        seen.push(ev["event_id"].as_i64().expect("event_id"));
+        if ev["type"] == "sent" && ev["data"]["id"] == json!(last) {
+            break;
+        }
+    }
+    drop(w);
+    let resume = *seen.last().expect("seen");
+    // While away: more messages, more events.
+    let later: Vec<i64> = (10..20)
+        .map(|i| g.send(&external(i), &format!("after {i}")))
+        .collect();
+    for id in &later {
+        g.wait_final(*id, T);
+    }
+    let newest = status(&g)["events"]["last_id"].as_i64().expect("last_id");
+    assert!(newest > resume);
+
+    // Resuming after the last event seen gives exactly the rest.
+    let mut w = g.watch_since(resume);
+    let mut missed = Vec::new();
+    while missed.last().copied().unwrap_or(0) < newest {
+        let ev = w.next(T).expect("a missed event");
+        missed.push(ev["event_id"].as_i64().expect("event_id"));
+    }
+    // The whole log, from the start, for comparison.
+    let mut all = g.watch_since(0);
+    let mut everything = Vec::new();
+    while everything.last().copied().unwrap_or(0) < newest {
+        let ev = all.next(T).expect("an event");
+        everything.push(ev["event_id"].as_i64().expect("event_id"));
+    }
+    let want: Vec<i64> = everything.iter().copied().filter(|e| *e > resume).collect();
+    assert_eq!(missed, want, "resumed stream differs from the log");
+    let before: Vec<i64> = everything.iter().copied().filter(|e| *e <= resume).collect();
+    assert_eq!(seen, before, "the live stream skipped or repeated events");
+    assert!(
+        everything.windows(2).all(|w| w[0] < w[1]),
+        "event ids only grow"
+    );
+    // Every message of the second batch shows up in the resumed stream.
+    let mut w = g.watch_since(resume);
+    let mut sent_later = BTreeSet::new();
+    while sent_later.len() < later.len() {
+        let ev = w.until(T, |e| e["type"] == "sent");
+        sent_later.insert(ev["data"]["id"].as_i64().expect("id"));
+    }
+    assert_eq!(sent_later, later.into_iter().collect());
+}
