@@ -929,6 +929,35 @@ mod tests {
     }
 
     #[test]
+    fn ready_queue_orders_by_priority_then_age_then_name_and_dedups() {
+        let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let mut q = ReadyQueue::default();
+        let inserts: &[(&str, Priority, u64)] = &[
+            ("n-new", Priority::Normal, 50),
+            ("low", Priority::Low, 1),
+            ("n-old-b", Priority::Normal, 10),
+            ("n-old-a", Priority::Normal, 10),
+            ("high", Priority::High, 90),
+            ("urgent", Priority::Urgent, 99),
+            // Seen again (rewritten): the newer look replaces the old one.
+            ("low", Priority::High, 95),
+        ];
+        for (name, p, secs) in inserts {
+            q.insert(name.to_string(), *p, t(*secs));
+        }
+        assert!(q.contains("low") && !q.contains("gone"));
+        let mut order = Vec::new();
+        while let Some(n) = q.pop() {
+            order.push(n);
+        }
+        assert_eq!(
+            order,
+            ["urgent", "high", "low", "n-old-a", "n-old-b", "n-new"]
+        );
+        assert!(q.is_empty() && q.by_name.is_empty());
+    }
+
+    #[test]
     fn fail_reason_is_one_line() {
         assert_eq!(fail_reason_line("a\nb\r\nc "), "Fail_reason: a b  c\n");
     }
