@@ -134,13 +134,22 @@ async fn smstools3_sendsms_script_sends_everything_and_fails_nothing() {
         entries(&outgoing).is_empty() && entries(&processing).is_empty()
     });
     let out = g.outbox();
-    assert_eq!(out.len(), want.len(), "one message per sendsms file: {out:?}");
+    assert_eq!(
+        out.len(),
+        want.len(),
+        "one message per sendsms file: {out:?}"
+    );
     for m in &out {
         g.wait_state(m["id"].as_i64().expect("id"), "sent", T);
     }
     let net = g.net.external_messages();
     for (i, text) in &want {
-        assert_eq!(&text_to(&net, &external(*i)), text, "message to {}", external(*i));
+        assert_eq!(
+            &text_to(&net, &external(*i)),
+            text,
+            "message to {}",
+            external(*i)
+        );
     }
     assert_eq!(
         entries(&g.spool.join("failed")),

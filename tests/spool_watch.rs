@@ -327,7 +327,10 @@ async fn empty_placeholder_is_left_alone_until_renamed_over() {
     let c = next(&mut rx).await;
     assert_eq!(c.name, "sentinel", "the empty placeholder is not claimed");
     c.done().await.expect("done");
-    assert!(out.join("send_abc123").exists(), "the placeholder is left alone");
+    assert!(
+        out.join("send_abc123").exists(),
+        "the placeholder is left alone"
+    );
     // `mv $TMPFILE $FILE`: the real file replaces the placeholder.
     let staging = root.path().join("staging");
     fs::write(staging.join("real"), b"To: 491701234567\n\nreal text").expect("write");
@@ -412,7 +415,13 @@ async fn waiting_files_are_picked_up_by_priority_then_oldest_first() {
     assert_eq!(
         order,
         [
-            "urgent", "high-old", "high-yes", "normal-a", "normal-b", "normal-c", "normal-d",
+            "urgent",
+            "high-old",
+            "high-yes",
+            "normal-a",
+            "normal-b",
+            "normal-c",
+            "normal-d",
             "low-oldest"
         ]
     );

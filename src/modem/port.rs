@@ -87,9 +87,7 @@ impl PathWatch {
             return std::future::pending().await;
         };
         match events.next().await {
-            Some(Ok(_)) => {
-                while let Some(Some(Ok(_))) = events.next().now_or_never() {}
-            }
+            Some(Ok(_)) => while let Some(Some(Ok(_))) = events.next().now_or_never() {},
             Some(Err(_)) | None => {
                 self.events = None;
                 std::future::pending::<()>().await;

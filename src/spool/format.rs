@@ -662,7 +662,12 @@ mod tests {
             (b"", Priority::Normal),
         ];
         for (head, want) in cases {
-            assert_eq!(peek_priority(head), *want, "{:?}", String::from_utf8_lossy(head));
+            assert_eq!(
+                peek_priority(head),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
         }
     }
 
