@@ -261,15 +261,19 @@ pub fn write_copy(shared: &Shared, v: &OutgoingView, state: MessageState) {
 }
 
 /// Writes `name` into `dir` atomically (temporary file, then rename) on
-/// tokio's blocking pool, without waiting for it; a failure is logged. Must
-/// be called inside a tokio runtime (which finishes the write at shutdown).
+/// tokio's blocking pool, without waiting for it (the runtime finishes it at
+/// shutdown); a failure is logged. Outside a runtime it writes in place.
 pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) {
     let (dir, name, bytes) = (dir.to_path_buf(), name.to_string(), bytes.to_vec());
-    tokio::task::spawn_blocking(move || {
+    let work = move || {
         if let Err(e) = write_file_blocking(&dir, &name, &bytes) {
             warn!(dir = %dir.display(), "writing {name}: {e}");
         }
-    });
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => drop(rt.spawn_blocking(work)),
+        Err(_) => work(),
+    }
 }
 
 /// [`write_file`]'s work, blocking, for a caller that must know when the
