@@ -981,6 +981,16 @@ impl Ctx<'_> {
     }
 }
 
+/// An error about `key` of the configuration `text` read from `path`, at the
+/// line of that key: for checks made outside this module (`check-config`
+/// looks up `[control] group` in the system's group database).
+pub fn error_at(text: &str, path: &Path, key: &str, message: impl Into<String>) -> ConfigError {
+    let line = toml::de::DeTable::parse(text)
+        .map(|doc| line_of(text, span_of(doc.get_ref(), key).start))
+        .unwrap_or(1);
+    invalid(path, line, key, message)
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
     text.as_bytes()
