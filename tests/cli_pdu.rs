@@ -134,7 +134,8 @@ fn check_conventions(v: &serde_json::Value) {
         serde_json::Value::Object(m) => {
             for (k, v) in m {
                 assert!(
-                    k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                    k.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
                     "key {k:?} is not snake_case"
                 );
                 check_conventions(v);

@@ -28,7 +28,10 @@ fn gammu_available() -> bool {
 fn in_ci(ci: Option<&std::ffi::OsStr>) -> bool {
     match ci.and_then(|v| v.to_str()) {
         None => ci.is_some(),
-        Some(v) => !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false" | "no"),
+        Some(v) => !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "" | "0" | "false" | "no"
+        ),
     }
 }
 

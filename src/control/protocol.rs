@@ -373,14 +373,26 @@ mod tests {
     #[test]
     fn duplicate_keys_are_bad_requests() {
         let cases: &[(&str, Option<&str>)] = &[
-            (r#"{"cmd":"status","cmd":"version"}"#, Some("duplicate key \"cmd\"")),
-            (r#"{"cmd":"status","cmd":"status"}"#, Some("duplicate key \"cmd\"")),
-            (r#"{"id":1,"cmd":"status","id":2}"#, Some("duplicate key \"id\"")),
+            (
+                r#"{"cmd":"status","cmd":"version"}"#,
+                Some("duplicate key \"cmd\""),
+            ),
+            (
+                r#"{"cmd":"status","cmd":"status"}"#,
+                Some("duplicate key \"cmd\""),
+            ),
+            (
+                r#"{"id":1,"cmd":"status","id":2}"#,
+                Some("duplicate key \"id\""),
+            ),
             (
                 r#"{"cmd":"send","to":"1","text":"a","to":"2"}"#,
                 Some("duplicate key \"to\""),
             ),
-            (r#"{"cmd":"status","id":{"a":1,"a":2}}"#, Some("duplicate key \"a\"")),
+            (
+                r#"{"cmd":"status","id":{"a":1,"a":2}}"#,
+                Some("duplicate key \"a\""),
+            ),
             (r#"{"cmd":"status","id":[{"a":1},{"a":2}]}"#, None),
             (r#"{"cmd":"status","id":{"a":{"a":1}}}"#, None),
             (r#"{"cmd":"status","id":null}"#, None),
@@ -391,7 +403,11 @@ mod tests {
                 (Err(e), Some(w)) => {
                     assert_eq!(e.code, ErrorCode::BadRequest, "{line}");
                     assert!(e.message.contains(w), "{line}: {}", e.message);
-                    assert!(e.message.starts_with("bad request:"), "{line}: {}", e.message);
+                    assert!(
+                        e.message.starts_with("bad request:"),
+                        "{line}: {}",
+                        e.message
+                    );
                 }
                 (got, want) => panic!("{line}: got {got:?}, want {want:?}"),
             }
