@@ -177,6 +177,10 @@ struct DecodedJson {
     /// The user data in hex, when it is binary (8-bit or compressed).
     #[serde(skip_serializing_if = "Option::is_none")]
     binary: Option<String>,
+    /// When `text` cannot be encoded back to the same septets (GSM-7) or
+    /// octets (UCS-2): those units in hex, as they came.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw_units: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -255,6 +259,7 @@ impl DecodedJson {
             udh: None,
             text: None,
             binary: None,
+            raw_units: None,
         }
     }
 
@@ -290,6 +295,10 @@ impl DecodedJson {
         match data {
             Some(UserData::Text(t)) => self.text = Some(t.clone()),
             Some(UserData::Binary(b)) => self.binary = Some(codec::to_hex(b)),
+            Some(UserData::Lossy { text, raw }) => {
+                self.text = Some(text.clone());
+                self.raw_units = Some(codec::to_hex(raw));
+            }
             None => {}
         }
     }
