@@ -886,7 +886,7 @@ fn span_of(doc: &toml::de::DeTable<'_>, key: &str) -> Range<usize> {
             (Step::Key(k), Some(DeValue::Table(t))) => {
                 t.iter().find(|(n, _)| n.get_ref() == k).map(|(_, v)| v)
             }
-            (Step::Index(i), Some(DeValue::Array(a))) => a.iter().nth(i),
+            (Step::Index(i), Some(DeValue::Array(a))) => a.get(i),
             _ => None,
         };
         let Some(v) = found else { break };
