@@ -567,56 +567,50 @@ fn parse_time(v: &str) -> Option<DateTime<Utc>> {
     None
 }
 
-/// Normalises a `To:` value: grouping spaces, dashes, dots and parentheses
-/// are dropped; `+` or the default makes it international (`+<digits>`); an
-/// `s` prefix or `To_TOA: national/unknown` keeps plain digits.
+/// Normalises a `To:` value with the one number normaliser
+/// ([`crate::codec::address::normalise`]): grouping spaces, dashes, dots and
+/// parentheses are dropped; `+` or the default makes it international
+/// (`+<digits>`); an `s` prefix or `To_TOA: national/unknown` keeps plain
+/// digits. This wrapper owns only smstools3's `s` prefix and `To_TOA`.
 pub fn normalise_number(
     raw: &str,
     toa: Option<NumberType>,
 ) -> Result<(String, NumberType), SpoolError> {
+    use crate::codec::address::{self, NumberError, Plain};
     let trimmed = raw.trim();
     let (short, rest) = match trimmed.strip_prefix(['s', 'S']) {
         Some(r) => (true, r),
         None => (false, trimmed),
     };
-    let mut digits = String::new();
-    let mut plus = false;
-    for (i, c) in rest.char_indices() {
-        match c {
-            '0'..='9' => digits.push(c),
-            '+' if digits.is_empty() && !plus && !short => plus = true,
-            ' ' | '-' | '.' | '(' | ')' | '\t' => {}
-            _ => {
-                return Err(SpoolError::BadNumber {
-                    value: raw.to_string(),
-                    ch: c,
-                    offset: i + usize::from(short) + (raw.len() - raw.trim_start().len()),
-                })
-            }
-        }
-    }
-    if digits.is_empty() {
-        return Err(SpoolError::EmptyNumber {
+    let ty = toa.unwrap_or(if short {
+        NumberType::Unknown
+    } else {
+        NumberType::International
+    });
+    let ton = match ty {
+        NumberType::International => address::TON_INTERNATIONAL,
+        NumberType::National => address::TON_NATIONAL,
+        NumberType::Unknown => address::TON_UNKNOWN,
+    };
+    let a = address::normalise(rest, Plain::Ton(ton)).map_err(|e| match e {
+        NumberError::BadChar { ch, offset } => SpoolError::BadNumber {
             value: raw.to_string(),
-        });
-    }
-    if digits.len() > MAX_DIGITS {
-        return Err(SpoolError::BadHeader {
+            ch,
+            offset: offset + usize::from(short) + (raw.len() - raw.trim_start().len()),
+        },
+        NumberError::Empty => SpoolError::EmptyNumber {
+            value: raw.to_string(),
+        },
+        NumberError::TooLong(_) => SpoolError::BadHeader {
             header: "To".to_string(),
             value: raw.to_string(),
             reason: format!("more than {MAX_DIGITS} digits"),
-        });
-    }
-    let ty = if plus {
-        NumberType::International
-    } else if short {
-        toa.unwrap_or(NumberType::Unknown)
-    } else {
-        toa.unwrap_or(NumberType::International)
-    };
-    Ok(match ty {
-        NumberType::International => (format!("+{digits}"), ty),
-        _ => (digits, ty),
+        },
+    })?;
+    Ok(match a.ton {
+        address::TON_INTERNATIONAL => (format!("+{}", a.value), NumberType::International),
+        address::TON_NATIONAL => (a.value, NumberType::National),
+        _ => (a.value, NumberType::Unknown),
     })
 }
 
