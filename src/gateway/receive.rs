@@ -71,7 +71,7 @@ pub async fn on_pdu(
                     }
                 } else {
                     let (text, binary) = match &d.data {
-                        UserData::Text(t) => (t.clone(), false),
+                        UserData::Text(t) | UserData::Lossy { text: t, .. } => (t.clone(), false),
                         UserData::Binary(b) => (codec::to_hex(b), true),
                     };
                     let rec = ReceivedPdu {
