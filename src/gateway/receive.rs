@@ -45,7 +45,7 @@ pub async fn on_pdu(
                     // A message-waiting indication (DCS groups 1100–1110) is
                     // an event of its own, not an inbox message.
                     let text = match &d.data {
-                        UserData::Text(t) => t.clone(),
+                        UserData::Text(t) | UserData::Lossy { text: t, .. } => t.clone(),
                         UserData::Binary(b) => codec::to_hex(b),
                     };
                     let kind = match mwi.kind {
