@@ -73,6 +73,8 @@ pub struct Config {
     pub receive: ReceiveConfig,
     pub hooks: HooksConfig,
     pub log: LogConfig,
+    /// `[http]`: the HTTP API (off while `listen` is `None`).
+    pub http: HttpConfig,
     /// `[[modem]]` entries, in file order. May be empty.
     pub modems: Vec<ModemConfig>,
 }
@@ -199,6 +201,36 @@ impl HooksConfig {
         ]
         .into_iter()
         .filter_map(|(n, v)| v.as_ref().map(|v| (n, v)))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConfig {
+    /// Where the HTTP API listens; `None` (the default, an empty string) is off.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Requests per second per token; 0 = no limit.
+    pub rate: u32,
+    /// The largest request body accepted (413 beyond).
+    pub max_body_bytes: usize,
+    /// Open connections at most; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// A client must send its request headers within this time.
+    pub header_timeout: Duration,
+    /// A request (body included) must be answered within this time; event
+    /// streams are exempt.
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: None,
+            rate: 0,
+            max_body_bytes: 1 << 20,
+            max_connections: 512,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -428,6 +460,24 @@ impl Config {
                 .unwrap_or_default(),
             self.control.max_clients
         );
+        match self.http.listen {
+            Some(addr) => {
+                let _ = writeln!(
+                    s,
+                    "http:     {addr} (rate {}, max {} connections, body {} bytes)",
+                    if self.http.rate == 0 {
+                        "unlimited".to_string()
+                    } else {
+                        format!("{}/s per token", self.http.rate)
+                    },
+                    self.http.max_connections,
+                    self.http.max_body_bytes
+                );
+            }
+            None => {
+                let _ = writeln!(s, "http:     off");
+            }
+        }
         if self.spool.enabled {
             let _ = writeln!(
                 s,
@@ -651,7 +701,26 @@ struct RawFile {
     #[serde(default)]
     log: Option<RawLog>,
     #[serde(default)]
+    http: Option<RawHttp>,
+    #[serde(default)]
     modem: Vec<RawModem>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    #[serde(default)]
+    listen: S<String>,
+    #[serde(default)]
+    rate: S<u64>,
+    #[serde(default)]
+    max_body_bytes: S<u64>,
+    #[serde(default)]
+    max_connections: S<u64>,
+    #[serde(default)]
+    header_timeout: S<RawDuration>,
+    #[serde(default)]
+    request_timeout: S<RawDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1032,6 +1101,7 @@ impl Ctx<'_> {
         let receive = self.receive(raw.receive.unwrap_or_default())?;
         let hooks = self.hooks(raw.hooks.unwrap_or_default())?;
         let log = self.log(raw.log.unwrap_or_default())?;
+        let http = self.http(raw.http.unwrap_or_default())?;
         let mut modems: Vec<ModemConfig> = Vec::with_capacity(raw.modem.len());
         for (i, m) in raw.modem.into_iter().enumerate() {
             let mc = self.modem(i, m, &dispatch)?;
@@ -1091,6 +1161,7 @@ impl Ctx<'_> {
             receive,
             hooks,
             log,
+            http,
             modems,
         })
     }
@@ -1407,6 +1478,53 @@ impl Ctx<'_> {
                 1024,
             )?)
             .unwrap_or(usize::MAX),
+        })
+    }
+
+    fn http(&self, r: RawHttp) -> Result<HttpConfig, ConfigError> {
+        let d = HttpConfig::default();
+        let listen = match r.listen.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) => Some(t.parse::<std::net::SocketAddr>().map_err(|_| {
+                self.err(
+                    "http.listen",
+                    "must be an address and port such as \"127.0.0.1:8080\" or \"[::]:8080\"",
+                )
+            })?),
+        };
+        let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        Ok(HttpConfig {
+            listen,
+            rate: u32::try_from(self.int_range(r.rate, "http.rate", 0, 0, 1_000_000)?)
+                .unwrap_or(u32::MAX),
+            max_body_bytes: size(self.int_range(
+                r.max_body_bytes,
+                "http.max_body_bytes",
+                d.max_body_bytes as u64,
+                1024,
+                64 << 20,
+            )?),
+            max_connections: size(self.int_range(
+                r.max_connections,
+                "http.max_connections",
+                d.max_connections as u64,
+                1,
+                65_536,
+            )?),
+            header_timeout: self.duration(
+                r.header_timeout,
+                "http.header_timeout",
+                d.header_timeout,
+                Duration::from_secs(1),
+                Some(Duration::from_secs(300)),
+            )?,
+            request_timeout: self.duration(
+                r.request_timeout,
+                "http.request_timeout",
+                d.request_timeout,
+                Duration::from_secs(1),
+                Some(Duration::from_secs(3600)),
+            )?,
         })
     }
 

@@ -292,6 +292,7 @@ pub async fn run(
         encoder: Mutex::new(enc),
         started: Instant::now(),
         reload_tx: reload_tx.clone(),
+        tokens: Default::default(),
     });
 
     // Event-log consumers: hooks and smstools3 copies, each from its cursor.

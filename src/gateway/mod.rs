@@ -12,6 +12,7 @@
 //! the daemon's (`crate::daemon`), which builds the `Gateway` and hands an
 //! `Arc` of it to every face and consumer.
 
+pub mod api;
 pub mod intake;
 pub mod receive;
 
@@ -88,6 +89,9 @@ pub struct Gateway {
     pub encoder: Mutex<CodecEncoder>,
     pub started: Instant,
     pub(crate) reload_tx: mpsc::Sender<oneshot::Sender<Result<Value, String>>>,
+    /// API tokens, loaded from the store on first use and kept current by
+    /// `token_create` / `token_revoke`.
+    pub(crate) tokens: api::TokenCache,
 }
 
 /// The name the daemon's older code used for the core.
@@ -227,7 +231,9 @@ impl Gateway {
         let cutoff = Utc::now()
             .checked_sub_signed(keep)
             .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
-        Ok(self.store.prune(cutoff).await?)
+        let pruned = self.store.prune(cutoff).await?;
+        self.prune_keys(cutoff).await?;
+        Ok(pruned)
     }
 
     // --- the event stream ---------------------------------------------------

@@ -38,10 +38,12 @@
 //!   listing the missing parts.
 
 mod events;
+mod http;
 mod incoming;
 mod outgoing;
 mod schema;
 
+pub use http::{Accepted, BatchOutcome, IdempotencyKey, TokenInfo, TokenRecord};
 pub use events::{
     Event, EventData, ModemEvent, MwiEvent, PartEvent, Pruned, ReportEvent, PRUNE_STEP,
 };
@@ -855,6 +857,71 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<OutgoingView>, StoreError> {
         self.call(move |c| outgoing::outbox(c, state, limit)).await
+    }
+
+    /// Queues every message of `msgs` in one transaction, guarded by an
+    /// idempotency key when one is given (see [`BatchOutcome`]). Returns
+    /// only after the commit.
+    pub async fn enqueue_batch(
+        &self,
+        msgs: Vec<NewMessage>,
+        key: Option<IdempotencyKey>,
+        now: DateTime<Utc>,
+    ) -> Result<BatchOutcome, StoreError> {
+        self.call(move |c| http::enqueue_batch(c, &msgs, key.as_ref(), now))
+            .await
+    }
+
+    /// The messages an idempotency key queued, when it is stored and fresh.
+    pub async fn key_messages(
+        &self,
+        key: String,
+        fresh_after: Option<DateTime<Utc>>,
+    ) -> Result<Option<Vec<Accepted>>, StoreError> {
+        self.call(move |c| http::key_messages(c, &key, fresh_after))
+            .await
+    }
+
+    /// Forgets idempotency keys starting with `prefix` stored before `cutoff`.
+    pub async fn prune_keys(
+        &self,
+        prefix: &'static str,
+        cutoff: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        self.call(move |c| http::prune_keys(c, prefix, cutoff)).await
+    }
+
+    /// Outgoing messages with ids below `before`, newest first.
+    pub async fn outbox_page(
+        &self,
+        state: Option<MessageState>,
+        before: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<OutgoingView>, StoreError> {
+        self.call(move |c| http::outbox_page(c, state, before, limit))
+            .await
+    }
+
+    /// Stores a new API token (its hash); false when the name is taken.
+    pub async fn token_insert(
+        &self,
+        name: String,
+        hash: String,
+        scopes: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.call(move |c| http::token_insert(c, &name, &hash, &scopes, now))
+            .await
+    }
+
+    /// Removes an API token; false when there was none of that name.
+    pub async fn token_delete(&self, name: String) -> Result<bool, StoreError> {
+        self.call(move |c| http::token_delete(c, &name)).await
+    }
+
+    /// Every API token, by name.
+    pub async fn tokens(&self) -> Result<Vec<(TokenInfo, TokenRecord)>, StoreError> {
+        self.call(http::tokens).await
     }
 
     /// One outgoing message with its parts.

@@ -12,7 +12,7 @@ use super::StoreError;
 
 /// Every migration, oldest first. Entry `i` moves a database from version `i`
 /// to version `i + 1`; version 0 is an empty file.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// Version 1: outgoing messages and parts, received PDUs and inbox, status
 /// reports, SIMs and modems, per-SIM send log and concatenation counters.
@@ -203,6 +203,25 @@ CREATE INDEX outgoing_finished ON outgoing(finished_at) WHERE finished_at IS NOT
 CREATE INDEX inbox_received ON inbox(received_at);
 CREATE INDEX received_pdu_received ON received_pdu(received_at);
 CREATE INDEX status_report_received ON status_report(received_at);
+"#;
+
+/// Version 4: the HTTP API's tokens (a SHA-256 hash of each secret, never
+/// the secret) and idempotency keys (the first answer to a request, kept
+/// with the messages it queued).
+const V4: &str = r#"
+CREATE TABLE api_token (
+    name       TEXT PRIMARY KEY,
+    hash       TEXT NOT NULL UNIQUE,
+    scopes     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE idempotency (
+    key         TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    messages    TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX idempotency_created ON idempotency(created_at);
 "#;
 
 /// Brings `conn` up to `target` (at most `MIGRATIONS.len()`), one transaction
