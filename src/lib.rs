@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod events;
 pub mod gateway;
 pub mod hooks;
+pub mod http;
 pub mod modem;
 pub mod notify;
 pub mod sim;

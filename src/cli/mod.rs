@@ -7,6 +7,7 @@ pub mod client;
 pub mod demo;
 pub mod pdu;
 pub mod sim;
+pub mod token;
 
 use clap::{Parser, Subcommand};
 
@@ -169,6 +170,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Run simulated modems on pseudo-terminals.
     Sim(sim::SimArgs),
+    /// HTTP API tokens: create, list, revoke.
+    Token(token::TokenArgs),
 }
 
 /// Parses the command line, runs the command and returns the exit code.
@@ -248,6 +251,7 @@ pub fn main() -> i32 {
         Command::Pdu(args) => pdu::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Token(args) => token::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -101,6 +101,18 @@ async fn answer(gw: &Gateway, req: Request, peer: Peer) -> Answer {
             info!(%peer, "prune requested");
             to_json(&gw.prune().await.map_err(fail)?)
         }
+        Request::TokenCreate { name, scopes } => {
+            let (secret, info) = gw.token_create(name, scopes).await.map_err(fail)?;
+            info!(token = %info.name, scopes = ?info.scopes, %peer, "API token created");
+            Ok(json!({"name": info.name, "token": secret, "scopes": info.scopes,
+                      "created_at": info.created_at}))
+        }
+        Request::TokenList {} => to_json(&gw.token_list().await.map_err(fail)?),
+        Request::TokenRevoke { name } => {
+            gw.token_revoke(name.clone()).await.map_err(fail)?;
+            info!(token = %name, %peer, "API token revoked");
+            Ok(json!({"name": name, "revoked": true}))
+        }
         // The server streams `watch` itself; it never reaches the gateway.
         Request::Watch { .. } => Err(invalid("watch is handled by the server")),
     }

@@ -57,6 +57,17 @@ pub enum Request {
     Reload {},
     /// Delete what `[store] keep` says is old enough, now.
     Prune {},
+    /// Create an HTTP API token; the answer carries the secret, once.
+    TokenCreate {
+        name: String,
+        /// `send`, `read`, `admin`; empty: `send` and `read`.
+        #[serde(default)]
+        scopes: Vec<String>,
+    },
+    /// Every HTTP API token: names, scopes, creation times (no secrets).
+    TokenList {},
+    /// Remove an HTTP API token.
+    TokenRevoke { name: String },
     /// Stream events until the client leaves: replays the events after `since` (none when absent), then follows.
     Watch {
         #[serde(default)]

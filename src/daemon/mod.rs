@@ -231,6 +231,15 @@ pub async fn run(
 
     // Control socket.
     let listener = server::bind(&server_options(&cfg)).await?;
+    // HTTP API: bound before READY, so a taken port fails the start.
+    let http_listener = match cfg.http.listen {
+        Some(addr) => Some(
+            crate::http::bind(addr)
+                .await
+                .map_err(|e| DaemonError::Io(format!("[http] listen {addr}: {e}")))?,
+        ),
+        None => None,
+    };
 
     // Spool.
     let spool = if cfg.spool.enabled {
@@ -330,6 +339,12 @@ pub async fn run(
                 tracker2.spawn(crate::control::handler::handle(gw.clone(), call));
             }
         });
+    }
+
+    // HTTP API: every handler is a gateway call; it stops taking work
+    // with the other intakes.
+    if let Some(l) = http_listener {
+        tracker.spawn(crate::http::serve(l, gw.clone(), intake_cancel.clone()));
     }
 
     // Spool intake.
@@ -825,6 +840,9 @@ async fn reload_inner(shared: &Arc<Gateway>, ctx: &mut ReloadCtx) -> Result<Valu
         crate::events::copies::start(shared.clone(), ctx.copies_cancel.clone(), &ctx.tracker)
             .await;
         info!("smstools3 copy directories reloaded");
+    }
+    if old.http != shared.config().http && old.http.rate == shared.config().http.rate {
+        warn!("[http] changed: takes effect at the next restart (rate applies at once)");
     }
     if old.control.socket != shared.config().control.socket {
         warn!("[control] socket changed: takes effect at the next restart");

@@ -286,7 +286,7 @@ impl Gateway {
 
 /// `show`: the message object plus, while it waits for a reason the user can
 /// act on, that reason.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct MessageView {
     #[serde(flatten)]
     pub message: OutgoingView,

@@ -155,7 +155,7 @@ impl StoreError {
 macro_rules! text_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "lowercase")]
         pub enum $name { $($variant),+ }
 
@@ -419,7 +419,7 @@ pub struct ReceivedOutcome {
 }
 
 /// A received message, as `inbox` lists it. Field names are the contract's.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct InboxMessage {
     pub id: i64,
     pub modem: String,
@@ -466,7 +466,7 @@ pub struct ReportOutcome {
 }
 
 /// One part, as `show` and `outbox` list it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct PartView {
     pub seq: u32,
     pub state: PartState,
@@ -481,7 +481,7 @@ pub struct PartView {
 }
 
 /// One outgoing message, as `show` and `outbox` list it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct OutgoingView {
     pub id: MessageId,
     pub to: String,
