@@ -14,7 +14,7 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::need;
@@ -82,6 +82,14 @@ pub struct QueuedOne {
     pub id: i64,
     pub to: String,
     pub parts: u32,
+}
+
+/// 202: `{id, parts}` for one number, `{messages}` for an array.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SendAnswer {
+    One(Queued),
+    Many(QueuedMany),
 }
 
 /// The answer to cancel and retry.
@@ -239,7 +247,7 @@ pub fn send_requests(b: SendBody, source: &str) -> Result<Vec<SendRequest>, ApiE
     params(("Idempotency-Key" = Option<String>, Header,
         description = "a repeat within 24 h answers the first result and queues nothing")),
     responses(
-        (status = 202, description = "queued and durable: `{id, parts}` for one number, `{messages}` for an array", body = Queued),
+        (status = 202, description = "queued and durable: `{id, parts}` for one number, `{messages}` for an array", body = SendAnswer),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -282,10 +290,22 @@ pub async fn send_message(
     Ok(resp)
 }
 
-fn answer(msgs: &[Accepted], many: bool) -> Value {
+fn answer(msgs: &[Accepted], many: bool) -> SendAnswer {
     match (many, msgs.first()) {
-        (false, Some(m)) => json!({"id": m.id, "parts": m.parts}),
-        _ => json!({"messages": msgs.iter().map(|m| json!({"id": m.id, "to": m.to, "parts": m.parts})).collect::<Vec<_>>()}),
+        (false, Some(m)) => SendAnswer::One(Queued {
+            id: m.id,
+            parts: m.parts,
+        }),
+        _ => SendAnswer::Many(QueuedMany {
+            messages: msgs
+                .iter()
+                .map(|m| QueuedOne {
+                    id: m.id,
+                    to: m.to.clone(),
+                    parts: m.parts,
+                })
+                .collect(),
+        }),
     }
 }
 
