@@ -1753,6 +1753,11 @@ mod tests {
             (format!("{MODEMS}pinn = \"1234\"\n"), format!("{p}:8: modem[1].pinn: unknown field")),
             // wrong type
             ("[spool]\nenabled = \"yes\"\n".into(), format!("{p}:2: spool.enabled:")),
+            ("[http]\nlisten = \"8080\"\n".into(), format!("{p}:2: http.listen: must be an address")),
+            ("[http]\nrate = -1\n".into(), format!("{p}:2: http.rate:")),
+            ("[http]\nmax_connections = 0\n".into(), format!("{p}:2: http.max_connections:")),
+            ("[http]\nheader_timeout = \"0s\"\n".into(), format!("{p}:2: http.header_timeout:")),
+            ("[http]\nlisten = \"127.0.0.1:8080\"\ntoken = \"x\"\n".into(), format!("{p}:3: http.token: unknown field")),
             // bare integer duration
             ("[spool]\nscan_interval = 60\n".into(), format!("{p}:2: spool.scan_interval: bare number 60")),
             // bad duration unit
@@ -1822,6 +1827,11 @@ mod tests {
         assert_eq!(c.dispatch.send_timeout, Duration::from_secs(120));
         assert_eq!(c.log.level, "info");
         assert!(c.modems.is_empty());
+        assert_eq!(c.http, HttpConfig::default());
+        assert_eq!(c.http.listen, None);
+        let c = load("[http]\nlisten = \"[::]:8080\"\nrate = 50\n").expect("valid");
+        assert_eq!(c.http.listen, Some("[::]:8080".parse().unwrap()));
+        assert_eq!(c.http.rate, 50);
         assert_eq!(Config::default().store, c.store);
     }
 

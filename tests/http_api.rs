@@ -166,25 +166,41 @@ async fn bad_input_gets_its_status_and_a_problem_and_sending_goes_on() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn requests_past_the_rate_get_429_with_retry_after() {
+async fn ten_thousand_requests_past_the_rate_get_429_and_sending_goes_on() {
     let (g, c, _) = start(1, "rate = 20").await;
-    let mut limited = 0;
-    let mut ok = 0;
-    for _ in 0..300 {
-        let r = c.get("/api/v1/status");
-        match r.status {
-            200 => ok += 1,
-            429 => {
-                let p = r.problem(429, "rate_limited");
-                let after: u64 = r.header("retry-after").unwrap().parse().unwrap();
-                assert!(after >= 1, "{p}");
-                limited += 1;
+    // A message queued before the flood is sent during it.
+    let during = g.send(&msisdn(2), "during the flood");
+    let mut threads = Vec::new();
+    for _ in 0..8 {
+        let c = c.clone();
+        threads.push(std::thread::spawn(move || {
+            let (mut ok, mut limited) = (0, 0);
+            for _ in 0..1250 {
+                let r = c.get("/api/v1/status");
+                match r.status {
+                    200 => ok += 1,
+                    429 => {
+                        r.problem(429, "rate_limited");
+                        let after: u64 = r.header("retry-after").unwrap().parse().unwrap();
+                        assert!(after >= 1);
+                        limited += 1;
+                    }
+                    s => panic!("status {s}"),
+                }
             }
-            s => panic!("status {s}"),
-        }
+            (ok, limited)
+        }));
     }
-    assert!(limited > 0 && ok >= 20, "ok {ok}, limited {limited}");
-    // Another token has its own budget; the daemon still sends.
+    let (mut ok, mut limited) = (0, 0);
+    for t in threads {
+        let (o, l) = t.join().unwrap();
+        ok += o;
+        limited += l;
+    }
+    assert_eq!(ok + limited, 10_000);
+    assert!(limited >= 9_000 && ok >= 20, "ok {ok}, limited {limited}");
+    g.wait_state(during, "sent", T);
+    // Another token has its own budget; the daemon still takes work.
     let t2 = g.ok(json!({"cmd": "token_create", "name": "other"}))["token"]
         .as_str()
         .unwrap()
@@ -193,6 +209,25 @@ async fn requests_past_the_rate_get_429_with_retry_after() {
     let r = c2.post("/api/v1/messages", &json!({"to": msisdn(3), "text": "still"}));
     assert_eq!(r.status, 202, "{:?}", r.json());
     g.wait_state(r.json()["id"].as_i64().unwrap(), "sent", T);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_connection_cap_holds_and_idle_clients_are_cut_off() {
+    let (_g, c, _) = start(1, "max_connections = 2").await;
+    // Two clients that never send a request take both slots...
+    let idle: Vec<_> = (0..2).map(|_| c.connect()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // ...so a third waits in the backlog until the header deadline (2 s)
+    // frees a slot, then is served.
+    let started = Instant::now();
+    let r = c.get("/api/v1/status");
+    let waited = started.elapsed();
+    assert_eq!(r.status, 200);
+    assert!(
+        waited >= Duration::from_millis(1000) && waited < Duration::from_secs(15),
+        "served after {waited:?}"
+    );
+    drop(idle);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -348,4 +383,9 @@ async fn server_sent_events_resume_with_last_event_id() {
     }
     let want: Vec<i64> = ids.iter().copied().filter(|i| *i > mid).collect();
     assert_eq!(rest, want);
+    // Shutdown ends open streams instead of waiting for them.
+    let started = Instant::now();
+    let mut g = g;
+    assert_eq!(g.terminate(), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
 }

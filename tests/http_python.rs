@@ -116,7 +116,7 @@ async fn the_openapi_document_is_valid_and_schemathesis_finds_nothing() {
             .arg(&file)
             .args(["--url", &base, "-H", &auth])
             .args(["--checks", "not_a_server_error,response_schema_conformance"])
-            .args(["--phases", "examples,fuzzing"])
+            .args(["--phases", "examples,coverage,fuzzing"])
             .args(["--max-examples", "30", "--seed", "1", "--request-timeout", "20"])
             // An endless stream: tested in tests/http_api.rs.
             .args(["--exclude-path", "/api/v1/events"])

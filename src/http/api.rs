@@ -14,7 +14,7 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::need;
@@ -28,12 +28,39 @@ use crate::store::{Accepted, InboxMessage, MessageState, OutgoingView, Priority}
 pub const MAX_LIMIT: usize = 1000;
 
 /// One number or a list of numbers.
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum Recipients {
     One(String),
     Many(Vec<String>),
 }
+
+/// What a number looks like (the gateway decides what it accepts).
+const NUMBER_PATTERN: &str = r"^\+?[0-9]{3,20}$";
+
+impl utoipa::PartialSchema for Recipients {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+        let number = || {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(NUMBER_PATTERN))
+                .examples([json!("+4915112345678")])
+        };
+        OneOfBuilder::new()
+            .item(number())
+            .item(
+                ArrayBuilder::new()
+                    .items(number())
+                    .min_items(Some(1))
+                    .max_items(Some(crate::gateway::api::MAX_RECIPIENTS)),
+            )
+            .description(Some("a number, or an array of numbers"))
+            .into()
+    }
+}
+
+impl ToSchema for Recipients {}
 
 /// `POST /api/v1/messages`: the socket's `send` fields.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
