@@ -97,6 +97,28 @@ async fn tokens_scopes_and_authentication() {
             "the secret is not in the database"
         );
     }
+    // The CLI: the secret once (with --json: name, token, scopes), then
+    // list and revoke.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(common::bin())
+            .args(args)
+            .arg("--socket")
+            .arg(&g.socket)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let made: Value = serde_json::from_str(&cli(&["token", "create", "cli", "--scope", "send", "--json"])).unwrap();
+    assert_eq!(made["name"], "cli");
+    assert_eq!(made["scopes"], json!(["send"]));
+    let secret = made["token"].as_str().unwrap();
+    let sender = c.with_auth(Some(format!("Bearer {secret}")));
+    sender.get("/api/v1/status").problem(403, "forbidden");
+    assert!(cli(&["token", "list"]).contains("cli\tsend"));
+    cli(&["token", "revoke", "cli"]);
+    sender.get("/api/v1/status").problem(401, "unauthorized");
+    assert!(!cli(&["token", "list"]).contains("cli\t"));
     // Health needs no token.
     assert_eq!(anon.get("/health/live").status, 200);
     wait_ready(&anon);
