@@ -169,8 +169,10 @@ fn main() {
         assert!(Instant::now() < deadline, "the daemon did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let token = control(&socket, json!({"cmd": "token_create", "name": "bench", "scopes": ["send"]}))
-        ["token"]
+    let token = control(
+        &socket,
+        json!({"cmd": "token_create", "name": "bench", "scopes": ["send"]}),
+    )["token"]
         .as_str()
         .expect("token")
         .to_string();

@@ -82,7 +82,10 @@ async fn tokens_scopes_and_authentication() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["app", "ro"]);
-    assert!(!list.to_string().contains("sgt_"), "list shows no secret: {list}");
+    assert!(
+        !list.to_string().contains("sgt_"),
+        "list shows no secret: {list}"
+    );
     // A duplicate name is a conflict; revoking works at once.
     let dup = g.call(json!({"cmd": "token_create", "name": "ro"}));
     assert_eq!(dup["error"]["code"], "conflict", "{dup}");
@@ -106,10 +109,17 @@ async fn tokens_scopes_and_authentication() {
             .arg(&g.socket)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
-    let made: Value = serde_json::from_str(&cli(&["token", "create", "cli", "--scope", "send", "--json"])).unwrap();
+    let made: Value = serde_json::from_str(&cli(&[
+        "token", "create", "cli", "--scope", "send", "--json",
+    ]))
+    .unwrap();
     assert_eq!(made["name"], "cli");
     assert_eq!(made["scopes"], json!(["send"]));
     let secret = made["token"].as_str().unwrap();
@@ -134,7 +144,8 @@ async fn bad_input_gets_its_status_and_a_problem_and_sending_goes_on() {
     post(b"").problem(400, "bad_request");
     post(br#"{"to": 15551234, "text": "x"}"#).problem(400, "bad_request");
     post(br#"{"to": "+15551234", "text": "x", "report": "yes"}"#).problem(400, "bad_request");
-    let p = post(br#"{"to": "+15551234", "text": "x", "colour": "red"}"#).problem(400, "bad_request");
+    let p =
+        post(br#"{"to": "+15551234", "text": "x", "colour": "red"}"#).problem(400, "bad_request");
     assert!(p["detail"].as_str().unwrap().contains("colour"), "{p}");
     post(br#"{"to": "call me", "text": "x"}"#).problem(422, "invalid");
     post(br#"{"to": "+15551234", "text": "x", "validity": "1m"}"#).problem(422, "invalid");
@@ -145,41 +156,60 @@ async fn bad_input_gets_its_status_and_a_problem_and_sending_goes_on() {
     post(&big).problem(413, "too_large");
     // Paths, methods, queries, ids.
     c.get("/api/v1/nothing").problem(404, "not_found");
-    c.req("PUT", "/api/v1/messages", &[], b"").problem(405, "method_not_allowed");
+    c.req("PUT", "/api/v1/messages", &[], b"")
+        .problem(405, "method_not_allowed");
     c.get("/api/v1/messages/abc").problem(400, "bad_request");
     c.get("/api/v1/messages/999999").problem(404, "not_found");
-    c.get("/api/v1/messages?limit=0").problem(400, "bad_request");
-    c.get("/api/v1/messages?state=lost").problem(400, "bad_request");
+    c.get("/api/v1/messages?limit=0")
+        .problem(400, "bad_request");
+    c.get("/api/v1/messages?state=lost")
+        .problem(400, "bad_request");
     c.get("/api/v1/inbox?since=x").problem(400, "bad_request");
     c.req("GET", "/api/v1/events", &[("Last-Event-ID", "x")], b"")
         .problem(400, "bad_request");
-    c.req("POST", "/api/v1/messages", &[("Idempotency-Key", "")], b"{}")
-        .problem(400, "bad_request");
+    c.req(
+        "POST",
+        "/api/v1/messages",
+        &[("Idempotency-Key", "")],
+        b"{}",
+    )
+    .problem(400, "bad_request");
     // Slow headers: the connection is closed after the header deadline
     // (2 s here) while other clients are served.
     let mut slow = c.connect();
-    slow.write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n").unwrap();
+    slow.write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
     let started = Instant::now();
     assert_eq!(c.get("/health/live").status, 200);
     let mut rest = Vec::new();
     let _ = slow.read_to_end(&mut rest);
     let waited = started.elapsed();
-    assert!(waited < Duration::from_secs(15), "slow client held for {waited:?}");
+    assert!(
+        waited < Duration::from_secs(15),
+        "slow client held for {waited:?}"
+    );
     assert!(
         rest.is_empty() || String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 408"),
         "{}",
         String::from_utf8_lossy(&rest)
     );
     // Past cancelling: 409.
-    let r = c.post("/api/v1/messages", &json!({"to": msisdn(5), "text": "one", "report": true}));
+    let r = c.post(
+        "/api/v1/messages",
+        &json!({"to": msisdn(5), "text": "one", "report": true}),
+    );
     assert_eq!(r.status, 202, "{:?}", r.json());
     let id = r.json()["id"].as_i64().unwrap();
     g.wait_state(id, "delivered", T);
-    c.delete(&format!("/api/v1/messages/{id}")).problem(409, "conflict");
+    c.delete(&format!("/api/v1/messages/{id}"))
+        .problem(409, "conflict");
     c.post(&format!("/api/v1/messages/{id}/retry"), &json!({}))
         .problem(409, "conflict");
     // And the daemon still sends.
-    let r = c.post("/api/v1/messages", &json!({"to": msisdn(6), "text": "after all that"}));
+    let r = c.post(
+        "/api/v1/messages",
+        &json!({"to": msisdn(6), "text": "after all that"}),
+    );
     assert_eq!(r.status, 202);
     let m = g.wait_state(r.json()["id"].as_i64().unwrap(), "sent", T);
     assert_eq!(m["text"], "after all that");
@@ -228,7 +258,10 @@ async fn ten_thousand_requests_past_the_rate_get_429_and_sending_goes_on() {
         .unwrap()
         .to_string();
     let c2 = c.with_auth(Some(format!("Bearer {t2}")));
-    let r = c2.post("/api/v1/messages", &json!({"to": msisdn(3), "text": "still"}));
+    let r = c2.post(
+        "/api/v1/messages",
+        &json!({"to": msisdn(3), "text": "still"}),
+    );
     assert_eq!(r.status, 202, "{:?}", r.json());
     g.wait_state(r.json()["id"].as_i64().unwrap(), "sent", T);
 }
@@ -291,7 +324,9 @@ async fn one_idempotency_key_from_20_clients_queues_one_message_across_restarts(
         "POST",
         "/api/v1/messages",
         &[("Idempotency-Key", "order-42")],
-        json!({"to": msisdn(4), "text": "changed"}).to_string().as_bytes(),
+        json!({"to": msisdn(4), "text": "changed"})
+            .to_string()
+            .as_bytes(),
     )
     .problem(409, "conflict");
     // After kill -9, the key still answers the first result.
@@ -306,7 +341,10 @@ async fn one_idempotency_key_from_20_clients_queues_one_message_across_restarts(
     assert_eq!(r.json()["id"], ids[0]);
     assert_eq!(r.header("idempotent-replayed"), Some("true"));
     assert_eq!(
-        g.outbox().iter().filter(|m| m["to"] == json!(msisdn(4))).count(),
+        g.outbox()
+            .iter()
+            .filter(|m| m["to"] == json!(msisdn(4)))
+            .count(),
         1
     );
 }
@@ -315,7 +353,10 @@ async fn one_idempotency_key_from_20_clients_queues_one_message_across_restarts(
 async fn an_array_of_recipients_is_one_commit_and_pages_list_it() {
     let (g, c, _) = start(2, "").await;
     let to: Vec<String> = (10..13).map(msisdn).collect();
-    let r = c.post("/api/v1/messages", &json!({"to": to, "text": "to all", "report": true}));
+    let r = c.post(
+        "/api/v1/messages",
+        &json!({"to": to, "text": "to all", "report": true}),
+    );
     assert_eq!(r.status, 202, "{:?}", r.json());
     let msgs = r.json()["messages"].as_array().unwrap().clone();
     assert_eq!(msgs.len(), 3);
@@ -326,7 +367,10 @@ async fn an_array_of_recipients_is_one_commit_and_pages_list_it() {
     }
     // One bad number refuses the whole request; nothing is queued.
     let before = g.outbox().len();
-    let r = c.post("/api/v1/messages", &json!({"to": [msisdn(20), "nonsense"], "text": "x"}));
+    let r = c.post(
+        "/api/v1/messages",
+        &json!({"to": [msisdn(20), "nonsense"], "text": "x"}),
+    );
     let p = r.problem(422, "invalid");
     assert!(p["detail"].as_str().unwrap().contains("nonsense"), "{p}");
     assert_eq!(g.outbox().len(), before);
@@ -336,7 +380,9 @@ async fn an_array_of_recipients_is_one_commit_and_pages_list_it() {
     assert_eq!(items.len(), 2);
     assert_eq!(items[0]["id"], msgs[2]["id"]);
     let next = page["next"].as_i64().unwrap();
-    let page2 = c.get(&format!("/api/v1/messages?limit=2&before={next}")).json();
+    let page2 = c
+        .get(&format!("/api/v1/messages?limit=2&before={next}"))
+        .json();
     assert_eq!(page2["items"].as_array().unwrap().len(), 1);
     assert_eq!(page2["items"][0]["id"], msgs[0]["id"]);
     assert_eq!(page2["next"], Value::Null);
@@ -345,12 +391,16 @@ async fn an_array_of_recipients_is_one_commit_and_pages_list_it() {
     // The inbox pages oldest first.
     g.net.inject("+4915100000001", &msisdn(0), "first").unwrap();
     g.wait_inbox(T, |i| !i.is_empty());
-    g.net.inject("+4915100000002", &msisdn(1), "second").unwrap();
+    g.net
+        .inject("+4915100000002", &msisdn(1), "second")
+        .unwrap();
     g.wait_inbox(T, |i| i.len() == 2);
     let inbox = c.get("/api/v1/inbox?limit=1").json();
     assert_eq!(inbox["items"][0]["text"], "first");
     let since = inbox["next"].as_i64().unwrap();
-    let inbox = c.get(&format!("/api/v1/inbox?since={since}&limit=1")).json();
+    let inbox = c
+        .get(&format!("/api/v1/inbox?since={since}&limit=1"))
+        .json();
     assert_eq!(inbox["items"][0]["text"], "second");
     // Status is the socket's.
     let st = c.get("/api/v1/status").json();
@@ -409,5 +459,9 @@ async fn server_sent_events_resume_with_last_event_id() {
     let started = Instant::now();
     let mut g = g;
     assert_eq!(g.terminate(), Some(0));
-    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
 }

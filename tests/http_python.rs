@@ -32,7 +32,9 @@ fn python() -> Option<PathBuf> {
 }
 
 fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(name)
 }
 
 fn run(cmd: &mut Command, what: &str, g: &Gateway) {
@@ -46,7 +48,12 @@ fn run(cmd: &mut Command, what: &str, g: &Gateway) {
     assert!(
         out.status.success(),
         "{what} failed:\n{text}\ndaemon log tail:\n{}",
-        g.log().lines().rev().take(60).collect::<Vec<_>>().join("\n")
+        g.log()
+            .lines()
+            .rev()
+            .take(60)
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -77,12 +84,17 @@ async fn the_reference_client_sends_polls_lists_cancels_and_reads_the_inbox() {
         ..ModemPlan::default()
     };
     let (g, port, token) = start(vec![ModemPlan::default(), slow]).await;
-    g.net.inject("+4915100000099", &msisdn(0), "hello inbox").unwrap();
+    g.net
+        .inject("+4915100000099", &msisdn(0), "hello inbox")
+        .unwrap();
     g.wait_inbox(T, |i| !i.is_empty());
     run(
         Command::new(py.join("python"))
             .arg(script("compat_client.py"))
-            .env("SMSGATE_URL", format!("http://127.0.0.1:{port}/3rdparty/v1"))
+            .env(
+                "SMSGATE_URL",
+                format!("http://127.0.0.1:{port}/3rdparty/v1"),
+            )
             .env("SMSGATE_USER", "py")
             .env("SMSGATE_TOKEN", &token)
             .env("SMSGATE_TO", "+15557770001")
@@ -117,7 +129,14 @@ async fn the_openapi_document_is_valid_and_schemathesis_finds_nothing() {
             .args(["--url", &base, "-H", &auth])
             .args(["--checks", "not_a_server_error,response_schema_conformance"])
             .args(["--phases", "examples,coverage,fuzzing"])
-            .args(["--max-examples", "30", "--seed", "1", "--request-timeout", "20"])
+            .args([
+                "--max-examples",
+                "30",
+                "--seed",
+                "1",
+                "--request-timeout",
+                "20",
+            ])
             // An endless stream: tested in tests/http_api.rs.
             .args(["--exclude-path", "/api/v1/events"])
             .env("SCHEMATHESIS_HOOKS", "")

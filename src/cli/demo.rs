@@ -141,7 +141,9 @@ async fn demo(dir: Option<PathBuf>, latency: Duration) -> Result<(), CliError> {
             .and_then(|r| r.get("token").and_then(Value::as_str).map(str::to_string)),
         Err(_) => None,
     };
-    say(format!("  HTTP API at {url}  (OpenAPI: {url}/api/v1/openapi.json)"));
+    say(format!(
+        "  HTTP API at {url}  (OpenAPI: {url}/api/v1/openapi.json)"
+    ));
     if let Some(t) = &token {
         say(format!("  an admin token for this demo: {t}"));
     }
@@ -170,7 +172,9 @@ async fn demo(dir: Option<PathBuf>, latency: Duration) -> Result<(), CliError> {
         say(format!(
             "  curl -H 'Authorization: Bearer {t}' -d '{{\"to\": \"+15550000002\", \"text\": \"Hi over HTTP\"}}' {url}/api/v1/messages"
         ));
-        say(format!("  curl -N -H 'Authorization: Bearer {t}' '{url}/api/v1/events?since=0'"));
+        say(format!(
+            "  curl -N -H 'Authorization: Bearer {t}' '{url}/api/v1/events?since=0'"
+        ));
     }
     say("(cargo users: `cargo run -- status --socket ...`). Ctrl-C stops the demo.");
 

@@ -104,8 +104,12 @@ async fn answer(gw: &Gateway, req: Request, peer: Peer) -> Answer {
         Request::TokenCreate { name, scopes } => {
             let (secret, info) = gw.token_create(name, scopes).await.map_err(fail)?;
             info!(token = %info.name, scopes = ?info.scopes, %peer, "API token created");
-            Ok(json!({"name": info.name, "token": secret, "scopes": info.scopes,
-                      "created_at": info.created_at}))
+            Ok(json!({
+                "name": info.name,
+                "token": secret,
+                "scopes": info.scopes,
+                "created_at": info.created_at,
+            }))
         }
         Request::TokenList {} => to_json(&gw.token_list().await.map_err(fail)?),
         Request::TokenRevoke { name } => {

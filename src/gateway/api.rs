@@ -72,7 +72,9 @@ pub struct Caller {
 impl Caller {
     /// `admin` implies every scope.
     pub fn may(&self, scope: Scope) -> bool {
-        self.scopes.iter().any(|s| *s == scope || *s == Scope::Admin)
+        self.scopes
+            .iter()
+            .any(|s| *s == scope || *s == Scope::Admin)
     }
 }
 
@@ -281,7 +283,9 @@ impl Gateway {
             .token_insert(name.clone(), hash, clean.clone(), now)
             .await?
         {
-            return Err(GatewayError::Conflict(format!("a token named {name:?} exists")));
+            return Err(GatewayError::Conflict(format!(
+                "a token named {name:?} exists"
+            )));
         }
         *lock(&self.tokens.0) = None;
         Ok((
@@ -324,9 +328,7 @@ impl Gateway {
         name: Option<&str>,
     ) -> Result<Option<Caller>, GatewayError> {
         let hash = sha256_hex(secret.as_bytes());
-        let cached = lock(&self.tokens.0)
-            .as_ref()
-            .map(|m| m.get(&hash).cloned());
+        let cached = lock(&self.tokens.0).as_ref().map(|m| m.get(&hash).cloned());
         let record = match cached {
             Some(r) => r,
             None => {
@@ -376,13 +378,22 @@ mod tests {
 
     #[test]
     fn token_names_and_secrets() {
-        for (name, ok) in [("app", true), ("a.b-c_d@x", true), ("", false), ("a:b", false), ("a b", false)] {
+        for (name, ok) in [
+            ("app", true),
+            ("a.b-c_d@x", true),
+            ("", false),
+            ("a:b", false),
+            ("a b", false),
+        ] {
             assert_eq!(valid_token_name(name), ok, "{name:?}");
         }
         let a = random_secret().unwrap();
         let b = random_secret().unwrap();
         assert_ne!(a, b);
         assert!(a.starts_with("sgt_") && a.len() == 4 + 43, "{a}");
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{lock, Shared};
-use crate::daemon::MessageOptions;
 use crate::codec::{self, address::Address};
+use crate::daemon::MessageOptions;
 use crate::spool::{self, Claimed, SpoolMessage};
 use crate::store::{Enqueued, MessageState, NewMessage, OutgoingView, Priority, StoreError};
 
@@ -79,7 +79,11 @@ pub async fn accept(shared: &Shared, req: Request) -> Result<Enqueued, IntakeErr
 }
 
 /// Validates `req` and turns it into the row to store (no I/O).
-pub fn prepare(shared: &Shared, req: Request, now: DateTime<Utc>) -> Result<NewMessage, IntakeError> {
+pub fn prepare(
+    shared: &Shared,
+    req: Request,
+    now: DateTime<Utc>,
+) -> Result<NewMessage, IntakeError> {
     let cfg = shared.config();
     // TP-VP cannot say less than 5 minutes (23.040 §9.2.3.12.1).
     if req.validity.is_some_and(|v| v < Duration::from_secs(300)) {

@@ -374,7 +374,9 @@ pub async fn list_messages(
     need(&caller, Scope::Read)?;
     let n = limit(q.limit)?;
     let items = st.gw.outbox_page(q.state, q.before, n).await?;
-    let next = (items.len() == n).then(|| items.last().map(|m| m.id)).flatten();
+    let next = (items.len() == n)
+        .then(|| items.last().map(|m| m.id))
+        .flatten();
     Ok(Json(MessagePage { items, next }))
 }
 
@@ -440,7 +442,9 @@ pub async fn inbox(
     need(&caller, Scope::Read)?;
     let n = limit(q.limit)?;
     let items = st.gw.inbox(q.since, n).await?;
-    let next = (items.len() == n).then(|| items.last().map(|m| m.id)).flatten();
+    let next = (items.len() == n)
+        .then(|| items.last().map(|m| m.id))
+        .flatten();
     Ok(Json(InboxPage { items, next }))
 }
 

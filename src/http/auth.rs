@@ -55,7 +55,9 @@ pub fn credentials(value: &str) -> Option<(String, Option<String>)> {
         return (!rest.is_empty()).then(|| (rest.to_string(), None));
     }
     if scheme.eq_ignore_ascii_case("basic") {
-        let raw = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()?;
         let text = String::from_utf8(raw).ok()?;
         let (user, pass) = text.split_once(':')?;
         return Some((pass.to_string(), Some(user.to_string())));
@@ -108,11 +110,15 @@ mod tests {
     #[test]
     fn authorization_headers() {
         let b = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        let cases: Vec<(String, Option<(String, Option<String>)>)> = vec![
+        type Creds = Option<(String, Option<String>)>;
+        let cases: Vec<(String, Creds)> = vec![
             ("Bearer abc".into(), Some(("abc".into(), None))),
             ("bearer  abc ".into(), Some(("abc".into(), None))),
             ("Bearer ".into(), None),
-            (format!("Basic {}", b("app:sgt_x")), Some(("sgt_x".into(), Some("app".into())))),
+            (
+                format!("Basic {}", b("app:sgt_x")),
+                Some(("sgt_x".into(), Some("app".into()))),
+            ),
             (format!("Basic {}", b("no-colon")), None),
             ("Basic !!!".into(), None),
             ("Digest x".into(), None),

@@ -153,13 +153,16 @@ fn message_state(id: &str, views: &[OutgoingView]) -> Value {
 fn random_id() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-";
     (0..21)
-        .map(|_| char::from(ALPHABET[fastrand::usize(..ALPHABET.len())]))
+        .filter_map(|_| ALPHABET.get(fastrand::usize(..ALPHABET.len())))
+        .map(|b| char::from(*b))
         .collect()
 }
 
 fn requests(gw: &Gateway, m: &Message, source: &str) -> Result<Vec<SendRequest>, ApiError> {
     if m.is_encrypted {
-        return Err(ApiError::bad_request("encrypted messages are not supported"));
+        return Err(ApiError::bad_request(
+            "encrypted messages are not supported",
+        ));
     }
     if m.data_message.is_some() || m.mms_message.is_some() {
         return Err(ApiError::bad_request(
@@ -173,7 +176,9 @@ fn requests(gw: &Gateway, m: &Message, source: &str) -> Result<Vec<SendRequest>,
         return Err(ApiError::bad_request("phoneNumbers is empty"));
     }
     if m.ttl.is_some() && m.valid_until.is_some() {
-        return Err(ApiError::bad_request("ttl and validUntil exclude each other"));
+        return Err(ApiError::bad_request(
+            "ttl and validUntil exclude each other",
+        ));
     }
     let modem = match m.sim_number {
         None => None,
@@ -324,7 +329,9 @@ fn window(limit: Option<usize>, offset: Option<usize>) -> Result<(usize, usize),
     let limit = limit.unwrap_or(50);
     let offset = offset.unwrap_or(0);
     if !(1..=1000).contains(&limit) || offset > 100_000 {
-        return Err(ApiError::bad_request("limit is 1 to 1000, offset at most 100000"));
+        return Err(ApiError::bad_request(
+            "limit is 1 to 1000, offset at most 100000",
+        ));
     }
     Ok((limit, offset))
 }
@@ -445,7 +452,7 @@ mod tests {
             assert_eq!(overall(states), *want, "{states:?}");
         }
         for s in MessageState::ALL {
-            assert_eq!(state_filter(state_name(*s)).unwrap().is_some(), true);
+            assert!(state_filter(state_name(*s)).unwrap().is_some());
         }
     }
 }

@@ -168,7 +168,10 @@ async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Re
         Err(_) => ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
-            format!("not answered within {}", crate::config::format_duration(limit)),
+            format!(
+                "not answered within {}",
+                crate::config::format_duration(limit)
+            ),
         )
         .into_response(),
     }

@@ -40,7 +40,8 @@ pub struct Problem {
 /// An error a handler returns: a problem plus the headers it needs.
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    pub problem: Problem,
+    /// Boxed: handlers return `Result<_, ApiError>` everywhere.
+    pub problem: Box<Problem>,
     /// Ask for credentials (401).
     pub challenge: bool,
 }
@@ -48,7 +49,7 @@ pub struct ApiError {
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> ApiError {
         ApiError {
-            problem: Problem {
+            problem: Box::new(Problem {
                 kind: format!("urn:smsgate:problem:{code}"),
                 title: status.canonical_reason().unwrap_or("Error").to_string(),
                 status: status.as_u16(),
@@ -56,7 +57,7 @@ impl ApiError {
                 code: code.to_string(),
                 retry_after: None,
                 reasons: None,
-            },
+            }),
             challenge: false,
         }
     }
@@ -172,12 +173,17 @@ impl<S: Send + Sync> FromRequest<S> for Body {
             Err(BytesRejection::FailedToBufferBody(e))
                 if e.body_text().contains("length limit") =>
             {
-                Err(ApiError::too_large("the request body is larger than [http] max_body_bytes"))
+                Err(ApiError::too_large(
+                    "the request body is larger than [http] max_body_bytes",
+                ))
             }
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::too_large(
                 "the request body is larger than [http] max_body_bytes",
             )),
-            Err(e) => Err(ApiError::bad_request(format!("reading the body: {}", e.body_text()))),
+            Err(e) => Err(ApiError::bad_request(format!(
+                "reading the body: {}",
+                e.body_text()
+            ))),
         }
     }
 }
@@ -239,7 +245,11 @@ mod tests {
             let e = parse_json::<T>(body.as_bytes()).unwrap_err();
             assert_eq!(e.problem.status, 400, "{body}");
             assert_eq!(e.problem.code, "bad_request");
-            assert!(e.problem.detail.contains(needle), "{body}: {}", e.problem.detail);
+            assert!(
+                e.problem.detail.contains(needle),
+                "{body}: {}",
+                e.problem.detail
+            );
         }
         assert!(parse_json::<T>(b"{\"to\": \"1\"}").is_ok());
     }

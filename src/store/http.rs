@@ -143,9 +143,11 @@ pub(crate) fn prune_keys(
     prefix: &str,
     cutoff: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    c.prepare_cached("DELETE FROM idempotency WHERE substr(key, 1, length(?1)) = ?1 AND created_at < ?2")
-        .and_then(|mut s| s.execute(params![prefix, ms(cutoff)]))
-        .map_err(StoreError::sql("prune idempotency keys"))
+    c.prepare_cached(
+        "DELETE FROM idempotency WHERE substr(key, 1, length(?1)) = ?1 AND created_at < ?2",
+    )
+    .and_then(|mut s| s.execute(params![prefix, ms(cutoff)]))
+    .map_err(StoreError::sql("prune idempotency keys"))
 }
 
 /// Outgoing messages older than `before` (all when `None`), newest first.
@@ -305,7 +307,9 @@ mod tests {
             enqueue_batch(&c, &batch, Some(&key("api:t:1", "other", None)), now).unwrap(),
             BatchOutcome::KeyReused
         );
-        let n: i64 = c.query_row("SELECT COUNT(*) FROM outgoing", [], |r| r.get(0)).unwrap();
+        let n: i64 = c
+            .query_row("SELECT COUNT(*) FROM outgoing", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(n, 2);
         assert_eq!(key_messages(&c, "api:t:1", None).unwrap(), Some(first));
     }
@@ -325,7 +329,10 @@ mod tests {
             BatchOutcome::Queued(_)
         ));
         assert_eq!(prune_keys(&c, "api:", now).unwrap(), 0);
-        assert_eq!(prune_keys(&c, "api:", now + chrono::TimeDelta::seconds(1)).unwrap(), 1);
+        assert_eq!(
+            prune_keys(&c, "api:", now + chrono::TimeDelta::seconds(1)).unwrap(),
+            1
+        );
     }
 
     #[test]

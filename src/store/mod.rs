@@ -43,10 +43,10 @@ mod incoming;
 mod outgoing;
 mod schema;
 
-pub use http::{Accepted, BatchOutcome, IdempotencyKey, TokenInfo, TokenRecord};
 pub use events::{
     Event, EventData, ModemEvent, MwiEvent, PartEvent, Pruned, ReportEvent, PRUNE_STEP,
 };
+pub use http::{Accepted, BatchOutcome, IdempotencyKey, TokenInfo, TokenRecord};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -888,7 +888,8 @@ impl Store {
         prefix: &'static str,
         cutoff: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        self.call(move |c| http::prune_keys(c, prefix, cutoff)).await
+        self.call(move |c| http::prune_keys(c, prefix, cutoff))
+            .await
     }
 
     /// Outgoing messages with ids below `before`, newest first.
@@ -949,7 +950,11 @@ impl Store {
     }
 
     /// Appends an event that no other store change carries (modem up/down).
-    pub async fn append_event(&self, data: EventData, now: DateTime<Utc>) -> Result<i64, StoreError> {
+    pub async fn append_event(
+        &self,
+        data: EventData,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
         self.call(move |c| events::append(c, now, &data)).await
     }
 

@@ -1029,7 +1029,10 @@ pub(crate) const VIEW_COLUMNS: &str =
     error, priority, report, flash, sim, queue, source, updated_at, not_before, expires_at,
     tried_modems";
 
-pub(crate) fn view_from_row(c: &Connection, r: &rusqlite::Row<'_>) -> Result<OutgoingView, StoreError> {
+pub(crate) fn view_from_row(
+    c: &Connection,
+    r: &rusqlite::Row<'_>,
+) -> Result<OutgoingView, StoreError> {
     let e = StoreError::sql("read message");
     let id: i64 = r.get(0).map_err(&e)?;
     let state: String = r.get(3).map_err(&e)?;

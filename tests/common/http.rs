@@ -139,7 +139,8 @@ impl Client {
     /// Opens an event stream; returns a reader past the response head.
     pub fn events(&self, path: &str, last_event_id: Option<i64>) -> Sse {
         let mut s = self.connect();
-        let mut head = format!("GET {path} HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n");
+        let mut head =
+            format!("GET {path} HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n");
         if let Some(a) = &self.auth {
             head.push_str(&format!("Authorization: {a}\r\n"));
         }
