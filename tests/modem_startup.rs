@@ -10,7 +10,7 @@ use std::time::Duration;
 
 fn pdu_req() -> SendRequest {
     SendRequest::Pdu {
-        hex: P1_SUBMIT.into(),
+        pdu: smsgate::codec::hex::decode(P1_SUBMIT).expect("hex"),
         tpdu_len: 23,
     }
 }

@@ -8,7 +8,6 @@
 //! or the others. Shutdown: stop taking work, let sends in flight finish
 //! (bounded by their own timeouts), stop the modems, flush the store.
 
-mod adapters;
 mod intake;
 mod receive;
 mod requests;
@@ -25,13 +24,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-pub use adapters::{CodecEncoder, MessageOptions, ModemPortHandle, StoreOutbox};
+pub use crate::codec::MessageOptions;
 
 use crate::config::{Config, ModemConfig, Quirks};
 use crate::control::server::{self, Call, Event, ServerOptions};
 use crate::dispatch::{
-    self, Caps, DispatchEvent, DispatchHandle, Dispatcher, HealthConfig, ModemSlot, ModemUpdates,
-    Policy, RetryPolicy, Routes, Strategy,
+    self, Caps, DispatchEvent, DispatchHandle, Dispatcher, EncoderSettings, Encoding, HealthConfig,
+    ModemSlot, ModemUpdates, Policy, RetryPolicy, Routes, Strategy,
 };
 use crate::hooks::{HookEvent, HookOptions, Hooks};
 use crate::modem::{self, DriverOptions, ModemEvent, ModemHandle, ModemState, ModemStatus};
@@ -83,7 +82,8 @@ pub(crate) struct Shared {
     hooks: Mutex<Hooks>,
     hooks_cancel: CancellationToken,
     tracker: TaskTracker,
-    pub encoder: Mutex<CodecEncoder>,
+    /// The encoder settings, shared with the dispatcher; a reload replaces them.
+    pub encoding: Encoding,
     pub started: Instant,
     reload_tx: mpsc::Sender<oneshot::Sender<Result<Value, String>>>,
 }
@@ -184,10 +184,10 @@ pub fn driver_options(m: &ModemConfig, cfg: &Config) -> DriverOptions {
     o
 }
 
-fn slot(m: &ModemConfig, handle: &ModemHandle) -> ModemSlot<ModemPortHandle> {
+fn slot(m: &ModemConfig, handle: &ModemHandle) -> ModemSlot {
     ModemSlot {
         name: m.name.clone(),
-        port: ModemPortHandle(handle.clone()),
+        modem: handle.clone(),
         weight: m.weight,
         queues: m.queues.clone(),
         caps: Caps::from_counts(m.per_minute, m.per_hour, m.per_day),
@@ -227,10 +227,11 @@ fn dispatch_config(cfg: &Config) -> dispatch::DispatchConfig {
     }
 }
 
-fn encoder(cfg: &Config) -> CodecEncoder {
-    CodecEncoder {
+fn encoder(cfg: &Config) -> EncoderSettings {
+    EncoderSettings {
         default_validity: cfg.dispatch.validity,
         ref16: cfg.dispatch.concat_ref16,
+        languages: cfg.dispatch.languages.clone(),
         smsc: None,
     }
 }
@@ -357,15 +358,15 @@ pub async fn run(
 
     // Dispatcher.
     let slots = modems.values().map(|m| slot(&m.cfg, &m.handle)).collect();
-    let enc = encoder(&cfg);
+    let encoding = Encoding::new(encoder(&cfg));
     let dispatcher = Dispatcher::new(
         dispatch_config(&cfg),
-        StoreOutbox(store.clone()),
+        store.clone(),
         slots,
-        enc.clone(),
+        encoding.clone(),
     );
     let dispatch = dispatcher.handle();
-    let modem_updates: ModemUpdates<ModemPortHandle> = dispatcher.modem_updates();
+    let modem_updates: ModemUpdates = dispatcher.modem_updates();
     let dispatch_events = dispatch.subscribe();
     let mut dispatch_task = tokio::spawn(dispatcher.run(dispatch_cancel.clone()));
 
@@ -383,7 +384,7 @@ pub async fn run(
         hooks: Mutex::new(hooks),
         hooks_cancel,
         tracker: tracker.clone(),
-        encoder: Mutex::new(enc),
+        encoding,
         started: Instant::now(),
         reload_tx,
     });
@@ -702,7 +703,7 @@ const RELOAD_STOP_WAIT: Duration = Duration::from_secs(10);
 struct ReloadCtx<'a> {
     path: &'a Path,
     modem_tx: &'a mpsc::Sender<ModemEvent>,
-    updates: &'a ModemUpdates<ModemPortHandle>,
+    updates: &'a ModemUpdates,
     modems_cancel: &'a CancellationToken,
     tracker: &'a TaskTracker,
 }
@@ -802,7 +803,7 @@ async fn reload_inner(shared: &Arc<Shared>, ctx: &ReloadCtx<'_>) -> Result<Value
         );
         info!(modem = %name, "modem started by reload");
     }
-    *lock(&shared.encoder) = encoder(&new);
+    shared.encoding.replace(encoder(&new));
     updates.configure(dispatch_config(&new));
     if new.hooks != old.hooks {
         // The old runner drains: its queue closes when its sender is dropped.

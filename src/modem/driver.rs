@@ -863,7 +863,10 @@ impl Actor {
     ) -> (Result<u8, SendError>, Option<ExecError>) {
         let t = self.opts.send_timeout;
         let (cmd, text) = match &req {
-            SendRequest::Pdu { hex, tpdu_len } => (Command::cmgs_pdu(*tpdu_len, hex, t), false),
+            SendRequest::Pdu { pdu, tpdu_len } => {
+                let hex = crate::codec::hex::encode(pdu);
+                (Command::cmgs_pdu(*tpdu_len, &hex, t), false)
+            }
             SendRequest::Text { to, text, .. } => (Command::cmgs_text(to, text, t), true),
         };
         if text {

@@ -89,9 +89,10 @@ impl DriverOptions {
 /// What to send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum SendRequest {
-    /// A SUBMIT PDU in hex (SMSC prefix included, `00` for the SIM's SMSC);
-    /// `tpdu_len` is the `AT+CMGS=` length (SMSC excluded).
-    Pdu { hex: String, tpdu_len: usize },
+    /// A SUBMIT PDU (SMSC prefix included, `00` for the SIM's SMSC);
+    /// `tpdu_len` is the `AT+CMGS=` length (SMSC excluded). The driver
+    /// writes it as hex: the only place a sent PDU is hex.
+    Pdu { pdu: Vec<u8>, tpdu_len: usize },
     /// Text mode: the modem encodes it.
     Text {
         to: String,
@@ -195,7 +196,7 @@ pub struct ModemStatus {
 }
 
 impl ModemStatus {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         Self {
             name: name.to_string(),
             state: ModemState::Starting,
@@ -300,6 +301,36 @@ impl ModemHandle {
     /// The latest status, updated on every change.
     pub fn status(&self) -> watch::Receiver<ModemStatus> {
         self.status.clone()
+    }
+}
+
+/// The other ends of a [`ModemHandle`] that no actor drives: its requests
+/// and its status. Tests answer sends through these.
+#[cfg(test)]
+pub(crate) struct Detached {
+    pub requests: mpsc::UnboundedReceiver<Request>,
+    pub status: watch::Sender<ModemStatus>,
+}
+
+#[cfg(test)]
+impl ModemHandle {
+    /// A handle with no actor behind it: the caller reads its requests and
+    /// sets its status (starting as `Starting`, like a fresh actor's).
+    pub(crate) fn detached(name: &str) -> (ModemHandle, Detached) {
+        let (tx, requests) = mpsc::unbounded_channel();
+        let (status_tx, status) = watch::channel(ModemStatus::new(name));
+        let handle = ModemHandle {
+            name: Arc::from(name),
+            tx,
+            status,
+        };
+        (
+            handle,
+            Detached {
+                requests,
+                status: status_tx,
+            },
+        )
     }
 }
 

@@ -4,7 +4,7 @@
 use super::*;
 use crate::store::outgoing::{assign, enqueue, part_sending, part_sent};
 use crate::store::tests::fixture::{memory, msg, open_temp, t};
-use crate::store::{ConcatKey, MessageId, MessageState, PartState};
+use crate::store::{ConcatKey, MessageId, MessageState, PartPdu, PartState};
 use proptest::prelude::*;
 
 /// A received part; the PDU hex is derived from every field, so equal
@@ -267,7 +267,7 @@ const SIM: &str = "262011234567890";
 /// A message of `parts` parts pinned to SIM and all sent with `mr + seq - 1`.
 fn sent_message(c: &Connection, to: &str, parts: u32, mr: u8, at: i64) -> MessageId {
     let id = enqueue(c, &msg(to, parts), t(at)).expect("enqueue").id;
-    let pdus: Vec<(u32, String, u32)> = (1..=parts).map(|s| (s, "00".into(), 1)).collect();
+    let pdus: Vec<PartPdu> = (1..=parts).map(|s| PartPdu::hex(s, "00", 1)).collect();
     assign(c, id, "m1", Some(SIM), &pdus).expect("assign");
     for seq in 1..=parts {
         part_sending(c, id, seq, "m1", t(at)).expect("sending");
@@ -304,7 +304,7 @@ fn reports_match_the_latest_send_of_a_wrapped_mr() {
         let mut m = msg("+491707777777", 1);
         m.report = false;
         let id = enqueue(&c, &m, t(350)).expect("enqueue").id;
-        assign(&c, id, "m1", Some(SIM), &[(1, "00".into(), 1)]).expect("assign");
+        assign(&c, id, "m1", Some(SIM), &[PartPdu::hex(1, "00", 1)]).expect("assign");
         part_sending(&c, id, 1, "m1", t(350 + i)).expect("sending");
         part_sent(&c, id, 1, 10, t(350 + i)).expect("sent");
     }
@@ -423,7 +423,7 @@ fn a_report_that_beats_part_sent_is_applied_by_it() {
         id,
         "m1",
         Some(SIM),
-        &[(1, "00".into(), 1), (2, "00".into(), 1)],
+        &[PartPdu::hex(1, "00", 1), PartPdu::hex(2, "00", 1)],
     )
     .expect("assign");
     part_sending(&c, id, 1, "m1", t(1)).expect("sending");
