@@ -119,7 +119,8 @@ async fn hil_modem() {
 
     if let Some(to) = env("SMSGATE_HIL_TO") {
         let (hex, tpdu_len) = submit(&to, "smsgate HIL test").expect("encodable");
-        let mr = handle.send(SendRequest::Pdu { hex, tpdu_len }).await;
+        let pdu = smsgate::codec::hex::decode(&hex).expect("hex");
+        let mr = handle.send(SendRequest::Pdu { pdu, tpdu_len }).await;
         println!("send to {to}: {mr:?}");
         assert!(mr.is_ok(), "send failed: {mr:?}");
     } else {
