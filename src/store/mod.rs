@@ -411,7 +411,8 @@ pub struct ReceivedPdu {
     pub modem: String,
     /// IMSI, or the modem name when unknown.
     pub sim: String,
-    pub pdu_hex: String,
+    /// The PDU as the modem gave it (the store keys duplicates on it).
+    pub pdu: Vec<u8>,
     pub from: String,
     /// The text, or hex for binary data.
     pub text: String,
@@ -471,7 +472,8 @@ pub struct ReportIn {
     pub status: u8,
     pub is_final: bool,
     pub success: bool,
-    pub pdu_hex: String,
+    /// The PDU as the modem gave it (the store keys duplicates on it).
+    pub pdu: Vec<u8>,
 }
 
 /// The answer to `record_report`.

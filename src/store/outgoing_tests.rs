@@ -35,7 +35,7 @@ fn report(sim: &str, mr: u8, to: &str, status: u8, tag: &str) -> ReportIn {
         status,
         is_final: !(0x20..0x40).contains(&status),
         success: status < 0x20,
-        pdu_hex: format!("06{mr:02X}{status:02X}{tag}"),
+        pdu: crate::codec::hex::decode(&format!("06{mr:02X}{status:02X}{tag}")).expect("hex"),
     }
 }
 
