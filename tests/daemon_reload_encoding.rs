@@ -15,7 +15,9 @@ use smsgate::sim::Faults;
 fn text(i: usize, len: usize) -> String {
     let mut t = format!("message {i} ");
     while t.len() < len {
-        t.push(char::from(b'a' + u8::try_from(t.len() % 26).expect("small")));
+        t.push(char::from(
+            b'a' + u8::try_from(t.len() % 26).expect("small"),
+        ));
     }
     t
 }

@@ -22,12 +22,12 @@ pub mod udh;
 
 pub use address::Address;
 pub use dcs::Dcs;
+pub use hex::{decode as from_hex, encode as to_hex};
+pub use options::MessageOptions;
 pub use pdu::{
     Decoded, Deliver, EncodedPart, Pdu, Status, StatusClass, StatusReport, Submit, SubmitOptions,
     UserData, Validity,
 };
-pub use hex::{decode as from_hex, encode as to_hex};
-pub use options::MessageOptions;
 pub use scts::Scts;
 pub use udh::{Concat, InformationElement, Udh};
 

@@ -619,11 +619,17 @@ async fn multipart_stays_on_one_sim_even_after_a_failure() {
     );
     let refs: Vec<u16> = log.iter().filter_map(|s| s.concat.map(|c| c.0)).collect();
     assert_eq!(refs.len(), 4);
-    assert!(refs.iter().all(|&x| x == refs[0]), "one reference: {refs:?}");
+    assert!(
+        refs.iter().all(|&x| x == refs[0]),
+        "one reference: {refs:?}"
+    );
     // The parts the network got, in order, are the text.
     let mut parts: Vec<&SentRec> = log.iter().collect();
     parts.dedup_by_key(|s| s.part());
-    assert_eq!(parts.iter().map(|s| s.text.as_str()).collect::<String>(), text);
+    assert_eq!(
+        parts.iter().map(|s| s.text.as_str()).collect::<String>(),
+        text
+    );
     assert!(r.msg(id).await.tried_modems.is_empty());
     // The next long message to the same number through the same SIM gets
     // the next reference.
@@ -780,9 +786,15 @@ async fn uncertain_parts_after_a_crash() {
             .assign(id, "m1", Some("imsi-m1"), parts)
             .await
             .expect("assign");
-        store.part_sending(id, 1, "m1", Utc::now()).await.expect("1");
+        store
+            .part_sending(id, 1, "m1", Utc::now())
+            .await
+            .expect("1");
         store.part_sent(id, 1, 9, Utc::now()).await.expect("1 out");
-        store.part_sending(id, 2, "m1", Utc::now()).await.expect("2");
+        store
+            .part_sending(id, 2, "m1", Utc::now())
+            .await
+            .expect("2");
         store
             .recover_on_start(true, Utc::now())
             .await
@@ -813,7 +825,10 @@ async fn messages_no_modem_can_send_fail_at_once() {
     type Setter = fn(&mut NewMessage);
     let table: [(Setter, &str); 3] = [
         (|m| m.modem = Some("nope".into()), "unknown modem nope"),
-        (|m| m.queue = Some("otp".into()), "no modem serves queue otp"),
+        (
+            |m| m.queue = Some("otp".into()),
+            "no modem serves queue otp",
+        ),
         // More than 255 parts: intake refuses it, a row may still hold it.
         (|m| m.text = "€".repeat(256 * 67), "cannot encode"),
     ];
@@ -901,7 +916,10 @@ async fn a_message_the_store_chokes_on_does_not_block_the_others() {
     let before = r.store.transactions();
     tokio::time::sleep(Duration::from_secs(4)).await;
     let during = r.store.transactions() - before;
-    assert!(during <= 2, "held back, not hammered: {during} transactions");
+    assert!(
+        during <= 2,
+        "held back, not hammered: {during} transactions"
+    );
     // Once the store recovers, the held message goes after the hold.
     r.store
         .exec_for_test("DROP TRIGGER broken".into())
@@ -976,7 +994,10 @@ async fn text_mode_modems_take_only_messages_without_a_udh() {
     let long: Vec<&SentRec> = log.iter().skip(1).collect();
     assert_eq!(long.len(), 2);
     assert!(long.iter().all(|s| s.modem == "m1" && !s.as_text));
-    assert_eq!(long.iter().map(|s| s.text.as_str()).collect::<String>(), text);
+    assert_eq!(
+        long.iter().map(|s| s.text.as_str()).collect::<String>(),
+        text
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -1000,8 +1021,14 @@ async fn a_reload_of_the_encoder_settings_keeps_the_counted_parts() {
     let of = |c: char| -> Vec<&SentRec> { log.iter().filter(|s| s.text.starts_with(c)).collect() };
     assert_eq!(of('b').len(), 2, "queued before: 2 parts");
     assert_eq!(of('a').len(), 3, "queued after: 3 parts");
-    assert_eq!(of('b').iter().map(|s| s.text.as_str()).collect::<String>(), before);
-    assert_eq!(of('a').iter().map(|s| s.text.as_str()).collect::<String>(), after);
+    assert_eq!(
+        of('b').iter().map(|s| s.text.as_str()).collect::<String>(),
+        before
+    );
+    assert_eq!(
+        of('a').iter().map(|s| s.text.as_str()).collect::<String>(),
+        after
+    );
 }
 
 /// One scripted answer of a fake modem, for the property below.

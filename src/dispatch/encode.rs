@@ -88,7 +88,13 @@ impl EncoderSettings {
     /// silently dropped or added.
     pub fn encode(&self, msg: &ReadyMessage, concat_ref: u16) -> Result<Vec<PartPdu>, String> {
         let to = Address::parse(&msg.to).map_err(|e| format!("destination: {e}"))?;
-        let opts = self.submit_options(msg.report, msg.flash, msg.validity, concat_ref, &msg.options);
+        let opts = self.submit_options(
+            msg.report,
+            msg.flash,
+            msg.validity,
+            concat_ref,
+            &msg.options,
+        );
         let parts = codec::encode_submit(&to, &msg.text, &opts).map_err(|e| e.to_string())?;
         if parts.is_empty() {
             return Err("no parts".into());
@@ -125,7 +131,10 @@ impl Encoding {
 
     /// The settings in force now.
     pub fn get(&self) -> Arc<EncoderSettings> {
-        self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Replaces the settings (a reload); messages already queued keep the
@@ -221,7 +230,12 @@ mod tests {
         // a 16-bit one (152 per part) too; 306 is two parts only with 8 bits.
         let text = "x".repeat(306);
         let enc = settings(false);
-        let ok = message("+4915112345678", &text, 2, enc.record(&MessageOptions::default()));
+        let ok = message(
+            "+4915112345678",
+            &text,
+            2,
+            enc.record(&MessageOptions::default()),
+        );
         assert_eq!(enc.encode(&ok, 7).expect("encodes").len(), 2);
         let sixteen = MessageOptions {
             ref16: Some(true),
@@ -279,7 +293,11 @@ mod tests {
         assert!(!table.is_empty());
         let enc = settings(false);
         for (text, parts, opts, want) in table {
-            assert_eq!(enc.needs_udh(text, *parts, opts), *want, "{text:?} {opts:?}");
+            assert_eq!(
+                enc.needs_udh(text, *parts, opts),
+                *want,
+                "{text:?} {opts:?}"
+            );
         }
     }
 

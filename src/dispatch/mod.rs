@@ -967,11 +967,7 @@ impl JobCtx {
                 break;
             }
             let now = self.clock.utc();
-            if let Err(e) = self
-                .store
-                .part_sending(job.id, seq, &self.modem, now)
-                .await
-            {
+            if let Err(e) = self.store.part_sending(job.id, seq, &self.modem, now).await {
                 warn!(error = %e, seq, "cannot mark part sending; not sent");
                 store_trouble = true;
                 break;

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use super::health::Health;
-use crate::modem::{ModemState, ModemStatus};
 use super::types::Usage;
+use crate::modem::{ModemState, ModemStatus};
 
 /// Hard per-SIM send caps; `None` = unlimited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

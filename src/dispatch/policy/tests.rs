@@ -266,7 +266,8 @@ fn why_waiting_table() {
         s
     };
     // (needs a UDH, modems as (ready, text mode), a reason given)
-    let table: &[(bool, &[(bool, bool)], bool)] = &[
+    type Row = (bool, &'static [(bool, bool)], bool);
+    let table: &[Row] = &[
         (true, &[(true, true)], true),
         (true, &[(true, true), (false, false)], true),
         (true, &[(true, true), (true, false)], false),
