@@ -18,7 +18,7 @@ fn options(device: String) -> DriverOptions {
     if let Some(b) = env("SMSGATE_HIL_BAUD").and_then(|b| b.parse().ok()) {
         o.baud = b;
     }
-    o.quirks = env("SMSGATE_HIL_QUIRKS");
+    o.quirks = env("SMSGATE_HIL_QUIRKS").and_then(|q| q.parse().ok());
     o.send_timeout = Duration::from_secs(120);
     o
 }

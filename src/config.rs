@@ -217,33 +217,9 @@ pub enum ModemMode {
     Text,
 }
 
-/// Vendor quirks; `Auto` means detect from `AT+CGMI`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Quirks {
-    Auto,
-    Huawei,
-    Simcom,
-    Quectel,
-    Zte,
-    Telit,
-    Sierra,
-    Generic,
-}
-
-impl Quirks {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Quirks::Auto => "auto",
-            Quirks::Huawei => "huawei",
-            Quirks::Simcom => "simcom",
-            Quirks::Quectel => "quectel",
-            Quirks::Zte => "zte",
-            Quirks::Telit => "telit",
-            Quirks::Sierra => "sierra",
-            Quirks::Generic => "generic",
-        }
-    }
-}
+/// The vendor family forced with `quirks = "..."`; `None` (`""` or
+/// `"auto"`) detects it from `AT+CGMI`.
+pub use crate::modem::quirks::Family;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModemConfig {
@@ -258,7 +234,7 @@ pub struct ModemConfig {
     pub report_storage: Option<String>,
     pub smsc: Option<String>,
     pub init: Vec<String>,
-    pub quirks: Quirks,
+    pub quirks: Option<Family>,
     pub weight: u32,
     pub queues: Vec<String>,
     /// Send caps; 0 = no cap.
@@ -286,7 +262,7 @@ impl ModemConfig {
             report_storage: None,
             smsc: None,
             init: Vec::new(),
-            quirks: Quirks::Auto,
+            quirks: None,
             weight: 1,
             queues: Vec::new(),
             per_minute: 0,
@@ -435,7 +411,7 @@ impl Config {
                     ModemMode::Pdu => "pdu",
                     ModemMode::Text => "text",
                 },
-                m.quirks.as_str(),
+                m.quirks.map_or("auto", Family::as_str),
                 m.weight,
                 if m.pin.is_some() { ", pin set" } else { "" },
                 if m.enabled { "" } else { ", disabled" },
@@ -1460,14 +1436,8 @@ impl Ctx<'_> {
         }
         if let Some(v) = r.quirks {
             m.quirks = match v.get_ref().trim().to_ascii_lowercase().as_str() {
-                "" | "auto" => Quirks::Auto,
-                "huawei" => Quirks::Huawei,
-                "simcom" => Quirks::Simcom,
-                "quectel" => Quirks::Quectel,
-                "zte" => Quirks::Zte,
-                "telit" => Quirks::Telit,
-                "sierra" => Quirks::Sierra,
-                "generic" => Quirks::Generic,
+                "" | "auto" => None,
+                name if name.parse::<Family>().is_ok() => name.parse::<Family>().ok(),
                 other => {
                     return Err(self.err(
                         v.span(),

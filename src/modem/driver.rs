@@ -82,11 +82,7 @@ pub(crate) async fn run(
 ) {
     let span = info_span!("modem", name = %opts.name);
     let status = status_tx.borrow().clone();
-    let quirk = opts
-        .quirks
-        .as_deref()
-        .map(quirks::by_name)
-        .unwrap_or_else(|| quirks::by_name("generic"));
+    let quirk = opts.quirks.unwrap_or_default().quirk();
     let mem1 = opts.storage.clone();
     let mut actor = Actor {
         opts,
@@ -481,11 +477,11 @@ impl Actor {
     async fn identity(&mut self, conn: &mut Conn) -> Result<(), End> {
         let plain = |r: Option<Response>| r.and_then(|r| r.plain()).filter(|s| !s.is_empty());
         self.status.manufacturer = plain(self.soft(conn, self.cmd("+CGMI", "AT+CGMI")).await?);
-        self.quirk = match &self.opts.quirks {
-            Some(name) => quirks::by_name(name),
+        self.quirk = match self.opts.quirks {
+            Some(family) => family.quirk(),
             None => quirks::detect(self.status.manufacturer.as_deref().unwrap_or_default()),
         };
-        debug!(family = self.quirk.family, "quirks");
+        debug!(family = %self.quirk.family, "quirks");
         self.status.model = plain(self.soft(conn, self.cmd("+CGMM", "AT+CGMM")).await?);
         self.status.revision = plain(self.soft(conn, self.cmd("+CGMR", "AT+CGMR")).await?);
         self.status.imei = plain(self.soft(conn, self.cmd("+CGSN", "AT+CGSN")).await?);

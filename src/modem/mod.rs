@@ -49,7 +49,7 @@ pub struct DriverOptions {
     /// Extra AT commands run at the end of start-up.
     pub init: Vec<String>,
     /// Force a quirk family; `None` detects it from `AT+CGMI`.
-    pub quirks: Option<String>,
+    pub quirks: Option<quirks::Family>,
     pub command_timeout: Duration,
     /// How long `AT+CMGS` may wait for the network (60–180 s; 120 s default).
     pub send_timeout: Duration,

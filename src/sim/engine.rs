@@ -167,7 +167,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(spec: SimSpec, seed: u64) -> Engine {
-        let quirks = spec.personality.quirks();
+        let quirks = super::personality::quirks(spec.personality);
         let n = spec.storage_slots.max(1);
         let stores = [
             (0..n).map(|_| None).collect(),
