@@ -86,18 +86,13 @@ impl DriverOptions {
     }
 }
 
-/// What to send.
+/// What to send. A modem in text mode sends the same SUBMIT: the actor
+/// decodes it and sends it with `AT+CSMP`/`AT+CSCS`/`AT+CMGS="<da>"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum SendRequest {
     /// A SUBMIT PDU in hex (SMSC prefix included, `00` for the SIM's SMSC);
     /// `tpdu_len` is the `AT+CMGS=` length (SMSC excluded).
     Pdu { hex: String, tpdu_len: usize },
-    /// Text mode: the modem encodes it.
-    Text {
-        to: String,
-        text: String,
-        status_report: bool,
-    },
 }
 
 /// Why a send failed, and what the dispatcher should do about it.
