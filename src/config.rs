@@ -1437,14 +1437,16 @@ impl Ctx<'_> {
         if let Some(v) = r.quirks {
             m.quirks = match v.get_ref().trim().to_ascii_lowercase().as_str() {
                 "" | "auto" => None,
-                name if name.parse::<Family>().is_ok() => name.parse::<Family>().ok(),
-                other => {
+                other => match other.parse::<Family>() {
+                    Ok(family) => Some(family),
+                    Err(_) => {
                     return Err(self.err(
                         v.span(),
                         k("quirks"),
                         format!("unknown quirks {other:?}; expected \"\" (auto), \"huawei\", \"simcom\", \"quectel\", \"zte\", \"telit\", \"sierra\" or \"generic\""),
                     ))
-                }
+                    }
+                },
             };
         }
         m.weight = self.int_range(r.weight, &k("weight"), 1, 1, 1000)?;

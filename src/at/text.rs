@@ -713,6 +713,35 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever a modem prints, reading it never panics.
+        #[test]
+        fn never_panics(
+            head in "[+CMGLR: ]{0,6}[-0-9A-Za-z\",/:+ ]{0,80}",
+            body in "[ -~]{0,40}",
+            ucs in proptest::bool::ANY,
+        ) {
+            let cs = if ucs { Cscs::Ucs2 } else { Cscs::Gsm };
+            for prefix in ["+CMGL:", "+CMGR:"] {
+                let r = resp(&[&format!("{prefix}{head}"), &body]);
+                for e in parse_text_listing(&r, prefix).0 {
+                    match e.entry {
+                        TextEntry::Deliver(d) => drop(d.to_pdu(cs)),
+                        TextEntry::Report(r) => drop(r.to_pdu(cs)),
+                        TextEntry::Outgoing => {}
+                    }
+                }
+            }
+            if let Ok(d) = parse_cmt_text(&head, &body) {
+                drop(d.to_pdu(cs));
+            }
+            if let Ok(r) = parse_cds_text(&head) {
+                drop(r.to_pdu(cs));
+            }
+            drop(TextSubmit::from_pdu(body.as_bytes(), None));
+        }
+    }
+
     #[test]
     fn submits_for_text_mode() {
         let to = Address::parse("+15550000001").unwrap();
