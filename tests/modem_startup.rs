@@ -386,15 +386,21 @@ async fn text_mode_when_pdu_mode_is_refused() {
     let text = ucs2("Héllo!");
     let report = "+CMGL: 2,\"REC READ\",6,17,\"002B0034003400370037003000300039003000300031003200330034\",145,\"24/03/05,09:15:00+04\",\"24/03/05,09:16:00+04\",0";
     peer.ok("AT+CMGL=\"ALL\"", &[&head, &text, report]).await;
-    match decoded(&d.next_pdu().await) {
-        (Pdu::Deliver(m), false, false) => {
+    // The listing lacks <fo> and <dcs>: the message is read again.
+    peer.ok(
+        "AT+CMGR=1",
+        &[
+            &format!("+CMGR: \"REC READ\",\"{from}\",\"\",\"24/03/05,09:15:00+04\",145,4,0,0,\"{}\",145,6", ucs2("+447785016005")),
+            &text,
+        ],
+    )
+    .await;
+    let mut got = vec![decoded(&d.next_pdu().await), decoded(&d.next_pdu().await)];
+    got.sort_by_key(|(_, report, _)| *report);
+    match got.as_slice() {
+        [(Pdu::Deliver(m), false, false), (Pdu::StatusReport(r), true, false)] => {
             assert_eq!(m.originator.to_string(), "+447700900123");
             assert_eq!(m.data.text(), Some("Héllo!"));
-        }
-        other => panic!("{other:?}"),
-    }
-    match decoded(&d.next_pdu().await) {
-        (Pdu::StatusReport(r), true, false) => {
             assert_eq!((r.mr, r.status.0), (17, 0));
             assert_eq!(r.recipient.to_string(), "+4477009001234");
         }
@@ -497,6 +503,14 @@ async fn text_mode_forced() {
         "AT+CMGL=\"ALL\"",
         &[
             "+CMGL: 4,\"REC READ\",\"+8613501154105\",,\"01/09/12,18:04:09+32\",145,3",
+            "AAA",
+        ],
+    )
+    .await;
+    peer.ok(
+        "AT+CMGR=4",
+        &[
+            "+CMGR: \"REC READ\",\"+8613501154105\",,\"01/09/12,18:04:09+32\",145,4,0,0,\"+8613800100500\",145,3",
             "AAA",
         ],
     )

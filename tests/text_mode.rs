@@ -3,7 +3,8 @@
 //! GSM-7 and UCS-2 single-part messages go out through the text-mode modem
 //! and their status reports are matched to their parts; a long message goes
 //! out through the PDU modem; messages sent to the text-mode modem's number
-//! are read from its text listings, stored and deleted from the SIM.
+//! (a long one too: its parts show their header in hex) are read from its
+//! text listings, stored, reassembled and deleted from the SIM.
 mod common;
 
 use std::time::Duration;
@@ -82,13 +83,16 @@ async fn a_text_only_modem_sends_receives_and_reports() {
     assert_eq!(text_to(&g.net.external_messages(), &external(3)), long);
 
     // Received by the text-mode modem: read from its text listings.
-    let inbound: &[(usize, &str)] = &[(4, "Hello @ home"), (5, "Ответ: да")];
+    let long_in = "Ein langer Gruß aus dem Netz, in Teilen. ".repeat(6);
+    let inbound: &[(usize, &str)] = &[(4, "Hello @ home"), (5, "Ответ: да"), (6, &long_in)];
     for (k, text) in inbound {
         g.net
             .inject(&external(*k), &msisdn(1), text)
             .expect("inject");
     }
-    let inbox = g.wait_inbox(T, |i| i.len() == inbound.len());
+    let inbox = g.wait_inbox(T, |i| {
+        i.len() == inbound.len() && i.iter().all(|m| m["complete"] == json!(true))
+    });
     for (k, text) in inbound {
         let m = inbox
             .iter()

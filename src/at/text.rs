@@ -352,6 +352,28 @@ fn built(bytes: Vec<u8>) -> BuiltPdu {
     }
 }
 
+/// TP-UDL of packed GSM-7 user data `ud` that starts with a header (UDHL
+/// first). When one septet fewer fills the same octets and the last septet
+/// is 0, it is read as padding, not as an `@`.
+fn udh_septets(ud: &[u8]) -> usize {
+    let most = ud.len() * 8 / 7;
+    if most == 0 || (most - 1) * 7 / 8 + usize::from((most - 1) * 7 % 8 != 0) != ud.len() {
+        return most;
+    }
+    let hdr = ud.first().map_or(0, |l| usize::from(*l) + 1);
+    let body = most.saturating_sub(gsm7::udh_septets(hdr));
+    let septets = gsm7::unpack(
+        ud.get(hdr..).unwrap_or_default(),
+        gsm7::fill_bits(hdr),
+        body,
+    );
+    if body > 0 && septets.len() == body && septets.last() == Some(&0) {
+        most - 1
+    } else {
+        most
+    }
+}
+
 impl TextDeliver {
     /// The SMS-DELIVER this entry shows; `cs` is the `AT+CSCS` it was read in.
     pub fn to_pdu(&self, cs: Cscs) -> Result<BuiltPdu, AtError> {
@@ -359,6 +381,9 @@ impl TextDeliver {
             Some(s) => parse_scts(s).ok_or_else(|| bad("text SMS", "scts", s))?,
             None => Scts::new(0, 1, 1, 0, 0, 0, 0),
         };
+        if let Some(fo) = self.fo.filter(|fo| fo & 0x40 != 0) {
+            return self.with_header(fo, scts, cs);
+        }
         let dcs = self.dcs.map(Dcs);
         let data = user_data(&self.data, cs, dcs);
         let dcs = fitting_dcs(dcs, &data);
@@ -382,6 +407,44 @@ impl TextDeliver {
             data,
         };
         Ok(built(d.encode(smsc.as_ref())))
+    }
+}
+
+impl TextDeliver {
+    /// A message with a user data header (TP-UDHI in `<fo>`): 27.005 shows
+    /// its whole user data, header included, as hex octets. The TPDU is
+    /// rebuilt around them so the header (a concatenation reference, say)
+    /// reaches reassembly.
+    fn with_header(&self, fo: u8, scts: Scts, cs: Cscs) -> Result<BuiltPdu, AtError> {
+        let ud = codec::from_hex(self.data.trim())
+            .map_err(|_| bad("text SMS", "hex user data", &self.data))?;
+        let dcs = Dcs(self.dcs.unwrap_or(0));
+        let udl = match dcs.effective_alphabet() {
+            Alphabet::Gsm7 | Alphabet::Reserved if !dcs.compressed() => udh_septets(&ud),
+            _ => ud.len(),
+        };
+        let udl = u8::try_from(udl).map_err(|_| bad("text SMS", "user data length", &self.data))?;
+        let mut tpdu = vec![fo & !0x03];
+        address(&self.oa, self.tooa, cs).encode_tp(&mut tpdu);
+        tpdu.push(self.pid.unwrap_or(0));
+        tpdu.push(dcs.0);
+        tpdu.extend_from_slice(&scts.raw);
+        tpdu.push(udl);
+        tpdu.extend_from_slice(&ud);
+        // Only what reads back as a DELIVER leaves here.
+        match codec::decode(&tpdu, Some(tpdu.len())) {
+            Ok(Decoded {
+                pdu: Pdu::Deliver(_),
+                ..
+            }) => {}
+            _ => return Err(bad("text SMS", "user data header", &self.data)),
+        }
+        let mut bytes = vec![0u8];
+        bytes.extend_from_slice(&tpdu);
+        Ok(BuiltPdu {
+            tpdu_len: tpdu.len(),
+            bytes,
+        })
     }
 }
 
@@ -656,6 +719,66 @@ mod tests {
         }
         for (l, p, cs, i, w, t) in table {
             check(l, p, *cs, *i, w, t);
+        }
+    }
+
+    /// The parts of a long message, as `+CMGR` shows them with `AT+CSDH=1`:
+    /// `<fo>` with TP-UDHI and the user data (header included) in hex.
+    #[test]
+    fn parts_with_a_header_keep_it() {
+        let to = Address::parse("+15550000001").unwrap();
+        // (text, parts, what reads back)
+        let table: &[(String, usize, String)] = &[
+            ("long message ".repeat(20), 2, "long message ".repeat(20)),
+            ("x".repeat(153 + 146), 2, "x".repeat(153 + 146)),
+            ("Ж".repeat(100), 2, "Ж".repeat(100)),
+            // An `@` (septet 0) that ends where padding could: read as padding.
+            ("@".repeat(161), 2, "@".repeat(160)),
+        ];
+        assert!(!table.is_empty());
+        for (text, n, want) in table {
+            let parts = codec::encode_submit(&to, text, &SubmitOptions::default()).unwrap();
+            assert_eq!(parts.len(), *n, "{text}");
+            let mut got = String::new();
+            for p in &parts {
+                let Pdu::Submit(s) = codec::decode(&p.bytes, Some(p.tpdu_len)).unwrap().pdu else {
+                    panic!()
+                };
+                // The DELIVER a network makes of it, then its text-mode face.
+                let d = Deliver {
+                    more_messages: false,
+                    loop_prevention: false,
+                    status_report_indication: false,
+                    reply_path: false,
+                    originator: to.clone(),
+                    pid: 0,
+                    dcs: s.dcs,
+                    scts: Scts::new(24, 3, 5, 9, 15, 0, 4),
+                    udh: s.udh.clone(),
+                    data: s.data.clone(),
+                };
+                let tpdu = d.encode(None);
+                let tpdu = tpdu.get(1..).unwrap().to_vec();
+                let ud_at = 2 + 1 + 6 + 1 + 1 + 7;
+                let ud = codec::to_hex(tpdu.get(ud_at + 1..).unwrap());
+                let head = format!(
+                    "+CMGR: \"REC UNREAD\",\"+15550000001\",,\"24/03/05,09:15:00+01\",145,{},0,{},\"+15559990000\",145,{}",
+                    tpdu[0],
+                    s.dcs.0,
+                    ud.len() / 2
+                );
+                let (ok, bad) = parse_text_listing(&resp(&[&head, &ud]), "+CMGR:");
+                assert!(bad.is_empty(), "{bad:?}");
+                let Some(TextEntry::Deliver(t)) = ok.first().map(|e| &e.entry) else {
+                    panic!("{ok:?}")
+                };
+                let Pdu::Deliver(back) = decoded(&t.to_pdu(Cscs::Ucs2).unwrap()) else {
+                    panic!()
+                };
+                assert_eq!(back.udh, d.udh, "{text}");
+                got.push_str(back.data.text().unwrap_or_default());
+            }
+            assert_eq!(&got, want);
         }
     }
 

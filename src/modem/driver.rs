@@ -680,8 +680,7 @@ impl Actor {
                     warn!(mem, result = %r.result, "listing refused");
                     continue;
                 }
-                self.emit_text_listing(&mem, None, &r, "+CMGL:", report, false)
-                    .await;
+                self.text_sweep(conn, &mem, &r, report).await?;
                 continue;
             }
             let c = Command::new("+CMGL", "AT+CMGL=4", t).with_data("+CMGL:");
@@ -802,6 +801,55 @@ impl Actor {
         }
     }
 
+    /// Text mode: a `+CMGL` listing lacks a message's `<fo>` and `<dcs>`
+    /// (27.005 gives them only in `+CMGR`), so each message not emitted
+    /// recently is read again with `AT+CMGR`; status reports are complete
+    /// in the listing.
+    async fn text_sweep(
+        &mut self,
+        conn: &mut Conn,
+        mem: &str,
+        r: &Response,
+        report: bool,
+    ) -> Result<(), ExecError> {
+        let (found, bad) = text_sms::parse_text_listing(r, "+CMGL:");
+        for e in bad {
+            warn!(error = %e, "text-mode entry skipped; left on the modem");
+        }
+        let now = Instant::now();
+        for entry in found {
+            let Some(index) = entry.index else {
+                continue;
+            };
+            match entry.entry {
+                TextEntry::Outgoing => {}
+                TextEntry::Report(_) => {
+                    self.emit_text_entry(mem, index, &entry.entry, report, false)
+                        .await
+                }
+                TextEntry::Deliver(_) => {
+                    let recent = self
+                        .emitted
+                        .get(&(mem.to_string(), index))
+                        .is_some_and(|t| now.duration_since(*t) < REEMIT_AFTER);
+                    if recent {
+                        continue;
+                    }
+                    let r = conn
+                        .exec(&Command::cmgr(index, self.opts.command_timeout))
+                        .await?;
+                    if r.result.is_ok() {
+                        self.emit_text_listing(mem, Some(index), &r, "+CMGR:", report, false)
+                            .await;
+                    } else {
+                        warn!(mem, index, result = %r.result, "cannot read stored message");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Text mode: each entry of a `+CMGL`/`+CMGR` answer becomes the PDU it
     /// shows (`index` for `+CMGR`, whose lines carry none).
     async fn emit_text_listing(
@@ -813,7 +861,6 @@ impl Actor {
         report: bool,
         fresh: bool,
     ) {
-        let cs = self.current_cscs();
         let (found, bad) = text_sms::parse_text_listing(r, prefix);
         for e in bad {
             warn!(error = %e, "text-mode entry skipped; left on the modem");
@@ -822,26 +869,39 @@ impl Actor {
             let Some(i) = entry.index.or(index) else {
                 continue;
             };
-            let (built, is_report) = match &entry.entry {
-                TextEntry::Deliver(d) => (d.to_pdu(cs), false),
-                TextEntry::Report(rep) => (rep.to_pdu(cs), true),
-                TextEntry::Outgoing => continue,
-            };
-            match built {
-                Ok(p) => {
-                    self.emit_stored_pdu(
-                        mem,
-                        i,
-                        p.bytes,
-                        Some(p.tpdu_len),
-                        report || is_report,
-                        fresh,
-                    )
-                    .await
-                }
-                Err(e) => {
-                    warn!(mem, index = i, error = %e, "text-mode entry not understood; left on the modem")
-                }
+            self.emit_text_entry(mem, i, &entry.entry, report, fresh)
+                .await;
+        }
+    }
+
+    async fn emit_text_entry(
+        &mut self,
+        mem: &str,
+        index: u32,
+        entry: &TextEntry,
+        report: bool,
+        fresh: bool,
+    ) {
+        let cs = self.current_cscs();
+        let (built, is_report) = match entry {
+            TextEntry::Deliver(d) => (d.to_pdu(cs), false),
+            TextEntry::Report(rep) => (rep.to_pdu(cs), true),
+            TextEntry::Outgoing => return,
+        };
+        match built {
+            Ok(p) => {
+                self.emit_stored_pdu(
+                    mem,
+                    index,
+                    p.bytes,
+                    Some(p.tpdu_len),
+                    report || is_report,
+                    fresh,
+                )
+                .await
+            }
+            Err(e) => {
+                warn!(mem, index, error = %e, "text-mode entry not understood; left on the modem")
             }
         }
     }

@@ -1012,7 +1012,8 @@ impl Engine {
 
     /// A delivered message's text-mode header fields after `<oa>` and its
     /// text, as 27.005 §3.1 shows them: the text in the character set, or
-    /// hex octets when its `<dcs>` is UCS-2 or 8-bit. `listing`: `+CMGL`'s
+    /// hex octets when its `<dcs>` is UCS-2 or 8-bit, or the whole user data
+    /// (header included) in hex when `<fo>` has TP-UDHI. `listing`: `+CMGL`'s
     /// short tail (`<tooa>,<length>`) instead of `+CMGR`/`+CMT`'s full one.
     fn deliver_text(&self, m: &Incoming, text: &str, listing: bool) -> (String, String) {
         let d = match codec::decode(&m.tpdu, Some(m.tpdu.len())) {
@@ -1023,7 +1024,19 @@ impl Engine {
             _ => None,
         };
         let dcs = d.as_ref().map_or(Dcs::GSM7, |d| d.dcs);
+        let fo = m.tpdu.first().copied().unwrap_or(4);
+        // After TP-MTI, the address (length in digits, TOA, BCD), TP-PID,
+        // TP-DCS, TP-SCTS and TP-UDL.
+        let ud_at = m
+            .tpdu
+            .get(1)
+            .map_or(0, |n| 1 + 2 + usize::from(*n).div_ceil(2) + 1 + 1 + 7 + 1);
         let (shown, length) = match (dcs.effective_alphabet(), d.as_ref().map(|d| &d.data)) {
+            // A user data header: the whole user data as hex octets.
+            _ if fo & 0x40 != 0 => {
+                let ud = m.tpdu.get(ud_at..).unwrap_or_default();
+                (codec::to_hex(ud), ud.len())
+            }
             (codec::dcs::Alphabet::Eight, Some(UserData::Binary(b))) => (codec::to_hex(b), b.len()),
             (codec::dcs::Alphabet::Ucs2, _) => {
                 let o = ucs2::encode(text);
@@ -1038,7 +1051,6 @@ impl Engine {
         if listing {
             return (format!(",{tooa},{length}"), shown);
         }
-        let fo = m.tpdu.first().copied().unwrap_or(4);
         let pid = d.as_ref().map_or(0, |d| d.pid);
         let sca = self.in_cscs(super::network::SMSC);
         (
