@@ -357,7 +357,7 @@ fn built(bytes: Vec<u8>) -> BuiltPdu {
 /// is 0, it is read as padding, not as an `@`.
 fn udh_septets(ud: &[u8]) -> usize {
     let most = ud.len() * 8 / 7;
-    if most == 0 || (most - 1) * 7 / 8 + usize::from((most - 1) * 7 % 8 != 0) != ud.len() {
+    if most == 0 || ((most - 1) * 7).div_ceil(8) != ud.len() {
         return most;
     }
     let hdr = ud.first().map_or(0, |l| usize::from(*l) + 1);
