@@ -473,6 +473,60 @@ async fn text_mode_when_pdu_mode_is_refused() {
     peer.quiet_for(Duration::from_millis(50)).await;
 }
 
+/// A text-mode listing refused in UCS2 is asked again in GSM, and reading
+/// stays in GSM.
+#[tokio::test]
+async fn text_listing_refused_in_ucs2_falls_back_to_gsm() {
+    let mut peer = Peer::new();
+    let mut d = start(opts("m", &peer.path));
+    peer.ok("AT", &[]).await;
+    peer.ok("ATE0", &[]).await;
+    peer.ok("AT+CMEE=1", &[]).await;
+    peer.ok("AT+CPIN?", &["+CPIN: READY"]).await;
+    identity(&mut peer, &GENERIC).await;
+    peer.fail_with("AT+CMGF=0", "ERROR").await;
+    peer.ok("AT+CMGF=1", &[]).await;
+    peer.ok("AT+CSDH=1", &[]).await;
+    peer.ok("AT+CSCS=\"UCS2\"", &[]).await;
+    peer.ok("AT+CSMS?", &["+CSMS: 0,1,1,1"]).await;
+    peer.ok("AT+CPMS=\"SM\",\"SM\",\"SM\"", &["+CPMS: 1,30,1,30,1,30"])
+        .await;
+    peer.ok("AT+CNMI=2,1,0,2,0", &[]).await;
+    peer.ok("AT+CREG=2", &[]).await;
+    health(&mut peer).await;
+    d.wait_state(|s| *s == ModemState::Ready).await;
+    peer.fail_with("AT+CMGL=\"ALL\"", "+CMS ERROR: 302").await;
+    peer.ok("AT+CSCS=\"GSM\"", &[]).await;
+    peer.ok(
+        "AT+CMGL=\"ALL\"",
+        &[
+            "+CMGL: 1,\"REC UNREAD\",\"+447700900123\",,\"24/03/05,09:15:00+04\",145,2",
+            "hi",
+        ],
+    )
+    .await;
+    peer.ok(
+        "AT+CMGR=1",
+        &["+CMGR: \"REC READ\",\"+447700900123\",,\"24/03/05,09:15:00+04\",145,4,0,0,\"+447785016005\",145,2", "hi"],
+    )
+    .await;
+    match decoded(&d.next_pdu().await) {
+        (Pdu::Deliver(m), false, false) => assert_eq!(m.data.text(), Some("hi")),
+        other => panic!("{other:?}"),
+    }
+    // A +CMTI read stays in GSM: no AT+CSCS before its AT+CMGR.
+    peer.say("\r\n+CMTI: \"SM\",2\r\n").await;
+    peer.ok(
+        "AT+CMGR=2",
+        &["+CMGR: \"REC UNREAD\",\"+447700900123\",,\"24/03/05,09:15:00+04\",145,4,0,0,\"+447785016005\",145,3", "yes"],
+    )
+    .await;
+    match decoded(&d.next_pdu().await) {
+        (Pdu::Deliver(m), false, false) => assert_eq!(m.data.text(), Some("yes")),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// `mode = "text"`: text mode without trying PDU mode; a modem without UCS2
 /// listings is read in GSM.
 #[tokio::test]

@@ -675,7 +675,15 @@ impl Actor {
             let t = self.opts.command_timeout * 3;
             if self.status.text_mode {
                 self.select_cscs(conn, self.read_cscs).await?;
-                let r = conn.exec(&Command::cmgl_all_text(t)).await?;
+                let mut r = conn.exec(&Command::cmgl_all_text(t)).await?;
+                if !r.result.is_ok() && self.read_cscs == Cscs::Ucs2 {
+                    // Some firmware wants `"ALL"` itself in UCS2 hex then:
+                    // list in GSM from now on (UCS-2 texts still come as hex).
+                    warn!(mem, result = %r.result, "listing refused in UCS2; reading in GSM");
+                    self.read_cscs = Cscs::Gsm;
+                    self.select_cscs(conn, Cscs::Gsm).await?;
+                    r = conn.exec(&Command::cmgl_all_text(t)).await?;
+                }
                 if !r.result.is_ok() {
                     warn!(mem, result = %r.result, "listing refused");
                     continue;
