@@ -1,7 +1,9 @@
 //! Configuration: TOML text → raw serde structs (`deny_unknown_fields`) →
-//! validated [`Config`] (durations parsed, defaults filled, cross-references
-//! checked). Every error names the file, the line and the key:
-//! `PATH:LINE: KEY: message`. Owns nothing else: it reads one file and does no
+//! validated [`Config`] (durations parsed with `humantime`, defaults filled,
+//! cross-references checked). Every error names the file, the line and the
+//! key: `PATH:LINE: KEY: message`. The key of a serde error comes from
+//! `serde_path_to_error`, its line from toml's span; a validation error looks
+//! its key path up in the parsed document for the line. Owns nothing else: it reads one file and does no
 //! other I/O; it neither opens devices nor creates directories.
 //!
 //! Key paths use TOML names with 0-based indexes for arrays of tables:
@@ -13,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use toml::Spanned;
 
 /// The default location of the configuration file.
 pub const DEFAULT_PATH: &str = "/etc/smsgate/smsgate.toml";
@@ -221,6 +222,18 @@ pub enum ModemMode {
 /// `"auto"`) detects it from `AT+CGMI`.
 pub use crate::modem::quirks::Family;
 
+/// The value of a `quirks = "…"` key (case-insensitive): `Some(None)` for
+/// `""` or `"auto"`, `None` for an unknown family.
+fn quirks_from_name(s: &str) -> Option<Option<Family>> {
+    let t = s.trim();
+    if t.is_empty() || t.eq_ignore_ascii_case("auto") {
+        return Some(None);
+    }
+    t.parse::<Family>().ok().map(Some)
+}
+
+const QUIRKS_EXPECTED: &str = "\"\" (auto), \"huawei\", \"simcom\", \"quectel\", \"zte\", \"telit\", \"sierra\" or \"generic\"";
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModemConfig {
     pub name: String,
@@ -309,11 +322,27 @@ impl Config {
     /// Validates `text`; `path_for_messages` only appears in errors.
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, path_for_messages: &Path) -> Result<Config, ConfigError> {
+        let syntax = |e: toml::de::Error| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            // What parsed before the error names the key being written.
+            let (partial, _) = toml::de::DeTable::parse_recoverable(text);
+            invalid(
+                path_for_messages,
+                line_of(text, offset),
+                key_before(partial.get_ref(), offset),
+                one_line(e.message()),
+            )
+        };
+        let doc = toml::de::DeTable::parse(text).map_err(syntax)?;
         let ctx = Ctx {
             text,
             path: path_for_messages,
+            doc: doc.get_ref(),
         };
-        let raw: RawFile = toml::from_str(text).map_err(|e| ctx.toml_error(&e))?;
+        let raw: RawFile = serde_path_to_error::deserialize(toml::de::Deserializer::from(
+            toml::de::DeTable::parse(text).map_err(syntax)?,
+        ))
+        .map_err(|e| ctx.serde_error(e))?;
         ctx.validate(raw)
     }
 
@@ -447,10 +476,11 @@ fn yes_no(b: bool) -> &'static str {
 const DURATION_UNITS: &str =
     "ms, s, m, h, d, w (e.g. \"250ms\", \"90s\", \"5m\", \"1h30m\", \"2d\")";
 
-/// Parses `"250ms"`, `"90s"`, `"5m"`, `"12h"`, `"2d"`, `"1w"` and combinations
-/// such as `"1h30m"`. A bare number is refused with a message listing the units.
-/// The one duration parser: config keys, the control protocol, spool headers
-/// and the command line all read durations through it.
+/// Parses `"250ms"`, `"90s"`, `"5m"`, `"12h"`, `"90d"`, `"1w"` and
+/// combinations such as `"1h30m"` or `"1h 30m"` with `humantime`. A bare
+/// number is refused with a message listing the units. The one duration
+/// parser: config keys, the control protocol, spool headers and the command
+/// line all read durations through it.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     if t.is_empty() {
@@ -458,50 +488,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "empty duration; use a number with a unit: {DURATION_UNITS}"
         ));
     }
-    let too_large = || format!("duration {s:?} is too large");
-    let mut total_ms: u64 = 0;
-    let mut num: Option<u64> = None;
-    let mut chars = t.chars().peekable();
-    while let Some(c) = chars.next() {
-        if let Some(d) = c.to_digit(10) {
-            let n = num
-                .unwrap_or(0)
-                .checked_mul(10)
-                .and_then(|n| n.checked_add(u64::from(d)))
-                .ok_or_else(too_large)?;
-            num = Some(n);
-            continue;
-        }
-        let unit_ms: u64 = match c {
-            'm' if chars.peek() == Some(&'s') => {
-                chars.next();
-                1
-            }
-            's' => 1000,
-            'm' => 60_000,
-            'h' => 3_600_000,
-            'd' => 86_400_000,
-            'w' => 604_800_000,
-            _ => {
-                return Err(format!(
-                    "bad character {c:?} in duration {s:?}; units are {DURATION_UNITS}"
-                ))
-            }
-        };
-        let n = num
-            .take()
-            .ok_or_else(|| format!("unit {c:?} without a number in {s:?}"))?;
-        total_ms = n
-            .checked_mul(unit_ms)
-            .and_then(|v| total_ms.checked_add(v))
-            .ok_or_else(too_large)?;
-    }
-    if num.is_some() {
-        return Err(format!(
-            "duration {s:?} has no unit after its last number; units are {DURATION_UNITS}"
-        ));
-    }
-    Ok(Duration::from_millis(total_ms))
+    humantime::parse_duration(t).map_err(|e| match e {
+        humantime::DurationError::NumberOverflow => format!("duration {s:?} is too large"),
+        e => format!("bad duration {s:?}: {e}"),
+    })
 }
 
 /// Formats a duration in the form [`parse_duration`] reads (`"1h30m"`,
@@ -605,7 +595,7 @@ enum RawLanguage {
 // Raw layer
 // ---------------------------------------------------------------------------
 
-type S<T> = Option<Spanned<T>>;
+type S<T> = Option<T>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -627,7 +617,7 @@ struct RawFile {
     #[serde(default)]
     log: Option<RawLog>,
     #[serde(default)]
-    modem: Vec<Spanned<RawModem>>,
+    modem: Vec<RawModem>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -699,7 +689,7 @@ struct RawDispatch {
     #[serde(default)]
     expire_after: S<RawDuration>,
     #[serde(default)]
-    languages: Vec<Spanned<RawLanguage>>,
+    languages: Vec<RawLanguage>,
     #[serde(default)]
     concat_ref16: Option<bool>,
     #[serde(default)]
@@ -709,8 +699,8 @@ struct RawDispatch {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRoute {
-    prefix: Spanned<String>,
-    modems: Spanned<Vec<Spanned<String>>>,
+    prefix: String,
+    modems: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -757,8 +747,8 @@ struct RawLog {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawModem {
-    name: Spanned<String>,
-    device: Spanned<String>,
+    name: String,
+    device: String,
     #[serde(default)]
     enabled: Option<bool>,
     #[serde(default)]
@@ -776,13 +766,13 @@ struct RawModem {
     #[serde(default)]
     smsc: S<String>,
     #[serde(default)]
-    init: Vec<Spanned<String>>,
+    init: Vec<String>,
     #[serde(default)]
     quirks: S<String>,
     #[serde(default)]
     weight: S<u32>,
     #[serde(default)]
-    queues: Vec<Spanned<String>>,
+    queues: Vec<String>,
     #[serde(default)]
     per_minute: Option<u32>,
     #[serde(default)]
@@ -814,65 +804,192 @@ const VALIDITY_MAX: Duration = Duration::from_secs(63 * 604_800);
 struct Ctx<'a> {
     text: &'a str,
     path: &'a Path,
+    /// The parsed document with the span of every key and value: the line
+    /// of a validation error is looked up here by its key path.
+    doc: &'a toml::de::DeTable<'a>,
+}
+
+/// One step of a key path: a table key or an array index.
+#[derive(Debug, Clone, PartialEq)]
+enum Step<'k> {
+    Key(&'k str),
+    Index(usize),
+}
+
+/// Splits `modem[1].init[0]` into `modem`, `1`, `init`, `0`.
+fn steps(key: &str) -> Vec<Step<'_>> {
+    let mut out = Vec::new();
+    for part in key.split('.') {
+        let mut rest = part;
+        if let Some((name, _)) = rest.split_once('[') {
+            out.push(Step::Key(name));
+            rest = rest.get(name.len()..).unwrap_or_default();
+            while let Some(inner) = rest.strip_prefix('[') {
+                let Some((n, tail)) = inner.split_once(']') else {
+                    break;
+                };
+                if let Ok(i) = n.parse() {
+                    out.push(Step::Index(i));
+                }
+                rest = tail;
+            }
+        } else {
+            out.push(Step::Key(rest));
+        }
+    }
+    out
+}
+
+/// The span of the value at `key` in `doc`, or of the deepest part of the
+/// path that exists (a missing key is reported at its table).
+fn span_of(doc: &toml::de::DeTable<'_>, key: &str) -> Range<usize> {
+    use toml::de::DeValue;
+    let mut span = 0..0;
+    let mut here: Option<&DeValue<'_>> = None;
+    for step in steps(key) {
+        let found = match (step, here) {
+            (Step::Key(k), None) => doc.iter().find(|(n, _)| n.get_ref() == k).map(|(_, v)| v),
+            (Step::Key(k), Some(DeValue::Table(t))) => {
+                t.iter().find(|(n, _)| n.get_ref() == k).map(|(_, v)| v)
+            }
+            (Step::Index(i), Some(DeValue::Array(a))) => a.get(i),
+            _ => None,
+        };
+        let Some(v) = found else { break };
+        span = v.span();
+        here = Some(v.get_ref());
+    }
+    span
+}
+
+/// The key path of the last key written at or before `offset` (a syntax
+/// error has no serde path: this names what was being written there).
+fn key_before(doc: &toml::de::DeTable<'_>, offset: usize) -> String {
+    use toml::de::DeValue;
+    fn walk(
+        table: &toml::de::DeTable<'_>,
+        prefix: &str,
+        offset: usize,
+        best: &mut (usize, String),
+    ) {
+        for (k, v) in table.iter() {
+            let start = k.span().start;
+            if start > offset {
+                continue;
+            }
+            let path = if prefix.is_empty() {
+                k.get_ref().to_string()
+            } else {
+                format!("{prefix}.{}", k.get_ref())
+            };
+            if start >= best.0 {
+                *best = (start, path.clone());
+            }
+            match v.get_ref() {
+                DeValue::Table(t) => walk(t, &path, offset, best),
+                DeValue::Array(a) => {
+                    for (i, e) in a.iter().enumerate() {
+                        if let DeValue::Table(t) = e.get_ref() {
+                            walk(t, &format!("{path}[{i}]"), offset, best);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut best = (0, String::new());
+    walk(doc, "", offset, &mut best);
+    if best.1.is_empty() {
+        "(top level)".to_string()
+    } else {
+        best.1
+    }
 }
 
 impl Ctx<'_> {
     fn line_of(&self, offset: usize) -> usize {
-        let end = offset.min(self.text.len());
-        self.text
-            .as_bytes()
-            .get(..end)
-            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
-            .unwrap_or(0)
-            + 1
+        line_of(self.text, offset)
     }
 
-    fn err(
-        &self,
-        span: Range<usize>,
-        key: impl Into<String>,
-        message: impl Into<String>,
-    ) -> ConfigError {
-        ConfigError::Invalid {
-            path: self.path.to_path_buf(),
-            line: self.line_of(span.start),
-            key: key.into(),
-            message: message.into(),
-        }
+    /// An error about the value at `key` (a path such as `modem[1].pin`).
+    fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        let key = key.into();
+        let line = self.line_of(span_of(self.doc, &key).start);
+        invalid(self.path, line, key, message)
     }
 
-    /// An error from the toml/serde layer: the span gives the line; the key
-    /// path is recovered from the text around it.
-    fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
-        let message = e
-            .message()
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join("; ");
-        let offset = e.span().map(|s| s.start).unwrap_or(0);
-        let (line, key) = locate(self.text, offset);
-        // An unknown field: the span covers the key itself, so name it.
-        let key = if let Some(field) = unknown_field(&message) {
-            match key.rsplit_once('.') {
-                Some((table, last)) if last == field => format!("{table}.{field}"),
-                Some((table, _)) if !key.ends_with(']') => format!("{table}.{field}"),
-                _ if key == "(top level)" => field.to_string(),
-                _ if key.ends_with(field) => key,
-                _ => format!("{key}.{field}"),
-            }
-        } else {
-            key
+    /// An error about element `index` of the array at `key`: the line is the
+    /// element's, the key named is the array's.
+    fn err_at(&self, key: &str, index: usize, message: impl Into<String>) -> ConfigError {
+        let line = self.line_of(span_of(self.doc, &format!("{key}[{index}]")).start);
+        invalid(self.path, line, key, message)
+    }
+
+    /// A type error, unknown key or missing key from serde: the key path
+    /// comes from `serde_path_to_error`, the line from toml's span.
+    fn serde_error(&self, e: serde_path_to_error::Error<toml::de::Error>) -> ConfigError {
+        let key = match e.path().to_string() {
+            p if p == "." => "(top level)".to_string(),
+            p => p,
         };
-        ConfigError::Invalid {
-            path: self.path.to_path_buf(),
-            line,
+        let inner = e.into_inner();
+        let offset = inner
+            .span()
+            .map(|s| s.start)
+            .unwrap_or_else(|| span_of(self.doc, &key).start);
+        invalid(
+            self.path,
+            self.line_of(offset),
             key,
-            message,
-        }
+            one_line(inner.message()),
+        )
     }
+}
 
+/// An error about `key` of the configuration `text` read from `path`, at the
+/// line of that key: for checks made outside this module (`check-config`
+/// looks up `[control] group` in the system's group database).
+pub fn error_at(text: &str, path: &Path, key: &str, message: impl Into<String>) -> ConfigError {
+    let line = toml::de::DeTable::parse(text)
+        .map(|doc| line_of(text, span_of(doc.get_ref(), key).start))
+        .unwrap_or(1);
+    invalid(path, line, key, message)
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()
+        .get(..end)
+        .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+        .unwrap_or(0)
+        + 1
+}
+
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn invalid(
+    path: &Path,
+    line: usize,
+    key: impl Into<String>,
+    message: impl Into<String>,
+) -> ConfigError {
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+impl Ctx<'_> {
     fn validate(&self, raw: RawFile) -> Result<Config, ConfigError> {
         let store = self.store(raw.store.unwrap_or_default())?;
         let control = self.control(raw.control.unwrap_or_default())?;
@@ -883,11 +1000,9 @@ impl Ctx<'_> {
         let log = self.log(raw.log.unwrap_or_default())?;
         let mut modems: Vec<ModemConfig> = Vec::with_capacity(raw.modem.len());
         for (i, m) in raw.modem.into_iter().enumerate() {
-            let name_span = m.get_ref().name.span();
-            let mc = self.modem(i, m.into_inner(), &dispatch)?;
+            let mc = self.modem(i, m, &dispatch)?;
             if modems.iter().any(|o| o.name == mc.name) {
                 return Err(self.err(
-                    name_span,
                     format!("modem[{i}].name"),
                     format!("duplicate modem name {:?}", mc.name),
                 ));
@@ -896,42 +1011,36 @@ impl Ctx<'_> {
         }
         let mut routes: Vec<Route> = Vec::with_capacity(raw.route.len());
         for (i, r) in raw.route.into_iter().enumerate() {
-            let prefix = r.prefix.get_ref().trim().to_string();
+            let prefix = r.prefix.trim().to_string();
             let valid = match prefix.strip_prefix('+') {
                 Some(rest) => rest.chars().all(|c| c.is_ascii_digit()),
                 None => prefix.chars().all(|c| c.is_ascii_digit()),
             };
             if !valid {
                 return Err(self.err(
-                    r.prefix.span(),
                     format!("route[{i}].prefix"),
                     "must be digits with an optional leading '+' (empty matches every number)",
                 ));
             }
             if routes.iter().any(|o| o.prefix == prefix) {
                 return Err(self.err(
-                    r.prefix.span(),
                     format!("route[{i}].prefix"),
                     format!("duplicate route prefix {prefix:?}"),
                 ));
             }
-            if r.modems.get_ref().is_empty() {
-                return Err(self.err(
-                    r.modems.span(),
-                    format!("route[{i}].modems"),
-                    "must name at least one modem",
-                ));
+            if r.modems.is_empty() {
+                return Err(self.err(format!("route[{i}].modems"), "must name at least one modem"));
             }
             let mut names = Vec::new();
-            for n in r.modems.get_ref() {
-                if !modems.iter().any(|m| &m.name == n.get_ref()) {
-                    return Err(self.err(
-                        n.span(),
-                        format!("route[{i}].modems"),
-                        format!("no [[modem]] is named {:?}", n.get_ref()),
+            for (j, n) in r.modems.into_iter().enumerate() {
+                if !modems.iter().any(|m| m.name == n) {
+                    return Err(self.err_at(
+                        &format!("route[{i}].modems"),
+                        j,
+                        format!("no [[modem]] is named {n:?}"),
                     ));
                 }
-                names.push(n.get_ref().clone());
+                names.push(n);
             }
             routes.push(Route {
                 prefix,
@@ -960,10 +1069,8 @@ impl Ctx<'_> {
     ) -> Result<PathBuf, ConfigError> {
         match v {
             None => Ok(PathBuf::from(default)),
-            Some(s) if s.get_ref().trim().is_empty() => {
-                Err(self.err(s.span(), key, "must not be empty"))
-            }
-            Some(s) => Ok(PathBuf::from(s.into_inner())),
+            Some(s) if s.trim().is_empty() => Err(self.err(key, "must not be empty")),
+            Some(s) => Ok(PathBuf::from(s)),
         }
     }
 
@@ -978,21 +1085,13 @@ impl Ctx<'_> {
         let Some(v) = v else {
             return Ok(default);
         };
-        let d = parse_duration(&v.get_ref().0).map_err(|m| self.err(v.span(), key, m))?;
+        let d = parse_duration(&v.0).map_err(|m| self.err(key, m))?;
         if d < min {
-            return Err(self.err(
-                v.span(),
-                key,
-                format!("must be at least {}", format_duration(min)),
-            ));
+            return Err(self.err(key, format!("must be at least {}", format_duration(min))));
         }
         if let Some(max) = max {
             if d > max {
-                return Err(self.err(
-                    v.span(),
-                    key,
-                    format!("must be at most {}", format_duration(max)),
-                ));
+                return Err(self.err(key, format!("must be at most {}", format_duration(max))));
             }
         }
         Ok(d)
@@ -1009,9 +1108,9 @@ impl Ctx<'_> {
         let Some(v) = v else {
             return Ok(default);
         };
-        let n = *v.get_ref();
+        let n = v;
         if n < min || n > max {
-            return Err(self.err(v.span(), key, format!("must be between {min} and {max}")));
+            return Err(self.err(key, format!("must be between {min} and {max}")));
         }
         Ok(n)
     }
@@ -1034,14 +1133,13 @@ impl Ctx<'_> {
         let mode = match r.mode {
             None => 0o660,
             Some(m) => {
-                let t = m.get_ref().trim();
+                let t = m.trim();
                 let ok =
                     !t.is_empty() && t.len() <= 4 && t.chars().all(|c| ('0'..='7').contains(&c));
                 match u32::from_str_radix(t, 8) {
                     Ok(v) if ok => v,
                     _ => {
                         return Err(self.err(
-                            m.span(),
                             "control.mode",
                             "must be an octal file mode such as \"0660\"",
                         ))
@@ -1051,14 +1149,14 @@ impl Ctx<'_> {
         };
         let group = match r.group {
             None => None,
-            Some(g) if g.get_ref().trim().is_empty() => None,
+            Some(g) if g.trim().is_empty() => None,
             Some(g) => {
-                let t = g.get_ref().trim();
+                let t = g.trim();
                 if !t
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
                 {
-                    return Err(self.err(g.span(), "control.group", "must be a group name"));
+                    return Err(self.err("control.group", "must be a group name"));
                 }
                 Some(t.to_string())
             }
@@ -1074,7 +1172,7 @@ impl Ctx<'_> {
                 1024,
                 16 << 20,
             )?)
-            .expect("bounded by 16 MiB"),
+            .unwrap_or(usize::MAX),
             max_clients: usize::try_from(self.int_range(
                 r.max_clients,
                 "control.max_clients",
@@ -1082,7 +1180,7 @@ impl Ctx<'_> {
                 1,
                 65_536,
             )?)
-            .expect("bounded by 65536"),
+            .unwrap_or(usize::MAX),
         })
     }
 
@@ -1115,14 +1213,12 @@ impl Ctx<'_> {
     fn dispatch(&self, r: RawDispatch) -> Result<DispatchConfig, ConfigError> {
         let policy = match r.policy {
             None => Policy::LeastLoaded,
-            Some(p) => match p.get_ref().trim() {
+            Some(p) => match p.trim() {
                 "least-loaded" => Policy::LeastLoaded,
                 "round-robin" => Policy::RoundRobin,
                 "weighted" => Policy::Weighted,
                 other => {
-                    return Err(self.err(
-                        p.span(),
-                        "dispatch.policy",
+                    return Err(self.err("dispatch.policy",
                         format!("unknown policy {other:?}; expected \"least-loaded\", \"round-robin\" or \"weighted\""),
                     ))
                 }
@@ -1137,7 +1233,6 @@ impl Ctx<'_> {
             one,
             None,
         )?;
-        let retry_max_span = r.retry_max.as_ref().map(|s| s.span());
         let retry_max = self.duration(
             r.retry_max,
             "dispatch.retry_max",
@@ -1147,7 +1242,6 @@ impl Ctx<'_> {
         )?;
         if retry_max < retry_base {
             return Err(self.err(
-                retry_max_span.unwrap_or(0..0),
                 "dispatch.retry_max",
                 "must not be shorter than dispatch.retry_base",
             ));
@@ -1160,7 +1254,7 @@ impl Ctx<'_> {
             Some(VALIDITY_MAX),
         )?;
         let expire_after = match r.expire_after {
-            Some(s) if s.get_ref().0.trim().is_empty() => validity,
+            Some(s) if s.0.trim().is_empty() => validity,
             other => self.duration(
                 other,
                 "dispatch.expire_after",
@@ -1170,18 +1264,16 @@ impl Ctx<'_> {
             )?,
         };
         let mut languages = Vec::new();
-        for l in r.languages {
-            let id = match l.get_ref() {
-                RawLanguage::Id(n) => u8::try_from(*n).ok().filter(|n| (1..=13).contains(n)),
-                RawLanguage::Name(s) => language_id(s),
+        for (j, l) in r.languages.into_iter().enumerate() {
+            let id = match l {
+                RawLanguage::Id(n) => u8::try_from(n).ok().filter(|n| (1..=13).contains(n)),
+                RawLanguage::Name(s) => language_id(&s),
             };
             match id {
                 Some(id) if !languages.contains(&id) => languages.push(id),
                 Some(_) => {}
                 None => {
-                    return Err(self.err(
-                        l.span(),
-                        "dispatch.languages",
+                    return Err(self.err_at("dispatch.languages", j,
                         "unknown national language; use 1..13 or a name (turkish, spanish, portuguese, bengali, gujarati, hindi, kannada, malayalam, oriya, punjabi, tamil, telugu, urdu)",
                     ))
                 }
@@ -1247,17 +1339,16 @@ impl Ctx<'_> {
             let Some(v) = v else {
                 return Ok(None);
             };
-            let Some(prog) = v.get_ref().first() else {
+            let Some(prog) = v.first() else {
                 return Err(self.err(
-                    v.span(),
                     key,
                     "argv must not be empty: [\"/path/to/program\", \"arg\", ...]",
                 ));
             };
             if !Path::new(prog).is_absolute() {
-                return Err(self.err(v.span(), key, format!("program {prog:?} must be an absolute path (hooks run without a shell or $PATH)")));
+                return Err(self.err(key, format!("program {prog:?} must be an absolute path (hooks run without a shell or $PATH)")));
             }
-            Ok(Some(v.into_inner()))
+            Ok(Some(v))
         };
         Ok(HooksConfig {
             received: argv(r.received, "hooks.received")?,
@@ -1281,7 +1372,7 @@ impl Ctx<'_> {
                 1,
                 1024,
             )?)
-            .expect("bounded by 1024"),
+            .unwrap_or(usize::MAX),
         })
     }
 
@@ -1291,12 +1382,12 @@ impl Ctx<'_> {
                 level: "info".to_string(),
             });
         };
-        let t = l.get_ref().trim();
+        let t = l.trim();
         if t.is_empty() {
-            return Err(self.err(l.span(), "log.level", "must not be empty (e.g. \"info\")"));
+            return Err(self.err("log.level", "must not be empty (e.g. \"info\")"));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(t) {
-            return Err(self.err(l.span(), "log.level", format!("not a level or filter: {e}")));
+            return Err(self.err("log.level", format!("not a level or filter: {e}")));
         }
         Ok(LogConfig {
             level: t.to_string(),
@@ -1310,62 +1401,50 @@ impl Ctx<'_> {
         dispatch: &DispatchConfig,
     ) -> Result<ModemConfig, ConfigError> {
         let k = |f: &str| format!("modem[{i}].{f}");
-        let name = r.name.get_ref().trim();
+        let name = r.name.trim();
         if name.is_empty()
             || !name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
             return Err(self.err(
-                r.name.span(),
                 k("name"),
                 "must be letters, digits, '_' or '-' (and not empty)",
             ));
         }
-        if r.device.get_ref().trim().is_empty() {
-            return Err(self.err(r.device.span(), k("device"), "must not be empty"));
+        if r.device.trim().is_empty() {
+            return Err(self.err(k("device"), "must not be empty"));
         }
-        let mut m =
-            ModemConfig::with_defaults(name, Path::new(r.device.get_ref()), dispatch.send_timeout);
+        let mut m = ModemConfig::with_defaults(name, Path::new(&r.device), dispatch.send_timeout);
         m.enabled = r.enabled.unwrap_or(true);
         if let Some(b) = r.baud {
-            if !BAUD_RATES.contains(b.get_ref()) {
+            if !BAUD_RATES.contains(&b) {
                 return Err(self.err(
-                    b.span(),
                     k("baud"),
-                    format!(
-                        "unsupported baud rate {}; use one of {BAUD_RATES:?}",
-                        b.get_ref()
-                    ),
+                    format!("unsupported baud rate {}; use one of {BAUD_RATES:?}", b),
                 ));
             }
-            m.baud = *b.get_ref();
+            m.baud = b;
         }
         if let Some(p) = r.pin {
-            let t = p.get_ref().trim();
+            let t = p.trim();
             if !t.is_empty() {
                 if !(4..=8).contains(&t.len()) || !t.chars().all(|c| c.is_ascii_digit()) {
-                    return Err(self.err(p.span(), k("pin"), "must be 4 to 8 digits"));
+                    return Err(self.err(k("pin"), "must be 4 to 8 digits"));
                 }
                 m.pin = Some(t.to_string());
             }
         }
         if let Some(v) = r.mode {
-            m.mode = match v.get_ref().trim().to_ascii_lowercase().as_str() {
+            m.mode = match v.trim().to_ascii_lowercase().as_str() {
                 "auto" => ModemMode::Auto,
                 "pdu" => ModemMode::Pdu,
                 "text" => ModemMode::Text,
-                _ => {
-                    return Err(self.err(
-                        v.span(),
-                        k("mode"),
-                        "must be \"auto\", \"pdu\" or \"text\"",
-                    ))
-                }
+                _ => return Err(self.err(k("mode"), "must be \"auto\", \"pdu\" or \"text\"")),
             };
         }
         if let Some(v) = r.cnmi {
-            let t = v.get_ref().trim();
+            let t = v.trim();
             let parts: Vec<&str> = t.split(',').map(str::trim).collect();
             if parts.is_empty()
                 || parts.len() > 5
@@ -1374,7 +1453,6 @@ impl Ctx<'_> {
                     .all(|p| !p.is_empty() && p.len() <= 1 && p.chars().all(|c| c.is_ascii_digit()))
             {
                 return Err(self.err(
-                    v.span(),
                     k("cnmi"),
                     "must be up to 5 comma-separated digits, e.g. \"2,1,0,2,0\"",
                 ));
@@ -1383,10 +1461,9 @@ impl Ctx<'_> {
         }
         let storage_ok = |s: &str| s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase());
         if let Some(v) = r.storage {
-            let t = v.get_ref().trim().to_ascii_uppercase();
+            let t = v.trim().to_ascii_uppercase();
             if !storage_ok(&t) {
                 return Err(self.err(
-                    v.span(),
                     k("storage"),
                     "must be a two-letter memory name such as \"SM\", \"ME\" or \"MT\"",
                 ));
@@ -1394,11 +1471,10 @@ impl Ctx<'_> {
             m.storage = t;
         }
         if let Some(v) = r.report_storage {
-            let t = v.get_ref().trim().to_ascii_uppercase();
+            let t = v.trim().to_ascii_uppercase();
             if !t.is_empty() {
                 if !storage_ok(&t) {
                     return Err(self.err(
-                        v.span(),
                         k("report_storage"),
                         "must be empty or a two-letter memory name such as \"SR\"",
                     ));
@@ -1407,7 +1483,7 @@ impl Ctx<'_> {
             }
         }
         if let Some(v) = r.smsc {
-            let t: String = v.get_ref().chars().filter(|c| !c.is_whitespace()).collect();
+            let t: String = v.chars().filter(|c| !c.is_whitespace()).collect();
             if !t.is_empty() {
                 let digits = t.strip_prefix('+').unwrap_or(&t);
                 if digits.is_empty()
@@ -1415,7 +1491,6 @@ impl Ctx<'_> {
                     || !digits.chars().all(|c| c.is_ascii_digit())
                 {
                     return Err(self.err(
-                        v.span(),
                         k("smsc"),
                         "must be a number: digits with an optional leading '+'",
                     ));
@@ -1423,43 +1498,36 @@ impl Ctx<'_> {
                 m.smsc = Some(t);
             }
         }
-        for c in r.init {
-            let t = c.get_ref().trim();
+        for (j, c) in r.init.iter().enumerate() {
+            let t = c.trim();
             if !t.to_ascii_uppercase().starts_with("AT") || t.contains(['\r', '\n']) {
-                return Err(self.err(
-                    c.span(),
-                    k("init"),
+                return Err(self.err_at(
+                    &k("init"),
+                    j,
                     format!("command {t:?} must start with AT and be one line"),
                 ));
             }
             m.init.push(t.to_string());
         }
         if let Some(v) = r.quirks {
-            m.quirks = match v.get_ref().trim().to_ascii_lowercase().as_str() {
-                "" | "auto" => None,
-                other => match other.parse::<Family>() {
-                    Ok(family) => Some(family),
-                    Err(_) => {
-                    return Err(self.err(
-                        v.span(),
-                        k("quirks"),
-                        format!("unknown quirks {other:?}; expected \"\" (auto), \"huawei\", \"simcom\", \"quectel\", \"zte\", \"telit\", \"sierra\" or \"generic\""),
-                    ))
-                    }
-                },
-            };
+            m.quirks = quirks_from_name(&v).ok_or_else(|| {
+                self.err(
+                    k("quirks"),
+                    format!("unknown quirks {:?}; expected {QUIRKS_EXPECTED}", v.trim()),
+                )
+            })?;
         }
         m.weight = self.int_range(r.weight, &k("weight"), 1, 1, 1000)?;
-        for q in r.queues {
-            let t = q.get_ref().trim();
+        for (j, q) in r.queues.iter().enumerate() {
+            let t = q.trim();
             if t.is_empty()
                 || !t
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
             {
-                return Err(self.err(
-                    q.span(),
-                    k("queues"),
+                return Err(self.err_at(
+                    &k("queues"),
+                    j,
                     format!("queue name {t:?} must be letters, digits, '_' or '-'"),
                 ));
             }
@@ -1469,7 +1537,7 @@ impl Ctx<'_> {
         m.per_hour = r.per_hour.unwrap_or(0);
         m.per_day = r.per_day.unwrap_or(0);
         m.send_timeout = match r.send_timeout {
-            Some(s) if s.get_ref().0.trim().is_empty() => dispatch.send_timeout,
+            Some(s) if s.0.trim().is_empty() => dispatch.send_timeout,
             other => self.duration(
                 other,
                 &k("send_timeout"),
@@ -1488,94 +1556,6 @@ impl Ctx<'_> {
         m.radio_reset = r.radio_reset.unwrap_or(false);
         Ok(m)
     }
-}
-
-/// The field name of serde's "unknown field `x`" message.
-fn unknown_field(message: &str) -> Option<&str> {
-    let rest = message.split("unknown field `").nth(1)?;
-    rest.split('`').next()
-}
-
-/// The 1-based line of `offset` and the key path written there, recovered
-/// from the text: the nearest table header above it (with the index of an
-/// array of tables) and the key at the start of its line (or of the
-/// multi-line value it continues).
-fn locate(text: &str, offset: usize) -> (usize, String) {
-    let offset = offset.min(text.len());
-    let mut line_no = 0;
-    let mut header = String::new();
-    let mut counts: Vec<(String, usize)> = Vec::new();
-    let mut last_key: Option<String> = None;
-    let mut pos = 0;
-    for line in text.split_inclusive('\n') {
-        line_no += 1;
-        let start = pos;
-        pos += line.len();
-        let t = line.trim();
-        if let Some(inner) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
-            let name = inner.trim().to_string();
-            let n = match counts.iter_mut().find(|(k, _)| *k == name) {
-                Some((_, n)) => {
-                    *n += 1;
-                    *n
-                }
-                None => {
-                    counts.push((name.clone(), 0));
-                    0
-                }
-            };
-            header = format!("{name}[{n}]");
-            last_key = None;
-        } else if let Some(inner) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
-            let inner = inner.trim();
-            // `[modem.x]` after `[[modem]]` belongs to the last modem.
-            header = match inner.split_once('.') {
-                Some((first, rest)) => match counts.iter().find(|(k, _)| k == first.trim()) {
-                    Some((k, n)) => format!("{k}[{n}].{}", rest.trim()),
-                    None => inner.to_string(),
-                },
-                None => inner.to_string(),
-            };
-            last_key = None;
-        } else if let Some((k, _)) = t.split_once('=') {
-            let k = k.trim().trim_matches('"');
-            if !k.is_empty() && !k.starts_with('#') && !k.contains(char::is_whitespace) {
-                last_key = Some(k.to_string());
-            }
-        }
-        if offset < pos || (offset == pos && pos == text.len()) || pos == text.len() {
-            let on_header = t.starts_with('[') && offset >= start;
-            let key = match (&last_key, on_header) {
-                (Some(k), false) if header.is_empty() => k.clone(),
-                (Some(k), false) => format!("{header}.{k}"),
-                _ if header.is_empty() => "(top level)".to_string(),
-                _ => header.clone(),
-            };
-            // Inside an inline table (`store = { path = 5 }`): name the inner key.
-            let before = line.get(..offset.saturating_sub(start)).unwrap_or_default();
-            let key = match before.rsplit_once('{') {
-                Some((_, tail)) if !on_header => {
-                    let seg = tail.rsplit(',').next().unwrap_or_default();
-                    match seg.split_once('=') {
-                        Some((k, _)) if !k.trim().is_empty() => {
-                            format!("{key}.{}", k.trim().trim_matches('"'))
-                        }
-                        _ => key,
-                    }
-                }
-                _ => key,
-            };
-            return (line_no, key);
-        }
-    }
-    (
-        line_no.max(1),
-        if header.is_empty() {
-            "(top level)".to_string()
-        } else {
-            header
-        },
-    )
 }
 
 #[cfg(test)]
@@ -1620,8 +1600,8 @@ mod tests {
             // bare integer duration
             ("[spool]\nscan_interval = 60\n".into(), format!("{p}:2: spool.scan_interval: bare number 60")),
             // bad duration unit
-            ("[dispatch]\nretry_base = \"10x\"\n".into(), format!("{p}:2: dispatch.retry_base: bad character 'x'")),
-            ("[dispatch]\nretry_base = \"10\"\n".into(), format!("{p}:2: dispatch.retry_base: duration \"10\" has no unit")),
+            ("[dispatch]\nretry_base = \"10x\"\n".into(), format!("{p}:2: dispatch.retry_base: bad duration \"10x\": unknown time unit \"x\"")),
+            ("[dispatch]\nretry_base = \"10\"\n".into(), format!("{p}:2: dispatch.retry_base: bad duration \"10\": time unit needed")),
             ("[dispatch]\nretry_base = \"1m\"\nretry_max = \"30s\"\n".into(), format!("{p}:3: dispatch.retry_max: must not be shorter")),
             ("[dispatch]\npolicy = \"random\"\n".into(), format!("{p}:2: dispatch.policy: unknown policy")),
             ("[dispatch]\nsend_timeout = \"10s\"\n".into(), format!("{p}:2: dispatch.send_timeout: must be at least 1m")),
@@ -1665,7 +1645,7 @@ mod tests {
             ("store.path = 5\n".into(), format!("{p}:1: store.path: invalid type")),
             ("[store]\npath = \"/x\"\n[store]\n".into(), format!("{p}:3: store: duplicate key")),
             // multi-line array: the key's value continues on the next lines
-            ("[hooks]\nreceived = [\n  \"/bin/true\",\n  3,\n]\n".into(), format!("{p}:4: hooks.received:")),
+            ("[hooks]\nreceived = [\n  \"/bin/true\",\n  3,\n]\n".into(), format!("{p}:4: hooks.received[1]: invalid type")),
         ];
         assert!(!cases.is_empty());
         for (text, prefix) in &cases {
@@ -1756,7 +1736,9 @@ mod tests {
             ("", None),
             ("10", None),
             ("m", None),
-            ("1.5h", None),
+            ("1.5h", Some(5400)),
+            ("90d", Some(7_776_000)),
+            ("1h 30m", Some(5400)),
             ("-1s", None),
             ("99999999999999999999s", None),
             ("9999999999999999w", None),

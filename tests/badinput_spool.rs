@@ -2,7 +2,9 @@
 //! (binary, huge, empty, no `To:`, bad numbers, invalid UTF-8, NUL bytes,
 //! broken headers, mutated good files), symbolic links, and a file still being
 //! written in place. Every file ends up either stored or in `failed/` with a
-//! `Fail_reason:` line, none twice, none lost; the daemon keeps working.
+//! `Fail_reason:` line, none twice, none lost, except empty files: those are
+//! placeholders (CONTRACT "Spool directory") and stay in `outgoing/`
+//! untouched. The daemon keeps working.
 //! The parser's own tables and property tests live in `src/spool/`.
 mod common;
 
@@ -19,6 +21,8 @@ enum Verdict {
     Accept,
     Refuse,
     Either,
+    /// An empty file: a placeholder, neither stored nor failed.
+    LeftAlone,
 }
 
 /// A deterministic set of hostile files: (name, bytes, verdict).
@@ -35,7 +39,7 @@ fn cases(n: usize, seed: u64) -> Vec<(String, Vec<u8>, Verdict)> {
                     Verdict::Either,
                 )
             }
-            1 => (Vec::new(), Verdict::Refuse),
+            1 => (Vec::new(), Verdict::LeftAlone),
             2 => (
                 format!("From: 123\nAlphabet: UTF-8\n\nno destination {i}\n").into_bytes(),
                 Verdict::Refuse,
@@ -130,7 +134,8 @@ fn cases(n: usize, seed: u64) -> Vec<(String, Vec<u8>, Verdict)> {
     out
 }
 
-/// Waits until `outgoing/` and `processing/` are empty.
+/// Waits until `outgoing/` holds only empty placeholders and `processing/`
+/// is empty.
 fn wait_spool_empty(g: &Gateway, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     let mut w = g.watch();
@@ -139,7 +144,14 @@ fn wait_spool_empty(g: &Gateway, timeout: Duration) {
             .iter()
             .map(|d| {
                 std::fs::read_dir(g.spool.join(d))
-                    .map(|r| r.count())
+                    .map(|r| {
+                        r.filter_map(Result::ok)
+                            .filter(|e| {
+                                *d == "processing"
+                                    || e.path().symlink_metadata().map_or(true, |m| m.len() > 0)
+                            })
+                            .count()
+                    })
                     .unwrap_or(0)
             })
             .sum();
@@ -223,6 +235,10 @@ async fn a_thousand_bad_spool_files_each_stored_or_failed_once() {
                 .to_string())
             )),
             Verdict::Refuse if !refused => wrong.push(format!("{name} accepted")),
+            Verdict::LeftAlone if refused => wrong.push(format!("{name} (empty) failed")),
+            Verdict::LeftAlone if !g.spool.join("outgoing").join(name).exists() => {
+                wrong.push(format!("{name} (empty) taken from outgoing/"))
+            }
             _ => {}
         }
     }
@@ -242,10 +258,15 @@ async fn a_thousand_bad_spool_files_each_stored_or_failed_once() {
     );
     // Every file is accounted for exactly once.
     let failed_names = failed.keys().filter(|n| n.starts_with("case-")).count();
+    let left_alone = table
+        .iter()
+        .filter(|(_, _, v)| *v == Verdict::LeftAlone)
+        .count();
+    assert!(left_alone > 0);
     assert_eq!(
-        failed_names + texts.len(),
+        failed_names + texts.len() + left_alone,
         table.len(),
-        "{failed_names} failed + {} stored",
+        "{failed_names} failed + {} stored + {left_alone} empty left alone",
         texts.len()
     );
     let mut uniq = texts.clone();
@@ -253,7 +274,7 @@ async fn a_thousand_bad_spool_files_each_stored_or_failed_once() {
     uniq.dedup();
     assert_eq!(uniq.len(), texts.len(), "a file stored twice");
     eprintln!(
-        "{} spool files: {} stored, {failed_names} refused; 20 symlinks refused",
+        "{} spool files: {} stored, {failed_names} refused, {left_alone} empty left alone; 20 symlinks refused",
         table.len(),
         texts.len()
     );

@@ -60,7 +60,7 @@ fn table() {
         (
             &["pdu", "decode", "--json", "0791447758100650040DD049B7F93D6D4E0100004230108000000A11D9775D0E1ABFC965507A0E8AC96634"],
             0,
-            &["\"InfoSMS\"", "\"tz_quarters\":-20", "\"datetime\":\"2024-03-01T08:00:00-05:00\"", "Your code is 1234"],
+            &["\"from\":\"InfoSMS\"", "\"ton\":5", "\"scts\":\"2024-03-01T08:00:00-05:00\"", "\"text\":\"Your code is 1234\""],
         ),
         (
             &["pdu", "encode", "--to", "+46708251358", "--text", "hellohello", "--validity", "4d"],
@@ -117,5 +117,79 @@ fn multipart_json_lines() {
         assert_eq!(v["total"], 3);
         let pdu = v["pdu"].as_str().expect("pdu is a string");
         assert_eq!(v["length"].as_u64(), Some((pdu.len() / 2 - 1) as u64));
+    }
+}
+
+fn decode_json(args: &[&str]) -> serde_json::Value {
+    let r = smsgate(args);
+    assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 1, "one line: {}", r.stdout);
+    serde_json::from_str(&r.stdout).expect("one JSON object")
+}
+
+/// Every string in a value (keys and values): no Rust type names such as
+/// `Deliver` or `Text`, and every key snake_case.
+fn check_conventions(v: &serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                assert!(
+                    k.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                    "key {k:?} is not snake_case"
+                );
+                check_conventions(v);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(check_conventions),
+        _ => {}
+    }
+}
+
+#[test]
+fn decode_json_is_one_flat_object() {
+    use serde_json::json;
+    // (args, fields that must have these values, fields that must be absent)
+    let cases: &[(&[&str], serde_json::Value, &[&str])] = &[
+        (
+            &["pdu", "decode", "--json", "0791447758100650440B915155214365F700004210133295854012050003420201906536FB0DBABFE56C32"],
+            json!({
+                "type": "deliver", "smsc": "+447785016005", "from": "+15551234567", "ton": 1, "npi": 1,
+                "dcs": 0, "alphabet": "gsm7", "scts": "2024-01-31T23:59:58+01:00", "text": "Hello world",
+                "udh": {"concat": {"ref": 66, "total": 2, "seq": 1, "ref16": false}, "elements": [{"iei": 0, "data": "420201"}]},
+            }),
+            &["to", "recipient", "status", "binary", "pdu"],
+        ),
+        (
+            &["pdu", "decode", "--json", "0031000B915155214365F70000A71150797A5CD6816A9B3268C37BAF373E"],
+            json!({
+                "type": "submit", "to": "+15551234567", "text": "Price: 5€ [ok]", "dcs": 0,
+                "status_report_request": true, "validity": {"format": "relative", "value": 167, "seconds": 86400},
+            }),
+            &["from", "recipient", "scts", "udh", "smsc"],
+        ),
+        (
+            &["pdu", "decode", "--json", "--length", "25", "06000B910221815716F2709021510121807090215101718000"],
+            json!({
+                "type": "status_report", "recipient": "+20121875612", "mr": 0, "status": "delivered", "status_code": 0,
+                "scts": "2007-09-12T15:10:12+02:00", "discharge": "2007-09-12T15:10:17+02:00",
+            }),
+            &["from", "to", "text", "udh"],
+        ),
+        (
+            &["pdu", "decode", "--json", "0791447758100650040B915155214365F7001042101332958540064676788E0E01"],
+            json!({"type": "deliver", "class": 0, "alphabet": "gsm7"}),
+            &["udh"],
+        ),
+    ];
+    for (args, want, absent) in cases {
+        let v = decode_json(args);
+        check_conventions(&v);
+        for (k, w) in want.as_object().expect("object") {
+            assert_eq!(&v[k], w, "{args:?}: field {k} in {v}");
+        }
+        for k in *absent {
+            assert!(v.get(k).is_none(), "{args:?}: {k} present in {v}");
+        }
     }
 }

@@ -2,8 +2,10 @@
 //! modems: smstools3 files in every alphabet arrive intact on the network (one
 //! SIM per concatenated message), a malformed file goes to `failed/` with its
 //! `Fail_reason:` while the daemon carries on, a file whose message is already
-//! stored is never stored twice, and the smstools3 copies (`sent_dir`,
-//! `incoming_dir`) are written. Does not cover balancing, failover or crashes
+//! stored is never stored twice, the smstools3 copies (`sent_dir`,
+//! `incoming_dir`) are written, and a backlog is taken urgent and high
+//! priority first, then oldest first (smstools3's own `sendsms` script:
+//! `spool_sendsms.rs`). Does not cover balancing, failover or crashes
 //! (`daemon_dispatch.rs`, `daemon_failover.rs`, `daemon_crash.rs`).
 mod common;
 
@@ -290,4 +292,58 @@ async fn smstools_copies_of_sent_and_received_messages() {
     ] {
         assert!(got.contains(want), "incoming copy lacks {want:?}:\n{got}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_high_priority_files_are_taken_before_older_ones() {
+    // No modem: stored messages stay queued, so the ids show the intake order.
+    let mut g = Gateway::start(vec![], "").await;
+    g.kill9();
+    let out = g.spool.join("outgoing");
+    let aged = |name: &str, content: &[u8], secs_ago: u64| {
+        let path = out.join(name);
+        std::fs::write(&path, content).expect("write");
+        let f = std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(secs_ago))
+            .expect("set mtime");
+    };
+    // A backlog written while the daemon was down, oldest first; the
+    // high and urgent files are the newest.
+    let normal = 20;
+    for i in 0..normal {
+        aged(
+            &format!("normal-{i:02}"),
+            &spool_text(&[("To", &external(i))], "backlog"),
+            100 - i as u64,
+        );
+    }
+    aged(
+        "high",
+        &spool_text(&[("To", &external(50)), ("Priority", "high")], "high"),
+        20,
+    );
+    aged(
+        "urgent",
+        &spool_text(&[("To", &external(51)), ("Priority", "urgent")], "urgent"),
+        10,
+    );
+    g.spawn();
+    g.wait_notify("READY=1", T);
+    wait_spool_drained(&g);
+    let ids = ids_by_destination(&g);
+    assert_eq!(ids.len(), normal + 2, "{ids:?}");
+    let id = |i: usize| ids[&digits(&external(i))];
+    let backlog: Vec<i64> = (0..normal).map(id).collect();
+    assert!(
+        id(51) < id(50) && id(50) < backlog[0],
+        "urgent, then high, then the backlog: {ids:?}"
+    );
+    assert!(
+        backlog.windows(2).all(|w| w[0] < w[1]),
+        "the backlog oldest first: {backlog:?}"
+    );
+    assert!(entries(&g.spool.join("failed")).is_empty());
 }

@@ -2,8 +2,9 @@
 //! (Debian package `python3-gammu`, importable by /usr/bin/python3 only).
 //! Ours encodes, gammu decodes (`gammu.DecodePDU`); gammu encodes
 //! (`gammu.EncodeSMS` + `EncodePDU`), ours decodes. One batch process, JSON
-//! over stdin/stdout (tools/gammu_diff.py). Skips with a clear message when
-//! gammu is not installed.
+//! over stdin/stdout (tools/gammu_diff.py). Without gammu it fails when the
+//! `CI` environment variable is set (`.ci/run` sets it and installs gammu),
+//! and skips with a clear message elsewhere.
 
 use smsgate::codec::{self, Address, Pdu, SubmitOptions};
 use std::io::Write;
@@ -20,6 +21,55 @@ fn gammu_available() -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false)
+}
+
+/// Whether a `CI` variable says we run in CI (set, not empty, not `false`
+/// or `0`), where a missing gammu is a failure, not a skip.
+fn in_ci(ci: Option<&std::ffi::OsStr>) -> bool {
+    match ci.and_then(|v| v.to_str()) {
+        None => ci.is_some(),
+        Some(v) => !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "" | "0" | "false" | "no"
+        ),
+    }
+}
+
+#[test]
+fn ci_variable() {
+    use std::ffi::OsStr;
+    let cases: &[(Option<&str>, bool)] = &[
+        (None, false),
+        (Some(""), false),
+        (Some("false"), false),
+        (Some("0"), false),
+        (Some("true"), true),
+        (Some("1"), true),
+        (Some("yes"), true),
+    ];
+    for (v, want) in cases {
+        assert_eq!(in_ci(v.map(OsStr::new)), *want, "CI={v:?}");
+    }
+}
+
+#[test]
+fn missing_gammu_fails_in_ci() {
+    // Run the differential test itself with CI set: where gammu is missing it
+    // must fail. Where gammu is present, that test runs for real anyway.
+    if gammu_available() {
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let out = Command::new(exe)
+        .args(["--exact", "differential_against_gammu", "--nocapture"])
+        .env("CI", "true")
+        .output()
+        .expect("the test binary runs");
+    assert!(
+        !out.status.success(),
+        "passed without gammu although CI was set: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 const GSM_BASIC: &str = "@£$¥èéùìòÇØøÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà\n";
@@ -95,6 +145,11 @@ fn run_gammu(request: &serde_json::Value) -> serde_json::Value {
 #[test]
 fn differential_against_gammu() {
     if !gammu_available() {
+        assert!(
+            !in_ci(std::env::var_os("CI").as_deref()),
+            "python3-gammu is not installed, and CI is set: this test must run in CI \
+             (apt-get install python3-gammu)"
+        );
         println!("SKIPPED: python3-gammu not installed (apt-get install python3-gammu)");
         return;
     }

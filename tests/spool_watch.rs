@@ -54,11 +54,11 @@ async fn renamed_in_file_is_claimed_and_done_removes_it() {
     assert_eq!(c.name, "m1");
     assert_eq!(c.path, root.path().join("spool/processing/m1"));
     assert!(c.key.starts_with("m1:"), "key {}", c.key);
-    let m = c.read().expect("parses");
+    let m = c.read().await.expect("parses");
     assert_eq!(m.to, "+491701234567");
     assert_eq!(m.text, "Hello");
     let path = c.path.clone();
-    c.done().expect("done");
+    c.done().await.expect("done");
     assert!(!path.exists());
     assert!(!root.path().join("spool/outgoing/m1").exists());
     spool.stop().await;
@@ -71,8 +71,8 @@ async fn file_written_in_place_is_claimed_on_close() {
     fs::write(root.path().join("spool/outgoing/inplace"), MSG).expect("write in place");
     let c = next(&mut rx).await;
     assert_eq!(c.name, "inplace");
-    assert_eq!(c.read().expect("complete file").text, "Hello");
-    c.done().expect("done");
+    assert_eq!(c.read().await.expect("complete file").text, "Hello");
+    c.done().await.expect("done");
 }
 
 #[tokio::test]
@@ -89,7 +89,7 @@ async fn file_present_before_start_is_claimed() {
     let (_spool, mut rx) = start(root.path(), Duration::from_secs(3600));
     let c = next(&mut rx).await;
     assert_eq!(c.name, "early");
-    c.done().expect("done");
+    c.done().await.expect("done");
     // Dot-files, lock files and directories are left alone.
     let extra = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await;
     assert!(extra.is_err(), "only `early` is claimed: {extra:?}");
@@ -110,11 +110,11 @@ async fn locked_file_waits_for_its_lock() {
     drop_in(root.path(), "other", MSG);
     let c = next(&mut rx).await;
     assert_eq!(c.name, "other", "the locked file is not taken");
-    c.done().expect("done");
+    c.done().await.expect("done");
     fs::remove_file(out.join("job.LOCK")).expect("unlock");
     let c = next(&mut rx).await;
     assert_eq!(c.name, "job");
-    c.done().expect("done");
+    c.done().await.expect("done");
 }
 
 #[tokio::test]
@@ -132,7 +132,7 @@ async fn leftover_in_processing_comes_back_with_the_same_key() {
     let again = next(&mut rx).await;
     assert_eq!(again.name, "crash");
     assert_eq!(again.key, key);
-    again.done().expect("done");
+    again.done().await.expect("done");
 }
 
 #[tokio::test]
@@ -142,8 +142,8 @@ async fn bad_file_moves_to_failed_with_reason_and_original_content() {
     let bad = b"Flash: yes\n\nno recipient\n";
     drop_in(root.path(), "bad", bad);
     let c = next(&mut rx).await;
-    let err = c.read().expect_err("no To:");
-    let dst = c.fail(&err.to_string()).expect("fail");
+    let err = c.read().await.expect_err("no To:");
+    let dst = c.fail(&err.to_string()).await.expect("fail");
     assert_eq!(dst, root.path().join("spool/failed/bad"));
     let got = fs::read(&dst).expect("failed file");
     let mut want = b"Fail_reason: no To: header\n".to_vec();
@@ -154,7 +154,7 @@ async fn bad_file_moves_to_failed_with_reason_and_original_content() {
     // The same name failing again gets a suffix.
     drop_in(root.path(), "bad", bad);
     let c = next(&mut rx).await;
-    let dst = c.fail("again").expect("fail");
+    let dst = c.fail("again").await.expect("fail");
     assert_eq!(dst, root.path().join("spool/failed/bad.1"));
 }
 
@@ -167,12 +167,12 @@ async fn too_large_file_is_refused_by_read() {
     big.extend(std::iter::repeat_n(b'x', 100));
     drop_in(root.path(), "big", &big);
     let c = next(&mut rx).await;
-    let e = c.read().expect_err("too large");
+    let e = c.read().await.expect_err("too large");
     assert!(
         e.to_string().starts_with("file too large: 109 bytes"),
         "{e}"
     );
-    c.fail(&e.to_string()).expect("fail");
+    c.fail(&e.to_string()).await.expect("fail");
 }
 
 #[tokio::test]
@@ -193,7 +193,7 @@ async fn symlink_goes_to_failed() {
     drop_in(root.path(), "sentinel", MSG);
     let c = next(&mut rx).await;
     assert_eq!(c.name, "sentinel", "the symlink is never claimed");
-    c.done().expect("done");
+    c.done().await.expect("done");
     let failed = fs::read_to_string(root.path().join("spool/failed/link")).expect("failed/link");
     assert!(
         failed.starts_with("Fail_reason: a symbolic link is not accepted"),
@@ -222,7 +222,7 @@ async fn timer_rescan_finds_files_that_raised_no_event() {
     .expect("link");
     let c = next(&mut rx).await;
     assert_eq!(c.name, "linked");
-    c.done().expect("done");
+    c.done().await.expect("done");
 }
 
 #[tokio::test]
@@ -249,7 +249,7 @@ async fn a_thousand_files_are_each_claimed_exactly_once() {
         let c = next(&mut rx).await;
         assert!(seen.insert(c.name.clone()), "{} claimed twice", c.name);
         assert!(keys.insert(c.key.clone()), "key {} repeated", c.key);
-        c.done().expect("done");
+        c.done().await.expect("done");
     }
     // A forced rescan finds nothing more.
     spool.rescan();
@@ -294,8 +294,135 @@ async fn crlf_and_iso_files_read_back_as_text() {
         b"To: +49 170 1234567\r\nAlphabet: ISO\r\n\r\nPreis 5 \xA4\r\n",
     );
     let c = next(&mut rx).await;
-    let m = c.read().expect("parses");
+    let m = c.read().await.expect("parses");
     assert_eq!(m.to, "+491701234567");
     assert_eq!(m.text, "Preis 5 €");
-    c.done().expect("done");
+    c.done().await.expect("done");
+}
+
+/// Sets `path`'s mtime to `secs_ago` seconds before now.
+fn age_by(path: &Path, secs_ago: u64) {
+    let f = fs::File::options().write(true).open(path).expect("open");
+    f.set_modified(SystemTime::now() - Duration::from_secs(secs_ago))
+        .expect("set mtime");
+}
+
+fn failed_entries(root: &Path) -> Vec<String> {
+    fs::read_dir(root.join("spool/failed"))
+        .expect("ls failed")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn empty_placeholder_is_left_alone_until_renamed_over() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let out = root.path().join("spool/outgoing");
+    let (_spool, mut rx) = start(root.path(), Duration::from_secs(3600));
+    // What `mktemp outgoing/send_XXXXXX` does: create, close, empty.
+    fs::File::create(out.join("send_abc123")).expect("placeholder");
+    // Events are handled in order: once this sentinel is claimed, the
+    // placeholder's IN_CLOSE_WRITE has been dealt with.
+    drop_in(root.path(), "sentinel", MSG);
+    let c = next(&mut rx).await;
+    assert_eq!(c.name, "sentinel", "the empty placeholder is not claimed");
+    c.done().await.expect("done");
+    assert!(
+        out.join("send_abc123").exists(),
+        "the placeholder is left alone"
+    );
+    // `mv $TMPFILE $FILE`: the real file replaces the placeholder.
+    let staging = root.path().join("staging");
+    fs::write(staging.join("real"), b"To: 491701234567\n\nreal text").expect("write");
+    fs::rename(staging.join("real"), out.join("send_abc123")).expect("rename over");
+    let c = next(&mut rx).await;
+    assert_eq!(c.name, "send_abc123");
+    assert_eq!(c.read().await.expect("parses").text, "real text");
+    c.done().await.expect("done");
+    assert_eq!(failed_entries(root.path()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn empty_placeholder_written_in_place_is_taken_once_it_has_content() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let out = root.path().join("spool/outgoing");
+    let (_spool, mut rx) = start(root.path(), Duration::from_secs(3600));
+    fs::File::create(out.join("inplace")).expect("placeholder");
+    drop_in(root.path(), "sentinel", MSG);
+    let c = next(&mut rx).await;
+    assert_eq!(c.name, "sentinel", "the empty placeholder is not claimed");
+    c.done().await.expect("done");
+    fs::write(out.join("inplace"), MSG).expect("write in place");
+    let c = next(&mut rx).await;
+    assert_eq!(c.name, "inplace");
+    assert_eq!(c.read().await.expect("parses").text, "Hello");
+    c.done().await.expect("done");
+    assert_eq!(failed_entries(root.path()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn rescans_leave_an_old_empty_file_alone() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let out = root.path().join("spool/outgoing");
+    fs::create_dir_all(&out).expect("mkdir");
+    fs::File::create(out.join("empty")).expect("empty");
+    age(&out.join("empty"));
+    fs::write(out.join("full"), MSG).expect("write");
+    age_by(&out.join("full"), 120);
+    let (_spool, mut rx) = start(root.path(), Duration::from_millis(50));
+    let c = next(&mut rx).await;
+    assert_eq!(c.name, "full");
+    c.done().await.expect("done");
+    // Several rescans run in this time; none takes or fails the empty file.
+    let extra = tokio::time::timeout(Duration::from_millis(400), rx.recv()).await;
+    assert!(extra.is_err(), "the empty file is not claimed: {extra:?}");
+    assert!(out.join("empty").exists());
+    assert_eq!(failed_entries(root.path()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn waiting_files_are_picked_up_by_priority_then_oldest_first() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let out = root.path().join("spool/outgoing");
+    fs::create_dir_all(&out).expect("mkdir");
+    // (name, priority header, seconds old)
+    let files: &[(&str, Option<&str>, u64)] = &[
+        ("low-oldest", Some("low"), 100),
+        ("normal-a", None, 90),
+        ("normal-b", Some("normal"), 80),
+        ("high-old", Some("high"), 70),
+        ("normal-c", None, 60),
+        ("urgent", Some("urgent"), 50),
+        ("high-yes", Some("yes"), 40),
+        ("normal-d", None, 30),
+    ];
+    for (name, prio, secs) in files {
+        let mut body = b"To: 491701234567\n".to_vec();
+        if let Some(p) = prio {
+            body.extend_from_slice(format!("Priority: {p}\n").as_bytes());
+        }
+        body.extend_from_slice(b"\nx");
+        fs::write(out.join(name), body).expect("write");
+        age_by(&out.join(name), *secs);
+    }
+    let (_spool, mut rx) = start(root.path(), Duration::from_secs(3600));
+    let mut order = Vec::new();
+    for _ in files {
+        let c = next(&mut rx).await;
+        order.push(c.name.clone());
+        c.done().await.expect("done");
+    }
+    assert_eq!(
+        order,
+        [
+            "urgent",
+            "high-old",
+            "high-yes",
+            "normal-a",
+            "normal-b",
+            "normal-c",
+            "normal-d",
+            "low-oldest"
+        ]
+    );
 }

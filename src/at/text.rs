@@ -333,6 +333,7 @@ fn fitting_dcs(dcs: Option<Dcs>, data: &UserData) -> Dcs {
         },
         (None, UserData::Text(t)) if gsm(t) => Dcs::GSM7,
         (None, UserData::Text(_)) => Dcs::UCS2,
+        (d, UserData::Lossy { .. }) => d.unwrap_or(Dcs::GSM7),
     }
 }
 
@@ -537,6 +538,11 @@ impl TextSubmit {
         let text = match &s.data {
             UserData::Text(t) => t.clone(),
             UserData::Binary(_) => return Err(TextSendError::EightBit),
+            UserData::Lossy { .. } => {
+                return Err(TextSendError::Charset(
+                    "user data that no text gives back unchanged".into(),
+                ))
+            }
         };
         let cscs = match s.dcs.effective_alphabet() {
             Alphabet::Eight => return Err(TextSendError::EightBit),

@@ -12,6 +12,8 @@ pub const TON_ALPHANUMERIC: u8 = 5;
 pub const TON_INTERNATIONAL: u8 = 1;
 /// Type of number: unknown (TON 000).
 pub const TON_UNKNOWN: u8 = 0;
+/// Type of number: national (TON 010).
+pub const TON_NATIONAL: u8 = 2;
 /// Numbering plan: ISDN/telephone (E.164).
 pub const NPI_ISDN: u8 = 1;
 
@@ -30,51 +32,14 @@ pub struct Address {
 }
 
 impl Address {
-    /// Parses a user-given number. `+4915…` is international (TOA 0x91).
-    /// Plain digits are international when there are 7 or more of them (the
-    /// smstools3 convention: numbers are written with their country code),
-    /// otherwise a short code with unknown TON. Digits with `*` or `#` are
-    /// unknown TON. Spaces, dashes, dots and parentheses are ignored.
+    /// Parses a user-given number with [`normalise`] and [`Plain::ByLength`]:
+    /// `+4915…` is international (TOA 0x91); plain digits are international
+    /// when there are 7 or more of them (numbers are written with their
+    /// country code), otherwise a short code with unknown TON.
     pub fn parse(s: &str) -> Result<Address, CodecError> {
-        let err = |reason: String| CodecError::Address {
+        normalise(s, Plain::ByLength).map_err(|e| CodecError::Address {
             input: s.to_string(),
-            reason,
-        };
-        let trimmed = s.trim();
-        let (plus, rest) = match trimmed.strip_prefix('+') {
-            Some(r) => (true, r),
-            None => (false, trimmed),
-        };
-        let mut value = String::with_capacity(rest.len());
-        let mut special = false;
-        for c in rest.chars() {
-            match c {
-                '0'..='9' => value.push(c),
-                '*' | '#' => {
-                    special = true;
-                    value.push(c)
-                }
-                ' ' | '-' | '.' | '(' | ')' => {}
-                other => return Err(err(format!("character {other:?} is not allowed"))),
-            }
-        }
-        if value.is_empty() {
-            return Err(err("no digits".into()));
-        }
-        if value.len() > 20 {
-            return Err(err(format!("{} digits, at most 20", value.len())));
-        }
-        let ton = if special {
-            TON_UNKNOWN
-        } else if plus || value.len() >= 7 {
-            TON_INTERNATIONAL
-        } else {
-            TON_UNKNOWN
-        };
-        Ok(Address {
-            ton,
-            npi: NPI_ISDN,
-            value,
+            reason: e.to_string(),
         })
     }
 
@@ -170,6 +135,95 @@ impl Address {
         }
         Ok(Some(Address::from_toa(toa, digits)))
     }
+}
+
+/// The most digits a number may have (20 semi-octets).
+pub const MAX_DIGITS: usize = 20;
+
+/// How [`normalise`] reads a number written without a leading `+`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plain {
+    /// International from 7 digits on, otherwise a short code (TON unknown):
+    /// `send`, the CLI.
+    ByLength,
+    /// Always this type of number (`TON_INTERNATIONAL`, `TON_NATIONAL`,
+    /// `TON_UNKNOWN`): the spool, where smstools3's `To_TOA` decides.
+    Ton(u8),
+}
+
+/// Why a string is not a phone number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NumberError {
+    /// `offset` is the byte offset in the string given to [`normalise`].
+    #[error("character {ch:?} is not allowed")]
+    BadChar { ch: char, offset: usize },
+    #[error("no digits")]
+    Empty,
+    #[error("{0} digits, at most {MAX_DIGITS}")]
+    TooLong(usize),
+}
+
+/// The one number normaliser: spaces, tabs, dashes, dots and parentheses are
+/// dropped; a `+` before the first digit makes the number international;
+/// `*` and `#` (service codes) make it TON unknown; otherwise `plain` decides.
+/// NPI is ISDN. The result's `value` holds the digits only.
+pub fn normalise(raw: &str, plain: Plain) -> Result<Address, NumberError> {
+    let mut value = String::with_capacity(raw.len());
+    let mut plus = false;
+    let mut special = false;
+    for (offset, c) in raw.char_indices() {
+        match c {
+            '0'..='9' => value.push(c),
+            '*' | '#' => {
+                special = true;
+                value.push(c)
+            }
+            '+' if value.is_empty() && !plus => plus = true,
+            ' ' | '\t' | '-' | '.' | '(' | ')' => {}
+            ch => return Err(NumberError::BadChar { ch, offset }),
+        }
+    }
+    if value.is_empty() {
+        return Err(NumberError::Empty);
+    }
+    if value.len() > MAX_DIGITS {
+        return Err(NumberError::TooLong(value.len()));
+    }
+    let ton = match plain {
+        _ if special => TON_UNKNOWN,
+        _ if plus => TON_INTERNATIONAL,
+        Plain::ByLength if value.len() >= 7 => TON_INTERNATIONAL,
+        Plain::ByLength => TON_UNKNOWN,
+        Plain::Ton(t) => t & 0x07,
+    };
+    Ok(Address {
+        ton,
+        npi: NPI_ISDN,
+        value,
+    })
+}
+
+/// The digits of a number, without `+` or separators.
+pub fn digits(number: &str) -> String {
+    number.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// Whether two numbers name the same subscriber: equal digits (not none),
+/// or one lacks the country code and the longer one ends with the whole of
+/// the shorter (after dropping a national trunk `0`), at least 7 digits.
+/// The one comparison: report matching (store) and the simulated network
+/// finding a SIM by its number both use it.
+pub fn same_number(a: &str, b: &str) -> bool {
+    let (a, b) = (digits(a), digits(b));
+    if a.is_empty() || b.is_empty() {
+        return false;
+    }
+    if a == b {
+        return true;
+    }
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let short = short.trim_start_matches('0');
+    short.len() >= 7 && long.ends_with(short)
 }
 
 impl fmt::Display for Address {
@@ -283,6 +337,85 @@ mod tests {
         }
         let e = Address::parse("12x").unwrap_err();
         assert!(e.to_string().contains("'x'"), "{e}");
+    }
+
+    #[test]
+    fn normalise_table() {
+        use Plain::*;
+        let nat = Ton(TON_NATIONAL);
+        let intl = Ton(TON_INTERNATIONAL);
+        let unk = Ton(TON_UNKNOWN);
+        let cases: &[(&str, Plain, Result<(u8, &str), NumberError>)] = &[
+            ("+4915112345678", ByLength, Ok((1, "4915112345678"))),
+            ("+4915112345678", nat, Ok((1, "4915112345678"))),
+            ("01721234567", nat, Ok((2, "01721234567"))),
+            ("01721234567", ByLength, Ok((1, "01721234567"))),
+            ("1234", unk, Ok((0, "1234"))),
+            ("123", intl, Ok((1, "123"))),
+            ("123", ByLength, Ok((0, "123"))),
+            ("*100#", intl, Ok((0, "*100#"))),
+            (" (+49) 151\t12-34.5 ", ByLength, Ok((1, "4915112345"))),
+            (
+                "4+9",
+                ByLength,
+                Err(NumberError::BadChar { ch: '+', offset: 1 }),
+            ),
+            (
+                "++49",
+                ByLength,
+                Err(NumberError::BadChar { ch: '+', offset: 1 }),
+            ),
+            (
+                "  12x",
+                intl,
+                Err(NumberError::BadChar { ch: 'x', offset: 4 }),
+            ),
+            ("(-)", intl, Err(NumberError::Empty)),
+            ("+", ByLength, Err(NumberError::Empty)),
+            (
+                "123456789012345678901",
+                ByLength,
+                Err(NumberError::TooLong(21)),
+            ),
+        ];
+        for (input, plain, want) in cases {
+            let got = normalise(input, *plain).map(|a| (a.ton, a.value));
+            let want = want.clone().map(|(t, v)| (t, v.to_string()));
+            assert_eq!(got, want, "{input:?} {plain:?}");
+        }
+    }
+
+    #[test]
+    fn same_number_table() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("+491701234567", "491701234567", true),
+            ("+491701234567", "01701234567", true),
+            ("+491701234567", "1701234567", true),
+            ("+491701234567", "+491701234568", false),
+            ("+491701234567", "+441701234567", false),
+            ("+491701234567", "234567", false),
+            ("12345", "12345", true),
+            ("12345", "+12345", true),
+            ("+1 (555) 123-4567", "15551234567", true),
+            ("", "", false),
+            ("+", "-", false),
+            ("0000000", "0", false),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(same_number(a, b), *want, "{a} vs {b}");
+            assert_eq!(same_number(b, a), *want, "{b} vs {a}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn normalised_numbers_are_the_same_number(d in "[1-9][0-9]{6,14}", sep in "[ .()-]{0,2}") {
+            let written = format!("+{}{sep}{}", &d[..2], &d[2..]);
+            let a = normalise(&written, Plain::ByLength).unwrap();
+            proptest::prop_assert_eq!(&a.value, &d);
+            proptest::prop_assert!(same_number(&a.to_string(), &written));
+            proptest::prop_assert!(same_number(&d, &written));
+        }
     }
 
     #[test]

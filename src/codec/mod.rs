@@ -54,9 +54,6 @@ pub enum CodecError {
         total: usize,
         smsc_len: usize,
     },
-    /// A UCS-2 user data with an odd number of octets.
-    #[error("UCS-2 user data at octet {offset} has an odd length {len}")]
-    OddUcs2 { offset: usize, len: usize },
     /// An address string that cannot be a phone number.
     #[error("invalid address {input:?}: {reason}")]
     Address { input: String, reason: String },

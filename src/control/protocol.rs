@@ -181,8 +181,12 @@ pub fn parse_request(line: &[u8]) -> Result<Envelope, RequestError> {
     };
     let text =
         std::str::from_utf8(line).map_err(|e| bad(None, format!("request is not UTF-8: {e}")))?;
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| bad(None, format!("malformed JSON: {e}")))?;
+    let value = serde_json::from_str::<Unique>(text)
+        .map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => bad(None, format!("bad request: {e}")),
+            _ => bad(None, format!("malformed JSON: {e}")),
+        })?
+        .0;
     let Value::Object(mut map) = value else {
         return Err(bad(None, "a request must be a JSON object".into()));
     };
@@ -195,6 +199,71 @@ pub fn parse_request(line: &[u8]) -> Result<Envelope, RequestError> {
     let request: Request = serde_json::from_value(Value::Object(map))
         .map_err(|e| bad(id.clone(), format!("bad request: {e}")))?;
     Ok(Envelope { id, request })
+}
+
+/// A JSON value in which no object repeats a key: `serde_json::Value`
+/// would keep the last of `{"cmd":"status","cmd":"version"}` silently.
+struct Unique(Value);
+
+impl<'de> Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Unique::deserialize(d).map(|u| u.0)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Unique(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("duplicate key {key:?}")));
+            }
+            let Unique(v) = map.next_value()?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 /// Serialises a request as one line (newline included), for clients.
@@ -298,6 +367,50 @@ mod tests {
         assert!(!cases.is_empty());
         for (line, expected) in cases {
             check(line, expected);
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_are_bad_requests() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                r#"{"cmd":"status","cmd":"version"}"#,
+                Some("duplicate key \"cmd\""),
+            ),
+            (
+                r#"{"cmd":"status","cmd":"status"}"#,
+                Some("duplicate key \"cmd\""),
+            ),
+            (
+                r#"{"id":1,"cmd":"status","id":2}"#,
+                Some("duplicate key \"id\""),
+            ),
+            (
+                r#"{"cmd":"send","to":"1","text":"a","to":"2"}"#,
+                Some("duplicate key \"to\""),
+            ),
+            (
+                r#"{"cmd":"status","id":{"a":1,"a":2}}"#,
+                Some("duplicate key \"a\""),
+            ),
+            (r#"{"cmd":"status","id":[{"a":1},{"a":2}]}"#, None),
+            (r#"{"cmd":"status","id":{"a":{"a":1}}}"#, None),
+            (r#"{"cmd":"status","id":null}"#, None),
+        ];
+        for (line, want) in cases {
+            match (parse_request(line.as_bytes()), want) {
+                (Ok(_), None) => {}
+                (Err(e), Some(w)) => {
+                    assert_eq!(e.code, ErrorCode::BadRequest, "{line}");
+                    assert!(e.message.contains(w), "{line}: {}", e.message);
+                    assert!(
+                        e.message.starts_with("bad request:"),
+                        "{line}: {}",
+                        e.message
+                    );
+                }
+                (got, want) => panic!("{line}: got {got:?}, want {want:?}"),
+            }
         }
     }
 

@@ -119,7 +119,9 @@ fn spool_request(name: &str, key: &str, m: SpoolMessage) -> Request {
         report: m.report.unwrap_or(false),
         flash: m.flash,
         priority: Some(match m.priority {
-            spool::format::Priority::High => Priority::High,
+            // The store has no `urgent` yet: the spool picks such a file up
+            // first, and the dispatcher treats it as high.
+            spool::format::Priority::Urgent | spool::format::Priority::High => Priority::High,
             spool::format::Priority::Normal => Priority::Normal,
             spool::format::Priority::Low => Priority::Low,
         }),
@@ -152,15 +154,15 @@ pub async fn run(
 }
 
 async fn one_file(shared: &Shared, file: Claimed, cancel: &CancellationToken) {
-    let msg = match file.read() {
+    let msg = match file.read().await {
         Ok(m) => m,
         Err(e) => {
-            reject(file, &e.to_string());
+            reject(file, &e.to_string()).await;
             return;
         }
     };
     if msg.binary.is_some() {
-        reject(file, "binary messages are not supported");
+        reject(file, "binary messages are not supported").await;
         return;
     }
     for w in &msg.warnings {
@@ -176,13 +178,13 @@ async fn one_file(shared: &Shared, file: Claimed, cancel: &CancellationToken) {
                 } else {
                     info!(file = %file.name, id = enq.id, parts = enq.parts, "queued from the spool");
                 }
-                if let Err(e) = file.done() {
+                if let Err(e) = file.done().await {
                     warn!("spool: removing a stored file: {e}");
                 }
                 return;
             }
             Err(IntakeError::Invalid(reason)) => {
-                reject(file, &reason);
+                reject(file, &reason).await;
                 return;
             }
             Err(IntakeError::Unavailable(reason)) => {
@@ -199,9 +201,9 @@ async fn one_file(shared: &Shared, file: Claimed, cancel: &CancellationToken) {
     }
 }
 
-fn reject(file: Claimed, reason: &str) {
+async fn reject(file: Claimed, reason: &str) {
     let name = file.name.clone();
-    match file.fail(reason) {
+    match file.fail(reason).await {
         Ok(p) => warn!(file = %name, moved_to = %p.display(), "spool file refused: {reason}"),
         Err(e) => warn!(file = %name, "spool file refused ({reason}), and moving it failed: {e}"),
     }
@@ -258,15 +260,27 @@ pub fn write_copy(shared: &Shared, v: &OutgoingView, state: MessageState) {
     write_file(&dir, &format!("smsgate.{}", v.id), &bytes);
 }
 
-/// Writes `name` into `dir` atomically (temporary file, then rename).
+/// Writes `name` into `dir` atomically (temporary file, then rename) on
+/// tokio's blocking pool, without waiting for it (the runtime finishes it at
+/// shutdown); a failure is logged. Outside a runtime it writes in place.
 pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) {
-    let result = (|| {
-        std::fs::create_dir_all(dir)?;
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, dir.join(name))
-    })();
-    if let Err(e) = result {
-        warn!(dir = %dir.display(), "writing {name}: {e}");
+    let (dir, name, bytes) = (dir.to_path_buf(), name.to_string(), bytes.to_vec());
+    let work = move || {
+        if let Err(e) = write_file_blocking(&dir, &name, &bytes) {
+            warn!(dir = %dir.display(), "writing {name}: {e}");
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => drop(rt.spawn_blocking(work)),
+        Err(_) => work(),
     }
+}
+
+/// [`write_file`]'s work, blocking, for a caller that must know when the
+/// file is there (run it with `spawn_blocking`).
+pub fn write_file_blocking(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, dir.join(name))
 }

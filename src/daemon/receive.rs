@@ -46,7 +46,7 @@ pub async fn on_pdu(
                     true
                 } else {
                     let (text, binary) = match &d.data {
-                        UserData::Text(t) => (t.clone(), false),
+                        UserData::Text(t) | UserData::Lossy { text: t, .. } => (t.clone(), false),
                         UserData::Binary(b) => (codec::to_hex(b), true),
                     };
                     let rec = ReceivedPdu {

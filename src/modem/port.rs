@@ -5,7 +5,6 @@
 use std::io;
 use std::path::Path;
 use std::time::Duration;
-use tokio::io::unix::AsyncFd;
 use tokio_serial::{SerialPort, SerialPortBuilderExt, SerialStream};
 
 /// Open `path` raw at `baud`, discarding input left from before. DTR/RTS are
@@ -57,7 +56,7 @@ pub(crate) fn present(path: &Path) -> bool {
 
 /// Watches the directory of a device path for it to (re)appear.
 pub(crate) struct PathWatch {
-    fd: Option<AsyncFd<inotify::Inotify>>,
+    events: Option<inotify::EventStream<Vec<u8>>>,
 }
 
 impl PathWatch {
@@ -67,37 +66,31 @@ impl PathWatch {
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let fd = inotify::Inotify::init()
+        let events = inotify::Inotify::init()
             .and_then(|ino| {
                 use inotify::WatchMask as M;
                 ino.watches()
                     .add(dir, M::CREATE | M::MOVED_TO | M::ATTRIB | M::CLOSE_WRITE)?;
-                // SAFETY: `Inotify` owns its descriptor and closes it only on
-                // drop, so the fd stays open and unchanged while the AsyncFd
-                // (which owns the Inotify) lives.
-                unsafe { AsyncFd::register(ino) }.map_err(io::Error::from)
+                ino.into_event_stream(vec![0u8; 1024])
             })
             .map_err(|e| tracing::debug!(dir = %dir.display(), error = %e, "no inotify watch; timer only"))
             .ok();
-        Self { fd }
+        Self { events }
     }
 
-    /// Resolves when something changed in the directory (never, without inotify).
+    /// Resolves when something changed in the directory (never, without
+    /// inotify or once its stream fails). Events already queued are taken
+    /// together: one wake for a burst.
     pub(crate) async fn changed(&mut self) {
-        let Some(fd) = self.fd.as_mut() else {
+        use futures_util::{FutureExt, StreamExt};
+        let Some(events) = self.events.as_mut() else {
             return std::future::pending().await;
         };
-        let mut buf = [0u8; 1024];
-        loop {
-            let Ok(mut guard) = fd.readable_mut().await else {
-                return std::future::pending().await;
-            };
-            match guard.try_io(|inner| inner.get_mut().read_events(&mut buf).map(|evs| evs.count()))
-            {
-                Ok(Ok(_)) => return,
-                Ok(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Ok(Err(_)) => return std::future::pending().await,
-                Err(_would_block) => continue,
+        match events.next().await {
+            Some(Ok(_)) => while let Some(Some(Ok(_))) = events.next().now_or_never() {},
+            Some(Err(_)) | None => {
+                self.events = None;
+                std::future::pending::<()>().await;
             }
         }
     }

@@ -150,12 +150,8 @@ impl SimSpec {
     }
 }
 
-/// Numbers compare by their digits, so `+1555…` and `1555…` are one SIM.
-pub(crate) fn same_number(a: &str, b: &str) -> bool {
-    let d = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
-    let (a, b) = (d(a), d(b));
-    !a.is_empty() && a == b
-}
+/// Numbers compare as everywhere else, so `+1555…` and `1555…` are one SIM.
+pub(crate) use crate::codec::address::same_number;
 
 /// Stable 64-bit hash (FNV-1a) for seeding a modem's randomness from its spec.
 pub(crate) fn seed_for(net_seed: u64, spec: &SimSpec) -> u64 {

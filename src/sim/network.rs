@@ -116,7 +116,7 @@ pub(crate) fn address_of(s: &str) -> Address {
 /// A SUBMIT's text: binary data is read as UTF-8, lossily.
 pub(crate) fn text_of(s: &Submit) -> String {
     match &s.data {
-        UserData::Text(t) => t.clone(),
+        UserData::Text(t) | UserData::Lossy { text: t, .. } => t.clone(),
         UserData::Binary(b) => String::from_utf8_lossy(b).into_owned(),
     }
 }

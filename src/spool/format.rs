@@ -57,6 +57,8 @@ impl Alphabet {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Priority {
+    /// Emergency alerts: before everything else.
+    Urgent,
     High,
     #[default]
     Normal,
@@ -257,12 +259,8 @@ pub fn parse(bytes: &[u8]) -> Result<SpoolMessage, SpoolError> {
             "report" => msg.report = Some(parse_bool(value).ok_or_else(|| bad("expected yes or no"))?),
             "validity" => msg.validity = Some(parse_validity(value).ok_or_else(|| bad("expected 0..255, \"N min|hour|day|week|month|year\" or a duration such as \"2d\""))?),
             "priority" => {
-                msg.priority = match value.to_ascii_lowercase().as_str() {
-                    "high" | "yes" | "true" | "on" | "1" => Priority::High,
-                    "normal" | "no" | "false" | "off" | "0" | "" => Priority::Normal,
-                    "low" => Priority::Low,
-                    _ => return Err(bad("expected high, normal or low")),
-                }
+                msg.priority =
+                    parse_priority(value).ok_or_else(|| bad("expected urgent, high, normal or low"))?
             }
             "queue" | "provider" => {
                 if !value.is_empty() {
@@ -443,6 +441,57 @@ fn parse_hex(body: &[u8]) -> Result<Vec<u8>, SpoolError> {
         .collect())
 }
 
+/// A `Priority:` value: smstools3's yes/no words, or a priority name.
+fn parse_priority(v: &str) -> Option<Priority> {
+    Some(match v.trim().to_ascii_lowercase().as_str() {
+        "urgent" => Priority::Urgent,
+        "high" | "yes" | "true" | "on" | "1" => Priority::High,
+        "normal" | "no" | "false" | "off" | "0" | "" => Priority::Normal,
+        "low" => Priority::Low,
+        _ => return None,
+    })
+}
+
+/// The priority a file asks for, from the start of it (its header block or a
+/// prefix of it), for ordering the pick-up before the file is claimed. Never
+/// fails: anything unreadable counts as `Normal`, and [`parse`] judges the
+/// file when it is read for real. The last `Priority:` header counts, as in
+/// [`parse`].
+pub fn peek_priority(head: &[u8]) -> Priority {
+    let mut found = Priority::Normal;
+    for line in head.split(|&b| b == b'\n') {
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            break;
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (name, value) = line.split_at(colon);
+        if !name.trim_ascii().eq_ignore_ascii_case(b"priority") {
+            continue;
+        }
+        if let Some(p) = std::str::from_utf8(value.get(1..).unwrap_or_default())
+            .ok()
+            .and_then(parse_priority)
+        {
+            found = p;
+        }
+    }
+    found
+}
+
+impl Priority {
+    /// Pick-up order: a higher rank is taken first.
+    pub fn rank(self) -> u8 {
+        match self {
+            Priority::Urgent => 3,
+            Priority::High => 2,
+            Priority::Normal => 1,
+            Priority::Low => 0,
+        }
+    }
+}
+
 fn parse_alphabet(v: &str) -> Option<Alphabet> {
     let l = v.trim().to_ascii_lowercase();
     Some(match l.get(..3)? {
@@ -518,56 +567,50 @@ fn parse_time(v: &str) -> Option<DateTime<Utc>> {
     None
 }
 
-/// Normalises a `To:` value: grouping spaces, dashes, dots and parentheses
-/// are dropped; `+` or the default makes it international (`+<digits>`); an
-/// `s` prefix or `To_TOA: national/unknown` keeps plain digits.
+/// Normalises a `To:` value with the one number normaliser
+/// ([`crate::codec::address::normalise`]): grouping spaces, dashes, dots and
+/// parentheses are dropped; `+` or the default makes it international
+/// (`+<digits>`); an `s` prefix or `To_TOA: national/unknown` keeps plain
+/// digits. This wrapper owns only smstools3's `s` prefix and `To_TOA`.
 pub fn normalise_number(
     raw: &str,
     toa: Option<NumberType>,
 ) -> Result<(String, NumberType), SpoolError> {
+    use crate::codec::address::{self, NumberError, Plain};
     let trimmed = raw.trim();
     let (short, rest) = match trimmed.strip_prefix(['s', 'S']) {
         Some(r) => (true, r),
         None => (false, trimmed),
     };
-    let mut digits = String::new();
-    let mut plus = false;
-    for (i, c) in rest.char_indices() {
-        match c {
-            '0'..='9' => digits.push(c),
-            '+' if digits.is_empty() && !plus && !short => plus = true,
-            ' ' | '-' | '.' | '(' | ')' | '\t' => {}
-            _ => {
-                return Err(SpoolError::BadNumber {
-                    value: raw.to_string(),
-                    ch: c,
-                    offset: i + usize::from(short) + (raw.len() - raw.trim_start().len()),
-                })
-            }
-        }
-    }
-    if digits.is_empty() {
-        return Err(SpoolError::EmptyNumber {
+    let ty = toa.unwrap_or(if short {
+        NumberType::Unknown
+    } else {
+        NumberType::International
+    });
+    let ton = match ty {
+        NumberType::International => address::TON_INTERNATIONAL,
+        NumberType::National => address::TON_NATIONAL,
+        NumberType::Unknown => address::TON_UNKNOWN,
+    };
+    let a = address::normalise(rest, Plain::Ton(ton)).map_err(|e| match e {
+        NumberError::BadChar { ch, offset } => SpoolError::BadNumber {
             value: raw.to_string(),
-        });
-    }
-    if digits.len() > MAX_DIGITS {
-        return Err(SpoolError::BadHeader {
+            ch,
+            offset: offset + usize::from(short) + (raw.len() - raw.trim_start().len()),
+        },
+        NumberError::Empty => SpoolError::EmptyNumber {
+            value: raw.to_string(),
+        },
+        NumberError::TooLong(_) => SpoolError::BadHeader {
             header: "To".to_string(),
             value: raw.to_string(),
             reason: format!("more than {MAX_DIGITS} digits"),
-        });
-    }
-    let ty = if plus {
-        NumberType::International
-    } else if short {
-        toa.unwrap_or(NumberType::Unknown)
-    } else {
-        toa.unwrap_or(NumberType::International)
-    };
-    Ok(match ty {
-        NumberType::International => (format!("+{digits}"), ty),
-        _ => (digits, ty),
+        },
+    })?;
+    Ok(match a.ton {
+        address::TON_INTERNATIONAL => (format!("+{}", a.value), NumberType::International),
+        address::TON_NATIONAL => (a.value, NumberType::National),
+        _ => (a.value, NumberType::Unknown),
     })
 }
 
@@ -594,6 +637,31 @@ mod tests {
             }
             (Want::Ok(_), Err(e)) => panic!("{name}: unexpected error {e}"),
             (Want::Err(p), Ok(m)) => panic!("{name}: expected error {p:?}, got {m:?}"),
+        }
+    }
+
+    #[test]
+    fn peek_priority_reads_the_header_block_only() {
+        let cases: &[(&[u8], Priority)] = &[
+            (b"To: 1\nPriority: high\n\nx", Priority::High),
+            (b"priority:URGENT\nTo: 1\n\nx", Priority::Urgent),
+            (b"To: 1\nPriority: low\n\nx", Priority::Low),
+            (b"To: 1\nPriority: yes\n\nx", Priority::High),
+            (b"To: 1\nPriority: high\nPriority: low\n\nx", Priority::Low),
+            (b"To: 1\n\nPriority: high\n", Priority::Normal),
+            (b"To: 1\nPriority: soon\n\nx", Priority::Normal),
+            (b"To: 1\nPriority: \xff\n\nx", Priority::Normal),
+            (b"To: 1\r\nPriority: high\r\n\r\nx", Priority::High),
+            (b"To: 1\nPriori", Priority::Normal),
+            (b"", Priority::Normal),
+        ];
+        for (head, want) in cases {
+            assert_eq!(
+                peek_priority(head),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
         }
     }
 
@@ -898,8 +966,13 @@ mod tests {
                 Want::Err("bad Validity: "),
             ),
             (
-                "bad priority",
+                "priority urgent",
                 b"To: 123\nPriority: urgent\n\nx".to_vec(),
+                Want::Ok(|m| m.priority == Priority::Urgent),
+            ),
+            (
+                "bad priority",
+                b"To: 123\nPriority: soon\n\nx".to_vec(),
                 Want::Err("bad Priority: "),
             ),
             (

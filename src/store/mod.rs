@@ -1010,23 +1010,7 @@ pub(crate) fn rfc3339_ms(field: &'static str, v: i64) -> Result<String, StoreErr
     Ok(from_ms(field, v)?.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
 }
 
-/// The digits of a phone number, without `+` or separators.
-pub(crate) fn digits(number: &str) -> String {
-    number.chars().filter(char::is_ascii_digit).collect()
-}
-
-/// Whether two numbers name the same subscriber: equal digits, or one lacks
-/// the country code and the longer common suffix is at least 7 digits and is
-/// the whole of the shorter number (after dropping a national trunk `0`).
-pub(crate) fn same_number(a: &str, b: &str) -> bool {
-    let (a, b) = (digits(a), digits(b));
-    if a == b {
-        return true;
-    }
-    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    let short = short.trim_start_matches('0');
-    short.len() >= 7 && long.ends_with(short)
-}
+pub(crate) use crate::codec::address::{digits, same_number};
 
 #[cfg(test)]
 mod tests;

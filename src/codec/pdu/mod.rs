@@ -40,13 +40,22 @@ pub enum Pdu {
 pub enum UserData {
     Text(String),
     Binary(Vec<u8>),
+    /// GSM-7 or UCS-2 user data that no text encodes back to the same units
+    /// (an escape to an undefined character, a lone surrogate, an odd
+    /// trailing octet…): `text` is the best reading (U+FFFD where a unit has
+    /// no character), `raw` the septets (GSM-7) or octets (UCS-2) as they
+    /// came, which `encode` writes back unchanged.
+    Lossy {
+        text: String,
+        raw: Vec<u8>,
+    },
 }
 
 impl UserData {
     /// The text, if this is text.
     pub fn text(&self) -> Option<&str> {
         match self {
-            UserData::Text(t) => Some(t),
+            UserData::Text(t) | UserData::Lossy { text: t, .. } => Some(t),
             UserData::Binary(_) => None,
         }
     }
@@ -57,6 +66,13 @@ impl fmt::Display for UserData {
         match self {
             UserData::Text(t) => write!(f, "{t:?}"),
             UserData::Binary(b) => write!(f, "binary {} octets {}", b.len(), super::to_hex(b)),
+            UserData::Lossy { text, raw } => {
+                write!(
+                    f,
+                    "{text:?} (not lossless; raw units {})",
+                    super::to_hex(raw)
+                )
+            }
         }
     }
 }
@@ -163,7 +179,6 @@ pub(crate) fn decode_ud(
         (None, 0)
     };
     let body = ud.get(header_octets..).unwrap_or(&[]);
-    let body_offset = ud_offset + header_octets;
     let data = if septet_mode {
         let hs = header_septets(header_octets);
         let count = udl.checked_sub(hs).ok_or_else(|| CodecError::Invalid {
@@ -177,18 +192,22 @@ pub(crate) fn decode_ud(
             gsm7::fill_bits(header_octets)
         };
         let septets = gsm7::unpack(body, fill, count);
-        UserData::Text(gsm7::decode(&septets, tables_of(udh.as_ref())))
+        let tables = tables_of(udh.as_ref());
+        let text = gsm7::decode(&septets, tables);
+        if gsm7::encode(&text, tables).as_deref() == Some(septets.as_slice()) {
+            UserData::Text(text)
+        } else {
+            UserData::Lossy { text, raw: septets }
+        }
     } else if dcs.compressed() || dcs.effective_alphabet() == DcsAlphabet::Eight {
         UserData::Binary(body.to_vec())
     } else {
         match ucs2::decode(body) {
-            Ok(t) => UserData::Text(t),
-            Err(_) => {
-                return Err(CodecError::OddUcs2 {
-                    offset: body_offset,
-                    len: body.len(),
-                })
-            }
+            Ok(t) if ucs2::encode(&t) == body => UserData::Text(t),
+            _ => UserData::Lossy {
+                text: ucs2::decode_lossy(body),
+                raw: body.to_vec(),
+            },
         }
     };
     Ok((udh, data))
@@ -248,6 +267,8 @@ pub(crate) fn encode_ud(out: &mut Vec<u8>, udh: Option<&Udh>, dcs: Dcs, data: &U
         }
         (UserData::Text(t), false) => encode_ud_octets(out, &header, t.as_bytes()),
         (UserData::Binary(b), false) => encode_ud_octets(out, &header, b),
+        (UserData::Lossy { raw, .. }, true) => encode_ud_septets(out, &header, raw),
+        (UserData::Lossy { raw, .. }, false) => encode_ud_octets(out, &header, raw),
     }
 }
 

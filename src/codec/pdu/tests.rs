@@ -509,12 +509,6 @@ fn other_errors() {
                 smsc_len: 0,
             },
         ),
-        // UCS-2 with an odd octet count (UDL 3)
-        (
-            "00040B915155214365F70008421013329585400300480069",
-            None,
-            CodecError::OddUcs2 { offset: 20, len: 3 },
-        ),
         // UDL smaller than the header septets
         (
             "00440B915155214365F700004210133295854006050003420201",
@@ -934,5 +928,97 @@ fn deliver_accessors() {
         ] {
             assert!(dump.contains(field), "{field} not in {dump}");
         }
+    }
+}
+
+/// A DELIVER from a fixed head, `dcs`, and TP-UDL/TP-UD as given.
+fn deliver_with_ud(dcs: u8, udl: usize, ud: &[u8]) -> Vec<u8> {
+    let mut b = from_hex("00040B915155214365F700").unwrap();
+    b.push(dcs);
+    b.extend_from_slice(&from_hex("42101332958540").unwrap());
+    b.push(u8::try_from(udl).unwrap());
+    b.extend_from_slice(ud);
+    b
+}
+
+fn gsm7_deliver(septets: &[u8]) -> Vec<u8> {
+    deliver_with_ud(0x00, septets.len(), &crate::codec::gsm7::pack(septets, 0))
+}
+
+#[test]
+fn user_data_that_is_not_lossless_text_keeps_its_units() {
+    // (PDU, the text read, whether the units are kept beside it)
+    let cases: Vec<(Vec<u8>, &str, bool)> = vec![
+        (gsm7_deliver(&[0x41, 0x42]), "AB", false),
+        (gsm7_deliver(&[0x1B, 0x65]), "€", false),
+        // ESC before a septet with no extension character: read as the base one.
+        (gsm7_deliver(&[0x1B, 0x41]), "A", true),
+        // ESC as the last septet, and ESC ESC.
+        (gsm7_deliver(&[0x41, 0x1B]), "A ", true),
+        (gsm7_deliver(&[0x1B, 0x1B, 0x41]), " A", true),
+        (
+            deliver_with_ud(0x08, 4, &[0x00, 0x48, 0x00, 0x69]),
+            "Hi",
+            false,
+        ),
+        // A lone high surrogate, a lone low one, an odd trailing octet.
+        (
+            deliver_with_ud(0x08, 4, &[0xD8, 0x3D, 0x00, 0x41]),
+            "\u{FFFD}A",
+            true,
+        ),
+        (deliver_with_ud(0x08, 2, &[0xDE, 0x00]), "\u{FFFD}", true),
+        (
+            deliver_with_ud(0x08, 3, &[0x00, 0x48, 0x00]),
+            "H\u{FFFD}",
+            true,
+        ),
+    ];
+    for (bytes, text, kept) in cases {
+        let d = decode(&bytes, None).unwrap();
+        let Pdu::Deliver(del) = &d.pdu else {
+            panic!("not a deliver")
+        };
+        assert_eq!(del.data.text(), Some(text), "{}", to_hex(&bytes));
+        assert_eq!(
+            matches!(del.data, UserData::Lossy { .. }),
+            kept,
+            "{}: {:?}",
+            to_hex(&bytes),
+            del.data
+        );
+        assert_eq!(
+            to_hex(&del.encode(None)),
+            to_hex(&bytes),
+            "round trip of {:?}",
+            del.data
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x7261_7775),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Any septets (GSM-7) or octets (UCS-2) as user data: decode then
+    /// encode gives the PDU back, octet for octet.
+    #[test]
+    fn any_user_data_round_trips(
+        septets in prop::collection::vec(0u8..0x80, 0..160),
+        octets in prop::collection::vec(any::<u8>(), 0..140),
+        ucs2 in any::<bool>(),
+    ) {
+        let bytes = if ucs2 {
+            deliver_with_ud(0x08, octets.len(), &octets)
+        } else {
+            gsm7_deliver(&septets)
+        };
+        let d = decode(&bytes, None).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let Pdu::Deliver(del) = d.pdu else { return Err(TestCaseError::fail("not a deliver")) };
+        prop_assert_eq!(to_hex(&del.encode(None)), to_hex(&bytes));
     }
 }
