@@ -26,7 +26,7 @@ use tracing::{error, info, warn};
 
 pub use crate::codec::MessageOptions;
 
-use crate::config::{Config, ModemConfig, Quirks};
+use crate::config::{Config, ModemConfig};
 use crate::control::server::{self, Call, Event, ServerOptions};
 use crate::dispatch::{
     self, Caps, DispatchEvent, DispatchHandle, Dispatcher, EncoderSettings, Encoding, HealthConfig,
@@ -173,10 +173,7 @@ pub fn driver_options(m: &ModemConfig, cfg: &Config) -> DriverOptions {
     o.report_storage = m.report_storage.clone();
     o.smsc = m.smsc.clone();
     o.init = m.init.clone();
-    o.quirks = match m.quirks {
-        Quirks::Auto => None,
-        q => Some(q.as_str().to_string()),
-    };
+    o.quirks = m.quirks;
     o.send_timeout = m.send_timeout;
     o.health_interval = m.health_interval;
     o.sweep_interval = cfg.receive.sweep_interval;

@@ -39,34 +39,28 @@ struct SentRec {
     modem: String,
     /// The concatenation header: (reference, seq, total).
     concat: Option<(u16, u8, u8)>,
+    /// The PDU has a user data header.
+    udh: bool,
     text: String,
-    /// Sent as text (a text-mode modem), not as a PDU.
-    as_text: bool,
     at: Instant,
 }
 
 impl SentRec {
     fn of(modem: &str, req: &SendRequest) -> SentRec {
-        let (concat, text, as_text) = match req {
-            SendRequest::Pdu { pdu, tpdu_len } => {
-                let d = codec::decode(pdu, Some(*tpdu_len)).expect("the dispatcher sends PDUs");
-                let codec::pdu::Pdu::Submit(s) = d.pdu else {
-                    panic!("not a SUBMIT");
-                };
-                let concat = s
-                    .udh
-                    .as_ref()
-                    .and_then(|u| u.concat())
-                    .map(|c| (c.reference, c.seq, c.total));
-                (concat, s.data.text().unwrap_or_default().to_string(), false)
-            }
-            SendRequest::Text { text, .. } => (None, text.clone(), true),
+        let SendRequest::Pdu { pdu, tpdu_len } = req;
+        let d = codec::decode(pdu, Some(*tpdu_len)).expect("the dispatcher sends PDUs");
+        let codec::pdu::Pdu::Submit(s) = d.pdu else {
+            panic!("not a SUBMIT");
         };
         SentRec {
             modem: modem.to_string(),
-            concat,
-            text,
-            as_text,
+            concat: s
+                .udh
+                .as_ref()
+                .and_then(|u| u.concat())
+                .map(|c| (c.reference, c.seq, c.total)),
+            udh: s.udh.is_some(),
+            text: s.data.text().unwrap_or_default().to_string(),
             at: Instant::now(),
         }
     }
@@ -975,11 +969,12 @@ async fn text_mode_modems_take_only_messages_without_a_udh() {
         modems[1].set_state(ModemState::Starting);
     })
     .await;
-    // Single part: the text-mode modem takes it, as text.
+    // Single part: the text-mode modem takes it (a SUBMIT without a UDH,
+    // which its actor sends in text mode).
     let (_, state, modem) = r.send_one("+3361", "short €").await;
     assert_eq!((state, modem.as_deref()), (MessageState::Sent, Some("m0")));
     let first = r.log().pop().expect("sent");
-    assert!(first.as_text && first.text == "short €", "{first:?}");
+    assert!(!first.udh && first.text == "short €", "{first:?}");
     // Two parts: it waits while only the text-mode modem is ready...
     let text = long_text(2, "long ");
     let id = r.enqueue("+3361", &text, |_| {}).await;
@@ -993,7 +988,7 @@ async fn text_mode_modems_take_only_messages_without_a_udh() {
     let log = r.log();
     let long: Vec<&SentRec> = log.iter().skip(1).collect();
     assert_eq!(long.len(), 2);
-    assert!(long.iter().all(|s| s.modem == "m1" && !s.as_text));
+    assert!(long.iter().all(|s| s.modem == "m1" && s.udh));
     assert_eq!(
         long.iter().map(|s| s.text.as_str()).collect::<String>(),
         text

@@ -760,25 +760,12 @@ impl Dispatcher {
             return Ok(None);
         };
         let modem = slot.cfg.name.clone();
-        let (sim, text_mode) = {
-            let status = slot.status.borrow();
-            (status.imsi.clone(), status.text_mode)
-        };
-        // A text-mode modem takes the text itself (only messages without a
-        // UDH get here); a PDU-mode one the PDU bytes.
-        let request = |pdu: &[u8], tpdu_len: u32| {
-            if text_mode {
-                SendRequest::Text {
-                    to: msg.to.clone(),
-                    text: msg.text.clone(),
-                    status_report: msg.report,
-                }
-            } else {
-                SendRequest::Pdu {
-                    pdu: pdu.to_vec(),
-                    tpdu_len: tpdu_len as usize,
-                }
-            }
+        let sim = slot.status.borrow().imsi.clone();
+        // Every modem gets the SUBMIT; one in text mode (only messages
+        // without a UDH get there) turns it into its text-mode commands.
+        let request = |pdu: &[u8], tpdu_len: u32| SendRequest::Pdu {
+            pdu: pdu.to_vec(),
+            tpdu_len: tpdu_len as usize,
         };
         let reuse = progressed
             || (msg.assigned_modem.as_deref() == Some(modem.as_str())
@@ -851,7 +838,7 @@ impl Dispatcher {
         slot.busy = true;
         let (port, caps) = (slot.cfg.modem.clone(), slot.cfg.caps);
         self.in_flight.insert(msg.id);
-        debug!(id = msg.id, modem = %modem, parts = parts.len(), text_mode, "dispatching");
+        debug!(id = msg.id, modem = %modem, parts = parts.len(), "dispatching");
         if assign.is_none() {
             self.emit(DispatchEvent::Assigned {
                 id: msg.id,

@@ -49,7 +49,7 @@ pub struct DriverOptions {
     /// Extra AT commands run at the end of start-up.
     pub init: Vec<String>,
     /// Force a quirk family; `None` detects it from `AT+CGMI`.
-    pub quirks: Option<String>,
+    pub quirks: Option<quirks::Family>,
     pub command_timeout: Duration,
     /// How long `AT+CMGS` may wait for the network (60–180 s; 120 s default).
     pub send_timeout: Duration,
@@ -86,19 +86,14 @@ impl DriverOptions {
     }
 }
 
-/// What to send.
+/// What to send. A modem in text mode sends the same SUBMIT: the actor
+/// decodes it and sends it with `AT+CSMP`/`AT+CSCS`/`AT+CMGS="<da>"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum SendRequest {
     /// A SUBMIT PDU (SMSC prefix included, `00` for the SIM's SMSC);
     /// `tpdu_len` is the `AT+CMGS=` length (SMSC excluded). The driver
     /// writes it as hex: the only place a sent PDU is hex.
     Pdu { pdu: Vec<u8>, tpdu_len: usize },
-    /// Text mode: the modem encodes it.
-    Text {
-        to: String,
-        text: String,
-        status_report: bool,
-    },
 }
 
 /// Why a send failed, and what the dispatcher should do about it.
