@@ -8,10 +8,12 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::events::{self, EventData, PartEvent};
+use crate::codec::hex;
+
 use super::{
-    digits, from_ms, ms, rfc3339_ms, same_number, Disposition, Enqueued, MessageId, MessageState,
-    NewMessage, OutgoingView, PartRow, PartState, PartView, Priority, ReadyBatch, ReadyMessage,
-    Recovered, StoreError, Usage, EARLY_REPORT_WINDOW,
+    digits, from_ms, ms, rfc3339_ms, same_number, Disposition, Enqueued, MessageId, MessageOptions,
+    MessageState, NewMessage, OutgoingView, PartPdu, PartRow, PartState, PartView, Priority,
+    ReadyBatch, ReadyMessage, Recovered, StoreError, Usage, EARLY_REPORT_WINDOW,
 };
 
 pub(crate) fn to_u32(field: &'static str, v: i64) -> Result<u32, StoreError> {
@@ -275,13 +277,19 @@ fn parts_of(c: &Connection, id: MessageId) -> Result<Vec<PartRow>, StoreError> {
         })
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(StoreError::sql("read parts"))?;
+    let bytes = |hex: String| {
+        hex::decode(&hex).map_err(|_| StoreError::Corrupt {
+            field: "pdu_hex",
+            value: hex,
+        })
+    };
     raw.into_iter()
         .map(|(seq, state, attempts, pdu_hex, tpdu_len, mr)| {
             Ok(PartRow {
                 seq: to_u32("seq", seq)?,
                 state: state.parse()?,
                 attempts: to_u32("attempts", attempts)?,
-                pdu_hex,
+                pdu: pdu_hex.map(bytes).transpose()?,
                 tpdu_len: tpdu_len.map(|v| to_u32("tpdu_len", v)).transpose()?,
                 mr: mr.map(|v| to_u8("mr", v)).transpose()?,
             })
@@ -377,10 +385,13 @@ pub(crate) fn ready(
             queue,
             assigned_modem,
             sim,
-            options: serde_json::from_str(&options).map_err(|_| StoreError::Corrupt {
-                field: "options",
-                value: options.clone(),
-            })?,
+            // Rows written before options were typed may hold `null`.
+            options: serde_json::from_str::<Option<MessageOptions>>(&options)
+                .map_err(|_| StoreError::Corrupt {
+                    field: "options",
+                    value: options.clone(),
+                })?
+                .unwrap_or_default(),
             parts: parts_of(c, id)?,
             tried_modems: tried_list(&tried)?,
             created_at: from_ms("created_at", created)?,
@@ -449,7 +460,7 @@ pub(crate) fn assign(
     id: MessageId,
     modem: &str,
     sim: Option<&str>,
-    parts: &[(u32, String, u32)],
+    parts: &[PartPdu],
 ) -> Result<(), StoreError> {
     let state = message_state(c, id)?;
     if !matches!(state, MessageState::Queued | MessageState::Sending) {
@@ -483,13 +494,13 @@ pub(crate) fn assign(
              WHERE message_id = ?1 AND seq = ?2 AND state = 'pending'",
         )
         .map_err(StoreError::sql("prepare part pdu"))?;
-    for (seq, pdu, len) in parts {
+    for p in parts {
         let changed = update
-            .execute(params![id, seq, pdu, len])
+            .execute(params![id, p.seq, hex::encode(&p.pdu), p.tpdu_len])
             .map_err(StoreError::sql("store part pdu"))?;
         if changed == 0 {
             // Not pending: keep what went out; but the part must exist.
-            part_state(c, id, *seq)?;
+            part_state(c, id, p.seq)?;
         }
     }
     Ok(())

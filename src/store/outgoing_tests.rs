@@ -13,8 +13,9 @@ fn enq(c: &Connection, to: &str, parts: u32) -> MessageId {
 
 /// Assigns to `modem`/`sim` with made-up PDUs.
 fn pin(c: &Connection, id: MessageId, modem: &str, sim: &str, parts: u32) {
-    let pdus = (1..=parts).map(|s| (s, format!("00{s:02X}"), 10)).collect();
-    let pdus: Vec<(u32, String, u32)> = pdus;
+    let pdus: Vec<PartPdu> = (1..=parts)
+        .map(|s| PartPdu::hex(s, &format!("00{s:02X}"), 10))
+        .collect();
     assign(c, id, modem, Some(sim), &pdus).expect("assign");
 }
 
@@ -34,7 +35,7 @@ fn report(sim: &str, mr: u8, to: &str, status: u8, tag: &str) -> ReportIn {
         status,
         is_final: !(0x20..0x40).contains(&status),
         success: status < 0x20,
-        pdu_hex: format!("06{mr:02X}{status:02X}{tag}"),
+        pdu: crate::codec::hex::decode(&format!("06{mr:02X}{status:02X}{tag}")).expect("hex"),
     }
 }
 
@@ -54,7 +55,7 @@ async fn the_whole_lifecycle_through_the_handle() {
     assert_eq!(ready.messages.len(), 1);
     assert_eq!(ready.messages[0].parts[0].state, PartState::Pending);
     store
-        .assign(e.id, "m1", Some("sim1"), vec![(1, "0011AA".into(), 7)])
+        .assign(e.id, "m1", Some("sim1"), vec![PartPdu::hex(1, "0011AA", 7)])
         .await
         .expect("assign");
     store
@@ -234,7 +235,7 @@ fn failover_unpins_only_while_nothing_went_out() {
         (None, None)
     );
     assert_eq!(m.tried_modems, vec!["m1".to_string()]);
-    assert!(m.parts.iter().all(|p| p.pdu_hex.is_none()));
+    assert!(m.parts.iter().all(|p| p.pdu.is_none()));
     assert_eq!(m.parts[0].attempts, 1);
 
     // Part 1 out: stays pinned, behaves like RetryAt.
@@ -253,7 +254,7 @@ fn failover_unpins_only_while_nothing_went_out() {
         .expect("ready again");
     assert_eq!(m.assigned_modem.as_deref(), Some("m1"));
     assert!(m.tried_modems.is_empty());
-    assert!(m.parts[1].pdu_hex.is_some());
+    assert!(m.parts[1].pdu.is_some());
     // And a different SIM may not take it over.
     assert!(matches!(
         assign(&c, b, "m2", Some("sim2"), &[]),
@@ -707,7 +708,7 @@ mod model {
         let r = match *op {
             Op::Assign(m, s) => {
                 let pdus = (1..=3)
-                    .map(|q| (q, "00".to_string(), 1))
+                    .map(|q| PartPdu::hex(q, "00", 1))
                     .collect::<Vec<_>>();
                 assign(c, ids[m], &format!("m{s}"), Some(&format!("s{s}")), &pdus)
             }
