@@ -70,7 +70,10 @@ fn set_message_state(
         )
         .and_then(|mut s| s.execute(params![id, state.as_str(), error, ms(now), finished]))
         .map_err(StoreError::sql("update message state"))?;
-    if changed > 0 {
+    // Back to `queued` after a temporary failure is no news (the
+    // `part_failed` event said it); `queued` is announced by `enqueue` and
+    // `retry` themselves.
+    if changed > 0 && state != MessageState::Queued {
         message_event(c, id, state, now)?;
     }
     Ok(())
@@ -146,6 +149,12 @@ pub(crate) fn rollup(
     };
     if next == MessageState::Failed && pending > 0 {
         cancel_pending(c, id, "not sent: another part failed")?;
+    }
+    if next == MessageState::Delivered && current != MessageState::Sent {
+        // A report that came before the part's own answer was committed (the
+        // network beat us): the message was sent all the same, and `sent`
+        // is announced before `delivered`, never skipped.
+        set_message_state(c, id, MessageState::Sent, None, now)?;
     }
     if next != current {
         set_message_state(c, id, next, None, now)?;

@@ -822,3 +822,87 @@ mod model {
         }
     }
 }
+
+/// The event types in the log after `after`, in order, for message `id`
+/// (message and part events) or without a message (others).
+fn kinds(c: &Connection, id: MessageId) -> Vec<String> {
+    crate::store::events::after(c, 0, 10_000, &[])
+        .expect("events")
+        .into_iter()
+        .filter(|e| match &e.data {
+            crate::store::EventData::PartSent(p) | crate::store::EventData::PartFailed(p) => {
+                p.id == id
+            }
+            crate::store::EventData::Report(r) => r.id == Some(id),
+            d => d.message().is_some_and(|m| m.id == id),
+        })
+        .map(|e| e.kind().to_string())
+        .collect()
+}
+
+#[test]
+fn every_change_is_one_event_in_the_same_order() {
+    let cases: Vec<(&str, Box<dyn Fn(&Connection) -> MessageId>, Vec<&str>)> = vec![
+        (
+            "three parts, three reports: sent once, delivered once",
+            Box::new(|c| {
+                let id = enq(c, "+491701234567", 3);
+                pin(c, id, "m1", "sim1", 3);
+                for seq in 1..=3 {
+                    send(c, id, seq, "m1", seq as u8, seq as i64);
+                }
+                for seq in 1..=3u8 {
+                    record_report(c, &report("sim1", seq, "491701234567", 0, "bb"), t(10))
+                        .expect("report");
+                }
+                id
+            }),
+            vec![
+                "queued", "part_sent", "part_sent", "part_sent", "sent", "report", "report",
+                "report", "delivered",
+            ],
+        ),
+        (
+            "a report faster than the part's answer: sent still comes first",
+            Box::new(|c| {
+                let id = enq(c, "+491709999999", 1);
+                pin(c, id, "m1", "sim1", 1);
+                part_sending(c, id, 1, "m1", t(1)).expect("sending");
+                record_report(c, &report("sim1", 9, "491709999999", 0, "cc"), t(2))
+                    .expect("early report");
+                part_sent(c, id, 1, 9, t(3)).expect("sent");
+                id
+            }),
+            vec!["queued", "part_sent", "sent", "delivered"],
+        ),
+        (
+            "a temporary failure, then a permanent one",
+            Box::new(|c| {
+                let id = enq(c, "+491705555555", 1);
+                pin(c, id, "m1", "sim1", 1);
+                part_sending(c, id, 1, "m1", t(1)).expect("sending");
+                part_failed(c, id, 1, "busy", Disposition::RetryAt(t(5)), t(1)).expect("retry");
+                part_sending(c, id, 1, "m1", t(5)).expect("sending");
+                part_failed(c, id, 1, "rejected", Disposition::Permanent, t(6)).expect("fail");
+                id
+            }),
+            vec!["queued", "part_failed", "part_failed", "failed"],
+        ),
+        (
+            "cancelled, then retried",
+            Box::new(|c| {
+                let id = enq(c, "+491706666666", 2);
+                cancel(c, id, t(1)).expect("cancel");
+                retry(c, id, t(2)).expect("retry");
+                id
+            }),
+            vec!["queued", "cancelled", "queued"],
+        ),
+    ];
+    assert!(!cases.is_empty());
+    for (what, run, want) in cases {
+        let c = memory();
+        let id = run(&c);
+        assert_eq!(kinds(&c, id), want, "{what}");
+    }
+}
