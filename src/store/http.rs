@@ -275,7 +275,7 @@ mod tests {
             modem: None,
             queue: None,
             parts: 1,
-            options: serde_json::json!({}),
+            options: Default::default(),
             source: "test".into(),
             spool_key: None,
         }
