@@ -409,6 +409,28 @@ async fn an_array_of_recipients_is_one_commit_and_pages_list_it() {
         .get(&format!("/api/v1/inbox?since={since}&limit=1"))
         .json();
     assert_eq!(inbox["items"][0]["text"], "second");
+    // A scheduled message cancels (200), a second cancel is a conflict,
+    // and a retry puts it back in the queue.
+    let tomorrow = (chrono::Utc::now() + chrono::TimeDelta::days(1)).to_rfc3339();
+    let r = c.post(
+        "/api/v1/messages",
+        &json!({"to": msisdn(21), "text": "later", "send_after": tomorrow}),
+    );
+    assert_eq!(r.status, 202, "{:?}", r.json());
+    let later = r.json()["id"].as_i64().unwrap();
+    let r = c.delete(&format!("/api/v1/messages/{later}"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"id": later, "state": "cancelled"}));
+    c.delete(&format!("/api/v1/messages/{later}"))
+        .problem(409, "conflict");
+    let r = c.post(&format!("/api/v1/messages/{later}/retry"), &json!({}));
+    assert_eq!(r.json(), json!({"id": later, "state": "queued"}));
+    // USSD (admin).
+    let u = c.post("/api/v1/ussd", &json!({"modem": "m0", "code": "*100#"}));
+    assert_eq!(u.status, 200, "{:?}", u.json());
+    assert_eq!(u.json()["reply"], "Balance: 12.34 EUR");
+    c.post("/api/v1/ussd", &json!({"modem": "nope", "code": "*100#"}))
+        .problem(422, "invalid");
     // Status is the socket's.
     let st = c.get("/api/v1/status").json();
     assert_eq!(st["modems"].as_array().unwrap().len(), 2);
