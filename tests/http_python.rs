@@ -139,6 +139,8 @@ async fn the_openapi_document_is_valid_and_schemathesis_finds_nothing() {
             ])
             // An endless stream: tested in tests/http_api.rs.
             .args(["--exclude-path", "/api/v1/events"])
+            // Its cache goes to the test's directory, not the repository.
+            .current_dir(g.dir.path())
             .env("SCHEMATHESIS_HOOKS", "")
             .env("NO_COLOR", "1"),
         "schemathesis",
