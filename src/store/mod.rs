@@ -122,6 +122,9 @@ impl StoreError {
             let reason = match f.code {
                 ErrorCode::DiskFull => Some("disk or database full"),
                 ErrorCode::ReadOnly => Some("database or file system is read-only"),
+                ErrorCode::SystemIoFailure if read_only_fs() => Some(
+                    "the file system is read-only (the kernel remounts it so after disk errors)",
+                ),
                 ErrorCode::SystemIoFailure => Some("I/O error"),
                 ErrorCode::CannotOpen => Some("cannot open the database file"),
                 ErrorCode::PermissionDenied => Some("permission denied"),
@@ -666,9 +669,13 @@ impl Store {
         let commits = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&commits);
         let notify = Arc::clone(&last_event);
+        let db_path = path.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("smsgate-store".into())
-            .spawn(move || run(conn, rx, counter, notify))
+            .spawn(move || {
+                DB_PATH.with(|p| *p.borrow_mut() = Some(db_path));
+                run(conn, rx, counter, notify)
+            })
             .map_err(|e| StoreError::Open {
                 path: path.to_path_buf(),
                 message: format!("cannot start the store thread: {e}"),
@@ -1071,6 +1078,24 @@ impl Store {
         self.call(move |c| incoming::upsert_modem(c, &seen, now))
             .await
     }
+}
+
+thread_local! {
+    /// The database file of the store thread (for telling a read-only file
+    /// system from another I/O error).
+    static DB_PATH: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Whether the store thread's database lives on a file system mounted
+/// read-only now. SQLite reports the kernel's EROFS on a write as a plain
+/// I/O error; this tells the two apart.
+fn read_only_fs() -> bool {
+    DB_PATH.with(|p| {
+        p.borrow().as_deref().is_some_and(|path| {
+            nix::sys::statvfs::statvfs(path)
+                .is_ok_and(|st| st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+        })
+    })
 }
 
 /// The store thread: group commit until `Close` or until every handle is gone.
