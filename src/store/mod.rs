@@ -1086,15 +1086,35 @@ thread_local! {
     static DB_PATH: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Whether the store thread's database lives on a file system mounted
-/// read-only now. SQLite reports the kernel's EROFS on a write as a plain
-/// I/O error; this tells the two apart.
+/// Whether the store thread's database lives on a file system that refuses
+/// writes as read-only now. SQLite reports the kernel's EROFS on a write as a
+/// plain I/O error, and a file system the kernel forced read-only after disk
+/// errors may not even show as such in the mount flags, so this asks the
+/// file system itself: it creates (and removes) a probe file next to the
+/// database. Only called after an I/O error.
 fn read_only_fs() -> bool {
     DB_PATH.with(|p| {
-        p.borrow().as_deref().is_some_and(|path| {
-            nix::sys::statvfs::statvfs(path)
-                .is_ok_and(|st| st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
-        })
+        let Some(dir) = p
+            .borrow()
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+        else {
+            return false;
+        };
+        let probe = dir.join(".smsgate-write-check");
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&probe)
+        {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&probe);
+                false
+            }
+            Err(e) => e.raw_os_error() == Some(nix::errno::Errno::EROFS as i32),
+        }
     })
 }
 
