@@ -43,6 +43,14 @@ pub enum TokenCmd {
     },
 }
 
+fn field(v: &Value, key: &str) -> Value {
+    v.get(key).cloned().unwrap_or(Value::Null)
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
 pub fn run(args: TokenArgs) -> Result<(), CliError> {
     let mut client = Client::connect(&args.conn.socket_path()?)?;
     let mut out = std::io::stdout().lock();
@@ -53,10 +61,10 @@ pub fn run(args: TokenArgs) -> Result<(), CliError> {
                 let _ = writeln!(
                     out,
                     "{}",
-                    serde_json::json!({"name": r["name"], "token": r["token"], "scopes": r["scopes"]})
+                    serde_json::json!({"name": field(&r, "name"), "token": field(&r, "token"), "scopes": field(&r, "scopes")})
                 );
             } else {
-                let _ = writeln!(out, "{}", r["token"].as_str().unwrap_or_default());
+                let _ = writeln!(out, "{}", text(&r, "token"));
             }
         }
         TokenCmd::List { json } => {
@@ -65,16 +73,17 @@ pub fn run(args: TokenArgs) -> Result<(), CliError> {
                 if json {
                     let _ = writeln!(out, "{t}");
                 } else {
-                    let scopes: Vec<&str> = t["scopes"]
-                        .as_array()
+                    let scopes: Vec<&str> = t
+                        .get("scopes")
+                        .and_then(Value::as_array)
                         .map(|a| a.iter().filter_map(Value::as_str).collect())
                         .unwrap_or_default();
                     let _ = writeln!(
                         out,
                         "{}\t{}\t{}",
-                        t["name"].as_str().unwrap_or_default(),
+                        text(&t, "name"),
                         scopes.join(","),
-                        t["created_at"].as_str().unwrap_or_default()
+                        text(&t, "created_at")
                     );
                 }
             }
