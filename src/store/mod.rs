@@ -41,9 +41,14 @@ mod events;
 mod incoming;
 mod outgoing;
 mod schema;
+mod webhooks;
 
 pub use events::{
     Event, EventData, ModemEvent, MwiEvent, PartEvent, Pruned, ReportEvent, PRUNE_STEP,
+};
+pub use webhooks::{
+    consumer_name as webhook_consumer, DeliveryResult, NewWebhook, RetryState, WebhookDelivery,
+    WebhookEndpoint,
 };
 
 use std::fmt;
@@ -921,6 +926,7 @@ impl Store {
             total.received_pdus += p.received_pdus;
             total.reports += p.reports;
             total.events += p.events;
+            total.webhook_deliveries += p.webhook_deliveries;
             if !p.more {
                 break;
             }
@@ -942,6 +948,96 @@ impl Store {
             before = free;
         }
         Ok(total)
+    }
+
+    // --- webhooks -----------------------------------------------------------
+
+    /// Every webhook endpoint.
+    pub async fn webhooks(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        self.call(webhooks::list).await
+    }
+
+    /// One webhook endpoint.
+    pub async fn webhook(&self, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
+        let id = id.to_string();
+        self.call(move |c| webhooks::get(c, &id)).await
+    }
+
+    /// Creates an API endpoint with its cursor at the end of the log.
+    pub async fn webhook_create(
+        &self,
+        w: NewWebhook,
+        now: DateTime<Utc>,
+    ) -> Result<WebhookEndpoint, StoreError> {
+        self.call(move |c| webhooks::create(c, &w, now)).await
+    }
+
+    /// Deletes an endpoint, its cursor and its records; false when absent.
+    pub async fn webhook_delete(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.call(move |c| webhooks::delete(c, &id)).await
+    }
+
+    /// Makes the configured endpoints exactly `wanted`; answers every
+    /// endpoint after the change.
+    pub async fn webhook_sync(
+        &self,
+        wanted: Vec<NewWebhook>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        self.call(move |c| webhooks::sync_config(c, &wanted, now))
+            .await
+    }
+
+    /// Disables an endpoint (it answered 410 Gone).
+    pub async fn webhook_disable(
+        &self,
+        id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (id, reason) = (id.to_string(), reason.to_string());
+        self.call(move |c| webhooks::disable(c, &id, &reason, now))
+            .await
+    }
+
+    /// Sets an endpoint's cursor to `position` (also backwards) and enables it.
+    pub async fn webhook_rewind(
+        &self,
+        id: &str,
+        position: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.call(move |c| webhooks::rewind(c, &id, position, now))
+            .await
+    }
+
+    /// Records one delivery attempt.
+    pub async fn webhook_record(&self, d: WebhookDelivery) -> Result<(), StoreError> {
+        self.call(move |c| webhooks::record(c, &d)).await
+    }
+
+    /// An endpoint's latest attempts, newest first.
+    pub async fn webhook_deliveries(
+        &self,
+        id: &str,
+        limit: usize,
+    ) -> Result<Vec<WebhookDelivery>, StoreError> {
+        let id = id.to_string();
+        self.call(move |c| webhooks::deliveries(c, &id, limit))
+            .await
+    }
+
+    /// Events after `after` whose last attempt to endpoint `id` failed.
+    pub async fn webhook_retry_state(
+        &self,
+        id: &str,
+        after: i64,
+    ) -> Result<Vec<RetryState>, StoreError> {
+        let id = id.to_string();
+        self.call(move |c| webhooks::retry_state(c, &id, after))
+            .await
     }
 
     // --- incoming -----------------------------------------------------------
