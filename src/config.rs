@@ -1573,8 +1573,8 @@ impl Ctx<'_> {
             Some(list) => {
                 let mut out = Vec::with_capacity(list.len());
                 for (i, d) in list.into_iter().enumerate() {
-                    let d = parse_duration(&d.0)
-                        .map_err(|m| self.err_at("webhooks.retry", i, m))?;
+                    let d =
+                        parse_duration(&d.0).map_err(|m| self.err_at("webhooks.retry", i, m))?;
                     if d > Duration::from_secs(7 * 86_400) {
                         return Err(self.err_at("webhooks.retry", i, "must be at most 7d"));
                     }
@@ -1641,7 +1641,9 @@ impl Ctx<'_> {
             if out.iter().any(|o| o.id == id) {
                 return Err(self.err(
                     key("url"),
-                    format!("a second endpoint with id {id:?} (same URL and events: give each an `id`)"),
+                    format!(
+                        "a second endpoint with id {id:?} (same URL and events: give each an `id`)"
+                    ),
                 ));
             }
             out.push(WebhookConfig {
@@ -1987,6 +1989,110 @@ mod tests {
         for (text, prefix) in &cases {
             check(text, prefix);
         }
+    }
+
+    #[test]
+    fn webhook_tables_are_checked() {
+        let p = "/etc/smsgate/smsgate.toml";
+        let w = "[[webhook]]\nurl = \"http://127.0.0.1:9000/in\"\n";
+        let cases: Vec<(String, String)> = vec![
+            (
+                "[[webhook]]\nurl = \"ftp://x/\"\n".into(),
+                format!("{p}:2: webhook[0].url: scheme \"ftp\""),
+            ),
+            (
+                "[[webhook]]\nurl = \"not a url\"\n".into(),
+                format!("{p}:2: webhook[0].url: not a URL"),
+            ),
+            (
+                "[[webhook]]\nevents = []\n".into(),
+                format!("{p}:1: webhook[0]: missing field `url`"),
+            ),
+            (
+                format!("{w}events = [\"sent\", \"launched\"]\n"),
+                format!("{p}:3: webhook[0].events: unknown event type \"launched\""),
+            ),
+            (
+                format!("{w}secret = \"hunter2\"\n"),
+                format!("{p}:3: webhook[0].secret: must start with \"whsec_\""),
+            ),
+            (
+                format!("{w}secret = \"whsec_c2hvcnQ=\"\n"),
+                format!("{p}:3: webhook[0].secret: the key is 5 bytes"),
+            ),
+            (
+                format!("{w}secret = \"whsec_!!\"\n"),
+                format!("{p}:3: webhook[0].secret: the part after"),
+            ),
+            (
+                format!("{w}flavour = \"ios\"\n"),
+                format!("{p}:3: webhook[0].flavour: must be"),
+            ),
+            (
+                format!("{w}flavour = \"android\"\nevents = [\"sent\"]\n"),
+                format!("{p}:4: webhook[0].events: an android endpoint has exactly one event"),
+            ),
+            (
+                format!("{w}id = \"wh_1\"\n"),
+                format!("{p}:3: webhook[0].id: letters"),
+            ),
+            (
+                format!("{w}{w}"),
+                format!("{p}:4: webhook[1].url: a second endpoint with id"),
+            ),
+            (
+                format!("{w}colour = 1\n"),
+                format!("{p}:3: webhook[0].colour: unknown field"),
+            ),
+            (
+                "[webhooks]\ntimeout = \"10ms\"\n".into(),
+                format!("{p}:2: webhooks.timeout: must be at least 100ms"),
+            ),
+            (
+                "[webhooks]\nretry = [\"5s\", \"soon\"]\n".into(),
+                format!("{p}:2: webhooks.retry: bad duration \"soon\""),
+            ),
+            (
+                "[webhooks]\nretry = [\"8d\"]\n".into(),
+                format!("{p}:2: webhooks.retry: must be at most 7d"),
+            ),
+            (
+                "[compat]\ndevice_id = \" \"\n".into(),
+                format!("{p}:2: compat.device_id: must not be empty"),
+            ),
+        ];
+        for (text, prefix) in &cases {
+            check(text, prefix);
+        }
+        // Good ones: defaults, ids derived from URL and events, flavours.
+        let c = load("").expect("empty");
+        assert_eq!(c.webhooks.timeout, Duration::from_secs(15));
+        assert_eq!(c.webhooks.retry.len(), 9);
+        assert_eq!(c.webhooks.retry[0], Duration::from_secs(5));
+        assert_eq!(c.webhooks.retry[8], Duration::from_secs(86_400));
+        assert!(c.webhook.is_empty());
+        assert_eq!(
+            c.compat,
+            CompatConfig {
+                signing_key: None,
+                device_id: "smsgate".into()
+            }
+        );
+        let c = load(&format!(
+            "{w}{w}events = [\"sent\"]\n[[webhook]]\nid = \"phone\"\nurl = \"https://app.lan/sms\"\nflavour = \"android\"\nevents = [\"sms:received\"]\n[webhooks]\nretry = []\n"
+        ))
+        .expect("valid");
+        assert_eq!(c.webhook.len(), 3);
+        assert!(c.webhook[0].id.starts_with("cfg-") && c.webhook[0].id.len() == 16);
+        assert_ne!(c.webhook[0].id, c.webhook[1].id, "other events, other id");
+        assert_eq!(c.webhook[2].id, "phone");
+        assert_eq!(c.webhook[2].flavour, Flavour::Android);
+        assert!(c.webhooks.retry.is_empty());
+        assert_eq!(
+            load(w).expect("valid").webhook[0].id,
+            c.webhook[0].id,
+            "stable ids"
+        );
     }
 
     #[test]

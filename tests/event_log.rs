@@ -92,7 +92,10 @@ async fn a_slow_hook_gets_every_sent_event_exactly_once() {
     let events: BTreeSet<i64> = runs.iter().map(|(_, e)| *e).collect();
     assert_eq!(events.len(), N, "each run had its own event id");
     let log = g.log();
-    assert!(!log.contains("dropped"), "the daemon dropped events:\n{log}");
+    assert!(
+        !log.contains("dropped"),
+        "the daemon dropped events:\n{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,7 +116,14 @@ async fn kill_9_during_the_hook_backlog_loses_no_event() {
         &[work.path()],
         Duration::from_secs(300),
         "every sent event hooked after the restart",
-        || runs(&file).iter().map(|r| r.0).collect::<BTreeSet<i64>>().len() >= N,
+        || {
+            runs(&file)
+                .iter()
+                .map(|r| r.0)
+                .collect::<BTreeSet<i64>>()
+                .len()
+                >= N
+        },
     );
     for id in &ids {
         let m = g.wait_final(*id, T);
@@ -172,7 +182,11 @@ async fn watch_since_gets_exactly_what_a_client_missed() {
     }
     let want: Vec<i64> = everything.iter().copied().filter(|e| *e > resume).collect();
     assert_eq!(missed, want, "resumed stream differs from the log");
-    let before: Vec<i64> = everything.iter().copied().filter(|e| *e <= resume).collect();
+    let before: Vec<i64> = everything
+        .iter()
+        .copied()
+        .filter(|e| *e <= resume)
+        .collect();
     assert_eq!(seen, before, "the live stream skipped or repeated events");
     assert!(
         everything.windows(2).all(|w| w[0] < w[1]),

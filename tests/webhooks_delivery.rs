@@ -131,7 +131,11 @@ impl Receiver {
                 return got;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "{what}: not within {timeout:?}; got {} requests", got.len());
+            assert!(
+                !left.is_zero(),
+                "{what}: not within {timeout:?}; got {} requests",
+                got.len()
+            );
             let _ = tokio::time::timeout(left, notified).await;
         }
     }
@@ -243,7 +247,11 @@ fn check_signature(g: &Got) {
     );
     assert_eq!(g.headers["webhook-signature"], want, "signature of {id}");
     let ev = g.json();
-    assert_eq!(*id, format!("evt_{}", ev["event_id"]), "webhook-id names the event");
+    assert_eq!(
+        *id,
+        format!("evt_{}", ev["event_id"]),
+        "webhook-id names the event"
+    );
     let age = chrono::Utc::now().timestamp() - ts.parse::<i64>().expect("unix seconds");
     assert!((0..300).contains(&age), "timestamp {ts} is {age} s old");
 }
@@ -259,7 +267,9 @@ fn delivered_ids(got: &[Got]) -> BTreeSet<i64> {
 }
 
 fn send_many(g: &Gateway, n: usize) -> Vec<i64> {
-    (0..n).map(|i| g.send(&external(i), &format!("webhook test {i}"))).collect()
+    (0..n)
+        .map(|i| g.send(&external(i), &format!("webhook test {i}")))
+        .collect()
 }
 
 /// A long, patient schedule of short steps: the receiver may be down for
@@ -317,12 +327,18 @@ async fn down_then_500_then_200_loses_nothing_across_kill_9() {
     g.spawn();
     g.wait_notify("READY=1", T);
     let got = rx
-        .wait(Duration::from_secs(120), "every sent event delivered", |got| {
-            delivered_ids(got).len() >= N
-        })
+        .wait(
+            Duration::from_secs(120),
+            "every sent event delivered",
+            |got| delivered_ids(got).len() >= N,
+        )
         .await;
     let want: BTreeSet<i64> = ids.iter().copied().collect();
-    assert_eq!(delivered_ids(&got), want, "every message's sent event, at least once");
+    assert_eq!(
+        delivered_ids(&got),
+        want,
+        "every message's sent event, at least once"
+    );
     assert!(got.iter().filter(|g| g.status == Some(500)).count() >= 5);
     for r in &got {
         check_signature(r);
@@ -343,10 +359,16 @@ async fn down_then_500_then_200_loses_nothing_across_kill_9() {
     // Nothing was given up; the records show the failures and the successes.
     let records = g.ok(json!({"cmd": "webhook_deliveries", "webhook": "app", "limit": 10000}));
     let records = records.as_array().expect("list");
-    assert!(records.iter().all(|r| r["result"] != "gave_up"), "{records:?}");
+    assert!(
+        records.iter().all(|r| r["result"] != "gave_up"),
+        "{records:?}"
+    );
     assert!(records.iter().any(|r| r["status"] == 500));
     let status = g.ok(json!({"cmd": "status"}));
-    assert!(status["events"]["pending"].get("webhook:app").is_some(), "{status}");
+    assert!(
+        status["events"]["pending"].get("webhook:app").is_some(),
+        "{status}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -391,7 +413,9 @@ async fn gone_disables_and_replay_enables() {
     }
     let second = g.send(&external(2), "two");
     witness
-        .wait(T, "the witness gets both", |got| delivered_ids(got).len() == 2)
+        .wait(T, "the witness gets both", |got| {
+            delivered_ids(got).len() == 2
+        })
         .await;
     assert_eq!(gone.got().len(), 1, "a disabled endpoint gets nothing more");
     let d = g.ok(json!({"cmd": "webhook_deliveries", "webhook": "gone"}));
@@ -449,11 +473,17 @@ async fn a_dead_endpoint_slows_neither_sending_nor_another_endpoint() {
     );
     // The dead one holds only its parallel deliveries, all unanswered.
     let stuck = dead.got();
-    assert!(!stuck.is_empty() && stuck.len() <= 8, "{} requests", stuck.len());
+    assert!(
+        !stuck.is_empty() && stuck.len() <= 8,
+        "{} requests",
+        stuck.len()
+    );
     assert!(stuck.iter().all(|g| g.status.is_none()));
     // Its backlog shows in status.
     let s = g.ok(json!({"cmd": "status"}));
-    let pending = s["events"]["pending"]["webhook:dead"].as_i64().expect("pending");
+    let pending = s["events"]["pending"]["webhook:dead"]
+        .as_i64()
+        .expect("pending");
     assert!(pending >= N as i64, "{s}");
 }
 
@@ -492,7 +522,10 @@ async fn socket_endpoints_android_flavour_and_signing_key() {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"k3y").expect("hmac");
     mac.update(&env.body);
     mac.update(ts.as_bytes());
-    assert_eq!(env.headers["x-signature"], hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(
+        env.headers["x-signature"],
+        hex::encode(mac.finalize().into_bytes())
+    );
     let n = got
         .iter()
         .find(|g| g.headers.contains_key("webhook-id"))
@@ -528,7 +561,12 @@ async fn standardwebhooks_verifies_every_signature_and_refuses_a_changed_body() 
     let g = Gateway::start(vec![ModemPlan::default()], &extra).await;
     // Texts with quotes, backslashes, non-ASCII and a long one: every body
     // byte is signed as sent.
-    let texts = ["plain", "quote \" and \\ backslash", "grüße ünïcödé €", &"x".repeat(400)];
+    let texts = [
+        "plain",
+        "quote \" and \\ backslash",
+        "grüße ünïcödé €",
+        &"x".repeat(400),
+    ];
     for (i, t) in texts.iter().enumerate() {
         g.send(&external(i), t);
     }
@@ -551,8 +589,11 @@ async fn standardwebhooks_verifies_every_signature_and_refuses_a_changed_body() 
         })
         .collect();
     let file = g.dir.path().join("webhooks.json");
-    std::fs::write(&file, json!({"secret": SECRET, "requests": cases}).to_string())
-        .expect("write");
+    std::fs::write(
+        &file,
+        json!({"secret": SECRET, "requests": cases}).to_string(),
+    )
+    .expect("write");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/verify_webhooks.py");
     let out = std::process::Command::new(python)
         .arg(script)

@@ -78,9 +78,11 @@ pub fn run(args: WebhookArgs) -> Result<(), CliError> {
                 }
                 return Ok(());
             }
-            let mut rows = vec![["ID", "URL", "EVENTS", "FLAVOUR", "SOURCE", "STATE", "PENDING"]
-                .map(String::from)
-                .to_vec()];
+            let mut rows = vec![[
+                "ID", "URL", "EVENTS", "FLAVOUR", "SOURCE", "STATE", "PENDING",
+            ]
+            .map(String::from)
+            .to_vec()];
             for w in &items {
                 let events = w
                     .get("events")
@@ -131,7 +133,9 @@ pub fn run(args: WebhookArgs) -> Result<(), CliError> {
             }
         }
         WebhookCmd::Remove { id, json } => {
-            let r = c.call(&Request::WebhookRemove { webhook: id.clone() })?;
+            let r = c.call(&Request::WebhookRemove {
+                webhook: id.clone(),
+            })?;
             if json {
                 let _ = writeln!(out, "{r}");
             } else {
@@ -150,9 +154,11 @@ pub fn run(args: WebhookArgs) -> Result<(), CliError> {
                 }
                 return Ok(());
             }
-            let mut rows = vec![["AT", "EVENT", "ATTEMPT", "RESULT", "STATUS", "MS", "ERROR"]
-                .map(String::from)
-                .to_vec()];
+            let mut rows = vec![
+                ["AT", "EVENT", "ATTEMPT", "RESULT", "STATUS", "MS", "ERROR"]
+                    .map(String::from)
+                    .to_vec(),
+            ];
             for d in &items {
                 rows.push(vec![
                     field(d, "at"),

@@ -379,7 +379,10 @@ mod tests {
                 }),
             ),
             (r#"{"cmd":"reload"}"#, Ok(Request::Reload {})),
-            (r#"{"cmd":"watch","id":3}"#, Ok(Request::Watch { since: None })),
+            (
+                r#"{"cmd":"watch","id":3}"#,
+                Ok(Request::Watch { since: None }),
+            ),
             (
                 r#"{"cmd":"watch","since":17}"#,
                 Ok(Request::Watch { since: Some(17) }),
@@ -415,8 +418,14 @@ mod tests {
                 }),
             ),
             // Errors.
-            (r#"{"cmd":"webhook_replay","webhook":"wh_1"}"#, Err(ErrorCode::BadRequest)),
-            (r#"{"cmd":"webhook_add","events":[]}"#, Err(ErrorCode::BadRequest)),
+            (
+                r#"{"cmd":"webhook_replay","webhook":"wh_1"}"#,
+                Err(ErrorCode::BadRequest),
+            ),
+            (
+                r#"{"cmd":"webhook_add","events":[]}"#,
+                Err(ErrorCode::BadRequest),
+            ),
             (r#"{"cmd":"status","extra":1}"#, Err(ErrorCode::BadRequest)),
             (r#"{"cmd":"launch"}"#, Err(ErrorCode::BadRequest)),
             (r#"{"cmd":"send","to":"1"}"#, Err(ErrorCode::BadRequest)),

@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{lock, Shared};
-use crate::daemon::MessageOptions;
 use crate::codec::{self, address::Address};
+use crate::daemon::MessageOptions;
 use crate::spool::{self, Claimed, SpoolMessage};
 use crate::store::{Enqueued, MessageState, NewMessage, OutgoingView, Priority, StoreError};
 

@@ -129,10 +129,7 @@ impl Gateway {
     // --- intake -------------------------------------------------------------
 
     /// Validates and queues a message; answers once it is durable.
-    pub async fn send(
-        &self,
-        req: SendRequest,
-    ) -> Result<crate::store::Enqueued, GatewayError> {
+    pub async fn send(&self, req: SendRequest) -> Result<crate::store::Enqueued, GatewayError> {
         Ok(intake::accept(self, req).await?)
     }
 

@@ -113,7 +113,10 @@ impl Gateway {
                 Utc::now(),
             )
             .await?;
-        let position = self.store.cursor(&webhook_consumer(&id), Utc::now()).await?;
+        let position = self
+            .store
+            .cursor(&webhook_consumer(&id), Utc::now())
+            .await?;
         self.webhooks.refresh().await?;
         let mut view = self.webhook_view(created, position);
         view.secret = Some(secret);

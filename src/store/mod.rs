@@ -5,7 +5,8 @@
 //!
 //! Layout: `schema.rs` (migrations), `outgoing.rs` (the send lifecycle and
 //! its queries), `incoming.rs` (received PDUs, reassembly, status reports,
-//! modems and SIMs). Each of those is plain functions over a `&Connection`,
+//! modems and SIMs), `events.rs` (the event log, cursors, retention),
+//! `webhooks.rs` (webhook endpoints and delivery records). Each of those is plain functions over a `&Connection`,
 //! run by the thread here inside the batch transaction.
 //!
 //! Group commit: the thread blocks for one request, drains whatever else is
@@ -887,7 +888,11 @@ impl Store {
     }
 
     /// Appends an event that no other store change carries (modem up/down).
-    pub async fn append_event(&self, data: EventData, now: DateTime<Utc>) -> Result<i64, StoreError> {
+    pub async fn append_event(
+        &self,
+        data: EventData,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
         self.call(move |c| events::append(c, now, &data)).await
     }
 

@@ -197,7 +197,10 @@ fn insert(
     source: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let secret = w.secret.clone().unwrap_or_else(|| w.fallback_secret.clone());
+    let secret = w
+        .secret
+        .clone()
+        .unwrap_or_else(|| w.fallback_secret.clone());
     c.prepare_cached(
         "INSERT INTO webhook (id, url, events, secret, flavour, source, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -510,7 +513,10 @@ mod tests {
         let got = sync_config(&c, &[new("a", "http://x/1", None)], now).expect("sync");
         assert_eq!(got.len(), 2);
         let a = get(&c, "a").expect("get").expect("a");
-        assert_eq!(a.secret, "whsec_fallback", "a new endpoint takes the fallback");
+        assert_eq!(
+            a.secret, "whsec_fallback",
+            "a new endpoint takes the fallback"
+        );
         assert_eq!(a.source, "config");
         // A second sync keeps the stored secret when none is configured,
         // and re-enables on a new URL.
@@ -562,7 +568,10 @@ mod tests {
         events::set_cursor(&c, &consumer_name("a"), 40, now).expect("forward");
         disable(&c, "a", "410", now).expect("disable");
         rewind(&c, "a", 10, now).expect("rewind");
-        assert_eq!(events::cursor(&c, &consumer_name("a"), now).expect("cursor"), 10);
+        assert_eq!(
+            events::cursor(&c, &consumer_name("a"), now).expect("cursor"),
+            10
+        );
         assert!(get(&c, "a").expect("get").expect("a").disabled_at.is_none());
         assert!(rewind(&c, "nope", 1, now).is_err());
         assert!(delete(&c, "a").expect("delete"));

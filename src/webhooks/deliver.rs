@@ -211,9 +211,9 @@ async fn deliver(
     let (mut attempts, mut due) = resume.map_or((0, None), |r| (r.attempts, r.next_at));
     let settings = shared.settings();
     let body = if ep.flavour == "android" {
-        let Some(v) = envelope::android_body(&ev, &ep.id, &settings.device_id, |m| {
-            settings.sim_number(m)
-        }) else {
+        let Some(v) =
+            envelope::android_body(&ev, &ep.id, &settings.device_id, |m| settings.sim_number(m))
+        else {
             return Outcome::Done;
         };
         Bytes::from(serde_json::to_vec(&v).unwrap_or_default())

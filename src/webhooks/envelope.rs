@@ -33,9 +33,7 @@ pub fn android_body(
     device_id: &str,
     sim_number: impl Fn(&str) -> Option<u32>,
 ) -> Option<Value> {
-    let at = ev
-        .at
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
+    let at = ev.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
     let sim = |modem: &Option<String>| modem.as_deref().and_then(&sim_number);
     let (name, payload) = match &ev.data {
         EventData::Received(m) => (
@@ -119,7 +117,10 @@ mod tests {
     fn event(id: i64, data: EventData) -> Event {
         Event {
             event_id: id,
-            at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().expect("time"),
+            at: Utc
+                .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+                .single()
+                .expect("time"),
             data,
         }
     }

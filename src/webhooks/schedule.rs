@@ -41,12 +41,19 @@ pub fn after_failure(
         wait = wait.max(floor.min(MAX_RETRY_AFTER));
     }
     let wait = chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX);
-    Next::RetryAt(now.checked_add_signed(wait).unwrap_or(DateTime::<Utc>::MAX_UTC))
+    Next::RetryAt(
+        now.checked_add_signed(wait)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+    )
 }
 
 /// `base` scaled by a factor in `[1 - JITTER, 1 + JITTER)`.
 pub fn jittered(base: Duration, unit: f64) -> Duration {
-    let unit = if unit.is_finite() { unit.clamp(0.0, 1.0) } else { 0.5 };
+    let unit = if unit.is_finite() {
+        unit.clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
     base.mul_f64(1.0 - JITTER + 2.0 * JITTER * unit)
 }
 
@@ -71,7 +78,9 @@ mod tests {
     use super::*;
 
     fn t(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).expect("time").with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&Utc)
     }
 
     fn secs(n: u64) -> Duration {
@@ -86,28 +95,86 @@ mod tests {
             .collect();
         let now = t("2026-01-01T00:00:00Z");
         // (schedule, attempts so far, Retry-After, jitter unit, expected)
-        let cases: Vec<(&[Duration], u32, Option<Duration>, f64, Next)> = vec![
+        type Case<'a> = (&'a [Duration], u32, Option<Duration>, f64, Next);
+        let cases: Vec<Case> = vec![
             // Middle of the jitter range: exactly the schedule.
-            (&default, 1, None, 0.5, Next::RetryAt(t("2026-01-01T00:00:05Z"))),
-            (&default, 2, None, 0.5, Next::RetryAt(t("2026-01-01T00:05:00Z"))),
-            (&default, 4, None, 0.5, Next::RetryAt(t("2026-01-01T02:00:00Z"))),
-            (&default, 9, None, 0.5, Next::RetryAt(t("2026-01-02T00:00:00Z"))),
+            (
+                &default,
+                1,
+                None,
+                0.5,
+                Next::RetryAt(t("2026-01-01T00:00:05Z")),
+            ),
+            (
+                &default,
+                2,
+                None,
+                0.5,
+                Next::RetryAt(t("2026-01-01T00:05:00Z")),
+            ),
+            (
+                &default,
+                4,
+                None,
+                0.5,
+                Next::RetryAt(t("2026-01-01T02:00:00Z")),
+            ),
+            (
+                &default,
+                9,
+                None,
+                0.5,
+                Next::RetryAt(t("2026-01-02T00:00:00Z")),
+            ),
             // After the ninth retry (ten attempts) the event is given up.
             (&default, 10, None, 0.5, Next::GiveUp),
             (&default, 11, None, 0.5, Next::GiveUp),
             // The jitter's ends: -10 % and (almost) +10 %.
-            (&default, 2, None, 0.0, Next::RetryAt(t("2026-01-01T00:04:30Z"))),
-            (&default, 3, None, 1.0, Next::RetryAt(t("2026-01-01T00:33:00Z"))),
+            (
+                &default,
+                2,
+                None,
+                0.0,
+                Next::RetryAt(t("2026-01-01T00:04:30Z")),
+            ),
+            (
+                &default,
+                3,
+                None,
+                1.0,
+                Next::RetryAt(t("2026-01-01T00:33:00Z")),
+            ),
             // Retry-After is a floor, capped at a day.
-            (&default, 1, Some(secs(120)), 0.5, Next::RetryAt(t("2026-01-01T00:02:00Z"))),
-            (&default, 2, Some(secs(1)), 0.5, Next::RetryAt(t("2026-01-01T00:05:00Z"))),
-            (&default, 1, Some(secs(90 * 86_400)), 0.5, Next::RetryAt(t("2026-01-02T00:00:00Z"))),
+            (
+                &default,
+                1,
+                Some(secs(120)),
+                0.5,
+                Next::RetryAt(t("2026-01-01T00:02:00Z")),
+            ),
+            (
+                &default,
+                2,
+                Some(secs(1)),
+                0.5,
+                Next::RetryAt(t("2026-01-01T00:05:00Z")),
+            ),
+            (
+                &default,
+                1,
+                Some(secs(90 * 86_400)),
+                0.5,
+                Next::RetryAt(t("2026-01-02T00:00:00Z")),
+            ),
             // An empty schedule: one attempt only.
             (&[], 1, None, 0.5, Next::GiveUp),
         ];
         for (i, (retry, attempts, ra, unit, want)) in cases.into_iter().enumerate() {
             let got = after_failure(retry, attempts, now, ra, unit);
-            assert_eq!(got, want, "case {i}: attempts {attempts}, retry-after {ra:?}");
+            assert_eq!(
+                got, want,
+                "case {i}: attempts {attempts}, retry-after {ra:?}"
+            );
         }
     }
 

@@ -25,11 +25,11 @@ fn mac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
 /// `webhook-signature`'s value for one attempt: `v1,<base64>`.
 pub fn standard(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
     let ts = timestamp.to_string();
-    let sig = mac(
-        key,
-        &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body],
-    );
-    format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(sig))
+    let sig = mac(key, &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body]);
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(sig)
+    )
 }
 
 /// `X-Signature` of the android flavour: hex HMAC-SHA256(key, body +
