@@ -536,8 +536,48 @@ async fn socket_endpoints_android_flavour_and_signing_key() {
     g.ok(json!({"cmd": "webhook_remove", "webhook": nid}));
     let list = g.ok(json!({"cmd": "webhook_list"}));
     assert_eq!(list.as_array().expect("list").len(), 1, "{list}");
+    let s = g.ok(json!({"cmd": "status"}));
+    assert!(
+        s["events"]["pending"].get(format!("webhook:{nid}")).is_none(),
+        "the cursor goes with the endpoint: {s}"
+    );
     let r = g.call(json!({"cmd": "webhook_deliveries", "webhook": nid}));
     assert_eq!(r["error"]["code"], "not_found", "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reload_adds_and_removes_configured_endpoints() {
+    let rx = Receiver::start(Box::new(|_| Reply::Status(200))).await;
+    let mut g = Gateway::start(vec![ModemPlan::default()], &settings(&["100ms"], "5s")).await;
+    let list = g.ok(json!({"cmd": "webhook_list"}));
+    assert_eq!(list, json!([]));
+    // Added by a reload: gets what is committed after it.
+    let before = g.send(&external(1), "before");
+    g.wait_final(before, T);
+    g.extra = settings(&["100ms"], "5s") + &endpoint("app", &rx.url(), &["sent"]);
+    g.write_config();
+    g.ok(json!({"cmd": "reload"}));
+    let list = g.ok(json!({"cmd": "webhook_list"}));
+    assert_eq!(list[0]["id"], "app", "{list}");
+    assert_eq!(list[0]["source"], "config", "{list}");
+    let after = g.send(&external(2), "after");
+    let got = rx
+        .wait(T, "the new endpoint gets the new event", |got| {
+            !delivered_ids(got).is_empty()
+        })
+        .await;
+    assert_eq!(
+        delivered_ids(&got),
+        BTreeSet::from([after]),
+        "not the older event"
+    );
+    // Removed by a reload: gone with its cursor.
+    g.extra = settings(&["100ms"], "5s");
+    g.write_config();
+    g.ok(json!({"cmd": "reload"}));
+    assert_eq!(g.ok(json!({"cmd": "webhook_list"})), json!([]));
+    let s = g.ok(json!({"cmd": "status"}));
+    assert!(s["events"]["pending"].get("webhook:app").is_none(), "{s}");
 }
 
 /// The Python interpreter of the venv `.ci/run` makes.

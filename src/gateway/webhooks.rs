@@ -149,8 +149,11 @@ impl Gateway {
                 "webhook {id:?} comes from [[webhook]] in the configuration: remove it there and reload"
             )));
         }
-        self.webhooks.stop_endpoint(id).await;
-        self.store.webhook_delete(id).await?;
+        if !self.webhooks.delete_endpoint(id).await? {
+            return Err(GatewayError::NotFound(format!(
+                "no webhook endpoint {id:?}"
+            )));
+        }
         Ok(())
     }
 

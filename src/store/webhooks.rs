@@ -561,6 +561,25 @@ mod tests {
     }
 
     #[test]
+    fn pruning_takes_only_old_records() {
+        let c = conn();
+        let now = Utc::now();
+        let mut old = attempt(1, 1, DeliveryResult::Ok);
+        old.at = now - chrono::TimeDelta::days(100);
+        record(&c, &old).expect("old");
+        record(&c, &attempt(2, 1, DeliveryResult::Ok)).expect("new");
+        let cutoff = now - chrono::TimeDelta::days(90);
+        assert_eq!(prune_step(&c, cutoff, 10).expect("prune"), 1);
+        assert_eq!(prune_step(&c, cutoff, 10).expect("again"), 0);
+        let left = deliveries(&c, "a", 10).expect("left");
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].event_id, 2);
+        // The store's pruning pass counts them.
+        let p = events::prune_step(&c, cutoff).expect("pass");
+        assert_eq!(p.webhook_deliveries, 0);
+    }
+
+    #[test]
     fn rewind_moves_the_cursor_back_and_enables() {
         let c = conn();
         let now = Utc::now();

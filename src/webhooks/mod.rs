@@ -188,7 +188,25 @@ impl Engine {
                 flavour: w.flavour.as_str().to_string(),
             });
         }
-        self.shared.store.webhook_sync(wanted, Utc::now()).await?;
+        // Consumers of endpoints leaving the configuration stop first, and
+        // no refresh runs until the store has dropped them: a consumer that
+        // stopped after the store dropped its cursor would write it back.
+        {
+            let mut running = self.running.lock().await;
+            let leaving: Vec<String> = running
+                .iter()
+                .filter(|(id, r)| {
+                    r.endpoint.source == "config" && !wanted.iter().any(|w| &w.id == *id)
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in leaving {
+                if let Some(r) = running.remove(&id) {
+                    stop(r).await;
+                }
+            }
+            self.shared.store.webhook_sync(wanted, Utc::now()).await?;
+        }
         self.refresh().await
     }
 
@@ -236,13 +254,14 @@ impl Engine {
         Ok(())
     }
 
-    /// Stops an endpoint's consumer (if it runs) and waits for it: its
-    /// cursor is saved where it stopped.
-    pub async fn stop_endpoint(&self, id: &str) {
-        let r = self.running.lock().await.remove(id);
-        if let Some(r) = r {
+    /// Stops an endpoint's consumer (if it runs), then deletes the
+    /// endpoint with its cursor and records; false when there was none.
+    pub async fn delete_endpoint(&self, id: &str) -> Result<bool, StoreError> {
+        let mut running = self.running.lock().await;
+        if let Some(r) = running.remove(id) {
             stop(r).await;
         }
+        self.shared.store.webhook_delete(id).await
     }
 
     /// Moves an endpoint's cursor to `since` (its consumer stopped first,
