@@ -538,7 +538,9 @@ async fn socket_endpoints_android_flavour_and_signing_key() {
     assert_eq!(list.as_array().expect("list").len(), 1, "{list}");
     let s = g.ok(json!({"cmd": "status"}));
     assert!(
-        s["events"]["pending"].get(format!("webhook:{nid}")).is_none(),
+        s["events"]["pending"]
+            .get(format!("webhook:{nid}"))
+            .is_none(),
         "the cursor goes with the endpoint: {s}"
     );
     let r = g.call(json!({"cmd": "webhook_deliveries", "webhook": nid}));

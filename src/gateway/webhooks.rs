@@ -170,6 +170,25 @@ impl Gateway {
             .await?)
     }
 
+    /// The key that signs android-flavour deliveries (`X-Signature`): the
+    /// one set with `set_compat_signing_key`, else `[compat] signing_key`.
+    pub fn compat_signing_key(&self) -> Option<String> {
+        self.webhooks.signing_key()
+    }
+
+    /// Sets the android-flavour signing key (`PATCH /3rdparty/v1/settings`
+    /// with `{"webhooks": {"signing_key": …}}`); kept across restarts and
+    /// winning over the configuration. `None` or empty clears it.
+    pub async fn set_compat_signing_key(&self, key: Option<String>) -> Result<(), GatewayError> {
+        let key = key.filter(|k| !k.is_empty());
+        if key.as_ref().is_some_and(|k| k.len() > 256) {
+            return Err(GatewayError::Invalid(
+                "signing_key: at most 256 bytes".into(),
+            ));
+        }
+        Ok(self.webhooks.set_signing_key(key).await?)
+    }
+
     /// Delivers again every event after `since` (of the endpoint's types)
     /// and enables the endpoint if a 410 had disabled it.
     pub async fn webhook_replay(&self, id: &str, since: i64) -> Result<WebhookView, GatewayError> {

@@ -1034,6 +1034,24 @@ impl Store {
             .await
     }
 
+    /// A webhook setting made through the API.
+    pub async fn webhook_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let name = name.to_string();
+        self.call(move |c| webhooks::setting(c, &name)).await
+    }
+
+    /// Sets (or clears) a webhook setting.
+    pub async fn set_webhook_setting(
+        &self,
+        name: &str,
+        value: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let name = name.to_string();
+        self.call(move |c| webhooks::set_setting(c, &name, value.as_deref(), now))
+            .await
+    }
+
     /// Events after `after` whose last attempt to endpoint `id` failed.
     pub async fn webhook_retry_state(
         &self,

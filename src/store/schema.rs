@@ -208,7 +208,8 @@ CREATE INDEX status_report_received ON status_report(received_at);
 "#;
 
 /// Version 5: webhook endpoints (from `[[webhook]]` or the API) and the
-/// record of every delivery attempt (pruned by `[store] keep`). Each
+/// record of every delivery attempt (pruned by `[store] keep`), and
+/// settings made through the API (the compatible face's signing key). Each
 /// endpoint's position in the log is its `consumer` row `webhook:<id>`.
 const V5: &str = r#"
 CREATE TABLE webhook (
@@ -236,6 +237,11 @@ CREATE TABLE webhook_delivery (
 );
 CREATE INDEX webhook_delivery_by_endpoint ON webhook_delivery(webhook_id, event_id);
 CREATE INDEX webhook_delivery_at ON webhook_delivery(at);
+CREATE TABLE webhook_setting (
+    name       TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
 "#;
 
 /// Brings `conn` up to `target` (at most `MIGRATIONS.len()`), one transaction

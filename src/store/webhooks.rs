@@ -455,6 +455,36 @@ pub(crate) fn retry_state(
         .collect()
 }
 
+/// A webhook setting made through the API (`None` when never set).
+pub(crate) fn setting(c: &Connection, name: &str) -> Result<Option<String>, StoreError> {
+    c.prepare_cached("SELECT value FROM webhook_setting WHERE name = ?1")
+        .and_then(|mut s| s.query_row([name], |r| r.get(0)).optional())
+        .map_err(StoreError::sql("read webhook setting"))
+}
+
+/// Sets (or, with `None`, clears) a webhook setting.
+pub(crate) fn set_setting(
+    c: &Connection,
+    name: &str,
+    value: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    match value {
+        Some(v) => c
+            .prepare_cached(
+                "INSERT INTO webhook_setting (name, value, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value,
+                     updated_at = excluded.updated_at",
+            )
+            .and_then(|mut s| s.execute(params![name, v, ms(now)])),
+        None => c
+            .prepare_cached("DELETE FROM webhook_setting WHERE name = ?1")
+            .and_then(|mut s| s.execute([name])),
+    }
+    .map_err(StoreError::sql("write webhook setting"))?;
+    Ok(())
+}
+
 /// Deletes up to `step` delivery records older than `cutoff`.
 pub(crate) fn prune_step(
     c: &Connection,
@@ -558,6 +588,21 @@ mod tests {
         let recent = deliveries(&c, "a", 2).expect("deliveries");
         assert_eq!(recent.len(), 2);
         assert_eq!(recent[0].event_id, 3, "newest first");
+    }
+
+    #[test]
+    fn settings_are_set_replaced_and_cleared() {
+        let c = conn();
+        let now = Utc::now();
+        assert_eq!(setting(&c, "signing_key").expect("read"), None);
+        set_setting(&c, "signing_key", Some("a"), now).expect("set");
+        set_setting(&c, "signing_key", Some("b"), now).expect("replace");
+        assert_eq!(
+            setting(&c, "signing_key").expect("read").as_deref(),
+            Some("b")
+        );
+        set_setting(&c, "signing_key", None, now).expect("clear");
+        assert_eq!(setting(&c, "signing_key").expect("read"), None);
     }
 
     #[test]

@@ -97,16 +97,19 @@ impl Stats {
 pub(crate) struct Shared {
     pub store: Store,
     pub client: reqwest::Client,
+    /// The settings in force: the configuration's, with the signing key
+    /// set through the API (when there is one) in place of `[compat]`'s.
     pub settings: Mutex<Arc<Settings>>,
+    /// The configuration's settings.
+    pub configured: Mutex<Settings>,
+    /// The signing key set through the API (`PATCH /3rdparty/v1/settings`).
+    pub api_signing_key: Mutex<Option<String>>,
     pub stats: Arc<Stats>,
 }
 
 impl Shared {
     pub fn settings(&self) -> Arc<Settings> {
-        self.settings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        lock(&self.settings).clone()
     }
 }
 
@@ -122,6 +125,13 @@ pub struct Engine {
     running: tokio::sync::Mutex<HashMap<String, Running>>,
     cancel: CancellationToken,
     tracker: TaskTracker,
+}
+
+/// The stored setting of the signing key set through the API.
+const SIGNING_KEY: &str = "compat.signing_key";
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// How many deliveries to one endpoint are in flight at once.
@@ -149,7 +159,9 @@ impl Engine {
             shared: Arc::new(Shared {
                 store,
                 client,
-                settings: Mutex::new(Arc::new(settings)),
+                settings: Mutex::new(Arc::new(settings.clone())),
+                configured: Mutex::new(settings),
+                api_signing_key: Mutex::new(None),
                 stats: Arc::new(Stats::default()),
             }),
             running: tokio::sync::Mutex::new(HashMap::new()),
@@ -163,19 +175,47 @@ impl Engine {
         self.shared.stats.clone()
     }
 
-    /// Replaces the delivery settings (reload); attempts from now on use them.
+    /// Replaces the configuration's delivery settings (reload); attempts
+    /// from now on use them.
     pub fn set_settings(&self, settings: Settings) {
-        *self
-            .shared
-            .settings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Arc::new(settings);
+        *lock(&self.shared.configured) = settings;
+        self.apply();
+    }
+
+    fn apply(&self) {
+        let mut s = lock(&self.shared.configured).clone();
+        if let Some(k) = lock(&self.shared.api_signing_key).clone() {
+            s.signing_key = Some(k);
+        }
+        *lock(&self.shared.settings) = Arc::new(s);
+    }
+
+    /// The key that signs android deliveries now: the one set through the
+    /// API, else `[compat] signing_key`.
+    pub fn signing_key(&self) -> Option<String> {
+        self.shared.settings().signing_key.clone()
+    }
+
+    /// Sets (or, with `None`, clears) the signing key of android
+    /// deliveries through the API; kept in the store, it wins over
+    /// `[compat] signing_key` across restarts.
+    pub async fn set_signing_key(&self, key: Option<String>) -> Result<(), StoreError> {
+        self.shared
+            .store
+            .set_webhook_setting(SIGNING_KEY, key.clone(), Utc::now())
+            .await?;
+        *lock(&self.shared.api_signing_key) = key;
+        self.apply();
+        Ok(())
     }
 
     /// Makes the store's configured endpoints those of `cfg` (new secrets
     /// for new endpoints without one), then starts and stops consumers to
     /// match.
     pub async fn sync_config(&self, cfg: &Config) -> Result<(), StoreError> {
+        let key = self.shared.store.webhook_setting(SIGNING_KEY).await?;
+        *lock(&self.shared.api_signing_key) = key;
+        self.apply();
         let mut wanted = Vec::with_capacity(cfg.webhook.len());
         for w in &cfg.webhook {
             let fallback = sign::new_secret().map_err(StoreError::Unavailable)?;
@@ -295,5 +335,57 @@ async fn stop(r: Running) {
     r.cancel.cancel();
     if let Err(e) = r.task.await {
         warn!(webhook = %r.endpoint.id, "webhook consumer: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine(store: &Store, cfg: &Config) -> Engine {
+        Engine::new(
+            store.clone(),
+            Settings::from_config(cfg),
+            CancellationToken::new(),
+            TaskTracker::new(),
+        )
+        .expect("engine")
+    }
+
+    #[tokio::test]
+    async fn an_api_signing_key_wins_over_the_config_across_restarts() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(&dir.path().join("s.db")).expect("store");
+        let mut cfg = Config::default();
+        cfg.compat.signing_key = Some("from-config".into());
+        let e = engine(&store, &cfg);
+        e.sync_config(&cfg).await.expect("sync");
+        assert_eq!(e.signing_key().as_deref(), Some("from-config"));
+        e.set_signing_key(Some("from-api".into())).await.expect("set");
+        assert_eq!(e.signing_key().as_deref(), Some("from-api"));
+        // A reload keeps it.
+        e.set_settings(Settings::from_config(&cfg));
+        assert_eq!(e.signing_key().as_deref(), Some("from-api"));
+        // A restart reads it back; clearing it falls back to the config.
+        let again = engine(&store, &cfg);
+        again.sync_config(&cfg).await.expect("sync");
+        assert_eq!(again.signing_key().as_deref(), Some("from-api"));
+        again.set_signing_key(None).await.expect("clear");
+        assert_eq!(again.signing_key().as_deref(), Some("from-config"));
+        store.close().await.expect("close");
+    }
+
+    #[test]
+    fn sim_numbers_follow_the_configuration_order() {
+        let s = Settings {
+            timeout: Duration::from_secs(1),
+            retry: vec![],
+            signing_key: None,
+            device_id: "d".into(),
+            modems: vec!["a".into(), "b".into()],
+        };
+        assert_eq!(s.sim_number("a"), Some(1));
+        assert_eq!(s.sim_number("b"), Some(2));
+        assert_eq!(s.sim_number("c"), None);
     }
 }
