@@ -582,6 +582,79 @@ async fn reload_adds_and_removes_configured_endpoints() {
     assert!(s["events"]["pending"].get("webhook:app").is_none(), "{s}");
 }
 
+/// Runs `smsgate ARGS --socket S`; answers (exit code, stdout).
+fn cli(g: &Gateway, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(bin())
+        .args(args)
+        .arg("--socket")
+        .arg(&g.socket)
+        .output()
+        .expect("smsgate runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_webhook_commands() {
+    let rx = Receiver::start(Box::new(|_| Reply::Status(200))).await;
+    let g = Gateway::start(vec![ModemPlan::default()], &settings(&["100ms"], "5s")).await;
+    let url = rx.url();
+    let (code, out) = cli(&g, &["webhook", "add", &url, "--event", "sent", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let added: Value = serde_json::from_str(&out).expect("json");
+    let id = added["id"].as_str().expect("id").to_string();
+    assert!(added["secret"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("whsec_")));
+    let (code, out) = cli(&g, &["webhook", "add", &url, "--event", "nonsense"]);
+    assert_eq!(code, 2, "an invalid endpoint is a usage error: {out}");
+    let m = g.send(&external(4), "cli");
+    rx.wait(T, "the sent event", |got| {
+        delivered_ids(got) == BTreeSet::from([m])
+    })
+    .await;
+    let (code, out) = cli(&g, &["webhook", "list"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&id) && out.contains("PENDING") && out.contains("enabled"),
+        "{out}"
+    );
+    // Deliveries: JSON lines, newest first; the table names the result.
+    let deadline = Instant::now() + T;
+    let lines = loop {
+        let (code, out) = cli(&g, &["webhook", "deliveries", &id, "--json"]);
+        assert_eq!(code, 0, "{out}");
+        let lines: Vec<Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect();
+        if !lines.is_empty() || Instant::now() > deadline {
+            break lines;
+        }
+        g.watch().next(Duration::from_millis(100));
+    };
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["result"], "ok");
+    assert_eq!(lines[0]["status"], 200);
+    let (_, table) = cli(&g, &["webhook", "deliveries", &id]);
+    assert!(table.contains("RESULT") && table.contains("ok"), "{table}");
+    // Replay from 0: the same event again, with the same webhook-id.
+    let (code, out) = cli(&g, &["webhook", "replay", &id, "--since", "0"]);
+    assert_eq!(code, 0, "{out}");
+    let got = rx.wait(T, "the replayed event", |got| got.len() >= 2).await;
+    assert_eq!(got[0].headers["webhook-id"], got[1].headers["webhook-id"]);
+    let (code, out) = cli(&g, &["webhook", "replay", &id, "--since", "-1"]);
+    assert_eq!(code, 2, "{out}");
+    let (code, out) = cli(&g, &["webhook", "remove", &id]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = cli(&g, &["webhook", "remove", &id]);
+    assert_eq!(code, 1, "not found is a runtime error: {out}");
+    let (_, out) = cli(&g, &["webhook", "list", "--json"]);
+    assert_eq!(out.trim(), "", "no endpoint left");
+}
+
 /// The Python interpreter of the venv `.ci/run` makes.
 fn pyenv() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python");

@@ -361,7 +361,9 @@ mod tests {
         let e = engine(&store, &cfg);
         e.sync_config(&cfg).await.expect("sync");
         assert_eq!(e.signing_key().as_deref(), Some("from-config"));
-        e.set_signing_key(Some("from-api".into())).await.expect("set");
+        e.set_signing_key(Some("from-api".into()))
+            .await
+            .expect("set");
         assert_eq!(e.signing_key().as_deref(), Some("from-api"));
         // A reload keeps it.
         e.set_settings(Settings::from_config(&cfg));
