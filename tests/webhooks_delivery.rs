@@ -31,6 +31,8 @@ struct Got {
     body: Vec<u8>,
     /// The status it was answered (None: not answered).
     status: Option<u16>,
+    /// When it arrived.
+    at: Instant,
 }
 
 impl Got {
@@ -43,6 +45,8 @@ impl Got {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reply {
     Status(u16),
+    /// A status with a `Retry-After` header.
+    RetryAfter(u16, &'static str),
     /// Hold the request until the gate opens, then answer 200.
     Gate,
     /// Never answer.
@@ -190,12 +194,18 @@ async fn serve(
                 headers,
                 body,
                 status: None,
+                at: Instant::now(),
             });
             (n, reply)
         };
         changed.notify_waiters();
+        let mut extra = String::new();
         let status = match reply {
             Reply::Status(s) => s,
+            Reply::RetryAfter(s, after) => {
+                extra = format!("retry-after: {after}\r\n");
+                s
+            }
             Reply::Gate => {
                 let _permit = gate.acquire().await;
                 200
@@ -205,7 +215,7 @@ async fn serve(
                 return Ok(());
             }
         };
-        let answer = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n");
+        let answer = format!("HTTP/1.1 {status} X\r\n{extra}content-length: 0\r\n\r\n");
         w.write_all(answer.as_bytes()).await?;
         if let Some(g) = state.lock().expect("state").got.get_mut(index) {
             g.status = Some(status);
@@ -580,6 +590,83 @@ async fn reload_adds_and_removes_configured_endpoints() {
     assert_eq!(g.ok(json!({"cmd": "webhook_list"})), json!([]));
     let s = g.ok(json!({"cmd": "status"}));
     assert!(s["events"]["pending"].get("webhook:app").is_none(), "{s}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retry_after_is_honoured_and_the_last_retry_gives_up() {
+    // "slow": 429 with Retry-After: 2, then 200. "never": no answer at all.
+    let slow = Receiver::start(Box::new(|n| {
+        if n == 0 {
+            Reply::RetryAfter(429, "2")
+        } else {
+            Reply::Status(200)
+        }
+    }))
+    .await;
+    let never = Receiver::start(Box::new(|_| Reply::Hang)).await;
+    let extra = format!(
+        "{}{}{}",
+        settings(&["100ms", "100ms"], "300ms"),
+        endpoint("slow", &slow.url(), &["sent"]),
+        endpoint("never", &never.url(), &["sent"])
+    );
+    let g = Gateway::start(vec![ModemPlan::default()], &extra).await;
+    let id = g.send(&external(5), "patience");
+    let got = slow
+        .wait(T, "the retry after 429", |got| {
+            delivered_ids(got).len() == 1
+        })
+        .await;
+    assert_eq!(delivered_ids(&got), BTreeSet::from([id]));
+    let waited = got[1].at - got[0].at;
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "Retry-After: 2 honoured over a 100ms schedule: waited {waited:?}"
+    );
+    // Three attempts (the first and two retries), each timing out, then
+    // given up: recorded, and the cursor moves on.
+    let deadline = Instant::now() + T;
+    let records = loop {
+        let d = g.ok(json!({"cmd": "webhook_deliveries", "webhook": "never"}));
+        if d[0]["result"] == "gave_up" || Instant::now() > deadline {
+            break d;
+        }
+        g.watch().next(Duration::from_millis(200));
+    };
+    let records = records.as_array().expect("list").clone();
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert_eq!(records[0]["result"], "gave_up", "{records:?}");
+    assert_eq!(records[0]["attempt"], 3);
+    assert!(records[0]["error"]
+        .as_str()
+        .expect("error")
+        .contains("no answer within 300ms"));
+    assert!(records[1..]
+        .iter()
+        .all(|r| r["result"] == "failed" && !r["next_at"].is_null()));
+    assert_eq!(never.got().len(), 3);
+    let s = g.ok(json!({"cmd": "status"}));
+    let last = s["events"]["last_id"].as_i64().expect("last");
+    let deadline = Instant::now() + T;
+    loop {
+        let list = g.ok(json!({"cmd": "webhook_list"}));
+        let never = list
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|w| w["id"] == "never")
+            .cloned()
+            .expect("never");
+        if never["position"].as_i64() >= Some(last) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cursor stays behind: {never}"
+        );
+        g.watch().next(Duration::from_millis(200));
+    }
+    assert!(g.ok(json!({"cmd": "status"}))["webhooks"]["deliveries"]["gave_up"] == 1);
 }
 
 /// Runs `smsgate ARGS --socket S`; answers (exit code, stdout).
