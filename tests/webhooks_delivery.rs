@@ -508,6 +508,22 @@ async fn socket_endpoints_android_flavour_and_signing_key() {
     assert!(secret.starts_with("whsec_"), "{native}");
     let android = g.ok(json!({"cmd": "webhook_add", "url": rx.url(),
                                "events": ["sms:sent"], "flavour": "android"}));
+    // A client-named endpoint, registered twice: replaced, not doubled.
+    let named = json!({"cmd": "webhook_add", "webhook": "mine", "url": "http://127.0.0.1:1/x"});
+    g.ok(named.clone());
+    let again = g.ok(named);
+    assert_eq!(again["id"], "mine");
+    let list = g.ok(json!({"cmd": "webhook_list"}));
+    let mine = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|w| w["id"] == "mine")
+        .count();
+    assert_eq!(mine, 1, "{list}");
+    let bad = g.call(json!({"cmd": "webhook_add", "webhook": "a b", "url": rx.url()}));
+    assert_eq!(bad["error"]["code"], "invalid", "{bad}");
+    g.ok(json!({"cmd": "webhook_remove", "webhook": "mine"}));
     let bad = g.call(json!({"cmd": "webhook_add", "url": "ftp://x", "events": []}));
     assert_eq!(bad["error"]["code"], "invalid", "{bad}");
     let bad = g.call(json!({"cmd": "webhook_add", "url": rx.url(), "events": ["sms:sent"]}));

@@ -28,6 +28,9 @@ pub enum WebhookCmd {
     /// Register an endpoint; prints its id and secret (shown this once).
     Add {
         url: String,
+        /// The endpoint's id (generated when absent; an existing one is replaced).
+        #[arg(long)]
+        id: Option<String>,
         /// An event type to deliver (repeat; none: every event).
         #[arg(long = "event")]
         events: Vec<String>,
@@ -114,12 +117,14 @@ pub fn run(args: WebhookArgs) -> Result<(), CliError> {
         }
         WebhookCmd::Add {
             url,
+            id,
             events,
             secret,
             flavour,
             json,
         } => {
             let w = c.call(&Request::WebhookAdd {
+                webhook: id,
                 url,
                 events,
                 secret,

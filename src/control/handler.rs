@@ -103,12 +103,14 @@ async fn answer(gw: &Gateway, req: Request, peer: Peer) -> Answer {
         }
         Request::WebhookList {} => to_json(&gw.webhook_list().await.map_err(fail)?),
         Request::WebhookAdd {
+            webhook,
             url,
             events,
             secret,
             flavour,
         } => {
             let req = WebhookRequest {
+                id: webhook,
                 url,
                 events,
                 secret,

@@ -61,6 +61,10 @@ pub enum Request {
     WebhookList {},
     /// Register a webhook endpoint; answers its id and secret.
     WebhookAdd {
+        /// The endpoint's id (generated when absent; an existing one is
+        /// replaced). Not `id`: that is the request's.
+        #[serde(default)]
+        webhook: Option<String>,
         url: String,
         /// Event types (every type when empty or absent).
         #[serde(default)]
@@ -391,6 +395,7 @@ mod tests {
             (
                 r#"{"cmd":"webhook_add","url":"http://127.0.0.1:9000/hook","events":["sent"]}"#,
                 Ok(Request::WebhookAdd {
+                    webhook: None,
                     url: "http://127.0.0.1:9000/hook".into(),
                     events: vec!["sent".into()],
                     secret: None,

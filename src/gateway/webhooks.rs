@@ -15,6 +15,10 @@ use crate::webhooks::sign;
 /// What `webhook_create` takes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct WebhookRequest {
+    /// The client's id for it (the compatible API lets clients name their
+    /// webhooks); `wh_` and random hex when absent. Registering an id
+    /// again replaces that endpoint.
+    pub id: Option<String>,
     pub url: String,
     /// Event types (every type when empty); one `sms:*` for `android`.
     pub events: Vec<String>,
@@ -98,7 +102,29 @@ impl Gateway {
             Some(s) => s,
             None => sign::new_secret().map_err(GatewayError::Internal)?,
         };
-        let id = sign::new_id().map_err(GatewayError::Internal)?;
+        let id = match req.id.filter(|i| !i.is_empty()) {
+            None => sign::new_id().map_err(GatewayError::Internal)?,
+            Some(id) => {
+                let ok = id.len() <= 64
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c));
+                if !ok {
+                    return Err(GatewayError::Invalid(
+                        "id: letters, digits, '_', '-', '.' and ':', at most 64".into(),
+                    ));
+                }
+                if let Some(old) = self.store.webhook(&id).await? {
+                    if old.source == "config" {
+                        return Err(GatewayError::Conflict(format!(
+                            "webhook {id:?} comes from [[webhook]] in the configuration"
+                        )));
+                    }
+                    self.webhooks.delete_endpoint(&id).await?;
+                }
+                id
+            }
+        };
         let created = self
             .store
             .webhook_create(
