@@ -1,8 +1,10 @@
 //! Hardware-in-the-loop checks against a real modem: start-up, identity and
 //! the receive sweep, plus a real send when `SMSGATE_HIL_TO` is set. Skipped
-//! (with a message) unless `SMSGATE_HIL_DEVICE` names a device. See README.md.
+//! (with a message) unless `SMSGATE_HIL_DEVICE` names a device;
+//! `SMSGATE_HIL_MODE=text` runs all of it in text mode. See README.md.
 
 use smsgate::at::{encode_hex, ussd};
+use smsgate::config::ModemMode;
 use smsgate::modem::{self, DriverOptions, ModemEvent, ModemState, SendRequest};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -18,7 +20,12 @@ fn options(device: String) -> DriverOptions {
     if let Some(b) = env("SMSGATE_HIL_BAUD").and_then(|b| b.parse().ok()) {
         o.baud = b;
     }
-    o.quirks = env("SMSGATE_HIL_QUIRKS");
+    o.quirks = env("SMSGATE_HIL_QUIRKS").and_then(|q| q.parse().ok());
+    o.mode = match env("SMSGATE_HIL_MODE").as_deref() {
+        Some("text") => ModemMode::Text,
+        Some("pdu") => ModemMode::Pdu,
+        _ => ModemMode::Auto,
+    };
     o.send_timeout = Duration::from_secs(120);
     o
 }
@@ -88,9 +95,15 @@ async fn hil_modem() {
         st.smsc
     );
     println!(
-        "network: operator={:?} registration={:?} signal={:?} storage={:?}",
-        st.operator, st.registration, st.signal, st.storage_used
+        "network: operator={:?} registration={:?} signal={:?} storage={:?} text_mode={}",
+        st.operator, st.registration, st.signal, st.storage_used, st.text_mode
     );
+    if env("SMSGATE_HIL_MODE").as_deref() == Some("text") {
+        assert!(
+            st.text_mode,
+            "SMSGATE_HIL_MODE=text but the modem is not in text mode"
+        );
+    }
     assert!(
         st.imei
             .as_deref()
@@ -119,7 +132,8 @@ async fn hil_modem() {
 
     if let Some(to) = env("SMSGATE_HIL_TO") {
         let (hex, tpdu_len) = submit(&to, "smsgate HIL test").expect("encodable");
-        let mr = handle.send(SendRequest::Pdu { hex, tpdu_len }).await;
+        let pdu = smsgate::codec::hex::decode(&hex).expect("hex");
+        let mr = handle.send(SendRequest::Pdu { pdu, tpdu_len }).await;
         println!("send to {to}: {mr:?}");
         assert!(mr.is_ok(), "send failed: {mr:?}");
     } else {

@@ -345,55 +345,21 @@ pub enum ModemMode {
     Text,
 }
 
-/// Vendor quirks; `Auto` means detect from `AT+CGMI`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Quirks {
-    Auto,
-    Huawei,
-    Simcom,
-    Quectel,
-    Zte,
-    Telit,
-    Sierra,
-    Generic,
+/// The vendor family forced with `quirks = "..."`; `None` (`""` or
+/// `"auto"`) detects it from `AT+CGMI`.
+pub use crate::modem::quirks::Family;
+
+/// The value of a `quirks = "…"` key (case-insensitive): `Some(None)` for
+/// `""` or `"auto"`, `None` for an unknown family.
+fn quirks_from_name(s: &str) -> Option<Option<Family>> {
+    let t = s.trim();
+    if t.is_empty() || t.eq_ignore_ascii_case("auto") {
+        return Some(None);
+    }
+    t.parse::<Family>().ok().map(Some)
 }
 
-impl Quirks {
-    /// Every value, in the order the error message lists them.
-    const ALL: [Quirks; 8] = [
-        Quirks::Auto,
-        Quirks::Huawei,
-        Quirks::Simcom,
-        Quirks::Quectel,
-        Quirks::Zte,
-        Quirks::Telit,
-        Quirks::Sierra,
-        Quirks::Generic,
-    ];
-    const EXPECTED: &'static str = "\"\" (auto), \"huawei\", \"simcom\", \"quectel\", \"zte\", \"telit\", \"sierra\" or \"generic\"";
-
-    /// The value of a `quirks = "…"` key (case-insensitive; empty is `auto`).
-    pub fn from_name(s: &str) -> Option<Quirks> {
-        let t = s.trim().to_ascii_lowercase();
-        if t.is_empty() {
-            return Some(Quirks::Auto);
-        }
-        Quirks::ALL.into_iter().find(|q| q.as_str() == t)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Quirks::Auto => "auto",
-            Quirks::Huawei => "huawei",
-            Quirks::Simcom => "simcom",
-            Quirks::Quectel => "quectel",
-            Quirks::Zte => "zte",
-            Quirks::Telit => "telit",
-            Quirks::Sierra => "sierra",
-            Quirks::Generic => "generic",
-        }
-    }
-}
+const QUIRKS_EXPECTED: &str = "\"\" (auto), \"huawei\", \"simcom\", \"quectel\", \"zte\", \"telit\", \"sierra\" or \"generic\"";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModemConfig {
@@ -408,7 +374,7 @@ pub struct ModemConfig {
     pub report_storage: Option<String>,
     pub smsc: Option<String>,
     pub init: Vec<String>,
-    pub quirks: Quirks,
+    pub quirks: Option<Family>,
     pub weight: u32,
     pub queues: Vec<String>,
     /// Send caps; 0 = no cap.
@@ -436,7 +402,7 @@ impl ModemConfig {
             report_storage: None,
             smsc: None,
             init: Vec::new(),
-            quirks: Quirks::Auto,
+            quirks: None,
             weight: 1,
             queues: Vec::new(),
             per_minute: 0,
@@ -601,7 +567,7 @@ impl Config {
                     ModemMode::Pdu => "pdu",
                     ModemMode::Text => "text",
                 },
-                m.quirks.as_str(),
+                m.quirks.map_or("auto", Family::as_str),
                 m.weight,
                 if m.pin.is_some() { ", pin set" } else { "" },
                 if m.enabled { "" } else { ", disabled" },
@@ -1844,14 +1810,10 @@ impl Ctx<'_> {
             m.init.push(t.to_string());
         }
         if let Some(v) = r.quirks {
-            m.quirks = Quirks::from_name(&v).ok_or_else(|| {
+            m.quirks = quirks_from_name(&v).ok_or_else(|| {
                 self.err(
                     k("quirks"),
-                    format!(
-                        "unknown quirks {:?}; expected {}",
-                        v.trim(),
-                        Quirks::EXPECTED
-                    ),
+                    format!("unknown quirks {:?}; expected {QUIRKS_EXPECTED}", v.trim()),
                 )
             })?;
         }

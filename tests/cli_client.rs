@@ -476,12 +476,13 @@ async fn watch_streams_events_as_they_happen() {
     let id = g.send("+4915112345678", "and me");
     let ev = loop {
         let ev = rx.recv_timeout(T).expect("an event");
-        if ev["type"] == "sent" && ev["id"] == json!(id) {
+        if ev["type"] == "sent" && ev["data"]["id"] == json!(id) {
             break ev;
         }
     };
-    assert_eq!(ev["modem"], json!("m0"));
-    assert_eq!(ev["text"], json!("and me"));
+    assert!(ev["event_id"].as_i64().is_some(), "{ev}");
+    assert_eq!(ev["data"]["modem"], json!("m0"));
+    assert_eq!(ev["data"]["text"], json!("and me"));
     // The daemon going away ends `watch` with exit 1 and one line.
     let mut g = g;
     assert_eq!(g.terminate(), Some(0));

@@ -226,7 +226,7 @@ async fn an_unsent_message_expires() {
                 modem: Some("m0".into()),
                 queue: None,
                 parts: 1,
-                options: json!({}),
+                options: smsgate::codec::MessageOptions::default(),
                 source: "test".into(),
                 spool_key: None,
             },

@@ -58,6 +58,25 @@ fn status(g: &Gateway) -> Value {
     g.ok(json!({"cmd": "status"}))
 }
 
+/// Waits (on inotify events of the hook file's directory) until `done`
+/// holds for the hook's runs; on a timeout, says how far it got.
+fn wait_runs(g: &Gateway, file: &Path, timeout: Duration, done: impl Fn(&[(i64, i64)]) -> bool) {
+    let dir = file.parent().expect("dir");
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_fs(&[dir], timeout, "hook runs", || done(&runs(file)))
+    }));
+    if ok.is_err() {
+        let log = g.log();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        panic!(
+            "hook runs: {} after {timeout:?}; status {}; log tail:\n{}",
+            runs(file).len(),
+            status(g),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_hook_gets_every_sent_event_exactly_once() {
     let work = tempfile::tempdir().expect("tempdir");
@@ -72,12 +91,7 @@ async fn a_slow_hook_gets_every_sent_event_exactly_once() {
     // The hook's backlog drains long after every report is in (a run takes
     // 50 ms, four at a time): wait for N runs, then check they are N
     // different messages, and that every message is delivered.
-    wait_fs(
-        &[work.path()],
-        Duration::from_secs(600),
-        "every sent event hooked",
-        || runs(&file).len() >= N,
-    );
+    wait_runs(&g, &file, Duration::from_secs(600), |r| r.len() >= N);
     let s = status(&g);
     assert_eq!(s["queue"]["delivered"], json!(N), "{s}");
     let runs = runs(&file);
@@ -92,10 +106,7 @@ async fn a_slow_hook_gets_every_sent_event_exactly_once() {
     let events: BTreeSet<i64> = runs.iter().map(|(_, e)| *e).collect();
     assert_eq!(events.len(), N, "each run had its own event id");
     let log = g.log();
-    assert!(
-        !log.contains("dropped"),
-        "the daemon dropped events:\n{log}"
-    );
+    assert!(!log.contains("dropped"), "the daemon dropped events:\n{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,27 +115,15 @@ async fn kill_9_during_the_hook_backlog_loses_no_event() {
     let file = work.path().join("sent.log");
     let modems = vec![ModemPlan::default(); 2];
     let mut g = Gateway::start(modems, &slow_hook(&file)).await;
-    const N: usize = 600;
+    const N: usize = 300;
     let ids = burst(&g, N);
     // The sends finish long before the hook (50 ms a run): kill the daemon
     // once the hook is partway through its backlog.
-    wait_fs(&[work.path()], T, "the hook under way", || {
-        runs(&file).len() >= 100
-    });
+    wait_runs(&g, &file, T, |r| r.len() >= 100);
     g.restart9();
-    wait_fs(
-        &[work.path()],
-        Duration::from_secs(300),
-        "every sent event hooked after the restart",
-        || {
-            runs(&file)
-                .iter()
-                .map(|r| r.0)
-                .collect::<BTreeSet<i64>>()
-                .len()
-                >= N
-        },
-    );
+    wait_runs(&g, &file, Duration::from_secs(300), |r| {
+        r.iter().map(|r| r.0).collect::<BTreeSet<i64>>().len() >= N
+    });
     for id in &ids {
         let m = g.wait_final(*id, T);
         assert!(m["state"] == "sent" || m["state"] == "delivered", "{m}");
@@ -182,11 +181,7 @@ async fn watch_since_gets_exactly_what_a_client_missed() {
     }
     let want: Vec<i64> = everything.iter().copied().filter(|e| *e > resume).collect();
     assert_eq!(missed, want, "resumed stream differs from the log");
-    let before: Vec<i64> = everything
-        .iter()
-        .copied()
-        .filter(|e| *e <= resume)
-        .collect();
+    let before: Vec<i64> = everything.iter().copied().filter(|e| *e <= resume).collect();
     assert_eq!(seen, before, "the live stream skipped or repeated events");
     assert!(
         everything.windows(2).all(|w| w[0] < w[1]),

@@ -1,16 +1,18 @@
 //! Start-up transcripts of each vendor family over a real pty, then a send;
-//! PIN handling; send error classification; text mode; USSD.
+//! PIN handling; send error classification; text mode (auto and forced:
+//! start-up, listings, URCs, sends); USSD.
 
 mod modem_support;
 
 use modem_support::*;
 use smsgate::at::{encode_hex, ussd};
-use smsgate::modem::{ErrorClass, ModemState, SendRequest};
+use smsgate::codec::{Address, Pdu, SubmitOptions};
+use smsgate::modem::{ErrorClass, ModemEvent, ModemState, SendRequest};
 use std::time::Duration;
 
 fn pdu_req() -> SendRequest {
     SendRequest::Pdu {
-        hex: P1_SUBMIT.into(),
+        pdu: smsgate::codec::hex::decode(P1_SUBMIT).expect("hex"),
         tpdu_len: 23,
     }
 }
@@ -316,30 +318,264 @@ async fn send_timeouts_before_and_after_the_pdu() {
     d.wait_state(|s| *s == ModemState::Ready).await;
 }
 
+/// A PDU event's decoded TPDU.
+fn decoded(ev: &ModemEvent) -> (Pdu, bool, bool) {
+    match ev {
+        ModemEvent::Pdu {
+            pdu,
+            tpdu_len,
+            report,
+            location,
+            ..
+        } => (
+            smsgate::codec::decode(pdu, *tpdu_len).expect("a PDU").pdu,
+            *report,
+            location.as_ref().is_some_and(|l| l.routed),
+        ),
+        other => panic!("not a PDU: {other:?}"),
+    }
+}
+
+fn submit_req(to: &str, text: &str, status_report: bool) -> SendRequest {
+    let to = Address::parse(to).expect("number");
+    let opts = SubmitOptions {
+        status_report,
+        ..Default::default()
+    };
+    let parts = smsgate::codec::encode_submit(&to, text, &opts).expect("encode");
+    let p = parts.first().expect("a part");
+    SendRequest::Pdu {
+        pdu: p.bytes.clone(),
+        tpdu_len: p.tpdu_len,
+    }
+}
+
+/// UTF-16 hex, as a modem in `AT+CSCS="UCS2"` prints text and numbers.
+fn ucs2(s: &str) -> String {
+    s.encode_utf16().map(|u| format!("{u:04X}")).collect()
+}
+
+/// A modem that refuses PDU mode, under `mode = "auto"`: text mode with full
+/// headers, listings read in UCS2, then sends of GSM-7 and UCS-2 texts, a
+/// refused long message, routed `+CMT`/`+CDS` and a stored `+CMTI` message
+/// read with `+CMGR`, each emitted as the PDU it shows.
 #[tokio::test]
-async fn text_mode_send() {
+async fn text_mode_when_pdu_mode_is_refused() {
+    let mut peer = Peer::new();
+    let mut d = start(opts("m", &peer.path));
+    peer.ok("AT", &[]).await;
+    peer.ok("ATE0", &[]).await;
+    peer.ok("AT+CMEE=1", &[]).await;
+    peer.ok("AT+CPIN?", &["+CPIN: READY"]).await;
+    identity(&mut peer, &GENERIC).await;
+    peer.fail_with("AT+CMGF=0", "+CMS ERROR: 303").await;
+    peer.ok("AT+CMGF=1", &[]).await;
+    peer.ok("AT+CSDH=1", &[]).await;
+    peer.ok("AT+CSCS=\"UCS2\"", &[]).await;
+    peer.ok("AT+CSMS?", &["+CSMS: 0,1,1,1"]).await;
+    peer.ok("AT+CPMS=\"SM\",\"SM\",\"SM\"", &["+CPMS: 2,30,2,30,2,30"])
+        .await;
+    peer.ok("AT+CNMI=2,1,0,2,0", &[]).await;
+    peer.ok("AT+CREG=2", &[]).await;
+    health(&mut peer).await;
+    let st = d.wait_state(|s| *s == ModemState::Ready).await;
+    assert!(st.text_mode, "status says text mode");
+    // The sweep, in UCS2: a message and a status report (Quectel's forms).
+    let from = ucs2("+447700900123");
+    let head = format!("+CMGL: 1,\"REC UNREAD\",\"{from}\",\"\",\"24/03/05,09:15:00+04\",145,6");
+    let text = ucs2("Héllo!");
+    let report = "+CMGL: 2,\"REC READ\",6,17,\"002B0034003400370037003000300039003000300031003200330034\",145,\"24/03/05,09:15:00+04\",\"24/03/05,09:16:00+04\",0";
+    peer.ok("AT+CMGL=\"ALL\"", &[&head, &text, report]).await;
+    // The listing lacks <fo> and <dcs>: the message is read again.
+    peer.ok(
+        "AT+CMGR=1",
+        &[
+            &format!("+CMGR: \"REC READ\",\"{from}\",\"\",\"24/03/05,09:15:00+04\",145,4,0,0,\"{}\",145,6", ucs2("+447785016005")),
+            &text,
+        ],
+    )
+    .await;
+    let mut got = vec![decoded(&d.next_pdu().await), decoded(&d.next_pdu().await)];
+    got.sort_by_key(|(_, report, _)| *report);
+    match got.as_slice() {
+        [(Pdu::Deliver(m), false, false), (Pdu::StatusReport(r), true, false)] => {
+            assert_eq!(m.originator.to_string(), "+447700900123");
+            assert_eq!(m.data.text(), Some("Héllo!"));
+            assert_eq!((r.mr, r.status.0), (17, 0));
+            assert_eq!(r.recipient.to_string(), "+4477009001234");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Routed text URCs, in the current (UCS2) character set.
+    peer.say(&format!(
+        "\r\n+CMT: \"{from}\",,\"24/03/05,09:15:00+04\",145,4,0,8,\"{}\",145,4\r\n{}\r\n",
+        ucs2("+447785016005"),
+        ucs2("Привет")
+    ))
+    .await;
+    match decoded(&d.next_pdu().await) {
+        (Pdu::Deliver(m), false, true) => assert_eq!(m.data.text(), Some("Привет")),
+        other => panic!("{other:?}"),
+    }
+    peer.say(
+        "\r\n+CDS: 6,18,\"002B0031\",145,\"24/03/05,09:15:00+04\",\"24/03/05,09:15:09+04\",0\r\n",
+    )
+    .await;
+    match decoded(&d.next_pdu().await) {
+        (Pdu::StatusReport(r), true, true) => assert_eq!(r.mr, 18),
+        other => panic!("{other:?}"),
+    }
+    // Stored, announced: read with +CMGR.
+    peer.say("\r\n+CMTI: \"SM\",3\r\n").await;
+    peer.ok(
+        "AT+CMGR=3",
+        &[
+            &format!("+CMGR: \"REC UNREAD\",\"{from}\",,\"24/03/05,09:15:00+04\",145,4,0,0,\"{from}\",145,2"),
+            &ucs2("ok"),
+        ],
+    )
+    .await;
+    match decoded(&d.next_pdu().await) {
+        (Pdu::Deliver(m), false, false) => assert_eq!(m.data.text(), Some("ok")),
+        other => panic!("{other:?}"),
+    }
+
+    // GSM-7, with a status report: fo 0x21 (SUBMIT, SRR, no VP).
+    let h = d.handle.clone();
+    let send = tokio::spawn(async move { h.send(submit_req("+46708251358", "hello", true)).await });
+    peer.ok("AT+CSMP=33,167,0,0", &[]).await;
+    peer.ok("AT+CSCS=\"GSM\"", &[]).await;
+    peer.expect("AT+CMGS=\"+46708251358\",145").await;
+    peer.say("\r\n> ").await;
+    peer.expect("hello").await;
+    peer.say("\r\n+CMGS: 17\r\n\r\nOK\r\n").await;
+    assert_eq!(send.await.expect("join"), Ok(17));
+    // UCS-2: number and text in UTF-16 hex.
+    let h = d.handle.clone();
+    let send =
+        tokio::spawn(async move { h.send(submit_req("+46708251358", "Привет", false)).await });
+    peer.ok("AT+CSMP=1,167,0,8", &[]).await;
+    peer.ok("AT+CSCS=\"UCS2\"", &[]).await;
+    peer.expect(&format!("AT+CMGS=\"{}\",145", ucs2("+46708251358")))
+        .await;
+    peer.say("\r\n> ").await;
+    peer.expect(&ucs2("Привет")).await;
+    peer.say("\r\n+CMGS: 18\r\n\r\nOK\r\n").await;
+    assert_eq!(send.await.expect("join"), Ok(18));
+    // A part with a user data header: refused, nothing written.
+    let err = d
+        .handle
+        .send(submit_req("+46708251358", &"x".repeat(200), false))
+        .await
+        .expect_err("refused");
+    assert_eq!(err.class, ErrorClass::TryAnotherSim);
+    peer.quiet_for(Duration::from_millis(50)).await;
+}
+
+/// A text-mode listing refused in UCS2 is asked again in GSM, and reading
+/// stays in GSM.
+#[tokio::test]
+async fn text_listing_refused_in_ucs2_falls_back_to_gsm() {
+    let mut peer = Peer::new();
+    let mut d = start(opts("m", &peer.path));
+    peer.ok("AT", &[]).await;
+    peer.ok("ATE0", &[]).await;
+    peer.ok("AT+CMEE=1", &[]).await;
+    peer.ok("AT+CPIN?", &["+CPIN: READY"]).await;
+    identity(&mut peer, &GENERIC).await;
+    peer.fail_with("AT+CMGF=0", "ERROR").await;
+    peer.ok("AT+CMGF=1", &[]).await;
+    peer.ok("AT+CSDH=1", &[]).await;
+    peer.ok("AT+CSCS=\"UCS2\"", &[]).await;
+    peer.ok("AT+CSMS?", &["+CSMS: 0,1,1,1"]).await;
+    peer.ok("AT+CPMS=\"SM\",\"SM\",\"SM\"", &["+CPMS: 1,30,1,30,1,30"])
+        .await;
+    peer.ok("AT+CNMI=2,1,0,2,0", &[]).await;
+    peer.ok("AT+CREG=2", &[]).await;
+    health(&mut peer).await;
+    d.wait_state(|s| *s == ModemState::Ready).await;
+    peer.fail_with("AT+CMGL=\"ALL\"", "+CMS ERROR: 302").await;
+    peer.ok("AT+CSCS=\"GSM\"", &[]).await;
+    peer.ok(
+        "AT+CMGL=\"ALL\"",
+        &[
+            "+CMGL: 1,\"REC UNREAD\",\"+447700900123\",,\"24/03/05,09:15:00+04\",145,2",
+            "hi",
+        ],
+    )
+    .await;
+    peer.ok(
+        "AT+CMGR=1",
+        &["+CMGR: \"REC READ\",\"+447700900123\",,\"24/03/05,09:15:00+04\",145,4,0,0,\"+447785016005\",145,2", "hi"],
+    )
+    .await;
+    match decoded(&d.next_pdu().await) {
+        (Pdu::Deliver(m), false, false) => assert_eq!(m.data.text(), Some("hi")),
+        other => panic!("{other:?}"),
+    }
+    // A +CMTI read stays in GSM: no AT+CSCS before its AT+CMGR.
+    peer.say("\r\n+CMTI: \"SM\",2\r\n").await;
+    peer.ok(
+        "AT+CMGR=2",
+        &["+CMGR: \"REC UNREAD\",\"+447700900123\",,\"24/03/05,09:15:00+04\",145,4,0,0,\"+447785016005\",145,3", "yes"],
+    )
+    .await;
+    match decoded(&d.next_pdu().await) {
+        (Pdu::Deliver(m), false, false) => assert_eq!(m.data.text(), Some("yes")),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `mode = "text"`: text mode without trying PDU mode; a modem without UCS2
+/// listings is read in GSM.
+#[tokio::test]
+async fn text_mode_forced() {
     let mut peer = Peer::new();
     let mut o = opts("m", &peer.path);
     o.mode = smsgate::config::ModemMode::Text;
     let mut d = start(o);
-    startup(&mut peer, &GENERIC, &[]).await;
-    d.wait_state(|s| *s == ModemState::Ready).await;
-    let h = d.handle.clone();
-    let req = SendRequest::Text {
-        to: "+46708251358".into(),
-        text: "hellohello".into(),
-        status_report: true,
-    };
-    let send = tokio::spawn(async move { h.send(req).await });
+    peer.ok("AT", &[]).await;
+    peer.ok("ATE0", &[]).await;
+    peer.ok("AT+CMEE=1", &[]).await;
+    peer.ok("AT+CPIN?", &["+CPIN: READY"]).await;
+    identity(&mut peer, &GENERIC).await;
     peer.ok("AT+CMGF=1", &[]).await;
-    peer.ok("AT+CSMP=49,167,0,0", &[]).await;
+    peer.ok("AT+CSDH=1", &[]).await;
+    peer.fail_with("AT+CSCS=\"UCS2\"", "+CME ERROR: 4").await;
     peer.ok("AT+CSCS=\"GSM\"", &[]).await;
-    peer.expect("AT+CMGS=\"+46708251358\"").await;
-    peer.say("\r\n> ").await;
-    peer.expect("hellohello").await;
-    peer.say("\r\n+CMGS: 17\r\n\r\nOK\r\n").await;
-    peer.ok("AT+CMGF=0", &[]).await;
-    assert_eq!(send.await.expect("join"), Ok(17));
+    peer.ok("AT+CSMS?", &["+CSMS: 0,1,1,1"]).await;
+    peer.ok("AT+CPMS=\"SM\",\"SM\",\"SM\"", &["+CPMS: 0,30,0,30,0,30"])
+        .await;
+    peer.ok("AT+CNMI=2,1,0,2,0", &[]).await;
+    peer.ok("AT+CREG=2", &[]).await;
+    health(&mut peer).await;
+    let st = d.wait_state(|s| *s == ModemState::Ready).await;
+    assert!(st.text_mode);
+    // The Wavecom transcript of 27.005 (CSDH=1), UCS-2 shown as hex by its <dcs>.
+    peer.ok(
+        "AT+CMGL=\"ALL\"",
+        &[
+            "+CMGL: 4,\"REC READ\",\"+8613501154105\",,\"01/09/12,18:04:09+32\",145,3",
+            "AAA",
+        ],
+    )
+    .await;
+    peer.ok(
+        "AT+CMGR=4",
+        &[
+            "+CMGR: \"REC READ\",\"+8613501154105\",,\"01/09/12,18:04:09+32\",145,4,0,0,\"+8613800100500\",145,3",
+            "AAA",
+        ],
+    )
+    .await;
+    match decoded(&d.next_pdu().await) {
+        (Pdu::Deliver(m), false, false) => {
+            assert_eq!(m.originator.to_string(), "+8613501154105");
+            assert_eq!(m.data.text(), Some("AAA"));
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -85,7 +85,7 @@ async fn urcs_between_prompt_and_result() {
     let h = d.handle.clone();
     let send = tokio::spawn(async move {
         h.send(SendRequest::Pdu {
-            hex: P1_SUBMIT.into(),
+            pdu: smsgate::codec::hex::decode(P1_SUBMIT).expect("hex"),
             tpdu_len: 23,
         })
         .await
@@ -205,7 +205,7 @@ async fn full_storage_on_send_triggers_a_sweep_without_reemitting() {
     let h = d.handle.clone();
     let send = tokio::spawn(async move {
         h.send(SendRequest::Pdu {
-            hex: P1_SUBMIT.into(),
+            pdu: smsgate::codec::hex::decode(P1_SUBMIT).expect("hex"),
             tpdu_len: 23,
         })
         .await

@@ -108,7 +108,7 @@ async fn ready_status_watchdog_and_stopping() {
     // One real (simulated) modem and one whose device does not exist: READY
     // must come anyway, and the socket must answer at once.
     let mut g = Gateway::start(vec![ModemPlan::default(), ModemPlan::default()], "").await;
-    assert_eq!(g.ok(json!({"cmd": "version"}))["protocol"], json!(1));
+    assert_eq!(g.ok(json!({"cmd": "version"}))["protocol"], json!(2));
     assert_eq!(g.terminate(), Some(0));
     let text = std::fs::read_to_string(&g.config).expect("config");
     std::fs::write(
@@ -122,7 +122,7 @@ async fn ready_status_watchdog_and_stopping() {
     g.spawn();
     let ready = g.wait_notify("READY=1", T);
     // The socket listens before READY is sent.
-    assert_eq!(g.ok(json!({"cmd": "version"}))["protocol"], json!(1));
+    assert_eq!(g.ok(json!({"cmd": "version"}))["protocol"], json!(2));
     assert!(ready.contains("STATUS="), "{ready}");
 
     // STATUS lines say how many modems are ready and what is queued.

@@ -116,11 +116,16 @@ impl Command {
             .expect("+CMGS:")
             .with_payload(hex)
     }
-    /// `AT+CMGS="<to>"` (text mode) with the text as payload.
-    pub fn cmgs_text(to: &str, text: &str, t: Duration) -> Self {
-        Self::new("+CMGS", format!("AT+CMGS=\"{to}\""), t)
+    /// `AT+CMGS="<da>",<toda>` (text mode) with the text as payload; `da`
+    /// and `text` are already in the `AT+CSCS` character set.
+    pub fn cmgs_text(da: &str, toda: u8, text: &str, t: Duration) -> Self {
+        Self::new("+CMGS", format!("AT+CMGS=\"{da}\",{toda}"), t)
             .expect("+CMGS:")
             .with_payload(text)
+    }
+    /// `AT+CMGL="ALL"` (text mode).
+    pub fn cmgl_all_text(t: Duration) -> Self {
+        Self::new("+CMGL", "AT+CMGL=\"ALL\"", t).with_data("+CMGL:")
     }
     /// `AT+CMGL=4` (all, PDU mode).
     pub fn cmgl_all(t: Duration) -> Self {

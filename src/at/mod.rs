@@ -8,6 +8,7 @@
 pub mod command;
 pub mod errors;
 pub mod parser;
+pub mod text;
 pub mod urc;
 pub mod ussd;
 

@@ -36,6 +36,12 @@ pub enum Urc {
     Cmt { length: Option<usize>, data: String },
     /// `+CDS: <length>` + PDU line: a routed status report.
     Cds { length: Option<usize>, data: String },
+    /// Text mode `+CMT: <oa>,[<alpha>],<scts>[,...]` + text line: `head` is
+    /// the header after the prefix (read with `at::text::parse_cmt_text`).
+    CmtText { head: String, data: String },
+    /// Text mode `+CDS: <fo>,<mr>,[<ra>],[<tora>],<scts>,<dt>,<st>` (one
+    /// line; read with `at::text::parse_cds_text`).
+    CdsText(String),
     /// `+CREG`, `+CGREG` or `+CEREG` (`kind` says which).
     Reg { kind: String, reg: Registration },
     /// `+CUSD: <m>[,<str>[,<dcs>]]`.
@@ -91,9 +97,18 @@ pub fn is_urc(line: &str, extra: &[String]) -> bool {
         || extra.iter().any(|p| line.starts_with(p.as_str()))
 }
 
-/// Does this URC header announce a second (PDU or text) line?
+/// Does this URC header announce a second (PDU or text) line? A text-mode
+/// `+CDS:` (more than the one `<length>` field) is a line of its own.
 pub fn is_two_line_head(line: &str) -> bool {
-    line.starts_with("+CMT:") || line.starts_with("+CDS:") || line.starts_with("+CBM:")
+    if let Some(rest) = after(line, "+CDS:") {
+        return !text_cds(rest);
+    }
+    line.starts_with("+CMT:") || line.starts_with("+CBM:")
+}
+
+/// A `+CDS:` body in text mode: `<fo>,<mr>,...`, not PDU mode's `<length>`.
+fn text_cds(rest: &str) -> bool {
+    rest.contains(',')
 }
 
 /// One field of a comma-separated answer, with quotes removed.
@@ -190,6 +205,11 @@ pub fn parse(line: &str) -> Urc {
             return Urc::Rssi(v);
         }
     }
+    if let Some(rest) = after(line, "+CDS:") {
+        if text_cds(rest) {
+            return Urc::CdsText(rest.to_string());
+        }
+    }
     if line == "RING" || line.starts_with("+CRING:") || line.starts_with("+CLIP:") {
         return Urc::Ring(line.to_string());
     }
@@ -200,6 +220,13 @@ pub fn parse(line: &str) -> Urc {
 pub fn two_line(head: &str, data: &str) -> Urc {
     let length_of = |rest: &str| fields(rest).last().and_then(|s| s.parse::<usize>().ok());
     if let Some(rest) = after(head, "+CMT:") {
+        // PDU mode: `[<alpha>],<length>`; text mode: `<oa>,[<alpha>],<scts>...`.
+        if fields(rest).len() >= 3 {
+            return Urc::CmtText {
+                head: rest.to_string(),
+                data: data.trim().to_string(),
+            };
+        }
         return Urc::Cmt {
             length: length_of(rest),
             data: data.trim().to_string(),
@@ -287,6 +314,10 @@ mod tests {
             ),
             ("+QIND: SMS DONE", Urc::Noise("+QIND: SMS DONE".into())),
             ("+CMTI: SM,x", Urc::Noise("+CMTI: SM,x".into())),
+            (
+                "+CDS: 6,238,\"+8613918186089\",145,\"24/03/05,09:15:00+04\",\"24/03/05,09:15:05+04\",0",
+                Urc::CdsText("6,238,\"+8613918186089\",145,\"24/03/05,09:15:00+04\",\"24/03/05,09:15:05+04\",0".into()),
+            ),
         ];
         assert!(!table.is_empty());
         fn check(line: &str, want: &Urc) {
@@ -295,6 +326,40 @@ mod tests {
         for (l, w) in &table {
             check(l, w);
         }
+    }
+
+    #[test]
+    fn two_line_forms() {
+        assert!(is_two_line_head("+CDS: 25"));
+        assert!(!is_two_line_head("+CDS: 6,43,\"+1555\",145,\"a\",\"b\",0"));
+        assert!(is_two_line_head(
+            "+CMT: \"+1555\",,\"24/03/05,09:15:00+04\""
+        ));
+        assert_eq!(
+            two_line("+CMT: ,24", "0791AA"),
+            Urc::Cmt {
+                length: Some(24),
+                data: "0791AA".into()
+            }
+        );
+        assert_eq!(
+            two_line("+CMT: \"Alice\",24", "0791AA"),
+            Urc::Cmt {
+                length: Some(24),
+                data: "0791AA".into()
+            }
+        );
+        // Wavecom, CSDH=1 (the manual's transcript).
+        assert_eq!(
+            two_line(
+                "+CMT: \"+8613501154105\",,\"01/09/12,18:04:09+32\",145,4,0,0,\"+8613800100500\",145,3",
+                "AAA"
+            ),
+            Urc::CmtText {
+                head: "\"+8613501154105\",,\"01/09/12,18:04:09+32\",145,4,0,0,\"+8613800100500\",145,3".into(),
+                data: "AAA".into()
+            }
+        );
     }
 
     #[test]

@@ -132,20 +132,8 @@ fn first_non_ascii(bytes: &[u8]) -> Option<(usize, u8)> {
     bytes.iter().copied().enumerate().find(|&(_, b)| b > 0x7F)
 }
 
-const HEX_DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-
 fn push_hex(out: &mut Vec<u8>, byte: u8) {
-    out.push(HEX_DIGITS[usize::from(byte >> 4)]);
-    out.push(HEX_DIGITS[usize::from(byte & 0x0F)]);
-}
-
-fn hex_value(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
-    }
+    out.extend_from_slice(&super::hex::digits(byte));
 }
 
 /// Hex digits -> octets; `unit` is the digits per unit the length must be a multiple of.
@@ -161,7 +149,7 @@ fn unhex(bytes: &[u8], unit: usize, charset: Cscs) -> Result<Vec<u8>, CharsetErr
     let mut out = Vec::with_capacity(pairs.len());
     for (i, &[hi, lo]) in pairs.iter().enumerate() {
         let digit = |b: u8, offset: usize| {
-            hex_value(b).ok_or(CharsetError::InvalidByte {
+            super::hex::digit(b).ok_or(CharsetError::InvalidByte {
                 byte: b,
                 offset,
                 charset,

@@ -11,7 +11,9 @@ pub mod address;
 pub mod charset;
 pub mod dcs;
 pub mod gsm7;
+pub mod hex;
 pub mod nat_tables;
+pub mod options;
 pub mod pdu;
 pub mod scts;
 pub mod split;
@@ -20,6 +22,8 @@ pub mod udh;
 
 pub use address::Address;
 pub use dcs::Dcs;
+pub use hex::{decode as from_hex, encode as to_hex};
+pub use options::MessageOptions;
 pub use pdu::{
     Decoded, Deliver, EncodedPart, Pdu, Status, StatusClass, StatusReport, Submit, SubmitOptions,
     UserData, Validity,
@@ -91,42 +95,6 @@ pub fn count_parts(text: &str, opts: &SubmitOptions) -> Result<usize, CodecError
     pdu::count_parts(text, opts)
 }
 
-/// Parses a hex string into octets. White space around it is ignored.
-pub fn from_hex(hex: &str) -> Result<Vec<u8>, CodecError> {
-    let hex = hex.trim();
-    let raw = hex.as_bytes();
-    if !raw.len().is_multiple_of(2) {
-        return Err(CodecError::Hex { offset: raw.len() });
-    }
-    let mut out = Vec::with_capacity(raw.len() / 2);
-    for (i, pair) in raw.chunks_exact(2).enumerate() {
-        let hi = hex_val(pair[0]).ok_or(CodecError::Hex { offset: 2 * i })?;
-        let lo = hex_val(pair[1]).ok_or(CodecError::Hex { offset: 2 * i + 1 })?;
-        out.push(hi << 4 | lo);
-    }
-    Ok(out)
-}
-
-/// Upper-case hex of `bytes`.
-pub fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 0x0F)] as char);
-    }
-    s
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// A cursor over untrusted octets: every read names the field it is for, so a
 /// short PDU yields an error with the field and the offset.
 #[derive(Debug, Clone)]
@@ -176,26 +144,5 @@ impl<'a> Reader<'a> {
         let mut a = [0u8; 7];
         a.copy_from_slice(s);
         Ok(a)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hex_round_trip_and_errors() {
-        let cases: &[(&str, Result<Vec<u8>, CodecError>)] = &[
-            ("00A1ff", Ok(vec![0x00, 0xA1, 0xFF])),
-            (" 0a \n", Ok(vec![0x0A])),
-            ("0", Err(CodecError::Hex { offset: 1 })),
-            ("0G", Err(CodecError::Hex { offset: 1 })),
-            ("é", Err(CodecError::Hex { offset: 0 })),
-        ];
-        assert!(!cases.is_empty());
-        for (input, want) in cases {
-            assert_eq!(&from_hex(input), want, "{input:?}");
-        }
-        assert_eq!(to_hex(&[0x00, 0xAB]), "00AB");
     }
 }

@@ -16,8 +16,6 @@
 //! or the others. Shutdown: stop taking work, let sends in flight finish
 //! (bounded by their own timeouts), stop the modems, flush the store.
 
-mod adapters;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -30,14 +28,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
+pub use crate::codec::MessageOptions;
 pub use crate::gateway::state_name;
-pub use adapters::{CodecEncoder, MessageOptions, ModemPortHandle, StoreOutbox};
 
-use crate::config::{Config, ModemConfig, Quirks};
+use crate::config::{Config, ModemConfig};
 use crate::control::server::{self, Call, ServerOptions};
 use crate::dispatch::{
-    self, Caps, DispatchEvent, Dispatcher, HealthConfig, ModemSlot, ModemUpdates, Policy,
-    RetryPolicy, Routes, Strategy,
+    self, Caps, DispatchEvent, Dispatcher, EncoderSettings, Encoding, HealthConfig, ModemSlot,
+    ModemUpdates, Policy, RetryPolicy, Routes, Strategy,
 };
 use crate::gateway::{intake, lock, receive, Gateway, ModemEntry};
 use crate::hooks::{HookEvent, HookOptions, Hooks};
@@ -84,10 +82,7 @@ pub fn driver_options(m: &ModemConfig, cfg: &Config) -> DriverOptions {
     o.report_storage = m.report_storage.clone();
     o.smsc = m.smsc.clone();
     o.init = m.init.clone();
-    o.quirks = match m.quirks {
-        Quirks::Auto => None,
-        q => Some(q.as_str().to_string()),
-    };
+    o.quirks = m.quirks;
     o.send_timeout = m.send_timeout;
     o.health_interval = m.health_interval;
     o.sweep_interval = cfg.receive.sweep_interval;
@@ -95,10 +90,10 @@ pub fn driver_options(m: &ModemConfig, cfg: &Config) -> DriverOptions {
     o
 }
 
-fn slot(m: &ModemConfig, handle: &ModemHandle) -> ModemSlot<ModemPortHandle> {
+fn slot(m: &ModemConfig, handle: &ModemHandle) -> ModemSlot {
     ModemSlot {
         name: m.name.clone(),
-        port: ModemPortHandle(handle.clone()),
+        modem: handle.clone(),
         weight: m.weight,
         queues: m.queues.clone(),
         caps: Caps::from_counts(m.per_minute, m.per_hour, m.per_day),
@@ -138,10 +133,11 @@ fn dispatch_config(cfg: &Config) -> dispatch::DispatchConfig {
     }
 }
 
-fn encoder(cfg: &Config) -> CodecEncoder {
-    CodecEncoder {
+fn encoder(cfg: &Config) -> EncoderSettings {
+    EncoderSettings {
         default_validity: cfg.dispatch.validity,
         ref16: cfg.dispatch.concat_ref16,
+        languages: cfg.dispatch.languages.clone(),
         smsc: None,
     }
 }
@@ -271,15 +267,15 @@ pub async fn run(
 
     // Dispatcher.
     let slots = modems.values().map(|m| slot(&m.cfg, &m.handle)).collect();
-    let enc = encoder(&cfg);
+    let encoding = Encoding::new(encoder(&cfg));
     let dispatcher = Dispatcher::new(
         dispatch_config(&cfg),
-        StoreOutbox(store.clone()),
+        store.clone(),
         slots,
-        enc.clone(),
+        encoding.clone(),
     );
     let dispatch = dispatcher.handle();
-    let modem_updates: ModemUpdates<ModemPortHandle> = dispatcher.modem_updates();
+    let modem_updates: ModemUpdates = dispatcher.modem_updates();
     let dispatch_events = dispatch.subscribe();
     let mut dispatch_task = tokio::spawn(dispatcher.run(dispatch_cancel.clone()));
 
@@ -302,7 +298,7 @@ pub async fn run(
         cfg: Mutex::new(cfg.clone()),
         modems: Mutex::new(modems),
         dispatch: dispatch.clone(),
-        encoder: Mutex::new(enc),
+        encoding,
         started: Instant::now(),
         reload_tx: reload_tx.clone(),
         webhooks: webhooks.clone(),
@@ -697,7 +693,7 @@ const RELOAD_STOP_WAIT: Duration = Duration::from_secs(10);
 struct ReloadCtx {
     path: PathBuf,
     modem_tx: mpsc::Sender<ModemEvent>,
-    updates: ModemUpdates<ModemPortHandle>,
+    updates: ModemUpdates,
     modems_cancel: CancellationToken,
     tracker: TaskTracker,
     hooks: Hooks,
@@ -814,7 +810,7 @@ async fn reload_inner(shared: &Arc<Gateway>, ctx: &mut ReloadCtx) -> Result<Valu
         );
         info!(modem = %name, "modem started by reload");
     }
-    *lock(&shared.encoder) = encoder(&new);
+    shared.encoding.replace(encoder(&new));
     updates.configure(dispatch_config(&new));
     let hooks_changed = new.hooks != old.hooks;
     let copies_changed = (

@@ -1,18 +1,24 @@
 //! The dispatcher: moves ready messages from the store to modem actors.
 //!
-//! Owns the pure policy ([`policy`], [`rate`], [`retry`], [`health`]) and the
-//! async dispatch task. Never runs SQL nor AT commands: it talks to the store
-//! through [`Outbox`], to modems through [`ModemPort`] and to the codec
-//! through [`Encoder`]; the daemon implements the three for the real parts.
+//! Owns the pure policy ([`policy`], [`rate`], [`retry`], [`health`]), the
+//! encoding of a message's parts ([`encode`]) and the async dispatch task.
+//! Never runs SQL nor AT commands: it calls the store (`store::Store`) and
+//! the modem actors (`modem::ModemHandle`) directly; nothing here is a trait
+//! a higher module implements.
 //!
 //! How a message goes out:
 //! 1. A pass asks the store for ready messages (high priority first) and
 //!    calls [`policy::choose`] for each. A message that cannot go now is
 //!    skipped, never waited on: no head-of-line blocking.
-//! 2. First dispatch (or after a failover): a concatenation reference from
-//!    the store for (SIM, destination), the encoder builds every part, and
-//!    `assign` pins the message to the modem. All parts then go through that
-//!    one SIM; once one part is out, a `Failover` becomes a `RetryAt`.
+//! 2. First dispatch (or after a failover): for a multipart message (the
+//!    part count the store recorded at intake) a concatenation reference
+//!    from the store for (SIM, destination); the text is split and encoded
+//!    once, with the options recorded at intake ([`encode`]); `assign` pins
+//!    the message to the modem and records the PDU bytes. All parts then go
+//!    through that one SIM; once one part is out, a `Failover` becomes a
+//!    `RetryAt`. A message that needs a user data header (several parts, a
+//!    national table) never goes to a modem in text mode; it waits for one
+//!    in PDU mode ([`policy::why_waiting`] says so).
 //! 3. A job per message runs in its own task: per part, wait for the SIM's
 //!    caps, `part_sending` (committed), the modem's send, then `part_sent` or
 //!    `part_failed` with [`retry::classify`]'s disposition. One job per modem
@@ -28,6 +34,7 @@
 //! loss); with `false` its message fails with a reason that says so. The
 //! daemon passes the same setting to the store's `recover_on_start`.
 
+pub mod encode;
 pub mod health;
 pub mod policy;
 pub mod rate;
@@ -38,7 +45,6 @@ pub mod types;
 mod core_tests;
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -49,141 +55,28 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
+pub use encode::{EncoderSettings, Encoding};
 pub use health::{Health, HealthConfig};
-pub use policy::{Candidate, Caps, Choice, Policy, RoundRobin, Routes, Routing, Strategy};
+pub use policy::{
+    why_waiting, Candidate, Caps, Choice, Policy, RoundRobin, Routes, Routing, Strategy,
+};
 pub use rate::RateWindows;
 pub use retry::{backoff, classify, RetryPolicy};
 pub use types::{
-    Disposition, ErrorClass, MessageState, PartRow, PartState, Priority, ReadyBatch, ReadyMessage,
-    SendError, SendRequest, Usage,
+    Disposition, ErrorClass, MessageState, PartPdu, PartRow, PartState, Priority, ReadyBatch,
+    ReadyMessage, SendError, SendRequest, Usage,
 };
+
+use crate::modem::{ModemHandle, ModemState, ModemStatus};
+use crate::store::{Store, StoreError};
 
 /// Errors of the dispatch task. A failure of one message is stored on that
 /// message and never surfaces here.
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
-    /// A store call failed; `op` names it.
-    #[error("store: {op}: {message}")]
-    Store { op: &'static str, message: String },
-}
-
-/// The store calls the dispatcher needs. The daemon implements this for the
-/// real `store::Store`; tests use an in-memory fake.
-///
-/// Contract: `ready` returns messages that may be sent at `now` (schedule and
-/// retry times passed, not expired, no part `sending`), high priority first
-/// then oldest, and `next_wake` is the earliest future moment one becomes
-/// ready *or expires*.
-pub trait Outbox: Clone + Send + Sync + 'static {
-    fn ready(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> impl Future<Output = Result<ReadyBatch, DispatchError>> + Send;
-    fn next_concat_ref(
-        &self,
-        sim: &str,
-        destination: &str,
-    ) -> impl Future<Output = Result<u16, DispatchError>> + Send;
-    /// Records the modem, SIM and freshly encoded parts `(seq, pdu hex, tpdu_len)`.
-    fn assign(
-        &self,
-        id: i64,
-        modem: &str,
-        sim: Option<&str>,
-        parts: Vec<(u32, String, u32)>,
-    ) -> impl Future<Output = Result<(), DispatchError>> + Send;
-    /// Commits the part as `sending` before its `AT+CMGS` goes out.
-    fn part_sending(
-        &self,
-        id: i64,
-        seq: u32,
-        modem: &str,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), DispatchError>> + Send;
-    fn part_sent(
-        &self,
-        id: i64,
-        seq: u32,
-        mr: u8,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<MessageState, DispatchError>> + Send;
-    fn part_failed(
-        &self,
-        id: i64,
-        seq: u32,
-        error: &str,
-        disposition: Disposition,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<MessageState, DispatchError>> + Send;
-    /// Marks queued messages past their validity `expired`; returns their ids.
-    fn expire(
-        &self,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Vec<i64>, DispatchError>> + Send;
-    /// Sends counted against `sim` before `now` (survives restarts).
-    fn usage(
-        &self,
-        sim: &str,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Usage, DispatchError>> + Send;
-    /// The modem that last sent to `to` (sticky sender).
-    fn last_modem_for(
-        &self,
-        to: &str,
-    ) -> impl Future<Output = Result<Option<String>, DispatchError>> + Send;
-}
-
-/// One modem as the dispatcher drives it. The daemon implements this for
-/// `modem::ModemHandle`. `send` must be bounded by the modem's own timeouts.
-pub trait ModemPort: Clone + Send + Sync + 'static {
-    /// The modem's status snapshot (`modem::ModemStatus` in the daemon).
-    type Status: ModemView + Send + Sync + 'static;
-    fn send(&self, req: SendRequest) -> impl Future<Output = Result<u8, SendError>> + Send;
-    fn status(&self) -> watch::Receiver<Self::Status>;
-}
-
-/// What the dispatcher reads from a modem's status snapshot.
-pub trait ModemView {
-    /// Up, registered and taking sends.
-    fn is_ready(&self) -> bool;
-    /// The SIM's IMSI, once known: caps and concatenation references are
-    /// counted per SIM.
-    fn imsi(&self) -> Option<&str>;
-}
-
-/// What the encoder needs to build a message's SUBMIT PDUs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EncodeRequest<'a> {
-    pub to: &'a str,
-    pub text: &'a str,
-    pub concat_ref: u16,
-    pub status_report: bool,
-    pub flash: bool,
-    pub validity: Option<Duration>,
-    pub options: &'a serde_json::Value,
-}
-
-/// One encoded part: PDU hex (with SMSC prefix) and its `AT+CMGS` length.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EncodedPdu {
-    pub seq: u32,
-    pub hex: String,
-    pub tpdu_len: u32,
-}
-
-/// Builds PDUs; the daemon plugs in `codec::encode_submit`.
-pub trait Encoder: Send + Sync + 'static {
-    fn encode(&self, req: &EncodeRequest<'_>) -> Result<Vec<EncodedPdu>, String>;
-}
-
-impl<F> Encoder for F
-where
-    F: Fn(&EncodeRequest<'_>) -> Result<Vec<EncodedPdu>, String> + Send + Sync + 'static,
-{
-    fn encode(&self, req: &EncodeRequest<'_>) -> Result<Vec<EncodedPdu>, String> {
-        self(req)
-    }
+    /// A store call failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
 }
 
 /// What happened, for hooks, `watch` and tests.
@@ -228,9 +121,9 @@ pub enum DispatchEvent {
 
 /// One configured modem.
 #[derive(Debug, Clone)]
-pub struct ModemSlot<M> {
+pub struct ModemSlot {
     pub name: String,
-    pub port: M,
+    pub modem: ModemHandle,
     pub weight: u32,
     pub queues: Vec<String>,
     pub caps: Caps,
@@ -324,10 +217,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Up, registered and taking sends.
+fn is_ready(s: &ModemStatus) -> bool {
+    s.state == ModemState::Ready
+}
+
 /// Per-modem state of the task.
-struct Slot<M: ModemPort> {
-    cfg: ModemSlot<M>,
-    status: watch::Receiver<M::Status>,
+struct Slot {
+    cfg: ModemSlot,
+    status: watch::Receiver<ModemStatus>,
     busy: bool,
     health: Health,
     out_announced: bool,
@@ -337,9 +235,9 @@ struct Slot<M: ModemPort> {
 }
 
 /// A change to the set of modems, from a configuration reload.
-pub enum ModemUpdate<M> {
+pub enum ModemUpdate {
     /// Start using this modem (replacing an active one of the same name).
-    Add(ModemSlot<M>),
+    Add(ModemSlot),
     /// Stop choosing the modem with this name; a send in flight finishes.
     Remove(String),
     /// New policy, routes, retry and health settings (a reload).
@@ -347,22 +245,14 @@ pub enum ModemUpdate<M> {
 }
 
 /// Sends [`ModemUpdate`]s to a running dispatcher; cheap to clone.
-pub struct ModemUpdates<M> {
-    tx: mpsc::UnboundedSender<ModemUpdate<M>>,
+#[derive(Clone)]
+pub struct ModemUpdates {
+    tx: mpsc::UnboundedSender<ModemUpdate>,
     wake: Arc<Notify>,
 }
 
-impl<M> Clone for ModemUpdates<M> {
-    fn clone(&self) -> Self {
-        Self {
-            tx: self.tx.clone(),
-            wake: self.wake.clone(),
-        }
-    }
-}
-
-impl<M> ModemUpdates<M> {
-    pub fn add(&self, slot: ModemSlot<M>) {
+impl ModemUpdates {
+    pub fn add(&self, slot: ModemSlot) {
         let _ = self.tx.send(ModemUpdate::Add(slot));
         self.wake.notify_one();
     }
@@ -379,20 +269,25 @@ impl<M> ModemUpdates<M> {
     }
 }
 
-/// A part to send, with what classify needs.
-/// One encoded part as `Outbox::assign` records it: seq, PDU hex, TPDU length.
-type EncodedRow = (u32, String, u32);
+/// One part to send: its seq, the request for the modem, attempts so far.
+#[derive(Debug, Clone)]
+struct JobPart {
+    seq: u32,
+    req: SendRequest,
+    attempts: u32,
+}
 
+/// One message's parts through one modem.
 #[derive(Debug, Clone)]
 struct Job {
     id: i64,
     to: String,
     pinned: bool,
-    /// Freshly encoded parts to record first (`Outbox::assign`): the SIM and
-    /// `(seq, pdu hex, tpdu_len)`. The job does it, not the dispatcher task, so
-    /// the commits of several modems' jobs share one group commit.
-    assign: Option<(Option<String>, Vec<EncodedRow>)>,
-    parts: Vec<(u32, String, u32, u32)>, // seq, hex, tpdu_len, attempts so far
+    /// Freshly encoded parts to record first (`Store::assign`), with the SIM.
+    /// The job does it, not the dispatcher task, so the commits of several
+    /// modems' jobs share one group commit.
+    assign: Option<(Option<String>, Vec<PartPdu>)>,
+    parts: Vec<JobPart>,
 }
 
 /// A finished send job, back to the task.
@@ -405,11 +300,11 @@ struct Done {
 }
 
 /// The dispatch task. Build it, take a [`DispatchHandle`], then `run` it.
-pub struct Dispatcher<O, M: ModemPort, E> {
+pub struct Dispatcher {
     cfg: DispatchConfig,
-    outbox: O,
-    encoder: Arc<E>,
-    slots: Vec<Slot<M>>,
+    store: Store,
+    encoding: Encoding,
+    slots: Vec<Slot>,
     wake: Arc<Notify>,
     events: broadcast::Sender<DispatchEvent>,
     rates: HashMap<String, Arc<Mutex<RateWindows>>>,
@@ -419,17 +314,23 @@ pub struct Dispatcher<O, M: ModemPort, E> {
     rr: RoundRobin,
     next_expiry: Option<DateTime<Utc>>,
     clock: Clock,
-    updates_tx: mpsc::UnboundedSender<ModemUpdate<M>>,
-    updates_rx: Option<mpsc::UnboundedReceiver<ModemUpdate<M>>>,
+    updates_tx: mpsc::UnboundedSender<ModemUpdate>,
+    updates_rx: Option<mpsc::UnboundedReceiver<ModemUpdate>>,
 }
 
-impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
-    pub fn new(cfg: DispatchConfig, outbox: O, modems: Vec<ModemSlot<M>>, encoder: E) -> Self {
+impl Dispatcher {
+    /// `encoding` is the daemon's one [`Encoding`], shared with intake.
+    pub fn new(
+        cfg: DispatchConfig,
+        store: Store,
+        modems: Vec<ModemSlot>,
+        encoding: Encoding,
+    ) -> Self {
         let (events, _) = broadcast::channel(1024);
         let slots = modems
             .into_iter()
             .map(|m| Slot {
-                status: m.port.status(),
+                status: m.modem.status(),
                 cfg: m,
                 busy: false,
                 health: Health::new(),
@@ -440,8 +341,8 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
         let (updates_tx, updates_rx) = mpsc::unbounded_channel();
         Self {
             cfg,
-            outbox,
-            encoder: Arc::new(encoder),
+            store,
+            encoding,
             slots,
             wake: Arc::new(Notify::new()),
             events,
@@ -529,7 +430,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
     }
 
     /// Wakes the task whenever this modem's status changes.
-    fn watch_status(&self, mut rx: watch::Receiver<M::Status>, cancel: &CancellationToken) {
+    fn watch_status(&self, mut rx: watch::Receiver<ModemStatus>, cancel: &CancellationToken) {
         let wake = self.wake.clone();
         let cancel = cancel.clone();
         tokio::spawn(async move {
@@ -546,7 +447,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
     }
 
     /// Applies a reload's change to the modem set.
-    fn apply(&mut self, update: ModemUpdate<M>, cancel: &CancellationToken) {
+    fn apply(&mut self, update: ModemUpdate, cancel: &CancellationToken) {
         match update {
             ModemUpdate::Config(cfg) => {
                 self.cfg = *cfg;
@@ -563,7 +464,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
                     s.retired = true;
                 }
                 info!(modem = %slot.name, "modem added to dispatch");
-                let status = slot.port.status();
+                let status = slot.modem.status();
                 self.watch_status(status.clone(), cancel);
                 self.slots.push(Slot {
                     cfg: slot,
@@ -578,7 +479,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
     }
 
     /// The handle a reload uses to add and remove modems.
-    pub fn modem_updates(&self) -> ModemUpdates<M> {
+    pub fn modem_updates(&self) -> ModemUpdates {
         ModemUpdates {
             tx: self.updates_tx.clone(),
             wake: self.wake.clone(),
@@ -620,7 +521,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
 
     fn rate_key(&self, i: usize) -> String {
         let slot = self.slots.get(i);
-        match slot.and_then(|s| s.status.borrow().imsi().map(str::to_string)) {
+        match slot.and_then(|s| s.status.borrow().imsi.clone()) {
             Some(imsi) => imsi,
             // The store counts sends of a SIM it does not know under the modem name.
             None => slot.map_or(String::new(), |s| s.cfg.name.clone()),
@@ -633,7 +534,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
         if let Some(r) = self.rates.get(&key) {
             return Ok(r.clone());
         }
-        let usage = self.outbox.usage(&key, self.clock.utc()).await?;
+        let usage = self.store.usage(&key, self.clock.utc()).await?;
         let r = Arc::new(Mutex::new(RateWindows::seeded(
             usage,
             Instant::now().into_std(),
@@ -654,7 +555,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
         let now_utc = self.clock.utc();
         if first || self.next_expiry.is_some_and(|t| t <= now_utc) {
             self.next_expiry = None;
-            for id in self.outbox.expire(now_utc).await? {
+            for id in self.store.expire(now_utc).await? {
                 info!(id, "message expired");
                 self.emit(DispatchEvent::Expired { id });
             }
@@ -685,7 +586,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
         let mut limit = short;
         let mut seen = HashSet::new();
         loop {
-            let mut batch = self.outbox.ready(now_utc, limit).await?;
+            let mut batch = self.store.ready(now_utc, limit).await?;
             let filled = batch.messages.len() >= limit;
             batch
                 .messages
@@ -790,10 +691,12 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
             .clone()
             .filter(|a| progressed || self.retry_here_on(a, &msg));
         let sticky = if self.cfg.policy.sticky && pinned.is_none() {
-            self.outbox.last_modem_for(&msg.to).await?
+            self.store.last_modem_for(&msg.to).await?
         } else {
             None
         };
+        let encoding = self.encoding.get();
+        let needs_udh = encoding.needs_udh(&msg.text, msg.parts.len(), &msg.options);
         let routing = Routing {
             explicit_modem: msg.modem.clone(),
             queue: msg.queue.clone(),
@@ -801,6 +704,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
             pinned: pinned.clone(),
             tried: msg.tried_modems.clone(),
             sticky,
+            needs_udh,
         };
 
         let mut usages = Vec::with_capacity(self.slots.len());
@@ -815,17 +719,21 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
                 .slots
                 .iter()
                 .zip(&usages)
-                .map(|(s, (usage, free))| Candidate {
-                    name: &s.cfg.name,
-                    ready: !s.retired && s.status.borrow().is_ready(),
-                    busy: s.busy,
-                    weight: s.cfg.weight,
-                    queues: &s.cfg.queues,
-                    caps: s.cfg.caps,
-                    usage: *usage,
-                    cap_free_at: *free,
-                    load: usage.last_hour.saturating_add(u32::from(s.busy)),
-                    health: &s.health,
+                .map(|(s, (usage, free))| {
+                    let status = s.status.borrow();
+                    Candidate {
+                        name: &s.cfg.name,
+                        ready: !s.retired && is_ready(&status),
+                        text_mode: status.text_mode,
+                        busy: s.busy,
+                        weight: s.cfg.weight,
+                        queues: &s.cfg.queues,
+                        caps: s.cfg.caps,
+                        usage: *usage,
+                        cap_free_at: *free,
+                        load: usage.last_hour.saturating_add(u32::from(s.busy)),
+                        health: &s.health,
+                    }
                 })
                 .collect();
             policy::choose(
@@ -852,18 +760,28 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
             return Ok(None);
         };
         let modem = slot.cfg.name.clone();
-        let sim = slot.status.borrow().imsi().map(str::to_string);
+        let sim = slot.status.borrow().imsi.clone();
+        // Every modem gets the SUBMIT; one in text mode (only messages
+        // without a UDH get there) turns it into its text-mode commands.
+        let request = |pdu: &[u8], tpdu_len: u32| SendRequest::Pdu {
+            pdu: pdu.to_vec(),
+            tpdu_len: tpdu_len as usize,
+        };
         let reuse = progressed
             || (msg.assigned_modem.as_deref() == Some(modem.as_str())
                 && sendable
                     .iter()
-                    .all(|p| p.pdu_hex.is_some() && p.tpdu_len.is_some()));
+                    .all(|p| p.pdu.is_some() && p.tpdu_len.is_some()));
         let mut assign = None;
-        let parts: Vec<(u32, String, u32, u32)> = if reuse {
+        let parts: Vec<JobPart> = if reuse {
             let mut parts = Vec::new();
             for p in &sendable {
-                match (&p.pdu_hex, p.tpdu_len) {
-                    (Some(hex), Some(len)) => parts.push((p.seq, hex.clone(), len, p.attempts)),
+                match (&p.pdu, p.tpdu_len) {
+                    (Some(pdu), Some(len)) => parts.push(JobPart {
+                        seq: p.seq,
+                        req: request(pdu, len),
+                        attempts: p.attempts,
+                    }),
                     _ => {
                         let error = format!("part {} has no stored PDU", p.seq);
                         self.fail(
@@ -881,29 +799,15 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
             }
             parts
         } else {
-            let key = self.rate_key(i);
-            let mut req = EncodeRequest {
-                to: &msg.to,
-                text: &msg.text,
-                concat_ref: 0,
-                status_report: msg.report,
-                flash: msg.flash,
-                validity: msg.validity,
-                options: &msg.options,
+            // Only a long text costs the store write that hands out a
+            // concatenation reference; the count is the one stored at intake.
+            let concat_ref = if msg.parts.len() > 1 {
+                let key = self.rate_key(i);
+                self.store.next_concat_ref(&key, &msg.to).await?
+            } else {
+                0
             };
-            // A single part carries no concatenation reference: only a long
-            // text costs the store write that hands one out.
-            let mut encoded = self.encoder.encode(&req);
-            if matches!(&encoded, Ok(e) if e.len() > 1) {
-                req.concat_ref = self.outbox.next_concat_ref(&key, &msg.to).await?;
-                encoded = self.encoder.encode(&req);
-            }
-            let encoded = match encoded {
-                Ok(e) if !e.is_empty() => Ok(e),
-                Ok(_) => Err("no parts".to_string()),
-                Err(e) => Err(e),
-            };
-            let encoded = match encoded {
+            let encoded = match encoding.encode(&msg, concat_ref) {
                 Ok(e) => e,
                 Err(e) => {
                     let error = format!("cannot encode: {e}");
@@ -915,18 +819,16 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
             };
             let attempts: HashMap<u32, u32> =
                 msg.parts.iter().map(|p| (p.seq, p.attempts)).collect();
-            let rows = encoded
+            let parts = encoded
                 .iter()
-                .map(|e| (e.seq, e.hex.clone(), e.tpdu_len))
-                .collect();
-            assign = Some((sim.clone(), rows));
-            encoded
-                .into_iter()
-                .map(|e| {
-                    let a = attempts.get(&e.seq).copied().unwrap_or(0);
-                    (e.seq, e.hex, e.tpdu_len, a)
+                .map(|e| JobPart {
+                    seq: e.seq,
+                    req: request(&e.pdu, e.tpdu_len),
+                    attempts: attempts.get(&e.seq).copied().unwrap_or(0),
                 })
-                .collect()
+                .collect();
+            assign = Some((sim.clone(), encoded));
+            parts
         };
 
         let rates = self.rates_for(i).await?;
@@ -934,7 +836,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
             return Ok(None);
         };
         slot.busy = true;
-        let (port, caps) = (slot.cfg.port.clone(), slot.cfg.caps);
+        let (port, caps) = (slot.cfg.modem.clone(), slot.cfg.caps);
         self.in_flight.insert(msg.id);
         debug!(id = msg.id, modem = %modem, parts = parts.len(), "dispatching");
         if assign.is_none() {
@@ -949,7 +851,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
             port,
             caps,
             rates,
-            outbox: self.outbox.clone(),
+            store: self.store.clone(),
             events: self.events.clone(),
             retry: self.cfg.retry,
             clock: self.clock,
@@ -976,7 +878,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
         msg.parts.iter().any(|p| p.attempts > 0)
             && !msg.tried_modems.iter().any(|t| t == assigned)
             && self.slots.iter().any(|s| {
-                s.cfg.name == assigned && s.status.borrow().is_ready() && s.health.available(now)
+                s.cfg.name == assigned && is_ready(&s.status.borrow()) && s.health.available(now)
             })
     }
 
@@ -990,7 +892,7 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
         now: DateTime<Utc>,
     ) -> Result<(), DispatchError> {
         let state = self
-            .outbox
+            .store
             .part_failed(id, seq, error, disposition, now)
             .await?;
         self.emit(DispatchEvent::PartFailed {
@@ -1006,13 +908,13 @@ impl<O: Outbox, M: ModemPort, E: Encoder> Dispatcher<O, M, E> {
 }
 
 /// Everything one send job needs, owned, so it runs in its own task.
-struct JobCtx<O, M> {
+struct JobCtx {
     modem_index: usize,
     modem: String,
-    port: M,
+    port: ModemHandle,
     caps: Caps,
     rates: Arc<Mutex<RateWindows>>,
-    outbox: O,
+    store: Store,
     events: broadcast::Sender<DispatchEvent>,
     retry: RetryPolicy,
     clock: Clock,
@@ -1020,7 +922,7 @@ struct JobCtx<O, M> {
     done: mpsc::UnboundedSender<Done>,
 }
 
-impl<O: Outbox, M: ModemPort> JobCtx<O, M> {
+impl JobCtx {
     /// Sends the parts in order through this one modem; stops at the first
     /// failure (the store holds the rest) or at shutdown between parts.
     async fn run(self, job: Job) {
@@ -1030,7 +932,7 @@ impl<O: Outbox, M: ModemPort> JobCtx<O, M> {
         let mut parts = job.parts;
         if let Some((sim, rows)) = job.assign {
             match self
-                .outbox
+                .store
                 .assign(job.id, &self.modem, sim.as_deref(), rows)
                 .await
             {
@@ -1047,26 +949,22 @@ impl<O: Outbox, M: ModemPort> JobCtx<O, M> {
                 }
             }
         }
-        for (seq, hex, tpdu_len, attempts) in parts {
+        for JobPart { seq, req, attempts } in parts {
             if self.cancel.is_cancelled() || !self.wait_for_caps().await {
                 break;
             }
             let now = self.clock.utc();
-            if let Err(e) = self
-                .outbox
-                .part_sending(job.id, seq, &self.modem, now)
-                .await
-            {
+            if let Err(e) = self.store.part_sending(job.id, seq, &self.modem, now).await {
                 warn!(error = %e, seq, "cannot mark part sending; not sent");
                 store_trouble = true;
                 break;
             }
-            match self.port.send(SendRequest::Pdu { hex, tpdu_len }).await {
+            match self.port.send(req).await {
                 Ok(mr) => {
                     outcomes.push(Ok(()));
                     any_sent = true;
                     let state = self
-                        .outbox
+                        .store
                         .part_sent(job.id, seq, mr, self.clock.utc())
                         .await;
                     let _ = self.events.send(DispatchEvent::PartSent {
@@ -1106,7 +1004,7 @@ impl<O: Outbox, M: ModemPort> JobCtx<O, M> {
                     let error = err.to_string();
                     warn!(seq, to = %job.to, %error, ?disposition, "send failed");
                     let state = self
-                        .outbox
+                        .store
                         .part_failed(job.id, seq, &error, disposition, now)
                         .await;
                     let _ = self.events.send(DispatchEvent::PartFailed {

@@ -1,7 +1,9 @@
 //! Which SIM sends a message: the pure choice between modems.
 //!
 //! Owns the strategies (least-loaded, round-robin, weighted), prefix routes,
-//! explicit modem / queue, pinning, sticky sender, caps and "tried" avoidance.
+//! explicit modem / queue, pinning, sticky sender, caps, "tried" avoidance,
+//! and the text-mode rule: a message that needs a user data header goes only
+//! to a modem in PDU mode (and [`why_waiting`] says so when none is ready).
 //! Takes explicit state and `now`; no I/O, no tokio. Does not count sends
 //! (see [`super::rate`]) nor judge modem health (see [`super::health`]).
 
@@ -10,6 +12,7 @@ use std::time::Instant;
 
 use super::health::Health;
 use super::types::Usage;
+use crate::modem::{ModemState, ModemStatus};
 
 /// Hard per-SIM send caps; `None` = unlimited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,6 +48,8 @@ pub struct Candidate<'a> {
     pub name: &'a str,
     /// The modem is up and registered.
     pub ready: bool,
+    /// The modem works in text mode: no user data header possible.
+    pub text_mode: bool,
     /// A send is in flight on it (one at a time per modem).
     pub busy: bool,
     pub weight: u32,
@@ -71,6 +76,9 @@ pub struct Routing {
     pub tried: Vec<String>,
     /// The modem that last sent to this recipient.
     pub sticky: Option<String>,
+    /// The message needs a user data header (several parts, a national
+    /// table): text-mode modems cannot send it.
+    pub needs_udh: bool,
 }
 
 /// How to spread messages over eligible modems.
@@ -191,13 +199,19 @@ pub enum Choice {
     NoRoute(String),
 }
 
-fn eligible(c: &Candidate, now: Instant) -> bool {
-    c.ready && !c.busy && c.health.available(now) && c.caps.allows(&c.usage)
+/// Ready, and able to send this message at all (a text-mode modem cannot
+/// send one that needs a UDH: such a message waits for a PDU-mode modem).
+fn usable(c: &Candidate, msg: &Routing) -> bool {
+    c.ready && !(msg.needs_udh && c.text_mode)
 }
 
-/// When a ready, idle candidate that is blocked only by time is free again.
-fn free_at(c: &Candidate, now: Instant) -> Option<Instant> {
-    if !c.ready || c.busy {
+fn eligible(c: &Candidate, msg: &Routing, now: Instant) -> bool {
+    usable(c, msg) && !c.busy && c.health.available(now) && c.caps.allows(&c.usage)
+}
+
+/// When a usable, idle candidate that is blocked only by time is free again.
+fn free_at(c: &Candidate, msg: &Routing, now: Instant) -> Option<Instant> {
+    if !usable(c, msg) || c.busy {
         return None;
     }
     let out = c.health.out_until(now);
@@ -233,9 +247,9 @@ pub fn choose(
             None => Choice::NoRoute(format!(
                 "the message is pinned to modem {pin}, which is not configured"
             )),
-            Some(i) if cands.get(i).is_some_and(|c| eligible(c, now)) => Choice::Use(i),
+            Some(i) if cands.get(i).is_some_and(|c| eligible(c, msg, now)) => Choice::Use(i),
             Some(i) => Choice::Wait {
-                until: cands.get(i).and_then(|c| free_at(c, now)),
+                until: cands.get(i).and_then(|c| free_at(c, msg, now)),
             },
         };
     }
@@ -282,7 +296,7 @@ pub fn choose(
         .collect();
     let pool = if untried
         .iter()
-        .any(|&i| cands.get(i).is_some_and(|c| c.ready))
+        .any(|&i| cands.get(i).is_some_and(|c| usable(c, msg)))
     {
         untried
     } else {
@@ -292,12 +306,12 @@ pub fn choose(
     let elig: Vec<usize> = pool
         .iter()
         .copied()
-        .filter(|&i| cands.get(i).is_some_and(|c| eligible(c, now)))
+        .filter(|&i| cands.get(i).is_some_and(|c| eligible(c, msg, now)))
         .collect();
     if elig.is_empty() {
         let until = pool
             .iter()
-            .filter_map(|&i| cands.get(i).and_then(|c| free_at(c, now)))
+            .filter_map(|&i| cands.get(i).and_then(|c| free_at(c, msg, now)))
             .min();
         return Choice::Wait { until };
     }
@@ -325,6 +339,19 @@ pub fn choose(
         Some(i) => Choice::Use(i),
         None => Choice::Wait { until: None },
     }
+}
+
+/// Why a queued message waits, when the reason is the text-mode rule: it
+/// needs a user data header and the only ready modems are in text mode.
+/// `modems` are the statuses of the configured modems; `None` when the rule
+/// is not what holds the message.
+pub fn why_waiting(needs_udh: bool, modems: &[ModemStatus]) -> Option<String> {
+    let ready = || modems.iter().filter(|m| m.state == ModemState::Ready);
+    let text_only = needs_udh && ready().next().is_some() && ready().all(|m| m.text_mode);
+    text_only.then(|| {
+        "needs a modem in PDU mode (long message / national table); only text-mode modems are ready"
+            .to_string()
+    })
 }
 
 #[cfg(test)]

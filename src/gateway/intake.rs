@@ -18,9 +18,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{lock, Shared};
+use super::Shared;
+use crate::codec::MessageOptions;
 use crate::codec::{self, address::Address};
-use crate::daemon::MessageOptions;
 use crate::spool::{self, Claimed, SpoolMessage};
 use crate::store::{Enqueued, MessageState, NewMessage, OutgoingView, Priority, StoreError};
 
@@ -83,11 +83,11 @@ pub async fn accept(shared: &Shared, req: Request) -> Result<Enqueued, IntakeErr
             return Err(IntakeError::Invalid(format!("no modem serves queue {q:?}")));
         }
     }
-    let mut options = req.options.clone();
-    if options.languages.is_empty() {
-        options.languages = cfg.dispatch.languages.clone();
-    }
-    let submit = lock(&shared.encoder).options(req.report, req.flash, req.validity, 0, &options);
+    // The settings that change the part count are recorded with the message:
+    // the dispatcher encodes with them, whatever a reload changes meanwhile.
+    let encoding = shared.encoding.get();
+    let options = encoding.record(&req.options);
+    let submit = encoding.submit_options(req.report, req.flash, req.validity, 0, &options);
     let parts = codec::count_parts(&req.text, &submit)
         .map_err(|e| IntakeError::Invalid(format!("text: {e}")))?;
     let validity = req.validity.unwrap_or(cfg.dispatch.validity);
@@ -111,7 +111,7 @@ pub async fn accept(shared: &Shared, req: Request) -> Result<Enqueued, IntakeErr
         modem: req.modem,
         queue: req.queue,
         parts: u32::try_from(parts).unwrap_or(u32::MAX),
-        options: serde_json::to_value(&options).unwrap_or_default(),
+        options,
         source: req.source,
         spool_key: req.spool_key,
     };
@@ -145,6 +145,7 @@ fn spool_request(name: &str, key: &str, m: SpoolMessage) -> Request {
         options: MessageOptions {
             languages: m.languages,
             ucs2: m.alphabet == spool::format::Alphabet::Ucs2,
+            ref16: None,
         },
         source: format!("spool:{name}"),
         spool_key: Some(key.to_string()),

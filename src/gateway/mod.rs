@@ -27,7 +27,6 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ModemConfig};
-use crate::daemon::CodecEncoder;
 use crate::dispatch::DispatchHandle;
 use crate::modem::{ModemHandle, ModemState, ModemStatus};
 use crate::store::{
@@ -88,7 +87,8 @@ pub struct Gateway {
     pub(crate) cfg: Mutex<Arc<Config>>,
     pub(crate) modems: Mutex<BTreeMap<String, ModemEntry>>,
     pub dispatch: DispatchHandle,
-    pub encoder: Mutex<CodecEncoder>,
+    /// The encoder settings, shared with the dispatcher; a reload replaces them.
+    pub encoding: crate::dispatch::Encoding,
     pub started: Instant,
     pub(crate) reload_tx: mpsc::Sender<oneshot::Sender<Result<Value, String>>>,
     /// The webhook consumers (`webhook_*` calls start and stop them).
@@ -265,19 +265,10 @@ impl Gateway {
         if ready.is_empty() {
             return Some("no modem is ready".into());
         }
-        let needs_udh = v.parts.len() > 1;
-        if needs_udh && ready.iter().all(|s| s.text_mode) {
-            return Some(format!(
-                "a {}-part message needs a modem in PDU mode; only text-mode modems are ready ({})",
-                v.parts.len(),
-                ready
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        None
+        // More than one part always needs a header; a single part only
+        // when it uses a national table (which the count alone does not
+        // show: text-mode modems take it, and refuse it if it needs one).
+        crate::dispatch::why_waiting(v.parts.len() > 1, &ready)
     }
 }
 

@@ -77,7 +77,7 @@ pub async fn on_pdu(
                     let rec = ReceivedPdu {
                         modem: modem.clone(),
                         sim: sim.clone(),
-                        pdu_hex: pdu_hex.clone(),
+                        pdu: pdu.clone(),
                         from: d.originator.to_string(),
                         text,
                         binary,
@@ -108,7 +108,7 @@ pub async fn on_pdu(
                     status: status.0,
                     is_final: status.is_final(),
                     success: matches!(status.class(), codec::pdu::StatusClass::Delivered),
-                    pdu_hex: pdu_hex.clone(),
+                    pdu: pdu.clone(),
                 };
                 match shared.store.record_report(rep, now).await {
                     Ok(out) => {
@@ -135,7 +135,7 @@ pub async fn on_pdu(
             let rec = ReceivedPdu {
                 modem: modem.clone(),
                 sim: sim.clone(),
-                pdu_hex: pdu_hex.clone(),
+                pdu: pdu.clone(),
                 from: String::new(),
                 text: pdu_hex.clone(),
                 binary: true,

@@ -1,5 +1,10 @@
 //! The modem actor: start-up, send, receive (URCs, sweeps, routed acks),
 //! USSD, health, the recovery ladder, unplug and replug. One per device.
+//!
+//! PDU or text mode (`AT+CMGF`) is chosen at start-up. In text mode the actor
+//! still takes SUBMIT PDUs and still emits PDUs: `at::text` turns a SUBMIT
+//! into `AT+CSMP`/`AT+CSCS`/`AT+CMGS="<da>"` and text listings and URCs into
+//! DELIVER and STATUS-REPORT PDUs, so nothing above the actor knows the mode.
 
 use super::conn::{Conn, ExecError};
 use super::port::{self, PathWatch};
@@ -13,7 +18,10 @@ use crate::at::command::{
     parse_cmgs, parse_cops, parse_cpin, parse_cpms, parse_creg, parse_csca, parse_csms_needs_ack,
     parse_csq, parse_stored,
 };
+use crate::at::text::{self as text_sms, TextEntry, TextSubmit};
 use crate::at::{self, classify_cme, classify_cms, ussd, Command, CpinState, Final, Response, Urc};
+use crate::codec::charset::Cscs;
+use crate::config::ModemMode;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -71,6 +79,11 @@ struct Actor {
     sweep_due: bool,
     /// Every handle was dropped: stop.
     closed: bool,
+    /// Text mode: the `AT+CSCS` character set listings are read in (UCS2
+    /// where the modem has it: every text then comes as UTF-16 hex).
+    read_cscs: Cscs,
+    /// The character set last selected (`None`: not known).
+    cscs: Option<Cscs>,
 }
 
 pub(crate) async fn run(
@@ -82,11 +95,7 @@ pub(crate) async fn run(
 ) {
     let span = info_span!("modem", name = %opts.name);
     let status = status_tx.borrow().clone();
-    let quirk = opts
-        .quirks
-        .as_deref()
-        .map(quirks::by_name)
-        .unwrap_or_else(|| quirks::by_name("generic"));
+    let quirk = opts.quirks.unwrap_or_default().quirk();
     let mem1 = opts.storage.clone();
     let mut actor = Actor {
         opts,
@@ -103,6 +112,8 @@ pub(crate) async fn run(
         hangs: 0,
         sweep_due: false,
         closed: false,
+        read_cscs: Cscs::Gsm,
+        cscs: None,
     };
     actor.main(&cancel, &mut rx).instrument(span).await;
 }
@@ -401,7 +412,7 @@ impl Actor {
         for line in self.quirk.init {
             self.soft(conn, self.cmd("init", *line)).await?;
         }
-        self.soft(conn, self.cmd("+CMGF", "AT+CMGF=0")).await?;
+        self.message_mode(conn).await?;
         if let Some(r) = self
             .soft(conn, Command::csms_query(self.opts.command_timeout))
             .await?
@@ -427,6 +438,69 @@ impl Actor {
         }
         self.health_queries(conn).await.map_err(end_of)?;
         Ok(())
+    }
+
+    /// `AT+CMGF`: PDU mode, or text mode when configured or when the modem
+    /// refuses PDU mode under `auto`; in text mode, full headers
+    /// (`AT+CSDH=1`) and the character set listings are read in.
+    async fn message_mode(&mut self, conn: &mut Conn) -> Result<(), End> {
+        let pdu = match self.opts.mode {
+            ModemMode::Text => false,
+            ModemMode::Pdu => {
+                self.soft(conn, self.cmd("+CMGF", "AT+CMGF=0")).await?;
+                true
+            }
+            ModemMode::Auto => self
+                .soft(conn, self.cmd("+CMGF", "AT+CMGF=0"))
+                .await?
+                .is_some(),
+        };
+        let text = !pdu
+            && self
+                .soft(conn, self.cmd("+CMGF", "AT+CMGF=1"))
+                .await?
+                .is_some();
+        if !pdu && !text {
+            warn!("the modem refuses both PDU and text mode; trying PDU mode");
+        }
+        if text {
+            info!("text mode: single-part messages without a user data header only");
+            self.soft(conn, self.cmd("+CSDH", "AT+CSDH=1")).await?;
+            self.cscs = None;
+            self.read_cscs = Cscs::Ucs2;
+            if !self.select_cscs(conn, Cscs::Ucs2).await.map_err(end_of)? {
+                self.read_cscs = Cscs::Gsm;
+                self.select_cscs(conn, Cscs::Gsm).await.map_err(end_of)?;
+            }
+        }
+        if self.status.text_mode != text {
+            self.status.text_mode = text;
+            self.publish().await;
+        }
+        Ok(())
+    }
+
+    /// `AT+CSCS`, unless already selected. `false`: refused.
+    async fn select_cscs(&mut self, conn: &mut Conn, cs: Cscs) -> Result<bool, ExecError> {
+        if self.cscs == Some(cs) {
+            return Ok(true);
+        }
+        let r = conn
+            .exec(&self.cmd("+CSCS", text_sms::cscs_line(cs)))
+            .await?;
+        if r.result.is_ok() {
+            self.cscs = Some(cs);
+            Ok(true)
+        } else {
+            warn!(charset = %cs, result = %r.result, "character set refused");
+            self.cscs = None;
+            Ok(false)
+        }
+    }
+
+    /// The character set the modem prints in now (text mode).
+    fn current_cscs(&self) -> Cscs {
+        self.cscs.unwrap_or(Cscs::Gsm)
     }
 
     async fn pin(&mut self, conn: &mut Conn) -> Result<(), End> {
@@ -481,11 +555,11 @@ impl Actor {
     async fn identity(&mut self, conn: &mut Conn) -> Result<(), End> {
         let plain = |r: Option<Response>| r.and_then(|r| r.plain()).filter(|s| !s.is_empty());
         self.status.manufacturer = plain(self.soft(conn, self.cmd("+CGMI", "AT+CGMI")).await?);
-        self.quirk = match &self.opts.quirks {
-            Some(name) => quirks::by_name(name),
+        self.quirk = match self.opts.quirks {
+            Some(family) => family.quirk(),
             None => quirks::detect(self.status.manufacturer.as_deref().unwrap_or_default()),
         };
-        debug!(family = self.quirk.family, "quirks");
+        debug!(family = %self.quirk.family, "quirks");
         self.status.model = plain(self.soft(conn, self.cmd("+CGMM", "AT+CGMM")).await?);
         self.status.revision = plain(self.soft(conn, self.cmd("+CGMR", "AT+CGMR")).await?);
         self.status.imei = plain(self.soft(conn, self.cmd("+CGSN", "AT+CGSN")).await?);
@@ -598,8 +672,26 @@ impl Actor {
                 self.sweep_by_index(conn, &mem, report).await?;
                 continue;
             }
-            let c = Command::new("+CMGL", "AT+CMGL=4", self.opts.command_timeout * 3)
-                .with_data("+CMGL:");
+            let t = self.opts.command_timeout * 3;
+            if self.status.text_mode {
+                self.select_cscs(conn, self.read_cscs).await?;
+                let mut r = conn.exec(&Command::cmgl_all_text(t)).await?;
+                if !r.result.is_ok() && self.read_cscs == Cscs::Ucs2 {
+                    // Some firmware wants `"ALL"` itself in UCS2 hex then:
+                    // list in GSM from now on (UCS-2 texts still come as hex).
+                    warn!(mem, result = %r.result, "listing refused in UCS2; reading in GSM");
+                    self.read_cscs = Cscs::Gsm;
+                    self.select_cscs(conn, Cscs::Gsm).await?;
+                    r = conn.exec(&Command::cmgl_all_text(t)).await?;
+                }
+                if !r.result.is_ok() {
+                    warn!(mem, result = %r.result, "listing refused");
+                    continue;
+                }
+                self.text_sweep(conn, &mem, &r, report).await?;
+                continue;
+            }
+            let c = Command::new("+CMGL", "AT+CMGL=4", t).with_data("+CMGL:");
             let r = conn.exec(&c).await?;
             if !r.result.is_ok() {
                 warn!(mem, result = %r.result, "listing refused");
@@ -635,11 +727,20 @@ impl Actor {
         let first = u32::from(!self.quirk.index_from_zero);
         let mut seen = 0;
         let mut index = first;
+        if self.status.text_mode {
+            self.select_cscs(conn, self.read_cscs).await?;
+        }
         while seen < used && index < first + total {
             let r = conn
                 .exec(&Command::cmgr(index, self.opts.command_timeout))
                 .await?;
-            if r.result.is_ok() {
+            if r.result.is_ok() && self.status.text_mode {
+                if r.lines.iter().any(|l| l.starts_with("+CMGR:")) {
+                    seen += 1;
+                    self.emit_text_listing(mem, Some(index), &r, "+CMGR:", report, false)
+                        .await;
+                }
+            } else if r.result.is_ok() {
                 let (found, _) = parse_stored(&r, "+CMGR:");
                 if let Some(p) = found.into_iter().next() {
                     seen += 1;
@@ -662,11 +763,19 @@ impl Actor {
         if !self.select_mem(conn, mem).await? {
             return Ok(());
         }
+        if self.status.text_mode {
+            self.select_cscs(conn, self.read_cscs).await?;
+        }
         let r = conn
             .exec(&Command::cmgr(index, self.opts.command_timeout))
             .await?;
         if !r.result.is_ok() {
             warn!(mem, index, result = %r.result, "cannot read stored message");
+            return Ok(());
+        }
+        if self.status.text_mode {
+            self.emit_text_listing(mem, Some(index), &r, "+CMGR:", report, true)
+                .await;
             return Ok(());
         }
         let (found, bad) = parse_stored(&r, "+CMGR:");
@@ -689,6 +798,131 @@ impl Actor {
         report: bool,
         fresh: bool,
     ) {
+        match at::decode_hex(hex) {
+            Ok(pdu) => {
+                self.emit_stored_pdu(mem, index, pdu, tpdu_len, report, fresh)
+                    .await
+            }
+            Err(e) => {
+                warn!(mem, index, error = %e, pdu = %at::truncate_for_log(hex), "stored PDU is not hex; left on the modem");
+            }
+        }
+    }
+
+    /// Text mode: a `+CMGL` listing lacks a message's `<fo>` and `<dcs>`
+    /// (27.005 gives them only in `+CMGR`), so each message not emitted
+    /// recently is read again with `AT+CMGR`; status reports are complete
+    /// in the listing.
+    async fn text_sweep(
+        &mut self,
+        conn: &mut Conn,
+        mem: &str,
+        r: &Response,
+        report: bool,
+    ) -> Result<(), ExecError> {
+        let (found, bad) = text_sms::parse_text_listing(r, "+CMGL:");
+        for e in bad {
+            warn!(error = %e, "text-mode entry skipped; left on the modem");
+        }
+        let now = Instant::now();
+        for entry in found {
+            let Some(index) = entry.index else {
+                continue;
+            };
+            match entry.entry {
+                TextEntry::Outgoing => {}
+                TextEntry::Report(_) => {
+                    self.emit_text_entry(mem, index, &entry.entry, report, false)
+                        .await
+                }
+                TextEntry::Deliver(_) => {
+                    let recent = self
+                        .emitted
+                        .get(&(mem.to_string(), index))
+                        .is_some_and(|t| now.duration_since(*t) < REEMIT_AFTER);
+                    if recent {
+                        continue;
+                    }
+                    let r = conn
+                        .exec(&Command::cmgr(index, self.opts.command_timeout))
+                        .await?;
+                    if r.result.is_ok() {
+                        self.emit_text_listing(mem, Some(index), &r, "+CMGR:", report, false)
+                            .await;
+                    } else {
+                        warn!(mem, index, result = %r.result, "cannot read stored message");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Text mode: each entry of a `+CMGL`/`+CMGR` answer becomes the PDU it
+    /// shows (`index` for `+CMGR`, whose lines carry none).
+    async fn emit_text_listing(
+        &mut self,
+        mem: &str,
+        index: Option<u32>,
+        r: &Response,
+        prefix: &str,
+        report: bool,
+        fresh: bool,
+    ) {
+        let (found, bad) = text_sms::parse_text_listing(r, prefix);
+        for e in bad {
+            warn!(error = %e, "text-mode entry skipped; left on the modem");
+        }
+        for entry in found {
+            let Some(i) = entry.index.or(index) else {
+                continue;
+            };
+            self.emit_text_entry(mem, i, &entry.entry, report, fresh)
+                .await;
+        }
+    }
+
+    async fn emit_text_entry(
+        &mut self,
+        mem: &str,
+        index: u32,
+        entry: &TextEntry,
+        report: bool,
+        fresh: bool,
+    ) {
+        let cs = self.current_cscs();
+        let (built, is_report) = match entry {
+            TextEntry::Deliver(d) => (d.to_pdu(cs), false),
+            TextEntry::Report(rep) => (rep.to_pdu(cs), true),
+            TextEntry::Outgoing => return,
+        };
+        match built {
+            Ok(p) => {
+                self.emit_stored_pdu(
+                    mem,
+                    index,
+                    p.bytes,
+                    Some(p.tpdu_len),
+                    report || is_report,
+                    fresh,
+                )
+                .await
+            }
+            Err(e) => {
+                warn!(mem, index, error = %e, "text-mode entry not understood; left on the modem")
+            }
+        }
+    }
+
+    async fn emit_stored_pdu(
+        &mut self,
+        mem: &str,
+        index: u32,
+        pdu: Vec<u8>,
+        tpdu_len: Option<usize>,
+        report: bool,
+        fresh: bool,
+    ) {
         let key = (mem.to_string(), index);
         let now = Instant::now();
         if !fresh
@@ -699,13 +933,6 @@ impl Actor {
         {
             return;
         }
-        let pdu = match at::decode_hex(hex) {
-            Ok(p) => p,
-            Err(e) => {
-                warn!(mem, index, error = %e, pdu = %at::truncate_for_log(hex), "stored PDU is not hex; left on the modem");
-                return;
-            }
-        };
         self.emitted.insert(key, now);
         let report = report || is_status_report(&pdu, tpdu_len);
         let loc = StorageLocation {
@@ -737,13 +964,25 @@ impl Actor {
     }
 
     async fn routed(&mut self, data: &str, length: Option<usize>, report: bool) {
-        let pdu = match at::decode_hex(data) {
-            Ok(p) => p,
+        match at::decode_hex(data) {
+            Ok(pdu) => self.routed_pdu(pdu, length, report).await,
             Err(e) => {
                 warn!(error = %e, "routed PDU is not hex; dropped (the network resends unacknowledged ones)");
-                return;
             }
-        };
+        }
+    }
+
+    /// A text-mode `+CMT` or `+CDS`, as the PDU it shows.
+    async fn routed_text(&mut self, built: Result<text_sms::BuiltPdu, at::AtError>, report: bool) {
+        match built {
+            Ok(p) => self.routed_pdu(p.bytes, Some(p.tpdu_len), report).await,
+            Err(e) => {
+                warn!(error = %e, "routed text-mode message not understood; dropped (the network resends unacknowledged ones)");
+            }
+        }
+    }
+
+    async fn routed_pdu(&mut self, pdu: Vec<u8>, length: Option<usize>, report: bool) {
         self.routed_seq = self.routed_seq.wrapping_add(1);
         let seq = self.routed_seq;
         if self.needs_ack {
@@ -778,6 +1017,16 @@ impl Actor {
                 Urc::Cdsi { mem, index } => self.read_one(conn, &mem, index, true).await?,
                 Urc::Cmt { length, data } => self.routed(&data, length, false).await,
                 Urc::Cds { length, data } => self.routed(&data, length, true).await,
+                Urc::CmtText { head, data } => {
+                    let cs = self.current_cscs();
+                    let built = text_sms::parse_cmt_text(&head, &data).and_then(|d| d.to_pdu(cs));
+                    self.routed_text(built, false).await
+                }
+                Urc::CdsText(rest) => {
+                    let cs = self.current_cscs();
+                    let built = text_sms::parse_cds_text(&rest).and_then(|r| r.to_pdu(cs));
+                    self.routed_text(built, true).await
+                }
                 Urc::Reg { reg, .. } => {
                     self.status.registration = Some(reg);
                     self.publish().await;
@@ -862,41 +1111,17 @@ impl Actor {
         req: SendRequest,
     ) -> (Result<u8, SendError>, Option<ExecError>) {
         let t = self.opts.send_timeout;
-        let (cmd, text) = match &req {
-            SendRequest::Pdu { hex, tpdu_len } => (Command::cmgs_pdu(*tpdu_len, hex, t), false),
-            SendRequest::Text { to, text, .. } => (Command::cmgs_text(to, text, t), true),
+        let SendRequest::Pdu { pdu, tpdu_len } = req;
+        let cmd = if self.status.text_mode {
+            match self.text_prepare(conn, &pdu, tpdu_len).await {
+                Ok(cmd) => cmd,
+                Err(r) => return r,
+            }
+        } else {
+            // The AT boundary: the only place a sent PDU becomes hex.
+            Command::cmgs_pdu(tpdu_len, &crate::codec::hex::encode(&pdu), t)
         };
-        if text {
-            let fo = match &req {
-                SendRequest::Text {
-                    status_report: true,
-                    ..
-                } => 49,
-                _ => 17,
-            };
-            for line in [
-                "AT+CMGF=1".to_string(),
-                format!("AT+CSMP={fo},167,0,0"),
-                "AT+CSCS=\"GSM\"".into(),
-            ] {
-                if let Err(e) = conn.exec(&self.cmd("text", line)).await {
-                    return (
-                        Err(self.send_failed(
-                            ErrorClass::RetryHere,
-                            None,
-                            "no answer before send".into(),
-                        )),
-                        Some(e),
-                    );
-                }
-            }
-        }
         let out = conn.exec(&cmd).await;
-        if text {
-            if let Err(e) = conn.exec(&self.cmd("+CMGF", "AT+CMGF=0")).await {
-                debug!(error = ?e, "could not return to PDU mode");
-            }
-        }
         let (class, code, message) = match out {
             Ok(r) => match &r.result {
                 Final::Ok => match parse_cmgs(&r) {
@@ -970,6 +1195,60 @@ impl Actor {
         // Memory full: sweep once the caller has its answer.
         self.sweep_due |= code == Some(322);
         (Err(self.send_failed(class, code, message)), None)
+    }
+
+    /// Text mode: `AT+CSMP` and `AT+CSCS` for this SUBMIT, and the
+    /// `AT+CMGS="<da>",<toda>` that sends it. A SUBMIT text mode cannot carry
+    /// (a user data header, 8-bit data) is refused as try-another-SIM: a
+    /// modem in PDU mode can send it.
+    async fn text_prepare(
+        &mut self,
+        conn: &mut Conn,
+        pdu: &[u8],
+        tpdu_len: usize,
+    ) -> Result<Command, (Result<u8, SendError>, Option<ExecError>)> {
+        let plan = match TextSubmit::from_pdu(pdu, Some(tpdu_len)) {
+            Ok(p) => p,
+            Err(e) => {
+                let msg = format!("modem in text mode: {e}");
+                return Err((
+                    Err(self.send_failed(ErrorClass::TryAnotherSim, None, msg)),
+                    None,
+                ));
+            }
+        };
+        let lost = |s: &mut Self, e: ExecError| {
+            let err = s.send_failed(ErrorClass::RetryHere, None, "no answer before send".into());
+            (Err(err), Some(e))
+        };
+        let r = match conn.exec(&self.cmd("+CSMP", plan.csmp_line())).await {
+            Ok(r) => r,
+            Err(e) => return Err(lost(self, e)),
+        };
+        if !r.result.is_ok() {
+            let msg = format!("{} refused: {}", plan.csmp_line(), r.result);
+            return Err((
+                Err(self.send_failed(ErrorClass::TryAnotherSim, None, msg)),
+                None,
+            ));
+        }
+        match self.select_cscs(conn, plan.cscs).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let msg = format!("character set {} refused", plan.cscs);
+                return Err((
+                    Err(self.send_failed(ErrorClass::TryAnotherSim, None, msg)),
+                    None,
+                ));
+            }
+            Err(e) => return Err(lost(self, e)),
+        }
+        Ok(Command::cmgs_text(
+            &plan.da,
+            plan.toda,
+            &plan.text,
+            self.opts.send_timeout,
+        ))
     }
 
     fn send_failed(&mut self, class: ErrorClass, code: Option<u16>, message: String) -> SendError {

@@ -49,7 +49,7 @@ pub struct DriverOptions {
     /// Extra AT commands run at the end of start-up.
     pub init: Vec<String>,
     /// Force a quirk family; `None` detects it from `AT+CGMI`.
-    pub quirks: Option<String>,
+    pub quirks: Option<quirks::Family>,
     pub command_timeout: Duration,
     /// How long `AT+CMGS` may wait for the network (60–180 s; 120 s default).
     pub send_timeout: Duration,
@@ -86,18 +86,14 @@ impl DriverOptions {
     }
 }
 
-/// What to send.
+/// What to send. A modem in text mode sends the same SUBMIT: the actor
+/// decodes it and sends it with `AT+CSMP`/`AT+CSCS`/`AT+CMGS="<da>"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum SendRequest {
-    /// A SUBMIT PDU in hex (SMSC prefix included, `00` for the SIM's SMSC);
-    /// `tpdu_len` is the `AT+CMGS=` length (SMSC excluded).
-    Pdu { hex: String, tpdu_len: usize },
-    /// Text mode: the modem encodes it.
-    Text {
-        to: String,
-        text: String,
-        status_report: bool,
-    },
+    /// A SUBMIT PDU (SMSC prefix included, `00` for the SIM's SMSC);
+    /// `tpdu_len` is the `AT+CMGS=` length (SMSC excluded). The driver
+    /// writes it as hex: the only place a sent PDU is hex.
+    Pdu { pdu: Vec<u8>, tpdu_len: usize },
 }
 
 /// Why a send failed, and what the dispatcher should do about it.
@@ -195,7 +191,7 @@ pub struct ModemStatus {
 }
 
 impl ModemStatus {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         Self {
             name: name.to_string(),
             state: ModemState::Starting,
@@ -300,6 +296,36 @@ impl ModemHandle {
     /// The latest status, updated on every change.
     pub fn status(&self) -> watch::Receiver<ModemStatus> {
         self.status.clone()
+    }
+}
+
+/// The other ends of a [`ModemHandle`] that no actor drives: its requests
+/// and its status. Tests answer sends through these.
+#[cfg(test)]
+pub(crate) struct Detached {
+    pub requests: mpsc::UnboundedReceiver<Request>,
+    pub status: watch::Sender<ModemStatus>,
+}
+
+#[cfg(test)]
+impl ModemHandle {
+    /// A handle with no actor behind it: the caller reads its requests and
+    /// sets its status (starting as `Starting`, like a fresh actor's).
+    pub(crate) fn detached(name: &str) -> (ModemHandle, Detached) {
+        let (tx, requests) = mpsc::unbounded_channel();
+        let (status_tx, status) = watch::channel(ModemStatus::new(name));
+        let handle = ModemHandle {
+            name: Arc::from(name),
+            tx,
+            status,
+        };
+        (
+            handle,
+            Detached {
+                requests,
+                status: status_tx,
+            },
+        )
     }
 }
 

@@ -1,12 +1,88 @@
 //! Vendor quirks in one table: what each modem family prints on its own, the
 //! extra init it needs, and how its storage and USSD behave. The driver reads
 //! flags from here; no `if vendor == ...` elsewhere.
+//!
+//! [`Family`] is the one list of modem families: the config's `quirks = ...`,
+//! this table and the simulator's personalities are all keyed by it.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A modem family. `Generic` is any modem we know nothing special about.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    #[default]
+    Generic,
+    /// Huawei E1550/E173/E3372 (stick firmware).
+    Huawei,
+    /// SIMCom SIM800/SIM7600.
+    Simcom,
+    /// Quectel EC25/EG25/M35.
+    Quectel,
+    /// ZTE MF series.
+    Zte,
+    /// Telit GL865/LE910.
+    Telit,
+    /// Sierra Wireless / Wavecom.
+    Sierra,
+}
+
+impl Family {
+    pub const ALL: [Family; 7] = [
+        Family::Generic,
+        Family::Huawei,
+        Family::Simcom,
+        Family::Quectel,
+        Family::Zte,
+        Family::Telit,
+        Family::Sierra,
+    ];
+
+    /// The name used in the config and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Generic => "generic",
+            Family::Huawei => "huawei",
+            Family::Simcom => "simcom",
+            Family::Quectel => "quectel",
+            Family::Zte => "zte",
+            Family::Telit => "telit",
+            Family::Sierra => "sierra",
+        }
+    }
+
+    /// This family's row of the driver's table.
+    pub fn quirk(self) -> &'static Quirk {
+        QUIRKS.iter().find(|q| q.family == self).unwrap_or(&GENERIC)
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Family {
+    type Err = String;
+    /// Any case, surrounding blanks ignored.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Family::ALL
+            .into_iter()
+            .find(|f| f.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                format!("unknown modem family {s:?} (generic, huawei, simcom, quectel, zte, telit, sierra)")
+            })
+    }
+}
 
 /// One modem family.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Quirk {
-    /// Family name, as `quirks = "..."` in the config forces it.
-    pub family: &'static str,
+    pub family: Family,
     /// Substrings of `AT+CGMI` (case-insensitive) that select this family.
     pub detect: &'static [&'static str],
     /// Line prefixes that are unsolicited noise for this family.
@@ -26,14 +102,14 @@ pub struct Quirk {
     pub ussd_packed: bool,
 }
 
-/// The table. The last row (`generic`) matches everything.
+/// The table, one row per [`Family`]. The last row (`generic`) matches everything.
 pub const QUIRKS: &[Quirk] = &[
     // Huawei E1550/E173/E3372 (stick mode): `^RSSI`, `^MODE`, `^BOOT`,
     // `^SRVST`, `^SIMST`, `^HCSQ` arrive constantly until `AT^CURC=0`; `+CMGL`
     // hangs on some firmware (gammu#4, #323); answers `COMMAND NOT SUPPORT`;
     // lists start at 0; USSD is packed GSM-7 hex.
     Quirk {
-        family: "huawei",
+        family: Family::Huawei,
         detect: &["huawei"],
         noise: &[
             "^RSSI",
@@ -60,7 +136,7 @@ pub const QUIRKS: &[Quirk] = &[
     // `SMS Ready`, `PB DONE` at boot; `NORMAL POWER DOWN` and the voltage
     // warnings later (SIM800 Series AT Command Manual V1.09, URC summary).
     Quirk {
-        family: "simcom",
+        family: Family::Simcom,
         detect: &["simcom"],
         noise: &[
             "RDY",
@@ -82,7 +158,7 @@ pub const QUIRKS: &[Quirk] = &[
     // Quectel EC25/EG25/M35: `RDY`, `+QIND: SMS DONE`, `+QIND: PB DONE`,
     // `+QUSIM: 1` (EC25&EC21 AT Commands Manual, AT+QURCCFG and URC list).
     Quirk {
-        family: "quectel",
+        family: Family::Quectel,
         detect: &["quectel"],
         noise: &[
             "RDY",
@@ -101,7 +177,7 @@ pub const QUIRKS: &[Quirk] = &[
     },
     // ZTE MF-series: `+ZUSIMR`, `+ZPASR`, `+ZDONR`, `+ZEND`, `+ZPBIC`.
     Quirk {
-        family: "zte",
+        family: Family::Zte,
         detect: &["zte"],
         noise: &[
             "+ZUSIMR", "+ZPASR", "+ZDONR", "+ZEND", "+ZPBIC", "+ZSTR", "^MODE",
@@ -115,7 +191,7 @@ pub const QUIRKS: &[Quirk] = &[
     },
     // Telit GL865/LE910: `#QSS` SIM status.
     Quirk {
-        family: "telit",
+        family: Family::Telit,
         detect: &["telit"],
         noise: &["#QSS", "#STN"],
         reboot_markers: &[],
@@ -127,7 +203,7 @@ pub const QUIRKS: &[Quirk] = &[
     },
     // Sierra Wireless / Wavecom: `+WIND` indications (turned off), `+PACSP`.
     Quirk {
-        family: "sierra",
+        family: Family::Sierra,
         detect: &["sierra", "wavecom"],
         noise: &["+WIND", "+PACSP", "+STIN"],
         reboot_markers: &["+WIND: 3"],
@@ -137,32 +213,21 @@ pub const QUIRKS: &[Quirk] = &[
         cmgl_hangs: false,
         ussd_packed: false,
     },
-    Quirk {
-        family: "generic",
-        detect: &[],
-        noise: &[],
-        reboot_markers: &[],
-        init: &[],
-        iccid: "AT+CCID",
-        index_from_zero: false,
-        cmgl_hangs: false,
-        ussd_packed: false,
-    },
+    GENERIC,
 ];
 
-fn generic() -> &'static Quirk {
-    QUIRKS
-        .last()
-        .expect("the quirks table ends with the generic row")
-}
-
-/// The family named in the config, or the generic one.
-pub fn by_name(name: &str) -> &'static Quirk {
-    QUIRKS
-        .iter()
-        .find(|q| q.family.eq_ignore_ascii_case(name.trim()))
-        .unwrap_or_else(generic)
-}
+/// The row of a modem with no known quirks.
+const GENERIC: Quirk = Quirk {
+    family: Family::Generic,
+    detect: &[],
+    noise: &[],
+    reboot_markers: &[],
+    init: &[],
+    iccid: "AT+CCID",
+    index_from_zero: false,
+    cmgl_hangs: false,
+    ussd_packed: false,
+};
 
 /// The family whose detect string is in the `AT+CGMI` answer.
 pub fn detect(manufacturer: &str) -> &'static Quirk {
@@ -170,7 +235,7 @@ pub fn detect(manufacturer: &str) -> &'static Quirk {
     QUIRKS
         .iter()
         .find(|q| q.detect.iter().any(|d| m.contains(d)))
-        .unwrap_or_else(generic)
+        .unwrap_or(&GENERIC)
 }
 
 /// Every family's noise prefixes: the parser treats them as URCs from the
@@ -191,28 +256,38 @@ mod tests {
 
     #[test]
     fn detection() {
-        let table: &[(&str, &str)] = &[
-            ("huawei", "huawei"),
-            ("HUAWEI", "huawei"),
-            ("SIMCOM INCORPORATED", "simcom"),
-            ("SIMCOM_Ltd", "simcom"),
-            ("Quectel", "quectel"),
-            ("ZTE INCORPORATED", "zte"),
-            ("Telit", "telit"),
-            ("Sierra Wireless, Incorporated", "sierra"),
-            ("WAVECOM MODEM", "sierra"),
-            ("Nokia", "generic"),
-            ("", "generic"),
+        let table: &[(&str, Family)] = &[
+            ("huawei", Family::Huawei),
+            ("HUAWEI", Family::Huawei),
+            ("SIMCOM INCORPORATED", Family::Simcom),
+            ("SIMCOM_Ltd", Family::Simcom),
+            ("Quectel", Family::Quectel),
+            ("ZTE INCORPORATED", Family::Zte),
+            ("Telit", Family::Telit),
+            ("Sierra Wireless, Incorporated", Family::Sierra),
+            ("WAVECOM MODEM", Family::Sierra),
+            ("Nokia", Family::Generic),
+            ("", Family::Generic),
         ];
         assert!(!table.is_empty());
-        fn check(cgmi: &str, want: &str) {
+        fn check(cgmi: &str, want: Family) {
             assert_eq!(detect(cgmi).family, want, "{cgmi:?}");
         }
         for (c, w) in table {
-            check(c, w);
+            check(c, *w);
         }
-        assert_eq!(by_name("Huawei").family, "huawei");
-        assert_eq!(by_name("nope").family, "generic");
         assert!(all_noise().iter().any(|n| n == "^RSSI"));
+    }
+
+    #[test]
+    fn every_family_has_its_row_and_name() {
+        for f in Family::ALL {
+            assert_eq!(f.quirk().family, f);
+            assert_eq!(f.as_str().parse::<Family>(), Ok(f));
+            assert_eq!(f.to_string().to_uppercase().parse::<Family>(), Ok(f));
+        }
+        assert_eq!(QUIRKS.len(), Family::ALL.len());
+        assert!(" Huawei ".parse::<Family>() == Ok(Family::Huawei));
+        assert!("nokia".parse::<Family>().is_err());
     }
 }

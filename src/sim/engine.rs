@@ -138,6 +138,8 @@ pub struct Engine {
     echo: bool,
     cmee: u8,
     cmgf: u8,
+    /// `AT+CSDH=1`: text-mode headers carry every field.
+    csdh: bool,
     cscs: String,
     csmp: [u8; 4],
     cnmi: [u8; 5],
@@ -167,7 +169,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(spec: SimSpec, seed: u64) -> Engine {
-        let quirks = spec.personality.quirks();
+        let quirks = super::personality::quirks(spec.personality);
         let n = spec.storage_slots.max(1);
         let stores = [
             (0..n).map(|_| None).collect(),
@@ -183,6 +185,7 @@ impl Engine {
             echo: true,
             cmee: 0,
             cmgf: 0,
+            csdh: false,
             cscs: "GSM".into(),
             csmp: [17, 167, 0, 0],
             cnmi: [2, 1, 0, 0, 0],
@@ -210,7 +213,8 @@ impl Engine {
     fn reset_session(&mut self) {
         self.echo = true;
         self.cmee = 0;
-        self.cmgf = 0;
+        self.cmgf = u8::from(self.faults.text_only);
+        self.csdh = false;
         self.cscs = "GSM".into();
         self.csmp = [17, 167, 0, 0];
         self.cnmi = [2, 1, 0, 0, 0];
@@ -660,8 +664,13 @@ impl Engine {
                 }
             }
             "+CMGF" if q => Step::line(format!("+CMGF: {}", self.cmgf)),
-            "+CMGF" if test => Step::line("+CMGF: (0,1)"),
+            "+CMGF" if test => Step::line(if self.faults.text_only {
+                "+CMGF: (1)"
+            } else {
+                "+CMGF: (0,1)"
+            }),
             "+CMGF" => match arg(0).unwrap_or(0) {
+                0 if self.faults.text_only => Err(Fail::Cms(303)),
                 v @ 0..=1 => {
                     self.cmgf = u8::try_from(v).unwrap_or(0);
                     Step::ok()
@@ -835,7 +844,16 @@ impl Engine {
                 }
                 _ => Err(Fail::Cms(302)),
             },
-            "+CLIP" | "+CHUP" | "+CRC" | "+CLIR" | "+CLCC" | "+CSDH" => Step::ok(),
+            "+CSDH" if q => Step::line(format!("+CSDH: {}", u8::from(self.csdh))),
+            "+CSDH" if test => Step::line("+CSDH: (0,1)"),
+            "+CSDH" => match arg(0).unwrap_or(0) {
+                v @ 0..=1 => {
+                    self.csdh = v == 1;
+                    Step::ok()
+                }
+                _ => Err(Fail::Cme(3)),
+            },
+            "+CLIP" | "+CHUP" | "+CRC" | "+CLIR" | "+CLCC" => Step::ok(),
             _ => Err(match self.quirks.unsupported {
                 Some(_) => Fail::Unsupported,
                 None if self.cmee == 0 => Fail::Error,
@@ -982,14 +1000,75 @@ impl Engine {
         (m.tpdu.len(), codec::to_hex(&all))
     }
 
-    fn entry_text(&self, header: &str, s: &Stored) -> String {
+    /// A number or text as the modem prints it in the current `AT+CSCS`:
+    /// UTF-16 hex in `"UCS2"`, as is otherwise.
+    fn in_cscs(&self, s: &str) -> String {
+        if self.cscs == "UCS2" {
+            codec::to_hex(&ucs2::encode(s))
+        } else {
+            s.to_string()
+        }
+    }
+
+    /// A delivered message's text-mode header fields after `<oa>` and its
+    /// text, as 27.005 §3.1 shows them: the text in the character set, or
+    /// hex octets when its `<dcs>` is UCS-2 or 8-bit, or the whole user data
+    /// (header included) in hex when `<fo>` has TP-UDHI. `listing`: `+CMGL`'s
+    /// short tail (`<tooa>,<length>`) instead of `+CMGR`/`+CMT`'s full one.
+    fn deliver_text(&self, m: &Incoming, text: &str, listing: bool) -> (String, String) {
+        let d = match codec::decode(&m.tpdu, Some(m.tpdu.len())) {
+            Ok(Decoded {
+                pdu: Pdu::Deliver(d),
+                ..
+            }) => Some(d),
+            _ => None,
+        };
+        let dcs = d.as_ref().map_or(Dcs::GSM7, |d| d.dcs);
+        let fo = m.tpdu.first().copied().unwrap_or(4);
+        // After TP-MTI, the address (length in digits, TOA, BCD), TP-PID,
+        // TP-DCS, TP-SCTS and TP-UDL.
+        let ud_at = m
+            .tpdu
+            .get(1)
+            .map_or(0, |n| 1 + 2 + usize::from(*n).div_ceil(2) + 1 + 1 + 7 + 1);
+        let (shown, length) = match (dcs.effective_alphabet(), d.as_ref().map(|d| &d.data)) {
+            // A user data header: the whole user data as hex octets.
+            _ if fo & 0x40 != 0 => {
+                let ud = m.tpdu.get(ud_at..).unwrap_or_default();
+                (codec::to_hex(ud), ud.len())
+            }
+            (codec::dcs::Alphabet::Eight, Some(UserData::Binary(b))) => (codec::to_hex(b), b.len()),
+            (codec::dcs::Alphabet::Ucs2, _) => {
+                let o = ucs2::encode(text);
+                (codec::to_hex(&o), o.len())
+            }
+            _ => (self.in_cscs(text), text.chars().count()),
+        };
+        if !self.csdh {
+            return (String::new(), shown);
+        }
+        let tooa = d.as_ref().map_or(145, |d| d.originator.toa());
+        if listing {
+            return (format!(",{tooa},{length}"), shown);
+        }
+        let pid = d.as_ref().map_or(0, |d| d.pid);
+        let sca = self.in_cscs(super::network::SMSC);
+        (
+            format!(",{tooa},{fo},{pid},{},\"{sca}\",145,{length}", dcs.0),
+            shown,
+        )
+    }
+
+    fn entry_text(&self, header: &str, s: &Stored, listing: bool) -> String {
         let st = STAT_TEXT
             .get(usize::from(s.stat))
             .copied()
             .unwrap_or("REC READ");
         match &s.msg.kind {
             IncomingKind::Deliver { from, text, scts } => {
-                format!("{header}\"{st}\",\"{from}\",,\"{scts}\"\r\n{text}")
+                let (tail, shown) = self.deliver_text(&s.msg, text, listing);
+                let from = self.in_cscs(from);
+                format!("{header}\"{st}\",\"{from}\",,\"{scts}\"{tail}\r\n{shown}")
             }
             IncomingKind::Report {
                 mr,
@@ -997,7 +1076,10 @@ impl Engine {
                 scts,
                 dt,
                 st: tst,
-            } => format!("{header}\"{st}\",6,{mr},\"{ra}\",145,\"{scts}\",\"{dt}\",{tst}"),
+            } => {
+                let ra = self.in_cscs(ra);
+                format!("{header}\"{st}\",6,{mr},\"{ra}\",145,\"{scts}\",\"{dt}\",{tst}")
+            }
         }
     }
 
@@ -1015,7 +1097,7 @@ impl Engine {
         let s = s.clone();
         if text_mode {
             let shown = Stored { stat, msg: s.msg };
-            return Step::line(self.entry_text("+CMGR: ", &shown));
+            return Step::line(self.entry_text("+CMGR: ", &shown, false));
         }
         let (len, hex) = Self::entry_pdu(&s.msg);
         Step::line(format!("+CMGR: {stat},,{len}\r\n{hex}"))
@@ -1048,7 +1130,7 @@ impl Engine {
             }
             let s = s.clone();
             if self.cmgf == 1 {
-                lines.push(self.entry_text(&format!("+CMGL: {idx},"), &s));
+                lines.push(self.entry_text(&format!("+CMGL: {idx},"), &s, true));
             } else {
                 let (len, hex) = Self::entry_pdu(&s.msg);
                 lines.push(format!("+CMGL: {idx},{},,{len}\r\n{hex}", s.stat));
@@ -1215,6 +1297,8 @@ impl Engine {
             "HEX" => codec::from_hex(&String::from_utf8_lossy(raw))
                 .ok()
                 .map(|b| String::from_utf8_lossy(&b).into_owned()),
+            // One GSM 03.38 code per byte (`ä` is 0x7B).
+            "GSM" => codec::charset::decode(raw, codec::charset::Cscs::Gsm).ok(),
             _ => Some(String::from_utf8_lossy(raw).into_owned()),
         };
         let [fo, vp, pid, dcs] = self.csmp;
@@ -1317,7 +1401,9 @@ impl Engine {
         let (len, hex) = Self::entry_pdu(m);
         match (&m.kind, self.cmgf) {
             (IncomingKind::Deliver { from, text, scts }, 1) => {
-                format!("+CMT: \"{from}\",,\"{scts}\"\r\n{text}")
+                let (tail, shown) = self.deliver_text(m, text, false);
+                let from = self.in_cscs(from);
+                format!("+CMT: \"{from}\",,\"{scts}\"{tail}\r\n{shown}")
             }
             (IncomingKind::Deliver { .. }, _) => format!("+CMT: ,{len}\r\n{hex}"),
             (
@@ -1330,6 +1416,7 @@ impl Engine {
                 },
                 1,
             ) => {
+                let ra = self.in_cscs(ra);
                 format!("+CDS: 6,{mr},\"{ra}\",145,\"{scts}\",\"{dt}\",{st}")
             }
             (IncomingKind::Report { .. }, _) => format!("+CDS: {len}\r\n{hex}"),

@@ -7,7 +7,8 @@
 //!
 //! What a simulated modem looks like from the port:
 //! - after power-up, `AT+CFUN=1,1` or a replug: the personality's boot noise, echo
-//!   on, `+CMEE=0`, PDU mode, `+CNMI: 2,1,0,0,0` (store + `+CMTI`, no status
+//!   on, `+CMEE=0`, PDU mode (text mode for a `text_only` modem),
+//!   `+CSDH=0`, `+CSCS="GSM"`, `+CNMI: 2,1,0,0,0` (store + `+CMTI`, no status
 //!   reports until `ds` is 1 or 2), storage `SM` with `storage_slots` slots;
 //! - every SIM uses the SMSC `+15559990000`; a locked SIM's PUK is `12345678`;
 //! - SIM storage and message references survive resets and unplugs, session
@@ -106,6 +107,9 @@ pub struct Faults {
     pub storage_full: bool,
     /// Echo even after `ATE0`.
     pub echo: bool,
+    /// A modem without PDU mode: `AT+CMGF=0` is refused, it starts and stays
+    /// in text mode (`AT+CSDH`, `AT+CSMP`, `AT+CSCS`, text listings and URCs).
+    pub text_only: bool,
 }
 
 /// One simulated SIM in one simulated modem.

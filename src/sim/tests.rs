@@ -635,3 +635,87 @@ fn commands_since_gives_the_lines_after_a_count() {
         assert_eq!(e.commands_since(mark), *want, "{lines:?} after {after}");
     }
 }
+
+/// A modem without PDU mode: `AT+CMGF=0` refused, text-mode listings with
+/// full headers in GSM and UCS2 (read back with the driver's own parser, so
+/// the simulator and `at::text` agree), and a UCS-2 text send.
+#[test]
+fn text_only_modem() {
+    use crate::at::text::{parse_text_listing, TextEntry};
+    use crate::at::{Final, Response};
+    use crate::codec::charset::Cscs;
+    let mut spec = SimSpec::new("t", Personality::Quectel, "+15550001000");
+    spec.faults.text_only = true;
+    let mut e = Engine::new(spec, 1);
+    let _ = e.boot();
+    say(&mut e, "ATE0\r");
+    assert_eq!(say(&mut e, "AT+CMGF=0\r"), "\r\n+CMS ERROR: 303\r\n");
+    assert_eq!(say(&mut e, "AT+CMGF?\r"), "\r\n+CMGF: 1\r\n\r\nOK\r\n");
+    assert_eq!(say(&mut e, "AT+CSDH=1\r"), "\r\nOK\r\n");
+    let m = deliver("+4930123456", "hi");
+    let scts = match &m.kind {
+        IncomingKind::Deliver { scts, .. } => scts.clone(),
+        IncomingKind::Report { .. } => String::new(),
+    };
+    let fo = m.tpdu.first().copied().unwrap_or_default();
+    assert_eq!(bytes(e.incoming(m)), "\r\n+CMTI: \"SM\",1\r\n");
+    assert_eq!(
+        say(&mut e, "AT+CMGR=1\r"),
+        format!("\r\n+CMGR: \"REC UNREAD\",\"+4930123456\",,\"{scts}\",145,{fo},0,0,\"+15559990000\",145,2\r\nhi\r\n\r\nOK\r\n")
+    );
+    e.incoming(deliver("+4930123456", "Привет"));
+    assert_eq!(say(&mut e, "AT+CSCS=\"UCS2\"\r"), "\r\nOK\r\n");
+    let listing = say(&mut e, "AT+CMGL=\"ALL\"\r");
+    let r = Response {
+        lines: listing
+            .split("\r\n")
+            .filter(|l| !l.is_empty() && *l != "OK")
+            .map(str::to_string)
+            .collect(),
+        result: Final::Ok,
+    };
+    let (found, bad) = parse_text_listing(&r, "+CMGL:");
+    assert!(bad.is_empty(), "{listing:?}");
+    let texts: Vec<String> = found
+        .iter()
+        .map(|s| match &s.entry {
+            TextEntry::Deliver(d) => {
+                let p = d.to_pdu(Cscs::Ucs2).expect("pdu");
+                match codec::decode(&p.bytes, Some(p.tpdu_len))
+                    .expect("decodes")
+                    .pdu
+                {
+                    codec::Pdu::Deliver(d) => {
+                        format!("{} {}", d.originator, d.data.text().unwrap_or_default())
+                    }
+                    other => format!("{other:?}"),
+                }
+            }
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        ["+4930123456 hi", "+4930123456 Привет"],
+        "{listing:?}"
+    );
+    // A UCS-2 send: number and text in UTF-16 hex.
+    assert_eq!(say(&mut e, "AT+CSMP=17,167,0,8\r"), "\r\nOK\r\n");
+    let da = codec::to_hex(&crate::codec::ucs2::encode("+4930123456"));
+    assert_eq!(say(&mut e, &format!("AT+CMGS=\"{da}\",145\r")), "\r\n> ");
+    let text = codec::to_hex(&crate::codec::ucs2::encode("Привет"));
+    let outs = e.feed(format!("{text}\x1a").as_bytes());
+    let sent: Vec<String> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Out::Transmit { submit, .. } => Some(format!(
+                "{} {}",
+                submit.destination,
+                super::network::text_of(submit)
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, ["+4930123456 Привет"]);
+    assert!(bytes(outs).contains("+CMGS: 0"));
+}

@@ -271,7 +271,7 @@ pub(crate) fn record_received(
             s.execute(params![
                 r.modem,
                 r.sim,
-                r.pdu_hex.to_ascii_uppercase(),
+                crate::codec::hex::encode(&r.pdu),
                 r.from,
                 r.text,
                 r.binary,
@@ -382,7 +382,7 @@ pub(crate) fn record_report(
     r: &ReportIn,
     now: DateTime<Utc>,
 ) -> Result<ReportOutcome, StoreError> {
-    let pdu = r.pdu_hex.to_ascii_uppercase();
+    let pdu = crate::codec::hex::encode(&r.pdu);
     let inserted = c
         .prepare_cached(
             "INSERT INTO status_report (modem, sim, mr, recipient, sc_time_text, discharge_text,

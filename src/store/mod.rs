@@ -65,6 +65,8 @@ use rusqlite::{Connection, ErrorCode};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
+pub use crate::codec::MessageOptions;
+
 /// Row id of an outgoing message.
 pub type MessageId = i64;
 
@@ -291,8 +293,8 @@ pub struct NewMessage {
     pub queue: Option<String>,
     /// Number of parts (from `codec::count_parts`); at least 1.
     pub parts: u32,
-    /// Encoding options, opaque to the store.
-    pub options: serde_json::Value,
+    /// Encoding options recorded at intake (kept as JSON in one column).
+    pub options: MessageOptions,
     /// "spool:<name>", "socket:uid=1000", ...
     pub source: String,
     /// Same key twice = same message.
@@ -314,9 +316,32 @@ pub struct PartRow {
     pub seq: u32,
     pub state: PartState,
     pub attempts: u32,
-    pub pdu_hex: Option<String>,
+    /// The SUBMIT PDU (SMSC prefix included) recorded by `assign`.
+    pub pdu: Option<Vec<u8>>,
     pub tpdu_len: Option<u32>,
     pub mr: Option<u8>,
+}
+
+/// One encoded part, as `assign` records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartPdu {
+    pub seq: u32,
+    /// The whole PDU, SMSC prefix included.
+    pub pdu: Vec<u8>,
+    /// The `AT+CMGS=` length (SMSC prefix excluded).
+    pub tpdu_len: u32,
+}
+
+#[cfg(test)]
+impl PartPdu {
+    /// A part from hex, for the store's tests.
+    pub(crate) fn hex(seq: u32, hex: &str, tpdu_len: u32) -> Self {
+        PartPdu {
+            seq,
+            pdu: crate::codec::hex::decode(hex).unwrap_or_default(),
+            tpdu_len,
+        }
+    }
 }
 
 /// A message with at least one part ready to go.
@@ -335,7 +360,7 @@ pub struct ReadyMessage {
     /// The modem the message is pinned to, once assigned.
     pub assigned_modem: Option<String>,
     pub sim: Option<String>,
-    pub options: serde_json::Value,
+    pub options: MessageOptions,
     pub parts: Vec<PartRow>,
     pub tried_modems: Vec<String>,
     pub created_at: DateTime<Utc>,
@@ -397,7 +422,8 @@ pub struct ReceivedPdu {
     pub modem: String,
     /// IMSI, or the modem name when unknown.
     pub sim: String,
-    pub pdu_hex: String,
+    /// The PDU as the modem gave it (the store keys duplicates on it).
+    pub pdu: Vec<u8>,
     pub from: String,
     /// The text, or hex for binary data.
     pub text: String,
@@ -457,7 +483,8 @@ pub struct ReportIn {
     pub status: u8,
     pub is_final: bool,
     pub success: bool,
-    pub pdu_hex: String,
+    /// The PDU as the modem gave it (the store keys duplicates on it).
+    pub pdu: Vec<u8>,
 }
 
 /// The answer to `record_report`.
@@ -588,7 +615,7 @@ impl Store {
             path: path.to_path_buf(),
             message: e.to_string(),
         };
-        let mut conn = Connection::open(path).map_err(open_err)?;
+        let conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(open_err)?;
         // Free pages go back to the file system bit by bit after pruning
@@ -616,8 +643,27 @@ impl Store {
                 message: format!("journal_mode is {mode}, WAL refused"),
             });
         }
+        Self::start(conn, path)
+    }
+
+    /// A fresh store in memory (same schema, same thread and group commit),
+    /// for tests that exercise the real SQL without a file.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let path = Path::new(":memory:");
+        let conn = Connection::open_in_memory().map_err(|e| StoreError::Open {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Self::start(conn, path)
+    }
+
+    /// Migrates `conn` and starts the thread that owns it.
+    fn start(mut conn: Connection, path: &Path) -> Result<Store, StoreError> {
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
-            .map_err(open_err)?;
+            .map_err(|e| StoreError::Open {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
         schema::migrate(&mut conn)?;
         let last = events::last_id(&conn)?;
         let (last_event, _) = tokio::sync::watch::channel(last);
@@ -680,7 +726,17 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        self.submit(f)?.await.map_err(|_| StoreError::Closed)?
+        let rx = self.submit(f)?;
+        // Test builds wait on a blocking thread: tokio's paused clock then
+        // knows work is under way and does not jump ahead while the store
+        // thread answers (the dispatcher's tests run on a paused clock).
+        #[cfg(test)]
+        let answer = tokio::task::spawn_blocking(move || rx.blocking_recv())
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        #[cfg(not(test))]
+        let answer = rx.await;
+        answer.map_err(|_| StoreError::Closed)?
     }
 
     /// Queues `f` for the store thread; the receiver gets its answer after
@@ -762,7 +818,7 @@ impl Store {
         id: MessageId,
         modem: &str,
         sim: Option<&str>,
-        parts: Vec<(u32, String, u32)>,
+        parts: Vec<PartPdu>,
     ) -> Result<(), StoreError> {
         let (modem, sim) = (modem.to_string(), sim.map(str::to_string));
         self.call(move |c| outgoing::assign(c, id, &modem, sim.as_deref(), &parts))

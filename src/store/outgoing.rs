@@ -8,10 +8,12 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::events::{self, EventData, PartEvent};
+use crate::codec::hex;
+
 use super::{
-    digits, from_ms, ms, rfc3339_ms, same_number, Disposition, Enqueued, MessageId, MessageState,
-    NewMessage, OutgoingView, PartRow, PartState, PartView, Priority, ReadyBatch, ReadyMessage,
-    Recovered, StoreError, Usage, EARLY_REPORT_WINDOW,
+    digits, from_ms, ms, rfc3339_ms, same_number, Disposition, Enqueued, MessageId, MessageOptions,
+    MessageState, NewMessage, OutgoingView, PartPdu, PartRow, PartState, PartView, Priority,
+    ReadyBatch, ReadyMessage, Recovered, StoreError, Usage, EARLY_REPORT_WINDOW,
 };
 
 pub(crate) fn to_u32(field: &'static str, v: i64) -> Result<u32, StoreError> {
@@ -68,7 +70,10 @@ fn set_message_state(
         )
         .and_then(|mut s| s.execute(params![id, state.as_str(), error, ms(now), finished]))
         .map_err(StoreError::sql("update message state"))?;
-    if changed > 0 {
+    // Back to `queued` after a temporary failure is no news (the
+    // `part_failed` event said it); `queued` is announced by `enqueue` and
+    // `retry` themselves.
+    if changed > 0 && state != MessageState::Queued {
         message_event(c, id, state, now)?;
     }
     Ok(())
@@ -144,6 +149,12 @@ pub(crate) fn rollup(
     };
     if next == MessageState::Failed && pending > 0 {
         cancel_pending(c, id, "not sent: another part failed")?;
+    }
+    if next == MessageState::Delivered && current != MessageState::Sent {
+        // A report that came before the part's own answer was committed (the
+        // network beat us): the message was sent all the same, and `sent`
+        // is announced before `delivered`, never skipped.
+        set_message_state(c, id, MessageState::Sent, None, now)?;
     }
     if next != current {
         set_message_state(c, id, next, None, now)?;
@@ -275,13 +286,19 @@ fn parts_of(c: &Connection, id: MessageId) -> Result<Vec<PartRow>, StoreError> {
         })
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(StoreError::sql("read parts"))?;
+    let bytes = |hex: String| {
+        hex::decode(&hex).map_err(|_| StoreError::Corrupt {
+            field: "pdu_hex",
+            value: hex,
+        })
+    };
     raw.into_iter()
         .map(|(seq, state, attempts, pdu_hex, tpdu_len, mr)| {
             Ok(PartRow {
                 seq: to_u32("seq", seq)?,
                 state: state.parse()?,
                 attempts: to_u32("attempts", attempts)?,
-                pdu_hex,
+                pdu: pdu_hex.map(bytes).transpose()?,
                 tpdu_len: tpdu_len.map(|v| to_u32("tpdu_len", v)).transpose()?,
                 mr: mr.map(|v| to_u8("mr", v)).transpose()?,
             })
@@ -377,10 +394,13 @@ pub(crate) fn ready(
             queue,
             assigned_modem,
             sim,
-            options: serde_json::from_str(&options).map_err(|_| StoreError::Corrupt {
-                field: "options",
-                value: options.clone(),
-            })?,
+            // Rows written before options were typed may hold `null`.
+            options: serde_json::from_str::<Option<MessageOptions>>(&options)
+                .map_err(|_| StoreError::Corrupt {
+                    field: "options",
+                    value: options.clone(),
+                })?
+                .unwrap_or_default(),
             parts: parts_of(c, id)?,
             tried_modems: tried_list(&tried)?,
             created_at: from_ms("created_at", created)?,
@@ -449,7 +469,7 @@ pub(crate) fn assign(
     id: MessageId,
     modem: &str,
     sim: Option<&str>,
-    parts: &[(u32, String, u32)],
+    parts: &[PartPdu],
 ) -> Result<(), StoreError> {
     let state = message_state(c, id)?;
     if !matches!(state, MessageState::Queued | MessageState::Sending) {
@@ -483,13 +503,13 @@ pub(crate) fn assign(
              WHERE message_id = ?1 AND seq = ?2 AND state = 'pending'",
         )
         .map_err(StoreError::sql("prepare part pdu"))?;
-    for (seq, pdu, len) in parts {
+    for p in parts {
         let changed = update
-            .execute(params![id, seq, pdu, len])
+            .execute(params![id, p.seq, hex::encode(&p.pdu), p.tpdu_len])
             .map_err(StoreError::sql("store part pdu"))?;
         if changed == 0 {
             // Not pending: keep what went out; but the part must exist.
-            part_state(c, id, *seq)?;
+            part_state(c, id, p.seq)?;
         }
     }
     Ok(())

@@ -13,8 +13,9 @@ fn enq(c: &Connection, to: &str, parts: u32) -> MessageId {
 
 /// Assigns to `modem`/`sim` with made-up PDUs.
 fn pin(c: &Connection, id: MessageId, modem: &str, sim: &str, parts: u32) {
-    let pdus = (1..=parts).map(|s| (s, format!("00{s:02X}"), 10)).collect();
-    let pdus: Vec<(u32, String, u32)> = pdus;
+    let pdus: Vec<PartPdu> = (1..=parts)
+        .map(|s| PartPdu::hex(s, &format!("00{s:02X}"), 10))
+        .collect();
     assign(c, id, modem, Some(sim), &pdus).expect("assign");
 }
 
@@ -34,7 +35,7 @@ fn report(sim: &str, mr: u8, to: &str, status: u8, tag: &str) -> ReportIn {
         status,
         is_final: !(0x20..0x40).contains(&status),
         success: status < 0x20,
-        pdu_hex: format!("06{mr:02X}{status:02X}{tag}"),
+        pdu: crate::codec::hex::decode(&format!("06{mr:02X}{status:02X}{tag}")).expect("hex"),
     }
 }
 
@@ -54,7 +55,7 @@ async fn the_whole_lifecycle_through_the_handle() {
     assert_eq!(ready.messages.len(), 1);
     assert_eq!(ready.messages[0].parts[0].state, PartState::Pending);
     store
-        .assign(e.id, "m1", Some("sim1"), vec![(1, "0011AA".into(), 7)])
+        .assign(e.id, "m1", Some("sim1"), vec![PartPdu::hex(1, "0011AA", 7)])
         .await
         .expect("assign");
     store
@@ -234,7 +235,7 @@ fn failover_unpins_only_while_nothing_went_out() {
         (None, None)
     );
     assert_eq!(m.tried_modems, vec!["m1".to_string()]);
-    assert!(m.parts.iter().all(|p| p.pdu_hex.is_none()));
+    assert!(m.parts.iter().all(|p| p.pdu.is_none()));
     assert_eq!(m.parts[0].attempts, 1);
 
     // Part 1 out: stays pinned, behaves like RetryAt.
@@ -253,7 +254,7 @@ fn failover_unpins_only_while_nothing_went_out() {
         .expect("ready again");
     assert_eq!(m.assigned_modem.as_deref(), Some("m1"));
     assert!(m.tried_modems.is_empty());
-    assert!(m.parts[1].pdu_hex.is_some());
+    assert!(m.parts[1].pdu.is_some());
     // And a different SIM may not take it over.
     assert!(matches!(
         assign(&c, b, "m2", Some("sim2"), &[]),
@@ -707,7 +708,7 @@ mod model {
         let r = match *op {
             Op::Assign(m, s) => {
                 let pdus = (1..=3)
-                    .map(|q| (q, "00".to_string(), 1))
+                    .map(|q| PartPdu::hex(q, "00", 1))
                     .collect::<Vec<_>>();
                 assign(c, ids[m], &format!("m{s}"), Some(&format!("s{s}")), &pdus)
             }
@@ -819,5 +820,89 @@ mod model {
                 invariants(&c, &ids, now);
             }
         }
+    }
+}
+
+/// The event types in the log after `after`, in order, for message `id`
+/// (message and part events) or without a message (others).
+fn kinds(c: &Connection, id: MessageId) -> Vec<String> {
+    crate::store::events::after(c, 0, 10_000, &[])
+        .expect("events")
+        .into_iter()
+        .filter(|e| match &e.data {
+            crate::store::EventData::PartSent(p) | crate::store::EventData::PartFailed(p) => {
+                p.id == id
+            }
+            crate::store::EventData::Report(r) => r.id == Some(id),
+            d => d.message().is_some_and(|m| m.id == id),
+        })
+        .map(|e| e.kind().to_string())
+        .collect()
+}
+
+#[test]
+fn every_change_is_one_event_in_the_same_order() {
+    let cases: Vec<(&str, Box<dyn Fn(&Connection) -> MessageId>, Vec<&str>)> = vec![
+        (
+            "three parts, three reports: sent once, delivered once",
+            Box::new(|c| {
+                let id = enq(c, "+491701234567", 3);
+                pin(c, id, "m1", "sim1", 3);
+                for seq in 1..=3 {
+                    send(c, id, seq, "m1", seq as u8, seq as i64);
+                }
+                for seq in 1..=3u8 {
+                    record_report(c, &report("sim1", seq, "491701234567", 0, "bb"), t(10))
+                        .expect("report");
+                }
+                id
+            }),
+            vec![
+                "queued", "part_sent", "part_sent", "part_sent", "sent", "report", "report",
+                "report", "delivered",
+            ],
+        ),
+        (
+            "a report faster than the part's answer: sent still comes first",
+            Box::new(|c| {
+                let id = enq(c, "+491709999999", 1);
+                pin(c, id, "m1", "sim1", 1);
+                part_sending(c, id, 1, "m1", t(1)).expect("sending");
+                record_report(c, &report("sim1", 9, "491709999999", 0, "cc"), t(2))
+                    .expect("early report");
+                part_sent(c, id, 1, 9, t(3)).expect("sent");
+                id
+            }),
+            vec!["queued", "part_sent", "sent", "delivered"],
+        ),
+        (
+            "a temporary failure, then a permanent one",
+            Box::new(|c| {
+                let id = enq(c, "+491705555555", 1);
+                pin(c, id, "m1", "sim1", 1);
+                part_sending(c, id, 1, "m1", t(1)).expect("sending");
+                part_failed(c, id, 1, "busy", Disposition::RetryAt(t(5)), t(1)).expect("retry");
+                part_sending(c, id, 1, "m1", t(5)).expect("sending");
+                part_failed(c, id, 1, "rejected", Disposition::Permanent, t(6)).expect("fail");
+                id
+            }),
+            vec!["queued", "part_failed", "part_failed", "failed"],
+        ),
+        (
+            "cancelled, then retried",
+            Box::new(|c| {
+                let id = enq(c, "+491706666666", 2);
+                cancel(c, id, t(1)).expect("cancel");
+                retry(c, id, t(2)).expect("retry");
+                id
+            }),
+            vec!["queued", "cancelled", "queued"],
+        ),
+    ];
+    assert!(!cases.is_empty());
+    for (what, run, want) in cases {
+        let c = memory();
+        let id = run(&c);
+        assert_eq!(kinds(&c, id), want, "{what}");
     }
 }

@@ -29,7 +29,7 @@ pub(crate) mod fixture {
             modem: None,
             queue: None,
             parts,
-            options: serde_json::json!({}),
+            options: MessageOptions::default(),
             source: "test".into(),
             spool_key: None,
         }
@@ -198,7 +198,7 @@ async fn everything_answered_survives_a_crash() {
         );
     }
     store
-        .assign(ids[0], "m1", Some("sim1"), vec![(1, "00".into(), 1)])
+        .assign(ids[0], "m1", Some("sim1"), vec![PartPdu::hex(1, "00", 1)])
         .await
         .expect("assign");
     store

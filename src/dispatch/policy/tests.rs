@@ -13,6 +13,7 @@ use crate::dispatch::health::HealthConfig;
 struct C {
     name: &'static str,
     ready: bool,
+    text_mode: bool,
     busy: bool,
     weight: u32,
     queues: Vec<String>,
@@ -27,6 +28,7 @@ fn c(name: &'static str) -> C {
     C {
         name,
         ready: true,
+        text_mode: false,
         busy: false,
         weight: 1,
         queues: Vec::new(),
@@ -41,6 +43,10 @@ fn c(name: &'static str) -> C {
 impl C {
     fn down(mut self) -> Self {
         self.ready = false;
+        self
+    }
+    fn text(mut self) -> Self {
+        self.text_mode = true;
         self
     }
     fn busy(mut self) -> Self {
@@ -143,6 +149,7 @@ fn check(r: &Row) {
         .map(|(d, h)| Candidate {
             name: d.name,
             ready: d.ready,
+            text_mode: d.text_mode,
             busy: d.busy,
             weight: d.weight,
             queues: &d.queues,
@@ -174,6 +181,109 @@ fn check(r: &Row) {
         Choice::NoRoute(_) => Want::NoRoute,
     };
     assert_eq!(got, r.want, "{}", r.name);
+}
+
+#[test]
+fn text_mode_table() {
+    let udh = || Routing {
+        needs_udh: true,
+        ..msg()
+    };
+    let table = vec![
+        row(
+            "plain text may use a text-mode modem",
+            vec![c("t").text(), c("p").load(5)],
+            msg(),
+            Want::Use("t"),
+        ),
+        row(
+            "a UDH skips the text-mode modem",
+            vec![c("t").text(), c("p").load(5)],
+            udh(),
+            Want::Use("p"),
+        ),
+        row(
+            "a UDH with only text-mode modems waits, never fails",
+            vec![c("t").text(), c("u").text()],
+            udh(),
+            Want::Wait(None),
+        ),
+        row(
+            "a UDH waits for the busy PDU modem",
+            vec![c("t").text(), c("p").busy()],
+            udh(),
+            Want::Wait(None),
+        ),
+        row(
+            "a UDH waits for the capped PDU modem's window",
+            vec![c("t").text(), c("p").capped(1, 30)],
+            udh(),
+            Want::Wait(Some(30)),
+        ),
+        row(
+            "pinned to a text-mode modem, a UDH waits",
+            vec![c("t").text(), c("p")],
+            Routing {
+                pinned: Some("t".into()),
+                ..udh()
+            },
+            Want::Wait(None),
+        ),
+        row(
+            "explicit text-mode modem, a UDH waits",
+            vec![c("t").text(), c("p")],
+            Routing {
+                explicit_modem: Some("t".into()),
+                ..udh()
+            },
+            Want::Wait(None),
+        ),
+        row(
+            "the tried PDU modem is used when the untried ones are text-mode",
+            vec![c("t").text(), c("p")],
+            Routing {
+                tried: vec!["p".into()],
+                ..udh()
+            },
+            Want::Use("p"),
+        ),
+    ];
+    assert!(!table.is_empty());
+    for r in &table {
+        check(r);
+    }
+}
+
+#[test]
+fn why_waiting_table() {
+    use crate::modem::{ModemState, ModemStatus};
+    let modem = |ready: bool, text_mode: bool| {
+        let mut s = ModemStatus::new("m");
+        if ready {
+            s.state = ModemState::Ready;
+        }
+        s.text_mode = text_mode;
+        s
+    };
+    // (needs a UDH, modems as (ready, text mode), a reason given)
+    type Row = (bool, &'static [(bool, bool)], bool);
+    let table: &[Row] = &[
+        (true, &[(true, true)], true),
+        (true, &[(true, true), (false, false)], true),
+        (true, &[(true, true), (true, false)], false),
+        (true, &[(false, false)], false),
+        (true, &[], false),
+        (false, &[(true, true)], false),
+    ];
+    assert!(!table.is_empty());
+    for (udh, modems, want) in table {
+        let statuses: Vec<ModemStatus> = modems.iter().map(|&(r, t)| modem(r, t)).collect();
+        let got = why_waiting(*udh, &statuses);
+        assert_eq!(got.is_some(), *want, "{udh} {modems:?}");
+        if let Some(reason) = got {
+            assert!(reason.contains("PDU mode"), "{reason}");
+        }
+    }
 }
 
 #[test]
@@ -532,6 +642,7 @@ fn spread(strategy: Strategy, weights: &[u32], n: usize) -> (Vec<usize>, Vec<usi
             .map(|(i, (name, &weight))| Candidate {
                 name,
                 ready: true,
+                text_mode: false,
                 busy: false,
                 weight,
                 queues: &[],
@@ -635,11 +746,13 @@ fn arb_cand() -> impl Gen<Value = C> {
         0u32..10,
         proptest::option::of(1u64..100),
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
-            |(ready, busy, weight, per_minute, used, load, out_for, otp)| C {
+            |(ready, busy, weight, per_minute, used, load, out_for, otp, text_mode)| C {
                 name: "",
                 ready,
+                text_mode,
                 busy,
                 weight,
                 queues: if otp { vec!["otp".into()] } else { Vec::new() },
@@ -666,6 +779,7 @@ proptest! {
         tried in proptest::collection::vec(0usize..7, 0..3),
         dest in prop_oneof![Just("+4915100"), Just("+4930"), Just("+3312")],
         rounds in 1usize..4,
+        needs_udh in any::<bool>(),
     ) {
         const NAMES: [&str; 7] = ["de1", "de2", "a", "b", "c", "d", "gone"];
         for (d, n) in ds.iter_mut().zip(NAMES) {
@@ -681,7 +795,7 @@ proptest! {
             h
         }).collect();
         let cands: Vec<Candidate> = ds.iter().zip(&healths).map(|(d, h)| Candidate {
-            name: d.name, ready: d.ready, busy: d.busy, weight: d.weight, queues: &d.queues,
+            name: d.name, ready: d.ready, text_mode: d.text_mode, busy: d.busy, weight: d.weight, queues: &d.queues,
             caps: Caps { per_minute: d.per_minute, ..Caps::default() },
             usage: Usage { last_minute: d.used, last_hour: d.used, last_day: d.used },
             cap_free_at: d.free_in.map(|s| now + Duration::from_secs(s)),
@@ -695,6 +809,7 @@ proptest! {
             pinned: pin.and_then(name),
             tried: tried.into_iter().filter_map(name).collect(),
             sticky: Some("a".into()),
+            needs_udh,
         };
         let policy = Policy { strategy, sticky };
         let mut rr = RoundRobin::new();
@@ -702,7 +817,8 @@ proptest! {
             match choose(&cands, &m, &policy, &routes(), &mut rr, now) {
                 Choice::Use(i) => {
                     let c = &cands[i];
-                    prop_assert!(eligible(c, now), "ineligible {:?}", c.name);
+                    prop_assert!(eligible(c, &m, now), "ineligible {:?}", c.name);
+                    prop_assert!(!(needs_udh && c.text_mode), "a UDH to text-mode {:?}", c.name);
                     if let Some(p) = &m.pinned { prop_assert_eq!(c.name, p.as_str()); }
                     if m.pinned.is_none() {
                         if let Some(e) = &m.explicit_modem { prop_assert_eq!(c.name, e.as_str()); }
@@ -749,7 +865,7 @@ proptest! {
             let views: Vec<(Usage, Option<Instant>)> = windows.iter_mut().zip(&caps)
                 .map(|(w, c)| (w.usage(now), w.next_free(c, now))).collect();
             let cands: Vec<Candidate> = names.iter().zip(&caps).zip(&views).map(|((n, c), (u, f))| Candidate {
-                name: n, ready: true, busy: false, weight: 1, queues: &[], caps: *c,
+                name: n, ready: true, text_mode: false, busy: false, weight: 1, queues: &[], caps: *c,
                 usage: *u, cap_free_at: *f, load: u.last_hour, health: &health,
             }).collect();
             match choose(&cands, &msg(), &policy, &Routes::default(), &mut rr, now) {
