@@ -115,7 +115,7 @@ async fn kill_9_during_the_hook_backlog_loses_no_event() {
     let file = work.path().join("sent.log");
     let modems = vec![ModemPlan::default(); 2];
     let mut g = Gateway::start(modems, &slow_hook(&file)).await;
-    const N: usize = 300;
+    const N: usize = 600;
     let ids = burst(&g, N);
     // The sends finish long before the hook (50 ms a run): kill the daemon
     // once the hook is partway through its backlog.
