@@ -318,7 +318,8 @@ pub fn check_webhook_events(flavour: Flavour, events: &[String]) -> Result<(), S
             }
         }
         Flavour::Android => {
-            if events.len() != 1 || !ANDROID_EVENTS.contains(&events[0].as_str()) {
+            let one = matches!(events, [e] if ANDROID_EVENTS.contains(&e.as_str()));
+            if !one {
                 return Err(format!(
                     "an android endpoint has exactly one event, one of {}",
                     ANDROID_EVENTS.join(", ")
