@@ -34,3 +34,4 @@ pub mod notify;
 pub mod sim;
 pub mod spool;
 pub mod store;
+pub mod webhooks;

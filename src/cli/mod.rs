@@ -8,6 +8,7 @@ pub mod demo;
 pub mod pdu;
 pub mod sim;
 pub mod token;
+pub mod webhook;
 
 use clap::{Parser, Subcommand};
 
@@ -149,6 +150,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Webhook endpoints: list, add, remove, deliveries, replay.
+    Webhook(webhook::WebhookArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     #[command(hide = true)]
     Completions { shell: clap_complete::Shell },
@@ -247,6 +250,7 @@ pub fn main() -> i32 {
                 })
         }
         Command::Reload { conn, json } => client::single(&conn, Request::Reload {}, json),
+        Command::Webhook(args) => webhook::run(args),
         Command::CheckConfig(args) => check_config::run(args),
         Command::Pdu(args) => pdu::run(args),
         Command::Sim(args) => sim::run(args),

@@ -1,6 +1,7 @@
 //! The daemon: builds the gateway core (`crate::gateway`) and wires the
 //! store, the faces (spool, control socket), the modem actors, the
-//! dispatcher and the event-log consumers (hooks, smstools3 copies) around
+//! dispatcher and the event-log consumers (hooks, smstools3 copies,
+//! webhooks) around
 //! it; owns start-up, reload (SIGHUP / `reload`) and shutdown (SIGTERM /
 //! SIGINT).
 //!
@@ -292,6 +293,18 @@ pub async fn run(
     let dispatch_events = dispatch.subscribe();
     let mut dispatch_task = tokio::spawn(dispatcher.run(dispatch_cancel.clone()));
 
+    // Webhook consumers: started below, once the configured endpoints are
+    // synced into the store.
+    let webhooks = Arc::new(
+        crate::webhooks::Engine::new(
+            store.clone(),
+            crate::webhooks::Settings::from_config(&cfg),
+            consumers_cancel.child_token(),
+            tracker.clone(),
+        )
+        .map_err(DaemonError::Io)?,
+    );
+
     // The core.
     let (reload_tx, reload_rx) = mpsc::channel(4);
     let gw = Arc::new(Gateway {
@@ -303,6 +316,7 @@ pub async fn run(
         started: Instant::now(),
         reload_tx: reload_tx.clone(),
         tokens: Default::default(),
+        webhooks: webhooks.clone(),
     });
 
     // Event-log consumers: hooks and smstools3 copies, each from its cursor.
@@ -315,6 +329,9 @@ pub async fn run(
     .await;
     let copies_cancel = consumers_cancel.child_token();
     crate::events::copies::start(gw.clone(), copies_cancel.clone(), &tracker).await;
+    if let Err(e) = webhooks.sync_config(&cfg).await {
+        error!("webhook endpoints: {e}; webhooks are not delivered until a reload");
+    }
 
     // The dispatcher's health breaker becomes events too.
     let forward_stop = CancellationToken::new();
@@ -847,6 +864,21 @@ async fn reload_inner(shared: &Arc<Gateway>, ctx: &mut ReloadCtx) -> Result<Valu
         )
         .await;
         info!("hooks reloaded");
+    }
+    {
+        let cfg = shared.config();
+        shared
+            .webhooks
+            .set_settings(crate::webhooks::Settings::from_config(&cfg));
+        if cfg.webhook != old.webhook {
+            // Endpoints added, removed or changed; the others keep running.
+            shared
+                .webhooks
+                .sync_config(&cfg)
+                .await
+                .map_err(|e| format!("webhook endpoints: {e}"))?;
+            info!("webhook endpoints reloaded");
+        }
     }
     if copies_changed {
         ctx.copies_cancel.cancel();

@@ -2,8 +2,9 @@
 //! socket, and the HTTP and SMPP faces to come). It owns intake (validation
 //! and the durable commit of new messages), the queries (`show`, `outbox`,
 //! `inbox`, `status`), control (cancel, retry, USSD, reload, prune), the
-//! receive path (a PDU a modem read → the store → confirm to the modem) and
-//! the event stream (the store's event log). A face turns its wire format
+//! receive path (a PDU a modem read → the store → confirm to the modem),
+//! the event stream (the store's event log) and webhook endpoints
+//! (`webhooks`). A face turns its wire format
 //! into these calls and back and holds no business logic; the core knows no
 //! face (errors are [`GatewayError`] kinds, which each face maps to its own
 //! codes).
@@ -15,6 +16,7 @@
 pub mod api;
 pub mod intake;
 pub mod receive;
+pub mod webhooks;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -33,6 +35,7 @@ use crate::store::{
 };
 
 pub use intake::SendRequest;
+pub use webhooks::{WebhookRequest, WebhookView};
 
 /// The protocol version of the control socket (also in `status`).
 pub use crate::control::protocol::PROTOCOL_VERSION;
@@ -92,6 +95,8 @@ pub struct Gateway {
     /// API tokens, loaded from the store on first use and kept current by
     /// `token_create` / `token_revoke`.
     pub(crate) tokens: api::TokenCache,
+    /// The webhook consumers (`webhook_*` calls start and stop them).
+    pub webhooks: Arc<crate::webhooks::Engine>,
 }
 
 /// The name the daemon's older code used for the core.
@@ -185,6 +190,7 @@ impl Gateway {
             "queue": counts,
             "modems": modems,
             "events": {"last_id": last, "pending": pending},
+            "webhooks": {"deliveries": self.webhooks.stats().to_json()},
         }))
     }
 

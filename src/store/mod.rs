@@ -5,7 +5,8 @@
 //!
 //! Layout: `schema.rs` (migrations), `outgoing.rs` (the send lifecycle and
 //! its queries), `incoming.rs` (received PDUs, reassembly, status reports,
-//! modems and SIMs). Each of those is plain functions over a `&Connection`,
+//! modems and SIMs), `events.rs` (the event log, cursors, retention),
+//! `webhooks.rs` (webhook endpoints and delivery records). Each of those is plain functions over a `&Connection`,
 //! run by the thread here inside the batch transaction.
 //!
 //! Group commit: the thread blocks for one request, drains whatever else is
@@ -42,11 +43,16 @@ mod http;
 mod incoming;
 mod outgoing;
 mod schema;
+mod webhooks;
 
 pub use events::{
     Event, EventData, ModemEvent, MwiEvent, PartEvent, Pruned, ReportEvent, PRUNE_STEP,
 };
 pub use http::{Accepted, BatchOutcome, IdempotencyKey, TokenInfo, TokenRecord};
+pub use webhooks::{
+    consumer_name as webhook_consumer, DeliveryResult, NewWebhook, RetryState, WebhookDelivery,
+    WebhookEndpoint,
+};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -1056,6 +1062,7 @@ impl Store {
             total.received_pdus += p.received_pdus;
             total.reports += p.reports;
             total.events += p.events;
+            total.webhook_deliveries += p.webhook_deliveries;
             if !p.more {
                 break;
             }
@@ -1077,6 +1084,114 @@ impl Store {
             before = free;
         }
         Ok(total)
+    }
+
+    // --- webhooks -----------------------------------------------------------
+
+    /// Every webhook endpoint.
+    pub async fn webhooks(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        self.call(webhooks::list).await
+    }
+
+    /// One webhook endpoint.
+    pub async fn webhook(&self, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
+        let id = id.to_string();
+        self.call(move |c| webhooks::get(c, &id)).await
+    }
+
+    /// Creates an API endpoint with its cursor at the end of the log.
+    pub async fn webhook_create(
+        &self,
+        w: NewWebhook,
+        now: DateTime<Utc>,
+    ) -> Result<WebhookEndpoint, StoreError> {
+        self.call(move |c| webhooks::create(c, &w, now)).await
+    }
+
+    /// Deletes an endpoint, its cursor and its records; false when absent.
+    pub async fn webhook_delete(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.call(move |c| webhooks::delete(c, &id)).await
+    }
+
+    /// Makes the configured endpoints exactly `wanted`; answers every
+    /// endpoint after the change.
+    pub async fn webhook_sync(
+        &self,
+        wanted: Vec<NewWebhook>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        self.call(move |c| webhooks::sync_config(c, &wanted, now))
+            .await
+    }
+
+    /// Disables an endpoint (it answered 410 Gone).
+    pub async fn webhook_disable(
+        &self,
+        id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (id, reason) = (id.to_string(), reason.to_string());
+        self.call(move |c| webhooks::disable(c, &id, &reason, now))
+            .await
+    }
+
+    /// Sets an endpoint's cursor to `position` (also backwards) and enables it.
+    pub async fn webhook_rewind(
+        &self,
+        id: &str,
+        position: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.call(move |c| webhooks::rewind(c, &id, position, now))
+            .await
+    }
+
+    /// Records one delivery attempt.
+    pub async fn webhook_record(&self, d: WebhookDelivery) -> Result<(), StoreError> {
+        self.call(move |c| webhooks::record(c, &d)).await
+    }
+
+    /// An endpoint's latest attempts, newest first.
+    pub async fn webhook_deliveries(
+        &self,
+        id: &str,
+        limit: usize,
+    ) -> Result<Vec<WebhookDelivery>, StoreError> {
+        let id = id.to_string();
+        self.call(move |c| webhooks::deliveries(c, &id, limit))
+            .await
+    }
+
+    /// A webhook setting made through the API.
+    pub async fn webhook_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let name = name.to_string();
+        self.call(move |c| webhooks::setting(c, &name)).await
+    }
+
+    /// Sets (or clears) a webhook setting.
+    pub async fn set_webhook_setting(
+        &self,
+        name: &str,
+        value: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let name = name.to_string();
+        self.call(move |c| webhooks::set_setting(c, &name, value.as_deref(), now))
+            .await
+    }
+
+    /// Events after `after` whose last attempt to endpoint `id` failed.
+    pub async fn webhook_retry_state(
+        &self,
+        id: &str,
+        after: i64,
+    ) -> Result<Vec<RetryState>, StoreError> {
+        let id = id.to_string();
+        self.call(move |c| webhooks::retry_state(c, &id, after))
+            .await
     }
 
     // --- incoming -----------------------------------------------------------

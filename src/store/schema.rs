@@ -12,7 +12,7 @@ use super::StoreError;
 
 /// Every migration, oldest first. Entry `i` moves a database from version `i`
 /// to version `i + 1`; version 0 is an empty file.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// Version 1: outgoing messages and parts, received PDUs and inbox, status
 /// reports, SIMs and modems, per-SIM send log and concatenation counters.
@@ -222,6 +222,43 @@ CREATE TABLE idempotency (
     created_at  INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_created ON idempotency(created_at);
+"#;
+
+/// Version 5: webhook endpoints (from `[[webhook]]` or the API) and the
+/// record of every delivery attempt (pruned by `[store] keep`), and
+/// settings made through the API (the compatible face's signing key). Each
+/// endpoint's position in the log is its `consumer` row `webhook:<id>`.
+const V5: &str = r#"
+CREATE TABLE webhook (
+    id              TEXT PRIMARY KEY,
+    url             TEXT NOT NULL,
+    events          TEXT NOT NULL,
+    secret          TEXT NOT NULL,
+    flavour         TEXT NOT NULL,
+    source          TEXT NOT NULL,
+    disabled_at     INTEGER,
+    disabled_reason TEXT,
+    created_at      INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE webhook_delivery (
+    id          INTEGER PRIMARY KEY,
+    webhook_id  TEXT NOT NULL,
+    event_id    INTEGER NOT NULL,
+    attempt     INTEGER NOT NULL,
+    result      TEXT NOT NULL,
+    status      INTEGER,
+    error       TEXT,
+    duration_ms INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    next_at     INTEGER
+);
+CREATE INDEX webhook_delivery_by_endpoint ON webhook_delivery(webhook_id, event_id);
+CREATE INDEX webhook_delivery_at ON webhook_delivery(at);
+CREATE TABLE webhook_setting (
+    name       TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
 "#;
 
 /// Brings `conn` up to `target` (at most `MIGRATIONS.len()`), one transaction
