@@ -73,6 +73,8 @@ pub struct Config {
     pub receive: ReceiveConfig,
     pub hooks: HooksConfig,
     pub log: LogConfig,
+    /// `[smpp]`: the SMPP server face (off while `listen` is empty).
+    pub smpp: SmppConfig,
     /// `[[modem]]` entries, in file order. May be empty.
     pub modems: Vec<ModemConfig>,
 }
@@ -86,6 +88,78 @@ pub struct StoreConfig {
     /// Finished messages, received messages, reports and events older than
     /// this are pruned (`[store] keep`, default 90 days).
     pub keep: Duration,
+}
+
+/// `[smpp]`: the SMPP 3.4 server (the gateway as an SMSC).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmppConfig {
+    /// `host:port` to listen on; empty (the default) means off.
+    pub listen: String,
+    /// At most this many sessions at once (more are closed at once).
+    pub max_sessions: usize,
+    /// A connection that has not bound after this long is closed.
+    #[serde(with = "humantime_serde_secs")]
+    pub bind_timeout: Duration,
+    /// Idle this long, the server sends `enquire_link`; no answer within
+    /// the same time closes the session.
+    #[serde(with = "humantime_serde_secs")]
+    pub enquire_link: Duration,
+    /// Outstanding `deliver_sm` per session.
+    pub window: usize,
+    /// Parts of a long message wait this long for the rest.
+    #[serde(with = "humantime_serde_secs")]
+    pub reassembly_timeout: Duration,
+    #[serde(rename = "account")]
+    pub accounts: Vec<SmppAccount>,
+}
+
+impl Default for SmppConfig {
+    fn default() -> Self {
+        SmppConfig {
+            listen: String::new(),
+            max_sessions: 64,
+            bind_timeout: Duration::from_secs(10),
+            enquire_link: Duration::from_secs(30),
+            window: 10,
+            reassembly_timeout: Duration::from_secs(60),
+            accounts: Vec::new(),
+        }
+    }
+}
+
+/// One `[[smpp.account]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmppAccount {
+    pub system_id: String,
+    pub password: String,
+    /// `submit_sm` per second; 0 (the default) is no limit.
+    #[serde(default)]
+    pub max_tps: u32,
+    /// Received SMS go to this account's receiver/transceiver binds.
+    #[serde(default)]
+    pub receive_mo: bool,
+    /// When not empty, `source_addr` must be one of these.
+    #[serde(default)]
+    pub allowed_sources: Vec<String>,
+}
+
+impl SmppConfig {
+    pub fn account(&self, system_id: &str) -> Option<&SmppAccount> {
+        self.accounts.iter().find(|a| a.system_id == system_id)
+    }
+}
+
+/// Durations in `[smpp]` as humantime strings (`"10s"`).
+mod humantime_serde_secs {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -617,6 +691,8 @@ struct RawFile {
     #[serde(default)]
     log: Option<RawLog>,
     #[serde(default)]
+    smpp: Option<SmppConfig>,
+    #[serde(default)]
     modem: Vec<RawModem>,
 }
 
@@ -998,6 +1074,7 @@ impl Ctx<'_> {
         let receive = self.receive(raw.receive.unwrap_or_default())?;
         let hooks = self.hooks(raw.hooks.unwrap_or_default())?;
         let log = self.log(raw.log.unwrap_or_default())?;
+        let smpp = self.smpp(raw.smpp.unwrap_or_default())?;
         let mut modems: Vec<ModemConfig> = Vec::with_capacity(raw.modem.len());
         for (i, m) in raw.modem.into_iter().enumerate() {
             let mc = self.modem(i, m, &dispatch)?;
@@ -1057,6 +1134,7 @@ impl Ctx<'_> {
             receive,
             hooks,
             log,
+            smpp,
             modems,
         })
     }
@@ -1332,6 +1410,27 @@ impl Ctx<'_> {
             )?,
             store_class0: r.store_class0.unwrap_or(true),
         })
+    }
+
+    fn smpp(&self, s: SmppConfig) -> Result<SmppConfig, ConfigError> {
+        if !s.listen.is_empty() && s.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(self.err("smpp.listen", "must be ip:port, e.g. \"0.0.0.0:2775\""));
+        }
+        if s.max_sessions == 0 || s.window == 0 {
+            return Err(self.err("smpp", "max_sessions and window must be at least 1"));
+        }
+        for (i, a) in s.accounts.iter().enumerate() {
+            if a.system_id.is_empty() || a.system_id.len() > 15 {
+                return Err(self.err(format!("smpp.account[{i}].system_id"), "1 to 15 characters"));
+            }
+            if a.password.len() > 8 {
+                return Err(self.err(format!("smpp.account[{i}].password"), "at most 8 characters (SMPP 3.4)"));
+            }
+            if s.accounts[..i].iter().any(|o| o.system_id == a.system_id) {
+                return Err(self.err(format!("smpp.account[{i}].system_id"), format!("duplicate system_id {:?}", a.system_id)));
+            }
+        }
+        Ok(s)
     }
 
     fn hooks(&self, r: RawHooks) -> Result<HooksConfig, ConfigError> {

@@ -16,5 +16,6 @@ pub mod hooks;
 pub mod modem;
 pub mod notify;
 pub mod sim;
+pub mod smpp;
 pub mod spool;
 pub mod store;

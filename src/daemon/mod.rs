@@ -227,6 +227,10 @@ pub async fn run(
 
     // Control socket.
     let listener = server::bind(&server_options(&cfg)).await?;
+    // SMPP (when `[smpp] listen` is set).
+    let smpp_listener = crate::smpp::bind(&cfg.smpp.listen)
+        .await
+        .map_err(|e| DaemonError::Io(format!("[smpp] listen {}: {e}", cfg.smpp.listen)))?;
 
     // Spool.
     let spool = if cfg.spool.enabled {
@@ -288,6 +292,7 @@ pub async fn run(
         encoding,
         started: Instant::now(),
         reload_tx: reload_tx.clone(),
+        faces: Mutex::new(BTreeMap::new()),
     });
 
     // Event-log consumers: hooks and smstools3 copies, each from its cursor.
@@ -325,6 +330,19 @@ pub async fn run(
                 tracker2.spawn(crate::control::handler::handle(gw.clone(), call));
             }
         });
+    }
+
+    // SMPP server: sessions and per-account delivery consumers.
+    if let Some(l) = smpp_listener {
+        let smpp = crate::smpp::Smpp::new(gw.clone());
+        let s = smpp.clone();
+        gw.add_face("smpp", Arc::new(move || s.status()));
+        tracker.spawn(crate::smpp::serve(
+            smpp,
+            l,
+            intake_cancel.clone(),
+            tracker.clone(),
+        ));
     }
 
     // Spool intake.

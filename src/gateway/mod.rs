@@ -88,7 +88,12 @@ pub struct Gateway {
     pub encoding: crate::dispatch::Encoding,
     pub started: Instant,
     pub(crate) reload_tx: mpsc::Sender<oneshot::Sender<Result<Value, String>>>,
+    /// Faces that show their own state in `status` (SMPP sessions), by name.
+    pub(crate) faces: Mutex<BTreeMap<&'static str, FaceStatus>>,
 }
+
+/// A face's part of `status`.
+pub type FaceStatus = Arc<dyn Fn() -> Value + Send + Sync>;
 
 /// The name the daemon's older code used for the core.
 pub(crate) type Shared = Gateway;
@@ -119,6 +124,11 @@ impl Gateway {
         self.modem(modem)
             .and_then(|h| h.status().borrow().imsi.clone())
             .unwrap_or_else(|| modem.to_string())
+    }
+
+    /// Lets a face add its own section to `status`.
+    pub fn add_face(&self, name: &'static str, status: FaceStatus) {
+        lock(&self.faces).insert(name, status);
     }
 
     // --- intake -------------------------------------------------------------
@@ -174,7 +184,11 @@ impl Gateway {
             .into_iter()
             .map(|(name, pos)| (name, (last - pos).max(0)))
             .collect();
-        Ok(json!({
+        let faces: Vec<(&'static str, FaceStatus)> = lock(&self.faces)
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        let mut out = json!({
             "daemon": {
                 "version": env!("CARGO_PKG_VERSION"),
                 "protocol": PROTOCOL_VERSION,
@@ -184,7 +198,11 @@ impl Gateway {
             "queue": counts,
             "modems": modems,
             "events": {"last_id": last, "pending": pending},
-        }))
+        });
+        for (name, f) in faces {
+            out[name] = f();
+        }
+        Ok(out)
     }
 
     // --- control ------------------------------------------------------------
