@@ -89,6 +89,10 @@ pub fn header(pdu: &[u8]) -> (u32, u32, u32) {
 /// `generic_nack` to answer with.
 pub fn decode(mut pdu: BytesMut) -> Result<Command, CommandStatus> {
     let len = pdu.len();
+    let (id, _, _) = header(&pdu);
+    if matches!(CommandId::from(id), CommandId::Other(_)) {
+        return Err(CommandStatus::EsmeRinvcmdid);
+    }
     pdu.advance(4);
     match Command::decode(&mut pdu, len - 4) {
         Ok((c, _)) => match c.pdu() {

@@ -300,7 +300,15 @@ pub fn receipt_text(
     } else {
         "001"
     };
-    let short: String = text.chars().take(20).collect();
+    // The receipt stays in the default alphabet: what it cannot hold shows '?'.
+    let short: String = text
+        .chars()
+        .take(20)
+        .map(|c| match gsm7::char_septets(c, gsm7::Tables::DEFAULT) {
+            Some(_) if c != '\u{1b}' => c,
+            _ => '?',
+        })
+        .collect();
     format!(
         "id:{id} sub:001 dlvrd:{dlvrd} submit date:{} done date:{} stat:{} err:{err} text:{short}",
         submitted.format("%y%m%d%H%M"),
@@ -429,6 +437,11 @@ mod tests {
                 ReceiptState::Undeliverable,
                 "x",
                 "id:42 sub:001 dlvrd:000 submit date:2612020905 done date:2612020907 stat:UNDELIV err:001 text:x",
+            ),
+            (
+                ReceiptState::Delivered,
+                "Grüße 😀",
+                "id:42 sub:001 dlvrd:001 submit date:2612020905 done date:2612020907 stat:DELIVRD err:000 text:Grüße ?",
             ),
             (
                 ReceiptState::Expired,
