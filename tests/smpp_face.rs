@@ -71,6 +71,10 @@ fn bind_body(system_id: &str, password: &str) -> Vec<u8> {
 }
 
 fn submit_body(to: &str, text: &[u8]) -> Vec<u8> {
+    submit_body_rd(to, text, 0)
+}
+
+fn submit_body_rd(to: &str, text: &[u8], registered_delivery: u8) -> Vec<u8> {
     let mut b = vec![0u8]; // service_type ""
     b.extend_from_slice(&[5, 0]);
     b.extend_from_slice(b"src\0");
@@ -80,7 +84,7 @@ fn submit_body(to: &str, text: &[u8]) -> Vec<u8> {
     b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0]); // esm..sched/validity empty.. 
     // esm_class, protocol_id, priority, sched "", validity "", reg_dlv, replace, dc, default id
     b.truncate(b.len() - 9);
-    b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    b.extend_from_slice(&[0, 0, 0, 0, 0, registered_delivery, 0, 0, 0]);
     b.push(text.len() as u8);
     b.extend_from_slice(text);
     b
@@ -195,5 +199,85 @@ async fn smpplib_submits_every_form_and_gets_receipts_and_mo() {
     let long = v["long_text"].as_str().unwrap();
     for want in ["Hello over SMPP", "Grüße 😀", long, &"Payload ".repeat(40)] {
         assert!(mo.contains(&want), "MO {want:?} not in {mo:?}");
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Reads deliver_sm until one whose body holds `needle`; answers none of
+/// them unless `answer`. Returns that one's sequence number.
+fn await_deliver(s: &mut TcpStream, needle: &[u8], answer: bool) -> u32 {
+    loop {
+        let (id, _, seq, body) = read_pdu(s).expect("a deliver_sm before the timeout");
+        if id != 0x05 {
+            continue;
+        }
+        if answer {
+            s.write_all(&pdu(0x8000_0005, seq, b"\0")).unwrap();
+        }
+        if contains(&body, needle) {
+            return seq;
+        }
+    }
+}
+
+fn bind_as(port: u16, cmd: u32) -> TcpStream {
+    let mut s = connect(port);
+    s.write_all(&pdu(cmd, 1, &bind_body("esme1", "secret"))).unwrap();
+    let (_, status, _, _) = read_pdu(&mut s).unwrap();
+    assert_eq!(status, 0);
+    s
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smpp_receipts_and_mo_arrive_at_least_once_across_drops_and_kill9() {
+    let port = free_port();
+    let mut g = Gateway::start(vec![ModemPlan::default(), ModemPlan::default()], &smpp_config(port)).await;
+    // An MO to a receiver that never answers, then goes away.
+    let mut rx = bind_as(port, 0x01);
+    g.net.inject(&external(1), &msisdn(0), "first MO").expect("inject");
+    await_deliver(&mut rx, b"first MO", false);
+    drop(rx);
+    // Comes again on the next bind; answered this time.
+    let mut rx = bind_as(port, 0x01);
+    await_deliver(&mut rx, b"first MO", true);
+    drop(rx);
+
+    // A submit with a receipt asked for, whose receipt (and MO, since it
+    // goes to our second SIM) are left unanswered when the daemon dies.
+    let mut trx = bind_as(port, 0x09);
+    trx.write_all(&pdu(0x04, 2, &submit_body_rd(&msisdn(1), b"kill me", 1))).unwrap();
+    let mid = loop {
+        let (id, status, seq, body) = read_pdu(&mut trx).unwrap();
+        if id == 0x8000_0004 && seq == 2 {
+            assert_eq!(status, 0);
+            break String::from_utf8(body[..body.len() - 1].to_vec()).unwrap();
+        }
+    };
+    let receipt = format!("id:{mid} sub:001 dlvrd:001");
+    let mut seen_receipt = false;
+    let mut seen_mo = false;
+    while !(seen_receipt && seen_mo) {
+        let (id, _, _, body) = read_pdu(&mut trx).expect("deliver_sm");
+        if id == 0x05 {
+            seen_receipt |= contains(&body, receipt.as_bytes());
+            seen_mo |= contains(&body, b"kill me") && !contains(&body, b"id:");
+        }
+    }
+    g.kill9();
+    drop(trx);
+    g.spawn();
+    // Both come again after the restart (answered now).
+    let mut trx = bind_as(port, 0x09);
+    let (mut receipt_again, mut mo_again) = (false, false);
+    while !(receipt_again && mo_again) {
+        let (id, _, seq, body) = read_pdu(&mut trx).expect("deliver_sm after the restart");
+        if id == 0x05 {
+            trx.write_all(&pdu(0x8000_0005, seq, b"\0")).unwrap();
+            receipt_again |= contains(&body, receipt.as_bytes());
+            mo_again |= contains(&body, b"kill me") && !contains(&body, b"id:");
+        }
     }
 }
