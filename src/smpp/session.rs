@@ -559,8 +559,19 @@ pub fn fuzz_one(data: &[u8]) {
             Frame::Pdu(p) => {
                 let _ = header(&p);
                 if let Ok(c) = decode(p) {
-                    if let Some(Pdu::SubmitSm(_)) = c.pdu() {
-                        let _ = c.id() == CommandId::SubmitSm;
+                    if let Some(Pdu::SubmitSm(sm)) = c.pdu() {
+                        // What `submit` does with the fields before the gateway.
+                        let now = Utc::now();
+                        let _ = text::parse_time(sm.schedule_delivery_time.as_str(), now);
+                        let _ = text::parse_time(sm.validity_period.as_str(), now);
+                        let body = sm.short_message().as_ref();
+                        let body = match text::split_udh(body) {
+                            Ok((_, rest)) => rest,
+                            Err(_) => body,
+                        };
+                        if let Ok(coding) = text::coding(u8::from(sm.data_coding)) {
+                            let _ = text::decode(coding, body);
+                        }
                     }
                 }
             }
