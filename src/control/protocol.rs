@@ -354,7 +354,10 @@ mod tests {
                 }),
             ),
             (r#"{"cmd":"reload"}"#, Ok(Request::Reload {})),
-            (r#"{"cmd":"watch","id":3}"#, Ok(Request::Watch { since: None })),
+            (
+                r#"{"cmd":"watch","id":3}"#,
+                Ok(Request::Watch { since: None }),
+            ),
             (
                 r#"{"cmd":"watch","since":17}"#,
                 Ok(Request::Watch { since: Some(17) }),

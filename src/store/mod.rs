@@ -938,7 +938,11 @@ impl Store {
     }
 
     /// Appends an event that no other store change carries (modem up/down).
-    pub async fn append_event(&self, data: EventData, now: DateTime<Utc>) -> Result<i64, StoreError> {
+    pub async fn append_event(
+        &self,
+        data: EventData,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
         self.call(move |c| events::append(c, now, &data)).await
     }
 

@@ -840,9 +840,12 @@ fn kinds(c: &Connection, id: MessageId) -> Vec<String> {
         .collect()
 }
 
+/// One lifecycle: what it is, what it does, and the events it must leave.
+type Lifecycle = (&'static str, Box<dyn Fn(&Connection) -> MessageId>, Vec<&'static str>);
+
 #[test]
 fn every_change_is_one_event_in_the_same_order() {
-    let cases: Vec<(&str, Box<dyn Fn(&Connection) -> MessageId>, Vec<&str>)> = vec![
+    let cases: Vec<Lifecycle> = vec![
         (
             "three parts, three reports: sent once, delivered once",
             Box::new(|c| {
@@ -858,8 +861,15 @@ fn every_change_is_one_event_in_the_same_order() {
                 id
             }),
             vec![
-                "queued", "part_sent", "part_sent", "part_sent", "sent", "report", "report",
-                "report", "delivered",
+                "queued",
+                "part_sent",
+                "part_sent",
+                "part_sent",
+                "sent",
+                "report",
+                "report",
+                "report",
+                "delivered",
             ],
         ),
         (
