@@ -1428,10 +1428,20 @@ impl Ctx<'_> {
                 return Err(self.err(format!("smpp.account[{i}].system_id"), "1 to 15 characters"));
             }
             if a.password.len() > 8 {
-                return Err(self.err(format!("smpp.account[{i}].password"), "at most 8 characters (SMPP 3.4)"));
+                return Err(self.err(
+                    format!("smpp.account[{i}].password"),
+                    "at most 8 characters (SMPP 3.4)",
+                ));
             }
-            if s.accounts[..i].iter().any(|o| o.system_id == a.system_id) {
-                return Err(self.err(format!("smpp.account[{i}].system_id"), format!("duplicate system_id {:?}", a.system_id)));
+            if s.accounts
+                .iter()
+                .take(i)
+                .any(|o| o.system_id == a.system_id)
+            {
+                return Err(self.err(
+                    format!("smpp.account[{i}].system_id"),
+                    format!("duplicate system_id {:?}", a.system_id),
+                ));
             }
         }
         Ok(s)

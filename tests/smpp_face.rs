@@ -81,8 +81,8 @@ fn submit_body_rd(to: &str, text: &[u8], registered_delivery: u8) -> Vec<u8> {
     b.extend_from_slice(&[1, 1]);
     b.extend_from_slice(to.as_bytes());
     b.push(0);
-    b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0]); // esm..sched/validity empty.. 
-    // esm_class, protocol_id, priority, sched "", validity "", reg_dlv, replace, dc, default id
+    b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0]); // esm..sched/validity empty..
+                                                       // esm_class, protocol_id, priority, sched "", validity "", reg_dlv, replace, dc, default id
     b.truncate(b.len() - 9);
     b.extend_from_slice(&[0, 0, 0, 0, 0, registered_delivery, 0, 0, 0]);
     b.push(text.len() as u8);
@@ -95,25 +95,40 @@ async fn smpp_bad_input_gets_its_status_and_others_carry_on() {
     let port = free_port();
     let g = Gateway::start(vec![ModemPlan::default()], &smpp_config(port)).await;
     let mut good = connect(port);
-    good.write_all(&pdu(0x09, 1, &bind_body("esme1", "secret"))).unwrap();
+    good.write_all(&pdu(0x09, 1, &bind_body("esme1", "secret")))
+        .unwrap();
     let (id, status, seq, _) = read_pdu(&mut good).unwrap();
     assert_eq!((id, status, seq), (0x8000_0009, 0, 1));
 
     // Wrong password.
     let mut s = connect(port);
-    s.write_all(&pdu(0x02, 7, &bind_body("esme1", "nope"))).unwrap();
-    assert_eq!(read_pdu(&mut s).map(|p| (p.0, p.1, p.2)), Some((0x8000_0002, 0x0E, 7)));
+    s.write_all(&pdu(0x02, 7, &bind_body("esme1", "nope")))
+        .unwrap();
+    assert_eq!(
+        read_pdu(&mut s).map(|p| (p.0, p.1, p.2)),
+        Some((0x8000_0002, 0x0E, 7))
+    );
     // Unknown command id: generic_nack, the session stays.
     s.write_all(&pdu(0x0000_7777, 8, b"")).unwrap();
-    assert_eq!(read_pdu(&mut s).map(|p| (p.0, p.1, p.2)), Some((0x8000_0000, 0x03, 8)));
+    assert_eq!(
+        read_pdu(&mut s).map(|p| (p.0, p.1, p.2)),
+        Some((0x8000_0000, 0x03, 8))
+    );
     s.write_all(&pdu(0x15, 9, b"")).unwrap();
-    assert_eq!(read_pdu(&mut s).map(|p| (p.0, p.1, p.2)), Some((0x8000_0015, 0, 9)));
+    assert_eq!(
+        read_pdu(&mut s).map(|p| (p.0, p.1, p.2)),
+        Some((0x8000_0015, 0, 9))
+    );
     // Length 0, and 1 GB: generic_nack, then the session closes.
     for len in [0u32, 1 << 30] {
         let mut s = connect(port);
         s.write_all(&len.to_be_bytes()).unwrap();
         s.write_all(&[0u8; 12]).unwrap();
-        assert_eq!(read_pdu(&mut s).map(|p| (p.0, p.1)), Some((0x8000_0000, 0x02)), "{len}");
+        assert_eq!(
+            read_pdu(&mut s).map(|p| (p.0, p.1)),
+            Some((0x8000_0000, 0x02)),
+            "{len}"
+        );
         assert!(read_pdu(&mut s).is_none(), "closed after length {len}");
     }
     // A truncated PDU, then the client goes away.
@@ -122,10 +137,12 @@ async fn smpp_bad_input_gets_its_status_and_others_carry_on() {
     drop(s);
     // Throttling: past max_tps = 2 in one second.
     let mut slow = connect(port);
-    slow.write_all(&pdu(0x02, 1, &bind_body("slow", "pw"))).unwrap();
+    slow.write_all(&pdu(0x02, 1, &bind_body("slow", "pw")))
+        .unwrap();
     assert_eq!(read_pdu(&mut slow).map(|p| p.1), Some(0));
     for i in 0..5u32 {
-        slow.write_all(&pdu(0x04, 10 + i, &submit_body(&msisdn(0), b"tps"))).unwrap();
+        slow.write_all(&pdu(0x04, 10 + i, &submit_body(&msisdn(0), b"tps")))
+            .unwrap();
     }
     let mut statuses = Vec::new();
     for _ in 0..5 {
@@ -133,19 +150,37 @@ async fn smpp_bad_input_gets_its_status_and_others_carry_on() {
         assert_eq!(id, 0x8000_0004);
         statuses.push(status);
     }
-    assert!(statuses.iter().filter(|s| **s == 0x58).count() >= 3, "{statuses:?}");
+    assert!(
+        statuses.iter().filter(|s| **s == 0x58).count() >= 3,
+        "{statuses:?}"
+    );
     // An invalid number.
-    good.write_all(&pdu(0x04, 2, &submit_body("12ab", b"x"))).unwrap();
+    good.write_all(&pdu(0x04, 2, &submit_body("12ab", b"x")))
+        .unwrap();
     let (id, status, seq, _) = read_pdu(&mut good).unwrap();
     assert_eq!((id, seq), (0x8000_0004, 2));
     assert_eq!(status, 0x0B, "ESME_RINVDSTADR");
     // The first session still answers, and status shows the sessions.
     good.write_all(&pdu(0x15, 3, b"")).unwrap();
-    assert_eq!(read_pdu(&mut good).map(|p| (p.0, p.1, p.2)), Some((0x8000_0015, 0, 3)));
+    assert_eq!(
+        read_pdu(&mut good).map(|p| (p.0, p.1, p.2)),
+        Some((0x8000_0015, 0, 3))
+    );
     let st = g.ok(serde_json::json!({"cmd": "status"}));
     let sessions = st["smpp"]["sessions"].as_array().expect("sessions");
-    assert!(sessions.iter().any(|s| s["system_id"] == "esme1" && s["bind"] == "transceiver"), "{st}");
-    assert_eq!(st["smpp"]["accounts"][1]["throttled"].as_u64().map(|n| n >= 3), Some(true), "{st}");
+    assert!(
+        sessions
+            .iter()
+            .any(|s| s["system_id"] == "esme1" && s["bind"] == "transceiver"),
+        "{st}"
+    );
+    assert_eq!(
+        st["smpp"]["accounts"][1]["throttled"]
+            .as_u64()
+            .map(|n| n >= 3),
+        Some(true),
+        "{st}"
+    );
 }
 
 fn python() -> Option<std::path::PathBuf> {
@@ -158,7 +193,10 @@ fn python() -> Option<std::path::PathBuf> {
     if ok {
         return Some(py);
     }
-    assert!(std::env::var_os("CI").is_none(), "CI: target/pyenv with smpplib is missing (.ci/run creates it)");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI: target/pyenv with smpplib is missing (.ci/run creates it)"
+    );
     eprintln!("SKIPPED: no target/pyenv with smpplib");
     None
 }
@@ -167,7 +205,11 @@ fn python() -> Option<std::path::PathBuf> {
 async fn smpplib_submits_every_form_and_gets_receipts_and_mo() {
     let Some(py) = python() else { return };
     let port = free_port();
-    let g = Gateway::start(vec![ModemPlan::default(), ModemPlan::default()], &smpp_config(port)).await;
+    let g = Gateway::start(
+        vec![ModemPlan::default(), ModemPlan::default()],
+        &smpp_config(port),
+    )
+    .await;
     let _ = connect(port);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/smpp_basic.py");
     let out = tokio::task::spawn_blocking(move || {
@@ -180,22 +222,41 @@ async fn smpplib_submits_every_form_and_gets_receipts_and_mo() {
     .await
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}\n{}", String::from_utf8_lossy(&out.stderr), g.log());
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        g.log()
+    );
     let v: Value = serde_json::from_str(stdout.trim()).unwrap();
     let submitted = v["submitted"].as_object().unwrap();
     assert_eq!(submitted.len(), 4, "{v}");
     for (label, ids) in submitted {
         let ids = ids.as_array().unwrap();
-        assert_eq!(ids.len(), 1, "{label}: every part answered with one message id: {v}");
+        assert_eq!(
+            ids.len(),
+            1,
+            "{label}: every part answered with one message id: {v}"
+        );
         let id = ids[0].as_str().unwrap();
-        let receipt = v["receipts"][id].as_str().unwrap_or_else(|| panic!("no receipt for {label} {id}: {v}"));
-        assert!(receipt.starts_with(&format!("id:{id} sub:001 dlvrd:001 ")), "{receipt}");
+        let receipt = v["receipts"][id]
+            .as_str()
+            .unwrap_or_else(|| panic!("no receipt for {label} {id}: {v}"));
+        assert!(
+            receipt.starts_with(&format!("id:{id} sub:001 dlvrd:001 ")),
+            "{receipt}"
+        );
         assert!(receipt.contains("stat:DELIVRD err:000"), "{receipt}");
         // One message of ours, whatever the form.
         let shown = g.show(id.parse().unwrap());
         assert_eq!(shown["source"], "smpp:esme1", "{shown}");
     }
-    let mo: Vec<&str> = v["mo"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let mo: Vec<&str> = v["mo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     let long = v["long_text"].as_str().unwrap();
     for want in ["Hello over SMPP", "Grüße 😀", long, &"Payload ".repeat(40)] {
         assert!(mo.contains(&want), "MO {want:?} not in {mo:?}");
@@ -225,7 +286,8 @@ fn await_deliver(s: &mut TcpStream, needle: &[u8], answer: bool) -> u32 {
 
 fn bind_as(port: u16, cmd: u32) -> TcpStream {
     let mut s = connect(port);
-    s.write_all(&pdu(cmd, 1, &bind_body("esme1", "secret"))).unwrap();
+    s.write_all(&pdu(cmd, 1, &bind_body("esme1", "secret")))
+        .unwrap();
     let (_, status, _, _) = read_pdu(&mut s).unwrap();
     assert_eq!(status, 0);
     s
@@ -234,10 +296,16 @@ fn bind_as(port: u16, cmd: u32) -> TcpStream {
 #[tokio::test(flavor = "multi_thread")]
 async fn smpp_receipts_and_mo_arrive_at_least_once_across_drops_and_kill9() {
     let port = free_port();
-    let mut g = Gateway::start(vec![ModemPlan::default(), ModemPlan::default()], &smpp_config(port)).await;
+    let mut g = Gateway::start(
+        vec![ModemPlan::default(), ModemPlan::default()],
+        &smpp_config(port),
+    )
+    .await;
     // An MO to a receiver that never answers, then goes away.
     let mut rx = bind_as(port, 0x01);
-    g.net.inject(&external(1), &msisdn(0), "first MO").expect("inject");
+    g.net
+        .inject(&external(1), &msisdn(0), "first MO")
+        .expect("inject");
     await_deliver(&mut rx, b"first MO", false);
     drop(rx);
     // Comes again on the next bind; answered this time.
@@ -248,7 +316,8 @@ async fn smpp_receipts_and_mo_arrive_at_least_once_across_drops_and_kill9() {
     // A submit with a receipt asked for, whose receipt (and MO, since it
     // goes to our second SIM) are left unanswered when the daemon dies.
     let mut trx = bind_as(port, 0x09);
-    trx.write_all(&pdu(0x04, 2, &submit_body_rd(&msisdn(1), b"kill me", 1))).unwrap();
+    trx.write_all(&pdu(0x04, 2, &submit_body_rd(&msisdn(1), b"kill me", 1)))
+        .unwrap();
     let mid = loop {
         let (id, status, seq, body) = read_pdu(&mut trx).unwrap();
         if id == 0x8000_0004 && seq == 2 {

@@ -196,8 +196,10 @@ impl Gateway {
             "modems": modems,
             "events": {"last_id": last, "pending": pending},
         });
-        for (name, f) in faces {
-            out[name] = f();
+        if let Some(obj) = out.as_object_mut() {
+            for (name, f) in faces {
+                obj.insert(name.to_string(), f());
+            }
         }
         Ok(out)
     }

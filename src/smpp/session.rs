@@ -15,8 +15,7 @@ use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use rusmpp::decode::DecodeWithLength;
 use rusmpp::pdus::{
-    BindReceiverResp, BindTransceiverResp, BindTransmitterResp, DeliverSm, SubmitSm,
-    SubmitSmResp,
+    BindReceiverResp, BindTransceiverResp, BindTransmitterResp, DeliverSm, SubmitSm, SubmitSmResp,
 };
 use rusmpp::tlvs::{MessageDeliveryRequestTlvValue, TlvValue};
 use rusmpp::tokio_codec::CommandCodec;
@@ -59,10 +58,9 @@ impl Decoder for Framer {
     type Error = std::io::Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, std::io::Error> {
-        let Some(len) = src.get(..4) else {
+        let Some(len) = be32(src, 0) else {
             return Ok(None);
         };
-        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]);
         let n = usize::try_from(len).unwrap_or(usize::MAX);
         if !(16..=MAX_PDU).contains(&n) {
             src.clear();
@@ -76,12 +74,15 @@ impl Decoder for Framer {
     }
 }
 
+/// The big-endian u32 at `at`, if the bytes are there.
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    let w: [u8; 4] = b.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(u32::from_be_bytes(w))
+}
+
 /// The header of a PDU: command_id, command_status, sequence_number.
 pub fn header(pdu: &[u8]) -> (u32, u32, u32) {
-    let w = |i: usize| {
-        pdu.get(i..i + 4)
-            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    };
+    let w = |i: usize| be32(pdu, i).unwrap_or(0);
     (w(4), w(8), w(12))
 }
 
@@ -157,7 +158,11 @@ pub async fn run(
     let mut next_seq: u32 = 1;
     let mut seq = || {
         let s = next_seq;
-        next_seq = if next_seq >= 0x7fff_ffff { 1 } else { next_seq + 1 };
+        next_seq = if next_seq >= 0x7fff_ffff {
+            1
+        } else {
+            next_seq + 1
+        };
         s
     };
     let mut parts = Reassembly::default();
@@ -329,9 +334,13 @@ fn bind(
     let resp = |status: CommandStatus| -> Command {
         let v = Some(rusmpp::values::InterfaceVersion::Smpp3_4);
         match kind {
-            BindKind::Transmitter => Command::new(status, sq, BindTransmitterResp::new(ours.clone(), v)),
+            BindKind::Transmitter => {
+                Command::new(status, sq, BindTransmitterResp::new(ours.clone(), v))
+            }
             BindKind::Receiver => Command::new(status, sq, BindReceiverResp::new(ours.clone(), v)),
-            BindKind::Transceiver => Command::new(status, sq, BindTransceiverResp::new(ours.clone(), v)),
+            BindKind::Transceiver => {
+                Command::new(status, sq, BindTransceiverResp::new(ours.clone(), v))
+            }
         }
     };
     if bound.is_some() {
@@ -369,7 +378,9 @@ fn submit(
         .account(system_id)
         .ok_or(CommandStatus::EsmeRbindfail)?;
     if !smpp.take_tps(system_id, acct.max_tps, Instant::now()) {
-        smpp.counters(system_id).throttled.fetch_add(1, Ordering::Relaxed);
+        smpp.counters(system_id)
+            .throttled
+            .fetch_add(1, Ordering::Relaxed);
         return Err(CommandStatus::EsmeRthrottled);
     }
     let source = sm.source_addr.as_str().to_string();
@@ -389,7 +400,11 @@ fn submit(
         .map_err(|_| CommandStatus::EsmeRinvsched)?;
     let validity = text::parse_time(sm.validity_period.as_str(), now)
         .map_err(|_| CommandStatus::EsmeRinvexpiry)?
-        .map(|t| (t - not_before.unwrap_or(now)).to_std().unwrap_or(Duration::ZERO));
+        .map(|t| {
+            (t - not_before.unwrap_or(now))
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+        });
     let priority = match u8::from(sm.priority_flag) {
         0 => Priority::Normal,
         _ => Priority::High,
@@ -415,17 +430,30 @@ fn submit(
             if total == 0 || seq == 0 || seq > total {
                 return Err(CommandStatus::EsmeRinvtlvval);
             }
-            (Some(text::Segment { reference, total, seq }), sm_bytes)
+            (
+                Some(text::Segment {
+                    reference,
+                    total,
+                    seq,
+                }),
+                sm_bytes,
+            )
         }
         (None, _) if esm & 0x40 != 0 => {
-            let (seg, rest) = text::split_udh(&sm_bytes).map_err(|_| CommandStatus::EsmeRinvesmclass)?;
+            let (seg, rest) =
+                text::split_udh(&sm_bytes).map_err(|_| CommandStatus::EsmeRinvesmclass)?;
             (seg, rest.to_vec())
         }
         (None, _) => (None, sm_bytes),
     };
     let whole = match segment {
         Some(s) if s.total > 1 => {
-            let key = PartsKey { source: source.clone(), dest: to.clone(), reference: s.reference, total: s.total };
+            let key = PartsKey {
+                source: source.clone(),
+                dest: to.clone(),
+                reference: s.reference,
+                total: s.total,
+            };
             let got = parts
                 .add(key.clone(), s.seq, body, Instant::now())
                 .map_err(|_| CommandStatus::EsmeRmsgqful)?;
@@ -434,13 +462,25 @@ fn submit(
                 None => return Ok(None),
                 Some(all) => {
                     let seqs = held.remove(&key).unwrap_or_default();
-                    return Ok(Some(request(system_id, to, coding, &all, report, priority, validity, not_before, seqs)));
+                    return Ok(Some(request(
+                        system_id, to, coding, &all, report, priority, validity, not_before, seqs,
+                    )));
                 }
             }
         }
         _ => body,
     };
-    Ok(Some(request(system_id, to, coding, &whole, report, priority, validity, not_before, vec![sq])))
+    Ok(Some(request(
+        system_id,
+        to,
+        coding,
+        &whole,
+        report,
+        priority,
+        validity,
+        not_before,
+        vec![sq],
+    )))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -518,9 +558,9 @@ fn text_pdu(from: &str, to: &str, esm: u8, text: &str) -> rusmpp::pdus::builders
     if octets.len() <= 254 {
         b.short_message(OctetString::from_vec(octets).unwrap_or_else(|_| OctetString::empty()))
     } else {
-        b.push_tlv(MessageDeliveryRequestTlvValue::MessagePayload(MessagePayload::new(
-            rusmpp::types::AnyOctetString::from_vec(octets),
-        )))
+        b.push_tlv(MessageDeliveryRequestTlvValue::MessagePayload(
+            MessagePayload::new(rusmpp::types::AnyOctetString::from_vec(octets)),
+        ))
     }
 }
 
@@ -542,9 +582,9 @@ pub fn receipt_pdu(
     let rid = cstr(id);
     text_pdu(&m.to, "", 0x04, &body)
         .push_tlv(MessageDeliveryRequestTlvValue::ReceiptedMessageId(rid))
-        .push_tlv(MessageDeliveryRequestTlvValue::MessageState(MessageState::from(
-            state.message_state(),
-        )))
+        .push_tlv(MessageDeliveryRequestTlvValue::MessageState(
+            MessageState::from(state.message_state()),
+        ))
         .build()
 }
 

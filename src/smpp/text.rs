@@ -19,7 +19,11 @@ pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, 
         return Ok(None);
     }
     let b = s.as_bytes();
-    if b.len() != 16 || !b.get(..15).is_some_and(|d| d.iter().all(u8::is_ascii_digit)) {
+    if b.len() != 16
+        || !b
+            .get(..15)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    {
         return Err(format!("{s:?} is not an SMPP time (YYMMDDhhmmsstnnp)"));
     }
     let n = |i: usize| -> u32 {
@@ -122,7 +126,9 @@ pub struct Segment {
 /// after the header.
 pub fn split_udh(sm: &[u8]) -> Result<(Option<Segment>, &[u8]), String> {
     let udhl = usize::from(*sm.first().ok_or("UDHI set on an empty message")?);
-    let header = sm.get(1..1 + udhl).ok_or("the UDH is longer than the message")?;
+    let header = sm
+        .get(1..1 + udhl)
+        .ok_or("the UDH is longer than the message")?;
     let rest = sm.get(1 + udhl..).unwrap_or(&[]);
     let mut i = 0;
     let mut seg = None;
@@ -327,6 +333,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn smpp_times() {
         let now = t(2026, 12, 2, 10, 0, 0);
         let cases: &[(&str, Result<Option<DateTime<Utc>>, ()>)] = &[
@@ -371,6 +378,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn udh_headers() {
         let seg = |r, t, s| {
             Some(Segment {
@@ -417,7 +425,8 @@ mod tests {
             .expire(now + Duration::from_secs(10), Duration::from_secs(60))
             .is_empty());
         assert_eq!(
-            r.expire(now + Duration::from_secs(61), Duration::from_secs(60)).len(),
+            r.expire(now + Duration::from_secs(61), Duration::from_secs(60))
+                .len(),
             2
         );
         assert!(r.is_empty());

@@ -841,7 +841,11 @@ fn kinds(c: &Connection, id: MessageId) -> Vec<String> {
 }
 
 /// One lifecycle: what it is, what it does, and the events it must leave.
-type Lifecycle = (&'static str, Box<dyn Fn(&Connection) -> MessageId>, Vec<&'static str>);
+type Lifecycle = (
+    &'static str,
+    Box<dyn Fn(&Connection) -> MessageId>,
+    Vec<&'static str>,
+);
 
 #[test]
 fn every_change_is_one_event_in_the_same_order() {
