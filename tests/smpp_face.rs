@@ -350,3 +350,34 @@ async fn smpp_receipts_and_mo_arrive_at_least_once_across_drops_and_kill9() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smpp_reload_adds_and_removes_accounts() {
+    let port = free_port();
+    let mut g = Gateway::start(vec![ModemPlan::default()], &smpp_config(port)).await;
+    let mut slow = connect(port);
+    slow.write_all(&pdu(0x02, 1, &bind_body("slow", "pw")))
+        .unwrap();
+    assert_eq!(read_pdu(&mut slow).map(|p| p.1), Some(0));
+    // "slow" goes, "fresh" comes.
+    g.extra = g.extra.replace(
+        "system_id = \"slow\"\npassword = \"pw\"",
+        "system_id = \"fresh\"\npassword = \"new\"",
+    );
+    assert!(g.extra.contains("fresh"), "{}", g.extra);
+    g.write_config();
+    g.sighup();
+    // The removed account's session is unbound by the server.
+    let (id, _, seq, _) = read_pdu(&mut slow).expect("an unbind");
+    assert_eq!(id, 0x06);
+    slow.write_all(&pdu(0x8000_0006, seq, b"")).unwrap();
+    assert!(read_pdu(&mut slow).is_none(), "closed after unbind");
+    let mut s = connect(port);
+    s.write_all(&pdu(0x02, 1, &bind_body("slow", "pw")))
+        .unwrap();
+    assert_eq!(read_pdu(&mut s).map(|p| p.1), Some(0x0F), "ESME_RINVSYSID");
+    let mut s = connect(port);
+    s.write_all(&pdu(0x02, 1, &bind_body("fresh", "new")))
+        .unwrap();
+    assert_eq!(read_pdu(&mut s).map(|p| p.1), Some(0));
+}

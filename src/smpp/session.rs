@@ -39,6 +39,9 @@ use crate::store::{OutgoingView, Priority};
 /// message fits with room to spare).
 pub const MAX_PDU: usize = 64 * 1024;
 
+/// How long an `unbind` we sent waits for its answer before we close.
+const UNBIND_WAIT: Duration = Duration::from_secs(2);
+
 /// A frame as read off the wire.
 #[derive(Debug)]
 pub enum Frame {
@@ -174,6 +177,7 @@ pub async fn run(
     let mut link_probe: Option<tokio::time::Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut unbinding = false;
+    let mut unbind_deadline = tokio::time::Instant::now();
     loop {
         let can_deliver = bound.as_ref().is_some_and(|(_, k)| k.receives())
             && inflight.len() < cfg.window
@@ -181,10 +185,14 @@ pub async fn run(
         let out: Option<Command> = tokio::select! {
             _ = cancel.cancelled(), if !unbinding => {
                 unbinding = true;
+                unbind_deadline = tokio::time::Instant::now() + UNBIND_WAIT;
                 Some(Command::new(CommandStatus::EsmeRok, seq(), Pdu::Unbind))
             }
             _ = tick.tick() => {
                 let now = tokio::time::Instant::now();
+                if unbinding && now >= unbind_deadline {
+                    break;
+                }
                 if bound.is_none() && now >= bind_deadline {
                     info!(%peer, "SMPP: no bind in time; closing");
                     break;
