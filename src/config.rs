@@ -1679,6 +1679,44 @@ mod tests {
         Config::from_str(text, Path::new("/etc/smsgate/smsgate.toml"))
     }
 
+    #[test]
+    fn smpp_section() {
+        let acct = |id: &str, pw: &str| {
+            format!("[[smpp.account]]\nsystem_id = \"{id}\"\npassword = \"{pw}\"\n")
+        };
+        let cases: Vec<(String, bool)> = vec![
+            (String::new(), true),
+            ("[smpp]\nlisten = \"127.0.0.1:2775\"\n".into(), true),
+            (
+                format!(
+                    "[smpp]\nlisten = \"0.0.0.0:2775\"\nbind_timeout = \"5s\"\n{}",
+                    acct("a", "12345678")
+                ),
+                true,
+            ),
+            ("[smpp]\nlisten = \"nowhere\"\n".into(), false),
+            ("[smpp]\nwindow = 0\n".into(), false),
+            ("[smpp]\nbind_timeout = \"soon\"\n".into(), false),
+            ("[smpp]\nlisen = \"x\"\n".into(), false),
+            (acct("a", "123456789"), false),
+            (acct("", "x"), false),
+            (acct("sixteen-chars-id", "x"), false),
+            (format!("{}{}", acct("a", "x"), acct("a", "y")), false),
+        ];
+        for (text, ok) in cases {
+            assert_eq!(load(&text).is_ok(), ok, "{text}");
+        }
+        let c = load(&format!(
+            "{}max_tps = 5\nreceive_mo = true\n",
+            acct("k", "pw")
+        ))
+        .unwrap();
+        assert_eq!(c.smpp.listen, "");
+        let a = c.smpp.account("k").unwrap();
+        assert_eq!((a.max_tps, a.receive_mo), (5, true));
+        assert_eq!(c.smpp.bind_timeout, Duration::from_secs(10));
+    }
+
     const MODEMS: &str = "[[modem]]\nname = \"sim1\"\ndevice = \"/dev/ttyUSB0\"\n\n[[modem]]\nname = \"sim2\"\ndevice = \"/dev/ttyUSB1\"\n";
 
     /// Each case: the text and the exact `path:line: key:` prefix expected.
