@@ -242,31 +242,22 @@ pub async fn serve(
     if let Ok(a) = listener.local_addr() {
         info!(listen = %a, "SMPP server listening");
     }
-    let mut consumers: HashMap<String, (CancellationToken, crate::config::SmppAccount)> =
-        HashMap::new();
+    let mut consumers: Consumers = HashMap::new();
+    // The consumers' cursors exist before the first session can submit (a
+    // new consumer starts at the end of the log).
+    for a in &smpp.gw.config().smpp.accounts {
+        let name = source_of(&a.system_id);
+        if let Err(e) = smpp.gw.store.cursor(&name, Utc::now()).await {
+            warn!(consumer = %name, "creating the cursor: {e}");
+        }
+    }
+    reconcile(&smpp, &mut consumers, &cancel, &tracker);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = tick.tick() => {
-                let cfg = smpp.gw.config();
-                let accounts = &cfg.smpp.accounts;
-                consumers.retain(|sid, (c, a)| {
-                    let keep = accounts.iter().any(|n| n == a);
-                    if !keep {
-                        c.cancel();
-                        info!(system_id = %sid, "SMPP account removed or changed");
-                    }
-                    keep
-                });
-                smpp.drop_sessions_not_in(&|sid| accounts.iter().any(|a| a.system_id == sid));
-                for a in accounts {
-                    if !consumers.contains_key(&a.system_id) {
-                        let c = cancel.child_token();
-                        tracker.spawn(deliveries(smpp.clone(), a.clone(), c.clone()));
-                        consumers.insert(a.system_id.clone(), (c, a.clone()));
-                    }
-                }
+                reconcile(&smpp, &mut consumers, &cancel, &tracker);
             }
             conn = listener.accept() => match conn {
                 Ok((stream, peer)) => {
@@ -294,6 +285,37 @@ pub async fn serve(
     }
     for (_, (c, _)) in consumers {
         c.cancel();
+    }
+}
+
+type Consumers = HashMap<String, (CancellationToken, crate::config::SmppAccount)>;
+
+/// Brings the delivery consumers and sessions in step with the accounts
+/// configured now: a new account gets its consumer, a removed (or changed)
+/// one loses it, and a removed account's sessions are unbound.
+fn reconcile(
+    smpp: &Arc<Smpp>,
+    consumers: &mut Consumers,
+    cancel: &CancellationToken,
+    tracker: &TaskTracker,
+) {
+    let cfg = smpp.gw.config();
+    let accounts = &cfg.smpp.accounts;
+    consumers.retain(|sid, (c, a)| {
+        let keep = accounts.iter().any(|n| n == a);
+        if !keep {
+            c.cancel();
+            info!(system_id = %sid, "SMPP account removed or changed");
+        }
+        keep
+    });
+    smpp.drop_sessions_not_in(&|sid| accounts.iter().any(|a| a.system_id == sid));
+    for a in accounts {
+        if !consumers.contains_key(&a.system_id) {
+            let c = cancel.child_token();
+            tracker.spawn(deliveries(smpp.clone(), a.clone(), c.clone()));
+            consumers.insert(a.system_id.clone(), (c, a.clone()));
+        }
     }
 }
 
