@@ -60,6 +60,17 @@ fn read_pdu(s: &mut TcpStream) -> Option<(u32, u32, u32, Vec<u8>)> {
     Some((w(0), w(4), w(8), rest[12..].to_vec()))
 }
 
+/// Reads the next PDU that is not a deliver_sm (those are answered).
+fn read_resp(s: &mut TcpStream) -> Option<(u32, u32, u32, Vec<u8>)> {
+    loop {
+        let p = read_pdu(s)?;
+        if p.0 != 0x05 {
+            return Some(p);
+        }
+        s.write_all(&pdu(0x8000_0005, p.2, b"\0")).unwrap();
+    }
+}
+
 fn bind_body(system_id: &str, password: &str) -> Vec<u8> {
     let mut b = Vec::new();
     for f in [system_id, password, ""] {
@@ -140,30 +151,42 @@ async fn smpp_bad_input_gets_its_status_and_others_carry_on() {
     slow.write_all(&pdu(0x02, 1, &bind_body("slow", "pw")))
         .unwrap();
     assert_eq!(read_pdu(&mut slow).map(|p| p.1), Some(0));
-    for i in 0..5u32 {
-        slow.write_all(&pdu(0x04, 10 + i, &submit_body(&msisdn(0), b"tps")))
-            .unwrap();
-    }
-    let mut statuses = Vec::new();
-    for _ in 0..5 {
+    // 10,000 submits at once, written from another thread while this one
+    // reads the answers.
+    const N: u32 = 10_000;
+    let mut w = slow.try_clone().unwrap();
+    let to = msisdn(0);
+    let writer = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for i in 0..N {
+            all.extend_from_slice(&pdu(0x04, 10 + i, &submit_body(&to, b"tps")));
+        }
+        w.write_all(&all).unwrap();
+    });
+    let mut statuses = std::collections::BTreeMap::<u32, u32>::new();
+    for _ in 0..N {
         let (id, status, _, _) = read_pdu(&mut slow).unwrap();
         assert_eq!(id, 0x8000_0004);
-        statuses.push(status);
+        *statuses.entry(status).or_default() += 1;
     }
-    assert!(
-        statuses.iter().filter(|s| **s == 0x58).count() >= 3,
+    writer.join().unwrap();
+    let ok = statuses.get(&0).copied().unwrap_or(0);
+    assert!((1..=40).contains(&ok), "{statuses:?}");
+    assert_eq!(
+        ok + statuses.get(&0x58).copied().unwrap_or(0),
+        N,
         "{statuses:?}"
     );
     // An invalid number.
     good.write_all(&pdu(0x04, 2, &submit_body("12ab", b"x")))
         .unwrap();
-    let (id, status, seq, _) = read_pdu(&mut good).unwrap();
+    let (id, status, seq, _) = read_resp(&mut good).unwrap();
     assert_eq!((id, seq), (0x8000_0004, 2));
     assert_eq!(status, 0x0B, "ESME_RINVDSTADR");
     // The first session still answers, and status shows the sessions.
     good.write_all(&pdu(0x15, 3, b"")).unwrap();
     assert_eq!(
-        read_pdu(&mut good).map(|p| (p.0, p.1, p.2)),
+        read_resp(&mut good).map(|p| (p.0, p.1, p.2)),
         Some((0x8000_0015, 0, 3))
     );
     let st = g.ok(serde_json::json!({"cmd": "status"}));
