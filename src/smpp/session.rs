@@ -673,7 +673,7 @@ mod tests {
     /// target's check, a few thousand times on every test run).
     #[test]
     fn mutated_pdus_never_panic() {
-        let mut sub = b"\0\x05\0src\0\x01\x014915112345678\0\x40\0\0261202120000000+\0000001000000000R\0\x01\0\x08\0".to_vec();
+        let mut sub = b"\0\x05\0src\0\x01\x014915112345678\0\x40\0\x00261202120000000+\x00000001000000000R\0\x01\0\x08\0".to_vec();
         sub.extend_from_slice(&[8, 5, 0, 3, 7, 2, 1, 0, 0x48]);
         let seeds = [
             pdu(0x04, 1, &sub),
