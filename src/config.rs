@@ -81,6 +81,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `[http]`: the HTTP API (off while `listen` is `None`).
     pub http: HttpConfig,
+    /// `[smpp]`: the SMPP server face (off while `listen` is empty).
+    pub smpp: SmppConfig,
     /// `[[modem]]` entries, in file order. May be empty.
     pub modems: Vec<ModemConfig>,
 }
@@ -94,6 +96,78 @@ pub struct StoreConfig {
     /// Finished messages, received messages, reports and events older than
     /// this are pruned (`[store] keep`, default 90 days).
     pub keep: Duration,
+}
+
+/// `[smpp]`: the SMPP 3.4 server (the gateway as an SMSC).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmppConfig {
+    /// `host:port` to listen on; empty (the default) means off.
+    pub listen: String,
+    /// At most this many sessions at once (more are closed at once).
+    pub max_sessions: usize,
+    /// A connection that has not bound after this long is closed.
+    #[serde(with = "humantime_serde_secs")]
+    pub bind_timeout: Duration,
+    /// Idle this long, the server sends `enquire_link`; no answer within
+    /// the same time closes the session.
+    #[serde(with = "humantime_serde_secs")]
+    pub enquire_link: Duration,
+    /// Outstanding `deliver_sm` per session.
+    pub window: usize,
+    /// Parts of a long message wait this long for the rest.
+    #[serde(with = "humantime_serde_secs")]
+    pub reassembly_timeout: Duration,
+    #[serde(rename = "account")]
+    pub accounts: Vec<SmppAccount>,
+}
+
+impl Default for SmppConfig {
+    fn default() -> Self {
+        SmppConfig {
+            listen: String::new(),
+            max_sessions: 64,
+            bind_timeout: Duration::from_secs(10),
+            enquire_link: Duration::from_secs(30),
+            window: 10,
+            reassembly_timeout: Duration::from_secs(60),
+            accounts: Vec::new(),
+        }
+    }
+}
+
+/// One `[[smpp.account]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmppAccount {
+    pub system_id: String,
+    pub password: String,
+    /// `submit_sm` per second; 0 (the default) is no limit.
+    #[serde(default)]
+    pub max_tps: u32,
+    /// Received SMS go to this account's receiver/transceiver binds.
+    #[serde(default)]
+    pub receive_mo: bool,
+    /// When not empty, `source_addr` must be one of these.
+    #[serde(default)]
+    pub allowed_sources: Vec<String>,
+}
+
+impl SmppConfig {
+    pub fn account(&self, system_id: &str) -> Option<&SmppAccount> {
+        self.accounts.iter().find(|a| a.system_id == system_id)
+    }
+}
+
+/// Durations in `[smpp]` as humantime strings (`"10s"`).
+mod humantime_serde_secs {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -831,6 +905,7 @@ struct RawFile {
     log: Option<RawLog>,
     #[serde(default)]
     http: Option<RawHttp>,
+    smpp: Option<SmppConfig>,
     #[serde(default)]
     modem: Vec<RawModem>,
 }
@@ -1266,6 +1341,7 @@ impl Ctx<'_> {
         let compat = self.compat(raw.compat.unwrap_or_default())?;
         let log = self.log(raw.log.unwrap_or_default())?;
         let http = self.http(raw.http.unwrap_or_default())?;
+        let smpp = self.smpp(raw.smpp.unwrap_or_default())?;
         let mut modems: Vec<ModemConfig> = Vec::with_capacity(raw.modem.len());
         for (i, m) in raw.modem.into_iter().enumerate() {
             let mc = self.modem(i, m, &dispatch)?;
@@ -1329,6 +1405,7 @@ impl Ctx<'_> {
             compat,
             log,
             http,
+            smpp,
             modems,
         })
     }
@@ -1710,6 +1787,37 @@ impl Ctx<'_> {
         })
     }
 
+    fn smpp(&self, s: SmppConfig) -> Result<SmppConfig, ConfigError> {
+        if !s.listen.is_empty() && s.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(self.err("smpp.listen", "must be ip:port, e.g. \"0.0.0.0:2775\""));
+        }
+        if s.max_sessions == 0 || s.window == 0 {
+            return Err(self.err("smpp", "max_sessions and window must be at least 1"));
+        }
+        for (i, a) in s.accounts.iter().enumerate() {
+            if a.system_id.is_empty() || a.system_id.len() > 15 {
+                return Err(self.err(format!("smpp.account[{i}].system_id"), "1 to 15 characters"));
+            }
+            if a.password.len() > 8 {
+                return Err(self.err(
+                    format!("smpp.account[{i}].password"),
+                    "at most 8 characters (SMPP 3.4)",
+                ));
+            }
+            if s.accounts
+                .iter()
+                .take(i)
+                .any(|o| o.system_id == a.system_id)
+            {
+                return Err(self.err(
+                    format!("smpp.account[{i}].system_id"),
+                    format!("duplicate system_id {:?}", a.system_id),
+                ));
+            }
+        }
+        Ok(s)
+    }
+
     fn hooks(&self, r: RawHooks) -> Result<HooksConfig, ConfigError> {
         let argv = |v: S<Vec<String>>, key: &str| -> Result<Option<Vec<String>>, ConfigError> {
             let Some(v) = v else {
@@ -1987,6 +2095,44 @@ mod tests {
 
     fn load(text: &str) -> Result<Config, ConfigError> {
         Config::from_str(text, Path::new("/etc/smsgate/smsgate.toml"))
+    }
+
+    #[test]
+    fn smpp_section() {
+        let acct = |id: &str, pw: &str| {
+            format!("[[smpp.account]]\nsystem_id = \"{id}\"\npassword = \"{pw}\"\n")
+        };
+        let cases: Vec<(String, bool)> = vec![
+            (String::new(), true),
+            ("[smpp]\nlisten = \"127.0.0.1:2775\"\n".into(), true),
+            (
+                format!(
+                    "[smpp]\nlisten = \"0.0.0.0:2775\"\nbind_timeout = \"5s\"\n{}",
+                    acct("a", "12345678")
+                ),
+                true,
+            ),
+            ("[smpp]\nlisten = \"nowhere\"\n".into(), false),
+            ("[smpp]\nwindow = 0\n".into(), false),
+            ("[smpp]\nbind_timeout = \"soon\"\n".into(), false),
+            ("[smpp]\nlisen = \"x\"\n".into(), false),
+            (acct("a", "123456789"), false),
+            (acct("", "x"), false),
+            (acct("sixteen-chars-id", "x"), false),
+            (format!("{}{}", acct("a", "x"), acct("a", "y")), false),
+        ];
+        for (text, ok) in cases {
+            assert_eq!(load(&text).is_ok(), ok, "{text}");
+        }
+        let c = load(&format!(
+            "{}max_tps = 5\nreceive_mo = true\n",
+            acct("k", "pw")
+        ))
+        .unwrap();
+        assert_eq!(c.smpp.listen, "");
+        let a = c.smpp.account("k").unwrap();
+        assert_eq!((a.max_tps, a.receive_mo), (5, true));
+        assert_eq!(c.smpp.bind_timeout, Duration::from_secs(10));
     }
 
     const MODEMS: &str = "[[modem]]\nname = \"sim1\"\ndevice = \"/dev/ttyUSB0\"\n\n[[modem]]\nname = \"sim2\"\ndevice = \"/dev/ttyUSB1\"\n";

@@ -32,6 +32,7 @@ pub mod http;
 pub mod modem;
 pub mod notify;
 pub mod sim;
+pub mod smpp;
 pub mod spool;
 pub mod store;
 pub mod webhooks;

@@ -112,3 +112,10 @@ fn control_request_corpus() {
         "no corpus request parses: the corpus lost its seeds"
     );
 }
+
+#[test]
+fn smpp_session_corpus() {
+    for (_name, data) in corpus("smpp_session") {
+        smsgate::smpp::session::fuzz_one(&data);
+    }
+}

@@ -237,6 +237,10 @@ pub async fn run(
         ),
         None => None,
     };
+    // SMPP (when `[smpp] listen` is set).
+    let smpp_listener = crate::smpp::bind(&cfg.smpp.listen)
+        .await
+        .map_err(|e| DaemonError::Io(format!("[smpp] listen {}: {e}", cfg.smpp.listen)))?;
 
     // Spool.
     let spool = if cfg.spool.enabled {
@@ -317,6 +321,7 @@ pub async fn run(
         reload_tx: reload_tx.clone(),
         tokens: Default::default(),
         webhooks: webhooks.clone(),
+        faces: Mutex::new(BTreeMap::new()),
     });
 
     // Event-log consumers: hooks and smstools3 copies, each from its cursor.
@@ -363,6 +368,19 @@ pub async fn run(
     // with the other intakes.
     if let Some(l) = http_listener {
         tracker.spawn(crate::http::serve(l, gw.clone(), intake_cancel.clone()));
+    }
+
+    // SMPP server: sessions and per-account delivery consumers.
+    if let Some(l) = smpp_listener {
+        let smpp = crate::smpp::Smpp::new(gw.clone());
+        let s = smpp.clone();
+        gw.add_face("smpp", Arc::new(move || s.status()));
+        tracker.spawn(crate::smpp::serve(
+            smpp,
+            l,
+            intake_cancel.clone(),
+            tracker.clone(),
+        ));
     }
 
     // Spool intake.

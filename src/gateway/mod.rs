@@ -97,7 +97,12 @@ pub struct Gateway {
     pub(crate) tokens: api::TokenCache,
     /// The webhook consumers (`webhook_*` calls start and stop them).
     pub webhooks: Arc<crate::webhooks::Engine>,
+    /// Faces that show their own state in `status` (SMPP sessions), by name.
+    pub(crate) faces: Mutex<BTreeMap<&'static str, FaceStatus>>,
 }
+
+/// A face's part of `status`.
+pub type FaceStatus = Arc<dyn Fn() -> Value + Send + Sync>;
 
 /// The name the daemon's older code used for the core.
 pub(crate) type Shared = Gateway;
@@ -128,6 +133,11 @@ impl Gateway {
         self.modem(modem)
             .and_then(|h| h.status().borrow().imsi.clone())
             .unwrap_or_else(|| modem.to_string())
+    }
+
+    /// Lets a face add its own section to `status`.
+    pub fn add_face(&self, name: &'static str, status: FaceStatus) {
+        lock(&self.faces).insert(name, status);
     }
 
     // --- intake -------------------------------------------------------------
@@ -180,7 +190,11 @@ impl Gateway {
             .into_iter()
             .map(|(name, pos)| (name, (last - pos).max(0)))
             .collect();
-        Ok(json!({
+        let faces: Vec<(&'static str, FaceStatus)> = lock(&self.faces)
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        let mut out = json!({
             "daemon": {
                 "version": env!("CARGO_PKG_VERSION"),
                 "protocol": PROTOCOL_VERSION,
@@ -191,7 +205,13 @@ impl Gateway {
             "modems": modems,
             "events": {"last_id": last, "pending": pending},
             "webhooks": {"deliveries": self.webhooks.stats().to_json()},
-        }))
+        });
+        if let Some(obj) = out.as_object_mut() {
+            for (name, f) in faces {
+                obj.insert(name.to_string(), f());
+            }
+        }
+        Ok(out)
     }
 
     // --- control ------------------------------------------------------------
