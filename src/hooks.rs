@@ -494,7 +494,10 @@ mod tests {
         .await;
         // Far more than could ever run at once: the log holds them.
         for i in 0..30u8 {
-            store.append_event(report(i), chrono::Utc::now()).await.unwrap();
+            store
+                .append_event(report(i), chrono::Utc::now())
+                .await
+                .unwrap();
         }
         wait_for(&hooks.stats, |s| s.succeeded.load(Ordering::Relaxed) == 30).await;
         let max = std::fs::read_to_string(runs.join("max")).unwrap();
@@ -530,7 +533,10 @@ mod tests {
         let cancel = CancellationToken::new();
         let hooks = Hooks::start(opts.clone(), store.clone(), cancel.clone(), &tracker).await;
         for i in 0..3u8 {
-            store.append_event(report(i), chrono::Utc::now()).await.unwrap();
+            store
+                .append_event(report(i), chrono::Utc::now())
+                .await
+                .unwrap();
         }
         wait_for(&hooks.stats, |s| s.succeeded.load(Ordering::Relaxed) == 3).await;
         cancel.cancel();
@@ -538,9 +544,18 @@ mod tests {
         tracker.wait().await;
         // While no hook runs, more events arrive; a new runner catches up.
         for i in 3..6u8 {
-            store.append_event(report(i), chrono::Utc::now()).await.unwrap();
+            store
+                .append_event(report(i), chrono::Utc::now())
+                .await
+                .unwrap();
         }
-        let hooks = Hooks::start(opts, store.clone(), CancellationToken::new(), &TaskTracker::new()).await;
+        let hooks = Hooks::start(
+            opts,
+            store.clone(),
+            CancellationToken::new(),
+            &TaskTracker::new(),
+        )
+        .await;
         wait_for(&hooks.stats, |s| s.succeeded.load(Ordering::Relaxed) == 3).await;
         let lines: Vec<String> = std::fs::read_to_string(&log)
             .unwrap()

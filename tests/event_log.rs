@@ -106,7 +106,10 @@ async fn a_slow_hook_gets_every_sent_event_exactly_once() {
     let events: BTreeSet<i64> = runs.iter().map(|(_, e)| *e).collect();
     assert_eq!(events.len(), N, "each run had its own event id");
     let log = g.log();
-    assert!(!log.contains("dropped"), "the daemon dropped events:\n{log}");
+    assert!(
+        !log.contains("dropped"),
+        "the daemon dropped events:\n{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,7 +184,11 @@ async fn watch_since_gets_exactly_what_a_client_missed() {
     }
     let want: Vec<i64> = everything.iter().copied().filter(|e| *e > resume).collect();
     assert_eq!(missed, want, "resumed stream differs from the log");
-    let before: Vec<i64> = everything.iter().copied().filter(|e| *e <= resume).collect();
+    let before: Vec<i64> = everything
+        .iter()
+        .copied()
+        .filter(|e| *e <= resume)
+        .collect();
     assert_eq!(seen, before, "the live stream skipped or repeated events");
     assert!(
         everything.windows(2).all(|w| w[0] < w[1]),

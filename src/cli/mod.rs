@@ -6,6 +6,7 @@ pub mod check_config;
 pub mod client;
 pub mod demo;
 pub mod pdu;
+pub mod report;
 pub mod sim;
 
 use clap::{Parser, Subcommand};
@@ -148,6 +149,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Delivery report: per modem, day or campaign, messages and parts
+    /// sent, delivered, failed, expired, received; delivery rate; times.
+    Report(report::ReportArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     #[command(hide = true)]
     Completions { shell: clap_complete::Shell },
@@ -244,6 +248,7 @@ pub fn main() -> i32 {
                 })
         }
         Command::Reload { conn, json } => client::single(&conn, Request::Reload {}, json),
+        Command::Report(args) => report::run(args),
         Command::CheckConfig(args) => check_config::run(args),
         Command::Pdu(args) => pdu::run(args),
         Command::Sim(args) => sim::run(args),

@@ -57,6 +57,14 @@ pub enum Request {
     Reload {},
     /// Delete what `[store] keep` says is old enough, now.
     Prune {},
+    /// The delivery report: `since` is a duration back from now (`7d`) or an
+    /// RFC 3339 time (default 7 days), `by` is `modem`, `day` or `campaign`.
+    Report {
+        #[serde(default)]
+        since: Option<String>,
+        #[serde(default)]
+        by: Option<String>,
+    },
     /// Stream events until the client leaves: replays the events after `since` (none when absent), then follows.
     Watch {
         #[serde(default)]
@@ -354,7 +362,10 @@ mod tests {
                 }),
             ),
             (r#"{"cmd":"reload"}"#, Ok(Request::Reload {})),
-            (r#"{"cmd":"watch","id":3}"#, Ok(Request::Watch { since: None })),
+            (
+                r#"{"cmd":"watch","id":3}"#,
+                Ok(Request::Watch { since: None }),
+            ),
             (
                 r#"{"cmd":"watch","since":17}"#,
                 Ok(Request::Watch { since: Some(17) }),

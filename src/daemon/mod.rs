@@ -489,7 +489,11 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// The periodic work: flushing incomplete concatenated sets, pruning, the
 /// systemd watchdog and status line. Never in the way of a signal.
-async fn housekeeping(gw: Arc<Gateway>, dispatcher: watch::Receiver<bool>, cancel: CancellationToken) {
+async fn housekeeping(
+    gw: Arc<Gateway>,
+    dispatcher: watch::Receiver<bool>,
+    cancel: CancellationToken,
+) {
     let cfg = gw.config();
     let watchdog = notify::Watchdog::from_env();
     let mut watchdog_tick =
@@ -704,8 +708,12 @@ async fn reload_loop(
 /// bad file changes nothing.
 async fn reload_inner(shared: &Arc<Gateway>, ctx: &mut ReloadCtx) -> Result<Value, String> {
     let new = Arc::new(Config::load(&ctx.path).map_err(|e| e.to_string())?);
-    let (modem_tx, updates, modems_cancel, tracker) =
-        (&ctx.modem_tx, &ctx.updates, &ctx.modems_cancel, &ctx.tracker);
+    let (modem_tx, updates, modems_cancel, tracker) = (
+        &ctx.modem_tx,
+        &ctx.updates,
+        &ctx.modems_cancel,
+        &ctx.tracker,
+    );
     let old = shared.config();
     let enabled = |c: &Config| -> BTreeMap<String, ModemConfig> {
         c.modems
@@ -817,8 +825,7 @@ async fn reload_inner(shared: &Arc<Gateway>, ctx: &mut ReloadCtx) -> Result<Valu
     if copies_changed {
         ctx.copies_cancel.cancel();
         ctx.copies_cancel = ctx.consumers_cancel.child_token();
-        crate::events::copies::start(shared.clone(), ctx.copies_cancel.clone(), &ctx.tracker)
-            .await;
+        crate::events::copies::start(shared.clone(), ctx.copies_cancel.clone(), &ctx.tracker).await;
         info!("smstools3 copy directories reloaded");
     }
     if old.control.socket != shared.config().control.socket {

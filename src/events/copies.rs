@@ -95,7 +95,9 @@ fn ident(gw: &Gateway, modem: &str) -> (Option<String>, Option<String>) {
 fn write(gw: &Gateway, kind: Kind, dir: &PathBuf, ev: &Event) {
     let at = ev.at.fixed_offset();
     match (&ev.data, kind) {
-        (EventData::Sent(v), Kind::Sent) => intake::write_copy_to(gw, dir, v, MessageState::Sent, at),
+        (EventData::Sent(v), Kind::Sent) => {
+            intake::write_copy_to(gw, dir, v, MessageState::Sent, at)
+        }
         (EventData::Failed(v), Kind::Failed) => {
             intake::write_copy_to(gw, dir, v, MessageState::Failed, at)
         }

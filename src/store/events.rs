@@ -386,15 +386,9 @@ pub(crate) fn prune_step(c: &Connection, cutoff: DateTime<Utc>) -> Result<Pruned
         cut,
     )?;
     let step = PRUNE_STEP as u64;
-    p.more = [
-        p.messages,
-        p.received_pdus,
-        p.inbox,
-        p.reports,
-        p.events,
-    ]
-    .iter()
-    .any(|n| *n >= step);
+    p.more = [p.messages, p.received_pdus, p.inbox, p.reports, p.events]
+        .iter()
+        .any(|n| *n >= step);
     Ok(p)
 }
 

@@ -5,8 +5,9 @@
 //!
 //! Layout: `schema.rs` (migrations), `outgoing.rs` (the send lifecycle and
 //! its queries), `incoming.rs` (received PDUs, reassembly, status reports,
-//! modems and SIMs). Each of those is plain functions over a `&Connection`,
-//! run by the thread here inside the batch transaction.
+//! modems and SIMs), `report.rs` (delivery reports, read-only). Each of
+//! those is plain functions over a `&Connection`, run by the thread here
+//! inside the batch transaction.
 //!
 //! Group commit: the thread blocks for one request, drains whatever else is
 //! waiting (up to [`MAX_BATCH`]), runs each inside its own SAVEPOINT in one
@@ -40,11 +41,13 @@
 mod events;
 mod incoming;
 mod outgoing;
+mod report;
 mod schema;
 
 pub use events::{
     Event, EventData, ModemEvent, MwiEvent, PartEvent, Pruned, ReportEvent, PRUNE_STEP,
 };
+pub use report::{Percentiles, Report, ReportBy, ReportRow, CSV_HEADER, NO_GROUP};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -923,6 +926,19 @@ impl Store {
         self.call(incoming::counts).await
     }
 
+    // --- reports ------------------------------------------------------------
+
+    /// The delivery report of everything queued or received since `since`,
+    /// grouped `by` modem, day or campaign.
+    pub async fn report(
+        &self,
+        since: DateTime<Utc>,
+        by: ReportBy,
+        now: DateTime<Utc>,
+    ) -> Result<Report, StoreError> {
+        self.call(move |c| report::report(c, since, by, now)).await
+    }
+
     // --- the event log ------------------------------------------------------
 
     /// Events after `after`, oldest first, at most `limit`, of the `kinds`
@@ -938,7 +954,11 @@ impl Store {
     }
 
     /// Appends an event that no other store change carries (modem up/down).
-    pub async fn append_event(&self, data: EventData, now: DateTime<Utc>) -> Result<i64, StoreError> {
+    pub async fn append_event(
+        &self,
+        data: EventData,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
         self.call(move |c| events::append(c, now, &data)).await
     }
 

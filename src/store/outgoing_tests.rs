@@ -858,8 +858,15 @@ fn every_change_is_one_event_in_the_same_order() {
                 id
             }),
             vec![
-                "queued", "part_sent", "part_sent", "part_sent", "sent", "report", "report",
-                "report", "delivered",
+                "queued",
+                "part_sent",
+                "part_sent",
+                "part_sent",
+                "sent",
+                "report",
+                "report",
+                "report",
+                "delivered",
             ],
         ),
         (
