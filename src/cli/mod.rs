@@ -6,6 +6,7 @@ pub mod check_config;
 pub mod client;
 pub mod demo;
 pub mod pdu;
+pub mod probe;
 pub mod report;
 pub mod sim;
 
@@ -152,6 +153,9 @@ pub enum Command {
     /// Delivery report: per modem, day or campaign, messages and parts
     /// sent, delivered, failed, expired, received; delivery rate; times.
     Report(report::ReportArgs),
+    /// Diagnose a modem port without the daemon: who holds it, whether it
+    /// answers, SIM, PIN, network, signal, modes, storage, with advice.
+    Probe(probe::ProbeArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     #[command(hide = true)]
     Completions { shell: clap_complete::Shell },
@@ -249,6 +253,7 @@ pub fn main() -> i32 {
         }
         Command::Reload { conn, json } => client::single(&conn, Request::Reload {}, json),
         Command::Report(args) => report::run(args),
+        Command::Probe(args) => probe::run(args),
         Command::CheckConfig(args) => check_config::run(args),
         Command::Pdu(args) => pdu::run(args),
         Command::Sim(args) => sim::run(args),

@@ -10,10 +10,12 @@
 //! - `conn` runs one AT command over the port; `port` opens the device and
 //!   waits (inotify + slow timer) for a vanished path to come back.
 //! - [`quirks`] is the vendor table.
+//! - [`probe`] diagnoses a port without the daemon (`smsgate probe`).
 
 mod conn;
 mod driver;
 mod port;
+pub mod probe;
 pub mod quirks;
 
 pub use crate::at::{ErrorClass, Registration};
