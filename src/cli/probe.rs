@@ -27,6 +27,10 @@ pub struct ProbeArgs {
     pub timeout: Duration,
     #[arg(long)]
     pub json: bool,
+    /// A process known to hold the port harmlessly (a serial multiplexer,
+    /// a simulator): not reported. Repeatable.
+    #[arg(long = "ignore-holder", value_name = "PID")]
+    pub ignore: Vec<u32>,
 }
 
 pub fn run(args: ProbeArgs) -> Result<(), CliError> {
@@ -44,6 +48,7 @@ pub fn run(args: ProbeArgs) -> Result<(), CliError> {
     let opts = ProbeOptions {
         baud: args.baud,
         timeout: args.timeout,
+        ignore: args.ignore,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -52,7 +57,7 @@ pub fn run(args: ProbeArgs) -> Result<(), CliError> {
     let results: Vec<Probe> = rt.block_on(async {
         let mut v = Vec::new();
         for d in &devices {
-            v.push(probe::probe(d, opts).await);
+            v.push(probe::probe(d, &opts).await);
         }
         v
     });

@@ -19,11 +19,14 @@ use crate::at::command::{parse_cops, parse_cpin, parse_creg, parse_csca, parse_c
 use crate::at::{Command, Final, Registration, Response};
 
 /// How a probe talks to the port.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ProbeOptions {
     pub baud: u32,
     /// Each command's own time limit.
     pub timeout: Duration,
+    /// Processes known to hold the port harmlessly (e.g. a serial
+    /// multiplexer, or the simulator a test runs the probe against).
+    pub ignore: Vec<u32>,
 }
 
 impl Default for ProbeOptions {
@@ -31,6 +34,7 @@ impl Default for ProbeOptions {
         ProbeOptions {
             baud: 115_200,
             timeout: Duration::from_secs(2),
+            ignore: Vec::new(),
         }
     }
 }
@@ -188,11 +192,13 @@ fn held_advice(h: &Holder) -> String {
 }
 
 /// Probes `device`: never fails, every trouble is a finding.
-pub async fn probe(device: &Path, opts: ProbeOptions) -> Probe {
+pub async fn probe(device: &Path, opts: &ProbeOptions) -> Probe {
+    let mut found = holders(Path::new("/proc"), device);
+    found.retain(|h| !opts.ignore.contains(&h.pid));
     let mut p = Probe {
         device: device.to_path_buf(),
         resolved: std::fs::canonicalize(device).ok(),
-        holders: holders(Path::new("/proc"), device),
+        holders: found,
         ..Probe::default()
     };
     for h in p.holders.clone() {
