@@ -3,7 +3,8 @@
 //! received messages; the report's JSON, per modem, per day and per
 //! campaign, agrees with the message table (every message's `show`, the
 //! inbox, and the `outgoing` table counted directly); the CSV opens in
-//! Python's `csv` module with the same figures.
+//! Python's `csv` module with the same figures; `status` says when each
+//! modem was last ready.
 mod common;
 
 use std::collections::BTreeMap;
@@ -283,6 +284,12 @@ async fn the_report_agrees_with_the_message_table() {
         let p50 = &group["queued_to_sent"]["p50_s"];
         let csv_p50: Option<f64> = row["queued_to_sent_p50_s"].parse().ok();
         assert_eq!(csv_p50, p50.as_f64(), "{row:?}");
+    }
+    // `status` says when each modem was last ready (all are now).
+    let status = g.ok(json!({"cmd": "status"}));
+    for m in status["modems"].as_array().unwrap() {
+        let at = ms(&m["last_ready_at"]).unwrap_or_else(|| panic!("{m}"));
+        assert!((Utc::now().timestamp_millis() - at).abs() < 60_000, "{m}");
     }
     let table = cli(&["--since", "1h"]);
     assert!(
