@@ -34,7 +34,7 @@ struct Args {
     #[arg(long, hide = true)]
     bench: bool,
     /// Scenarios to run, comma-separated: throughput, pickup, inbound, run10k,
-    /// idle, queue, smstools.
+    /// idle, queue, smstools, hooks (the last is not in the default set).
     #[arg(
         long,
         value_delimiter = ',',
@@ -75,6 +75,10 @@ struct Args {
 
 /// `--db-dir`, set once at start.
 static DB_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Extra TOML appended to every rig's configuration (the hooks scenario
+/// sets its `[hooks]` section; empty otherwise).
+static EXTRA_TOML: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
 
 fn main() -> Result<()> {
     let mut args = Args::parse();
@@ -248,6 +252,26 @@ async fn run(args: Args) -> Result<()> {
                 r.rss_after,
                 r.cpu,
                 r.db_mib,
+                loadavg()
+            );
+        }
+    }
+    if want("hooks") {
+        println!("\n## hooks (a `sent` hook on every message, 4 modems answering at once)");
+        println!("| hook | messages | max_concurrent | all sent after s | backlog drained after s | hook runs/s | runs | loadavg |");
+        println!("|---|---|---|---|---|---|---|---|");
+        for (label, argv) in [
+            ("/bin/true", "[\"/bin/true\"]"),
+            ("sh, sleep 50 ms", "[\"/bin/sh\", \"-c\", \"sleep 0.05\"]"),
+        ] {
+            let r = hooks(&bin, 5_000, argv).await?;
+            println!(
+                "| {label} | {} | 4 | {:.2} | {:.2} | {:.0} | {} | {} |",
+                r.messages,
+                r.sent_after,
+                r.drained_after,
+                r.runs_per_s,
+                r.runs,
                 loadavg()
             );
         }
@@ -544,6 +568,7 @@ fn write_config(
         socket.display(),
         spool.display()
     );
+    toml.push_str(&EXTRA_TOML.lock().map(|e| e.clone()).unwrap_or_default());
     for i in 0..modems {
         toml.push_str(&format!(
             "[[modem]]\nname = \"m{i}\"\ndevice = \"{}\"\n\n",
@@ -773,6 +798,57 @@ async fn throughput(bin: &Path, n: usize, latency: Duration, parts: usize) -> Re
         whole,
         cpu: p.cpu,
         hwm_mib: p.hwm_mib,
+    })
+}
+
+struct HookFigures {
+    messages: usize,
+    sent_after: f64,
+    drained_after: f64,
+    runs_per_s: f64,
+    runs: u64,
+}
+
+/// A burst of `m` queued messages with a `sent` hook (`argv`), then 4
+/// instant modems: how long until every message is sent, and until the
+/// hook's backlog in the event log is drained (`status` → `events.pending`).
+async fn hooks(bin: &Path, m: usize, argv: &str) -> Result<HookFigures> {
+    *EXTRA_TOML.lock().map_err(|_| anyhow!("lock"))? =
+        format!("[hooks]\nsent = {argv}\ntimeout = \"60s\"\n\n");
+    let rig = Rig::start(bin, 4, Faults::default(), false).await;
+    EXTRA_TOML.lock().map_err(|_| anyhow!("lock"))?.clear();
+    let mut rig = rig?;
+    send_many(&rig.socket, m, 8).await?;
+    rig.drain_taps();
+    let start = Instant::now();
+    rig.add_modems().await?;
+    let mut c = Client::connect(&rig.socket).await?;
+    let mut sent_after = None;
+    let deadline = start + Duration::from_secs(900);
+    let drained = loop {
+        let s = c.ok(json!({"cmd": "status"})).await?;
+        let q = &s["queue"];
+        let done = q["sent"].as_u64().unwrap_or(0) + q["delivered"].as_u64().unwrap_or(0);
+        if sent_after.is_none() && done as usize >= m {
+            sent_after = Some(start.elapsed());
+        }
+        if sent_after.is_some() && s["events"]["pending"]["hook:sent"] == json!(0) {
+            break start.elapsed();
+        }
+        if Instant::now() > deadline {
+            bail!("hook backlog not drained: {s}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let runs = m as u64;
+    rig.stop().await?;
+    let sent_after = sent_after.unwrap_or(drained).as_secs_f64();
+    Ok(HookFigures {
+        messages: m,
+        sent_after,
+        drained_after: drained.as_secs_f64(),
+        runs_per_s: runs as f64 / drained.as_secs_f64(),
+        runs,
     })
 }
 

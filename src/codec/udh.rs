@@ -62,8 +62,7 @@ impl Udh {
     pub fn parse(bytes: &[u8], offset: usize) -> Result<Udh, CodecError> {
         let mut elements = Vec::new();
         let mut i = 0usize;
-        while i < bytes.len() {
-            let iei = bytes[i];
+        while let Some(&iei) = bytes.get(i) {
             let len = bytes.get(i + 1).copied().ok_or(CodecError::Truncated {
                 field: "TP-UDH information element",
                 offset: offset + i,
@@ -95,11 +94,11 @@ impl Udh {
 
     /// The whole header, UDHL octet first.
     pub fn encode(&self) -> Vec<u8> {
-        let mut body = Vec::with_capacity(self.encoded_len());
-        body.push(0);
-        self.encode_body(&mut body);
-        let udhl = body.len() - 1;
-        body[0] = u8::try_from(udhl).unwrap_or(u8::MAX);
+        let mut elements = Vec::with_capacity(self.encoded_len());
+        self.encode_body(&mut elements);
+        let mut body = Vec::with_capacity(elements.len() + 1);
+        body.push(u8::try_from(elements.len()).unwrap_or(u8::MAX));
+        body.extend_from_slice(&elements);
         body
     }
 

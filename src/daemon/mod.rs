@@ -304,7 +304,12 @@ pub async fn run(
     let mut modems = BTreeMap::new();
     for m in cfg.modems.iter().filter(|m| m.enabled) {
         let cancel = modems_cancel.child_token();
-        let handle = modem::spawn(driver_options(m, &cfg), modem_tx.clone(), cancel.clone());
+        let handle = modem::spawn_on(
+            driver_options(m, &cfg),
+            modem_tx.clone(),
+            cancel.clone(),
+            Some(&tracker),
+        );
         modems.insert(
             m.name.clone(),
             ModemEntry {
@@ -826,7 +831,12 @@ async fn reload_inner(shared: &Arc<Gateway>, ctx: &mut ReloadCtx) -> Result<Valu
     for name in added.iter().chain(&changed) {
         let Some(m) = after.get(name) else { continue };
         let cancel = modems_cancel.child_token();
-        let handle = modem::spawn(driver_options(m, &new), modem_tx.clone(), cancel.clone());
+        let handle = modem::spawn_on(
+            driver_options(m, &new),
+            modem_tx.clone(),
+            cancel.clone(),
+            Some(tracker),
+        );
         updates.add(slot(m, &handle));
         tracker.spawn(watch_modem(
             shared.clone(),

@@ -5,7 +5,7 @@
 //! so a copy is never skipped under load or across a crash (at worst written
 //! twice, under the same name). File work runs on the blocking pool.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -92,7 +92,7 @@ fn ident(gw: &Gateway, modem: &str) -> (Option<String>, Option<String>) {
         .unwrap_or_default()
 }
 
-fn write(gw: &Gateway, kind: Kind, dir: &PathBuf, ev: &Event) {
+fn write(gw: &Gateway, kind: Kind, dir: &Path, ev: &Event) {
     let at = ev.at.fixed_offset();
     match (&ev.data, kind) {
         (EventData::Sent(v), Kind::Sent) => {

@@ -324,17 +324,20 @@ pub struct MessageView {
 
 /// A modem's status as `status` shows it.
 fn modem_json(s: &ModemStatus) -> Value {
-    let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
-    v["state"] = json!(state_name(&s.state));
+    let mut v = match serde_json::to_value(s) {
+        Ok(Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    v.insert("state".into(), json!(state_name(&s.state)));
     if let Some(r) = &s.registration {
-        v["registration"] = json!(registration_name(r.stat));
-        v["lac"] = json!(r.lac);
-        v["ci"] = json!(r.ci);
+        v.insert("registration".into(), json!(registration_name(r.stat)));
+        v.insert("lac".into(), json!(r.lac));
+        v.insert("ci".into(), json!(r.ci));
     }
     if let ModemState::Failed(reason) = &s.state {
-        v["failed_reason"] = json!(reason);
+        v.insert("failed_reason".into(), json!(reason));
     }
-    v
+    Value::Object(v)
 }
 
 /// A modem state as one word, for events and `status`.

@@ -342,9 +342,28 @@ pub fn spawn(
     events: mpsc::Sender<ModemEvent>,
     cancel: CancellationToken,
 ) -> ModemHandle {
+    spawn_on(opts, events, cancel, None)
+}
+
+/// [`spawn`], with the actor's task held by `tracker` (the daemon's), so
+/// shutdown waits for it like for every other task.
+pub fn spawn_on(
+    opts: DriverOptions,
+    events: mpsc::Sender<ModemEvent>,
+    cancel: CancellationToken,
+    tracker: Option<&tokio_util::task::TaskTracker>,
+) -> ModemHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let (status_tx, status) = watch::channel(ModemStatus::new(&opts.name));
     let name: Arc<str> = Arc::from(opts.name.as_str());
-    tokio::spawn(driver::run(opts, events, cancel, rx, status_tx));
+    let actor = driver::run(opts, events, cancel, rx, status_tx);
+    match tracker {
+        Some(t) => {
+            t.spawn(actor);
+        }
+        None => {
+            tokio::spawn(actor);
+        }
+    }
     ModemHandle { name, tx, status }
 }

@@ -78,6 +78,10 @@ fn now() -> Time {
 
 /// The SMSC prefix octets (length octet first) of every PDU the network sends.
 pub(crate) fn smsc_prefix() -> Vec<u8> {
+    #[allow(
+        clippy::expect_used,
+        reason = "a constant, checked by the simulator's tests"
+    )]
     let smsc = Address::parse(SMSC).expect("SMSC is a valid number");
     let mut out = Vec::new();
     Address::encode_smsc(Some(&smsc), &mut out);

@@ -427,7 +427,7 @@ fn parse_hex(body: &[u8]) -> Result<Vec<u8>, SpoolError> {
             let d = c.to_digit(16).ok_or_else(|| SpoolError::BadBody {
                 reason: format!("hex body has a non-hex character {c:?}"),
             })?;
-            digits.push(u8::try_from(d).expect("a hex digit is below 16"));
+            digits.push(u8::try_from(d).unwrap_or(0x0F));
         }
     }
     if !digits.len().is_multiple_of(2) {

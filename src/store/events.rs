@@ -338,7 +338,11 @@ pub struct Pruned {
 
 /// The most rows of one kind one pruning step deletes: the store thread is
 /// never held for long; `prune` repeats steps until nothing is left.
+#[cfg(not(test))]
 pub const PRUNE_STEP: i64 = 2_000;
+/// Small in tests, so a test crosses several steps with few rows.
+#[cfg(test)]
+pub const PRUNE_STEP: i64 = 250;
 
 /// Deletes up to [`PRUNE_STEP`] rows of each kind older than `cutoff`:
 /// finished outgoing messages (with their parts), received messages and

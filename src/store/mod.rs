@@ -125,6 +125,9 @@ impl StoreError {
             let reason = match f.code {
                 ErrorCode::DiskFull => Some("disk or database full"),
                 ErrorCode::ReadOnly => Some("database or file system is read-only"),
+                ErrorCode::SystemIoFailure if read_only_fs() => Some(
+                    "the file system is read-only (the kernel remounts it so after disk errors)",
+                ),
                 ErrorCode::SystemIoFailure => Some("I/O error"),
                 ErrorCode::CannotOpen => Some("cannot open the database file"),
                 ErrorCode::PermissionDenied => Some("permission denied"),
@@ -669,9 +672,13 @@ impl Store {
         let commits = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&commits);
         let notify = Arc::clone(&last_event);
+        let db_path = path.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("smsgate-store".into())
-            .spawn(move || run(conn, rx, counter, notify))
+            .spawn(move || {
+                DB_PATH.with(|p| *p.borrow_mut() = Some(db_path));
+                run(conn, rx, counter, notify)
+            })
             .map_err(|e| StoreError::Open {
                 path: path.to_path_buf(),
                 message: format!("cannot start the store thread: {e}"),
@@ -1087,6 +1094,44 @@ impl Store {
         self.call(move |c| incoming::upsert_modem(c, &seen, now))
             .await
     }
+}
+
+thread_local! {
+    /// The database file of the store thread (for telling a read-only file
+    /// system from another I/O error).
+    static DB_PATH: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Whether the store thread's database lives on a file system that refuses
+/// writes as read-only now. SQLite reports the kernel's EROFS on a write as a
+/// plain I/O error, and a file system the kernel forced read-only after disk
+/// errors may not even show as such in the mount flags, so this asks the
+/// file system itself: it creates (and removes) a probe file next to the
+/// database. Only called after an I/O error.
+fn read_only_fs() -> bool {
+    DB_PATH.with(|p| {
+        let Some(dir) = p
+            .borrow()
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+        else {
+            return false;
+        };
+        let probe = dir.join(".smsgate-write-check");
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&probe)
+        {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&probe);
+                false
+            }
+            Err(e) => e.raw_os_error() == Some(nix::errno::Errno::EROFS as i32),
+        }
+    })
 }
 
 /// The store thread: group commit until `Close` or until every handle is gone.
