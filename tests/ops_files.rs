@@ -1832,7 +1832,7 @@ fn the_daemon_answers_on_a_socket_systemd_passes() {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().expect("daemon starts");
+    let child = cmd.spawn().expect("daemon starts");
     drop(listener);
     let mut stream = UnixStream::connect(&passed).expect("connect to the passed socket");
     stream

@@ -34,9 +34,12 @@ fn pct(mut v: Vec<i64>, p: f64) -> Value {
     json!(v[rank - 1] as f64 / 1000.0)
 }
 
+/// Counts by name, queued-to-sent and sent-to-delivered times (ms).
+type Tally = (BTreeMap<&'static str, u64>, Vec<i64>, Vec<i64>);
+
 /// What the report must say for each modem, from `show` and the inbox.
 fn expected(g: &Gateway, ids: &[i64]) -> BTreeMap<String, Value> {
-    let mut acc: BTreeMap<String, (BTreeMap<&str, u64>, Vec<i64>, Vec<i64>)> = BTreeMap::new();
+    let mut acc: BTreeMap<String, Tally> = BTreeMap::new();
     for id in ids {
         let m = g.show(*id);
         let modem = m["parts"][0]["modem"]
