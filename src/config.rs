@@ -72,7 +72,15 @@ pub struct Config {
     pub routes: Vec<Route>,
     pub receive: ReceiveConfig,
     pub hooks: HooksConfig,
+    /// `[webhooks]`: delivery settings shared by every endpoint.
+    pub webhooks: WebhooksConfig,
+    /// `[[webhook]]` endpoints, in file order.
+    pub webhook: Vec<WebhookConfig>,
+    /// `[compat]`: the SMS Gateway for Android compatible face.
+    pub compat: CompatConfig,
     pub log: LogConfig,
+    /// `[http]`: the HTTP API (off while `listen` is `None`).
+    pub http: HttpConfig,
     /// `[[modem]]` entries, in file order. May be empty.
     pub modems: Vec<ModemConfig>,
 }
@@ -199,6 +207,158 @@ impl HooksConfig {
         ]
         .into_iter()
         .filter_map(|(n, v)| v.as_ref().map(|v| (n, v)))
+    }
+}
+
+/// `[webhooks]`: how deliveries are made and retried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhooksConfig {
+    /// One attempt's deadline (connect, send, answer).
+    pub timeout: Duration,
+    /// The waits between attempts: attempt `n + 1` comes `retry[n - 1]`
+    /// (with jitter) after attempt `n` failed; after the last one the
+    /// event is given up.
+    pub retry: Vec<Duration>,
+}
+
+/// The body shape and signing of a webhook endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavour {
+    /// The event object, Standard Webhooks signatures.
+    Native,
+    /// SMS Gateway for Android's envelope and `X-Signature`.
+    Android,
+}
+
+impl Flavour {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flavour::Native => "native",
+            Flavour::Android => "android",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Flavour> {
+        match s {
+            "native" => Some(Flavour::Native),
+            "android" => Some(Flavour::Android),
+            _ => None,
+        }
+    }
+}
+
+/// The event names an `android` endpoint can have (one each).
+pub const ANDROID_EVENTS: &[&str] = &["sms:received", "sms:sent", "sms:delivered", "sms:failed"];
+
+/// One `[[webhook]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// Given, or `cfg-` and a hash of the URL and events.
+    pub id: String,
+    pub url: String,
+    /// Event types (native: the log's types; android: one `sms:*`); empty:
+    /// every type.
+    pub events: Vec<String>,
+    /// `whsec_…`; `None`: generated once and kept in the store.
+    pub secret: Option<String>,
+    pub flavour: Flavour,
+}
+
+/// `[compat]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompatConfig {
+    /// Signs `android` webhooks (`X-Signature`) when set.
+    pub signing_key: Option<String>,
+    /// The `deviceId` of `android` webhook envelopes.
+    pub device_id: String,
+}
+
+/// Checks a Standard Webhooks secret: `whsec_` and the base64 of 24 to 64
+/// bytes. Answers the decoded key.
+pub fn webhook_secret_key(secret: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    let b64 = secret
+        .strip_prefix("whsec_")
+        .ok_or("must start with \"whsec_\" (then the base64 of 24 to 64 random bytes)")?;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| format!("the part after \"whsec_\" is not base64: {e}"))?;
+    if !(24..=64).contains(&key.len()) {
+        return Err(format!(
+            "the key is {} bytes; it must be 24 to 64 bytes",
+            key.len()
+        ));
+    }
+    Ok(key)
+}
+
+/// Checks a webhook URL: absolute `http` or `https` with a host. Private
+/// and loopback addresses are allowed.
+pub fn check_webhook_url(url: &str) -> Result<(), String> {
+    let u = reqwest::Url::parse(url.trim()).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!("scheme {:?}: only http and https", u.scheme()));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err("the URL has no host".into());
+    }
+    Ok(())
+}
+
+/// Checks an endpoint's event list for its flavour.
+pub fn check_webhook_events(flavour: Flavour, events: &[String]) -> Result<(), String> {
+    match flavour {
+        Flavour::Native => {
+            for e in events {
+                if !crate::store::EventData::KINDS.contains(&e.as_str()) {
+                    return Err(format!(
+                        "unknown event type {e:?}; known: {}",
+                        crate::store::EventData::KINDS.join(", ")
+                    ));
+                }
+            }
+        }
+        Flavour::Android => {
+            let one = matches!(events, [e] if ANDROID_EVENTS.contains(&e.as_str()));
+            if !one {
+                return Err(format!(
+                    "an android endpoint has exactly one event, one of {}",
+                    ANDROID_EVENTS.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConfig {
+    /// Where the HTTP API listens; `None` (the default, an empty string) is off.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Requests per second per token; 0 = no limit.
+    pub rate: u32,
+    /// The largest request body accepted (413 beyond).
+    pub max_body_bytes: usize,
+    /// Open connections at most; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// A client must send its request headers within this time.
+    pub header_timeout: Duration,
+    /// A request (body included) must be answered within this time; event
+    /// streams are exempt.
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: None,
+            rate: 0,
+            max_body_bytes: 1 << 20,
+            max_connections: 512,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -398,6 +558,24 @@ impl Config {
                 .unwrap_or_default(),
             self.control.max_clients
         );
+        match self.http.listen {
+            Some(addr) => {
+                let _ = writeln!(
+                    s,
+                    "http:     {addr} (rate {}, max {} connections, body {} bytes)",
+                    if self.http.rate == 0 {
+                        "unlimited".to_string()
+                    } else {
+                        format!("{}/s per token", self.http.rate)
+                    },
+                    self.http.max_connections,
+                    self.http.max_body_bytes
+                );
+            }
+            None => {
+                let _ = writeln!(s, "http:     off");
+            }
+        }
         if self.spool.enabled {
             let _ = writeln!(
                 s,
@@ -460,6 +638,26 @@ impl Config {
         for (event, argv) in hooks {
             let _ = writeln!(s, "  {event}: {}", argv.join(" "));
         }
+        let _ = writeln!(
+            s,
+            "webhooks: {} (timeout {}, retry {})",
+            self.webhook.len(),
+            format_duration(self.webhooks.timeout),
+            self.webhooks
+                .retry
+                .iter()
+                .map(|d| format_duration(*d))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for w in &self.webhook {
+            let events = if w.events.is_empty() {
+                "every event".to_string()
+            } else {
+                w.events.join(", ")
+            };
+            let _ = writeln!(s, "  {} {} ({}, {events})", w.id, w.url, w.flavour.as_str());
+        }
         let _ = writeln!(s, "log:      {}", self.log.level);
         s
     }
@@ -476,6 +674,11 @@ fn yes_no(b: bool) -> &'static str {
 // ---------------------------------------------------------------------------
 // Durations
 // ---------------------------------------------------------------------------
+
+/// `[webhooks] retry` when the file says nothing (Standard Webhooks' own
+/// schedule, less its immediate first retry).
+pub const DEFAULT_WEBHOOK_RETRY: &[&str] =
+    &["5s", "5m", "30m", "2h", "5h", "10h", "14h", "20h", "24h"];
 
 const DURATION_UNITS: &str =
     "ms, s, m, h, d, w (e.g. \"250ms\", \"90s\", \"5m\", \"1h30m\", \"2d\")";
@@ -619,9 +822,34 @@ struct RawFile {
     #[serde(default)]
     hooks: Option<RawHooks>,
     #[serde(default)]
+    webhooks: Option<RawWebhooks>,
+    #[serde(default)]
+    webhook: Vec<RawWebhook>,
+    #[serde(default)]
+    compat: Option<RawCompat>,
+    #[serde(default)]
     log: Option<RawLog>,
     #[serde(default)]
+    http: Option<RawHttp>,
+    #[serde(default)]
     modem: Vec<RawModem>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    #[serde(default)]
+    listen: S<String>,
+    #[serde(default)]
+    rate: S<u64>,
+    #[serde(default)]
+    max_body_bytes: S<u64>,
+    #[serde(default)]
+    max_connections: S<u64>,
+    #[serde(default)]
+    header_timeout: S<RawDuration>,
+    #[serde(default)]
+    request_timeout: S<RawDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -739,6 +967,38 @@ struct RawHooks {
     timeout: S<RawDuration>,
     #[serde(default)]
     max_concurrent: S<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhooks {
+    #[serde(default)]
+    timeout: S<RawDuration>,
+    #[serde(default)]
+    retry: S<Vec<RawDuration>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    #[serde(default)]
+    id: S<String>,
+    url: String,
+    #[serde(default)]
+    events: Vec<String>,
+    #[serde(default)]
+    secret: S<String>,
+    #[serde(default)]
+    flavour: S<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCompat {
+    #[serde(default)]
+    signing_key: S<String>,
+    #[serde(default)]
+    device_id: S<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1001,7 +1261,11 @@ impl Ctx<'_> {
         let dispatch = self.dispatch(raw.dispatch.unwrap_or_default())?;
         let receive = self.receive(raw.receive.unwrap_or_default())?;
         let hooks = self.hooks(raw.hooks.unwrap_or_default())?;
+        let webhooks = self.webhooks(raw.webhooks.unwrap_or_default())?;
+        let webhook = self.webhook_endpoints(raw.webhook)?;
+        let compat = self.compat(raw.compat.unwrap_or_default())?;
         let log = self.log(raw.log.unwrap_or_default())?;
+        let http = self.http(raw.http.unwrap_or_default())?;
         let mut modems: Vec<ModemConfig> = Vec::with_capacity(raw.modem.len());
         for (i, m) in raw.modem.into_iter().enumerate() {
             let mc = self.modem(i, m, &dispatch)?;
@@ -1060,7 +1324,11 @@ impl Ctx<'_> {
             routes,
             receive,
             hooks,
+            webhooks,
+            webhook,
+            compat,
             log,
+            http,
             modems,
         })
     }
@@ -1338,6 +1606,110 @@ impl Ctx<'_> {
         })
     }
 
+    fn webhooks(&self, r: RawWebhooks) -> Result<WebhooksConfig, ConfigError> {
+        let retry = match r.retry {
+            None => DEFAULT_WEBHOOK_RETRY
+                .iter()
+                .map(|s| parse_duration(s).unwrap_or(Duration::from_secs(60)))
+                .collect(),
+            Some(list) => {
+                let mut out = Vec::with_capacity(list.len());
+                for (i, d) in list.into_iter().enumerate() {
+                    let d =
+                        parse_duration(&d.0).map_err(|m| self.err_at("webhooks.retry", i, m))?;
+                    if d > Duration::from_secs(7 * 86_400) {
+                        return Err(self.err_at("webhooks.retry", i, "must be at most 7d"));
+                    }
+                    out.push(d);
+                }
+                out
+            }
+        };
+        Ok(WebhooksConfig {
+            timeout: self.duration(
+                r.timeout,
+                "webhooks.timeout",
+                Duration::from_secs(15),
+                Duration::from_millis(100),
+                Some(Duration::from_secs(600)),
+            )?,
+            retry,
+        })
+    }
+
+    fn webhook_endpoints(&self, raw: Vec<RawWebhook>) -> Result<Vec<WebhookConfig>, ConfigError> {
+        use sha2::Digest as _;
+        let mut out: Vec<WebhookConfig> = Vec::with_capacity(raw.len());
+        for (i, w) in raw.into_iter().enumerate() {
+            let key = |k: &str| format!("webhook[{i}].{k}");
+            let url = w.url.trim().to_string();
+            check_webhook_url(&url).map_err(|m| self.err(key("url"), m))?;
+            let flavour = match w.flavour.as_deref() {
+                None => Flavour::Native,
+                Some(f) => Flavour::from_name(f)
+                    .ok_or_else(|| self.err(key("flavour"), "must be \"native\" or \"android\""))?,
+            };
+            check_webhook_events(flavour, &w.events).map_err(|m| self.err(key("events"), m))?;
+            if let Some(secret) = &w.secret {
+                webhook_secret_key(secret).map_err(|m| self.err(key("secret"), m))?;
+            }
+            let id = match w.id {
+                Some(id) => {
+                    let ok = !id.is_empty()
+                        && id.len() <= 64
+                        && id
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+                        && !id.starts_with("wh_");
+                    if !ok {
+                        return Err(self.err(
+                            key("id"),
+                            "letters, digits, '_', '-' and '.', at most 64, not starting with \"wh_\" (API endpoints' ids)",
+                        ));
+                    }
+                    id
+                }
+                None => {
+                    let mut h = sha2::Sha256::new();
+                    h.update(url.as_bytes());
+                    for e in &w.events {
+                        h.update(b"\n");
+                        h.update(e.as_bytes());
+                    }
+                    let digest = hex::encode(h.finalize());
+                    format!("cfg-{}", digest.get(..12).unwrap_or(&digest))
+                }
+            };
+            if out.iter().any(|o| o.id == id) {
+                return Err(self.err(
+                    key("url"),
+                    format!(
+                        "a second endpoint with id {id:?} (same URL and events: give each an `id`)"
+                    ),
+                ));
+            }
+            out.push(WebhookConfig {
+                id,
+                url,
+                events: w.events,
+                secret: w.secret,
+                flavour,
+            });
+        }
+        Ok(out)
+    }
+
+    fn compat(&self, r: RawCompat) -> Result<CompatConfig, ConfigError> {
+        let device_id = r.device_id.unwrap_or_else(|| "smsgate".into());
+        if device_id.trim().is_empty() {
+            return Err(self.err("compat.device_id", "must not be empty"));
+        }
+        Ok(CompatConfig {
+            signing_key: r.signing_key.filter(|k| !k.is_empty()),
+            device_id,
+        })
+    }
+
     fn hooks(&self, r: RawHooks) -> Result<HooksConfig, ConfigError> {
         let argv = |v: S<Vec<String>>, key: &str| -> Result<Option<Vec<String>>, ConfigError> {
             let Some(v) = v else {
@@ -1377,6 +1749,53 @@ impl Ctx<'_> {
                 1024,
             )?)
             .unwrap_or(usize::MAX),
+        })
+    }
+
+    fn http(&self, r: RawHttp) -> Result<HttpConfig, ConfigError> {
+        let d = HttpConfig::default();
+        let listen = match r.listen.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) => Some(t.parse::<std::net::SocketAddr>().map_err(|_| {
+                self.err(
+                    "http.listen",
+                    "must be an address and port such as \"127.0.0.1:8080\" or \"[::]:8080\"",
+                )
+            })?),
+        };
+        let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        Ok(HttpConfig {
+            listen,
+            rate: u32::try_from(self.int_range(r.rate, "http.rate", 0, 0, 1_000_000)?)
+                .unwrap_or(u32::MAX),
+            max_body_bytes: size(self.int_range(
+                r.max_body_bytes,
+                "http.max_body_bytes",
+                d.max_body_bytes as u64,
+                1024,
+                64 << 20,
+            )?),
+            max_connections: size(self.int_range(
+                r.max_connections,
+                "http.max_connections",
+                d.max_connections as u64,
+                1,
+                65_536,
+            )?),
+            header_timeout: self.duration(
+                r.header_timeout,
+                "http.header_timeout",
+                d.header_timeout,
+                Duration::from_secs(1),
+                Some(Duration::from_secs(300)),
+            )?,
+            request_timeout: self.duration(
+                r.request_timeout,
+                "http.request_timeout",
+                d.request_timeout,
+                Duration::from_secs(1),
+                Some(Duration::from_secs(3600)),
+            )?,
         })
     }
 
@@ -1601,6 +2020,11 @@ mod tests {
             (format!("{MODEMS}pinn = \"1234\"\n"), format!("{p}:8: modem[1].pinn: unknown field")),
             // wrong type
             ("[spool]\nenabled = \"yes\"\n".into(), format!("{p}:2: spool.enabled:")),
+            ("[http]\nlisten = \"8080\"\n".into(), format!("{p}:2: http.listen: must be an address")),
+            ("[http]\nrate = -1\n".into(), format!("{p}:2: http.rate:")),
+            ("[http]\nmax_connections = 0\n".into(), format!("{p}:2: http.max_connections:")),
+            ("[http]\nheader_timeout = \"0s\"\n".into(), format!("{p}:2: http.header_timeout:")),
+            ("[http]\nlisten = \"127.0.0.1:8080\"\ntoken = \"x\"\n".into(), format!("{p}:3: http.token: unknown field")),
             // bare integer duration
             ("[spool]\nscan_interval = 60\n".into(), format!("{p}:2: spool.scan_interval: bare number 60")),
             // bad duration unit
@@ -1658,6 +2082,110 @@ mod tests {
     }
 
     #[test]
+    fn webhook_tables_are_checked() {
+        let p = "/etc/smsgate/smsgate.toml";
+        let w = "[[webhook]]\nurl = \"http://127.0.0.1:9000/in\"\n";
+        let cases: Vec<(String, String)> = vec![
+            (
+                "[[webhook]]\nurl = \"ftp://x/\"\n".into(),
+                format!("{p}:2: webhook[0].url: scheme \"ftp\""),
+            ),
+            (
+                "[[webhook]]\nurl = \"not a url\"\n".into(),
+                format!("{p}:2: webhook[0].url: not a URL"),
+            ),
+            (
+                "[[webhook]]\nevents = []\n".into(),
+                format!("{p}:1: webhook[0]: missing field `url`"),
+            ),
+            (
+                format!("{w}events = [\"sent\", \"launched\"]\n"),
+                format!("{p}:3: webhook[0].events: unknown event type \"launched\""),
+            ),
+            (
+                format!("{w}secret = \"hunter2\"\n"),
+                format!("{p}:3: webhook[0].secret: must start with \"whsec_\""),
+            ),
+            (
+                format!("{w}secret = \"whsec_c2hvcnQ=\"\n"),
+                format!("{p}:3: webhook[0].secret: the key is 5 bytes"),
+            ),
+            (
+                format!("{w}secret = \"whsec_!!\"\n"),
+                format!("{p}:3: webhook[0].secret: the part after"),
+            ),
+            (
+                format!("{w}flavour = \"ios\"\n"),
+                format!("{p}:3: webhook[0].flavour: must be"),
+            ),
+            (
+                format!("{w}flavour = \"android\"\nevents = [\"sent\"]\n"),
+                format!("{p}:4: webhook[0].events: an android endpoint has exactly one event"),
+            ),
+            (
+                format!("{w}id = \"wh_1\"\n"),
+                format!("{p}:3: webhook[0].id: letters"),
+            ),
+            (
+                format!("{w}{w}"),
+                format!("{p}:4: webhook[1].url: a second endpoint with id"),
+            ),
+            (
+                format!("{w}colour = 1\n"),
+                format!("{p}:3: webhook[0].colour: unknown field"),
+            ),
+            (
+                "[webhooks]\ntimeout = \"10ms\"\n".into(),
+                format!("{p}:2: webhooks.timeout: must be at least 100ms"),
+            ),
+            (
+                "[webhooks]\nretry = [\"5s\", \"soon\"]\n".into(),
+                format!("{p}:2: webhooks.retry: bad duration \"soon\""),
+            ),
+            (
+                "[webhooks]\nretry = [\"8d\"]\n".into(),
+                format!("{p}:2: webhooks.retry: must be at most 7d"),
+            ),
+            (
+                "[compat]\ndevice_id = \" \"\n".into(),
+                format!("{p}:2: compat.device_id: must not be empty"),
+            ),
+        ];
+        for (text, prefix) in &cases {
+            check(text, prefix);
+        }
+        // Good ones: defaults, ids derived from URL and events, flavours.
+        let c = load("").expect("empty");
+        assert_eq!(c.webhooks.timeout, Duration::from_secs(15));
+        assert_eq!(c.webhooks.retry.len(), 9);
+        assert_eq!(c.webhooks.retry[0], Duration::from_secs(5));
+        assert_eq!(c.webhooks.retry[8], Duration::from_secs(86_400));
+        assert!(c.webhook.is_empty());
+        assert_eq!(
+            c.compat,
+            CompatConfig {
+                signing_key: None,
+                device_id: "smsgate".into()
+            }
+        );
+        let c = load(&format!(
+            "{w}{w}events = [\"sent\"]\n[[webhook]]\nid = \"phone\"\nurl = \"https://app.lan/sms\"\nflavour = \"android\"\nevents = [\"sms:received\"]\n[webhooks]\nretry = []\n"
+        ))
+        .expect("valid");
+        assert_eq!(c.webhook.len(), 3);
+        assert!(c.webhook[0].id.starts_with("cfg-") && c.webhook[0].id.len() == 16);
+        assert_ne!(c.webhook[0].id, c.webhook[1].id, "other events, other id");
+        assert_eq!(c.webhook[2].id, "phone");
+        assert_eq!(c.webhook[2].flavour, Flavour::Android);
+        assert!(c.webhooks.retry.is_empty());
+        assert_eq!(
+            load(w).expect("valid").webhook[0].id,
+            c.webhook[0].id,
+            "stable ids"
+        );
+    }
+
+    #[test]
     fn empty_file_gives_defaults() {
         let c = load("").expect("empty is valid");
         assert_eq!(c.store.path, PathBuf::from("/var/lib/smsgate/smsgate.db"));
@@ -1670,6 +2198,11 @@ mod tests {
         assert_eq!(c.dispatch.send_timeout, Duration::from_secs(120));
         assert_eq!(c.log.level, "info");
         assert!(c.modems.is_empty());
+        assert_eq!(c.http, HttpConfig::default());
+        assert_eq!(c.http.listen, None);
+        let c = load("[http]\nlisten = \"[::]:8080\"\nrate = 50\n").expect("valid");
+        assert_eq!(c.http.listen, Some("[::]:8080".parse().unwrap()));
+        assert_eq!(c.http.rate, 50);
         assert_eq!(Config::default().store, c.store);
     }
 

@@ -23,6 +23,9 @@ fn example_parses_and_shows_defaults() {
     assert_eq!(c.receive, d.receive);
     assert_eq!(c.hooks, d.hooks);
     assert_eq!(c.log, d.log);
+    assert_eq!(c.webhooks, d.webhooks);
+    assert_eq!(c.compat, d.compat);
+    assert!(c.webhook.is_empty());
     assert_eq!(c.modems.len(), 2);
     let sim2 = c.modem("sim2").expect("sim2");
     let want =
@@ -83,6 +86,13 @@ fn example_documents_every_key() {
         "modem_down",
         "timeout",
         "max_concurrent",
+        "retry",
+        "url",
+        "events",
+        "secret",
+        "flavour",
+        "signing_key",
+        "device_id",
         "level",
         "name",
         "device",

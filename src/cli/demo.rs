@@ -95,8 +95,14 @@ async fn demo(dir: Option<PathBuf>, latency: Duration) -> Result<(), CliError> {
     let config_path = dir.join("smsgate.toml");
     let socket = dir.join("smsgate.sock");
     let spool = dir.join("spool");
+    // The HTTP API on a free local port (asked of the kernel, then freed
+    // for the daemon to bind).
+    let http_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| rt_err("finding a free port", &e))?;
     let mut toml = format!(
-        "[store]\npath = {:?}\n\n[control]\nsocket = {:?}\n\n[spool]\ndir = {:?}\n\n[log]\nlevel = \"warn\"\n",
+        "[store]\npath = {:?}\n\n[control]\nsocket = {:?}\n\n[spool]\ndir = {:?}\n\n[log]\nlevel = \"warn\"\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n",
         dir.join("smsgate.db"),
         socket,
         spool
@@ -126,6 +132,22 @@ async fn demo(dir: Option<PathBuf>, latency: Duration) -> Result<(), CliError> {
         socket.display()
     ));
     say("");
+    let url = format!("http://127.0.0.1:{http_port}");
+    let token = match Conn::open(&socket).await {
+        Ok(mut c) => c
+            .call(json!({"cmd": "token_create", "name": "demo", "scopes": ["admin"]}))
+            .await
+            .ok()
+            .and_then(|r| r.get("token").and_then(Value::as_str).map(str::to_string)),
+        Err(_) => None,
+    };
+    say(format!(
+        "  HTTP API at {url}  (OpenAPI: {url}/api/v1/openapi.json)"
+    ));
+    if let Some(t) = &token {
+        say(format!("  an admin token for this demo: {t}"));
+    }
+    say("");
 
     let result = script(&socket, &net).await;
     if let Err(e) = &result {
@@ -146,6 +168,14 @@ async fn demo(dir: Option<PathBuf>, latency: Duration) -> Result<(), CliError> {
         "  printf 'To: 15550000003\\n\\nFrom the spool\\n' > {0}/msg.tmp && mv {0}/msg.tmp {0}/outgoing/",
         shell_quote(&spool)
     ));
+    if let Some(t) = &token {
+        say(format!(
+            "  curl -H 'Authorization: Bearer {t}' -d '{{\"to\": \"+15550000002\", \"text\": \"Hi over HTTP\"}}' {url}/api/v1/messages"
+        ));
+        say(format!(
+            "  curl -N -H 'Authorization: Bearer {t}' '{url}/api/v1/events?since=0'"
+        ));
+    }
     say("(cargo users: `cargo run -- status --socket ...`). Ctrl-C stops the demo.");
 
     // The daemon handles SIGINT/SIGTERM itself and returns.

@@ -9,6 +9,8 @@ pub mod pdu;
 pub mod probe;
 pub mod report;
 pub mod sim;
+pub mod token;
+pub mod webhook;
 
 use clap::{Parser, Subcommand};
 
@@ -156,6 +158,8 @@ pub enum Command {
     /// Diagnose a modem port without the daemon: who holds it, whether it
     /// answers, SIM, PIN, network, signal, modes, storage, with advice.
     Probe(probe::ProbeArgs),
+    /// Webhook endpoints: list, add, remove, deliveries, replay.
+    Webhook(webhook::WebhookArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     #[command(hide = true)]
     Completions { shell: clap_complete::Shell },
@@ -177,6 +181,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Run simulated modems on pseudo-terminals.
     Sim(sim::SimArgs),
+    /// HTTP API tokens: create, list, revoke.
+    Token(token::TokenArgs),
 }
 
 /// Parses the command line, runs the command and returns the exit code.
@@ -254,10 +260,12 @@ pub fn main() -> i32 {
         Command::Reload { conn, json } => client::single(&conn, Request::Reload {}, json),
         Command::Report(args) => report::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Webhook(args) => webhook::run(args),
         Command::CheckConfig(args) => check_config::run(args),
         Command::Pdu(args) => pdu::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Token(args) => token::run(args),
     };
     match result {
         Ok(()) => 0,

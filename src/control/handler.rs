@@ -12,7 +12,7 @@ use tracing::info;
 
 use crate::control::protocol::{ErrorCode, Request, SendArgs, PROTOCOL_VERSION};
 use crate::control::server::{Call, Peer};
-use crate::gateway::{Gateway, GatewayError, SendRequest, DEFAULT_LIMIT};
+use crate::gateway::{Gateway, GatewayError, SendRequest, WebhookRequest, DEFAULT_LIMIT};
 use crate::store::{MessageState, Priority};
 
 type Answer = Result<Value, (ErrorCode, String)>;
@@ -100,6 +100,56 @@ async fn answer(gw: &Gateway, req: Request, peer: Peer) -> Answer {
         Request::Prune {} => {
             info!(%peer, "prune requested");
             to_json(&gw.prune().await.map_err(fail)?)
+        }
+        Request::TokenCreate { name, scopes } => {
+            let (secret, info) = gw.token_create(name, scopes).await.map_err(fail)?;
+            info!(token = %info.name, scopes = ?info.scopes, %peer, "API token created");
+            Ok(json!({
+                "name": info.name,
+                "token": secret,
+                "scopes": info.scopes,
+                "created_at": info.created_at,
+            }))
+        }
+        Request::TokenList {} => to_json(&gw.token_list().await.map_err(fail)?),
+        Request::TokenRevoke { name } => {
+            gw.token_revoke(name.clone()).await.map_err(fail)?;
+            info!(token = %name, %peer, "API token revoked");
+            Ok(json!({"name": name, "revoked": true}))
+        }
+        Request::WebhookList {} => to_json(&gw.webhook_list().await.map_err(fail)?),
+        Request::WebhookAdd {
+            webhook,
+            url,
+            events,
+            secret,
+            flavour,
+        } => {
+            let req = WebhookRequest {
+                id: webhook,
+                url,
+                events,
+                secret,
+                flavour,
+            };
+            let view = gw.webhook_create(req).await.map_err(fail)?;
+            info!(webhook = %view.id, url = %view.url, %peer, "webhook endpoint added");
+            to_json(&view)
+        }
+        Request::WebhookRemove { webhook } => {
+            gw.webhook_delete(&webhook).await.map_err(fail)?;
+            info!(%webhook, %peer, "webhook endpoint removed");
+            Ok(json!({"id": webhook, "removed": true}))
+        }
+        Request::WebhookDeliveries { webhook, limit } => to_json(
+            &gw.webhook_deliveries(&webhook, limit.unwrap_or(DEFAULT_LIMIT))
+                .await
+                .map_err(fail)?,
+        ),
+        Request::WebhookReplay { webhook, since } => {
+            let view = gw.webhook_replay(&webhook, since).await.map_err(fail)?;
+            info!(%webhook, since, %peer, "webhook replay");
+            to_json(&view)
         }
         // The server streams `watch` itself; it never reaches the gateway.
         Request::Report { since, by } => to_json(

@@ -65,6 +65,46 @@ pub enum Request {
         #[serde(default)]
         by: Option<String>,
     },
+    /// Create an HTTP API token; the answer carries the secret, once.
+    TokenCreate {
+        name: String,
+        /// `send`, `read`, `admin`; empty: `send` and `read`.
+        #[serde(default)]
+        scopes: Vec<String>,
+    },
+    /// Every HTTP API token: names, scopes, creation times (no secrets).
+    TokenList {},
+    /// Remove an HTTP API token.
+    TokenRevoke { name: String },
+    /// Webhook endpoints with their backlog.
+    WebhookList {},
+    /// Register a webhook endpoint; answers its id and secret.
+    WebhookAdd {
+        /// The endpoint's id (generated when absent; an existing one is
+        /// replaced). Not `id`: that is the request's.
+        #[serde(default)]
+        webhook: Option<String>,
+        url: String,
+        /// Event types (every type when empty or absent).
+        #[serde(default)]
+        events: Vec<String>,
+        /// `whsec_…`; generated when absent.
+        #[serde(default)]
+        secret: Option<String>,
+        /// `native` (default) or `android`.
+        #[serde(default)]
+        flavour: Option<String>,
+    },
+    /// Remove a webhook endpoint registered through the socket or the API.
+    WebhookRemove { webhook: String },
+    /// An endpoint's latest delivery attempts, newest first.
+    WebhookDeliveries {
+        webhook: String,
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    /// Deliver again every event after `since` to one endpoint (and enable it).
+    WebhookReplay { webhook: String, since: i64 },
     /// Stream events until the client leaves: replays the events after `since` (none when absent), then follows.
     Watch {
         #[serde(default)]
@@ -370,7 +410,46 @@ mod tests {
                 r#"{"cmd":"watch","since":17}"#,
                 Ok(Request::Watch { since: Some(17) }),
             ),
+            (r#"{"cmd":"webhook_list"}"#, Ok(Request::WebhookList {})),
+            (
+                r#"{"cmd":"webhook_add","url":"http://127.0.0.1:9000/hook","events":["sent"]}"#,
+                Ok(Request::WebhookAdd {
+                    webhook: None,
+                    url: "http://127.0.0.1:9000/hook".into(),
+                    events: vec!["sent".into()],
+                    secret: None,
+                    flavour: None,
+                }),
+            ),
+            (
+                r#"{"cmd":"webhook_remove","webhook":"wh_1"}"#,
+                Ok(Request::WebhookRemove {
+                    webhook: "wh_1".into(),
+                }),
+            ),
+            (
+                r#"{"cmd":"webhook_deliveries","webhook":"wh_1","limit":5}"#,
+                Ok(Request::WebhookDeliveries {
+                    webhook: "wh_1".into(),
+                    limit: Some(5),
+                }),
+            ),
+            (
+                r#"{"cmd":"webhook_replay","webhook":"wh_1","since":40}"#,
+                Ok(Request::WebhookReplay {
+                    webhook: "wh_1".into(),
+                    since: 40,
+                }),
+            ),
             // Errors.
+            (
+                r#"{"cmd":"webhook_replay","webhook":"wh_1"}"#,
+                Err(ErrorCode::BadRequest),
+            ),
+            (
+                r#"{"cmd":"webhook_add","events":[]}"#,
+                Err(ErrorCode::BadRequest),
+            ),
             (r#"{"cmd":"status","extra":1}"#, Err(ErrorCode::BadRequest)),
             (r#"{"cmd":"launch"}"#, Err(ErrorCode::BadRequest)),
             (r#"{"cmd":"send","to":"1"}"#, Err(ErrorCode::BadRequest)),

@@ -1,6 +1,7 @@
 //! The daemon: builds the gateway core (`crate::gateway`) and wires the
 //! store, the faces (spool, control socket), the modem actors, the
-//! dispatcher and the event-log consumers (hooks, smstools3 copies) around
+//! dispatcher and the event-log consumers (hooks, smstools3 copies,
+//! webhooks) around
 //! it; owns start-up, reload (SIGHUP / `reload`) and shutdown (SIGTERM /
 //! SIGINT).
 //!
@@ -278,6 +279,15 @@ pub async fn run(
 
     // Control socket.
     let listener = server::bind(&server_options(&cfg)).await?;
+    // HTTP API: bound before READY, so a taken port fails the start.
+    let http_listener = match cfg.http.listen {
+        Some(addr) => Some(
+            crate::http::bind(addr)
+                .await
+                .map_err(|e| DaemonError::Io(format!("[http] listen {addr}: {e}")))?,
+        ),
+        None => None,
+    };
 
     // Spool.
     let spool = if cfg.spool.enabled {
@@ -334,6 +344,18 @@ pub async fn run(
     let dispatch_events = dispatch.subscribe();
     let mut dispatch_task = tokio::spawn(dispatcher.run(dispatch_cancel.clone()));
 
+    // Webhook consumers: started below, once the configured endpoints are
+    // synced into the store.
+    let webhooks = Arc::new(
+        crate::webhooks::Engine::new(
+            store.clone(),
+            crate::webhooks::Settings::from_config(&cfg),
+            consumers_cancel.child_token(),
+            tracker.clone(),
+        )
+        .map_err(DaemonError::Io)?,
+    );
+
     // The core.
     let (reload_tx, reload_rx) = mpsc::channel(4);
     let gw = Arc::new(Gateway {
@@ -344,6 +366,8 @@ pub async fn run(
         encoding,
         started: Instant::now(),
         reload_tx: reload_tx.clone(),
+        tokens: Default::default(),
+        webhooks: webhooks.clone(),
     });
 
     // Event-log consumers: hooks and smstools3 copies, each from its cursor.
@@ -356,6 +380,9 @@ pub async fn run(
     .await;
     let copies_cancel = consumers_cancel.child_token();
     crate::events::copies::start(gw.clone(), copies_cancel.clone(), &tracker).await;
+    if let Err(e) = webhooks.sync_config(&cfg).await {
+        error!("webhook endpoints: {e}; webhooks are not delivered until a reload");
+    }
 
     // The dispatcher's health breaker becomes events too.
     let forward_stop = CancellationToken::new();
@@ -381,6 +408,12 @@ pub async fn run(
                 tracker2.spawn(crate::control::handler::handle(gw.clone(), call));
             }
         });
+    }
+
+    // HTTP API: every handler is a gateway call; it stops taking work
+    // with the other intakes.
+    if let Some(l) = http_listener {
+        tracker.spawn(crate::http::serve(l, gw.clone(), intake_cancel.clone()));
     }
 
     // Spool intake.
@@ -883,11 +916,29 @@ async fn reload_inner(shared: &Arc<Gateway>, ctx: &mut ReloadCtx) -> Result<Valu
         .await;
         info!("hooks reloaded");
     }
+    {
+        let cfg = shared.config();
+        shared
+            .webhooks
+            .set_settings(crate::webhooks::Settings::from_config(&cfg));
+        if cfg.webhook != old.webhook {
+            // Endpoints added, removed or changed; the others keep running.
+            shared
+                .webhooks
+                .sync_config(&cfg)
+                .await
+                .map_err(|e| format!("webhook endpoints: {e}"))?;
+            info!("webhook endpoints reloaded");
+        }
+    }
     if copies_changed {
         ctx.copies_cancel.cancel();
         ctx.copies_cancel = ctx.consumers_cancel.child_token();
         crate::events::copies::start(shared.clone(), ctx.copies_cancel.clone(), &ctx.tracker).await;
         info!("smstools3 copy directories reloaded");
+    }
+    if old.http != shared.config().http && old.http.rate == shared.config().http.rate {
+        warn!("[http] changed: takes effect at the next restart (rate applies at once)");
     }
     if old.control.socket != shared.config().control.socket {
         warn!("[control] socket changed: takes effect at the next restart");

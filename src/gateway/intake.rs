@@ -66,6 +66,24 @@ pub enum IntakeError {
 
 /// Validates `req` and commits it. Returns only after the commit.
 pub async fn accept(shared: &Shared, req: Request) -> Result<Enqueued, IntakeError> {
+    let now = Utc::now();
+    let new = prepare(shared, req, now)?;
+    let enq = shared.store.enqueue(new, now).await.map_err(|e| match e {
+        StoreError::Invalid { .. } => IntakeError::Invalid(e.to_string()),
+        other => IntakeError::Unavailable(other.to_string()),
+    })?;
+    if !enq.duplicate {
+        shared.dispatch.work_added();
+    }
+    Ok(enq)
+}
+
+/// Validates `req` and turns it into the row to store (no I/O).
+pub fn prepare(
+    shared: &Shared,
+    req: Request,
+    now: DateTime<Utc>,
+) -> Result<NewMessage, IntakeError> {
     let cfg = shared.config();
     // TP-VP cannot say less than 5 minutes (23.040 §9.2.3.12.1).
     if req.validity.is_some_and(|v| v < Duration::from_secs(300)) {
@@ -91,7 +109,6 @@ pub async fn accept(shared: &Shared, req: Request) -> Result<Enqueued, IntakeErr
     let parts = codec::count_parts(&req.text, &submit)
         .map_err(|e| IntakeError::Invalid(format!("text: {e}")))?;
     let validity = req.validity.unwrap_or(cfg.dispatch.validity);
-    let now = Utc::now();
     // A message not sent in time expires: after its own validity when it
     // asked for one, else after `dispatch.expire_after` (default: validity).
     let expire_after = req.validity.unwrap_or(cfg.dispatch.expire_after);
@@ -115,14 +132,7 @@ pub async fn accept(shared: &Shared, req: Request) -> Result<Enqueued, IntakeErr
         source: req.source,
         spool_key: req.spool_key,
     };
-    let enq = shared.store.enqueue(new, now).await.map_err(|e| match e {
-        StoreError::Invalid { .. } => IntakeError::Invalid(e.to_string()),
-        other => IntakeError::Unavailable(other.to_string()),
-    })?;
-    if !enq.duplicate {
-        shared.dispatch.work_added();
-    }
-    Ok(enq)
+    Ok(new)
 }
 
 fn spool_request(name: &str, key: &str, m: SpoolMessage) -> Request {

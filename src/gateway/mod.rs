@@ -2,8 +2,9 @@
 //! socket, and the HTTP and SMPP faces to come). It owns intake (validation
 //! and the durable commit of new messages), the queries (`show`, `outbox`,
 //! `inbox`, `status`), control (cancel, retry, USSD, reload, prune), the
-//! receive path (a PDU a modem read → the store → confirm to the modem) and
-//! the event stream (the store's event log). A face turns its wire format
+//! receive path (a PDU a modem read → the store → confirm to the modem),
+//! the event stream (the store's event log) and webhook endpoints
+//! (`webhooks`). A face turns its wire format
 //! into these calls and back and holds no business logic; the core knows no
 //! face (errors are [`GatewayError`] kinds, which each face maps to its own
 //! codes).
@@ -12,8 +13,10 @@
 //! the daemon's (`crate::daemon`), which builds the `Gateway` and hands an
 //! `Arc` of it to every face and consumer.
 
+pub mod api;
 pub mod intake;
 pub mod receive;
+pub mod webhooks;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -33,6 +36,7 @@ use crate::store::{
 };
 
 pub use intake::SendRequest;
+pub use webhooks::{WebhookRequest, WebhookView};
 
 /// How far back a report looks when the caller does not say.
 pub const DEFAULT_REPORT_SINCE: &str = "7d";
@@ -113,6 +117,11 @@ pub struct Gateway {
     pub encoding: crate::dispatch::Encoding,
     pub started: Instant,
     pub(crate) reload_tx: mpsc::Sender<oneshot::Sender<Result<Value, String>>>,
+    /// API tokens, loaded from the store on first use and kept current by
+    /// `token_create` / `token_revoke`.
+    pub(crate) tokens: api::TokenCache,
+    /// The webhook consumers (`webhook_*` calls start and stop them).
+    pub webhooks: Arc<crate::webhooks::Engine>,
 }
 
 /// The name the daemon's older code used for the core.
@@ -206,6 +215,7 @@ impl Gateway {
             "queue": counts,
             "modems": modems,
             "events": {"last_id": last, "pending": pending},
+            "webhooks": {"deliveries": self.webhooks.stats().to_json()},
         }))
     }
 
@@ -249,7 +259,9 @@ impl Gateway {
         let cutoff = Utc::now()
             .checked_sub_signed(keep)
             .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
-        Ok(self.store.prune(cutoff).await?)
+        let pruned = self.store.prune(cutoff).await?;
+        self.prune_keys(cutoff).await?;
+        Ok(pruned)
     }
 
     // --- reports ------------------------------------------------------------
@@ -314,7 +326,7 @@ impl Gateway {
 
 /// `show`: the message object plus, while it waits for a reason the user can
 /// act on, that reason.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct MessageView {
     #[serde(flatten)]
     pub message: OutgoingView,

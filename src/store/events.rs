@@ -332,6 +332,7 @@ pub struct Pruned {
     pub received_pdus: u64,
     pub reports: u64,
     pub events: u64,
+    pub webhook_deliveries: u64,
     /// True when rows older than the cutoff remain (call again).
     pub more: bool,
 }
@@ -346,7 +347,7 @@ pub const PRUNE_STEP: i64 = 250;
 
 /// Deletes up to [`PRUNE_STEP`] rows of each kind older than `cutoff`:
 /// finished outgoing messages (with their parts), received messages and
-/// their PDUs, status reports and events. (The per-SIM send log prunes
+/// their PDUs, status reports, events and webhook delivery records. (The per-SIM send log prunes
 /// itself as it goes.)
 pub(crate) fn prune_step(c: &Connection, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError> {
     let cut = ms(cutoff);
@@ -389,10 +390,18 @@ pub(crate) fn prune_step(c: &Connection, cutoff: DateTime<Utc>) -> Result<Pruned
            ORDER BY id LIMIT ?2)",
         cut,
     )?;
+    p.webhook_deliveries = super::webhooks::prune_step(c, cutoff, PRUNE_STEP)?;
     let step = PRUNE_STEP as u64;
-    p.more = [p.messages, p.received_pdus, p.inbox, p.reports, p.events]
-        .iter()
-        .any(|n| *n >= step);
+    p.more = [
+        p.messages,
+        p.received_pdus,
+        p.inbox,
+        p.reports,
+        p.events,
+        p.webhook_deliveries,
+    ]
+    .iter()
+    .any(|n| *n >= step);
     Ok(p)
 }
 

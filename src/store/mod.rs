@@ -5,9 +5,10 @@
 //!
 //! Layout: `schema.rs` (migrations), `outgoing.rs` (the send lifecycle and
 //! its queries), `incoming.rs` (received PDUs, reassembly, status reports,
-//! modems and SIMs), `report.rs` (delivery reports, read-only). Each of
-//! those is plain functions over a `&Connection`, run by the thread here
-//! inside the batch transaction.
+//! modems and SIMs), `events.rs` (the event log, cursors, retention),
+//! `webhooks.rs` (webhook endpoints and delivery records), `report.rs`
+//! (delivery reports, read-only). Each of those is plain functions over a
+//! `&Connection`, run by the thread here inside the batch transaction.
 //!
 //! Group commit: the thread blocks for one request, drains whatever else is
 //! waiting (up to [`MAX_BATCH`]), runs each inside its own SAVEPOINT in one
@@ -39,15 +40,22 @@
 //!   listing the missing parts.
 
 mod events;
+mod http;
 mod incoming;
 mod outgoing;
 mod report;
 mod schema;
+mod webhooks;
 
 pub use events::{
     Event, EventData, ModemEvent, MwiEvent, PartEvent, Pruned, ReportEvent, PRUNE_STEP,
 };
+pub use http::{Accepted, BatchOutcome, IdempotencyKey, TokenInfo, TokenRecord};
 pub use report::{Percentiles, Report, ReportBy, ReportRow, CSV_HEADER, NO_GROUP};
+pub use webhooks::{
+    consumer_name as webhook_consumer, DeliveryResult, NewWebhook, RetryState, WebhookDelivery,
+    WebhookEndpoint,
+};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -161,7 +169,7 @@ impl StoreError {
 macro_rules! text_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "lowercase")]
         pub enum $name { $($variant),+ }
 
@@ -449,7 +457,7 @@ pub struct ReceivedOutcome {
 }
 
 /// A received message, as `inbox` lists it. Field names are the contract's.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct InboxMessage {
     pub id: i64,
     pub modem: String,
@@ -497,7 +505,7 @@ pub struct ReportOutcome {
 }
 
 /// One part, as `show` and `outbox` list it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct PartView {
     pub seq: u32,
     pub state: PartState,
@@ -512,7 +520,7 @@ pub struct PartView {
 }
 
 /// One outgoing message, as `show` and `outbox` list it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct OutgoingView {
     pub id: MessageId,
     pub to: String,
@@ -923,6 +931,72 @@ impl Store {
         self.call(move |c| outgoing::outbox(c, state, limit)).await
     }
 
+    /// Queues every message of `msgs` in one transaction, guarded by an
+    /// idempotency key when one is given (see [`BatchOutcome`]). Returns
+    /// only after the commit.
+    pub async fn enqueue_batch(
+        &self,
+        msgs: Vec<NewMessage>,
+        key: Option<IdempotencyKey>,
+        now: DateTime<Utc>,
+    ) -> Result<BatchOutcome, StoreError> {
+        self.call(move |c| http::enqueue_batch(c, &msgs, key.as_ref(), now))
+            .await
+    }
+
+    /// The messages an idempotency key queued, when it is stored and fresh.
+    pub async fn key_messages(
+        &self,
+        key: String,
+        fresh_after: Option<DateTime<Utc>>,
+    ) -> Result<Option<Vec<Accepted>>, StoreError> {
+        self.call(move |c| http::key_messages(c, &key, fresh_after))
+            .await
+    }
+
+    /// Forgets idempotency keys starting with `prefix` stored before `cutoff`.
+    pub async fn prune_keys(
+        &self,
+        prefix: &'static str,
+        cutoff: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        self.call(move |c| http::prune_keys(c, prefix, cutoff))
+            .await
+    }
+
+    /// Outgoing messages with ids below `before`, newest first.
+    pub async fn outbox_page(
+        &self,
+        state: Option<MessageState>,
+        before: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<OutgoingView>, StoreError> {
+        self.call(move |c| http::outbox_page(c, state, before, limit))
+            .await
+    }
+
+    /// Stores a new API token (its hash); false when the name is taken.
+    pub async fn token_insert(
+        &self,
+        name: String,
+        hash: String,
+        scopes: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.call(move |c| http::token_insert(c, &name, &hash, &scopes, now))
+            .await
+    }
+
+    /// Removes an API token; false when there was none of that name.
+    pub async fn token_delete(&self, name: String) -> Result<bool, StoreError> {
+        self.call(move |c| http::token_delete(c, &name)).await
+    }
+
+    /// Every API token, by name.
+    pub async fn tokens(&self) -> Result<Vec<(TokenInfo, TokenRecord)>, StoreError> {
+        self.call(http::tokens).await
+    }
+
     /// One outgoing message with its parts.
     pub async fn show(&self, id: MessageId) -> Result<Option<OutgoingView>, StoreError> {
         self.call(move |c| outgoing::show(c, id)).await
@@ -1004,6 +1078,7 @@ impl Store {
             total.received_pdus += p.received_pdus;
             total.reports += p.reports;
             total.events += p.events;
+            total.webhook_deliveries += p.webhook_deliveries;
             if !p.more {
                 break;
             }
@@ -1025,6 +1100,114 @@ impl Store {
             before = free;
         }
         Ok(total)
+    }
+
+    // --- webhooks -----------------------------------------------------------
+
+    /// Every webhook endpoint.
+    pub async fn webhooks(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        self.call(webhooks::list).await
+    }
+
+    /// One webhook endpoint.
+    pub async fn webhook(&self, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
+        let id = id.to_string();
+        self.call(move |c| webhooks::get(c, &id)).await
+    }
+
+    /// Creates an API endpoint with its cursor at the end of the log.
+    pub async fn webhook_create(
+        &self,
+        w: NewWebhook,
+        now: DateTime<Utc>,
+    ) -> Result<WebhookEndpoint, StoreError> {
+        self.call(move |c| webhooks::create(c, &w, now)).await
+    }
+
+    /// Deletes an endpoint, its cursor and its records; false when absent.
+    pub async fn webhook_delete(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.call(move |c| webhooks::delete(c, &id)).await
+    }
+
+    /// Makes the configured endpoints exactly `wanted`; answers every
+    /// endpoint after the change.
+    pub async fn webhook_sync(
+        &self,
+        wanted: Vec<NewWebhook>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        self.call(move |c| webhooks::sync_config(c, &wanted, now))
+            .await
+    }
+
+    /// Disables an endpoint (it answered 410 Gone).
+    pub async fn webhook_disable(
+        &self,
+        id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (id, reason) = (id.to_string(), reason.to_string());
+        self.call(move |c| webhooks::disable(c, &id, &reason, now))
+            .await
+    }
+
+    /// Sets an endpoint's cursor to `position` (also backwards) and enables it.
+    pub async fn webhook_rewind(
+        &self,
+        id: &str,
+        position: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.call(move |c| webhooks::rewind(c, &id, position, now))
+            .await
+    }
+
+    /// Records one delivery attempt.
+    pub async fn webhook_record(&self, d: WebhookDelivery) -> Result<(), StoreError> {
+        self.call(move |c| webhooks::record(c, &d)).await
+    }
+
+    /// An endpoint's latest attempts, newest first.
+    pub async fn webhook_deliveries(
+        &self,
+        id: &str,
+        limit: usize,
+    ) -> Result<Vec<WebhookDelivery>, StoreError> {
+        let id = id.to_string();
+        self.call(move |c| webhooks::deliveries(c, &id, limit))
+            .await
+    }
+
+    /// A webhook setting made through the API.
+    pub async fn webhook_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let name = name.to_string();
+        self.call(move |c| webhooks::setting(c, &name)).await
+    }
+
+    /// Sets (or clears) a webhook setting.
+    pub async fn set_webhook_setting(
+        &self,
+        name: &str,
+        value: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let name = name.to_string();
+        self.call(move |c| webhooks::set_setting(c, &name, value.as_deref(), now))
+            .await
+    }
+
+    /// Events after `after` whose last attempt to endpoint `id` failed.
+    pub async fn webhook_retry_state(
+        &self,
+        id: &str,
+        after: i64,
+    ) -> Result<Vec<RetryState>, StoreError> {
+        let id = id.to_string();
+        self.call(move |c| webhooks::retry_state(c, &id, after))
+            .await
     }
 
     // --- incoming -----------------------------------------------------------

@@ -1044,12 +1044,15 @@ pub(crate) fn last_modem_for(c: &Connection, to: &str) -> Result<Option<String>,
     .map_err(StoreError::sql("sticky modem"))
 }
 
-const VIEW_COLUMNS: &str =
+pub(crate) const VIEW_COLUMNS: &str =
     "id, recipient, text, state, COALESCE(assigned_modem, modem), created_at,
     error, priority, report, flash, sim, queue, source, updated_at, not_before, expires_at,
     tried_modems";
 
-fn view_from_row(c: &Connection, r: &rusqlite::Row<'_>) -> Result<OutgoingView, StoreError> {
+pub(crate) fn view_from_row(
+    c: &Connection,
+    r: &rusqlite::Row<'_>,
+) -> Result<OutgoingView, StoreError> {
     let e = StoreError::sql("read message");
     let id: i64 = r.get(0).map_err(&e)?;
     let state: String = r.get(3).map_err(&e)?;

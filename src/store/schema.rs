@@ -12,7 +12,7 @@ use super::StoreError;
 
 /// Every migration, oldest first. Entry `i` moves a database from version `i`
 /// to version `i + 1`; version 0 is an empty file.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V7];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V7];
 
 /// Version 1: outgoing messages and parts, received PDUs and inbox, status
 /// reports, SIMs and modems, per-SIM send log and concatenation counters.
@@ -205,9 +205,65 @@ CREATE INDEX received_pdu_received ON received_pdu(received_at);
 CREATE INDEX status_report_received ON status_report(received_at);
 "#;
 
-/// Version 7 (named for its place after versions 4 to 6, which other work
-/// adds; it stays last): reports select messages by the time they were
-/// queued.
+/// Version 4: the HTTP API's tokens (a SHA-256 hash of each secret, never
+/// the secret) and idempotency keys (the first answer to a request, kept
+/// with the messages it queued).
+const V4: &str = r#"
+CREATE TABLE api_token (
+    name       TEXT PRIMARY KEY,
+    hash       TEXT NOT NULL UNIQUE,
+    scopes     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE idempotency (
+    key         TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    messages    TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX idempotency_created ON idempotency(created_at);
+"#;
+
+/// Version 5: webhook endpoints (from `[[webhook]]` or the API) and the
+/// record of every delivery attempt (pruned by `[store] keep`), and
+/// settings made through the API (the compatible face's signing key). Each
+/// endpoint's position in the log is its `consumer` row `webhook:<id>`.
+const V5: &str = r#"
+CREATE TABLE webhook (
+    id              TEXT PRIMARY KEY,
+    url             TEXT NOT NULL,
+    events          TEXT NOT NULL,
+    secret          TEXT NOT NULL,
+    flavour         TEXT NOT NULL,
+    source          TEXT NOT NULL,
+    disabled_at     INTEGER,
+    disabled_reason TEXT,
+    created_at      INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE webhook_delivery (
+    id          INTEGER PRIMARY KEY,
+    webhook_id  TEXT NOT NULL,
+    event_id    INTEGER NOT NULL,
+    attempt     INTEGER NOT NULL,
+    result      TEXT NOT NULL,
+    status      INTEGER,
+    error       TEXT,
+    duration_ms INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    next_at     INTEGER
+);
+CREATE INDEX webhook_delivery_by_endpoint ON webhook_delivery(webhook_id, event_id);
+CREATE INDEX webhook_delivery_at ON webhook_delivery(at);
+CREATE TABLE webhook_setting (
+    name       TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+"#;
+
+/// Reports select messages by the time they were queued. Version 6 for
+/// now, named V7 for its place after version 6, which other work adds
+/// (insert that one before this one; this one stays last).
 const V7: &str = r#"
 CREATE INDEX outgoing_created ON outgoing(created_at);
 "#;
