@@ -1751,3 +1751,135 @@ fn packaged_config_paths_are_the_ones_the_unit_makes_writable() {
         );
     }
 }
+
+// --- socket activation ---------------------------------------------------------
+
+#[test]
+fn socket_unit_passes_systemd_analyze_verify() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    unit_copy(dir.path());
+    let socket = dir.path().join("smsgate.socket");
+    fs::write(&socket, read("systemd/smsgate.socket")).expect("write");
+    let Some(out) = run_tool("systemd-analyze", &["verify", &socket.to_string_lossy()]) else {
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let ours: Vec<&str> = stderr.lines().filter(|l| l.contains("smsgate")).collect();
+    assert!(out.status.success() && ours.is_empty(), "{}", show(&out));
+    // The socket is where the daemon's default socket is, and the service
+    // keeps the directory it lives in across its own restarts.
+    let unit = parse_unit(&read("systemd/smsgate.socket")).expect("parses");
+    assert_eq!(
+        unit["Socket"]["ListenStream"],
+        vec!["/run/smsgate/smsgate.sock".to_string()]
+    );
+    let service = parse_unit(&read("systemd/smsgate.service")).expect("parses");
+    assert_eq!(
+        service["Service"]["RuntimeDirectory"],
+        vec!["smsgate".to_string()]
+    );
+    assert_eq!(
+        service["Service"]["RuntimeDirectoryPreserve"],
+        vec!["yes".to_string()]
+    );
+}
+
+/// The daemon started as systemd starts it for `smsgate.socket`: the
+/// listening socket already bound, as fd 3, with LISTEN_FDS=1 and
+/// LISTEN_PID set to its own pid. It answers on that socket and creates
+/// none of its own at the configured path.
+#[test]
+fn the_daemon_answers_on_a_socket_systemd_passes() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::{UnixListener, UnixStream};
+    use std::os::unix::process::CommandExt;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let passed = d.join("activated.sock");
+    let configured = d.join("configured.sock");
+    let config = d.join("smsgate.toml");
+    fs::write(
+        &config,
+        format!(
+            "[store]\npath = \"{}\"\n\n[control]\nsocket = \"{}\"\n\n[spool]\ndir = \"{}\"\n\n\
+             [[modem]]\nname = \"m0\"\ndevice = \"{}\"\n",
+            d.join("smsgate.db").display(),
+            configured.display(),
+            d.join("spool").display(),
+            d.join("no-modem").display()
+        ),
+    )
+    .expect("config");
+    let listener = UnixListener::bind(&passed).expect("bind");
+    let fd = listener.as_raw_fd();
+    let mut cmd = Command::new("/bin/sh");
+    // `exec` keeps the shell's pid, so $$ is the daemon's pid.
+    cmd.args(["-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" run -c \"$1\""])
+        .arg(env!("CARGO_BIN_EXE_smsgate"))
+        .arg(&config)
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("LISTEN_FDNAMES")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: only dup2 between fork and exec (async-signal-safe).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc_dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().expect("daemon starts");
+    drop(listener);
+    let mut stream = UnixStream::connect(&passed).expect("connect to the passed socket");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    stream
+        .write_all(b"{\"cmd\": \"version\", \"id\": 7}\n")
+        .expect("write");
+    let mut line = String::new();
+    let read = BufReader::new(&stream).read_line(&mut line);
+    let configured_exists = configured.exists();
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let out = child.wait_with_output().expect("daemon exits");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        read.is_ok_and(|n| n > 0),
+        "no answer on the passed socket\n{log}"
+    );
+    let reply: serde_json::Value = serde_json::from_str(&line).expect("json reply");
+    assert_eq!(reply["ok"], serde_json::json!(true), "{reply}");
+    assert_eq!(reply["id"], serde_json::json!(7));
+    assert!(
+        !configured_exists,
+        "the daemon bound its own socket too\n{log}"
+    );
+    assert!(out.status.code() == Some(0), "exit {:?}\n{log}", out.status);
+}
+
+/// Makes `from` descriptor 3 of the process about to exec, open across the
+/// exec (nix's dup2 and fcntl, which the package already uses). Returns 0 or -1.
+fn libc_dup2(from: i32, to: i32) -> i32 {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+    // SAFETY: `from` is open (the test holds the listener until spawn
+    // returns); `to` is only borrowed for the call and never closed here.
+    let from_fd = unsafe { BorrowedFd::borrow_raw(from) };
+    if from != to {
+        let mut to_fd = unsafe { OwnedFd::from_raw_fd(to) };
+        let r = nix::unistd::dup2(from_fd, &mut to_fd);
+        std::mem::forget(to_fd);
+        if r.is_err() {
+            return -1;
+        }
+    }
+    let to_fd = unsafe { BorrowedFd::borrow_raw(to) };
+    match fcntl(to_fd, FcntlArg::F_SETFD(FdFlag::empty())) {
+        Ok(_) => 0,
+        Err(_) => -1,
+    }
+}

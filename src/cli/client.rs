@@ -423,6 +423,8 @@ fn render_status(s: &Value) -> String {
         "SENT".into(),
         "RECEIVED".into(),
         "ERRORS".into(),
+        "LAST READY".into(),
+        "LAST ERROR".into(),
     ]];
     for m in s
         .get("modems")
@@ -450,6 +452,8 @@ fn render_status(s: &Value) -> String {
             field(m, "sent"),
             field(m, "received"),
             field(m, "errors"),
+            field(m, "last_ready_at"),
+            one_line(&field(m, "last_error"), 60),
         ]);
     }
     out.push_str(&table(&rows));

@@ -6,6 +6,8 @@ pub mod check_config;
 pub mod client;
 pub mod demo;
 pub mod pdu;
+pub mod probe;
+pub mod report;
 pub mod sim;
 pub mod token;
 pub mod webhook;
@@ -150,6 +152,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Delivery report: per modem, day or campaign, messages and parts
+    /// sent, delivered, failed, expired, received; delivery rate; times.
+    Report(report::ReportArgs),
+    /// Diagnose a modem port without the daemon: who holds it, whether it
+    /// answers, SIM, PIN, network, signal, modes, storage, with advice.
+    Probe(probe::ProbeArgs),
     /// Webhook endpoints: list, add, remove, deliveries, replay.
     Webhook(webhook::WebhookArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
@@ -250,6 +258,8 @@ pub fn main() -> i32 {
                 })
         }
         Command::Reload { conn, json } => client::single(&conn, Request::Reload {}, json),
+        Command::Report(args) => report::run(args),
+        Command::Probe(args) => probe::run(args),
         Command::Webhook(args) => webhook::run(args),
         Command::CheckConfig(args) => check_config::run(args),
         Command::Pdu(args) => pdu::run(args),

@@ -152,6 +152,11 @@ async fn answer(gw: &Gateway, req: Request, peer: Peer) -> Answer {
             to_json(&view)
         }
         // The server streams `watch` itself; it never reaches the gateway.
+        Request::Report { since, by } => to_json(
+            &gw.report(since.as_deref(), by.as_deref())
+                .await
+                .map_err(fail)?,
+        ),
         Request::Watch { .. } => Err(invalid("watch is handled by the server")),
     }
 }

@@ -57,6 +57,14 @@ pub enum Request {
     Reload {},
     /// Delete what `[store] keep` says is old enough, now.
     Prune {},
+    /// The delivery report: `since` is a duration back from now (`7d`) or an
+    /// RFC 3339 time (default 7 days), `by` is `modem`, `day` or `campaign`.
+    Report {
+        #[serde(default)]
+        since: Option<String>,
+        #[serde(default)]
+        by: Option<String>,
+    },
     /// Create an HTTP API token; the answer carries the secret, once.
     TokenCreate {
         name: String,

@@ -175,21 +175,72 @@ fn server_options(cfg: &Config) -> ServerOptions {
 
 /// Sets up logging from `[log] level` (RUST_LOG wins when set).
 pub fn init_tracing(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Under systemd the journal adds timestamps; plain lines otherwise.
-    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    let sink = log_sink(
+        std::env::var_os("JOURNAL_STREAM").as_deref(),
+        Path::new(JOURNAL_SOCKET),
+    );
+    if sink == LogSink::Journal {
+        // Fields go to the journal as they are named (MODEM=, ID= of a
+        // send, NAME= of a modem's span, SPAN_NAME=), no prefix.
+        match tracing_journald::layer() {
+            Ok(layer) => {
+                let layer = layer
+                    .with_field_prefix(None)
+                    .with_syslog_identifier("smsgate".into());
+                let _ = tracing_subscriber::registry()
+                    .with(filter())
+                    .with(layer)
+                    .try_init();
+                return;
+            }
+            Err(e) => eprintln!("smsgate: cannot log to the journal ({e}); logging to stderr"),
+        }
+    }
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
-    let _ = if journald {
+    // Under systemd (stderr to the journal) the journal adds timestamps.
+    let _ = if sink != LogSink::Stderr {
         builder.without_time().try_init()
     } else {
         builder.try_init()
     };
+}
+
+/// Where systemd-journald takes native (structured) entries.
+pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+/// Where log lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogSink {
+    /// Native journal entries with structured fields: systemd started us
+    /// with stderr connected to the journal (`JOURNAL_STREAM`) and the
+    /// journal's socket is there.
+    Journal,
+    /// Plain lines on stderr, which systemd hands to the journal, without
+    /// our own timestamps (`JOURNAL_STREAM` set, no journal socket).
+    JournalStream,
+    /// Plain lines with timestamps on stderr.
+    Stderr,
+}
+
+/// The choice [`init_tracing`] makes, from `$JOURNAL_STREAM` and whether
+/// `socket` exists.
+pub fn log_sink(journal_stream: Option<&std::ffi::OsStr>, socket: &Path) -> LogSink {
+    match journal_stream {
+        Some(v) if !v.is_empty() && socket.exists() => LogSink::Journal,
+        Some(v) if !v.is_empty() => LogSink::JournalStream,
+        _ => LogSink::Stderr,
+    }
 }
 
 /// Runs the daemon until SIGTERM/SIGINT. `ready` is told once the store is
@@ -916,4 +967,29 @@ async fn reload_inner(shared: &Arc<Gateway>, ctx: &mut ReloadCtx) -> Result<Valu
 /// The default config path (`/etc/smsgate/smsgate.toml`).
 pub fn default_config_path() -> PathBuf {
     PathBuf::from("/etc/smsgate/smsgate.toml")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn the_journal_only_under_systemd_with_its_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("socket");
+        let missing = dir.path().join("missing");
+        std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+        let stream = Some(OsStr::new("8:12345"));
+        let table: &[(Option<&OsStr>, &Path, LogSink)] = &[
+            (stream, &socket, LogSink::Journal),
+            (stream, &missing, LogSink::JournalStream),
+            (None, &socket, LogSink::Stderr),
+            (Some(OsStr::new("")), &socket, LogSink::Stderr),
+            (None, &missing, LogSink::Stderr),
+        ];
+        for (env, path, want) in table {
+            assert_eq!(log_sink(*env, path), *want, "{env:?} {path:?}");
+        }
+    }
 }

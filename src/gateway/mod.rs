@@ -31,11 +31,36 @@ use crate::config::{Config, ModemConfig};
 use crate::dispatch::DispatchHandle;
 use crate::modem::{ModemHandle, ModemState, ModemStatus};
 use crate::store::{
-    Event, InboxMessage, MessageId, MessageState, OutgoingView, Pruned, Store, StoreError,
+    Event, InboxMessage, MessageId, MessageState, OutgoingView, Pruned, Report, ReportBy, Store,
+    StoreError,
 };
 
 pub use intake::SendRequest;
 pub use webhooks::{WebhookRequest, WebhookView};
+
+/// How far back a report looks when the caller does not say.
+pub const DEFAULT_REPORT_SINCE: &str = "7d";
+
+/// A report's start: a duration back from `now` (`7d`, `90m`, `1h 30m`) or
+/// an RFC 3339 moment.
+pub fn parse_since(
+    s: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<chrono::DateTime<Utc>, GatewayError> {
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let d = humantime::parse_duration(s).map_err(|e| {
+        GatewayError::Invalid(format!(
+            "since {s:?} is neither a duration (7d, 12h) nor an RFC 3339 time: {e}"
+        ))
+    })?;
+    let d = chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX);
+    Ok(now
+        .checked_sub_signed(d)
+        .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC))
+}
 
 /// The protocol version of the control socket (also in `status`).
 pub use crate::control::protocol::PROTOCOL_VERSION;
@@ -257,6 +282,27 @@ impl Gateway {
         let pruned = self.store.prune(cutoff).await?;
         self.prune_keys(cutoff).await?;
         Ok(pruned)
+    }
+
+    // --- reports ------------------------------------------------------------
+
+    /// The delivery report of what was queued or received since `since`
+    /// (`7d`, `12h`... back from now, or an RFC 3339 moment; default 7
+    /// days), grouped `by` modem (default), day or campaign (every message
+    /// is in `none` until messages carry a campaign). The socket's `report`
+    /// and `GET /api/v1/report` answer with this.
+    pub async fn report(
+        &self,
+        since: Option<&str>,
+        by: Option<&str>,
+    ) -> Result<Report, GatewayError> {
+        let now = Utc::now();
+        let since = parse_since(since.unwrap_or(DEFAULT_REPORT_SINCE), now)?;
+        let by = match by {
+            Some(b) => b.parse::<ReportBy>()?,
+            None => ReportBy::default(),
+        };
+        Ok(self.store.report(since, by, now).await?)
     }
 
     // --- the event stream ---------------------------------------------------

@@ -122,12 +122,18 @@ impl Actor {
     async fn set_state(&mut self, s: ModemState) {
         if self.status.state != s {
             info!(state = ?s, "state");
+            if self.status.state == ModemState::Ready {
+                self.status.last_ready_at = Some(now_rfc3339());
+            }
             self.status.state = s;
             self.publish().await;
         }
     }
 
     async fn publish(&mut self) {
+        if self.status.state == ModemState::Ready {
+            self.status.last_ready_at = Some(now_rfc3339());
+        }
         self.status_tx.send_replace(self.status.clone());
         // Status is also in the watch channel: never block on it.
         if self
@@ -1357,6 +1363,11 @@ fn is_status_report(pdu: &[u8], tpdu_len: Option<usize>) -> bool {
         _ => pdu.first().map_or(0, |l| usize::from(*l) + 1),
     };
     pdu.get(sca).is_some_and(|fo| fo & 0x03 == 0x02)
+}
+
+/// Now, as `last_ready_at` shows it.
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 #[cfg(test)]

@@ -10,10 +10,12 @@
 //! - `conn` runs one AT command over the port; `port` opens the device and
 //!   waits (inotify + slow timer) for a vanished path to come back.
 //! - [`quirks`] is the vendor table.
+//! - [`probe`] diagnoses a port without the daemon (`smsgate probe`).
 
 mod conn;
 mod driver;
 mod port;
+pub mod probe;
 pub mod quirks;
 
 pub use crate::at::{ErrorClass, Registration};
@@ -185,6 +187,9 @@ pub struct ModemStatus {
     pub received: u64,
     pub errors: u64,
     pub last_error: Option<String>,
+    /// RFC 3339: the last moment the modem was seen ready (while it is
+    /// ready: its last status update; afterwards: when it stopped being).
+    pub last_ready_at: Option<String>,
     /// The modem works in text mode (`AT+CMGF=1`): it can send only
     /// single-part messages without a user data header.
     pub text_mode: bool,
@@ -210,6 +215,7 @@ impl ModemStatus {
             received: 0,
             errors: 0,
             last_error: None,
+            last_ready_at: None,
             text_mode: false,
         }
     }

@@ -6,8 +6,9 @@
 //! Layout: `schema.rs` (migrations), `outgoing.rs` (the send lifecycle and
 //! its queries), `incoming.rs` (received PDUs, reassembly, status reports,
 //! modems and SIMs), `events.rs` (the event log, cursors, retention),
-//! `webhooks.rs` (webhook endpoints and delivery records). Each of those is plain functions over a `&Connection`,
-//! run by the thread here inside the batch transaction.
+//! `webhooks.rs` (webhook endpoints and delivery records), `report.rs`
+//! (delivery reports, read-only). Each of those is plain functions over a
+//! `&Connection`, run by the thread here inside the batch transaction.
 //!
 //! Group commit: the thread blocks for one request, drains whatever else is
 //! waiting (up to [`MAX_BATCH`]), runs each inside its own SAVEPOINT in one
@@ -42,6 +43,7 @@ mod events;
 mod http;
 mod incoming;
 mod outgoing;
+mod report;
 mod schema;
 mod webhooks;
 
@@ -49,6 +51,7 @@ pub use events::{
     Event, EventData, ModemEvent, MwiEvent, PartEvent, Pruned, ReportEvent, PRUNE_STEP,
 };
 pub use http::{Accepted, BatchOutcome, IdempotencyKey, TokenInfo, TokenRecord};
+pub use report::{Percentiles, Report, ReportBy, ReportRow, CSV_HEADER, NO_GROUP};
 pub use webhooks::{
     consumer_name as webhook_consumer, DeliveryResult, NewWebhook, RetryState, WebhookDelivery,
     WebhookEndpoint,
@@ -1002,6 +1005,19 @@ impl Store {
     /// Messages per state, inbox size, unmatched reports.
     pub async fn counts(&self) -> Result<QueueCounts, StoreError> {
         self.call(incoming::counts).await
+    }
+
+    // --- reports ------------------------------------------------------------
+
+    /// The delivery report of everything queued or received since `since`,
+    /// grouped `by` modem, day or campaign.
+    pub async fn report(
+        &self,
+        since: DateTime<Utc>,
+        by: ReportBy,
+        now: DateTime<Utc>,
+    ) -> Result<Report, StoreError> {
+        self.call(move |c| report::report(c, since, by, now)).await
     }
 
     // --- the event log ------------------------------------------------------

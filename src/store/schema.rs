@@ -12,7 +12,7 @@ use super::StoreError;
 
 /// Every migration, oldest first. Entry `i` moves a database from version `i`
 /// to version `i + 1`; version 0 is an empty file.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V7];
 
 /// Version 1: outgoing messages and parts, received PDUs and inbox, status
 /// reports, SIMs and modems, per-SIM send log and concatenation counters.
@@ -259,6 +259,13 @@ CREATE TABLE webhook_setting (
     value      TEXT NOT NULL,
     updated_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+"#;
+
+/// Reports select messages by the time they were queued. Version 6 for
+/// now, named V7 for its place after version 6, which other work adds
+/// (insert that one before this one; this one stays last).
+const V7: &str = r#"
+CREATE INDEX outgoing_created ON outgoing(created_at);
 "#;
 
 /// Brings `conn` up to `target` (at most `MIGRATIONS.len()`), one transaction
