@@ -517,6 +517,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_hook_keeps_its_cursor_current_past_events_it_ignores() {
+        let (_dir, store) = store();
+        let hooks = Hooks::start(
+            HookOptions {
+                commands: BTreeMap::from([(HookEvent::Report, vec!["/bin/true".into()])]),
+                timeout: Duration::from_secs(10),
+                max_concurrent: 1,
+            },
+            store.clone(),
+            CancellationToken::new(),
+            &TaskTracker::new(),
+        )
+        .await;
+        store
+            .append_event(report(1), chrono::Utc::now())
+            .await
+            .unwrap();
+        wait_for(&hooks.stats, |s| s.succeeded.load(Ordering::Relaxed) == 1).await;
+        // Then only events the hook does not take: its cursor follows them
+        // (so `status` shows nothing pending and a restart skips nothing).
+        let mut last = 0;
+        for _ in 0..5 {
+            last = store
+                .append_event(modem(true), chrono::Utc::now())
+                .await
+                .unwrap();
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let pos = store
+                .cursors()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|(n, _)| n == "hook:report")
+                .map(|(_, p)| p);
+            if pos == Some(last) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "cursor at {pos:?}, log at {last}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
     async fn a_restarted_hook_resumes_at_its_cursor() {
         let (dir, store) = store();
         let log = dir.path().join("log");

@@ -326,6 +326,9 @@ impl Connection {
                         }
                         None => return,
                     };
+                    if events.is_empty() {
+                        continue;
+                    }
                     let mut out = String::new();
                     for ev in &events {
                         out.push_str(&serde_json::json!({"event": ev}).to_string());

@@ -54,7 +54,8 @@ impl Reader {
     }
 
     /// The next events, waiting for a commit when the reader is at the end.
-    /// `None` when the store is closed.
+    /// An empty batch means the reader skipped events of other kinds (its
+    /// position moved). `None` when the store is closed.
     pub async fn next(&mut self) -> Option<Result<Vec<Event>, StoreError>> {
         loop {
             // Mark the current value seen before reading, so a commit that
@@ -67,8 +68,11 @@ impl Reader {
                     .await;
                 match batch {
                     Ok(events) if events.is_empty() => {
-                        // Only events of other kinds: skip past them.
+                        // Only events of other kinds: skip past them, and
+                        // say so (an empty batch), so a durable consumer
+                        // can store the new position.
                         self.position = self.position.max(newest);
+                        return Some(Ok(Vec::new()));
                     }
                     Ok(events) => {
                         if let Some(last) = events.last() {
