@@ -526,7 +526,8 @@ fn receiver() -> (String, std::sync::mpsc::Receiver<Value>) {
                     break Some(buf[end + 4..end + 4 + len].to_vec());
                 }
             };
-            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
             if let Some(b) = body {
                 let _ = tx.send(serde_json::from_slice(&b).unwrap_or(Value::Null));
             }
@@ -554,11 +555,17 @@ async fn webhooks_are_created_listed_delivered_and_deleted() {
     ro.post("/api/v1/webhooks", &json!({"url": url}))
         .problem(403, "forbidden");
     // Create: 201 with an id and the secret.
-    let r = c.post("/api/v1/webhooks", &json!({"url": url, "events": ["queued"]}));
+    let r = c.post(
+        "/api/v1/webhooks",
+        &json!({"url": url, "events": ["queued"]}),
+    );
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let made = r.json();
     let id = made["id"].as_str().unwrap().to_string();
-    assert!(made["secret"].as_str().unwrap().starts_with("whsec_"), "{made}");
+    assert!(
+        made["secret"].as_str().unwrap().starts_with("whsec_"),
+        "{made}"
+    );
     assert_eq!(made["events"], json!(["queued"]));
     // Listed (read scope is enough), without the secret.
     let list = ro.get("/api/v1/webhooks").json();
@@ -568,7 +575,10 @@ async fn webhooks_are_created_listed_delivered_and_deleted() {
     assert!(items[0].get("secret").is_none(), "{list}");
     assert!(items[0]["pending"].is_i64(), "{list}");
     // An event arrives at the receiver.
-    let sent = c.post("/api/v1/messages", &json!({"to": msisdn(9), "text": "hook me"}));
+    let sent = c.post(
+        "/api/v1/messages",
+        &json!({"to": msisdn(9), "text": "hook me"}),
+    );
     assert_eq!(sent.status, 202);
     let msg = sent.json()["id"].as_i64().unwrap();
     let got = loop {
@@ -591,11 +601,15 @@ async fn webhooks_are_created_listed_delivered_and_deleted() {
     let first = &deliveries["items"][0];
     assert_eq!(first["result"], "ok", "{deliveries}");
     assert_eq!(first["status"], 200, "{deliveries}");
-    assert!(first["at"].is_string() && first["event_id"].is_i64(), "{deliveries}");
+    assert!(
+        first["at"].is_string() && first["event_id"].is_i64(),
+        "{deliveries}"
+    );
     // Unknown ids are 404; read cannot delete; admin can, once.
     c.get("/api/v1/webhooks/wh_none/deliveries")
         .problem(404, "not_found");
-    c.delete("/api/v1/webhooks/wh_none").problem(404, "not_found");
+    c.delete("/api/v1/webhooks/wh_none")
+        .problem(404, "not_found");
     ro.delete(&format!("/api/v1/webhooks/{id}"))
         .problem(403, "forbidden");
     assert_eq!(c.delete(&format!("/api/v1/webhooks/{id}")).status, 204);

@@ -22,9 +22,7 @@ use super::problem::{parse_json, ApiError, Body, Path, Problem, Query};
 use super::AppState;
 use crate::gateway::api::{api_key, sha256_hex, Caller, Idempotency, Scope};
 use crate::gateway::{MessageView, SendRequest, WebhookRequest, WebhookView, DEFAULT_LIMIT};
-use crate::store::{
-    Accepted, InboxMessage, MessageState, OutgoingView, Priority, WebhookDelivery,
-};
+use crate::store::{Accepted, InboxMessage, MessageState, OutgoingView, Priority, WebhookDelivery};
 
 /// The most items one list call returns.
 pub const MAX_LIMIT: usize = 1000;
