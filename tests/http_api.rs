@@ -494,3 +494,130 @@ async fn server_sent_events_resume_with_last_event_id() {
         started.elapsed()
     );
 }
+
+/// A receiver on 127.0.0.1 answering 200 to everything: each request's
+/// body comes out of the channel.
+fn receiver() -> (String, std::sync::mpsc::Receiver<Value>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Head, then Content-Length bytes of body.
+            let body = loop {
+                let n = s.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    continue;
+                };
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map(|v| v.trim().parse().unwrap())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    break Some(buf[end + 4..end + 4 + len].to_vec());
+                }
+            };
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            if let Some(b) = body {
+                let _ = tx.send(serde_json::from_slice(&b).unwrap_or(Value::Null));
+            }
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_are_created_listed_delivered_and_deleted() {
+    let (g, c, _) = start(1, "").await;
+    let (url, rx) = receiver();
+    // Refusals: a bad URL or event type is 422, read scope cannot create.
+    c.post("/api/v1/webhooks", &json!({"url": "ftp://x/"}))
+        .problem(422, "invalid");
+    c.post("/api/v1/webhooks", &json!({"url": url, "events": ["nope"]}))
+        .problem(422, "invalid");
+    c.post("/api/v1/webhooks", &json!({"url": url, "bogus": 1}))
+        .problem(400, "bad_request");
+    let ro = g.ok(json!({"cmd": "token_create", "name": "ro", "scopes": ["read"]}))["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ro = c.with_auth(Some(format!("Bearer {ro}")));
+    ro.post("/api/v1/webhooks", &json!({"url": url}))
+        .problem(403, "forbidden");
+    // Create: 201 with an id and the secret.
+    let r = c.post(
+        "/api/v1/webhooks",
+        &json!({"url": url, "events": ["queued"]}),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let made = r.json();
+    let id = made["id"].as_str().unwrap().to_string();
+    assert!(
+        made["secret"].as_str().unwrap().starts_with("whsec_"),
+        "{made}"
+    );
+    assert_eq!(made["events"], json!(["queued"]));
+    // Listed (read scope is enough), without the secret.
+    let list = ro.get("/api/v1/webhooks").json();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["id"], id.as_str());
+    assert!(items[0].get("secret").is_none(), "{list}");
+    assert!(items[0]["pending"].is_i64(), "{list}");
+    // An event arrives at the receiver.
+    let sent = c.post(
+        "/api/v1/messages",
+        &json!({"to": msisdn(9), "text": "hook me"}),
+    );
+    assert_eq!(sent.status, 202);
+    let msg = sent.json()["id"].as_i64().unwrap();
+    let got = loop {
+        let v = rx.recv_timeout(T).expect("a delivery");
+        if v["type"] == "queued" {
+            break v;
+        }
+    };
+    assert!(got.to_string().contains(&msg.to_string()), "{got}");
+    // Its delivery record.
+    let deadline = Instant::now() + T;
+    let deliveries = loop {
+        let d = ro.get(&format!("/api/v1/webhooks/{id}/deliveries")).json();
+        if !d["items"].as_array().unwrap().is_empty() {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "no delivery record");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let first = &deliveries["items"][0];
+    assert_eq!(first["result"], "ok", "{deliveries}");
+    assert_eq!(first["status"], 200, "{deliveries}");
+    assert!(
+        first["at"].is_string() && first["event_id"].is_i64(),
+        "{deliveries}"
+    );
+    // Unknown ids are 404; read cannot delete; admin can, once.
+    c.get("/api/v1/webhooks/wh_none/deliveries")
+        .problem(404, "not_found");
+    c.delete("/api/v1/webhooks/wh_none")
+        .problem(404, "not_found");
+    ro.delete(&format!("/api/v1/webhooks/{id}"))
+        .problem(403, "forbidden");
+    assert_eq!(c.delete(&format!("/api/v1/webhooks/{id}")).status, 204);
+    c.delete(&format!("/api/v1/webhooks/{id}"))
+        .problem(404, "not_found");
+    assert_eq!(c.get("/api/v1/webhooks").json()["items"], json!([]));
+    // The document describes them.
+    let doc = c.get("/api/v1/openapi.json").json();
+    assert!(doc["paths"]["/api/v1/webhooks"]["post"].is_object());
+    assert!(doc["paths"]["/api/v1/webhooks/{id}/deliveries"]["get"].is_object());
+}

@@ -147,3 +147,22 @@ async fn the_openapi_document_is_valid_and_schemathesis_finds_nothing() {
         &g,
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reference_client_registers_webhooks_that_receive_signed_sms_events() {
+    let Some(py) = python() else { return };
+    let (g, port, token) = start(vec![ModemPlan::default()]).await;
+    run(
+        Command::new(py.join("python"))
+            .arg(script("compat_webhooks.py"))
+            .env(
+                "SMSGATE_URL",
+                format!("http://127.0.0.1:{port}/3rdparty/v1"),
+            )
+            .env("SMSGATE_USER", "py")
+            .env("SMSGATE_TOKEN", &token)
+            .env("SMSGATE_OWN", msisdn(0)),
+        "compat_webhooks.py",
+        &g,
+    );
+}

@@ -21,8 +21,8 @@ use super::auth::need;
 use super::problem::{parse_json, ApiError, Body, Path, Problem, Query};
 use super::AppState;
 use crate::gateway::api::{api_key, sha256_hex, Caller, Idempotency, Scope};
-use crate::gateway::{MessageView, SendRequest, DEFAULT_LIMIT};
-use crate::store::{Accepted, InboxMessage, MessageState, OutgoingView, Priority};
+use crate::gateway::{MessageView, SendRequest, WebhookRequest, WebhookView, DEFAULT_LIMIT};
+use crate::store::{Accepted, InboxMessage, MessageState, OutgoingView, Priority, WebhookDelivery};
 
 /// The most items one list call returns.
 pub const MAX_LIMIT: usize = 1000;
@@ -590,4 +590,217 @@ pub async fn openapi(State(st): State<AppState>) -> Response {
         st.openapi.as_ref().clone(),
     )
         .into_response()
+}
+
+/// `POST /api/v1/webhooks`.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookBody {
+    /// http:// or https:// (private and loopback addresses are allowed).
+    pub url: String,
+    /// Event types (`message.delivered`, …); empty or absent: every type.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// `whsec_` and base64; generated when absent.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// A webhook endpoint with its backlog (the secret only in the answer to
+/// its creation).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookObject {
+    pub id: String,
+    pub url: String,
+    /// Empty: every type.
+    pub events: Vec<String>,
+    /// `native` or `android`.
+    pub flavour: String,
+    /// `config` or `api`.
+    pub source: String,
+    pub disabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    pub created_at: String,
+    /// Events in the log after its cursor (an upper bound of its backlog).
+    pub pending: i64,
+    /// The last event id it is done with.
+    pub position: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl From<WebhookView> for WebhookObject {
+    fn from(v: WebhookView) -> Self {
+        WebhookObject {
+            id: v.id,
+            url: v.url,
+            events: v.events,
+            flavour: v.flavour,
+            source: v.source,
+            disabled: v.disabled,
+            disabled_at: v.disabled_at,
+            disabled_reason: v.disabled_reason,
+            created_at: v.created_at,
+            pending: v.pending,
+            position: v.position,
+            secret: v.secret,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookList {
+    pub items: Vec<WebhookObject>,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeliveryObject {
+    pub event_id: i64,
+    /// 1 for the first attempt of this event.
+    pub attempt: u32,
+    /// `ok`, `failed`, `gave_up` or `disabled`.
+    pub result: String,
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    pub at: String,
+    /// `failed`: when the next attempt is due.
+    pub next_at: Option<String>,
+}
+
+impl From<WebhookDelivery> for DeliveryObject {
+    fn from(d: WebhookDelivery) -> Self {
+        let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        DeliveryObject {
+            event_id: d.event_id,
+            attempt: d.attempt,
+            result: serde_json::to_value(d.result)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            status: d.status,
+            error: d.error,
+            duration_ms: d.duration_ms,
+            at: rfc(d.at),
+            next_at: d.next_at.map(rfc),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeliveryPage {
+    /// Newest first.
+    pub items: Vec<DeliveryObject>,
+}
+
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveriesQuery {
+    /// 1 to 1000 (default 50)
+    pub limit: Option<usize>,
+}
+
+/// Register a webhook endpoint (admin scope); it gets the events committed
+/// from now on, signed with Standard Webhooks.
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks",
+    request_body = WebhookBody,
+    responses(
+        (status = 201, description = "registered; `secret` is shown this once", body = WebhookObject),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "a bad URL, event type or secret", body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_webhook(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    need(&caller, Scope::Admin)?;
+    let b: WebhookBody = parse_json(&body)?;
+    let view = st
+        .gw
+        .webhook_create(WebhookRequest {
+            id: None,
+            url: b.url,
+            events: b.events,
+            secret: b.secret,
+            flavour: None,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(WebhookObject::from(view))).into_response())
+}
+
+/// Every webhook endpoint with its backlog.
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks",
+    responses(
+        (status = 200, body = WebhookList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_webhooks(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<WebhookList>, ApiError> {
+    need(&caller, Scope::Read)?;
+    let items = st.gw.webhook_list().await?;
+    Ok(Json(WebhookList {
+        items: items.into_iter().map(WebhookObject::from).collect(),
+    }))
+}
+
+/// Remove a webhook endpoint registered through the API (admin scope).
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "webhook id")),
+    responses(
+        (status = 204, description = "removed with its delivery records"),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "it comes from `[[webhook]]` in the configuration", body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_webhook(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    need(&caller, Scope::Admin)?;
+    st.gw.webhook_delete(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A webhook endpoint's latest delivery attempts, newest first.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks",
+    params(("id" = String, Path, description = "webhook id"), DeliveriesQuery),
+    responses(
+        (status = 200, body = DeliveryPage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn webhook_deliveries(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(q): Query<DeliveriesQuery>,
+) -> Result<Json<DeliveryPage>, ApiError> {
+    need(&caller, Scope::Read)?;
+    let n = limit(q.limit)?;
+    let items = st.gw.webhook_deliveries(&id, n).await?;
+    Ok(Json(DeliveryPage {
+        items: items.into_iter().map(DeliveryObject::from).collect(),
+    }))
 }

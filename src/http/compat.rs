@@ -7,14 +7,17 @@
 //! commit; the client-given `id` is its idempotency key and is kept with
 //! the messages (so `GET /messages/{id}` finds them).
 //!
-//! Webhook registration (`/webhooks`) is wired with the webhook engine.
+//! Webhook registration (`/webhooks`, one `sms:*` event per registration,
+//! the `android` flavour of the gateway's webhook calls) and the signing key
+//! (`PATCH /settings` with `webhooks.signing_key`) are thin adapters over
+//! the gateway too; the engine signs and delivers (`crate::webhooks`).
 
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, patch};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -24,7 +27,7 @@ use super::auth::need;
 use super::problem::{parse_json, ApiError, Body, Path, Query};
 use super::AppState;
 use crate::gateway::api::{compat_key, sha256_hex, Caller, Idempotency, Scope};
-use crate::gateway::{Gateway, GatewayError, SendRequest};
+use crate::gateway::{Gateway, GatewayError, SendRequest, WebhookRequest, WebhookView};
 use crate::store::{MessageState, OutgoingView, Priority};
 
 /// The routes that need a token (`/health` is public, see `super::app`).
@@ -33,6 +36,12 @@ pub fn routes() -> Router<AppState> {
         .route("/3rdparty/v1/messages", get(list).post(send))
         .route("/3rdparty/v1/messages/{id}", get(state).delete(cancel))
         .route("/3rdparty/v1/inbox", get(inbox))
+        .route(
+            "/3rdparty/v1/webhooks",
+            get(list_webhooks).post(create_webhook),
+        )
+        .route("/3rdparty/v1/webhooks/{id}", delete(delete_webhook))
+        .route("/3rdparty/v1/settings", patch(patch_settings))
 }
 
 #[derive(Debug, Deserialize)]
@@ -403,6 +412,101 @@ async fn inbox(
             })
             .collect(),
     ))
+}
+
+/// A webhook registration in that project's shape.
+#[derive(Debug, Deserialize)]
+struct WebhookBody {
+    #[serde(default)]
+    id: Option<String>,
+    url: String,
+    event: String,
+}
+
+fn webhook_json(v: &WebhookView) -> Value {
+    json!({
+        "id": v.id,
+        "url": v.url,
+        "event": v.events.first(),
+        "deviceId": null,
+    })
+}
+
+async fn list_webhooks(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    need(&caller, Scope::Read)?;
+    let all = st.gw.webhook_list().await?;
+    Ok(Json(
+        all.iter()
+            .filter(|v| v.flavour == "android")
+            .map(webhook_json)
+            .collect(),
+    ))
+}
+
+async fn create_webhook(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    need(&caller, Scope::Admin)?;
+    let raw: Value = parse_json(&body)?;
+    let b: WebhookBody = serde_json::from_value(raw)
+        .map_err(|e| ApiError::bad_request(format!("bad request: {e}")))?;
+    let view = st
+        .gw
+        .webhook_create(WebhookRequest {
+            id: b.id,
+            url: b.url,
+            events: vec![b.event],
+            secret: None,
+            flavour: Some("android".into()),
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(webhook_json(&view))).into_response())
+}
+
+async fn delete_webhook(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    need(&caller, Scope::Admin)?;
+    st.gw.webhook_delete(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+struct WebhookSettings {
+    #[serde(default)]
+    signing_key: Option<String>,
+}
+
+/// The settings this gateway takes (other sections are those of a phone
+/// and ignored).
+#[derive(Debug, Deserialize)]
+struct Settings {
+    #[serde(default)]
+    webhooks: Option<WebhookSettings>,
+}
+
+async fn patch_settings(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(body): Body,
+) -> Result<Json<Value>, ApiError> {
+    need(&caller, Scope::Admin)?;
+    let raw: Value = parse_json(&body)?;
+    let s: Settings = serde_json::from_value(raw)
+        .map_err(|e| ApiError::bad_request(format!("bad request: {e}")))?;
+    if let Some(key) = s.webhooks.and_then(|w| w.signing_key) {
+        st.gw.set_compat_signing_key(Some(key)).await?;
+    }
+    Ok(Json(json!({
+        "webhooks": {"signing_key": st.gw.compat_signing_key().map(|_| "***")},
+    })))
 }
 
 /// That project's health answer: `pass` or `fail`, with checks.

@@ -9,7 +9,8 @@
 //!
 //! Owns no business logic: every handler is one call of the gateway
 //! (`crate::gateway`), which owns validation, idempotency, tokens and the
-//! store. Webhook endpoints are wired where the webhook engine lands.
+//! store; webhook endpoints are the gateway's `webhook_*` calls over the
+//! webhook engine (`crate::webhooks`).
 
 pub mod api;
 pub mod auth;
@@ -67,6 +68,7 @@ pub struct AppState {
         (name = "messages", description = "outgoing messages"),
         (name = "inbox", description = "received messages"),
         (name = "events", description = "the event log"),
+        (name = "webhooks", description = "webhook endpoints and their deliveries"),
         (name = "gateway", description = "status, USSD, this document"),
         (name = "health", description = "liveness and readiness, no token"),
     )
@@ -99,6 +101,9 @@ fn native() -> (Router<AppState>, Document) {
         .routes(routes!(api::status))
         .routes(routes!(api::ussd))
         .routes(routes!(api::events))
+        .routes(routes!(api::create_webhook, api::list_webhooks))
+        .routes(routes!(api::delete_webhook))
+        .routes(routes!(api::webhook_deliveries))
         .routes(routes!(api::openapi))
         .split_for_parts()
 }

@@ -42,6 +42,8 @@ pub fn android_body(
                 "messageId": m.id.to_string(),
                 "message": m.text,
                 "phoneNumber": m.from,
+                // The reference client's payload parser reads `sender`.
+                "sender": m.from,
                 "simNumber": sim_number(&m.modem),
                 "receivedAt": m.received_at,
             }),
