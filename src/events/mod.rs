@@ -83,7 +83,6 @@ impl Reader {
                     Err(StoreError::Closed) => return None,
                     Err(e) => return Some(Err(e)),
                 }
-                continue;
             }
             if self.newest.changed().await.is_err() {
                 return None;
