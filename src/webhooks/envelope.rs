@@ -158,7 +158,7 @@ mod tests {
                 EventData::Received(inbox),
                 json!({"deviceId": "dev", "event": "sms:received", "id": "9", "webhookId": "wh_1",
                        "payload": {"messageId": "5", "message": "hi there", "phoneNumber": "+15559990000",
-                                   "simNumber": 1, "receivedAt": "2026-01-02T03:04:00Z"}}),
+                                   "sender": "+15559990000", "simNumber": 1, "receivedAt": "2026-01-02T03:04:00Z"}}),
             ),
             (
                 EventData::Sent(message(MessageState::Sent, None)),
