@@ -815,9 +815,9 @@ struct HookFigures {
 async fn hooks(bin: &Path, m: usize, argv: &str) -> Result<HookFigures> {
     *EXTRA_TOML.lock().map_err(|_| anyhow!("lock"))? =
         format!("[hooks]\nsent = {argv}\ntimeout = \"60s\"\n\n");
-    let rig = Rig::start(bin, 4, Faults::default(), false).await;
-    EXTRA_TOML.lock().map_err(|_| anyhow!("lock"))?.clear();
-    let mut rig = rig?;
+    // The hook stays in the config for the whole run (`add_modems`
+    // rewrites it); cleared again when the rig stops.
+    let mut rig = Rig::start(bin, 4, Faults::default(), false).await?;
     send_many(&rig.socket, m, 8).await?;
     rig.drain_taps();
     let start = Instant::now();
@@ -842,6 +842,7 @@ async fn hooks(bin: &Path, m: usize, argv: &str) -> Result<HookFigures> {
     };
     let runs = m as u64;
     rig.stop().await?;
+    EXTRA_TOML.lock().map_err(|_| anyhow!("lock"))?.clear();
     let sent_after = sent_after.unwrap_or(drained).as_secs_f64();
     Ok(HookFigures {
         messages: m,
