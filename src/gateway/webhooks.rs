@@ -28,8 +28,9 @@ pub struct WebhookRequest {
     pub flavour: Option<String>,
 }
 
-/// An endpoint as the faces show it (the secret only at creation).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// An endpoint as the faces show it (the secret only at creation); the
+/// HTTP API's schema too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WebhookView {
     pub id: String,
     pub url: String,

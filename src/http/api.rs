@@ -606,54 +606,9 @@ pub struct WebhookBody {
     pub secret: Option<String>,
 }
 
-/// A webhook endpoint with its backlog (the secret only in the answer to
-/// its creation).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct WebhookObject {
-    pub id: String,
-    pub url: String,
-    /// Empty: every type.
-    pub events: Vec<String>,
-    /// `native` or `android`.
-    pub flavour: String,
-    /// `config` or `api`.
-    pub source: String,
-    pub disabled: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub disabled_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub disabled_reason: Option<String>,
-    pub created_at: String,
-    /// Events in the log after its cursor (an upper bound of its backlog).
-    pub pending: i64,
-    /// The last event id it is done with.
-    pub position: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
-}
-
-impl From<WebhookView> for WebhookObject {
-    fn from(v: WebhookView) -> Self {
-        WebhookObject {
-            id: v.id,
-            url: v.url,
-            events: v.events,
-            flavour: v.flavour,
-            source: v.source,
-            disabled: v.disabled,
-            disabled_at: v.disabled_at,
-            disabled_reason: v.disabled_reason,
-            created_at: v.created_at,
-            pending: v.pending,
-            position: v.position,
-            secret: v.secret,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WebhookList {
-    pub items: Vec<WebhookObject>,
+    pub items: Vec<WebhookView>,
 }
 
 /// One delivery attempt.
@@ -711,7 +666,7 @@ pub struct DeliveriesQuery {
 #[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks",
     request_body = WebhookBody,
     responses(
-        (status = 201, description = "registered; `secret` is shown this once", body = WebhookObject),
+        (status = 201, description = "registered; `secret` is shown this once", body = WebhookView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -736,7 +691,7 @@ pub async fn create_webhook(
             flavour: None,
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(WebhookObject::from(view))).into_response())
+    Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
 /// Every webhook endpoint with its backlog.
@@ -753,9 +708,7 @@ pub async fn list_webhooks(
 ) -> Result<Json<WebhookList>, ApiError> {
     need(&caller, Scope::Read)?;
     let items = st.gw.webhook_list().await?;
-    Ok(Json(WebhookList {
-        items: items.into_iter().map(WebhookObject::from).collect(),
-    }))
+    Ok(Json(WebhookList { items }))
 }
 
 /// Remove a webhook endpoint registered through the API (admin scope).
