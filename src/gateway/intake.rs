@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::Shared;
+use super::Gateway;
 use crate::codec::MessageOptions;
 use crate::codec::{self, address::Address};
 use crate::spool::{self, Claimed, SpoolMessage};
@@ -65,7 +65,7 @@ pub enum IntakeError {
 }
 
 /// Validates `req` and commits it. Returns only after the commit.
-pub async fn accept(shared: &Shared, req: Request) -> Result<Enqueued, IntakeError> {
+pub async fn accept(shared: &Gateway, req: Request) -> Result<Enqueued, IntakeError> {
     let now = Utc::now();
     let new = prepare(shared, req, now)?;
     let enq = shared.store.enqueue(new, now).await.map_err(|e| match e {
@@ -80,7 +80,7 @@ pub async fn accept(shared: &Shared, req: Request) -> Result<Enqueued, IntakeErr
 
 /// Validates `req` and turns it into the row to store (no I/O).
 pub fn prepare(
-    shared: &Shared,
+    shared: &Gateway,
     req: Request,
     now: DateTime<Utc>,
 ) -> Result<NewMessage, IntakeError> {
@@ -164,7 +164,7 @@ fn spool_request(name: &str, key: &str, m: SpoolMessage) -> Request {
 
 /// Takes claimed spool files until `cancel` fires.
 pub async fn run(
-    shared: Arc<Shared>,
+    shared: Arc<Gateway>,
     mut claimed: mpsc::Receiver<Claimed>,
     cancel: CancellationToken,
 ) {
@@ -177,7 +177,7 @@ pub async fn run(
     }
 }
 
-async fn one_file(shared: &Shared, file: Claimed, cancel: &CancellationToken) {
+async fn one_file(shared: &Gateway, file: Claimed, cancel: &CancellationToken) {
     let msg = match file.read().await {
         Ok(m) => m,
         Err(e) => {
@@ -237,7 +237,7 @@ async fn reject(file: Claimed, reason: &str) {
 /// (`spool.sent_dir` / `spool.failed_copy_dir`), named after the message, so
 /// a copy written twice (at-least-once delivery) is the same file.
 pub fn write_copy_to(
-    shared: &Shared,
+    shared: &Gateway,
     dir: &Path,
     v: &OutgoingView,
     state: MessageState,

@@ -129,9 +129,6 @@ pub struct Gateway {
 /// A face's part of `status`.
 pub type FaceStatus = Arc<dyn Fn() -> Value + Send + Sync>;
 
-/// The name the daemon's older code used for the core.
-pub(crate) type Shared = Gateway;
-
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

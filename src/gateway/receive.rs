@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use tracing::{debug, info, warn};
 
-use super::Shared;
+use super::Gateway;
 use crate::codec::{self, pdu::Pdu, pdu::UserData};
 use crate::modem::StorageLocation;
 use crate::store::{ConcatKey, EventData, InboxMessage, MwiEvent, ReceivedPdu, ReportIn};
@@ -22,7 +22,7 @@ use crate::store::{ConcatKey, EventData, InboxMessage, MwiEvent, ReceivedPdu, Re
 /// The PDU's own TP-MTI tells a report from a message, so the modem's hint
 /// (`+CDS`/SR storage) is not needed here.
 pub async fn on_pdu(
-    shared: Arc<Shared>,
+    shared: Arc<Gateway>,
     modem: String,
     location: Option<StorageLocation>,
     pdu: Vec<u8>,
@@ -156,7 +156,7 @@ pub async fn on_pdu(
     }
 }
 
-async fn store_received(shared: &Shared, rec: ReceivedPdu, now: chrono::DateTime<Utc>) -> bool {
+async fn store_received(shared: &Gateway, rec: ReceivedPdu, now: chrono::DateTime<Utc>) -> bool {
     let modem = rec.modem.clone();
     match shared.store.record_received(rec, now).await {
         Ok(out) => {
@@ -183,7 +183,7 @@ fn announce(m: &InboxMessage) {
 
 /// Keeps concatenated sets that stayed incomplete past the timeout as
 /// partial messages (never dropped).
-pub async fn flush_incomplete(shared: Arc<Shared>) {
+pub async fn flush_incomplete(shared: Arc<Gateway>) {
     let cfg = shared.config();
     let now = Utc::now();
     let Ok(timeout) = chrono::TimeDelta::from_std(cfg.receive.incomplete_timeout) else {
