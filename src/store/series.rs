@@ -7,9 +7,12 @@
 //! Every query is an index range, never a scan of a whole table: parts per
 //! SIM come from `send_log` (`send_log_by_sim`, one range per SIM of the
 //! small `sim` table; the log keeps a day), messages from `outgoing_created`
-//! with each message's parts by primary key, received messages from
+//! and their parts in one walk of the part table's primary key over the
+//! window's ids, received messages from
 //! `inbox_received`. The cost grows with what happened in the window, not
 //! with the size of the store.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
@@ -133,30 +136,54 @@ pub(crate) fn series(
         }
     }
 
-    // Messages by the time they were queued, each with its parts folded.
+    // Messages by the time they were queued, each with its parts folded:
+    // the parts of the window's id range in one primary-key walk (a
+    // subquery per message costs several times more).
     let sql = StoreError::sql("series: messages");
     let mut queued = zeros();
     let mut sent_with_report = zeros();
     let mut delivered = zeros();
+    let (lo, hi): (Option<i64>, Option<i64>) = c
+        .prepare_cached(
+            "SELECT MIN(id), MAX(id) FROM outgoing WHERE created_at >= ?1 AND created_at <= ?2",
+        )
+        .and_then(|mut s| s.query_row(params![start, end], |r| r.try_into()))
+        .map_err(&sql)?;
+    // message id → (parts, parts sent)
+    let mut folded: HashMap<i64, (u32, u32)> = HashMap::new();
+    if let (Some(lo), Some(hi)) = (lo, hi) {
+        let mut parts = c
+            .prepare_cached(
+                "SELECT message_id, sent_at IS NOT NULL FROM outgoing_part
+                 WHERE message_id >= ?1 AND message_id <= ?2",
+            )
+            .map_err(&sql)?;
+        let mut rows = parts.query(params![lo, hi]).map_err(&sql)?;
+        while let Some(r) = rows.next().map_err(&sql)? {
+            let id: i64 = r.get(0).map_err(&sql)?;
+            let sent: bool = r.get(1).map_err(&sql)?;
+            let f = folded.entry(id).or_default();
+            f.0 += 1;
+            f.1 += u32::from(sent);
+        }
+    }
     let mut msgs = c
         .prepare_cached(
-            "SELECT o.created_at, o.state, o.report,
-                    (SELECT COUNT(*) FROM outgoing_part p WHERE p.message_id = o.id),
-                    (SELECT COUNT(p.sent_at) FROM outgoing_part p WHERE p.message_id = o.id)
-             FROM outgoing o WHERE o.created_at >= ?1 AND o.created_at <= ?2",
+            "SELECT id, created_at, state, report FROM outgoing
+             WHERE created_at >= ?1 AND created_at <= ?2",
         )
         .map_err(&sql)?;
     let mut rows = msgs.query(params![start, end]).map_err(&sql)?;
     while let Some(r) = rows.next().map_err(&sql)? {
-        let created: i64 = r.get(0).map_err(&sql)?;
+        let id: i64 = r.get(0).map_err(&sql)?;
+        let created: i64 = r.get(1).map_err(&sql)?;
         let b = bucket(created, start, step_ms, n);
         bump(&mut queued, b);
-        let wants_report: bool = r.get(2).map_err(&sql)?;
-        let parts: i64 = r.get(3).map_err(&sql)?;
-        let sent: i64 = r.get(4).map_err(&sql)?;
+        let wants_report: bool = r.get(3).map_err(&sql)?;
+        let (parts, sent) = folded.get(&id).copied().unwrap_or_default();
         if wants_report && parts > 0 && sent == parts {
             bump(&mut sent_with_report, b);
-            if r.get_ref(1).map_err(&sql)?.as_str() == Ok("delivered") {
+            if r.get_ref(2).map_err(&sql)?.as_str() == Ok("delivered") {
                 bump(&mut delivered, b);
             }
         }
@@ -200,10 +227,10 @@ pub(crate) fn series(
 mod tests {
     use super::*;
     use crate::store::incoming::record_report;
-    use crate::store::ReportIn;
     use crate::store::outgoing::{assign, enqueue, part_sending, part_sent};
     use crate::store::tests::fixture::{memory, msg, t};
     use crate::store::PartPdu;
+    use crate::store::ReportIn;
 
     const SIM_A: &str = "262010000000001";
     const SIM_B: &str = "262010000000002";
@@ -296,10 +323,11 @@ mod tests {
         let c = memory();
         let queries: &[&str] = &[
             "SELECT at FROM send_log WHERE sim = 's' AND at >= 0 AND at <= 5",
-            "SELECT o.created_at, o.state, o.report,
-                    (SELECT COUNT(*) FROM outgoing_part p WHERE p.message_id = o.id),
-                    (SELECT COUNT(p.sent_at) FROM outgoing_part p WHERE p.message_id = o.id)
-             FROM outgoing o WHERE o.created_at >= 0 AND o.created_at <= 5",
+            "SELECT MIN(id), MAX(id) FROM outgoing WHERE created_at >= 0 AND created_at <= 5",
+            "SELECT message_id, sent_at IS NOT NULL FROM outgoing_part
+             WHERE message_id >= 1 AND message_id <= 5",
+            "SELECT id, created_at, state, report FROM outgoing
+             WHERE created_at >= 0 AND created_at <= 5",
             "SELECT received_at FROM inbox WHERE received_at >= 0 AND received_at <= 5",
         ];
         assert!(!queries.is_empty());

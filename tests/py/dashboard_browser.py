@@ -135,6 +135,9 @@ def live(args, d):
     origin = base
     d.execute_cdp_cmd("Network.enable", {})
     d.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
+    # A webhook endpoint that refuses connections: the page lists it.
+    hook = api(base, args.token, "POST", "/api/v1/webhooks",
+               {"url": "http://127.0.0.1:9/smsgate-hook", "events": ["delivered"]})
     # Chromium's own start page is not ours: leave it, forget its requests.
     d.get("about:blank")
     d.get_log("performance")
@@ -164,6 +167,7 @@ def live(args, d):
     for want in args.modems.split(","):
         if want not in legend:
             fail(f"chart legend lacks {want}: {legend!r}")
+    wait_for("the webhook endpoint", lambda: "127.0.0.1:9/smsgate-hook" in d.find_element(By.ID, "webhooks").text)
     if not d.find_element(By.ID, "send-form").is_displayed():
         fail("an admin token sees no send form")
 
@@ -258,6 +262,7 @@ def live(args, d):
         "requests": len(urls),
         "bytes": total,
         "message": mid,
+        "webhook": hook["id"],
         "screenshots": [args.screenshot, phone],
     }), flush=True)
 

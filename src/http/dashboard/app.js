@@ -500,7 +500,7 @@
       head.append(el('b', null, c.name || ('campaign ' + c.id)), badge(c.state));
       const total = Number(c.total) || 0;
       const done = CAMPAIGN_PARTS.reduce((n, k) => n + (Number(c[k]) || 0), 0);
-      head.append(el('span', 'muted', `${done} of ${total} done` +
+      head.append(el('span', 'muted', `${done} of ${total} processed` +
         (c.delivery_rate !== undefined && c.delivery_rate !== null ? ` · ${Math.round(c.delivery_rate * 100)}% delivered` : '')));
       const bar = el('div', 'progress');
       bar.title = CAMPAIGN_PARTS.concat(['queued']).map((k) => `${k} ${Number(c[k]) || 0}`).join(', ');
