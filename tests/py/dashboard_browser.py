@@ -142,10 +142,14 @@ def live(args, d):
     d.get("about:blank")
     d.get_log("performance")
     d.get(base + "/")
+    load_ms = d.execute_script("return performance.getEntriesByType('navigation')[0].loadEventEnd")
+    signed = time.time()
     sign_in(d, args.token)
 
     # Modem names, queue numbers, charts.
     names = wait_for("three modems", lambda: (lambda n: n if len(n) >= 3 else None)(modem_names(d)))
+    wait_for("the first chart", lambda: d.find_elements(By.CSS_SELECTOR, "#chart-ppm svg"))
+    data_ms = (time.time() - signed) * 1000
     for want in args.modems.split(","):
         if want not in names:
             fail(f"modem {want} not on the page: {names}")
@@ -261,6 +265,8 @@ def live(args, d):
         "rate_bars": len(bars),
         "requests": len(urls),
         "bytes": total,
+        "load_ms": round(load_ms, 1),
+        "data_ms": round(data_ms, 1),
         "message": mid,
         "webhook": hook["id"],
         "screenshots": [args.screenshot, phone],

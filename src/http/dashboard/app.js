@@ -368,13 +368,15 @@
   // --- rendering -----------------------------------------------------------
 
   const QUEUE = [['queued', 'queued'], ['sending', 'sending'], ['sent', 'sent'], ['delivered', 'delivered'],
-    ['failed', 'failed'], ['expired', 'expired'], ['cancelled', 'cancelled'], ['inbox', 'received']];
+    ['failed', 'failed'], ['expired', 'expired'], ['cancelled', 'cancelled'], ['skipped', 'skipped'],
+    ['inbox', 'received']];
 
   function renderStatus() {
     const s = st.status || {};
     const q = s.queue || {};
     const tiles = clear($('#queue'));
     for (const [k, label] of QUEUE) {
+      if (q[k] === undefined && k === 'skipped') continue; // a daemon without opt-out
       const t = el('div', 'tile ' + k);
       t.id = 'q-' + k;
       t.append(el('b', null, q[k] !== undefined ? q[k] : '—'), el('span', null, label));
