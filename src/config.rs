@@ -421,6 +421,9 @@ pub struct HttpConfig {
     /// A request (body included) must be answered within this time; event
     /// streams are exempt.
     pub request_timeout: Duration,
+    /// `GET /metrics` asks for a token with the `read` scope (default: no
+    /// token, as Prometheus scrapes by default).
+    pub metrics_token: bool,
 }
 
 impl Default for HttpConfig {
@@ -432,6 +435,7 @@ impl Default for HttpConfig {
             max_connections: 512,
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            metrics_token: false,
         }
     }
 }
@@ -925,6 +929,8 @@ struct RawHttp {
     header_timeout: S<RawDuration>,
     #[serde(default)]
     request_timeout: S<RawDuration>,
+    #[serde(default)]
+    metrics_token: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1904,6 +1910,7 @@ impl Ctx<'_> {
                 Duration::from_secs(1),
                 Some(Duration::from_secs(3600)),
             )?,
+            metrics_token: r.metrics_token.unwrap_or(d.metrics_token),
         })
     }
 

@@ -15,6 +15,7 @@
 pub mod api;
 pub mod auth;
 pub mod compat;
+pub mod metrics;
 pub mod problem;
 
 use std::net::SocketAddr;
@@ -99,6 +100,7 @@ fn native() -> (Router<AppState>, Document) {
         .routes(routes!(api::retry_message))
         .routes(routes!(api::inbox))
         .routes(routes!(api::status))
+        .routes(routes!(api::report))
         .routes(routes!(api::ussd))
         .routes(routes!(api::events))
         .routes(routes!(api::create_webhook, api::list_webhooks))
@@ -140,7 +142,8 @@ pub fn app(gw: Arc<Gateway>, cancel: CancellationToken) -> Router {
     let public = Router::new()
         .route("/health/live", axum::routing::get(api::live))
         .route("/health/ready", axum::routing::get(api::ready))
-        .route("/3rdparty/v1/health", axum::routing::get(compat::health));
+        .route("/3rdparty/v1/health", axum::routing::get(compat::health))
+        .route("/metrics", axum::routing::get(metrics::metrics));
     authed
         .merge(public)
         .fallback(not_found)
