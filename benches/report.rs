@@ -10,6 +10,10 @@
 //! Owns the synthetic data (inserted with SQL, straight into a fresh
 //! database the store created) and the timing; not the report itself.
 //!
+//! It also times a `/metrics` scrape's work over the same store with 64
+//! modems: the two queries a scrape makes (queued/sending counts, cursors)
+//! and the rendering of every family (without the HTTP round trip).
+//!
 //! Run: `cargo bench --bench report` (`-- --messages N` for another size).
 //! Goal: under 1 s per report. Figures: BENCHMARKS.md.
 
@@ -17,7 +21,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use chrono::Utc;
-use smsgate::store::{ReportBy, Store};
+use smsgate::gateway::metrics::{Live, Metrics};
+use smsgate::store::{Event, EventData, PartEvent, ReportBy, Store};
 
 fn arg(name: &str, default: i64) -> i64 {
     let args: Vec<String> = std::env::args().collect();
@@ -95,16 +100,17 @@ fn main() -> Result<()> {
         (1, ReportBy::Modem),
     ];
     let store = Store::open(&path).context("open")?;
+    time_scrape(&rt, &store)?;
     let with = time_reports(&rt, &store, &reports)?;
     // A write while the longest report runs: how long it waits.
     let now = Utc::now();
     let since = now - chrono::TimeDelta::days(31);
-    let s2 = store.clone();
+    let (s2, s3) = (store.clone(), store.clone());
     let during = rt.block_on(async move {
         let report = tokio::spawn(async move { s2.report(since, ReportBy::Modem, now).await });
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let t = Instant::now();
-        let write = store_write(&store).await;
+        let write = store_write(&s3).await;
         let waited = t.elapsed();
         let _ = report.await;
         write.map(|_| waited)
@@ -135,6 +141,54 @@ fn main() -> Result<()> {
             w.0 * 1000.0
         );
     }
+    Ok(())
+}
+
+/// A scrape's work with 64 modems, each with sends in its histogram.
+fn time_scrape(rt: &tokio::runtime::Runtime, store: &Store) -> Result<()> {
+    let m = Metrics::new(store.last_event_id(), Default::default());
+    for i in 0..64 * 50 {
+        m.fold(&Event {
+            event_id: i + 1,
+            at: Utc::now(),
+            data: EventData::PartSent(PartEvent {
+                id: i,
+                seq: 1,
+                parts: 1,
+                to: "+4915112345678".into(),
+                modem: Some(format!("m{}", i % 64)),
+                sim: None,
+                mr: Some(1),
+                error: None,
+                retry: None,
+                duration: Some((i % 40) as f64 * 0.25),
+            }),
+        });
+    }
+    let mut times = Vec::new();
+    let mut size = 0;
+    for _ in 0..200 {
+        let t = Instant::now();
+        let body = rt.block_on(async {
+            let live = Live {
+                queue: store.queue_depth().await?,
+                cursors: store.cursors().await?,
+                last_event: store.last_event_id(),
+                modems: (0..64).map(|i| (format!("m{i}"), true, Some(20))).collect(),
+            };
+            m.render(&live, true).context("render")
+        })?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        size = body.len();
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    let q = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
+    println!(
+        "metrics scrape, 64 modems: median {:.2} ms, p95 {:.2} ms, {} bytes",
+        q(0.5),
+        q(0.95),
+        size
+    );
     Ok(())
 }
 

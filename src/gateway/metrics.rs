@@ -70,6 +70,7 @@ pub const MESSAGE_STATES: &[&str] = &[
     "failed",
     "expired",
     "cancelled",
+    "skipped",
 ];
 
 /// The states `smsgate_queue_messages` shows.
@@ -116,18 +117,18 @@ impl fmt::Debug for Metrics {
 
 /// Encodes the live counters the gateway keeps outside the log (webhook
 /// attempts) and the faces' metrics, at each scrape.
-struct Live {
+struct Collected {
     webhooks: Arc<crate::webhooks::Stats>,
     faces: Arc<Mutex<Vec<(&'static str, FaceCollector)>>>,
 }
 
-impl fmt::Debug for Live {
+impl fmt::Debug for Collected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Live")
+        f.write_str("Collected")
     }
 }
 
-impl prometheus_client::collector::Collector for Live {
+impl prometheus_client::collector::Collector for Collected {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
         let s = &self.webhooks;
         let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
@@ -245,7 +246,7 @@ impl Metrics {
             events_last.clone(),
         );
         let faces: Arc<Mutex<Vec<(&'static str, FaceCollector)>>> = Arc::default();
-        r.register_collector(Box::new(Live {
+        r.register_collector(Box::new(Collected {
             webhooks,
             faces: faces.clone(),
         }));
@@ -308,7 +309,8 @@ impl Metrics {
             | EventData::Sent(_)
             | EventData::Failed(_)
             | EventData::Expired(_)
-            | EventData::Cancelled(_) => {
+            | EventData::Cancelled(_)
+            | EventData::Skipped(_) => {
                 self.messages
                     .get_or_create(&label("state", ev.kind()))
                     .inc();
@@ -397,6 +399,7 @@ const FOLDED: &[&str] = &[
     "failed",
     "expired",
     "cancelled",
+    "skipped",
     "report",
     "received",
 ];
@@ -438,6 +441,56 @@ pub async fn follow(gw: Arc<Gateway>, cancel: CancellationToken) {
 /// How long a scrape waits for the fold to reach the newest event.
 const CATCH_UP: Duration = Duration::from_secs(2);
 
+/// What a scrape reads from live state.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    /// `(state, count)` of queued and sending messages.
+    pub queue: Vec<(String, i64)>,
+    /// Durable consumers and their positions.
+    pub cursors: Vec<(String, i64)>,
+    /// The newest event id.
+    pub last_event: i64,
+    /// Every enabled modem: its name, ready or not, and its CSQ rssi.
+    pub modems: Vec<(String, bool, Option<u8>)>,
+}
+
+impl Metrics {
+    /// Sets the gauges from `live` and encodes the exposition. Callers
+    /// take turns (`Gateway::metrics_text` holds the scrape lock).
+    pub fn render(&self, live: &Live, openmetrics: bool) -> Result<String, fmt::Error> {
+        for s in QUEUE_STATES {
+            let n = live
+                .queue
+                .iter()
+                .find(|(k, _)| k == s)
+                .map_or(0, |(_, n)| *n);
+            self.queue.get_or_create(&label("state", s)).set(n);
+        }
+        self.events_last.set(live.last_event);
+        self.events_pending.clear();
+        for (name, pos) in &live.cursors {
+            self.events_pending
+                .get_or_create(&label("consumer", name))
+                .set((live.last_event - pos).max(0));
+        }
+        self.modem_up.clear();
+        self.signal.clear();
+        for (name, ready, rssi) in &live.modems {
+            let l = label("modem", name);
+            // Every configured modem has its series from the start.
+            let _ = self.parts_sent.get_or_create(&l);
+            let _ = self.received.get_or_create(&l);
+            let _ = self.send_duration.get_or_create(&l);
+            self.modem_up.get_or_create(&l).set(i64::from(*ready));
+            if let Some(rssi) = rssi {
+                self.signal.get_or_create(&l).set(i64::from(*rssi));
+            }
+        }
+        self.up.set(1);
+        self.encode(openmetrics)
+    }
+}
+
 impl Gateway {
     /// The metrics exposition (OpenMetrics text when `openmetrics`, else
     /// Prometheus text 0.0.4): the gauges are read from live state, the
@@ -453,45 +506,29 @@ impl Gateway {
                 last, "metrics: the event fold is behind; counters lag"
             );
         }
-        let queue = self.store.queue_depth().await?;
-        let cursors = self.store.cursors().await?;
-
-        for s in QUEUE_STATES {
-            let n = queue.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
-            m.queue.get_or_create(&label("state", s)).set(n);
-        }
-        m.events_last.set(last);
-        m.events_pending.clear();
-        for (name, pos) in cursors {
-            m.events_pending
-                .get_or_create(&label("consumer", &name))
-                .set((last - pos).max(0));
-        }
-        let cfg = self.config();
         let statuses = self.modem_statuses();
-        let names: BTreeSet<&str> = cfg
+        let names: BTreeSet<String> = self
+            .config()
             .modems
             .iter()
             .filter(|c| c.enabled)
-            .map(|c| c.name.as_str())
+            .map(|c| c.name.clone())
             .collect();
-        m.modem_up.clear();
-        m.signal.clear();
-        for name in &names {
-            let l = label("modem", name);
-            // Every configured modem has its series from the start.
-            let _ = m.parts_sent.get_or_create(&l);
-            let _ = m.received.get_or_create(&l);
-            let _ = m.send_duration.get_or_create(&l);
-            let s = statuses.iter().find(|s| s.name == *name);
-            let ready = s.is_some_and(|s| s.state == ModemState::Ready);
-            m.modem_up.get_or_create(&l).set(i64::from(ready));
-            if let Some(rssi) = s.and_then(|s| s.signal) {
-                m.signal.get_or_create(&l).set(i64::from(rssi));
-            }
-        }
-        m.up.set(1);
-        m.encode(openmetrics)
+        let live = Live {
+            queue: self.store.queue_depth().await?,
+            cursors: self.store.cursors().await?,
+            last_event: last,
+            modems: names
+                .into_iter()
+                .map(|name| {
+                    let s = statuses.iter().find(|s| s.name == name);
+                    let ready = s.is_some_and(|s| s.state == ModemState::Ready);
+                    let rssi = s.and_then(|s| s.signal);
+                    (name, ready, rssi)
+                })
+                .collect(),
+        };
+        m.render(&live, openmetrics)
             .map_err(|e| GatewayError::Internal(format!("encoding metrics: {e}")))
     }
 }
@@ -533,7 +570,8 @@ mod tests {
             "id": 7, "to": "+4915112345678", "text": "secret text", "state": "delivered",
             "modem": "sim1", "created_at": "2026-01-01T00:00:00Z", "error": null,
             "parts": [], "priority": "normal", "report": true, "flash": false,
-            "sim": null, "queue": null, "source": "cli", "updated_at": "2026-01-01T00:00:00Z",
+            "sim": null, "queue": null, "source": "cli", "category": "transactional",
+            "updated_at": "2026-01-01T00:00:00Z",
             "not_before": "2026-01-01T00:00:00Z", "expires_at": null, "tried_modems": []
         }))
         .expect("view");

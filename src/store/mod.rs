@@ -241,6 +241,8 @@ text_enum!(
     }
 );
 
+// The enum comes from `text_enum!`, which has no place for `#[default]`.
+#[allow(clippy::derivable_impls)]
 impl Default for Category {
     fn default() -> Self {
         Category::Transactional
