@@ -3,8 +3,18 @@
 //! expired and queued, 50,000 received), grouped by modem, day and campaign;
 //! and the dashboard's `Store::series` (the last hour, 6 hours, 24 hours)
 //! over the same store, with the last day's sends in the send log.
+//! Texts are 100 characters and parts carry a PDU of 140 octets, as real
+//! rows do (the report must not read them). Each report is timed with the
+//! report indexes of migration 10 (`outgoing_report`, `part_report`) and
+//! again without them (dropped: the walk then reads the rows themselves,
+//! as before version 10), side by side; and a small write is timed while a
+//! report runs (reports run on their own read-only connection).
 //! Owns the synthetic data (inserted with SQL, straight into a fresh
 //! database the store created) and the timing; not the report itself.
+//!
+//! It also times a `/metrics` scrape's work over the same store with 64
+//! modems: the two queries a scrape makes (queued/sending counts, cursors)
+//! and the rendering of every family (without the HTTP round trip).
 //!
 //! Run: `cargo bench --bench report` (`-- --messages N` for another size).
 //! Goal: under 1 s per report. Figures: BENCHMARKS.md.
@@ -13,7 +23,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use chrono::Utc;
-use smsgate::store::{ReportBy, Store};
+use smsgate::gateway::metrics::{Live, Metrics};
+use smsgate::store::{Event, EventData, PartEvent, ReportBy, Store};
 
 fn arg(name: &str, default: i64) -> i64 {
     let args: Vec<String> = std::env::args().collect();
@@ -36,7 +47,7 @@ fn fill(path: &std::path::Path, n: i64) -> Result<()> {
          INSERT INTO outgoing (id, recipient, to_digits, text, report, flash, priority,
              not_before, next_attempt_at, assigned_modem, options, source, state,
              created_at, updated_at)
-         SELECT i, '+4915112345678', '4915112345678', 'benchmark', i % 3 <> 0, 0, 1,
+         SELECT i, '+4915112345678', '4915112345678', printf('%.100c', 'b'), i % 3 <> 0, 0, 1,
              ?2 - ?3 + i * ?3 / ?1, 0, 'm' || (i % 8), '{}', 'bench',
              CASE i % 10 WHEN 0 THEN 'failed' WHEN 1 THEN 'expired' WHEN 2 THEN 'queued'
                          WHEN 3 THEN 'sent' WHEN 4 THEN 'sent' ELSE 'delivered' END,
@@ -45,10 +56,11 @@ fn fill(path: &std::path::Path, n: i64) -> Result<()> {
         rusqlite::params![n, now, span],
     )?;
     conn.execute(
-        "INSERT INTO outgoing_part (message_id, seq, state, modem, sent_at, delivered_at)
+        "INSERT INTO outgoing_part (message_id, seq, state, pdu_hex, modem, sent_at, delivered_at)
          SELECT id, s.seq,
              CASE state WHEN 'queued' THEN 'pending' WHEN 'expired' THEN 'cancelled'
                         ELSE state END,
+             printf('%.280c', 'A'),
              assigned_modem,
              CASE WHEN state IN ('sent', 'delivered', 'failed')
                   THEN created_at + 1000 + (id * 7919) % 20000 END,
@@ -95,21 +107,130 @@ fn main() -> Result<()> {
     let t = Instant::now();
     fill(&path, n)?;
     println!("filled {n} messages in {:.1} s", t.elapsed().as_secs_f64());
-    let store = Store::open(&path).context("open")?;
-    let now = Utc::now();
-    for (since_days, by) in [
+    let reports = [
         (31, ReportBy::Modem),
         (31, ReportBy::Day),
         (31, ReportBy::Campaign),
         (7, ReportBy::Modem),
         (1, ReportBy::Modem),
-    ] {
-        let since = now - chrono::TimeDelta::days(since_days);
+    ];
+    let store = Store::open(&path).context("open")?;
+    time_scrape(&rt, &store)?;
+    let with = time_reports(&rt, &store, &reports)?;
+    time_series(&rt, &store)?;
+    // A write while the longest report runs: how long it waits.
+    let now = Utc::now();
+    let since = now - chrono::TimeDelta::days(31);
+    let (s2, s3) = (store.clone(), store.clone());
+    let during = rt.block_on(async move {
+        let report = tokio::spawn(async move { s2.report(since, ReportBy::Modem, now).await });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let t = Instant::now();
+        let write = store_write(&s3).await;
+        let waited = t.elapsed();
+        let _ = report.await;
+        write.map(|_| waited)
+    })?;
+    println!(
+        "a write during a 31-day report waited {:.1} ms",
+        during.as_secs_f64() * 1000.0
+    );
+    rt.block_on(store.close())?;
+    // The same reports without the indexes of version 10.
+    let conn = rusqlite::Connection::open(&path)?;
+    conn.execute_batch("DROP INDEX outgoing_report; DROP INDEX part_report;")?;
+    drop(conn);
+    // Its version is already the newest: opening does not put them back.
+    let store = Store::open(&path).context("open without the indexes")?;
+    let without = time_reports(&rt, &store, &reports)?;
+    rt.block_on(store.close())?;
+    println!();
+    println!("| report | groups | messages | without the report indexes | with them |");
+    println!("|---|---|---|---|---|");
+    for (((days, by), w), o) in reports.iter().zip(&with).zip(&without) {
+        println!(
+            "| `--since {days}d --by {}` | {} | {} | {:.0} ms | {:.0} ms |",
+            by.as_str(),
+            w.1,
+            w.2,
+            o.0 * 1000.0,
+            w.0 * 1000.0
+        );
+    }
+    Ok(())
+}
+
+/// A scrape's work with 64 modems, each with sends in its histogram.
+fn time_scrape(rt: &tokio::runtime::Runtime, store: &Store) -> Result<()> {
+    let m = Metrics::new(store.last_event_id(), Default::default());
+    for i in 0..64 * 50 {
+        m.fold(&Event {
+            event_id: i + 1,
+            at: Utc::now(),
+            data: EventData::PartSent(PartEvent {
+                id: i,
+                seq: 1,
+                parts: 1,
+                to: "+4915112345678".into(),
+                modem: Some(format!("m{}", i % 64)),
+                sim: None,
+                mr: Some(1),
+                error: None,
+                retry: None,
+                duration: Some((i % 40) as f64 * 0.25),
+            }),
+        });
+    }
+    let mut times = Vec::new();
+    let mut size = 0;
+    for _ in 0..200 {
+        let t = Instant::now();
+        let body = rt.block_on(async {
+            let live = Live {
+                queue: store.queue_depth().await?,
+                cursors: store.cursors().await?,
+                last_event: store.last_event_id(),
+                modems: (0..64).map(|i| (format!("m{i}"), true, Some(20))).collect(),
+            };
+            m.render(&live, true).context("render")
+        })?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        size = body.len();
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    let q = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
+    println!(
+        "metrics scrape, 64 modems: median {:.2} ms, p95 {:.2} ms, {} bytes",
+        q(0.5),
+        q(0.95),
+        size
+    );
+    Ok(())
+}
+
+/// One small write through the store thread (a cursor update).
+async fn store_write(store: &Store) -> Result<()> {
+    store
+        .set_cursor("bench", 1, Utc::now())
+        .await
+        .context("write")
+}
+
+/// Times each report (best of 3): seconds, groups, messages.
+fn time_reports(
+    rt: &tokio::runtime::Runtime,
+    store: &Store,
+    reports: &[(i64, ReportBy)],
+) -> Result<Vec<(f64, usize, u64)>> {
+    let now = Utc::now();
+    let mut out = Vec::new();
+    for (since_days, by) in reports {
+        let since = now - chrono::TimeDelta::days(*since_days);
         let mut best = f64::MAX;
         let mut last = None;
         for _ in 0..3 {
             let t = Instant::now();
-            let r = rt.block_on(store.report(since, by, now))?;
+            let r = rt.block_on(store.report(since, *by, now))?;
             best = best.min(t.elapsed().as_secs_f64());
             last = Some(r);
         }
@@ -122,7 +243,14 @@ fn main() -> Result<()> {
             r.total.messages,
             r.total.parts
         );
+        out.push((best, r.groups.len(), r.total.messages));
     }
+    Ok(out)
+}
+
+/// The dashboard's series over the last hour, 6 hours and 24 hours.
+fn time_series(rt: &tokio::runtime::Runtime, store: &Store) -> Result<()> {
+    let now = Utc::now();
     for (hours, step_min) in [(1, 1), (6, 5), (24, 15)] {
         let start = now - chrono::TimeDelta::hours(hours);
         let mut best = f64::MAX;
@@ -143,6 +271,5 @@ fn main() -> Result<()> {
             parts
         );
     }
-    rt.block_on(store.close())?;
     Ok(())
 }

@@ -461,6 +461,9 @@ pub struct HttpConfig {
     /// A request (body included) must be answered within this time; event
     /// streams are exempt.
     pub request_timeout: Duration,
+    /// `GET /metrics` asks for a token with the `read` scope (default: no
+    /// token, as Prometheus scrapes by default).
+    pub metrics_token: bool,
 }
 
 impl Default for HttpConfig {
@@ -472,6 +475,7 @@ impl Default for HttpConfig {
             max_connections: 512,
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            metrics_token: false,
         }
     }
 }
@@ -997,6 +1001,8 @@ struct RawHttp {
     header_timeout: S<RawDuration>,
     #[serde(default)]
     request_timeout: S<RawDuration>,
+    #[serde(default)]
+    metrics_token: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -2057,6 +2063,7 @@ impl Ctx<'_> {
                 Duration::from_secs(1),
                 Some(Duration::from_secs(3600)),
             )?,
+            metrics_token: r.metrics_token.unwrap_or(d.metrics_token),
         })
     }
 

@@ -373,7 +373,13 @@ pub async fn run(
         tokens: Default::default(),
         webhooks: webhooks.clone(),
         faces: Mutex::new(BTreeMap::new()),
+        metrics: crate::gateway::metrics::Metrics::new(store.last_event_id(), webhooks.stats()),
     });
+    // Metrics: counters and histograms folded from the log from here on.
+    tracker.spawn(crate::gateway::metrics::follow(
+        gw.clone(),
+        consumers_cancel.child_token(),
+    ));
 
     // Event-log consumers: hooks and smstools3 copies, each from its cursor.
     let hooks = Hooks::start(
@@ -426,6 +432,9 @@ pub async fn run(
         let smpp = crate::smpp::Smpp::new(gw.clone());
         let s = smpp.clone();
         gw.add_face("smpp", Arc::new(move || s.status()));
+        let s = smpp.clone();
+        gw.metrics
+            .add_face("smpp", Arc::new(move |enc| s.encode_metrics(enc)));
         tracker.spawn(crate::smpp::serve(
             smpp,
             l,

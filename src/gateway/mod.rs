@@ -15,6 +15,7 @@
 
 pub mod api;
 pub mod intake;
+pub mod metrics;
 pub mod receive;
 pub mod webhooks;
 
@@ -128,6 +129,8 @@ pub struct Gateway {
     pub webhooks: Arc<crate::webhooks::Engine>,
     /// Faces that show their own state in `status` (SMPP sessions), by name.
     pub(crate) faces: Mutex<BTreeMap<&'static str, FaceStatus>>,
+    /// The Prometheus registry (`metrics_text`), fed by `metrics::follow`.
+    pub metrics: metrics::Metrics,
 }
 
 /// A face's part of `status`.

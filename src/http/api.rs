@@ -504,6 +504,41 @@ pub async fn status(
     Ok(Json(st.gw.status().await?))
 }
 
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// A duration back from now (`7d`, `12h`, `90m`) or an RFC 3339 moment
+    /// (default `7d`).
+    pub since: Option<String>,
+    /// `modem` (default), `day` or `campaign`.
+    pub by: Option<String>,
+}
+
+/// The delivery report (as `smsgate report --json`): per group, messages
+/// and parts sent, delivered, failed, expired, received; delivery rate;
+/// median and 95th percentile of queued-to-sent and sent-to-delivered.
+#[utoipa::path(get, path = "/api/v1/report", tag = "gateway",
+    params(ReportQuery),
+    responses(
+        (status = 200, body = crate::store::Report),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn report(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<ReportQuery>,
+) -> Result<Json<crate::store::Report>, ApiError> {
+    need(&caller, Scope::Read)?;
+    Ok(Json(
+        st.gw.report(q.since.as_deref(), q.by.as_deref()).await?,
+    ))
+}
+
 /// The calling token's name and scopes (any scope may ask).
 #[utoipa::path(get, path = "/api/v1/whoami", tag = "gateway",
     responses(

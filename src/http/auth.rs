@@ -68,25 +68,39 @@ pub fn credentials(value: &str) -> Option<(String, Option<String>)> {
 /// Middleware: authenticates, rate-limits, and hands the [`Caller`] to the
 /// handler as an extension.
 pub async fn require_token(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return ApiError::unauthorized("a token is required (Authorization: Bearer TOKEN)")
-            .into_response();
+    match caller(&st, req.headers()).await {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// The caller a request's `Authorization` header names, rate-limited; a
+/// problem when there is none or it is unknown (for routes outside the
+/// middleware that ask for a token only when configured to: `/metrics`).
+pub async fn caller(st: &AppState, headers: &axum::http::HeaderMap) -> Result<Caller, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::unauthorized(
+            "a token is required (Authorization: Bearer TOKEN)",
+        ));
     };
     let Some((secret, name)) = value.to_str().ok().and_then(credentials) else {
-        return ApiError::unauthorized("the Authorization header is neither Bearer nor Basic")
-            .into_response();
+        return Err(ApiError::unauthorized(
+            "the Authorization header is neither Bearer nor Basic",
+        ));
     };
     let caller = match st.gw.authenticate(&secret, name.as_deref()).await {
         Ok(Some(c)) => c,
-        Ok(None) => return ApiError::unauthorized("unknown or revoked token").into_response(),
-        Err(e) => return ApiError::from(e).into_response(),
+        Ok(None) => return Err(ApiError::unauthorized("unknown or revoked token")),
+        Err(e) => return Err(ApiError::from(e)),
     };
     let rate = st.gw.config().http.rate;
     if let Err(wait) = st.limiter.check(&caller.name, rate, Instant::now()) {
-        return ApiError::rate_limited(wait).into_response();
+        return Err(ApiError::rate_limited(wait));
     }
-    req.extensions_mut().insert(caller);
-    next.run(req).await
+    Ok(caller)
 }
 
 /// 403 unless the caller holds `scope` (or `admin`).

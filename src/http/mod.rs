@@ -17,6 +17,7 @@ pub mod api;
 pub mod auth;
 pub mod compat;
 pub mod dashboard;
+pub mod metrics;
 pub mod problem;
 
 use std::net::SocketAddr;
@@ -101,6 +102,7 @@ fn native() -> (Router<AppState>, Document) {
         .routes(routes!(api::retry_message))
         .routes(routes!(api::inbox))
         .routes(routes!(api::status))
+        .routes(routes!(api::report))
         .routes(routes!(api::ussd))
         .routes(routes!(api::whoami))
         .routes(routes!(api::series))
@@ -145,6 +147,7 @@ pub fn app(gw: Arc<Gateway>, cancel: CancellationToken) -> Router {
         .route("/health/live", axum::routing::get(api::live))
         .route("/health/ready", axum::routing::get(api::ready))
         .route("/3rdparty/v1/health", axum::routing::get(compat::health))
+        .route("/metrics", axum::routing::get(metrics::metrics))
         .merge(dashboard::routes());
     authed
         .merge(public)

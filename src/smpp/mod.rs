@@ -215,6 +215,85 @@ impl Smpp {
     }
 }
 
+impl Smpp {
+    /// The per-account families for `/metrics` (registered with
+    /// `Metrics::add_face`): bound sessions, submits by result, receipts
+    /// and MO delivered. The label is the account's `system_id`.
+    pub fn encode_metrics(
+        &self,
+        encoder: &mut prometheus_client::encoding::DescriptorEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let cfg = self.gw.config();
+        let accounts: Vec<String> = cfg
+            .smpp
+            .accounts
+            .iter()
+            .map(|a| a.system_id.clone())
+            .collect();
+        let mut bound: BTreeMap<(String, &'static str), i64> = BTreeMap::new();
+        for e in lock(&self.sessions).values() {
+            if let Some(sid) = &e.system_id {
+                *bound.entry((sid.clone(), e.bind)).or_default() += 1;
+            }
+        }
+        let g = ConstGauge::new(0i64);
+        let mut f = encoder.encode_descriptor(
+            "smpp_sessions",
+            "Bound SMPP sessions, by account and bind type.",
+            None,
+            g.metric_type(),
+        )?;
+        for ((sid, bind), n) in &bound {
+            let l = [("account", sid.clone()), ("bind", bind.to_string())];
+            ConstGauge::new(*n).encode(f.encode_family(&l)?)?;
+        }
+        let n = |x: &AtomicU64| x.load(Ordering::Relaxed);
+        let counters: Vec<(String, Arc<Counters>)> = accounts
+            .iter()
+            .map(|a| (a.clone(), self.counters(a)))
+            .collect();
+        let c = ConstCounter::new(0u64);
+        let mut f = encoder.encode_descriptor(
+            "smpp_submits",
+            "submit_sm by account and result: accepted, refused (an error status), throttled (past max_tps).",
+            None,
+            c.metric_type(),
+        )?;
+        for (sid, k) in &counters {
+            for (result, v) in [
+                ("accepted", n(&k.submitted)),
+                ("refused", n(&k.refused)),
+                ("throttled", n(&k.throttled)),
+            ] {
+                let l = [("account", sid.clone()), ("result", result.to_string())];
+                ConstCounter::new(v).encode(f.encode_family(&l)?)?;
+            }
+        }
+        for (name, help, get) in [
+            (
+                "smpp_receipts_delivered",
+                "Delivery receipts an ESME acknowledged (deliver_sm_resp), by account.",
+                (|k: &Counters| &k.receipts) as fn(&Counters) -> &AtomicU64,
+            ),
+            (
+                "smpp_mo_delivered",
+                "Received SMS an ESME acknowledged (deliver_sm_resp), by account.",
+                |k: &Counters| &k.mo,
+            ),
+        ] {
+            let mut f = encoder.encode_descriptor(name, help, None, c.metric_type())?;
+            for (sid, k) in &counters {
+                let l = [("account", sid.clone())];
+                ConstCounter::new(n(get(k))).encode(f.encode_family(&l)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The `source` our messages from an account carry.
 pub fn source_of(system_id: &str) -> String {
     format!("smpp:{system_id}")

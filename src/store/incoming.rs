@@ -565,6 +565,20 @@ pub(crate) fn counts(c: &Connection) -> Result<QueueCounts, StoreError> {
     Ok(out)
 }
 
+/// How many messages are queued and sending, through the
+/// `outgoing_by_state` index: the cost is the size of the queue, not of the
+/// history (a metrics scrape calls this).
+pub(crate) fn queue_depth(c: &Connection) -> Result<Vec<(String, i64)>, StoreError> {
+    c.prepare_cached(
+        "SELECT state, COUNT(*) FROM outgoing WHERE state IN ('queued', 'sending') GROUP BY state",
+    )
+    .and_then(|mut s| {
+        s.query_map([], |r| r.try_into())
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+    })
+    .map_err(StoreError::sql("count the queue"))
+}
+
 pub(crate) fn upsert_modem(
     c: &Connection,
     seen: &ModemSeen,

@@ -244,6 +244,8 @@ text_enum!(
     }
 );
 
+// The enum comes from `text_enum!`, which has no place for `#[default]`.
+#[allow(clippy::derivable_impls)]
 impl Default for Category {
     fn default() -> Self {
         Category::Transactional
@@ -642,6 +644,10 @@ pub struct Store {
     commits: Arc<AtomicU64>,
     /// The id of the newest committed event: followers of the log wait on it.
     last_event: Arc<tokio::sync::watch::Sender<i64>>,
+    /// A second, read-only connection (file databases only) for long reads
+    /// (reports): WAL lets it read while the store thread writes, so a
+    /// report does not hold up sends. One long read at a time.
+    reader: Option<Arc<Mutex<Connection>>>,
 }
 
 impl fmt::Debug for Store {
@@ -718,6 +724,11 @@ impl Store {
         let counter = Arc::clone(&commits);
         let notify = Arc::clone(&last_event);
         let db_path = path.to_path_buf();
+        let reader = if path == Path::new(":memory:") {
+            None
+        } else {
+            Some(Arc::new(Mutex::new(open_reader(path)?)))
+        };
         let thread = std::thread::Builder::new()
             .name("smsgate-store".into())
             .spawn(move || {
@@ -733,6 +744,7 @@ impl Store {
             thread: Arc::new(Mutex::new(Some(thread))),
             commits,
             last_event,
+            reader,
         })
     }
 
@@ -1095,6 +1107,11 @@ impl Store {
         self.call(incoming::counts).await
     }
 
+    /// `[("queued", n), ("sending", n)]` (states with none are absent).
+    pub async fn queue_depth(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.call(incoming::queue_depth).await
+    }
+
     // --- reports ------------------------------------------------------------
 
     /// The delivery report of everything queued or received since `since`,
@@ -1105,7 +1122,32 @@ impl Store {
         by: ReportBy,
         now: DateTime<Utc>,
     ) -> Result<Report, StoreError> {
-        self.call(move |c| report::report(c, since, by, now)).await
+        self.read(move |c| report::report(c, since, by, now)).await
+    }
+
+    /// Runs a long read-only `f` on the reader connection, in one read
+    /// transaction (one snapshot), on tokio's blocking pool; on the store
+    /// thread when there is no reader (an in-memory store).
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let Some(reader) = self.reader.clone() else {
+            return self.call(f).await;
+        };
+        tokio::task::spawn_blocking(move || {
+            let mut conn = reader.lock().unwrap_or_else(|e| e.into_inner());
+            let tx = conn
+                .transaction()
+                .map_err(StoreError::sql("begin a read"))?;
+            let out = f(&tx);
+            // A read changes nothing: ending it either way is the same.
+            let _ = tx.rollback();
+            out
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
     }
 
     /// Counts per bucket of `step_ms` from `start` to `until`: parts sent
@@ -1430,6 +1472,30 @@ fn read_only_fs() -> bool {
 }
 
 /// The store thread: group commit until `Close` or until every handle is gone.
+/// The read-only connection for long reads: the same file, WAL, a larger
+/// page cache and (on 64-bit systems) memory-mapped reads.
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    use rusqlite::OpenFlags;
+    let open_err = |e: rusqlite::Error| StoreError::Open {
+        path: path.to_path_buf(),
+        message: format!("the read-only connection: {e}"),
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(open_err)?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .map_err(open_err)?;
+    // 32 MiB of page cache; 256 MiB mapped where address space is plenty.
+    conn.execute_batch("PRAGMA cache_size = -32768")
+        .map_err(open_err)?;
+    #[cfg(target_pointer_width = "64")]
+    conn.execute_batch("PRAGMA mmap_size = 268435456")
+        .map_err(open_err)?;
+    Ok(conn)
+}
+
 fn run(
     conn: Connection,
     rx: mpsc::Receiver<Request>,

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::{ms, rfc3339_ms, StoreError};
 
 /// How a report groups its rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReportBy {
     /// The modem that sent the message (or was asked for, or `none`).
@@ -62,7 +62,7 @@ pub const NO_GROUP: &str = "none";
 
 /// Median and 95th percentile of a set of durations, in seconds; `None`
 /// when the set is empty.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Percentiles {
     pub count: u64,
     pub p50_s: Option<f64>,
@@ -70,7 +70,7 @@ pub struct Percentiles {
 }
 
 /// One group's figures.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReportRow {
     /// The modem name, the day (`YYYY-MM-DD`) or the campaign; `none` when
     /// the message has none.
@@ -107,7 +107,7 @@ pub struct ReportRow {
 }
 
 /// A whole report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Report {
     /// RFC 3339: messages queued (or received) at or after this moment count.
     pub since: String,
