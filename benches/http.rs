@@ -110,7 +110,6 @@ fn run(
     (all, wall)
 }
 
-
 /// Every request the local webhook receiver got: its body and when.
 type Got = std::sync::mpsc::Sender<(axum::body::Bytes, Instant)>;
 
@@ -261,8 +260,13 @@ fn main() {
     }
     let (_, fed) = feeder.join().expect("feeder");
     let first = first.unwrap_or(t0);
-    println!("\n## webhook deliveries per second ({n_events} `queued` events, written in {:.2} s)\n", fed.as_secs_f64());
-    println!("| deliveries | first → last s | deliveries/s | first POST → last delivery s | loadavg |");
+    println!(
+        "\n## webhook deliveries per second ({n_events} `queued` events, written in {:.2} s)\n",
+        fed.as_secs_f64()
+    );
+    println!(
+        "| deliveries | first → last s | deliveries/s | first POST → last delivery s | loadavg |"
+    );
     println!("|---|---|---|---|---|");
     println!(
         "| {n_events} | {:.2} | {:.0} | {:.2} | {} |",
@@ -271,7 +275,10 @@ fn main() {
         (last - t0).as_secs_f64(),
         loadavg()
     );
-    control(&rig.socket, json!({"cmd": "webhook_remove", "webhook": wh_id}));
+    control(
+        &rig.socket,
+        json!({"cmd": "webhook_remove", "webhook": wh_id}),
+    );
     drop(c);
 
     // Warm up (connections, page cache, prepared statements).

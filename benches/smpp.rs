@@ -112,7 +112,12 @@ impl Session {
 /// `sessions` sessions, each submitting `per_session` messages with at most
 /// `window` unanswered; the latencies and the wall time (from when all are
 /// bound).
-fn pump(port: u16, sessions: usize, per_session: usize, window: usize) -> (Vec<Duration>, Duration) {
+fn pump(
+    port: u16,
+    sessions: usize,
+    per_session: usize,
+    window: usize,
+) -> (Vec<Duration>, Duration) {
     let barrier = Arc::new(Barrier::new(sessions + 1));
     let threads: Vec<_> = (0..sessions)
         .map(|k| {
@@ -136,7 +141,9 @@ fn pump(port: u16, sessions: usize, per_session: usize, window: usize) -> (Vec<D
                     let (id, status, seq, _) = s.read_resp();
                     assert_eq!(id, SUBMIT_SM_RESP, "unexpected PDU {id:#x}");
                     assert_eq!(status, 0, "submit_sm_resp status {status:#x}");
-                    let t = sent_at.remove(&seq).expect("an answer to a submit in flight");
+                    let t = sent_at
+                        .remove(&seq)
+                        .expect("an answer to a submit in flight");
                     lat.push(t.elapsed());
                 }
                 lat
@@ -239,10 +246,15 @@ fn main() {
     for i in 0..receipts + 5 {
         while rig.tap(&rt, Duration::ZERO).is_some() {}
         let to = format!("+1555666{i:04}");
-        s.send(&pdu(SUBMIT_SM, 10 + i as u32, &submit_body(&to, b"receipt", 1)));
+        s.send(&pdu(
+            SUBMIT_SM,
+            10 + i as u32,
+            &submit_body(&to, b"receipt", 1),
+        ));
         let (id, status, _, body) = s.read_resp();
         assert_eq!((id, status), (SUBMIT_SM_RESP, 0));
-        let mid = String::from_utf8_lossy(body.split(|b| *b == 0).next().unwrap_or(&[])).into_owned();
+        let mid =
+            String::from_utf8_lossy(body.split(|b| *b == 0).next().unwrap_or(&[])).into_owned();
         let sent = loop {
             match rig.tap(&rt, Duration::from_secs(10)) {
                 Some(TapEvent::Transmitted { at, .. }) => break at,
