@@ -155,6 +155,9 @@ pub struct SendCmd {
     /// Do not send before this moment (RFC 3339).
     #[arg(long)]
     pub send_after: Option<String>,
+    /// `marketing` messages are not sent to numbers that opted out.
+    #[arg(long, value_parser = ["transactional", "marketing"])]
+    pub category: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -187,6 +190,7 @@ pub fn send(conn: &Conn, cmd: SendCmd) -> Result<(), CliError> {
         priority: cmd.priority,
         validity: cmd.validity,
         send_after: cmd.send_after,
+        category: cmd.category,
     });
     let result = Client::connect(&conn.socket_path()?)?.call(&req)?;
     if cmd.json {

@@ -13,7 +13,7 @@ use tracing::info;
 use crate::control::protocol::{ErrorCode, Request, SendArgs, PROTOCOL_VERSION};
 use crate::control::server::{Call, Peer};
 use crate::gateway::{Gateway, GatewayError, SendRequest, WebhookRequest, DEFAULT_LIMIT};
-use crate::store::{MessageState, Priority};
+use crate::store::{Category, MessageState, Priority};
 
 type Answer = Result<Value, (ErrorCode, String)>;
 
@@ -184,7 +184,16 @@ pub fn send_request(args: SendArgs, source: String) -> Result<SendRequest, (Erro
                 .with_timezone(&Utc),
         ),
     };
+    let category = match args.category.as_deref() {
+        None => Category::Transactional,
+        Some(c) => c.parse::<Category>().map_err(|_| {
+            invalid(format!(
+                "category must be transactional or marketing, not {c:?}"
+            ))
+        })?,
+    };
     Ok(SendRequest {
+        category,
         to: args.to,
         text: args.text,
         report: args.report,

@@ -135,6 +135,9 @@ pub struct SendArgs {
     /// RFC 3339: do not send before this moment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_after: Option<String>,
+    /// `transactional` (default) or `marketing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
 }
 
 /// Machine-readable error codes in error replies.

@@ -194,6 +194,8 @@ fn new_message(enc: &EncoderSettings, to: &str, text: &str) -> NewMessage {
         options,
         source: "test".into(),
         spool_key: None,
+        category: Default::default(),
+        optout_key: None,
     }
 }
 

@@ -278,6 +278,8 @@ mod tests {
             options: Default::default(),
             source: "test".into(),
             spool_key: None,
+            category: Default::default(),
+            optout_key: None,
         }
     }
 

@@ -32,6 +32,8 @@ pub(crate) mod fixture {
             options: MessageOptions::default(),
             source: "test".into(),
             spool_key: None,
+            category: Default::default(),
+            optout_key: None,
         }
     }
 
@@ -50,7 +52,8 @@ pub(crate) mod fixture {
     }
 }
 
-use fixture::{msg, open_temp, t};
+pub(crate) use fixture::msg;
+use fixture::{open_temp, t};
 
 const WAIT: Duration = Duration::from_secs(20);
 
