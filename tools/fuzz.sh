@@ -4,7 +4,7 @@
 #
 #   tools/fuzz.sh [SECONDS] [TARGET...]
 #
-# SECONDS defaults to 600 (10 minutes per target). TARGETs default to all four.
+# SECONDS defaults to 600 (10 minutes per target). TARGETs default to all five.
 # Environment: PARALLEL (default 2), NICE (default 10), LOGDIR (default
 # fuzz/target/fuzz-logs). Needs a nightly toolchain and cargo-fuzz:
 #   rustup toolchain install nightly && cargo install cargo-fuzz
@@ -15,7 +15,7 @@ set -eu
 cd "$(dirname "$0")/../fuzz"
 SECS=${1:-600}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-pdu_decode at_stream spool_file control_request}
+TARGETS=${*:-pdu_decode at_stream spool_file control_request smpp_session}
 PARALLEL=${PARALLEL:-2}
 NICE=${NICE:-10}
 LOGDIR=${LOGDIR:-target/fuzz-logs}

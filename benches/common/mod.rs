@@ -1,0 +1,211 @@
+//! What the daemon benchmarks that drive `smsgate run` from blocking client
+//! threads share (`http`, `smpp`): a rig of simulated modems plus the real
+//! daemon in a temporary directory, waited for through `NOTIFY_SOCKET`; the
+//! control socket; `/proc` readings; percentiles. Owns no scenario.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use smsgate::sim::{Faults, Network, NetworkOptions, Personality, SimModem, SimSpec, TapEvent};
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+
+/// `/proc/loadavg`'s three averages.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Nearest-rank percentile of sorted samples.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// (VmRSS, VmHWM) of `pid` in KiB, and its thread count.
+pub fn memory(pid: u32) -> (u64, u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"), field("Threads:"))
+}
+
+/// CPU seconds (user + system) of `pid`.
+pub fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // After ")": state is index 0, utime 11, stime 12.
+    (t(11) + t(12)) / 100.0
+}
+
+/// One control-socket request; its `result`.
+pub fn control(socket: &PathBuf, req: Value) -> Value {
+    let mut s = UnixStream::connect(socket).expect("control socket");
+    s.write_all(format!("{req}\n").as_bytes()).expect("write");
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).expect("reply");
+    let v: Value = serde_json::from_str(&line).expect("json");
+    assert!(v["ok"] != json!(false), "control {req}: {v}");
+    v["result"].clone()
+}
+
+/// What a rig is started with.
+pub struct RigOptions {
+    pub modems: usize,
+    pub faults: Faults,
+    pub network: NetworkOptions,
+    /// More TOML for the daemon's config (`[http]`, `[smpp]`, …).
+    pub extra: String,
+}
+
+/// Simulated modems in `rt` and the release daemon using them.
+pub struct Rig {
+    pub dir: tempfile::TempDir,
+    pub child: Child,
+    pub socket: PathBuf,
+    pub sims: Vec<SimModem>,
+    pub net: Network,
+    pub taps: mpsc::UnboundedReceiver<TapEvent>,
+    pub bin: PathBuf,
+}
+
+impl Rig {
+    pub fn start(rt: &Runtime, o: RigOptions) -> Rig {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let net = Network::new(o.network);
+        let (tx, taps) = mpsc::unbounded_channel();
+        let mut sims = Vec::new();
+        let mut toml = format!(
+            "[store]\npath = {:?}\n[control]\nsocket = {:?}\nmax_clients = 1024\n[spool]\nenabled = false\ndir = {:?}\n[log]\nlevel = \"warn\"\n{}\n",
+            dir.path().join("smsgate.db"),
+            dir.path().join("ctl.sock"),
+            dir.path().join("spool"),
+            o.extra
+        );
+        for i in 0..o.modems {
+            let mut spec = SimSpec::new(
+                &format!("m{i}"),
+                Personality::Generic,
+                &format!("+1555000{i:04}"),
+            );
+            spec.faults = o.faults.clone();
+            let link = dir.path().join(format!("modem{i}"));
+            let sim = rt
+                .block_on(SimModem::start(&net, spec, Some(link.clone())))
+                .expect("simulated modem");
+            sim.set_tap(tx.clone());
+            sims.push(sim);
+            toml.push_str(&format!("[[modem]]\nname = \"m{i}\"\ndevice = {link:?}\n"));
+        }
+        let config = dir.path().join("smsgate.toml");
+        std::fs::write(&config, toml).expect("config");
+        let notify_path = dir.path().join("notify.sock");
+        let notify = UnixDatagram::bind(&notify_path).expect("notify socket");
+        let bin = std::env::var_os("SMSGATE_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_smsgate")));
+        let log = std::fs::File::create(dir.path().join("daemon.log")).expect("log");
+        let child = Command::new(&bin)
+            .args(["run", "-c"])
+            .arg(&config)
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("SMSGATE_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("daemon");
+        let rig = Rig {
+            socket: dir.path().join("ctl.sock"),
+            dir,
+            child,
+            sims,
+            net,
+            taps,
+            bin,
+        };
+        notify
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("timeout");
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = notify.recv(&mut buf).unwrap_or_else(|e| {
+                panic!("no READY=1 from the daemon ({e}); log:\n{}", rig.log())
+            });
+            if String::from_utf8_lossy(&buf[..n]).contains("READY=1") {
+                break;
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let st = control(&rig.socket, json!({"cmd": "status"}));
+            let ready = st["modems"].as_array().map_or(0, |a| {
+                a.iter().filter(|m| m["state"] == json!("ready")).count()
+            });
+            if ready >= o.modems {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{ready} of {} modems ready",
+                o.modems
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        rig
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// The next tap event, or `None` after `timeout`.
+    pub fn tap(&mut self, rt: &Runtime, timeout: Duration) -> Option<TapEvent> {
+        rt.block_on(async { tokio::time::timeout(timeout, self.taps.recv()).await })
+            .ok()
+            .flatten()
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
