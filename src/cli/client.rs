@@ -147,7 +147,7 @@ pub struct SendCmd {
     /// Send through the modems serving this queue.
     #[arg(long)]
     pub queue: Option<String>,
-    #[arg(long, value_parser = ["high", "normal", "low"])]
+    #[arg(long, value_parser = ["urgent", "high", "normal", "low"])]
     pub priority: Option<String>,
     /// Validity period, e.g. 30m, 12h, 2d, 1w.
     #[arg(long)]

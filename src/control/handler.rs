@@ -167,7 +167,7 @@ pub fn send_request(args: SendArgs, source: String) -> Result<SendRequest, (Erro
         None => None,
         Some(p) => Some(
             p.parse::<Priority>()
-                .map_err(|_| invalid(format!("priority must be high, normal or low, not {p:?}")))?,
+                .map_err(|_| invalid(format!("priority must be urgent, high, normal or low, not {p:?}")))?,
         ),
     };
     let validity = match args.validity.as_deref() {

@@ -126,7 +126,7 @@ pub struct SendArgs {
     pub modem: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<String>,
-    /// `high`, `normal` or `low`.
+    /// `urgent`, `high`, `normal` or `low`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
     /// A duration such as `12h` or `2d`.

@@ -194,6 +194,7 @@ fn new_message(enc: &EncoderSettings, to: &str, text: &str) -> NewMessage {
         options,
         source: "test".into(),
         spool_key: None,
+        campaign: None,
     }
 }
 

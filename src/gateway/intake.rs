@@ -131,6 +131,7 @@ pub fn prepare(
         options,
         source: req.source,
         spool_key: req.spool_key,
+        campaign: None,
     };
     Ok(new)
 }
@@ -142,9 +143,8 @@ fn spool_request(name: &str, key: &str, m: SpoolMessage) -> Request {
         report: m.report.unwrap_or(false),
         flash: m.flash,
         priority: Some(match m.priority {
-            // The store has no `urgent` yet: the spool picks such a file up
-            // first, and the dispatcher treats it as high.
-            spool::format::Priority::Urgent | spool::format::Priority::High => Priority::High,
+            spool::format::Priority::Urgent => Priority::Urgent,
+            spool::format::Priority::High => Priority::High,
             spool::format::Priority::Normal => Priority::Normal,
             spool::format::Priority::Low => Priority::Low,
         }),

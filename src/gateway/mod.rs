@@ -87,10 +87,12 @@ pub enum GatewayError {
 impl From<StoreError> for GatewayError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NoSuchMessage { .. } | StoreError::NoSuchPart { .. } => {
-                GatewayError::NotFound(e.to_string())
+            StoreError::NoSuchMessage { .. }
+            | StoreError::NoSuchPart { .. }
+            | StoreError::NoSuchCampaign { .. } => GatewayError::NotFound(e.to_string()),
+            StoreError::InvalidState { .. } | StoreError::CampaignInState { .. } => {
+                GatewayError::Conflict(e.to_string())
             }
-            StoreError::InvalidState { .. } => GatewayError::Conflict(e.to_string()),
             StoreError::Invalid { .. } => GatewayError::Invalid(e.to_string()),
             StoreError::Unavailable(_) | StoreError::Closed => {
                 GatewayError::Unavailable(e.to_string())
