@@ -14,6 +14,7 @@
 //! `Arc` of it to every face and consumer.
 
 pub mod api;
+pub mod campaigns;
 pub mod intake;
 pub mod receive;
 pub mod webhooks;
@@ -35,6 +36,7 @@ use crate::store::{
     StoreError,
 };
 
+pub use campaigns::{CampaignRecipients, CampaignRequest, MAX_CAMPAIGN_RECIPIENTS};
 pub use intake::SendRequest;
 pub use webhooks::{WebhookRequest, WebhookView};
 

@@ -312,7 +312,7 @@ pub(crate) fn live(c: &Connection) -> Result<Vec<LiveCampaign>, StoreError> {
     let mut stmt = c
         .prepare_cached(
             "SELECT id, state, window_start, window_end, window_tz, rate_per_min
-             FROM campaign INDEXED BY campaign_live WHERE state IN ('scheduled', 'running')",
+             FROM campaign WHERE state IN ('scheduled', 'running')",
         )
         .map_err(StoreError::sql("prepare live campaigns"))?;
     type Raw = (
