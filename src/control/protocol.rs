@@ -105,6 +105,20 @@ pub enum Request {
     },
     /// Deliver again every event after `since` to one endpoint (and enable it).
     WebhookReplay { webhook: String, since: i64 },
+    /// Queue one message for each of several numbers in one durable commit
+    /// (an alert broadcast); answers `{"messages": [{id, to, parts}]}`.
+    SendBatch(SendBatchArgs),
+    /// Create a campaign from `csv` or `recipients`; answers the campaign.
+    CampaignCreate(CampaignArgs),
+    /// Campaigns with their counters, newest first.
+    CampaignList {},
+    /// One campaign with its counters.
+    CampaignShow { campaign: i64 },
+    /// No new part of the campaign starts.
+    CampaignPause { campaign: i64 },
+    CampaignResume { campaign: i64 },
+    /// What is still queued ends `cancelled`.
+    CampaignCancel { campaign: i64 },
     /// Stream events until the client leaves: replays the events after `since` (none when absent), then follows.
     Watch {
         #[serde(default)]
@@ -135,6 +149,68 @@ pub struct SendArgs {
     /// RFC 3339: do not send before this moment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_after: Option<String>,
+}
+
+/// Arguments of `send_batch`: `send`'s, with `to` a list.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendBatchArgs {
+    pub to: Vec<String>,
+    pub text: String,
+    #[serde(default)]
+    pub report: bool,
+    #[serde(default)]
+    pub flash: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validity: Option<String>,
+}
+
+/// One recipient of `campaign_create`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignRecipient {
+    pub to: String,
+    #[serde(default)]
+    pub vars: std::collections::BTreeMap<String, String>,
+}
+
+/// A campaign's send window.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignWindowArgs {
+    pub start: String,
+    pub end: String,
+    pub tz: String,
+}
+
+/// Arguments of `campaign_create` (the HTTP body's fields).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignArgs {
+    pub name: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipients: Option<Vec<CampaignRecipient>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<CampaignWindowArgs>,
+    /// Default `low`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    /// Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_min: Option<u32>,
+    #[serde(default)]
+    pub flash: bool,
 }
 
 /// Machine-readable error codes in error replies.
