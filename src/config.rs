@@ -85,7 +85,47 @@ pub struct Config {
     pub smpp: SmppConfig,
     /// `[[modem]]` entries, in file order. May be empty.
     pub modems: Vec<ModemConfig>,
+    /// `[optout]`: keywords, the reply, the country for national numbers.
+    pub optout: OptoutConfig,
+    /// `[verify]`: verification codes.
+    pub verify: VerifyConfig,
 }
+
+/// `[optout]`. Keywords are kept upper case; a received text matches when,
+/// trimmed, it equals one in any case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptoutConfig {
+    pub keywords: Vec<String>,
+    pub resubscribe: Vec<String>,
+    /// Sent back to whoever opted out (empty: no reply).
+    pub reply: String,
+    /// Sent back to whoever re-subscribed (empty: no reply).
+    pub resubscribe_reply: String,
+    /// ISO 3166-1 alpha-2 code used to read national numbers (`0151…`).
+    pub country: Option<&'static crate::codec::e164::Country>,
+}
+
+/// The keywords `[optout] keywords` has by default.
+pub const DEFAULT_OPTOUT_KEYWORDS: &[&str] =
+    &["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"];
+/// The keywords `[optout] resubscribe` has by default.
+pub const DEFAULT_RESUBSCRIBE_KEYWORDS: &[&str] = &["START", "UNSTOP"];
+
+/// `[verify]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifyConfig {
+    /// The text of a code message; `{{code}}` is replaced by the code.
+    pub text: String,
+    /// How long a code is good by default.
+    pub ttl: Duration,
+    /// Codes one number may be sent in an hour.
+    pub max_per_hour: u32,
+    /// Digits in a code by default.
+    pub length: u32,
+}
+
+/// The default `[verify] text`.
+pub const DEFAULT_VERIFY_TEXT: &str = "Your verification code is {{code}}";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreConfig {
@@ -908,6 +948,38 @@ struct RawFile {
     smpp: Option<SmppConfig>,
     #[serde(default)]
     modem: Vec<RawModem>,
+    #[serde(default)]
+    optout: Option<RawOptout>,
+    #[serde(default)]
+    verify: Option<RawVerify>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOptout {
+    #[serde(default)]
+    keywords: S<Vec<String>>,
+    #[serde(default)]
+    resubscribe: S<Vec<String>>,
+    #[serde(default)]
+    reply: S<String>,
+    #[serde(default)]
+    resubscribe_reply: S<String>,
+    #[serde(default)]
+    country: S<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVerify {
+    #[serde(default)]
+    text: S<String>,
+    #[serde(default)]
+    ttl: S<RawDuration>,
+    #[serde(default)]
+    max_per_hour: S<u32>,
+    #[serde(default)]
+    length: S<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1342,6 +1414,8 @@ impl Ctx<'_> {
         let log = self.log(raw.log.unwrap_or_default())?;
         let http = self.http(raw.http.unwrap_or_default())?;
         let smpp = self.smpp(raw.smpp.unwrap_or_default())?;
+        let optout = self.optout(raw.optout.unwrap_or_default())?;
+        let verify = self.verify(raw.verify.unwrap_or_default())?;
         let mut modems: Vec<ModemConfig> = Vec::with_capacity(raw.modem.len());
         for (i, m) in raw.modem.into_iter().enumerate() {
             let mc = self.modem(i, m, &dispatch)?;
@@ -1407,6 +1481,85 @@ impl Ctx<'_> {
             http,
             smpp,
             modems,
+            optout,
+            verify,
+        })
+    }
+
+    fn keywords(
+        &self,
+        v: S<Vec<String>>,
+        key: &str,
+        default: &[&str],
+    ) -> Result<Vec<String>, ConfigError> {
+        let list = match v {
+            None => return Ok(default.iter().map(|k| k.to_string()).collect()),
+            Some(l) => l,
+        };
+        let mut out: Vec<String> = Vec::with_capacity(list.len());
+        for (i, k) in list.iter().enumerate() {
+            let k = k.trim().to_uppercase();
+            if k.is_empty() {
+                return Err(self.err_at(key, i, "a keyword cannot be empty"));
+            }
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+        Ok(out)
+    }
+
+    fn optout(&self, r: RawOptout) -> Result<OptoutConfig, ConfigError> {
+        let keywords = self.keywords(r.keywords, "optout.keywords", DEFAULT_OPTOUT_KEYWORDS)?;
+        let resubscribe = self.keywords(
+            r.resubscribe,
+            "optout.resubscribe",
+            DEFAULT_RESUBSCRIBE_KEYWORDS,
+        )?;
+        if let Some(k) = resubscribe.iter().find(|k| keywords.contains(k)) {
+            return Err(self.err(
+                "optout.resubscribe",
+                format!("{k:?} is also an opt-out keyword"),
+            ));
+        }
+        let country = match r.country.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(c) => Some(crate::codec::e164::country(c).ok_or_else(|| {
+                self.err(
+                    "optout.country",
+                    format!("unknown country {c:?} (an ISO 3166-1 alpha-2 code such as \"DE\")"),
+                )
+            })?),
+        };
+        Ok(OptoutConfig {
+            keywords,
+            resubscribe,
+            reply: r.reply.unwrap_or_default(),
+            resubscribe_reply: r.resubscribe_reply.unwrap_or_default(),
+            country,
+        })
+    }
+
+    fn verify(&self, r: RawVerify) -> Result<VerifyConfig, ConfigError> {
+        let text = r.text.unwrap_or_else(|| DEFAULT_VERIFY_TEXT.to_string());
+        if !text.contains("{{code}}") {
+            return Err(self.err("verify.text", "must contain {{code}}"));
+        }
+        let length = r.length.unwrap_or(6);
+        if !(4..=10).contains(&length) {
+            return Err(self.err("verify.length", "must be 4 to 10 digits"));
+        }
+        Ok(VerifyConfig {
+            text,
+            ttl: self.duration(
+                r.ttl,
+                "verify.ttl",
+                Duration::from_secs(600),
+                Duration::from_secs(1),
+                Some(Duration::from_secs(86_400)),
+            )?,
+            max_per_hour: r.max_per_hour.unwrap_or(5),
+            length,
         })
     }
 

@@ -230,6 +230,8 @@ async fn an_unsent_message_expires() {
                 source: "test".into(),
                 spool_key: None,
                 campaign: None,
+                category: Default::default(),
+                optout_key: None,
             },
             now,
         )

@@ -99,6 +99,7 @@ fn expected(g: &Gateway, ids: &[i64]) -> BTreeMap<String, Value> {
                 "messages_failed": c("failed"),
                 "messages_expired": c("expired"),
                 "messages_cancelled": c("cancelled"),
+                "messages_skipped": 0,
                 "messages_sent_with_report": c("with_report"),
                 "parts": c("parts"),
                 "parts_sent": c("parts_sent"),

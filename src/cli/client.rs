@@ -159,6 +159,9 @@ pub struct SendCmd {
     /// Do not send before this moment (RFC 3339).
     #[arg(long)]
     pub send_after: Option<String>,
+    /// `marketing` messages are not sent to numbers that opted out.
+    #[arg(long, value_parser = ["transactional", "marketing"])]
+    pub category: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -192,6 +195,7 @@ pub fn send(conn: &Conn, cmd: SendCmd) -> Result<(), CliError> {
             queue: cmd.queue,
             priority: cmd.priority,
             validity: cmd.validity,
+            category: cmd.category.clone(),
         });
         let result = Client::connect(&conn.socket_path()?)?.call(&req)?;
         let msgs = result
@@ -218,6 +222,7 @@ pub fn send(conn: &Conn, cmd: SendCmd) -> Result<(), CliError> {
         priority: cmd.priority,
         validity: cmd.validity,
         send_after: cmd.send_after,
+        category: cmd.category,
     });
     let result = Client::connect(&conn.socket_path()?)?.call(&req)?;
     if cmd.json {

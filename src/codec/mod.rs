@@ -10,6 +10,7 @@
 pub mod address;
 pub mod charset;
 pub mod dcs;
+pub mod e164;
 pub mod gsm7;
 pub mod hex;
 pub mod nat_tables;

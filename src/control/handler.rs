@@ -17,7 +17,7 @@ use crate::gateway::{
     CampaignRecipients, CampaignRequest, Gateway, GatewayError, SendRequest, WebhookRequest,
     DEFAULT_LIMIT,
 };
-use crate::store::{CampaignAction, CampaignWindow, MessageState, Priority};
+use crate::store::{CampaignAction, CampaignWindow, Category, MessageState, Priority};
 
 type Answer = Result<Value, (ErrorCode, String)>;
 
@@ -178,6 +178,7 @@ async fn answer(gw: &Gateway, req: Request, peer: Peer) -> Answer {
                             priority: args.priority.clone(),
                             validity: args.validity.clone(),
                             send_after: None,
+                            category: args.category.clone(),
                         },
                         source.clone(),
                     )
@@ -275,7 +276,16 @@ pub fn send_request(args: SendArgs, source: String) -> Result<SendRequest, (Erro
                 .with_timezone(&Utc),
         ),
     };
+    let category = match args.category.as_deref() {
+        None => Category::Transactional,
+        Some(c) => c.parse::<Category>().map_err(|_| {
+            invalid(format!(
+                "category must be transactional or marketing, not {c:?}"
+            ))
+        })?,
+    };
     Ok(SendRequest {
+        category,
         to: args.to,
         text: args.text,
         report: args.report,

@@ -149,6 +149,9 @@ pub struct SendArgs {
     /// RFC 3339: do not send before this moment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_after: Option<String>,
+    /// `transactional` (default) or `marketing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
 }
 
 /// Arguments of `send_batch`: `send`'s, with `to` a list.
@@ -157,6 +160,9 @@ pub struct SendArgs {
 pub struct SendBatchArgs {
     pub to: Vec<String>,
     pub text: String,
+    /// `transactional` (default) or `marketing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     #[serde(default)]
     pub report: bool,
     #[serde(default)]

@@ -195,6 +195,8 @@ fn new_message(enc: &EncoderSettings, to: &str, text: &str) -> NewMessage {
         source: "test".into(),
         spool_key: None,
         campaign: None,
+        category: Default::default(),
+        optout_key: None,
     }
 }
 

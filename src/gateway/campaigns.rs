@@ -11,7 +11,9 @@ use tracing::info;
 use super::intake::{self, IntakeError, Request};
 use super::{Gateway, GatewayError};
 use crate::campaign::{self, Recipient, Template, Window};
-use crate::store::{CampaignAction, CampaignView, CampaignWindow, NewCampaign, Priority};
+use crate::store::{
+    CampaignAction, CampaignView, CampaignWindow, Category, NewCampaign, Priority,
+};
 
 /// The most recipients one campaign takes.
 pub const MAX_CAMPAIGN_RECIPIENTS: usize = 200_000;
@@ -104,6 +106,9 @@ impl Gateway {
                     report,
                     flash: req.flash,
                     priority: Some(priority),
+                    // Campaigns are marketing: a number on the suppression
+                    // list gets nothing (its message ends `skipped`).
+                    category: Category::Marketing,
                     source: req.source.clone(),
                     ..Request::default()
                 },

@@ -22,7 +22,9 @@ use super::Gateway;
 use crate::codec::MessageOptions;
 use crate::codec::{self, address::Address};
 use crate::spool::{self, Claimed, SpoolMessage};
-use crate::store::{Enqueued, MessageState, NewMessage, OutgoingView, Priority, StoreError};
+use crate::store::{
+    Category, Enqueued, MessageState, NewMessage, OutgoingView, Priority, StoreError,
+};
 
 /// A message as a user asked for it, before validation.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +41,8 @@ pub struct Request {
     pub options: MessageOptions,
     pub source: String,
     pub spool_key: Option<String>,
+    /// `marketing` messages are skipped for numbers that opted out.
+    pub category: Category,
 }
 
 /// The name faces use for a message to queue.
@@ -132,6 +136,8 @@ pub fn prepare(
         source: req.source,
         spool_key: req.spool_key,
         campaign: None,
+        category: req.category,
+        optout_key: codec::e164::normal_form(&req.to, cfg.optout.country).ok(),
     };
     Ok(new)
 }
@@ -159,6 +165,7 @@ fn spool_request(name: &str, key: &str, m: SpoolMessage) -> Request {
         },
         source: format!("spool:{name}"),
         spool_key: Some(key.to_string()),
+        category: m.category,
     }
 }
 

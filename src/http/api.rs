@@ -22,7 +22,9 @@ use super::problem::{parse_json, ApiError, Body, Path, Problem, Query};
 use super::AppState;
 use crate::gateway::api::{api_key, sha256_hex, Caller, Idempotency, Scope};
 use crate::gateway::{MessageView, SendRequest, WebhookRequest, WebhookView, DEFAULT_LIMIT};
-use crate::store::{Accepted, InboxMessage, MessageState, OutgoingView, Priority, WebhookDelivery};
+use crate::store::{
+    Accepted, Category, InboxMessage, MessageState, OutgoingView, Priority, WebhookDelivery,
+};
 
 /// The most items one list call returns.
 pub const MAX_LIMIT: usize = 1000;
@@ -89,6 +91,10 @@ pub struct SendBody {
     /// RFC 3339: not before this moment.
     #[serde(default)]
     pub send_after: Option<DateTime<Utc>>,
+    /// `transactional` (default) or `marketing`: a marketing message to a
+    /// number that opted out ends `skipped`.
+    #[serde(default)]
+    pub category: Category,
 }
 
 /// 202 for one recipient.
@@ -264,6 +270,7 @@ pub fn send_requests(b: SendBody, source: &str) -> Result<Vec<SendRequest>, ApiE
             options: Default::default(),
             source: source.to_string(),
             spool_key: None,
+            category: b.category,
         })
         .collect())
 }

@@ -89,7 +89,8 @@ pub fn state_name(s: MessageState) -> &'static str {
         MessageState::Sent => "Sent",
         MessageState::Delivered => "Delivered",
         MessageState::Failed | MessageState::Expired => "Failed",
-        MessageState::Cancelled => "Cancelled",
+        // Not sent on purpose: the nearest word that project has.
+        MessageState::Cancelled | MessageState::Skipped => "Cancelled",
     }
 }
 
@@ -117,7 +118,11 @@ fn overall(states: &[MessageState]) -> &'static str {
         "Processed"
     } else if all(MessageState::Delivered) {
         "Delivered"
-    } else if all(MessageState::Cancelled) {
+    } else if states
+        .iter()
+        .all(|s| matches!(s, MessageState::Cancelled | MessageState::Skipped))
+        && !states.is_empty()
+    {
         "Cancelled"
     } else if any(MessageState::Failed) || any(MessageState::Expired) {
         "Failed"
@@ -238,6 +243,7 @@ fn requests(gw: &Gateway, m: &Message, source: &str) -> Result<Vec<SendRequest>,
             options: Default::default(),
             source: source.to_string(),
             spool_key: None,
+            category: Default::default(),
         })
         .collect())
 }

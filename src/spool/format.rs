@@ -99,6 +99,9 @@ pub struct SpoolMessage {
     pub send_after: Option<DateTime<Utc>>,
     /// National language identifiers from `Language:` and `Language_ext:`.
     pub languages: Vec<u8>,
+    /// Our extension: `Category: marketing` (opt-out applies) or
+    /// `transactional` (the default).
+    pub category: crate::store::Category,
     /// Things that did not stop the message: unknown or ignored headers, a
     /// body read as ISO-8859-15, a repeated header.
     pub warnings: Vec<String>,
@@ -214,6 +217,7 @@ pub fn parse(bytes: &[u8]) -> Result<SpoolMessage, SpoolError> {
         modem: None,
         send_after: None,
         languages: Vec::new(),
+        category: crate::store::Category::Transactional,
         warnings: Vec::new(),
     };
     let mut to: Option<String> = None;
@@ -261,6 +265,13 @@ pub fn parse(bytes: &[u8]) -> Result<SpoolMessage, SpoolError> {
             "priority" => {
                 msg.priority =
                     parse_priority(value).ok_or_else(|| bad("expected urgent, high, normal or low"))?
+            }
+            "category" => {
+                msg.category = value
+                    .trim()
+                    .to_ascii_lowercase()
+                    .parse()
+                    .map_err(|_| bad("expected transactional or marketing"))?
             }
             "queue" | "provider" => {
                 if !value.is_empty() {

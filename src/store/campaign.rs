@@ -107,6 +107,7 @@ fn column(state: MessageState) -> &'static str {
         MessageState::Failed => "failed",
         MessageState::Cancelled => "cancelled",
         MessageState::Expired => "expired",
+        MessageState::Skipped => "skipped",
     }
 }
 

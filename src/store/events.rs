@@ -58,6 +58,13 @@ pub enum EventData {
     Expired(OutgoingView),
     /// Cancelled by a user.
     Cancelled(OutgoingView),
+    /// Not sent on purpose: a marketing message to a number that opted
+    /// out (`error` "opted out").
+    Skipped(OutgoingView),
+    /// A number went on the suppression list.
+    OptedOut(OptoutEvent),
+    /// A number came off the suppression list.
+    OptedIn(OptoutEvent),
     /// A status report arrived (matched to its part or not).
     Report(ReportEvent),
     /// A message was received (complete, or kept incomplete after waiting).
@@ -85,6 +92,9 @@ impl EventData {
         "failed",
         "expired",
         "cancelled",
+        "skipped",
+        "opted_out",
+        "opted_in",
         "report",
         "received",
         "mwi",
@@ -104,6 +114,9 @@ impl EventData {
             EventData::Failed(_) => "failed",
             EventData::Expired(_) => "expired",
             EventData::Cancelled(_) => "cancelled",
+            EventData::Skipped(_) => "skipped",
+            EventData::OptedOut(_) => "opted_out",
+            EventData::OptedIn(_) => "opted_in",
             EventData::Report(_) => "report",
             EventData::Received(_) => "received",
             EventData::Mwi(_) => "mwi",
@@ -122,7 +135,8 @@ impl EventData {
             | EventData::Delivered(m)
             | EventData::Failed(m)
             | EventData::Expired(m)
-            | EventData::Cancelled(m) => Some(m),
+            | EventData::Cancelled(m)
+            | EventData::Skipped(m) => Some(m),
             _ => None,
         }
     }
@@ -179,6 +193,23 @@ pub struct MwiEvent {
     pub active: bool,
     /// The text that came with it, if any (group 1110 is UCS-2, 1101 GSM-7).
     pub text: String,
+}
+
+/// `opted_out` / `opted_in`: a number put on or taken off the suppression
+/// list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OptoutEvent {
+    /// The number in the list's normal form (E.164 where it can be known).
+    pub number: String,
+    /// Who did it: `sms` (a keyword received), or the face (`socket:…`,
+    /// `http:<token>`).
+    pub source: String,
+    /// The keyword received, when it came by SMS.
+    pub keyword: Option<String>,
+    /// Queued marketing messages to the number that ended `skipped` by this
+    /// opt-out (each has its own `skipped` event).
+    #[serde(default)]
+    pub skipped: Vec<i64>,
 }
 
 /// `modem_up` / `modem_down` / `modem_out` / `modem_back`.

@@ -279,6 +279,8 @@ mod tests {
             source: "test".into(),
             spool_key: None,
             campaign: None,
+            category: Default::default(),
+            optout_key: None,
         }
     }
 

@@ -526,6 +526,7 @@ pub(crate) fn counts(c: &Connection) -> Result<QueueCounts, StoreError> {
             super::MessageState::Failed => out.failed = n,
             super::MessageState::Cancelled => out.cancelled = n,
             super::MessageState::Expired => out.expired = n,
+            super::MessageState::Skipped => out.skipped = n,
         }
     }
     let one = |sql: &str| -> Result<u64, StoreError> {

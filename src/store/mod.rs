@@ -42,6 +42,7 @@
 mod events;
 mod http;
 mod incoming;
+mod optout;
 mod outgoing;
 mod report;
 mod campaign;
@@ -49,9 +50,10 @@ mod schema;
 mod webhooks;
 
 pub use events::{
-    Event, EventData, ModemEvent, MwiEvent, PartEvent, Pruned, ReportEvent, PRUNE_STEP,
+    Event, EventData, ModemEvent, MwiEvent, OptoutEvent, PartEvent, Pruned, ReportEvent, PRUNE_STEP,
 };
 pub use http::{Accepted, BatchOutcome, IdempotencyKey, TokenInfo, TokenRecord};
+pub use optout::{OptoutChange, OptoutEntry};
 pub use report::{Percentiles, Report, ReportBy, ReportRow, CSV_HEADER, NO_GROUP};
 pub use webhooks::{
     consumer_name as webhook_consumer, DeliveryResult, NewWebhook, RetryState, WebhookDelivery,
@@ -220,6 +222,7 @@ text_enum!(
         Failed => "failed",
         Cancelled => "cancelled",
         Expired => "expired",
+        Skipped => "skipped",
     }
 );
 
@@ -235,6 +238,26 @@ text_enum!(
         Cancelled => "cancelled",
     }
 );
+
+text_enum!(
+    /// What a message is for. A `marketing` message (campaigns, or any
+    /// message sent so) is never sent to a number on the suppression list:
+    /// it ends `skipped` with error "opted out". `transactional` (the
+    /// default) goes to everyone.
+    Category {
+        Transactional => "transactional",
+        Marketing => "marketing",
+    }
+);
+
+impl Default for Category {
+    fn default() -> Self {
+        Category::Transactional
+    }
+}
+
+/// The `error` of a message skipped because its recipient opted out.
+pub const OPTED_OUT: &str = "opted out";
 
 text_enum!(
     /// Dispatch order: urgent before high before normal before low.
@@ -281,6 +304,7 @@ impl MessageState {
                 | MessageState::Failed
                 | MessageState::Cancelled
                 | MessageState::Expired
+                | MessageState::Skipped
         )
     }
 }
@@ -336,6 +360,11 @@ pub struct NewMessage {
     pub spool_key: Option<String>,
     /// The campaign it belongs to (set by `campaign_create` only).
     pub campaign: Option<i64>,
+    /// Marketing or transactional (the opt-out applies to marketing only).
+    pub category: Category,
+    /// The recipient in the suppression list's normal form
+    /// (`codec::e164::optout_key`); `None` for a number that has none.
+    pub optout_key: Option<String>,
 }
 
 /// The answer to `enqueue`.
@@ -575,6 +604,10 @@ pub struct OutgoingView {
     /// The campaign it belongs to (absent for single messages).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub campaign: Option<i64>,
+    /// `transactional` or `marketing` (events logged before it existed
+    /// read as `transactional`).
+    #[serde(default)]
+    pub category: Category,
 }
 
 /// How many messages are in each state, and what is waiting elsewhere.
@@ -587,6 +620,7 @@ pub struct QueueCounts {
     pub failed: u64,
     pub cancelled: u64,
     pub expired: u64,
+    pub skipped: u64,
     pub inbox: u64,
     pub unmatched_reports: u64,
 }
@@ -1093,6 +1127,57 @@ impl Store {
     }
 
     /// One outgoing message with its parts.
+    /// Puts a number (in its normal form) on the suppression list and skips
+    /// its queued marketing messages, in one transaction.
+    pub async fn optout_add(
+        &self,
+        number: &str,
+        source: &str,
+        keyword: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<OptoutChange, StoreError> {
+        let (n, s, k) = (
+            number.to_string(),
+            source.to_string(),
+            keyword.map(str::to_string),
+        );
+        self.call(move |c| optout::add(c, &n, &s, k.as_deref(), now))
+            .await
+    }
+
+    /// Takes a number off the suppression list.
+    pub async fn optout_remove(
+        &self,
+        number: &str,
+        source: &str,
+        keyword: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<OptoutChange, StoreError> {
+        let (n, s, k) = (
+            number.to_string(),
+            source.to_string(),
+            keyword.map(str::to_string),
+        );
+        self.call(move |c| optout::remove(c, &n, &s, k.as_deref(), now))
+            .await
+    }
+
+    /// Whether a number (normal form) is on the suppression list.
+    pub async fn optout_contains(&self, number: &str) -> Result<bool, StoreError> {
+        let n = number.to_string();
+        self.call(move |c| optout::is_suppressed(c, &n)).await
+    }
+
+    /// The suppression list in number order, after `after`.
+    pub async fn optout_list(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<OptoutEntry>, StoreError> {
+        self.call(move |c| optout::list(c, after.as_deref(), limit))
+            .await
+    }
+
     pub async fn show(&self, id: MessageId) -> Result<Option<OutgoingView>, StoreError> {
         self.call(move |c| outgoing::show(c, id)).await
     }

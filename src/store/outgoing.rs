@@ -11,9 +11,10 @@ use super::events::{self, EventData, PartEvent};
 use crate::codec::hex;
 
 use super::{
-    digits, from_ms, ms, rfc3339_ms, same_number, Disposition, Enqueued, MessageId, MessageOptions,
-    MessageState, NewMessage, OutgoingView, PartPdu, PartRow, PartState, PartView, Priority,
-    ReadyBatch, ReadyMessage, Recovered, StoreError, Usage, EARLY_REPORT_WINDOW,
+    digits, from_ms, ms, rfc3339_ms, same_number, Category, Disposition, Enqueued, MessageId,
+    MessageOptions, MessageState, NewMessage, OutgoingView, PartPdu, PartRow, PartState, PartView,
+    Priority, ReadyBatch, ReadyMessage, Recovered, StoreError, Usage, EARLY_REPORT_WINDOW,
+    OPTED_OUT,
 };
 
 pub(crate) fn to_u32(field: &'static str, v: i64) -> Result<u32, StoreError> {
@@ -103,6 +104,7 @@ pub(crate) fn message_event(
         MessageState::Failed => EventData::Failed,
         MessageState::Expired => EventData::Expired,
         MessageState::Cancelled => EventData::Cancelled,
+        MessageState::Skipped => EventData::Skipped,
         MessageState::Sending => return Ok(()),
     };
     let view = show(c, id)?.ok_or(StoreError::NoSuchMessage { id })?;
@@ -233,9 +235,9 @@ pub(crate) fn enqueue(
     c.prepare_cached(
         "INSERT INTO outgoing (recipient, to_digits, text, report, flash, priority, validity_s,
              expires_at, not_before, next_attempt_at, modem, queue, options, source, spool_key,
-             state, created_at, updated_at, campaign)
+             state, created_at, updated_at, category, optout_key, campaign)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'queued', ?10, ?10,
-                 ?16)",
+                 ?16, ?17, ?18)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -254,6 +256,8 @@ pub(crate) fn enqueue(
             options,
             m.source,
             m.spool_key,
+            m.category.as_str(),
+            m.optout_key,
             m.campaign,
         ])
     })
@@ -270,6 +274,13 @@ pub(crate) fn enqueue(
             .map_err(StoreError::sql("insert part"))?;
     }
     message_event(c, id, MessageState::Queued, now)?;
+    if m.category == Category::Marketing {
+        if let Some(key) = &m.optout_key {
+            if super::optout::is_suppressed(c, key)? {
+                skip(c, id, now)?;
+            }
+        }
+    }
     Ok(Enqueued {
         id,
         parts: m.parts,
@@ -997,6 +1008,19 @@ pub(crate) fn cancel(
     Ok(MessageState::Cancelled)
 }
 
+/// Ends a queued message `skipped` with error "opted out": its parts not
+/// yet out are cancelled, so no part of it starts after this commits (a
+/// part already `sending` finishes; its message stays `skipped`).
+pub(crate) fn skip(c: &Connection, id: MessageId, now: DateTime<Utc>) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "UPDATE outgoing_part SET state = 'cancelled', error = ?2
+         WHERE message_id = ?1 AND state IN ('pending', 'uncertain')",
+    )
+    .and_then(|mut s| s.execute(params![id, OPTED_OUT]))
+    .map_err(StoreError::sql("skip parts"))?;
+    set_message_state(c, id, MessageState::Skipped, Some(OPTED_OUT), now)
+}
+
 /// Requeues a failed, expired or cancelled message as new: every part is
 /// reset (a multipart message goes out again as a whole, so the recipient's
 /// phone can reassemble it), the pin and the tried list are dropped, and an
@@ -1011,6 +1035,8 @@ pub(crate) fn retry(
         state,
         MessageState::Failed | MessageState::Expired | MessageState::Cancelled
     ) {
+        // `skipped` stays skipped: retrying would send to someone who
+        // opted out.
         return Err(StoreError::InvalidState {
             id,
             state: state.to_string(),
@@ -1074,7 +1100,7 @@ pub(crate) fn last_modem_for(c: &Connection, to: &str) -> Result<Option<String>,
 pub(crate) const VIEW_COLUMNS: &str =
     "id, recipient, text, state, COALESCE(assigned_modem, modem), created_at,
     error, priority, report, flash, sim, queue, source, updated_at, not_before, expires_at,
-    tried_modems, campaign";
+    tried_modems, category, campaign";
 
 pub(crate) fn view_from_row(
     c: &Connection,
@@ -1107,7 +1133,8 @@ pub(crate) fn view_from_row(
         not_before: rfc3339_ms("not_before", not_before)?,
         expires_at: expires.map(|v| rfc3339_ms("expires_at", v)).transpose()?,
         tried_modems: tried_list(&tried)?,
-        campaign: r.get(17).map_err(&e)?,
+        category: r.get::<_, String>(17).map_err(&e)?.parse()?,
+        campaign: r.get(18).map_err(&e)?,
     })
 }
 

@@ -378,6 +378,9 @@ fn make(c: &Connection, state: MessageState) -> MessageId {
                 .expect("backdate");
             expire(c, t(1)).expect("expire");
         }
+        MessageState::Skipped => {
+            skip(c, id, t(1)).expect("skip");
+        }
     }
     assert_eq!(view(c, id).state, state, "fixture for {state}");
     id
@@ -395,6 +398,7 @@ fn cancel_and_retry_from_every_state() {
         (Failed, None, Some(Queued)),
         (Cancelled, None, Some(Queued)),
         (Expired, None, Some(Queued)),
+        (Skipped, None, None),
     ];
     assert_eq!(cases.len(), MessageState::ALL.len());
     fn check(
@@ -782,7 +786,10 @@ mod model {
                     v.parts.iter().all(|p| p.state == PartState::Delivered),
                     "{v:?}"
                 ),
-                MessageState::Failed | MessageState::Cancelled | MessageState::Expired => {
+                MessageState::Failed
+                | MessageState::Cancelled
+                | MessageState::Expired
+                | MessageState::Skipped => {
                     assert!(!has(PartState::Pending), "final with pending parts: {v:?}")
                 }
                 MessageState::Sending => {}

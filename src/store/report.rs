@@ -83,6 +83,9 @@ pub struct ReportRow {
     pub messages_failed: u64,
     pub messages_expired: u64,
     pub messages_cancelled: u64,
+    /// Not sent on purpose: marketing to a number that opted out.
+    #[serde(default)]
+    pub messages_skipped: u64,
     /// Still queued or sending.
     pub messages_pending: u64,
     /// Messages sent that asked for a status report.
@@ -126,6 +129,7 @@ pub const CSV_HEADER: &[&str] = &[
     "messages_failed",
     "messages_expired",
     "messages_cancelled",
+    "messages_skipped",
     "messages_pending",
     "messages_sent_with_report",
     "parts",
@@ -159,6 +163,7 @@ impl Report {
                     r.messages_failed.to_string(),
                     r.messages_expired.to_string(),
                     r.messages_cancelled.to_string(),
+                    r.messages_skipped.to_string(),
                     r.messages_pending.to_string(),
                     r.messages_sent_with_report.to_string(),
                     r.parts.to_string(),
@@ -237,6 +242,7 @@ fn add(row: &mut ReportRow, other: &ReportRow) {
     row.messages_failed += other.messages_failed;
     row.messages_expired += other.messages_expired;
     row.messages_cancelled += other.messages_cancelled;
+    row.messages_skipped += other.messages_skipped;
     row.messages_pending += other.messages_pending;
     row.messages_sent_with_report += other.messages_sent_with_report;
     row.parts += other.parts;
@@ -259,6 +265,7 @@ fn add_message(acc: &mut Acc, state: &str, wants_report: bool, created: i64, f: 
         "failed" => row.messages_failed += 1,
         "expired" => row.messages_expired += 1,
         "cancelled" => row.messages_cancelled += 1,
+        "skipped" => row.messages_skipped += 1,
         "queued" | "sending" => row.messages_pending += 1,
         _ => {}
     }

@@ -12,7 +12,7 @@ use super::StoreError;
 
 /// Every migration, oldest first. Entry `i` moves a database from version `i`
 /// to version `i + 1`; version 0 is an empty file.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V7, V9];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V7, V8, V9];
 
 /// Version 1: outgoing messages and parts, received PDUs and inbox, status
 /// reports, SIMs and modems, per-SIM send log and concatenation counters.
@@ -266,6 +266,39 @@ CREATE TABLE webhook_setting (
 /// (insert that one before this one; this one stays last).
 const V7: &str = r#"
 CREATE INDEX outgoing_created ON outgoing(created_at);
+"#;
+
+/// Version 8: opt-out and verification codes. Every message has a
+/// `category` (`transactional` or `marketing`) and its recipient in the
+/// suppression list's normal form (`optout_key`, E.164 where it can be
+/// known), so an opt-out finds the recipient's queued marketing messages by
+/// an index seek. `optout` is the suppression list. `verify_code` keeps a
+/// verification code only as an HMAC-SHA256 under a per-install key that
+/// lives outside the database (`verify.key` next to it), never the code.
+const V8: &str = r#"
+ALTER TABLE outgoing ADD COLUMN category TEXT NOT NULL DEFAULT 'transactional';
+ALTER TABLE outgoing ADD COLUMN optout_key TEXT;
+CREATE INDEX outgoing_marketing_active ON outgoing(optout_key)
+    WHERE category = 'marketing' AND state IN ('queued', 'sending');
+CREATE TABLE optout (
+    number     TEXT PRIMARY KEY,
+    source     TEXT NOT NULL,
+    keyword    TEXT,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE verify_code (
+    id          INTEGER PRIMARY KEY,
+    number      TEXT NOT NULL,
+    recipient   TEXT NOT NULL,
+    hash        BLOB NOT NULL,
+    message_id  INTEGER,
+    tries       INTEGER NOT NULL DEFAULT 0,
+    state       TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    finished_at INTEGER
+);
+CREATE INDEX verify_code_by_number ON verify_code(number, created_at);
 "#;
 
 /// Version 9 (named for its number in the plan; versions 6 and 8 come from

@@ -33,6 +33,8 @@ pub(crate) mod fixture {
             source: "test".into(),
             spool_key: None,
             campaign: None,
+            category: Default::default(),
+            optout_key: None,
         }
     }
 
@@ -51,7 +53,8 @@ pub(crate) mod fixture {
     }
 }
 
-use fixture::{msg, open_temp, t};
+pub(crate) use fixture::msg;
+use fixture::{open_temp, t};
 
 const WAIT: Duration = Duration::from_secs(20);
 

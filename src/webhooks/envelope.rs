@@ -114,6 +114,7 @@ mod tests {
             expires_at: None,
             tried_modems: vec![],
             campaign: None,
+            category: Default::default(),
         }
     }
 
