@@ -61,7 +61,7 @@ pub mod types;
 mod core_tests;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -184,11 +184,19 @@ impl Default for DispatchConfig {
 pub struct DispatchHandle {
     wake: Arc<Notify>,
     events: broadcast::Sender<DispatchEvent>,
+    pending_top: Arc<AtomicU8>,
 }
 
 impl DispatchHandle {
     /// Work was enqueued (or cancelled, or retried): look at the store again.
     pub fn work_added(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Work of priority `p` was committed: a job of a lower priority stops
+    /// before its next part at once, without waiting for the task's pass.
+    pub fn work_added_at(&self, p: Priority) {
+        self.pending_top.fetch_max(p.rank_u8(), Ordering::SeqCst);
         self.wake.notify_one();
     }
 
@@ -336,6 +344,9 @@ pub struct Dispatcher {
     slots: Vec<Slot>,
     wake: Arc<Notify>,
     events: broadcast::Sender<DispatchEvent>,
+    /// The highest priority committed since the last pass began (rank + 1;
+    /// 0: none), shared with the jobs.
+    pending_top: Arc<AtomicU8>,
     rates: HashMap<String, Arc<Mutex<RateWindows>>>,
     in_flight: HashSet<i64>,
     /// Messages a store call failed for, held back until then.
@@ -379,6 +390,7 @@ impl Dispatcher {
             slots,
             wake: Arc::new(Notify::new()),
             events,
+            pending_top: Arc::new(AtomicU8::new(0)),
             rates: HashMap::new(),
             in_flight: HashSet::new(),
             held: HashMap::new(),
@@ -402,6 +414,7 @@ impl Dispatcher {
         DispatchHandle {
             wake: self.wake.clone(),
             events: self.events.clone(),
+            pending_top: self.pending_top.clone(),
         }
     }
 
@@ -620,6 +633,8 @@ impl Dispatcher {
         let mut next: Option<Instant> = None;
         let mut expire_now = false;
         self.held.retain(|_, until| *until > now);
+        // What this pass reads includes everything committed so far.
+        self.pending_top.store(0, Ordering::SeqCst);
         let held_campaigns = self.campaigns(now_utc, now, &mut next).await?;
         // The highest priority left waiting while every modem was busy.
         let mut waiting: Option<Priority> = None;
@@ -997,6 +1012,8 @@ impl Dispatcher {
             store: self.store.clone(),
             events: self.events.clone(),
             retry: self.cfg.retry,
+            pending_top: self.pending_top.clone(),
+            priority: msg.priority,
             clock: self.clock,
             cancel: cancel.clone(),
             done: done_tx.clone(),
@@ -1061,6 +1078,9 @@ struct JobCtx {
     store: Store,
     events: broadcast::Sender<DispatchEvent>,
     retry: RetryPolicy,
+    /// See [`Dispatcher::pending_top`]; with `priority`, the job's own.
+    pending_top: Arc<AtomicU8>,
+    priority: Priority,
     clock: Clock,
     cancel: CancellationToken,
     done: mpsc::UnboundedSender<Done>,
@@ -1094,7 +1114,9 @@ impl JobCtx {
             }
         }
         for (k, JobPart { seq, req, attempts }) in parts.into_iter().enumerate() {
-            if k > 0 && job.preempt.load(Ordering::SeqCst) {
+            let more_urgent =
+                self.pending_top.load(Ordering::SeqCst) > self.priority.rank_u8();
+            if more_urgent || (k > 0 && job.preempt.load(Ordering::SeqCst)) {
                 debug!(seq, "a more urgent message waits; the rest of this one later");
                 break;
             }

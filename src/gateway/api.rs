@@ -181,9 +181,14 @@ impl Gateway {
                 .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
             }),
         });
+        let top = rows
+            .iter()
+            .map(|r| r.priority)
+            .max()
+            .unwrap_or(crate::store::Priority::Normal);
         match self.store.enqueue_batch(rows, key, now).await? {
             BatchOutcome::Queued(messages) => {
-                self.dispatch.work_added();
+                self.dispatch.work_added_at(top);
                 Ok(BatchAccepted {
                     messages,
                     replayed: false,

@@ -72,12 +72,13 @@ pub enum IntakeError {
 pub async fn accept(shared: &Gateway, req: Request) -> Result<Enqueued, IntakeError> {
     let now = Utc::now();
     let new = prepare(shared, req, now)?;
+    let priority = new.priority;
     let enq = shared.store.enqueue(new, now).await.map_err(|e| match e {
         StoreError::Invalid { .. } => IntakeError::Invalid(e.to_string()),
         other => IntakeError::Unavailable(other.to_string()),
     })?;
     if !enq.duplicate {
-        shared.dispatch.work_added();
+        shared.dispatch.work_added_at(priority);
     }
     Ok(enq)
 }

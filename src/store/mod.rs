@@ -319,6 +319,16 @@ impl Priority {
         }
     }
 
+    /// 1 (low) to 4 (urgent); 0 is "none" for those who keep a maximum.
+    pub fn rank_u8(self) -> u8 {
+        match self {
+            Priority::Low => 1,
+            Priority::Normal => 2,
+            Priority::High => 3,
+            Priority::Urgent => 4,
+        }
+    }
+
     pub(crate) fn from_rank(rank: i64) -> Result<Priority, StoreError> {
         match rank {
             0 => Ok(Priority::Low),
