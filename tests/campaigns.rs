@@ -47,8 +47,9 @@ const COUNTERS: [&str; 7] = [
 /// The campaign row's counters and a count of its messages by state, read
 /// in one snapshot of the database.
 fn snapshot(db: &std::path::Path, id: i64) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
-    let mut c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("open the database");
+    let mut c =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the database");
     c.busy_timeout(Duration::from_secs(10)).unwrap();
     let tx = c.transaction().expect("read transaction");
     let row: Vec<i64> = tx
@@ -58,11 +59,7 @@ fn snapshot(db: &std::path::Path, id: i64) -> (BTreeMap<String, i64>, BTreeMap<S
             |r| (0..7).map(|i| r.get(i)).collect(),
         )
         .expect("campaign row");
-    let counters = COUNTERS
-        .iter()
-        .map(|s| s.to_string())
-        .zip(row)
-        .collect();
+    let counters = COUNTERS.iter().map(|s| s.to_string()).zip(row).collect();
     let mut counted: BTreeMap<String, i64> = COUNTERS.iter().map(|s| (s.to_string(), 0)).collect();
     let mut stmt = tx
         .prepare("SELECT state, COUNT(*) FROM outgoing WHERE campaign = ?1 GROUP BY state")
@@ -72,7 +69,11 @@ fn snapshot(db: &std::path::Path, id: i64) -> (BTreeMap<String, i64>, BTreeMap<S
         .unwrap();
     for row in rows {
         let (state, n) = row.unwrap();
-        let key = if state == "sending" { "queued".to_string() } else { state };
+        let key = if state == "sending" {
+            "queued".to_string()
+        } else {
+            state
+        };
         *counted.entry(key).or_default() += n;
     }
     (counters, counted)
@@ -154,7 +155,11 @@ async fn a_2000_recipient_campaign_from_csv_counts_pauses_resumes_and_cancels() 
     let marker = g.send(&external(9002), "marker two");
     g.wait_state(marker, "sent", T);
     let held = campaign(&c, id);
-    assert_eq!(held["queued"].as_u64().unwrap(), q1, "paused, yet it moved: {held}");
+    assert_eq!(
+        held["queued"].as_u64().unwrap(),
+        q1,
+        "paused, yet it moved: {held}"
+    );
     assert!(q1 > 0);
     let (counters, counted) = snapshot(&g.db, id);
     assert_eq!(counters, counted);
@@ -162,7 +167,9 @@ async fn a_2000_recipient_campaign_from_csv_counts_pauses_resumes_and_cancels() 
     // Resume continues.
     let resumed = c.post(&format!("/api/v1/campaigns/{id}/resume"), &json!({}));
     assert_eq!(resumed.json()["state"], "running");
-    wait_campaign(&c, id, "resumed", |v| v["queued"].as_u64().unwrap() + 200 < q1);
+    wait_campaign(&c, id, "resumed", |v| {
+        v["queued"].as_u64().unwrap() + 200 < q1
+    });
 
     // Cancel ends what is still queued.
     let cancelled = c.post(&format!("/api/v1/campaigns/{id}/cancel"), &json!({}));
@@ -206,7 +213,10 @@ async fn a_2000_recipient_campaign_from_csv_counts_pauses_resumes_and_cancels() 
         .collect();
     for (to, text, state, _) in &rows {
         if state == "sent" || state == "delivered" {
-            assert!(delivered.contains(&(to.clone(), text.clone())), "{to} {text}");
+            assert!(
+                delivered.contains(&(to.clone(), text.clone())),
+                "{to} {text}"
+            );
         }
     }
     // The list shows it; the report groups by it.
@@ -274,7 +284,9 @@ async fn an_urgent_broadcast_overtakes_a_running_campaign_on_every_modem() {
         .collect();
     let mut per: BTreeMap<String, Vec<bool>> = BTreeMap::new();
     for (id, modem) in &sent {
-        per.entry(modem.clone()).or_default().push(urgent.contains(id));
+        per.entry(modem.clone())
+            .or_default()
+            .push(urgent.contains(id));
     }
     assert_eq!(per.len(), 4, "every modem sent");
     let mut total_urgent = 0;
@@ -312,26 +324,65 @@ async fn an_urgent_broadcast_overtakes_a_running_campaign_on_every_modem() {
 async fn bad_campaigns_name_the_row_or_field_and_create_nothing() {
     let (g, c) = start(0, "max_body_bytes = 1048576\n").await;
     let cases: Vec<(Value, u16, &str)> = vec![
-        (json!({"name": "x", "text": "Hi {{name}}", "csv": "to,name\n+4915112345,Ana\nnot-a-number,Bo\n"}), 422, "row 3"),
-        (json!({"name": "x", "text": "Hi {{name}}", "csv": "number,name\n1,a\n"}), 422, "no \"to\" column"),
-        (json!({"name": "x", "text": "Hi {{nickname}}", "csv": "to,name\n+4915112345,Ana\n"}), 422, "row 2: no value for {{nickname}}"),
-        (json!({"name": "x", "text": "Hi {{name", "csv": "to,name\n+4915112345,Ana\n"}), 422, "no closing"),
-        (json!({"name": "x", "text": "Hi", "csv": "to\n+4915112345\n", "window": {"start": "09:00", "end": "20:00", "tz": "Mars/Olympus"}}), 422, "tz \"Mars/Olympus\""),
-        (json!({"name": "x", "text": "Hi {{name}}", "recipients": [{"to": "+4915112345", "vars": {"name": "A"}}, {"to": "+4915112346"}]}), 422, "recipient 2"),
-        (json!({"name": "x", "text": "Hi"}), 422, "either recipients or csv"),
+        (
+            json!({"name": "x", "text": "Hi {{name}}", "csv": "to,name\n+4915112345,Ana\nnot-a-number,Bo\n"}),
+            422,
+            "row 3",
+        ),
+        (
+            json!({"name": "x", "text": "Hi {{name}}", "csv": "number,name\n1,a\n"}),
+            422,
+            "no \"to\" column",
+        ),
+        (
+            json!({"name": "x", "text": "Hi {{nickname}}", "csv": "to,name\n+4915112345,Ana\n"}),
+            422,
+            "row 2: no value for {{nickname}}",
+        ),
+        (
+            json!({"name": "x", "text": "Hi {{name", "csv": "to,name\n+4915112345,Ana\n"}),
+            422,
+            "no closing",
+        ),
+        (
+            json!({"name": "x", "text": "Hi", "csv": "to\n+4915112345\n", "window": {"start": "09:00", "end": "20:00", "tz": "Mars/Olympus"}}),
+            422,
+            "tz \"Mars/Olympus\"",
+        ),
+        (
+            json!({"name": "x", "text": "Hi {{name}}", "recipients": [{"to": "+4915112345", "vars": {"name": "A"}}, {"to": "+4915112346"}]}),
+            422,
+            "recipient 2",
+        ),
+        (
+            json!({"name": "x", "text": "Hi"}),
+            422,
+            "either recipients or csv",
+        ),
     ];
     for (body, status, want) in &cases {
         let r = c.post("/api/v1/campaigns", body);
-        assert_eq!(r.status, *status, "{body}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            *status,
+            "{body}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         let p = r.json();
-        assert!(p["detail"].as_str().unwrap_or_default().contains(want), "{body}: {p}");
+        assert!(
+            p["detail"].as_str().unwrap_or_default().contains(want),
+            "{body}: {p}"
+        );
     }
     // 10 MB of rows: refused by the body limit.
     let mut big = String::from("to,name\n");
     while big.len() < 10 << 20 {
         big.push_str("+4915112345678,Somebody Somewhere\n");
     }
-    let r = c.post("/api/v1/campaigns", &json!({"name": "big", "text": "Hi {{name}}", "csv": big}));
+    let r = c.post(
+        "/api/v1/campaigns",
+        &json!({"name": "big", "text": "Hi {{name}}", "csv": big}),
+    );
     r.problem(413, "too_large");
     // Nothing was created.
     assert_eq!(c.get("/api/v1/campaigns").json()["items"], json!([]));
@@ -357,8 +408,21 @@ async fn the_cli_creates_and_steers_campaigns_and_sends_alerts_from_a_file() {
     let csv = g.dir.path().join("list.csv");
     std::fs::write(&csv, "to,name\n+4915112340,Ana\n+4915112341,Bo\n").unwrap();
     let (code, out, err) = cli(&[
-        "campaign", "create", "--name", "cli", "--text", "Hi {{name}}", "--csv",
-        csv.to_str().unwrap(), "--window", "00:00-23:59", "--tz", "UTC", "--rate", "600/min", "--json",
+        "campaign",
+        "create",
+        "--name",
+        "cli",
+        "--text",
+        "Hi {{name}}",
+        "--csv",
+        csv.to_str().unwrap(),
+        "--window",
+        "00:00-23:59",
+        "--tz",
+        "UTC",
+        "--rate",
+        "600/min",
+        "--json",
     ]);
     assert_eq!(code, Some(0), "{err}");
     let v: Value = serde_json::from_str(out.trim()).unwrap();
@@ -381,19 +445,36 @@ async fn the_cli_creates_and_steers_campaigns_and_sends_alerts_from_a_file() {
     let numbers = g.dir.path().join("numbers.txt");
     std::fs::write(&numbers, "# staff\n+4915112350\n\nnobody\n").unwrap();
     let (code, _, err) = cli(&[
-        "send", "--to-file", numbers.to_str().unwrap(), "--text", "alert", "--priority", "urgent",
+        "send",
+        "--to-file",
+        numbers.to_str().unwrap(),
+        "--text",
+        "alert",
+        "--priority",
+        "urgent",
     ]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("line 4: \"nobody\""), "{err}");
     std::fs::write(&numbers, "# staff\n+4915112350\n\n+4915112351 # night\n").unwrap();
     let (code, out, err) = cli(&[
-        "send", "--to-file", numbers.to_str().unwrap(), "--text", "alert", "--priority", "urgent",
-        "--flash", "--json",
+        "send",
+        "--to-file",
+        numbers.to_str().unwrap(),
+        "--text",
+        "alert",
+        "--priority",
+        "urgent",
+        "--flash",
+        "--json",
     ]);
     assert_eq!(code, Some(0), "{err}");
     let ids: Vec<i64> = out
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_i64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(ids.len(), 2);
     for id in ids {

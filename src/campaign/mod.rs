@@ -151,7 +151,9 @@ pub fn parse_csv(text: &str) -> Result<Vec<Recipient>, CampaignError> {
     let mut seen = std::collections::BTreeSet::new();
     for n in &names {
         if n.is_empty() {
-            return Err(CampaignError::Csv("the header row has an empty column name".into()));
+            return Err(CampaignError::Csv(
+                "the header row has an empty column name".into(),
+            ));
         }
         if !seen.insert(n.as_str()) {
             return Err(CampaignError::Csv(format!(
@@ -181,7 +183,9 @@ pub fn parse_csv(text: &str) -> Result<Vec<Recipient>, CampaignError> {
             }
         }
         if r.to.is_empty() {
-            return Err(CampaignError::Csv(format!("row {line}: the \"to\" field is empty")));
+            return Err(CampaignError::Csv(format!(
+                "row {line}: the \"to\" field is empty"
+            )));
         }
         out.push(r);
     }

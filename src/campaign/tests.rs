@@ -20,7 +20,10 @@ fn templates_fill_and_refuse() {
     let v = vars(&[("name", "Ana"), ("code", "42")]);
     let cases: &[(&str, Result<&str, &str>)] = &[
         ("Hi {{name}}!", Ok("Hi Ana!")),
-        ("{{ name }}, your code is {{code}}", Ok("Ana, your code is 42")),
+        (
+            "{{ name }}, your code is {{code}}",
+            Ok("Ana, your code is 42"),
+        ),
         ("no vars", Ok("no vars")),
         ("", Ok("")),
         ("{{name}}{{name}}", Ok("AnaAna")),
@@ -30,7 +33,11 @@ fn templates_fill_and_refuse() {
     assert!(!cases.is_empty());
     for (text, want) in cases {
         let t = Template::parse(text).expect("parses");
-        assert_eq!(t.fill(&v).as_deref().map_err(|e| e.as_str()), *want, "{text}");
+        assert_eq!(
+            t.fill(&v).as_deref().map_err(|e| e.as_str()),
+            *want,
+            "{text}"
+        );
     }
     let bad: &[(&str, &str)] = &[
         ("Hi {{name", "character 4 has no closing"),
@@ -89,11 +96,21 @@ fn windows_open_and_close() {
         (&day, "2026-07-15T06:59:00Z", false, "2026-07-15T07:00:00Z"),
         (&day, "2026-07-15T07:00:00Z", true, "2026-07-15T18:00:00Z"),
         // Across midnight.
-        (&night, "2026-01-15T20:59:00Z", false, "2026-01-15T21:00:00Z"),
+        (
+            &night,
+            "2026-01-15T20:59:00Z",
+            false,
+            "2026-01-15T21:00:00Z",
+        ),
         (&night, "2026-01-15T21:00:00Z", true, "2026-01-16T05:00:00Z"),
         (&night, "2026-01-15T23:00:00Z", true, "2026-01-16T05:00:00Z"),
         (&night, "2026-01-16T04:59:00Z", true, "2026-01-16T05:00:00Z"),
-        (&night, "2026-01-16T05:00:00Z", false, "2026-01-16T21:00:00Z"),
+        (
+            &night,
+            "2026-01-16T05:00:00Z",
+            false,
+            "2026-01-16T21:00:00Z",
+        ),
         // DST starts in Berlin on 2026-03-29 at 02:00 local (01:00 UTC):
         // the day before opens at 08:00 UTC, that day at 07:00 UTC.
         (&day, "2026-03-28T19:00:00Z", false, "2026-03-29T07:00:00Z"),

@@ -216,11 +216,16 @@ async fn answer(gw: &Gateway, req: Request, peer: Peer) -> Answer {
 }
 
 /// The socket's `campaign_create` arguments as the gateway's request.
-fn campaign_request(args: CampaignArgs, source: String) -> Result<CampaignRequest, (ErrorCode, String)> {
+fn campaign_request(
+    args: CampaignArgs,
+    source: String,
+) -> Result<CampaignRequest, (ErrorCode, String)> {
     let priority = match args.priority.as_deref() {
         None => None,
         Some(p) => Some(p.parse::<Priority>().map_err(|_| {
-            invalid(format!("priority must be urgent, high, normal or low, not {p:?}"))
+            invalid(format!(
+                "priority must be urgent, high, normal or low, not {p:?}"
+            ))
         })?),
     };
     let recipients = match (args.recipients, args.csv) {
@@ -257,10 +262,11 @@ fn campaign_request(args: CampaignArgs, source: String) -> Result<CampaignReques
 pub fn send_request(args: SendArgs, source: String) -> Result<SendRequest, (ErrorCode, String)> {
     let priority = match args.priority.as_deref() {
         None => None,
-        Some(p) => Some(
-            p.parse::<Priority>()
-                .map_err(|_| invalid(format!("priority must be urgent, high, normal or low, not {p:?}")))?,
-        ),
+        Some(p) => Some(p.parse::<Priority>().map_err(|_| {
+            invalid(format!(
+                "priority must be urgent, high, normal or low, not {p:?}"
+            ))
+        })?),
     };
     let validity = match args.validity.as_deref() {
         None => None,

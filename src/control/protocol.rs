@@ -32,7 +32,9 @@ pub enum Request {
     /// The daemon, its modems and the queue.
     Status {},
     /// One outgoing message with its parts.
-    Show { message: i64 },
+    Show {
+        message: i64,
+    },
     /// Outgoing messages, newest first.
     Outbox {
         #[serde(default)]
@@ -48,11 +50,18 @@ pub enum Request {
         limit: Option<usize>,
     },
     /// Cancel a queued message.
-    Cancel { message: i64 },
+    Cancel {
+        message: i64,
+    },
     /// Requeue a failed, expired or cancelled message.
-    Retry { message: i64 },
+    Retry {
+        message: i64,
+    },
     /// Run a USSD code on one modem.
-    Ussd { modem: String, code: String },
+    Ussd {
+        modem: String,
+        code: String,
+    },
     /// Re-read the configuration.
     Reload {},
     /// Delete what `[store] keep` says is old enough, now.
@@ -75,7 +84,9 @@ pub enum Request {
     /// Every HTTP API token: names, scopes, creation times (no secrets).
     TokenList {},
     /// Remove an HTTP API token.
-    TokenRevoke { name: String },
+    TokenRevoke {
+        name: String,
+    },
     /// Webhook endpoints with their backlog.
     WebhookList {},
     /// Register a webhook endpoint; answers its id and secret.
@@ -96,7 +107,9 @@ pub enum Request {
         flavour: Option<String>,
     },
     /// Remove a webhook endpoint registered through the socket or the API.
-    WebhookRemove { webhook: String },
+    WebhookRemove {
+        webhook: String,
+    },
     /// An endpoint's latest delivery attempts, newest first.
     WebhookDeliveries {
         webhook: String,
@@ -104,7 +117,10 @@ pub enum Request {
         limit: Option<usize>,
     },
     /// Deliver again every event after `since` to one endpoint (and enable it).
-    WebhookReplay { webhook: String, since: i64 },
+    WebhookReplay {
+        webhook: String,
+        since: i64,
+    },
     /// Queue one message for each of several numbers in one durable commit
     /// (an alert broadcast); answers `{"messages": [{id, to, parts}]}`.
     SendBatch(SendBatchArgs),
@@ -113,12 +129,20 @@ pub enum Request {
     /// Campaigns with their counters, newest first.
     CampaignList {},
     /// One campaign with its counters.
-    CampaignShow { campaign: i64 },
+    CampaignShow {
+        campaign: i64,
+    },
     /// No new part of the campaign starts.
-    CampaignPause { campaign: i64 },
-    CampaignResume { campaign: i64 },
+    CampaignPause {
+        campaign: i64,
+    },
+    CampaignResume {
+        campaign: i64,
+    },
     /// What is still queued ends `cancelled`.
-    CampaignCancel { campaign: i64 },
+    CampaignCancel {
+        campaign: i64,
+    },
     /// Stream events until the client leaves: replays the events after `since` (none when absent), then follows.
     Watch {
         #[serde(default)]

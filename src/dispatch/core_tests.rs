@@ -1232,7 +1232,9 @@ async fn an_urgent_message_waits_only_for_the_part_in_flight() {
     })
     .await;
     let low = r
-        .enqueue("+3361", &long_text(3, "low"), |m| m.priority = Priority::Low)
+        .enqueue("+3361", &long_text(3, "low"), |m| {
+            m.priority = Priority::Low
+        })
         .await;
     r.handle.work_added();
     timeout(LONG, started.acquire())
@@ -1268,7 +1270,11 @@ async fn an_urgent_message_waits_only_for_the_part_in_flight() {
     assert_eq!(order, ["low 1/3", "urgent", "low 2/3", "low 3/3"]);
     // Every part of the long message went through the one SIM, with one
     // concatenation reference.
-    let refs: HashSet<u16> = r.log().iter().filter_map(|s| s.concat.map(|c| c.0)).collect();
+    let refs: HashSet<u16> = r
+        .log()
+        .iter()
+        .filter_map(|s| s.concat.map(|c| c.0))
+        .collect();
     assert_eq!(refs.len(), 1);
 }
 
@@ -1284,7 +1290,9 @@ async fn an_equal_or_lower_priority_does_not_preempt() {
     })
     .await;
     let first = r
-        .enqueue("+3361", &long_text(3, "first"), |m| m.priority = Priority::High)
+        .enqueue("+3361", &long_text(3, "first"), |m| {
+            m.priority = Priority::High
+        })
         .await;
     r.handle.work_added();
     timeout(LONG, started.acquire())
@@ -1292,7 +1300,9 @@ async fn an_equal_or_lower_priority_does_not_preempt() {
         .expect("in flight")
         .expect("open")
         .forget();
-    let second = r.enqueue("+3362", "second", |m| m.priority = Priority::High).await;
+    let second = r
+        .enqueue("+3362", "second", |m| m.priority = Priority::High)
+        .await;
     r.handle.work_added();
     release.notify_waiters();
     assert_eq!(r.settled(first).await, MessageState::Sent);
@@ -1335,10 +1345,7 @@ async fn campaign(
         }),
         rate_per_min: rate,
     };
-    let id = store
-        .campaign_create(c, msgs, now)
-        .await
-        .expect("campaign");
+    let id = store.campaign_create(c, msgs, now).await.expect("campaign");
     let view = store.campaign(id).await.expect("read").expect("exists");
     assert_eq!((view.total, view.queued), (n as u64, n as u64));
     let ids = store

@@ -780,8 +780,7 @@ impl Dispatcher {
                     if self.campaign_full(c.id, now) {
                         held.push(c.id);
                     }
-                    if let Some(first) = self.campaign_starts.get(&c.id).and_then(|s| s.1.front())
-                    {
+                    if let Some(first) = self.campaign_starts.get(&c.id).and_then(|s| s.1.front()) {
                         let t = *first + Duration::from_secs(60);
                         *next = Some(next.map_or(t, |n| n.min(t)));
                     }
@@ -1114,10 +1113,12 @@ impl JobCtx {
             }
         }
         for (k, JobPart { seq, req, attempts }) in parts.into_iter().enumerate() {
-            let more_urgent =
-                self.pending_top.load(Ordering::SeqCst) > self.priority.rank_u8();
+            let more_urgent = self.pending_top.load(Ordering::SeqCst) > self.priority.rank_u8();
             if more_urgent || (k > 0 && job.preempt.load(Ordering::SeqCst)) {
-                debug!(seq, "a more urgent message waits; the rest of this one later");
+                debug!(
+                    seq,
+                    "a more urgent message waits; the rest of this one later"
+                );
                 break;
             }
             if self.cancel.is_cancelled() || !self.wait_for_caps().await {

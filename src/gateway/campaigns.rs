@@ -11,9 +11,7 @@ use tracing::info;
 use super::intake::{self, IntakeError, Request};
 use super::{Gateway, GatewayError};
 use crate::campaign::{self, Recipient, Template, Window};
-use crate::store::{
-    CampaignAction, CampaignView, CampaignWindow, Category, NewCampaign, Priority,
-};
+use crate::store::{CampaignAction, CampaignView, CampaignWindow, Category, NewCampaign, Priority};
 
 /// The most recipients one campaign takes.
 pub const MAX_CAMPAIGN_RECIPIENTS: usize = 200_000;
@@ -53,7 +51,10 @@ fn invalid(m: impl Into<String>) -> GatewayError {
 impl Gateway {
     /// Validates and creates a campaign with every message; answers once it
     /// is durable. Returns the campaign.
-    pub async fn campaign_create(&self, req: CampaignRequest) -> Result<CampaignView, GatewayError> {
+    pub async fn campaign_create(
+        &self,
+        req: CampaignRequest,
+    ) -> Result<CampaignView, GatewayError> {
         let name = req.name.trim().to_string();
         if name.is_empty() || name.chars().count() > 200 {
             return Err(invalid("name: between 1 and 200 characters"));

@@ -209,7 +209,8 @@ pub(crate) fn count_change(
     Ok(())
 }
 
-const COLUMNS: &str = "id, name, text, state, priority, report, window_start, window_end, window_tz,
+const COLUMNS: &str =
+    "id, name, text, state, priority, report, window_start, window_end, window_tz,
     rate_per_min, total, queued, sent, delivered, failed, skipped, expired, cancelled,
     created_at, updated_at, finished_at";
 
@@ -236,7 +237,11 @@ fn view_from_row(r: &rusqlite::Row<'_>) -> Result<CampaignView, StoreError> {
     let state: String = r.get(3).map_err(&e)?;
     let rate: Option<i64> = r.get(9).map_err(&e)?;
     let n = |i: usize, f: &'static str| -> Result<u64, StoreError> {
-        count(f, r.get::<_, i64>(i).map_err(StoreError::sql("read campaign"))?)
+        count(
+            f,
+            r.get::<_, i64>(i)
+                .map_err(StoreError::sql("read campaign"))?,
+        )
     };
     let (sent, delivered, failed, expired) = (
         n(12, "sent")?,
@@ -274,9 +279,7 @@ fn view_from_row(r: &rusqlite::Row<'_>) -> Result<CampaignView, StoreError> {
         },
         created_at: rfc3339_ms("created_at", r.get(18).map_err(&e)?)?,
         updated_at: rfc3339_ms("updated_at", r.get(19).map_err(&e)?)?,
-        finished_at: finished
-            .map(|v| rfc3339_ms("finished_at", v))
-            .transpose()?,
+        finished_at: finished.map(|v| rfc3339_ms("finished_at", v)).transpose()?,
     })
 }
 

@@ -39,13 +39,13 @@
 //!   `flush_incomplete` turns idle sets into messages marked incomplete,
 //!   listing the missing parts.
 
+mod campaign;
 mod events;
 mod http;
 mod incoming;
 mod optout;
 mod outgoing;
 mod report;
-mod campaign;
 mod schema;
 mod webhooks;
 
@@ -250,6 +250,7 @@ text_enum!(
     }
 );
 
+#[allow(clippy::derivable_impls)] // the enum comes from `text_enum!`, which takes no `#[default]`
 impl Default for Category {
     fn default() -> Self {
         Category::Transactional
@@ -892,7 +893,8 @@ impl Store {
     /// Messages with a part ready to go, highest priority first, and when to
     /// look again.
     pub async fn ready(&self, now: DateTime<Utc>, limit: usize) -> Result<ReadyBatch, StoreError> {
-        self.call(move |c| outgoing::ready(c, now, limit, &[])).await
+        self.call(move |c| outgoing::ready(c, now, limit, &[]))
+            .await
     }
 
     /// As [`Store::ready`], leaving out the messages of the campaigns in

@@ -227,7 +227,10 @@ fn failover_unpins_only_while_nothing_went_out() {
     let s =
         part_failed(&c, a, 1, "no network", Disposition::Failover(t(30)), t(1)).expect("failover");
     assert_eq!(s, MessageState::Queued);
-    assert!(ready(&c, t(10), 10, &[]).expect("ready").messages.is_empty());
+    assert!(ready(&c, t(10), 10, &[])
+        .expect("ready")
+        .messages
+        .is_empty());
     let batch = ready(&c, t(30), 10, &[]).expect("ready");
     let m = &batch.messages[0];
     assert_eq!(
@@ -594,8 +597,14 @@ fn validity_sets_the_deadline_when_none_is_given() {
     let mut m = msg("+491701234567", 1);
     m.validity = Some(std::time::Duration::from_secs(3600));
     let id = enqueue(&c, &m, t(0)).expect("enqueue").id;
-    assert_eq!(ready(&c, t(1), 10, &[]).expect("ready").next_wake, Some(t(3600)));
-    assert!(ready(&c, t(3600), 10, &[]).expect("ready").messages.is_empty());
+    assert_eq!(
+        ready(&c, t(1), 10, &[]).expect("ready").next_wake,
+        Some(t(3600))
+    );
+    assert!(ready(&c, t(3600), 10, &[])
+        .expect("ready")
+        .messages
+        .is_empty());
     assert_eq!(expire(&c, t(3600)).expect("expire"), vec![id]);
     let batch = ready(&c, t(3600), 10, &[]).expect("ready");
     assert!(batch.messages.is_empty());

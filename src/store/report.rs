@@ -422,15 +422,17 @@ pub(crate) fn report(
                 }
                 ReportBy::Campaign => match m.get::<_, Option<i64>>(5).map_err(&sql)? {
                     Some(cid) => {
-                        if !campaigns.contains_key(&cid) {
-                            let name: Option<String> = c
-                                .prepare_cached("SELECT name FROM campaign WHERE id = ?1")
-                                .and_then(|mut s| s.query_row([cid], |r| r.get(0)).optional())
-                                .map_err(&sql)?;
-                            let name = name.unwrap_or_default();
-                            campaigns.insert(cid, format!("{name} (#{cid})"));
-                        }
-                        let key = campaigns.get(&cid).map_or(NO_GROUP, |k| k.as_str());
+                        let key = match campaigns.entry(cid) {
+                            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                            std::collections::btree_map::Entry::Vacant(e) => {
+                                let name: Option<String> = c
+                                    .prepare_cached("SELECT name FROM campaign WHERE id = ?1")
+                                    .and_then(|mut s| s.query_row([cid], |r| r.get(0)).optional())
+                                    .map_err(&sql)?;
+                                let name = name.unwrap_or_default();
+                                e.insert(format!("{name} (#{cid})"))
+                            }
+                        };
                         group(&mut groups, key)
                     }
                     None => group(&mut groups, NO_GROUP),
