@@ -19,6 +19,7 @@
 )]
 
 pub mod at;
+pub mod campaign;
 pub mod cli;
 pub mod codec;
 pub mod config;

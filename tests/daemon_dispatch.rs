@@ -229,6 +229,7 @@ async fn an_unsent_message_expires() {
                 options: smsgate::codec::MessageOptions::default(),
                 source: "test".into(),
                 spool_key: None,
+                campaign: None,
                 category: Default::default(),
                 optout_key: None,
             },

@@ -130,8 +130,12 @@ impl Client {
 #[derive(clap::Args, Debug)]
 pub struct SendCmd {
     /// Destination number (international with or without `+`, or a short code).
-    #[arg(long)]
-    pub to: String,
+    #[arg(long, required_unless_present = "to_file", conflicts_with = "to_file")]
+    pub to: Option<String>,
+    /// A file of numbers, one a line (`#` comments and blank lines allowed):
+    /// one message each, queued in one durable batch (an alert broadcast).
+    #[arg(long, value_name = "NUMBERS")]
+    pub to_file: Option<std::path::PathBuf>,
     /// The text; read from standard input when absent.
     #[arg(long)]
     pub text: Option<String>,
@@ -147,7 +151,7 @@ pub struct SendCmd {
     /// Send through the modems serving this queue.
     #[arg(long)]
     pub queue: Option<String>,
-    #[arg(long, value_parser = ["high", "normal", "low"])]
+    #[arg(long, value_parser = ["urgent", "high", "normal", "low"])]
     pub priority: Option<String>,
     /// Validity period, e.g. 30m, 12h, 2d, 1w.
     #[arg(long)]
@@ -180,8 +184,36 @@ pub fn send(conn: &Conn, cmd: SendCmd) -> Result<(), CliError> {
             t
         }
     };
+    if let Some(path) = &cmd.to_file {
+        let numbers = read_numbers(path)?;
+        let req = Request::SendBatch(crate::control::protocol::SendBatchArgs {
+            to: numbers,
+            text,
+            report: cmd.report,
+            flash: cmd.flash,
+            modem: cmd.modem,
+            queue: cmd.queue,
+            priority: cmd.priority,
+            validity: cmd.validity,
+            category: cmd.category.clone(),
+        });
+        let result = Client::connect(&conn.socket_path()?)?.call(&req)?;
+        let msgs = result
+            .get("messages")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for m in msgs {
+            if cmd.json {
+                println!("{m}");
+            } else {
+                println!("{}", m.get("id").cloned().unwrap_or(Value::Null));
+            }
+        }
+        return Ok(());
+    }
     let req = Request::Send(SendArgs {
-        to: cmd.to,
+        to: cmd.to.unwrap_or_default(),
         text,
         report: cmd.report,
         flash: cmd.flash,
@@ -523,5 +555,61 @@ mod tests {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "/tmp/x.sock".into());
         assert_eq!(conn.socket_path().unwrap(), PathBuf::from(expected));
+    }
+}
+
+/// The numbers of a `--to-file`: one a line; blank lines and `#` comments
+/// are skipped. A line that is not a number is an error naming it, and
+/// nothing is sent.
+pub fn read_numbers(path: &std::path::Path) -> Result<Vec<String>, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::usage(format!("{}: {e}", path.display())))?;
+    parse_numbers(&text).map_err(|e| CliError::usage(format!("{}: {e}", path.display())))
+}
+
+/// See [`read_numbers`].
+pub fn parse_numbers(text: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.split('#').next().unwrap_or_default().trim();
+        if l.is_empty() {
+            continue;
+        }
+        let digits = l.strip_prefix('+').unwrap_or(l);
+        if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(format!(
+                "line {}: {l:?} is not a number (digits, an optional leading +); nothing sent",
+                i + 1
+            ));
+        }
+        out.push(l.to_string());
+    }
+    if out.is_empty() {
+        return Err("no number in the file; nothing sent".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod numbers_tests {
+    use super::parse_numbers;
+
+    #[test]
+    fn number_files() {
+        assert_eq!(
+            parse_numbers("# staff\n+4915112345\n\n 0049151 # night shift\n"),
+            Ok(vec!["+4915112345".to_string(), "0049151".to_string()])
+        );
+        let bad: &[(&str, &str)] = &[
+            ("+49151\nhello\n", "line 2: \"hello\""),
+            ("+49 151\n", "line 1"),
+            ("# only a comment\n", "no number"),
+            ("+\n", "line 1"),
+        ];
+        assert!(!bad.is_empty());
+        for (text, want) in bad {
+            let e = parse_numbers(text).expect_err(text);
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
     }
 }

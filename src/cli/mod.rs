@@ -2,6 +2,7 @@
 //! Business logic lives in the library modules; each subcommand file here only
 //! parses its arguments, calls the library and prints.
 
+pub mod campaign;
 pub mod check_config;
 pub mod client;
 pub mod demo;
@@ -183,6 +184,8 @@ pub enum Command {
     Sim(sim::SimArgs),
     /// HTTP API tokens: create, list, revoke.
     Token(token::TokenArgs),
+    /// Campaigns: create from a CSV, list, show, pause, resume, cancel.
+    Campaign(campaign::CampaignArgsCli),
 }
 
 /// Parses the command line, runs the command and returns the exit code.
@@ -266,6 +269,7 @@ pub fn main() -> i32 {
         Command::Sim(args) => sim::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Token(args) => token::run(args),
+        Command::Campaign(args) => campaign::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -10,10 +10,14 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use tracing::info;
 
-use crate::control::protocol::{ErrorCode, Request, SendArgs, PROTOCOL_VERSION};
+use crate::campaign::Recipient;
+use crate::control::protocol::{CampaignArgs, ErrorCode, Request, SendArgs, PROTOCOL_VERSION};
 use crate::control::server::{Call, Peer};
-use crate::gateway::{Gateway, GatewayError, SendRequest, WebhookRequest, DEFAULT_LIMIT};
-use crate::store::{Category, MessageState, Priority};
+use crate::gateway::{
+    CampaignRecipients, CampaignRequest, Gateway, GatewayError, SendRequest, WebhookRequest,
+    DEFAULT_LIMIT,
+};
+use crate::store::{CampaignAction, CampaignWindow, Category, MessageState, Priority};
 
 type Answer = Result<Value, (ErrorCode, String)>;
 
@@ -157,18 +161,112 @@ async fn answer(gw: &Gateway, req: Request, peer: Peer) -> Answer {
                 .await
                 .map_err(fail)?,
         ),
+        Request::SendBatch(args) => {
+            let source = format!("socket:{peer}");
+            let reqs = args
+                .to
+                .iter()
+                .map(|to| {
+                    send_request(
+                        SendArgs {
+                            to: to.clone(),
+                            text: args.text.clone(),
+                            report: args.report,
+                            flash: args.flash,
+                            modem: args.modem.clone(),
+                            queue: args.queue.clone(),
+                            priority: args.priority.clone(),
+                            validity: args.validity.clone(),
+                            send_after: None,
+                            category: args.category.clone(),
+                        },
+                        source.clone(),
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let done = gw.send_batch(reqs, None).await.map_err(fail)?;
+            info!(messages = done.messages.len(), %peer, "batch queued from the socket");
+            Ok(json!({"messages": done.messages}))
+        }
+        Request::CampaignCreate(args) => {
+            let req = campaign_request(args, format!("socket:{peer}"))?;
+            to_json(&gw.campaign_create(req).await.map_err(fail)?)
+        }
+        Request::CampaignList {} => to_json(&gw.campaign_list(1000).await.map_err(fail)?),
+        Request::CampaignShow { campaign } => {
+            to_json(&gw.campaign_show(campaign).await.map_err(fail)?)
+        }
+        Request::CampaignPause { campaign } => to_json(
+            &gw.campaign_act(campaign, CampaignAction::Pause)
+                .await
+                .map_err(fail)?,
+        ),
+        Request::CampaignResume { campaign } => to_json(
+            &gw.campaign_act(campaign, CampaignAction::Resume)
+                .await
+                .map_err(fail)?,
+        ),
+        Request::CampaignCancel { campaign } => to_json(
+            &gw.campaign_act(campaign, CampaignAction::Cancel)
+                .await
+                .map_err(fail)?,
+        ),
         Request::Watch { .. } => Err(invalid("watch is handled by the server")),
     }
+}
+
+/// The socket's `campaign_create` arguments as the gateway's request.
+fn campaign_request(
+    args: CampaignArgs,
+    source: String,
+) -> Result<CampaignRequest, (ErrorCode, String)> {
+    let priority = match args.priority.as_deref() {
+        None => None,
+        Some(p) => Some(p.parse::<Priority>().map_err(|_| {
+            invalid(format!(
+                "priority must be urgent, high, normal or low, not {p:?}"
+            ))
+        })?),
+    };
+    let recipients = match (args.recipients, args.csv) {
+        (Some(list), None) => CampaignRecipients::List(
+            list.into_iter()
+                .map(|r| Recipient {
+                    to: r.to,
+                    vars: r.vars,
+                    row: String::new(),
+                })
+                .collect(),
+        ),
+        (None, Some(csv)) => CampaignRecipients::Csv(csv),
+        _ => return Err(invalid("give either recipients or csv")),
+    };
+    Ok(CampaignRequest {
+        name: args.name,
+        text: args.text,
+        recipients,
+        window: args.window.map(|w| CampaignWindow {
+            start: w.start,
+            end: w.end,
+            tz: w.tz,
+        }),
+        priority,
+        report: args.report,
+        rate_per_min: args.rate_per_min,
+        flash: args.flash,
+        source,
+    })
 }
 
 /// The socket's `send` arguments as the gateway's request.
 pub fn send_request(args: SendArgs, source: String) -> Result<SendRequest, (ErrorCode, String)> {
     let priority = match args.priority.as_deref() {
         None => None,
-        Some(p) => Some(
-            p.parse::<Priority>()
-                .map_err(|_| invalid(format!("priority must be high, normal or low, not {p:?}")))?,
-        ),
+        Some(p) => Some(p.parse::<Priority>().map_err(|_| {
+            invalid(format!(
+                "priority must be urgent, high, normal or low, not {p:?}"
+            ))
+        })?),
     };
     let validity = match args.validity.as_deref() {
         None => None,

@@ -32,7 +32,9 @@ pub enum Request {
     /// The daemon, its modems and the queue.
     Status {},
     /// One outgoing message with its parts.
-    Show { message: i64 },
+    Show {
+        message: i64,
+    },
     /// Outgoing messages, newest first.
     Outbox {
         #[serde(default)]
@@ -48,11 +50,18 @@ pub enum Request {
         limit: Option<usize>,
     },
     /// Cancel a queued message.
-    Cancel { message: i64 },
+    Cancel {
+        message: i64,
+    },
     /// Requeue a failed, expired or cancelled message.
-    Retry { message: i64 },
+    Retry {
+        message: i64,
+    },
     /// Run a USSD code on one modem.
-    Ussd { modem: String, code: String },
+    Ussd {
+        modem: String,
+        code: String,
+    },
     /// Re-read the configuration.
     Reload {},
     /// Delete what `[store] keep` says is old enough, now.
@@ -75,7 +84,9 @@ pub enum Request {
     /// Every HTTP API token: names, scopes, creation times (no secrets).
     TokenList {},
     /// Remove an HTTP API token.
-    TokenRevoke { name: String },
+    TokenRevoke {
+        name: String,
+    },
     /// Webhook endpoints with their backlog.
     WebhookList {},
     /// Register a webhook endpoint; answers its id and secret.
@@ -96,7 +107,9 @@ pub enum Request {
         flavour: Option<String>,
     },
     /// Remove a webhook endpoint registered through the socket or the API.
-    WebhookRemove { webhook: String },
+    WebhookRemove {
+        webhook: String,
+    },
     /// An endpoint's latest delivery attempts, newest first.
     WebhookDeliveries {
         webhook: String,
@@ -104,7 +117,32 @@ pub enum Request {
         limit: Option<usize>,
     },
     /// Deliver again every event after `since` to one endpoint (and enable it).
-    WebhookReplay { webhook: String, since: i64 },
+    WebhookReplay {
+        webhook: String,
+        since: i64,
+    },
+    /// Queue one message for each of several numbers in one durable commit
+    /// (an alert broadcast); answers `{"messages": [{id, to, parts}]}`.
+    SendBatch(SendBatchArgs),
+    /// Create a campaign from `csv` or `recipients`; answers the campaign.
+    CampaignCreate(CampaignArgs),
+    /// Campaigns with their counters, newest first.
+    CampaignList {},
+    /// One campaign with its counters.
+    CampaignShow {
+        campaign: i64,
+    },
+    /// No new part of the campaign starts.
+    CampaignPause {
+        campaign: i64,
+    },
+    CampaignResume {
+        campaign: i64,
+    },
+    /// What is still queued ends `cancelled`.
+    CampaignCancel {
+        campaign: i64,
+    },
     /// Stream events until the client leaves: replays the events after `since` (none when absent), then follows.
     Watch {
         #[serde(default)]
@@ -126,7 +164,7 @@ pub struct SendArgs {
     pub modem: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<String>,
-    /// `high`, `normal` or `low`.
+    /// `urgent`, `high`, `normal` or `low`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
     /// A duration such as `12h` or `2d`.
@@ -138,6 +176,71 @@ pub struct SendArgs {
     /// `transactional` (default) or `marketing`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+}
+
+/// Arguments of `send_batch`: `send`'s, with `to` a list.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendBatchArgs {
+    pub to: Vec<String>,
+    pub text: String,
+    /// `transactional` (default) or `marketing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub report: bool,
+    #[serde(default)]
+    pub flash: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validity: Option<String>,
+}
+
+/// One recipient of `campaign_create`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignRecipient {
+    pub to: String,
+    #[serde(default)]
+    pub vars: std::collections::BTreeMap<String, String>,
+}
+
+/// A campaign's send window.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignWindowArgs {
+    pub start: String,
+    pub end: String,
+    pub tz: String,
+}
+
+/// Arguments of `campaign_create` (the HTTP body's fields).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignArgs {
+    pub name: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipients: Option<Vec<CampaignRecipient>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<CampaignWindowArgs>,
+    /// Default `low`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    /// Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_min: Option<u32>,
+    #[serde(default)]
+    pub flash: bool,
 }
 
 /// Machine-readable error codes in error replies.

@@ -194,6 +194,7 @@ fn new_message(enc: &EncoderSettings, to: &str, text: &str) -> NewMessage {
         options,
         source: "test".into(),
         spool_key: None,
+        campaign: None,
         category: Default::default(),
         optout_key: None,
     }
@@ -244,11 +245,25 @@ async fn rig_on(
     cfg: DispatchConfig,
     setup: impl FnOnce(&mut [ModemSlot], &[FakeModem]),
 ) -> Rig {
+    rig_at(store, n, cfg, None, setup).await
+}
+
+/// As [`rig_on`], the dispatcher's wall clock starting at `start`.
+async fn rig_at(
+    store: Store,
+    n: usize,
+    cfg: DispatchConfig,
+    start: Option<chrono::DateTime<Utc>>,
+    setup: impl FnOnce(&mut [ModemSlot], &[FakeModem]),
+) -> Rig {
     let log: Arc<Mutex<Vec<SentRec>>> = Arc::default();
     let (mut slots, modems): (Vec<_>, Vec<_>) = (0..n).map(|i| slot(i, &log)).unzip();
     setup(&mut slots, &modems);
     let encoding = Encoding::new(settings(false));
-    let d = Dispatcher::new(cfg, store.clone(), slots, encoding.clone());
+    let mut d = Dispatcher::new(cfg, store.clone(), slots, encoding.clone());
+    if let Some(t) = start {
+        d = d.starting_at(t);
+    }
     let handle = d.handle();
     let updates = d.modem_updates();
     let events = handle.subscribe();
@@ -1201,4 +1216,238 @@ async fn a_reload_adds_and_removes_modems_without_a_restart() {
     assert!(used.iter().any(|m| m.as_deref() == Some("m0")), "{used:?}");
     assert!(used.iter().any(|m| m.as_deref() == Some("m1")), "{used:?}");
     r.cancel.cancel();
+}
+
+// ------------------------------------------------- priorities and campaigns
+
+#[tokio::test(start_paused = true)]
+async fn an_urgent_message_waits_only_for_the_part_in_flight() {
+    let started = Arc::new(Semaphore::new(0));
+    let release = Arc::new(Notify::new());
+    let mut r = rig(1, cfg(Strategy::LeastLoaded), |_, modems| {
+        modems[0].push(Script::Gate {
+            started: started.clone(),
+            release: release.clone(),
+        });
+    })
+    .await;
+    let low = r
+        .enqueue("+3361", &long_text(3, "low"), |m| {
+            m.priority = Priority::Low
+        })
+        .await;
+    r.handle.work_added();
+    timeout(LONG, started.acquire())
+        .await
+        .expect("the first part is in flight")
+        .expect("semaphore open")
+        .forget();
+    let urgent = r
+        .enqueue("+3362", "urgent", |m| m.priority = Priority::Urgent)
+        .await;
+    r.handle.work_added();
+    let preempted = r
+        .until(|ev| match ev {
+            DispatchEvent::Preempted { id, modem } => Some((*id, modem.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(preempted, (low, "m0".to_string()));
+    release.notify_waiters();
+    assert_eq!(r.settled(urgent).await, MessageState::Sent);
+    assert_eq!(r.settled(low).await, MessageState::Sent);
+    let order: Vec<String> = r
+        .log()
+        .iter()
+        .map(|s| {
+            if s.text == "urgent" {
+                "urgent".to_string()
+            } else {
+                format!("low {}", s.part())
+            }
+        })
+        .collect();
+    assert_eq!(order, ["low 1/3", "urgent", "low 2/3", "low 3/3"]);
+    // Every part of the long message went through the one SIM, with one
+    // concatenation reference.
+    let refs: HashSet<u16> = r
+        .log()
+        .iter()
+        .filter_map(|s| s.concat.map(|c| c.0))
+        .collect();
+    assert_eq!(refs.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_equal_or_lower_priority_does_not_preempt() {
+    let started = Arc::new(Semaphore::new(0));
+    let release = Arc::new(Notify::new());
+    let mut r = rig(1, cfg(Strategy::LeastLoaded), |_, modems| {
+        modems[0].push(Script::Gate {
+            started: started.clone(),
+            release: release.clone(),
+        });
+    })
+    .await;
+    let first = r
+        .enqueue("+3361", &long_text(3, "first"), |m| {
+            m.priority = Priority::High
+        })
+        .await;
+    r.handle.work_added();
+    timeout(LONG, started.acquire())
+        .await
+        .expect("in flight")
+        .expect("open")
+        .forget();
+    let second = r
+        .enqueue("+3362", "second", |m| m.priority = Priority::High)
+        .await;
+    r.handle.work_added();
+    release.notify_waiters();
+    assert_eq!(r.settled(first).await, MessageState::Sent);
+    assert_eq!(r.settled(second).await, MessageState::Sent);
+    let order: Vec<String> = r.log().iter().map(|s| s.part()).collect();
+    assert_eq!(order, ["1/3", "2/3", "3/3", "1/1"]);
+}
+
+fn utc(s: &str) -> chrono::DateTime<Utc> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .expect("test time")
+        .with_timezone(&Utc)
+}
+
+/// A campaign of `n` low-priority messages `c0`, `c1`, … created in `store`.
+async fn campaign(
+    store: &Store,
+    n: usize,
+    window: Option<(&str, &str, &str)>,
+    rate: Option<u32>,
+    now: chrono::DateTime<Utc>,
+) -> (i64, Vec<i64>) {
+    let enc = settings(false);
+    let msgs: Vec<NewMessage> = (0..n)
+        .map(|k| {
+            let mut m = new_message(&enc, "+3361", &format!("c{k}"));
+            m.priority = Priority::Low;
+            m
+        })
+        .collect();
+    let c = crate::store::NewCampaign {
+        name: "test".into(),
+        text: "c{{k}}".into(),
+        priority: Priority::Low,
+        report: false,
+        window: window.map(|(start, end, tz)| crate::store::CampaignWindow {
+            start: start.into(),
+            end: end.into(),
+            tz: tz.into(),
+        }),
+        rate_per_min: rate,
+    };
+    let id = store.campaign_create(c, msgs, now).await.expect("campaign");
+    let view = store.campaign(id).await.expect("read").expect("exists");
+    assert_eq!((view.total, view.queued), (n as u64, n as u64));
+    let ids = store
+        .outbox(None, 10_000)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .filter(|m| m.campaign == Some(id))
+        .map(|m| m.id)
+        .rev()
+        .collect();
+    (id, ids)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_campaign_keeps_its_rate_and_window_on_a_fake_clock() {
+    let store = Store::open_in_memory().expect("store");
+    // 19:57:30 in Berlin (winter, UTC+1); the window closes at 20:00.
+    let start = utc("2026-01-15T18:57:30Z");
+    let window = Some(("09:00", "20:00", "Europe/Berlin"));
+    let (cid, ids) = campaign(&store, 5, window, Some(1), start).await;
+    let mut r = rig_at(store, 2, cfg(Strategy::LeastLoaded), Some(start), |_, _| {}).await;
+    r.handle.work_added();
+    for id in &ids {
+        assert_eq!(r.settled(*id).await, MessageState::Sent);
+    }
+    let times: Vec<u64> = r.log().iter().map(|s| r.secs(s.at)).collect();
+    // One a minute until 20:00, then nothing until 09:00 the next day
+    // (08:00 UTC: 46,950 s after the start), then one a minute again.
+    assert_eq!(times, [0, 60, 120, 46_950, 47_010]);
+    let texts: Vec<String> = r.log().iter().map(|s| s.text.clone()).collect();
+    assert_eq!(texts, ["c0", "c1", "c2", "c3", "c4"]);
+    let view = r.store.campaign(cid).await.expect("read").expect("exists");
+    assert_eq!(view.state, CampaignState::Done);
+    assert_eq!((view.sent, view.queued, view.total), (5, 0, 5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_campaign_outside_its_window_waits_and_others_go_on() {
+    let store = Store::open_in_memory().expect("store");
+    // The window is 22:00-06:00 across midnight; 06:30 local (05:30 UTC)
+    // is just after it closed.
+    let start = utc("2026-01-15T05:30:00Z");
+    let window = Some(("22:00", "06:00", "Europe/Berlin"));
+    let (cid, ids) = campaign(&store, 2, window, None, start).await;
+    let mut r = rig_at(store, 1, cfg(Strategy::LeastLoaded), Some(start), |_, _| {}).await;
+    let m = new_message(&r.encoding.get(), "+3369", "single");
+    let single = r.store.enqueue(m, start).await.expect("enqueue").id;
+    r.handle.work_added();
+    assert_eq!(r.settled(single).await, MessageState::Sent);
+    let view = r.store.campaign(cid).await.expect("read").expect("exists");
+    assert_eq!(view.state, CampaignState::Scheduled);
+    for id in &ids {
+        assert_eq!(r.settled(*id).await, MessageState::Sent);
+    }
+    let log = r.log();
+    // 22:00 local is 21:00 UTC: 15.5 h after the start.
+    assert_eq!(r.secs(log[1].at), 55_800);
+    assert_eq!(r.secs(log[2].at), 55_800);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_campaign_holds_and_a_cancelled_one_ends_its_queue() {
+    let store = Store::open_in_memory().expect("store");
+    let (cid, ids) = campaign(&store, 3, None, None, Utc::now()).await;
+    let now = Utc::now();
+    store
+        .campaign_act(cid, crate::store::CampaignAction::Pause, now)
+        .await
+        .expect("pause");
+    let mut r = rig_on(store, 1, cfg(Strategy::LeastLoaded), |_, _| {}).await;
+    let single = r.enqueue("+3369", "single", |_| {}).await;
+    r.handle.work_added();
+    assert_eq!(r.settled(single).await, MessageState::Sent);
+    assert_eq!(r.msg(ids[0]).await.state, MessageState::Queued);
+    let v = r
+        .store
+        .campaign_act(cid, crate::store::CampaignAction::Resume, now)
+        .await
+        .expect("resume");
+    assert_eq!(v.state, CampaignState::Running);
+    r.handle.work_added();
+    assert_eq!(r.settled(ids[0]).await, MessageState::Sent);
+    let v = r
+        .store
+        .campaign_act(cid, crate::store::CampaignAction::Cancel, now)
+        .await
+        .expect("cancel");
+    assert_eq!(v.state, CampaignState::Cancelled);
+    assert_eq!(v.sent + v.cancelled + v.queued, 3);
+    for id in &ids {
+        r.settled(*id).await;
+    }
+    let v = r.store.campaign(cid).await.expect("read").expect("exists");
+    assert_eq!(v.queued, 0);
+    assert_eq!(v.sent + v.cancelled, 3);
+    assert!(v.cancelled >= 1, "{v:?}");
+    // Actions that do not apply are conflicts.
+    let e = r
+        .store
+        .campaign_act(cid, crate::store::CampaignAction::Resume, now)
+        .await
+        .expect_err("resume a cancelled campaign");
+    assert!(e.to_string().contains("cannot resume campaign"), "{e}");
 }

@@ -185,6 +185,7 @@ mod tests {
             tried_modems: Vec::new(),
             created_at: chrono::Utc::now(),
             expires_at: None,
+            campaign: None,
         }
     }
 

@@ -24,6 +24,22 @@
 //!    `part_failed` with [`retry::classify`]'s disposition. One job per modem
 //!    at a time; modems run in parallel.
 //!
+//! Priorities: a pass takes ready messages highest priority first. A job
+//! sends its message's parts one after the other, but before each part
+//! after the first it looks at its preempt flag: a pass that leaves a
+//! message of a higher priority waiting because every modem is busy sets
+//! the flag of every job of a lower priority, which then stops after the
+//! part it is sending. The rest of its message stays pinned to that SIM and
+//! goes on when nothing more urgent waits. So an `urgent` message waits at
+//! most for the part each modem is sending.
+//!
+//! Campaigns: a pass reads the campaigns that may send
+//! (`Store::campaigns_live`), opens or closes each by its window
+//! ([`crate::campaign::Window`], on the task's clock) and holds back those
+//! at their rate cap; the store's `ready` leaves out the messages of
+//! campaigns that are not `running` or held. The next window change or the
+//! end of a rate minute is a wake time like any other.
+//!
 //! The task sleeps until an event: work enqueued ([`DispatchHandle::work_added`]),
 //! a job finished, a modem's status changed, or the earliest time the store
 //! (schedule, retry, expiry), a cap window or a cooldown names. No polling.
@@ -44,7 +60,8 @@ pub mod types;
 #[cfg(test)]
 mod core_tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -67,8 +84,9 @@ pub use types::{
     ReadyMessage, SendError, SendRequest, Usage,
 };
 
+use crate::campaign::Window;
 use crate::modem::{ModemHandle, ModemState, ModemStatus};
-use crate::store::{Store, StoreError};
+use crate::store::{CampaignState, Store, StoreError};
 
 /// Errors of the dispatch task. A failure of one message is stored on that
 /// message and never surfaces here.
@@ -117,6 +135,12 @@ pub enum DispatchEvent {
     ModemBack {
         modem: String,
     },
+    /// A message of a higher priority waits: the job of message `id` on
+    /// `modem` stops after the part in flight.
+    Preempted {
+        id: i64,
+        modem: String,
+    },
 }
 
 /// One configured modem.
@@ -160,11 +184,19 @@ impl Default for DispatchConfig {
 pub struct DispatchHandle {
     wake: Arc<Notify>,
     events: broadcast::Sender<DispatchEvent>,
+    pending_top: Arc<AtomicU8>,
 }
 
 impl DispatchHandle {
     /// Work was enqueued (or cancelled, or retried): look at the store again.
     pub fn work_added(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Work of priority `p` was committed: a job of a lower priority stops
+    /// before its next part at once, without waiting for the task's pass.
+    pub fn work_added_at(&self, p: Priority) {
+        self.pending_top.fetch_max(p.rank_u8(), Ordering::SeqCst);
         self.wake.notify_one();
     }
 
@@ -232,6 +264,8 @@ struct Slot {
     /// Removed by a reload: never chosen again; kept so indices stay stable
     /// while a send it started finishes.
     retired: bool,
+    /// The running job's priority and its preempt flag.
+    job: Option<(Priority, i64, Arc<AtomicBool>)>,
 }
 
 /// A change to the set of modems, from a configuration reload.
@@ -283,6 +317,9 @@ struct Job {
     id: i64,
     to: String,
     pinned: bool,
+    /// Set by the task when a message of a higher priority waits: stop
+    /// after the part in flight.
+    preempt: Arc<AtomicBool>,
     /// Freshly encoded parts to record first (`Store::assign`), with the SIM.
     /// The job does it, not the dispatcher task, so the commits of several
     /// modems' jobs share one group commit.
@@ -307,6 +344,9 @@ pub struct Dispatcher {
     slots: Vec<Slot>,
     wake: Arc<Notify>,
     events: broadcast::Sender<DispatchEvent>,
+    /// The highest priority committed since the last pass began (rank + 1;
+    /// 0: none), shared with the jobs.
+    pending_top: Arc<AtomicU8>,
     rates: HashMap<String, Arc<Mutex<RateWindows>>>,
     in_flight: HashSet<i64>,
     /// Messages a store call failed for, held back until then.
@@ -314,6 +354,9 @@ pub struct Dispatcher {
     rr: RoundRobin,
     next_expiry: Option<DateTime<Utc>>,
     clock: Clock,
+    /// Per campaign with a rate cap: the cap and when its messages of the
+    /// last minute started.
+    campaign_starts: HashMap<i64, (u32, VecDeque<Instant>)>,
     updates_tx: mpsc::UnboundedSender<ModemUpdate>,
     updates_rx: Option<mpsc::UnboundedReceiver<ModemUpdate>>,
 }
@@ -336,6 +379,7 @@ impl Dispatcher {
                 health: Health::new(),
                 out_announced: false,
                 retired: false,
+                job: None,
             })
             .collect();
         let (updates_tx, updates_rx) = mpsc::unbounded_channel();
@@ -346,21 +390,31 @@ impl Dispatcher {
             slots,
             wake: Arc::new(Notify::new()),
             events,
+            pending_top: Arc::new(AtomicU8::new(0)),
             rates: HashMap::new(),
             in_flight: HashSet::new(),
             held: HashMap::new(),
             rr: RoundRobin::new(),
             next_expiry: None,
             clock: Clock::new(),
+            campaign_starts: HashMap::new(),
             updates_tx,
             updates_rx: Some(updates_rx),
         }
+    }
+
+    /// Starts the task's clock at `utc` instead of now (tests of windows
+    /// run on tokio's paused clock from a chosen wall-clock time).
+    pub fn starting_at(mut self, utc: DateTime<Utc>) -> Self {
+        self.clock.base_utc = utc;
+        self
     }
 
     pub fn handle(&self) -> DispatchHandle {
         DispatchHandle {
             wake: self.wake.clone(),
             events: self.events.clone(),
+            pending_top: self.pending_top.clone(),
         }
     }
 
@@ -473,6 +527,7 @@ impl Dispatcher {
                     health: Health::new(),
                     out_announced: false,
                     retired: false,
+                    job: None,
                 });
             }
         }
@@ -498,6 +553,7 @@ impl Dispatcher {
             return;
         };
         slot.busy = false;
+        slot.job = None;
         let mut tripped = None;
         for outcome in done.outcomes {
             match outcome {
@@ -577,6 +633,11 @@ impl Dispatcher {
         let mut next: Option<Instant> = None;
         let mut expire_now = false;
         self.held.retain(|_, until| *until > now);
+        // What this pass reads includes everything committed so far.
+        self.pending_top.store(0, Ordering::SeqCst);
+        let held_campaigns = self.campaigns(now_utc, now, &mut next).await?;
+        // The highest priority left waiting while every modem was busy.
+        let mut waiting: Option<Priority> = None;
         // Read only as many ready messages as the idle modems can plausibly
         // take (each read costs a row per message): the ones in flight or held
         // come back too, so they are added. When that short batch leaves a
@@ -586,7 +647,10 @@ impl Dispatcher {
         let mut limit = short;
         let mut seen = HashSet::new();
         loop {
-            let mut batch = self.store.ready(now_utc, limit).await?;
+            let mut batch = self
+                .store
+                .ready_except(now_utc, limit, held_campaigns.clone())
+                .await?;
             let filled = batch.messages.len() >= limit;
             batch
                 .messages
@@ -615,10 +679,26 @@ impl Dispatcher {
                     self.next_expiry = Some(self.next_expiry.map_or(exp, |e| e.min(exp)));
                 }
                 if self.slots.iter().all(|s| s.busy) {
+                    waiting = waiting.max(Some(msg.priority));
                     break;
                 }
-                let id = msg.id;
-                match self.place(msg, now, tracker, done_tx, cancel).await {
+                if let Some(c) = msg.campaign {
+                    if self.campaign_full(c, now) {
+                        continue;
+                    }
+                }
+                let (id, priority, campaign) = (msg.id, msg.priority, msg.campaign);
+                let placed = self.place(msg, now, tracker, done_tx, cancel).await;
+                if self.in_flight.contains(&id) {
+                    if let Some(c) = campaign {
+                        if let Some((_, starts)) = self.campaign_starts.get_mut(&c) {
+                            starts.push_back(now);
+                        }
+                    }
+                } else if matches!(placed, Ok(Some(_))) || self.slots.iter().all(|s| s.busy) {
+                    waiting = waiting.max(Some(priority));
+                }
+                match placed {
                     Ok(Some(t)) => next = Some(next.map_or(t, |n| n.min(t))),
                     Ok(None) => {}
                     // One message the store chokes on must not hold up the others.
@@ -634,6 +714,19 @@ impl Dispatcher {
                 break;
             }
             limit = self.cfg.batch;
+        }
+        if let Some(top) = waiting {
+            for slot in &self.slots {
+                if let Some((p, id, flag)) = &slot.job {
+                    if *p < top && !flag.swap(true, Ordering::SeqCst) {
+                        debug!(modem = %slot.cfg.name, id, waiting = %top, "preempting a lower-priority job");
+                        let _ = self.events.send(DispatchEvent::Preempted {
+                            id: *id,
+                            modem: slot.cfg.name.clone(),
+                        });
+                    }
+                }
+            }
         }
         // Announce a modem's return when its cooldown ends.
         for slot in &self.slots {
@@ -652,6 +745,68 @@ impl Dispatcher {
             next = Some(next.map_or(t, |n| n.min(t)));
         }
         Ok(next)
+    }
+
+    /// Opens and closes campaigns by their windows and returns those at
+    /// their rate cap; `next` learns the next window change or cap end.
+    async fn campaigns(
+        &mut self,
+        now_utc: DateTime<Utc>,
+        now: Instant,
+        next: &mut Option<Instant>,
+    ) -> Result<Vec<i64>, DispatchError> {
+        let live = self.store.campaigns_live().await?;
+        let mut held = Vec::new();
+        let mut keep = HashSet::new();
+        for c in live {
+            keep.insert(c.id);
+            let window = c
+                .window
+                .as_ref()
+                .and_then(|w| Window::parse(&w.start, &w.end, &w.tz).ok());
+            let open = window.is_none_or(|w| w.is_open(now_utc));
+            if open != (c.state == CampaignState::Running) {
+                info!(campaign = c.id, open, "campaign window");
+                self.store.campaign_set_open(c.id, open, now_utc).await?;
+            }
+            if let Some(w) = window {
+                let t = self.clock.instant_at(w.next_change(now_utc));
+                *next = Some(next.map_or(t, |n| n.min(t)));
+            }
+            match c.rate_per_min {
+                Some(rate) => {
+                    let entry = self.campaign_starts.entry(c.id).or_default();
+                    entry.0 = rate;
+                    if self.campaign_full(c.id, now) {
+                        held.push(c.id);
+                    }
+                    if let Some(first) = self.campaign_starts.get(&c.id).and_then(|s| s.1.front()) {
+                        let t = *first + Duration::from_secs(60);
+                        *next = Some(next.map_or(t, |n| n.min(t)));
+                    }
+                }
+                None => {
+                    self.campaign_starts.remove(&c.id);
+                }
+            }
+        }
+        self.campaign_starts.retain(|id, _| keep.contains(id));
+        Ok(held)
+    }
+
+    /// Drops starts older than a minute; true when the campaign has a cap
+    /// and has used it up.
+    fn campaign_full(&mut self, id: i64, now: Instant) -> bool {
+        let Some((rate, starts)) = self.campaign_starts.get_mut(&id) else {
+            return false;
+        };
+        while starts
+            .front()
+            .is_some_and(|t| *t + Duration::from_secs(60) <= now)
+        {
+            starts.pop_front();
+        }
+        starts.len() >= *rate as usize
     }
 
     /// Decides one message: start it, leave it waiting (returning when to
@@ -836,6 +991,8 @@ impl Dispatcher {
             return Ok(None);
         };
         slot.busy = true;
+        let preempt = Arc::new(AtomicBool::new(false));
+        slot.job = Some((msg.priority, msg.id, preempt.clone()));
         let (port, caps) = (slot.cfg.modem.clone(), slot.cfg.caps);
         self.in_flight.insert(msg.id);
         debug!(id = msg.id, modem = %modem, parts = parts.len(), "dispatching");
@@ -854,6 +1011,8 @@ impl Dispatcher {
             store: self.store.clone(),
             events: self.events.clone(),
             retry: self.cfg.retry,
+            pending_top: self.pending_top.clone(),
+            priority: msg.priority,
             clock: self.clock,
             cancel: cancel.clone(),
             done: done_tx.clone(),
@@ -862,6 +1021,7 @@ impl Dispatcher {
             id: msg.id,
             to: msg.to,
             pinned: progressed,
+            preempt,
             assign,
             parts,
         };
@@ -917,6 +1077,9 @@ struct JobCtx {
     store: Store,
     events: broadcast::Sender<DispatchEvent>,
     retry: RetryPolicy,
+    /// See [`Dispatcher::pending_top`]; with `priority`, the job's own.
+    pending_top: Arc<AtomicU8>,
+    priority: Priority,
     clock: Clock,
     cancel: CancellationToken,
     done: mpsc::UnboundedSender<Done>,
@@ -949,7 +1112,15 @@ impl JobCtx {
                 }
             }
         }
-        for JobPart { seq, req, attempts } in parts {
+        for (k, JobPart { seq, req, attempts }) in parts.into_iter().enumerate() {
+            let more_urgent = self.pending_top.load(Ordering::SeqCst) > self.priority.rank_u8();
+            if more_urgent || (k > 0 && job.preempt.load(Ordering::SeqCst)) {
+                debug!(
+                    seq,
+                    "a more urgent message waits; the rest of this one later"
+                );
+                break;
+            }
             if self.cancel.is_cancelled() || !self.wait_for_caps().await {
                 break;
             }

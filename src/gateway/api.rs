@@ -181,9 +181,17 @@ impl Gateway {
                 .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
             }),
         });
+        let top = rows
+            .iter()
+            .map(|r| r.priority)
+            .max()
+            .unwrap_or(crate::store::Priority::Normal);
+        // Said before the commit too: a lower-priority job between two parts
+        // stops now rather than after the commit (a pass resets it).
+        self.dispatch.work_added_at(top);
         match self.store.enqueue_batch(rows, key, now).await? {
             BatchOutcome::Queued(messages) => {
-                self.dispatch.work_added();
+                self.dispatch.work_added_at(top);
                 Ok(BatchAccepted {
                     messages,
                     replayed: false,

@@ -72,12 +72,14 @@ pub enum IntakeError {
 pub async fn accept(shared: &Gateway, req: Request) -> Result<Enqueued, IntakeError> {
     let now = Utc::now();
     let new = prepare(shared, req, now)?;
+    let priority = new.priority;
+    shared.dispatch.work_added_at(priority);
     let enq = shared.store.enqueue(new, now).await.map_err(|e| match e {
         StoreError::Invalid { .. } => IntakeError::Invalid(e.to_string()),
         other => IntakeError::Unavailable(other.to_string()),
     })?;
     if !enq.duplicate {
-        shared.dispatch.work_added();
+        shared.dispatch.work_added_at(priority);
     }
     Ok(enq)
 }
@@ -135,6 +137,7 @@ pub fn prepare(
         options,
         source: req.source,
         spool_key: req.spool_key,
+        campaign: None,
         category: req.category,
         optout_key: codec::e164::normal_form(&req.to, cfg.optout.country).ok(),
     };
@@ -148,9 +151,8 @@ fn spool_request(name: &str, key: &str, m: SpoolMessage) -> Request {
         report: m.report.unwrap_or(false),
         flash: m.flash,
         priority: Some(match m.priority {
-            // The store has no `urgent` yet: the spool picks such a file up
-            // first, and the dispatcher treats it as high.
-            spool::format::Priority::Urgent | spool::format::Priority::High => Priority::High,
+            spool::format::Priority::Urgent => Priority::Urgent,
+            spool::format::Priority::High => Priority::High,
             spool::format::Priority::Normal => Priority::Normal,
             spool::format::Priority::Low => Priority::Low,
         }),

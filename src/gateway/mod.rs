@@ -14,6 +14,7 @@
 //! `Arc` of it to every face and consumer.
 
 pub mod api;
+pub mod campaigns;
 pub mod intake;
 pub mod metrics;
 pub mod receive;
@@ -36,6 +37,7 @@ use crate::store::{
     Store, StoreError,
 };
 
+pub use campaigns::{CampaignRecipients, CampaignRequest, MAX_CAMPAIGN_RECIPIENTS};
 pub use intake::SendRequest;
 pub use webhooks::{WebhookRequest, WebhookView};
 
@@ -92,10 +94,12 @@ pub enum GatewayError {
 impl From<StoreError> for GatewayError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NoSuchMessage { .. } | StoreError::NoSuchPart { .. } => {
-                GatewayError::NotFound(e.to_string())
+            StoreError::NoSuchMessage { .. }
+            | StoreError::NoSuchPart { .. }
+            | StoreError::NoSuchCampaign { .. } => GatewayError::NotFound(e.to_string()),
+            StoreError::InvalidState { .. } | StoreError::CampaignInState { .. } => {
+                GatewayError::Conflict(e.to_string())
             }
-            StoreError::InvalidState { .. } => GatewayError::Conflict(e.to_string()),
             StoreError::Invalid { .. } => GatewayError::Invalid(e.to_string()),
             StoreError::Unavailable(_) | StoreError::Closed => {
                 GatewayError::Unavailable(e.to_string())

@@ -15,6 +15,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod campaigns;
 pub mod compat;
 pub mod dashboard;
 pub mod metrics;
@@ -72,6 +73,7 @@ pub struct AppState {
         (name = "inbox", description = "received messages"),
         (name = "events", description = "the event log"),
         (name = "webhooks", description = "webhook endpoints and their deliveries"),
+        (name = "campaigns", description = "personalised bulk sends with a window, a rate, pause and cancel"),
         (name = "gateway", description = "status, USSD, this document"),
         (name = "health", description = "liveness and readiness, no token"),
     )
@@ -111,6 +113,14 @@ fn native() -> (Router<AppState>, Document) {
         .routes(routes!(api::delete_webhook))
         .routes(routes!(api::webhook_deliveries))
         .routes(routes!(api::openapi))
+        .routes(routes!(
+            campaigns::create_campaign,
+            campaigns::list_campaigns
+        ))
+        .routes(routes!(campaigns::get_campaign))
+        .routes(routes!(campaigns::pause_campaign))
+        .routes(routes!(campaigns::resume_campaign))
+        .routes(routes!(campaigns::cancel_campaign))
         .split_for_parts()
 }
 

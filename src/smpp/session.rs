@@ -413,9 +413,13 @@ fn submit(
                 .to_std()
                 .unwrap_or(Duration::ZERO)
         });
+    // priority_flag 0 is every ESME's default, so it stays `normal` (a
+    // campaign's `low` is the gateway's own); 1 and 2 (GSM: "priority") are
+    // `high`, 3 (the highest level) is `urgent`.
     let priority = match u8::from(sm.priority_flag) {
         0 => Priority::Normal,
-        _ => Priority::High,
+        1 | 2 => Priority::High,
+        _ => Priority::Urgent,
     };
     let report = u8::from(sm.registered_delivery) & 0x03 != 0;
     let mut payload: Option<Vec<u8>> = None;

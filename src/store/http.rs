@@ -278,6 +278,7 @@ mod tests {
             options: Default::default(),
             source: "test".into(),
             spool_key: None,
+            campaign: None,
             category: Default::default(),
             optout_key: None,
         }

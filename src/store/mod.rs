@@ -40,6 +40,7 @@
 //!   `flush_incomplete` turns idle sets into messages marked incomplete,
 //!   listing the missing parts.
 
+mod campaign;
 mod events;
 mod http;
 mod incoming;
@@ -104,6 +105,14 @@ pub enum StoreError {
     },
     #[error("no outgoing message {id}")]
     NoSuchMessage { id: MessageId },
+    #[error("no campaign {id}")]
+    NoSuchCampaign { id: i64 },
+    #[error("cannot {action} campaign {id}: it is {state}")]
+    CampaignInState {
+        id: i64,
+        state: String,
+        action: &'static str,
+    },
     #[error("message {id} has no part {seq}")]
     NoSuchPart { id: MessageId, seq: u32 },
     /// The operation does not apply to what the row is now.
@@ -256,13 +265,29 @@ impl Default for Category {
 pub const OPTED_OUT: &str = "opted out";
 
 text_enum!(
-    /// Dispatch order: high before normal before low.
+    /// Dispatch order: urgent before high before normal before low.
     Priority {
         Low => "low",
         Normal => "normal",
         High => "high",
+        Urgent => "urgent",
     }
 );
+
+text_enum!(
+    /// Where a campaign is: `scheduled` (outside its window, or not started),
+    /// `running`, `paused` (by a user), `done` (no message left queued),
+    /// `cancelled`.
+    CampaignState {
+        Scheduled => "scheduled",
+        Running => "running",
+        Paused => "paused",
+        Done => "done",
+        Cancelled => "cancelled",
+    }
+);
+
+pub use campaign::{CampaignAction, CampaignView, CampaignWindow, LiveCampaign, NewCampaign};
 
 impl PartState {
     /// True when something of this part may already have reached the
@@ -295,6 +320,17 @@ impl Priority {
             Priority::Low => 0,
             Priority::Normal => 1,
             Priority::High => 2,
+            Priority::Urgent => 3,
+        }
+    }
+
+    /// 1 (low) to 4 (urgent); 0 is "none" for those who keep a maximum.
+    pub fn rank_u8(self) -> u8 {
+        match self {
+            Priority::Low => 1,
+            Priority::Normal => 2,
+            Priority::High => 3,
+            Priority::Urgent => 4,
         }
     }
 
@@ -303,6 +339,7 @@ impl Priority {
             0 => Ok(Priority::Low),
             1 => Ok(Priority::Normal),
             2 => Ok(Priority::High),
+            3 => Ok(Priority::Urgent),
             _ => Err(StoreError::Corrupt {
                 field: "priority",
                 value: rank.to_string(),
@@ -336,6 +373,8 @@ pub struct NewMessage {
     pub source: String,
     /// Same key twice = same message.
     pub spool_key: Option<String>,
+    /// The campaign it belongs to (set by `campaign_create` only).
+    pub campaign: Option<i64>,
     /// Marketing or transactional (the opt-out applies to marketing only).
     pub category: Category,
     /// The recipient in the suppression list's normal form
@@ -408,6 +447,8 @@ pub struct ReadyMessage {
     pub created_at: DateTime<Utc>,
     /// When the message expires if it has not gone out by then.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The campaign it belongs to.
+    pub campaign: Option<i64>,
 }
 
 /// The answer to `ready`.
@@ -575,6 +616,9 @@ pub struct OutgoingView {
     pub not_before: String,
     pub expires_at: Option<String>,
     pub tried_modems: Vec<String>,
+    /// The campaign it belongs to (absent for single messages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<i64>,
     /// `transactional` or `marketing` (events logged before it existed
     /// read as `transactional`).
     #[serde(default)]
@@ -863,7 +907,69 @@ impl Store {
     /// Messages with a part ready to go, highest priority first, and when to
     /// look again.
     pub async fn ready(&self, now: DateTime<Utc>, limit: usize) -> Result<ReadyBatch, StoreError> {
-        self.call(move |c| outgoing::ready(c, now, limit)).await
+        self.call(move |c| outgoing::ready(c, now, limit, &[]))
+            .await
+    }
+
+    /// As [`Store::ready`], leaving out the messages of the campaigns in
+    /// `held` (at their rate cap). Messages of a campaign that is not
+    /// `running` are never ready.
+    pub async fn ready_except(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        held: Vec<i64>,
+    ) -> Result<ReadyBatch, StoreError> {
+        self.call(move |c| outgoing::ready(c, now, limit, &held))
+            .await
+    }
+
+    // --- campaigns ----------------------------------------------------------
+
+    /// Creates a campaign with all its messages in one durable commit.
+    pub async fn campaign_create(
+        &self,
+        campaign: NewCampaign,
+        messages: Vec<NewMessage>,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        self.call(move |c| campaign::create(c, &campaign, &messages, now))
+            .await
+    }
+
+    pub async fn campaign(&self, id: i64) -> Result<Option<CampaignView>, StoreError> {
+        self.call(move |c| campaign::get(c, id)).await
+    }
+
+    /// Campaigns, newest first.
+    pub async fn campaigns(&self, limit: usize) -> Result<Vec<CampaignView>, StoreError> {
+        self.call(move |c| campaign::list(c, limit)).await
+    }
+
+    /// Campaigns that may send (`scheduled`, `running`): the dispatcher's view.
+    pub async fn campaigns_live(&self) -> Result<Vec<LiveCampaign>, StoreError> {
+        self.call(campaign::live).await
+    }
+
+    /// The dispatcher saw a campaign's window open or close.
+    pub async fn campaign_set_open(
+        &self,
+        id: i64,
+        open: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| campaign::set_open(c, id, open, now))
+            .await
+    }
+
+    /// Pause, resume or cancel a campaign.
+    pub async fn campaign_act(
+        &self,
+        id: i64,
+        action: CampaignAction,
+        now: DateTime<Utc>,
+    ) -> Result<CampaignView, StoreError> {
+        self.call(move |c| campaign::act(c, id, action, now)).await
     }
 
     /// The next concatenation reference for (sim, destination), 0..=255.

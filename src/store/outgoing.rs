@@ -64,6 +64,10 @@ fn set_message_state(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let finished = state.is_final().then_some(ms(now));
+    let before: Option<(String, Option<i64>)> = c
+        .prepare_cached("SELECT state, campaign FROM outgoing WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| r.try_into()).optional())
+        .map_err(StoreError::sql("read message state"))?;
     let changed = c
         .prepare_cached(
             "UPDATE outgoing SET state = ?2, error = COALESCE(?3, error), updated_at = ?4,
@@ -74,6 +78,11 @@ fn set_message_state(
     // Back to `queued` after a temporary failure is no news (the
     // `part_failed` event said it); `queued` is announced by `enqueue` and
     // `retry` themselves.
+    if changed > 0 {
+        if let Some((old, Some(campaign))) = &before {
+            super::campaign::count_change(c, *campaign, old.parse()?, state, now)?;
+        }
+    }
     if changed > 0 && state != MessageState::Queued {
         message_event(c, id, state, now)?;
     }
@@ -226,9 +235,9 @@ pub(crate) fn enqueue(
     c.prepare_cached(
         "INSERT INTO outgoing (recipient, to_digits, text, report, flash, priority, validity_s,
              expires_at, not_before, next_attempt_at, modem, queue, options, source, spool_key,
-             state, created_at, updated_at, category, optout_key)
+             state, created_at, updated_at, category, optout_key, campaign)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'queued', ?10, ?10,
-                 ?16, ?17)",
+                 ?16, ?17, ?18)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -249,6 +258,7 @@ pub(crate) fn enqueue(
             m.spool_key,
             m.category.as_str(),
             m.optout_key,
+            m.campaign,
         ])
     })
     .map_err(StoreError::sql("insert message"))?;
@@ -329,7 +339,9 @@ pub(crate) fn ready(
     c: &Connection,
     now: DateTime<Utc>,
     limit: usize,
+    held_campaigns: &[i64],
 ) -> Result<ReadyBatch, StoreError> {
+    let held = serde_json::to_string(held_campaigns).unwrap_or_else(|_| "[]".into());
     let now_ms = ms(now);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut stmt = c
@@ -337,7 +349,7 @@ pub(crate) fn ready(
             // Without the hint SQLite picks `outgoing_by_state` and sorts the
             // whole queue for every pass (171 ms at 62,000 queued, 0.1 ms with it).
             "SELECT id, recipient, text, report, flash, priority, validity_s, modem, queue,
-                    assigned_modem, sim, options, tried_modems, created_at, expires_at
+                    assigned_modem, sim, options, tried_modems, created_at, expires_at, campaign
              FROM outgoing INDEXED BY outgoing_active
              WHERE state IN ('queued', 'sending') AND not_before <= ?1 AND next_attempt_at <= ?1
                AND (expires_at IS NULL OR expires_at > ?1)
@@ -345,6 +357,10 @@ pub(crate) fn ready(
                            WHERE p.message_id = outgoing.id AND p.state IN ('pending', 'uncertain'))
                AND NOT EXISTS (SELECT 1 FROM outgoing_part p
                                WHERE p.message_id = outgoing.id AND p.state = 'sending')
+               AND (campaign IS NULL
+                    OR (EXISTS (SELECT 1 FROM campaign k
+                                WHERE k.id = outgoing.campaign AND k.state = 'running')
+                        AND campaign NOT IN (SELECT value FROM json_each(?3))))
              ORDER BY priority DESC, id LIMIT ?2",
         )
         .map_err(StoreError::sql("prepare ready"))?;
@@ -364,9 +380,10 @@ pub(crate) fn ready(
         String,
         i64,
         Option<i64>,
+        Option<i64>,
     );
     let raw: Vec<Raw> = stmt
-        .query_map(params![now_ms, limit], |r| r.try_into())
+        .query_map(params![now_ms, limit, held], |r| r.try_into())
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(StoreError::sql("read ready"))?;
     let mut messages = Vec::with_capacity(raw.len());
@@ -386,6 +403,7 @@ pub(crate) fn ready(
         tried,
         created,
         expires,
+        campaign,
     ) in raw
     {
         messages.push(ReadyMessage {
@@ -417,6 +435,7 @@ pub(crate) fn ready(
             tried_modems: tried_list(&tried)?,
             created_at: from_ms("created_at", created)?,
             expires_at: expires.map(|e| from_ms("expires_at", e)).transpose()?,
+            campaign,
         });
     }
     let wake: Option<i64> = c
@@ -1041,6 +1060,13 @@ pub(crate) fn retry(
     )
     .and_then(|mut s| s.execute(params![id, ms(now)]))
     .map_err(StoreError::sql("requeue message"))?;
+    let campaign: Option<i64> = c
+        .prepare_cached("SELECT campaign FROM outgoing WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| r.get(0)))
+        .map_err(StoreError::sql("read campaign"))?;
+    if let Some(campaign) = campaign {
+        super::campaign::count_change(c, campaign, state, MessageState::Queued, now)?;
+    }
     message_event(c, id, MessageState::Queued, now)?;
     Ok(MessageState::Queued)
 }
@@ -1074,7 +1100,7 @@ pub(crate) fn last_modem_for(c: &Connection, to: &str) -> Result<Option<String>,
 pub(crate) const VIEW_COLUMNS: &str =
     "id, recipient, text, state, COALESCE(assigned_modem, modem), created_at,
     error, priority, report, flash, sim, queue, source, updated_at, not_before, expires_at,
-    tried_modems, category";
+    tried_modems, category, campaign";
 
 pub(crate) fn view_from_row(
     c: &Connection,
@@ -1108,6 +1134,7 @@ pub(crate) fn view_from_row(
         expires_at: expires.map(|v| rfc3339_ms("expires_at", v)).transpose()?,
         tried_modems: tried_list(&tried)?,
         category: r.get::<_, String>(17).map_err(&e)?.parse()?,
+        campaign: r.get(18).map_err(&e)?,
     })
 }
 

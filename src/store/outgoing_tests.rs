@@ -227,8 +227,11 @@ fn failover_unpins_only_while_nothing_went_out() {
     let s =
         part_failed(&c, a, 1, "no network", Disposition::Failover(t(30)), t(1)).expect("failover");
     assert_eq!(s, MessageState::Queued);
-    assert!(ready(&c, t(10), 10).expect("ready").messages.is_empty());
-    let batch = ready(&c, t(30), 10).expect("ready");
+    assert!(ready(&c, t(10), 10, &[])
+        .expect("ready")
+        .messages
+        .is_empty());
+    let batch = ready(&c, t(30), 10, &[]).expect("ready");
     let m = &batch.messages[0];
     assert_eq!(
         (m.assigned_modem.as_deref(), m.sim.as_deref()),
@@ -246,7 +249,7 @@ fn failover_unpins_only_while_nothing_went_out() {
     let s =
         part_failed(&c, b, 2, "no network", Disposition::Failover(t(40)), t(3)).expect("failover");
     assert_eq!(s, MessageState::Sending);
-    let batch = ready(&c, t(40), 10).expect("ready");
+    let batch = ready(&c, t(40), 10, &[]).expect("ready");
     let m = batch
         .messages
         .iter()
@@ -286,7 +289,7 @@ fn recover_on_start_policies() {
             assert_eq!(v.state, MessageState::Sending);
             // Still uncertain, so the message stays pinned to its SIM.
             assert_eq!(v.parts[1].state, PartState::Uncertain);
-            let batch = ready(&c, t(100), 10).expect("ready");
+            let batch = ready(&c, t(100), 10, &[]).expect("ready");
             assert_eq!(batch.messages.len(), 2);
         } else {
             assert_eq!(
@@ -321,7 +324,7 @@ fn expiry() {
     m.expires_at = Some(t(60));
     let id = enqueue(&c, &m, t(0)).expect("enqueue").id;
     let later = enq(&c, "+491701234568", 1);
-    let batch = ready(&c, t(1), 10).expect("ready");
+    let batch = ready(&c, t(1), 10, &[]).expect("ready");
     assert_eq!(batch.next_wake, Some(t(60)));
     assert!(expire(&c, t(59)).expect("expire").is_empty());
     // In flight: wait for the outcome.
@@ -329,7 +332,7 @@ fn expiry() {
     part_sending(&c, id, 1, "m1", t(59)).expect("sending");
     assert!(expire(&c, t(61)).expect("expire").is_empty());
     part_sent(&c, id, 1, 5, t(62)).expect("sent");
-    assert!(ready(&c, t(62), 10)
+    assert!(ready(&c, t(62), 10, &[])
         .expect("ready")
         .messages
         .iter()
@@ -413,7 +416,7 @@ fn cancel_and_retry_from_every_state() {
                 assert_eq!(s, want, "cancel from {from}");
                 let v = view(&c, id);
                 assert!(v.parts.iter().all(|p| p.state != PartState::Pending));
-                assert!(ready(&c, t(5), 10).expect("ready").messages.is_empty());
+                assert!(ready(&c, t(5), 10, &[]).expect("ready").messages.is_empty());
             }
             (Err(StoreError::InvalidState { .. }), None) => {}
             (got, want) => panic!("cancel from {from}: got {got:?}, want {want:?}"),
@@ -423,7 +426,7 @@ fn cancel_and_retry_from_every_state() {
         match (retry(&c, id, t(5)), retry_gives) {
             (Ok(s), Some(want)) => {
                 assert_eq!(s, want, "retry from {from}");
-                let batch = ready(&c, t(5), 10).expect("ready");
+                let batch = ready(&c, t(5), 10, &[]).expect("ready");
                 let m = batch.messages.iter().find(|m| m.id == id).expect("ready");
                 assert!(m
                     .parts
@@ -485,19 +488,19 @@ fn ready_order_schedule_and_wake() {
         m.not_before = Some(t(100));
         enqueue(&c, &m, t(0)).expect("scheduled").id
     };
-    let batch = ready(&c, t(1), 10).expect("ready");
+    let batch = ready(&c, t(1), 10, &[]).expect("ready");
     let ids: Vec<_> = batch.messages.iter().map(|m| m.id).collect();
     assert_eq!(ids, vec![high, normal, low]);
     assert_eq!(batch.next_wake, Some(t(100)));
-    assert_eq!(ready(&c, t(1), 2).expect("limited").messages.len(), 2);
-    let later = ready(&c, t(100), 10).expect("ready");
+    assert_eq!(ready(&c, t(1), 2, &[]).expect("limited").messages.len(), 2);
+    let later = ready(&c, t(100), 10, &[]).expect("ready");
     assert!(later.messages.iter().any(|m| m.id == scheduled));
     assert_eq!(later.next_wake, None);
     // A retry later moves the wake time.
     pin(&c, high, "m1", "sim1", 1);
     part_sending(&c, high, 1, "m1", t(101)).expect("sending");
     part_failed(&c, high, 1, "busy", Disposition::RetryAt(t(130)), t(101)).expect("retry");
-    let batch = ready(&c, t(102), 10).expect("ready");
+    let batch = ready(&c, t(102), 10, &[]).expect("ready");
     assert!(batch.messages.iter().all(|m| m.id != high));
     assert_eq!(batch.next_wake, Some(t(130)));
     assert_eq!(view(&c, high).parts[0].error.as_deref(), Some("busy"));
@@ -577,9 +580,9 @@ fn a_message_with_a_part_in_flight_is_not_ready() {
     let id = enq(&c, "+491701234567", 2);
     pin(&c, id, "m1", "sim1", 2);
     part_sending(&c, id, 1, "m1", t(1)).expect("sending");
-    assert!(ready(&c, t(1), 10).expect("ready").messages.is_empty());
+    assert!(ready(&c, t(1), 10, &[]).expect("ready").messages.is_empty());
     part_sent(&c, id, 1, 1, t(2)).expect("sent");
-    let batch = ready(&c, t(2), 10).expect("ready");
+    let batch = ready(&c, t(2), 10, &[]).expect("ready");
     assert_eq!(batch.messages.len(), 1);
     // Another modem may not send the rest.
     assert!(matches!(
@@ -594,10 +597,16 @@ fn validity_sets_the_deadline_when_none_is_given() {
     let mut m = msg("+491701234567", 1);
     m.validity = Some(std::time::Duration::from_secs(3600));
     let id = enqueue(&c, &m, t(0)).expect("enqueue").id;
-    assert_eq!(ready(&c, t(1), 10).expect("ready").next_wake, Some(t(3600)));
-    assert!(ready(&c, t(3600), 10).expect("ready").messages.is_empty());
+    assert_eq!(
+        ready(&c, t(1), 10, &[]).expect("ready").next_wake,
+        Some(t(3600))
+    );
+    assert!(ready(&c, t(3600), 10, &[])
+        .expect("ready")
+        .messages
+        .is_empty());
     assert_eq!(expire(&c, t(3600)).expect("expire"), vec![id]);
-    let batch = ready(&c, t(3600), 10).expect("ready");
+    let batch = ready(&c, t(3600), 10, &[]).expect("ready");
     assert!(batch.messages.is_empty());
     assert_eq!(
         view(&c, id).expires_at.as_deref(),
@@ -795,7 +804,7 @@ mod model {
                 MessageState::Sending => {}
             }
         }
-        for m in ready(c, t(now), 10).expect("ready").messages {
+        for m in ready(c, t(now), 10, &[]).expect("ready").messages {
             assert!(m
                 .parts
                 .iter()

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::{ms, rfc3339_ms, StoreError};
@@ -27,8 +27,8 @@ pub enum ReportBy {
     Modem,
     /// The UTC day the message was queued (received messages: the day they came).
     Day,
-    /// The campaign of the message. Messages carry no campaign yet: every
-    /// message is in the group `none`.
+    /// The campaign of the message, named `<name> (#<id>)`; single
+    /// messages (and received ones) are in the group `none`.
     Campaign,
 }
 
@@ -338,6 +338,7 @@ pub(crate) fn report(
 ) -> Result<Report, StoreError> {
     let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
     let mut days: BTreeMap<i64, String> = BTreeMap::new();
+    let mut campaigns: BTreeMap<i64, String> = BTreeMap::new();
     let since_ms = ms(since);
     let first: Option<i64> = c
         .prepare_cached("SELECT MIN(id) FROM outgoing WHERE created_at >= ?1")
@@ -347,7 +348,7 @@ pub(crate) fn report(
         let sql = StoreError::sql("report");
         let mut msgs = c
             .prepare_cached(
-                "SELECT id, created_at, state, report, COALESCE(assigned_modem, modem)
+                "SELECT id, created_at, state, report, COALESCE(assigned_modem, modem), campaign
                  FROM outgoing WHERE id >= ?1 AND created_at >= ?2 ORDER BY id",
             )
             .map_err(&sql)?;
@@ -419,7 +420,23 @@ pub(crate) fn report(
                     let key = days.entry(day).or_insert_with(|| day_of(created));
                     group(&mut groups, key)
                 }
-                ReportBy::Campaign => group(&mut groups, NO_GROUP),
+                ReportBy::Campaign => match m.get::<_, Option<i64>>(5).map_err(&sql)? {
+                    Some(cid) => {
+                        let key = match campaigns.entry(cid) {
+                            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                            std::collections::btree_map::Entry::Vacant(e) => {
+                                let name: Option<String> = c
+                                    .prepare_cached("SELECT name FROM campaign WHERE id = ?1")
+                                    .and_then(|mut s| s.query_row([cid], |r| r.get(0)).optional())
+                                    .map_err(&sql)?;
+                                let name = name.unwrap_or_default();
+                                e.insert(format!("{name} (#{cid})"))
+                            }
+                        };
+                        group(&mut groups, key)
+                    }
+                    None => group(&mut groups, NO_GROUP),
+                },
             };
             add_message(acc, state, wants_report, created, &f);
         }

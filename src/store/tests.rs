@@ -32,6 +32,7 @@ pub(crate) mod fixture {
             options: MessageOptions::default(),
             source: "test".into(),
             spool_key: None,
+            campaign: None,
             category: Default::default(),
             optout_key: None,
         }

@@ -113,6 +113,7 @@ mod tests {
             not_before: "2026-01-01T00:00:00Z".into(),
             expires_at: None,
             tried_modems: vec![],
+            campaign: None,
             category: Default::default(),
         }
     }

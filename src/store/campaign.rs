@@ -1,0 +1,431 @@
+//! Campaigns: the `campaign` rows, their creation with every message in one
+//! transaction, their counters and their state changes. Plain functions
+//! over a `&Connection`, run inside the store thread's batch transaction.
+//!
+//! The counters (`queued` … `cancelled`) count a campaign's messages by
+//! their current state. [`count_change`] moves one message from one counter
+//! to another and is called by `outgoing::set_message_state` (and `retry`)
+//! in the transaction that changes the message, so the counters always add
+//! up to `total` and reading them is one row, never a scan of the messages.
+//! Does not decide when a campaign may send (the dispatcher does, with
+//! `crate::campaign::Window`).
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::outgoing;
+use super::{ms, rfc3339_ms, CampaignState, MessageState, NewMessage, Priority, StoreError};
+
+/// A send window as the user gave it: local `HH:MM` times in a time zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CampaignWindow {
+    /// Opening, `HH:MM` local time.
+    pub start: String,
+    /// Closing, `HH:MM` local time (before `start`: the window spans midnight).
+    pub end: String,
+    /// IANA time zone, e.g. `Europe/Berlin`.
+    pub tz: String,
+}
+
+/// A campaign to create (its messages come separately).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCampaign {
+    pub name: String,
+    pub text: String,
+    pub priority: Priority,
+    pub report: bool,
+    pub window: Option<CampaignWindow>,
+    pub rate_per_min: Option<u32>,
+}
+
+/// A campaign as every face shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CampaignView {
+    pub id: i64,
+    pub name: String,
+    pub text: String,
+    pub state: CampaignState,
+    pub priority: Priority,
+    pub report: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<CampaignWindow>,
+    /// Messages per minute at most (absent: as fast as the modems go).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_per_min: Option<u32>,
+    pub total: u64,
+    /// Queued or sending.
+    pub queued: u64,
+    /// Sent and not (yet) delivered.
+    pub sent: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub expired: u64,
+    pub cancelled: u64,
+    /// delivered / (sent + delivered + failed + expired); 0 before any.
+    pub delivery_rate: f64,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+}
+
+/// What the dispatcher needs of a campaign that may send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveCampaign {
+    pub id: i64,
+    pub state: CampaignState,
+    pub window: Option<CampaignWindow>,
+    pub rate_per_min: Option<u32>,
+}
+
+/// A user's action on a campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CampaignAction {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl CampaignAction {
+    fn as_str(self) -> &'static str {
+        match self {
+            CampaignAction::Pause => "pause",
+            CampaignAction::Resume => "resume",
+            CampaignAction::Cancel => "cancel",
+        }
+    }
+}
+
+/// The counter column that counts messages in `state`.
+fn column(state: MessageState) -> &'static str {
+    match state {
+        MessageState::Queued | MessageState::Sending => "queued",
+        MessageState::Sent => "sent",
+        MessageState::Delivered => "delivered",
+        MessageState::Failed => "failed",
+        MessageState::Cancelled => "cancelled",
+        MessageState::Expired => "expired",
+        MessageState::Skipped => "skipped",
+    }
+}
+
+/// The state a campaign starts (or resumes) in: `running` without a window;
+/// with one, `scheduled` until the dispatcher sees it open.
+fn start_state(window: Option<&CampaignWindow>) -> CampaignState {
+    if window.is_some() {
+        CampaignState::Scheduled
+    } else {
+        CampaignState::Running
+    }
+}
+
+/// Inserts the campaign and every message, all in the caller's transaction.
+/// Returns the campaign's id.
+pub(crate) fn create(
+    c: &Connection,
+    campaign: &NewCampaign,
+    messages: &[NewMessage],
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    if messages.is_empty() {
+        return Err(StoreError::Invalid {
+            field: "recipients",
+            reason: "a campaign has at least one recipient".into(),
+        });
+    }
+    let total = i64::try_from(messages.len()).unwrap_or(i64::MAX);
+    let w = campaign.window.as_ref();
+    c.prepare_cached(
+        "INSERT INTO campaign (name, text, state, priority, report, window_start, window_end,
+             window_tz, rate_per_min, total, queued, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?11)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            campaign.name,
+            campaign.text,
+            start_state(w).as_str(),
+            campaign.priority.rank(),
+            campaign.report,
+            w.map(|w| w.start.as_str()),
+            w.map(|w| w.end.as_str()),
+            w.map(|w| w.tz.as_str()),
+            campaign.rate_per_min,
+            total,
+            ms(now),
+        ])
+    })
+    .map_err(StoreError::sql("insert campaign"))?;
+    let id = c.last_insert_rowid();
+    for m in messages {
+        let mut m = m.clone();
+        m.campaign = Some(id);
+        outgoing::enqueue(c, &m, now)?;
+    }
+    Ok(id)
+}
+
+/// One message of `campaign` moved from `from` to `to`: moves it between
+/// the counters; the campaign is `done` when none is left queued.
+pub(crate) fn count_change(
+    c: &Connection,
+    campaign: i64,
+    from: MessageState,
+    to: MessageState,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let (a, b) = (column(from), column(to));
+    if a == b {
+        return Ok(());
+    }
+    // Column names come from `column`, never from outside.
+    let sql = format!(
+        "UPDATE campaign SET {a} = {a} - 1, {b} = {b} + 1, updated_at = ?2,
+             state = CASE WHEN queued {q} = 0 AND state IN ('scheduled', 'running', 'paused')
+                          THEN 'done' ELSE state END,
+             finished_at = CASE WHEN queued {q} = 0 AND state IN ('scheduled', 'running', 'paused')
+                          THEN ?2 ELSE finished_at END
+         WHERE id = ?1",
+        q = match (a, b) {
+            ("queued", _) => "- 1",
+            (_, "queued") => "+ 1",
+            _ => "+ 0",
+        }
+    );
+    c.prepare_cached(&sql)
+        .and_then(|mut s| s.execute(params![campaign, ms(now)]))
+        .map_err(StoreError::sql("count campaign message"))?;
+    // A requeued message (retry) brings a finished campaign back to life.
+    if b == "queued" {
+        c.prepare_cached(
+            "UPDATE campaign SET state = 'running', finished_at = NULL
+             WHERE id = ?1 AND state = 'done'",
+        )
+        .and_then(|mut s| s.execute([campaign]))
+        .map_err(StoreError::sql("reopen campaign"))?;
+    }
+    Ok(())
+}
+
+const COLUMNS: &str =
+    "id, name, text, state, priority, report, window_start, window_end, window_tz,
+    rate_per_min, total, queued, sent, delivered, failed, skipped, expired, cancelled,
+    created_at, updated_at, finished_at";
+
+fn count(field: &'static str, v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt {
+        field,
+        value: v.to_string(),
+    })
+}
+
+fn window_of(
+    start: Option<String>,
+    end: Option<String>,
+    tz: Option<String>,
+) -> Option<CampaignWindow> {
+    match (start, end, tz) {
+        (Some(start), Some(end), Some(tz)) => Some(CampaignWindow { start, end, tz }),
+        _ => None,
+    }
+}
+
+fn view_from_row(r: &rusqlite::Row<'_>) -> Result<CampaignView, StoreError> {
+    let e = StoreError::sql("read campaign");
+    let state: String = r.get(3).map_err(&e)?;
+    let rate: Option<i64> = r.get(9).map_err(&e)?;
+    let n = |i: usize, f: &'static str| -> Result<u64, StoreError> {
+        count(
+            f,
+            r.get::<_, i64>(i)
+                .map_err(StoreError::sql("read campaign"))?,
+        )
+    };
+    let (sent, delivered, failed, expired) = (
+        n(12, "sent")?,
+        n(13, "delivered")?,
+        n(14, "failed")?,
+        n(16, "expired")?,
+    );
+    let out = sent + delivered + failed + expired;
+    let finished: Option<i64> = r.get(20).map_err(&e)?;
+    Ok(CampaignView {
+        id: r.get(0).map_err(&e)?,
+        name: r.get(1).map_err(&e)?,
+        text: r.get(2).map_err(&e)?,
+        state: state.parse()?,
+        priority: Priority::from_rank(r.get(4).map_err(&e)?)?,
+        report: r.get(5).map_err(&e)?,
+        window: window_of(
+            r.get(6).map_err(&e)?,
+            r.get(7).map_err(&e)?,
+            r.get(8).map_err(&e)?,
+        ),
+        rate_per_min: rate.and_then(|v| u32::try_from(v).ok()),
+        total: n(10, "total")?,
+        queued: n(11, "queued")?,
+        sent,
+        delivered,
+        failed,
+        skipped: n(15, "skipped")?,
+        expired,
+        cancelled: n(17, "cancelled")?,
+        delivery_rate: if out == 0 {
+            0.0
+        } else {
+            delivered as f64 / out as f64
+        },
+        created_at: rfc3339_ms("created_at", r.get(18).map_err(&e)?)?,
+        updated_at: rfc3339_ms("updated_at", r.get(19).map_err(&e)?)?,
+        finished_at: finished.map(|v| rfc3339_ms("finished_at", v)).transpose()?,
+    })
+}
+
+/// One campaign.
+pub(crate) fn get(c: &Connection, id: i64) -> Result<Option<CampaignView>, StoreError> {
+    let mut stmt = c
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM campaign WHERE id = ?1"))
+        .map_err(StoreError::sql("prepare campaign"))?;
+    let mut rows = stmt.query([id]).map_err(StoreError::sql("campaign"))?;
+    match rows.next().map_err(StoreError::sql("campaign"))? {
+        Some(r) => Ok(Some(view_from_row(r)?)),
+        None => Ok(None),
+    }
+}
+
+/// Campaigns, newest first.
+pub(crate) fn list(c: &Connection, limit: usize) -> Result<Vec<CampaignView>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM campaign ORDER BY id DESC LIMIT ?1"
+        ))
+        .map_err(StoreError::sql("prepare campaigns"))?;
+    let mut rows = stmt.query([limit]).map_err(StoreError::sql("campaigns"))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(StoreError::sql("campaigns"))? {
+        out.push(view_from_row(r)?);
+    }
+    Ok(out)
+}
+
+/// Campaigns that may send (`scheduled` or `running`), for the dispatcher.
+pub(crate) fn live(c: &Connection) -> Result<Vec<LiveCampaign>, StoreError> {
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT id, state, window_start, window_end, window_tz, rate_per_min
+             FROM campaign WHERE state IN ('scheduled', 'running')",
+        )
+        .map_err(StoreError::sql("prepare live campaigns"))?;
+    type Raw = (
+        i64,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+    );
+    let raw: Vec<Raw> = stmt
+        .query_map([], |r| r.try_into())
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(StoreError::sql("live campaigns"))?;
+    raw.into_iter()
+        .map(|(id, state, start, end, tz, rate)| {
+            Ok(LiveCampaign {
+                id,
+                state: state.parse()?,
+                window: window_of(start, end, tz),
+                rate_per_min: rate.and_then(|v| u32::try_from(v).ok()),
+            })
+        })
+        .collect()
+}
+
+/// The dispatcher saw the campaign's window open (`running`) or closed
+/// (`scheduled`). A paused, done or cancelled campaign is not touched.
+pub(crate) fn set_open(
+    c: &Connection,
+    id: i64,
+    open: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let state = if open {
+        CampaignState::Running
+    } else {
+        CampaignState::Scheduled
+    };
+    c.prepare_cached(
+        "UPDATE campaign SET state = ?2, updated_at = ?3
+         WHERE id = ?1 AND state IN ('scheduled', 'running') AND state <> ?2",
+    )
+    .and_then(|mut s| s.execute(params![id, state.as_str(), ms(now)]))
+    .map_err(StoreError::sql("open campaign"))?;
+    Ok(())
+}
+
+/// Pause, resume or cancel. Cancel ends every message still `queued` as
+/// `cancelled` (a message with a part already out finishes).
+pub(crate) fn act(
+    c: &Connection,
+    id: i64,
+    action: CampaignAction,
+    now: DateTime<Utc>,
+) -> Result<CampaignView, StoreError> {
+    let row: Option<(String, Option<String>)> = c
+        .prepare_cached("SELECT state, window_tz FROM campaign WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| r.try_into()).optional())
+        .map_err(StoreError::sql("read campaign state"))?;
+    let Some((state, tz)) = row else {
+        return Err(StoreError::NoSuchCampaign { id });
+    };
+    let state: CampaignState = state.parse()?;
+    let refuse = || StoreError::CampaignInState {
+        id,
+        state: state.to_string(),
+        action: action.as_str(),
+    };
+    let next = match (action, state) {
+        (CampaignAction::Pause, CampaignState::Scheduled | CampaignState::Running) => {
+            CampaignState::Paused
+        }
+        (CampaignAction::Pause, CampaignState::Paused) => CampaignState::Paused,
+        (CampaignAction::Resume, CampaignState::Paused) => {
+            if tz.is_some() {
+                CampaignState::Scheduled
+            } else {
+                CampaignState::Running
+            }
+        }
+        (CampaignAction::Resume, CampaignState::Scheduled | CampaignState::Running) => state,
+        (
+            CampaignAction::Cancel,
+            CampaignState::Scheduled | CampaignState::Running | CampaignState::Paused,
+        ) => CampaignState::Cancelled,
+        _ => return Err(refuse()),
+    };
+    c.prepare_cached(
+        "UPDATE campaign SET state = ?2, updated_at = ?3,
+             finished_at = CASE WHEN ?2 = 'cancelled' THEN ?3 ELSE finished_at END
+         WHERE id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![id, next.as_str(), ms(now)]))
+    .map_err(StoreError::sql("campaign state"))?;
+    if next == CampaignState::Cancelled {
+        let ids: Vec<i64> = c
+            .prepare_cached(
+                "SELECT id FROM outgoing INDEXED BY outgoing_by_campaign
+                 WHERE campaign = ?1 AND state = 'queued'",
+            )
+            .and_then(|mut s| {
+                s.query_map([id], |r| r.get(0))
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            })
+            .map_err(StoreError::sql("queued campaign messages"))?;
+        for m in ids {
+            outgoing::cancel(c, m, now)?;
+        }
+    }
+    get(c, id)?.ok_or(StoreError::NoSuchCampaign { id })
+}
