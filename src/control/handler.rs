@@ -31,6 +31,7 @@ pub fn code(e: &GatewayError) -> ErrorCode {
         GatewayError::Conflict(_) => ErrorCode::Conflict,
         GatewayError::Unavailable(_) => ErrorCode::Unavailable,
         GatewayError::Internal(_) => ErrorCode::Internal,
+        GatewayError::RateLimited(_) => ErrorCode::RateLimited,
     }
 }
 

@@ -158,6 +158,8 @@ pub enum ErrorCode {
     Unavailable,
     /// Anything else that went wrong inside the daemon.
     Internal,
+    /// A limit was reached (verification codes an hour for one number).
+    RateLimited,
 }
 
 /// An error reply's body.

@@ -373,6 +373,7 @@ pub async fn run(
         tokens: Default::default(),
         webhooks: webhooks.clone(),
         faces: Mutex::new(BTreeMap::new()),
+        verify_key: crate::gateway::verify::VerifyKey::beside(&cfg.store.path),
     });
 
     // Event-log consumers: hooks and smstools3 copies, each from its cursor.

@@ -15,7 +15,9 @@
 
 pub mod api;
 pub mod intake;
+pub mod optout;
 pub mod receive;
+pub mod verify;
 pub mod webhooks;
 
 use std::collections::BTreeMap;
@@ -82,6 +84,9 @@ pub enum GatewayError {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
+    /// A limit was reached (verification codes an hour for one number).
+    #[error("{0}")]
+    RateLimited(String),
 }
 
 impl From<StoreError> for GatewayError {
@@ -92,6 +97,7 @@ impl From<StoreError> for GatewayError {
             }
             StoreError::InvalidState { .. } => GatewayError::Conflict(e.to_string()),
             StoreError::Invalid { .. } => GatewayError::Invalid(e.to_string()),
+            StoreError::RateLimited(m) => GatewayError::RateLimited(m),
             StoreError::Unavailable(_) | StoreError::Closed => {
                 GatewayError::Unavailable(e.to_string())
             }
@@ -124,6 +130,8 @@ pub struct Gateway {
     pub webhooks: Arc<crate::webhooks::Engine>,
     /// Faces that show their own state in `status` (SMPP sessions), by name.
     pub(crate) faces: Mutex<BTreeMap<&'static str, FaceStatus>>,
+    /// The verification codes' HMAC key (`verify.key` beside the database).
+    pub verify_key: verify::VerifyKey,
 }
 
 /// A face's part of `status`.
