@@ -5,6 +5,7 @@
 pub mod check_config;
 pub mod client;
 pub mod demo;
+pub mod optout;
 pub mod pdu;
 pub mod probe;
 pub mod report;
@@ -36,6 +37,10 @@ impl CliError {
             code: 1,
             message: message.into(),
         }
+    }
+    /// Exit 1 with nothing more to say (the answer was printed).
+    pub fn runtime_quiet() -> Self {
+        Self::runtime("")
     }
 }
 
@@ -183,6 +188,10 @@ pub enum Command {
     Sim(sim::SimArgs),
     /// HTTP API tokens: create, list, revoke.
     Token(token::TokenArgs),
+    /// The opt-out suppression list: list, add, remove.
+    Optout(optout::OptoutArgs),
+    /// Verification codes: send, check.
+    Verify(optout::VerifyArgs),
 }
 
 /// Parses the command line, runs the command and returns the exit code.
@@ -266,11 +275,15 @@ pub fn main() -> i32 {
         Command::Sim(args) => sim::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Token(args) => token::run(args),
+        Command::Optout(args) => optout::run_optout(args),
+        Command::Verify(args) => optout::run_verify(args),
     };
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("smsgate: {}", e.message);
+            if !e.message.is_empty() {
+                eprintln!("smsgate: {}", e.message);
+            }
             e.code
         }
     }

@@ -12,6 +12,7 @@ use tracing::info;
 
 use crate::control::protocol::{ErrorCode, Request, SendArgs, PROTOCOL_VERSION};
 use crate::control::server::{Call, Peer};
+use crate::gateway::verify::{CheckRequest, VerifyRequest};
 use crate::gateway::{Gateway, GatewayError, SendRequest, WebhookRequest, DEFAULT_LIMIT};
 use crate::store::{Category, MessageState, Priority};
 
@@ -155,6 +156,48 @@ async fn answer(gw: &Gateway, req: Request, peer: Peer) -> Answer {
         // The server streams `watch` itself; it never reaches the gateway.
         Request::Report { since, by } => to_json(
             &gw.report(since.as_deref(), by.as_deref())
+                .await
+                .map_err(fail)?,
+        ),
+        Request::OptoutList { after, limit } => to_json(
+            &gw.optout_list(after, limit.unwrap_or(DEFAULT_LIMIT))
+                .await
+                .map_err(fail)?,
+        ),
+        Request::OptoutAdd { number } => {
+            let change = gw
+                .optout_add(&number, &format!("socket:{peer}"))
+                .await
+                .map_err(fail)?;
+            to_json(&change)
+        }
+        Request::OptoutRemove { number } => {
+            let change = gw
+                .optout_remove(&number, &format!("socket:{peer}"))
+                .await
+                .map_err(fail)?;
+            to_json(&change)
+        }
+        Request::VerifySend {
+            to,
+            length,
+            ttl,
+            text,
+        } => {
+            let req = VerifyRequest {
+                to,
+                length,
+                ttl,
+                text,
+            };
+            to_json(
+                &gw.verify_send(req, &format!("socket:{peer}"))
+                    .await
+                    .map_err(fail)?,
+            )
+        }
+        Request::VerifyCheck { to, code } => to_json(
+            &gw.verify_check(CheckRequest { to, code })
                 .await
                 .map_err(fail)?,
         ),

@@ -15,6 +15,7 @@
 pub mod api;
 pub mod auth;
 pub mod compat;
+pub mod optout;
 pub mod problem;
 
 use std::net::SocketAddr;
@@ -69,6 +70,8 @@ pub struct AppState {
         (name = "inbox", description = "received messages"),
         (name = "events", description = "the event log"),
         (name = "webhooks", description = "webhook endpoints and their deliveries"),
+        (name = "optout", description = "the suppression list (opt-out)"),
+        (name = "verify", description = "verification codes"),
         (name = "gateway", description = "status, USSD, this document"),
         (name = "health", description = "liveness and readiness, no token"),
     )
@@ -105,6 +108,10 @@ fn native() -> (Router<AppState>, Document) {
         .routes(routes!(api::delete_webhook))
         .routes(routes!(api::webhook_deliveries))
         .routes(routes!(api::openapi))
+        .routes(routes!(optout::list_optout, optout::add_optout))
+        .routes(routes!(optout::remove_optout))
+        .routes(routes!(optout::verify_send))
+        .routes(routes!(optout::verify_check))
         .split_for_parts()
 }
 
