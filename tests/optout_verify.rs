@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::http::{section, Client};
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 fn later() -> String {
     (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()

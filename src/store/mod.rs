@@ -246,6 +246,10 @@ text_enum!(
     }
 );
 
+#[allow(
+    clippy::derivable_impls,
+    reason = "text_enum! owns the derives; a variant attribute cannot pass through it"
+)]
 impl Default for Category {
     fn default() -> Self {
         Category::Transactional

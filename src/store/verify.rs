@@ -26,10 +26,13 @@ pub const MAX_TRIES: i64 = 5;
 /// The real texts of code messages not yet out, by message id, with the
 /// moment after which they are useless (the code's expiry).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Sealed(Arc<Mutex<HashMap<MessageId, (String, DateTime<Utc>)>>>);
+pub(crate) struct Sealed(Arc<Mutex<SealedMap>>);
+
+/// Message id → (real text, useless after).
+type SealedMap = HashMap<MessageId, (String, DateTime<Utc>)>;
 
 impl Sealed {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<MessageId, (String, DateTime<Utc>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SealedMap> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
