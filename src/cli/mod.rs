@@ -91,7 +91,7 @@ pub enum Command {
     },
     /// Outgoing messages, newest first.
     Outbox {
-        /// queued, sending, sent, delivered, failed, cancelled or expired.
+        /// queued, sending, sent, delivered, failed, cancelled, expired or skipped.
         #[arg(long)]
         state: Option<String>,
         #[arg(long, default_value_t = 50)]
