@@ -1,6 +1,8 @@
 //! The report benchmark: `Store::report` over 1,000,000 stored messages
 //! (1,200,000 parts, 8 modems, 30 days, a mix of delivered, sent, failed,
-//! expired and queued, 50,000 received), grouped by modem, day and campaign.
+//! expired and queued, 50,000 received), grouped by modem, day and campaign;
+//! and the dashboard's `Store::series` (the last hour, 6 hours, 24 hours)
+//! over the same store, with the last day's sends in the send log.
 //! Owns the synthetic data (inserted with SQL, straight into a fresh
 //! database the store created) and the timing; not the report itself.
 //!
@@ -65,6 +67,19 @@ fn fill(path: &std::path::Path, n: i64) -> Result<()> {
          FROM k",
         rusqlite::params![n, now, span],
     )?;
+    // The send log keeps a day: the parts sent in the last one, per SIM.
+    conn.execute(
+        "INSERT INTO send_log (sim, at)
+         SELECT 'sim' || (message_id % 8), sent_at FROM outgoing_part
+         WHERE sent_at >= ?1 - 86400000",
+        rusqlite::params![now],
+    )?;
+    conn.execute(
+        "WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < 7)
+         INSERT INTO sim (sim, last_modem, first_seen, last_seen)
+         SELECT 'sim' || i, 'm' || i, ?1, ?1 FROM k",
+        rusqlite::params![now],
+    )?;
     conn.execute_batch("COMMIT; ANALYZE;")?;
     Ok(())
 }
@@ -106,6 +121,26 @@ fn main() -> Result<()> {
             r.groups.len(),
             r.total.messages,
             r.total.parts
+        );
+    }
+    for (hours, step_min) in [(1, 1), (6, 5), (24, 15)] {
+        let start = now - chrono::TimeDelta::hours(hours);
+        let mut best = f64::MAX;
+        let mut last = None;
+        for _ in 0..3 {
+            let t = Instant::now();
+            let s = rt.block_on(store.series(start, now, step_min * 60_000))?;
+            best = best.min(t.elapsed().as_secs_f64());
+            last = Some(s);
+        }
+        let s = last.context("a series")?;
+        let parts: u64 = s.sims.iter().flat_map(|x| x.parts.iter()).sum();
+        println!(
+            "series --since {hours}h --step {step_min}m: {:>7.1} ms (best of 3), {} buckets, {} messages, {} parts",
+            best * 1000.0,
+            s.times.len(),
+            s.queued.iter().sum::<u64>(),
+            parts
         );
     }
     rt.block_on(store.close())?;

@@ -144,6 +144,7 @@ async fn demo(dir: Option<PathBuf>, latency: Duration) -> Result<(), CliError> {
     say(format!(
         "  HTTP API at {url}  (OpenAPI: {url}/api/v1/openapi.json)"
     ));
+    say(format!("  dashboard at {url}/  (it asks for a token once)"));
     if let Some(t) = &token {
         say(format!("  an admin token for this demo: {t}"));
     }

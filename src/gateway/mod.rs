@@ -33,8 +33,8 @@ use crate::config::{Config, ModemConfig};
 use crate::dispatch::DispatchHandle;
 use crate::modem::{ModemHandle, ModemState, ModemStatus};
 use crate::store::{
-    Event, InboxMessage, MessageId, MessageState, OutgoingView, Pruned, Report, ReportBy, Store,
-    StoreError,
+    Event, InboxMessage, MessageId, MessageState, OutgoingView, Pruned, Report, ReportBy, Series,
+    Store, StoreError,
 };
 
 pub use intake::SendRequest;
@@ -42,6 +42,10 @@ pub use webhooks::{WebhookRequest, WebhookView};
 
 /// How far back a report looks when the caller does not say.
 pub const DEFAULT_REPORT_SINCE: &str = "7d";
+
+/// The dashboard's chart window and bucket when the caller names none.
+pub const DEFAULT_SERIES_SINCE: &str = "6h";
+pub const DEFAULT_SERIES_STEP: &str = "5m";
 
 /// A report's start: a duration back from `now` (`7d`, `90m`, `1h 30m`) or
 /// an RFC 3339 moment.
@@ -210,6 +214,16 @@ impl Gateway {
         Ok(self.store.inbox(since, limit.min(10_000)).await?)
     }
 
+    /// Received messages with an id below `before` (all when `None`),
+    /// newest first.
+    pub async fn inbox_latest(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<InboxMessage>, GatewayError> {
+        Ok(self.store.inbox_before(before, limit.min(10_000)).await?)
+    }
+
     /// The daemon and every modem.
     pub async fn status(&self) -> Result<Value, GatewayError> {
         let counts = self.store.counts().await?;
@@ -308,6 +322,38 @@ impl Gateway {
             None => ReportBy::default(),
         };
         Ok(self.store.report(since, by, now).await?)
+    }
+
+    /// The dashboard's time series: counts per bucket of `step` (default
+    /// `5m`, at least `1m`) over the window `since` back from now (default
+    /// `6h`, at most `24h`: the send log keeps a day). Index ranges only.
+    pub async fn series(
+        &self,
+        since: Option<&str>,
+        step: Option<&str>,
+    ) -> Result<Series, GatewayError> {
+        let now = Utc::now();
+        let since = since.unwrap_or(DEFAULT_SERIES_SINCE).trim();
+        let window = humantime::parse_duration(since).map_err(|e| {
+            GatewayError::Invalid(format!("since {since:?} is not a duration (6h, 90m): {e}"))
+        })?;
+        if window > std::time::Duration::from_secs(24 * 3600) || window.is_zero() {
+            return Err(GatewayError::Invalid(format!(
+                "since {since:?}: the window is 1s to 24h (the send log keeps a day)"
+            )));
+        }
+        let step = step.unwrap_or(DEFAULT_SERIES_STEP).trim();
+        let step_d = humantime::parse_duration(step).map_err(|e| {
+            GatewayError::Invalid(format!("step {step:?} is not a duration (5m, 1h): {e}"))
+        })?;
+        if step_d < std::time::Duration::from_secs(60) || step_d > window {
+            return Err(GatewayError::Invalid(format!(
+                "step {step:?}: at least 1m and at most the window ({since})"
+            )));
+        }
+        let step_ms = i64::try_from(step_d.as_millis()).unwrap_or(i64::MAX);
+        let start = now - chrono::TimeDelta::from_std(window).unwrap_or(chrono::TimeDelta::zero());
+        Ok(self.store.series(start, now, step_ms).await?)
     }
 
     // --- the event stream ---------------------------------------------------

@@ -23,7 +23,7 @@ use super::AppState;
 use crate::gateway::api::{api_key, sha256_hex, Caller, Idempotency, Scope};
 use crate::gateway::{MessageView, SendRequest, WebhookRequest, WebhookView, DEFAULT_LIMIT};
 use crate::store::{
-    Accepted, Category, InboxMessage, MessageState, OutgoingView, Priority, WebhookDelivery,
+    Accepted, Category, InboxMessage, MessageState, OutgoingView, Priority, Series, WebhookDelivery,
 };
 
 /// The most items one list call returns.
@@ -164,10 +164,34 @@ pub struct ListQuery {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InboxQuery {
-    /// Only messages with a greater id.
+    /// Only messages with a greater id (oldest first).
     pub since: Option<i64>,
+    /// Only messages with a smaller id, newest first: a number above the
+    /// newest id (9007199254740991) gives the latest, the `next` of a page
+    /// the page after it. Not with `since`.
+    pub before: Option<i64>,
     /// 1 to 1000 (default 50)
     pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesQuery {
+    /// The window back from now: a duration, 1m to 24h (default `6h`).
+    pub since: Option<String>,
+    /// The bucket: a duration, at least 1m (default `5m`); at most 1440
+    /// buckets.
+    pub step: Option<String>,
+}
+
+/// `GET /api/v1/whoami`: the calling token.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WhoAmI {
+    /// The token's name.
+    pub name: String,
+    /// `send`, `read`, `admin` (which implies the others).
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, IntoParams)]
@@ -431,7 +455,8 @@ pub async fn retry_message(
     Ok(Json(StateAnswer { id, state }))
 }
 
-/// Received messages, oldest first after `since`.
+/// Received messages: oldest first after `since` (from the first when
+/// absent), or newest first below `before`.
 #[utoipa::path(get, path = "/api/v1/inbox", tag = "inbox",
     params(InboxQuery),
     responses(
@@ -448,7 +473,15 @@ pub async fn inbox(
 ) -> Result<Json<InboxPage>, ApiError> {
     need(&caller, Scope::Read)?;
     let n = limit(q.limit)?;
-    let items = st.gw.inbox(q.since, n).await?;
+    let items = match (q.since, q.before) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "since (oldest first) and before (newest first) do not go together",
+            ))
+        }
+        (since, None) => st.gw.inbox(since, n).await?,
+        (None, before) => st.gw.inbox_latest(before, n).await?,
+    };
     let next = (items.len() == n)
         .then(|| items.last().map(|m| m.id))
         .flatten();
@@ -469,6 +502,48 @@ pub async fn status(
 ) -> Result<Json<Value>, ApiError> {
     need(&caller, Scope::Read)?;
     Ok(Json(st.gw.status().await?))
+}
+
+/// The calling token's name and scopes (any scope may ask).
+#[utoipa::path(get, path = "/api/v1/whoami", tag = "gateway",
+    responses(
+        (status = 200, body = WhoAmI),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn whoami(Extension(caller): Extension<Caller>) -> Json<WhoAmI> {
+    Json(WhoAmI {
+        name: caller.name,
+        scopes: caller
+            .scopes
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect(),
+    })
+}
+
+/// Counts per time bucket for charts: parts sent per SIM, messages queued,
+/// sent with a report request and delivered (with the delivery rate), and
+/// messages received. Messages count in the bucket they were queued in.
+#[utoipa::path(get, path = "/api/v1/stats/series", tag = "gateway",
+    params(SeriesQuery),
+    responses(
+        (status = 200, body = Series),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn series(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<SeriesQuery>,
+) -> Result<Json<Series>, ApiError> {
+    need(&caller, Scope::Read)?;
+    Ok(Json(
+        st.gw.series(q.since.as_deref(), q.step.as_deref()).await?,
+    ))
 }
 
 /// Run a USSD code on one modem (admin scope).

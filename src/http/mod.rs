@@ -1,7 +1,8 @@
 //! The HTTP face (`[http] listen`): an HTTP/1.1 server on the daemon's
 //! runtime serving the native API (`api`), the compatible API for SMS
 //! Gateway for Android clients (`compat`), health checks and the generated
-//! OpenAPI document. Owns the connection handling that keeps a hostile or
+//! OpenAPI document, and the web dashboard's page (`dashboard`). Owns the
+//! connection handling that keeps a hostile or
 //! broken client from hurting the daemon: a cap on open connections, a
 //! deadline for request headers (slowloris), a body size limit, a deadline
 //! per request, and a problem+json answer for every refusal (`problem`);
@@ -15,6 +16,7 @@
 pub mod api;
 pub mod auth;
 pub mod compat;
+pub mod dashboard;
 pub mod optout;
 pub mod problem;
 
@@ -103,6 +105,8 @@ fn native() -> (Router<AppState>, Document) {
         .routes(routes!(api::inbox))
         .routes(routes!(api::status))
         .routes(routes!(api::ussd))
+        .routes(routes!(api::whoami))
+        .routes(routes!(api::series))
         .routes(routes!(api::events))
         .routes(routes!(api::create_webhook, api::list_webhooks))
         .routes(routes!(api::delete_webhook))
@@ -147,7 +151,8 @@ pub fn app(gw: Arc<Gateway>, cancel: CancellationToken) -> Router {
     let public = Router::new()
         .route("/health/live", axum::routing::get(api::live))
         .route("/health/ready", axum::routing::get(api::ready))
-        .route("/3rdparty/v1/health", axum::routing::get(compat::health));
+        .route("/3rdparty/v1/health", axum::routing::get(compat::health))
+        .merge(dashboard::routes());
     authed
         .merge(public)
         .fallback(not_found)

@@ -507,6 +507,31 @@ pub(crate) fn inbox(
     Ok(out)
 }
 
+/// Received messages with an id below `before`, newest first (the
+/// dashboard's recent list).
+pub(crate) fn inbox_before(
+    c: &Connection,
+    before: Option<i64>,
+    limit: usize,
+) -> Result<Vec<InboxMessage>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let sql = format!(
+        "SELECT {INBOX_COLUMNS} FROM inbox WHERE id < ?1 AND replaced_by IS NULL
+         ORDER BY id DESC LIMIT ?2"
+    );
+    let mut stmt = c
+        .prepare_cached(&sql)
+        .map_err(StoreError::sql("prepare inbox"))?;
+    let mut rows = stmt
+        .query(params![before.unwrap_or(i64::MAX), limit])
+        .map_err(StoreError::sql("inbox"))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(StoreError::sql("inbox"))? {
+        out.push(inbox_from_row(row)?);
+    }
+    Ok(out)
+}
+
 pub(crate) fn counts(c: &Connection) -> Result<QueueCounts, StoreError> {
     let mut out = QueueCounts::default();
     let rows: Vec<(String, i64)> = c

@@ -225,6 +225,13 @@ fn inbox_pages_oldest_first_after_since() {
     let page = inbox(&c, Some(all[1].id), 2).expect("page");
     let texts: Vec<_> = page.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, vec!["m2", "m3"]);
+    // Newest first, below an id.
+    let latest = inbox_before(&c, None, 2).expect("latest");
+    let texts: Vec<_> = latest.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, vec!["m4", "m3"]);
+    let older = inbox_before(&c, Some(latest[1].id), 10).expect("older");
+    let texts: Vec<_> = older.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, vec!["m2", "m1", "m0"]);
 }
 
 proptest! {

@@ -7,7 +7,8 @@
 //! its queries), `incoming.rs` (received PDUs, reassembly, status reports,
 //! modems and SIMs), `events.rs` (the event log, cursors, retention),
 //! `webhooks.rs` (webhook endpoints and delivery records), `report.rs`
-//! (delivery reports, read-only). Each of those is plain functions over a
+//! (delivery reports, read-only), `series.rs` (the dashboard's time series,
+//! read-only). Each of those is plain functions over a
 //! `&Connection`, run by the thread here inside the batch transaction.
 //!
 //! Group commit: the thread blocks for one request, drains whatever else is
@@ -46,6 +47,7 @@ mod optout;
 mod outgoing;
 mod report;
 mod schema;
+mod series;
 mod verify;
 mod webhooks;
 
@@ -55,6 +57,7 @@ pub use events::{
 pub use http::{Accepted, BatchOutcome, IdempotencyKey, TokenInfo, TokenRecord};
 pub use optout::{OptoutAction, OptoutChange, OptoutEntry};
 pub use report::{Percentiles, Report, ReportBy, ReportRow, CSV_HEADER, NO_GROUP};
+pub use series::{Series, SimSeries, MAX_BUCKETS};
 pub use verify::{CheckResult, CodeSent, NewCode, MAX_TRIES as VERIFY_MAX_TRIES};
 pub use webhooks::{
     consumer_name as webhook_consumer, DeliveryResult, NewWebhook, RetryState, WebhookDelivery,
@@ -1146,6 +1149,30 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Report, StoreError> {
         self.call(move |c| report::report(c, since, by, now)).await
+    }
+
+    /// Counts per bucket of `step_ms` from `start` to `until`: parts sent
+    /// per SIM, messages queued, sent with a report and delivered, messages
+    /// received (index ranges only).
+    pub async fn series(
+        &self,
+        start: DateTime<Utc>,
+        until: DateTime<Utc>,
+        step_ms: i64,
+    ) -> Result<Series, StoreError> {
+        self.call(move |c| series::series(c, start, until, step_ms))
+            .await
+    }
+
+    /// Received messages with an id below `before` (all when `None`),
+    /// newest first.
+    pub async fn inbox_before(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<InboxMessage>, StoreError> {
+        self.call(move |c| incoming::inbox_before(c, before, limit))
+            .await
     }
 
     // --- the event log ------------------------------------------------------
