@@ -6,6 +6,7 @@ pub mod campaign;
 pub mod check_config;
 pub mod client;
 pub mod demo;
+pub mod optout;
 pub mod pdu;
 pub mod probe;
 pub mod report;
@@ -37,6 +38,10 @@ impl CliError {
             code: 1,
             message: message.into(),
         }
+    }
+    /// Exit 1 with nothing more to say (the answer was printed).
+    pub fn runtime_quiet() -> Self {
+        Self::runtime("")
     }
 }
 
@@ -87,7 +92,7 @@ pub enum Command {
     },
     /// Outgoing messages, newest first.
     Outbox {
-        /// queued, sending, sent, delivered, failed, cancelled or expired.
+        /// queued, sending, sent, delivered, failed, cancelled, expired or skipped.
         #[arg(long)]
         state: Option<String>,
         #[arg(long, default_value_t = 50)]
@@ -186,6 +191,10 @@ pub enum Command {
     Token(token::TokenArgs),
     /// Campaigns: create from a CSV, list, show, pause, resume, cancel.
     Campaign(campaign::CampaignArgsCli),
+    /// The opt-out suppression list: list, add, remove.
+    Optout(optout::OptoutArgs),
+    /// Verification codes: send, check.
+    Verify(optout::VerifyArgs),
 }
 
 /// Parses the command line, runs the command and returns the exit code.
@@ -270,11 +279,15 @@ pub fn main() -> i32 {
         Command::Demo(args) => demo::run(args),
         Command::Token(args) => token::run(args),
         Command::Campaign(args) => campaign::run(args),
+        Command::Optout(args) => optout::run_optout(args),
+        Command::Verify(args) => optout::run_verify(args),
     };
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("smsgate: {}", e.message);
+            if !e.message.is_empty() {
+                eprintln!("smsgate: {}", e.message);
+            }
             e.code
         }
     }

@@ -17,4 +17,8 @@ pub struct MessageOptions {
     /// messages stored before intake recorded it: today's setting applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ref16: Option<bool>,
+    /// The stored text is masked (a verification code): the real one is
+    /// held in memory by the store and used at send time.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sealed: bool,
 }

@@ -13,6 +13,7 @@ use tracing::info;
 use crate::campaign::Recipient;
 use crate::control::protocol::{CampaignArgs, ErrorCode, Request, SendArgs, PROTOCOL_VERSION};
 use crate::control::server::{Call, Peer};
+use crate::gateway::verify::{CheckRequest, VerifyRequest};
 use crate::gateway::{
     CampaignRecipients, CampaignRequest, Gateway, GatewayError, SendRequest, WebhookRequest,
     DEFAULT_LIMIT,
@@ -35,6 +36,7 @@ pub fn code(e: &GatewayError) -> ErrorCode {
         GatewayError::Conflict(_) => ErrorCode::Conflict,
         GatewayError::Unavailable(_) => ErrorCode::Unavailable,
         GatewayError::Internal(_) => ErrorCode::Internal,
+        GatewayError::RateLimited(_) => ErrorCode::RateLimited,
     }
 }
 
@@ -208,6 +210,48 @@ async fn answer(gw: &Gateway, req: Request, peer: Peer) -> Answer {
         ),
         Request::CampaignCancel { campaign } => to_json(
             &gw.campaign_act(campaign, CampaignAction::Cancel)
+                .await
+                .map_err(fail)?,
+        ),
+        Request::OptoutList { after, limit } => to_json(
+            &gw.optout_list(after, limit.unwrap_or(DEFAULT_LIMIT))
+                .await
+                .map_err(fail)?,
+        ),
+        Request::OptoutAdd { number } => {
+            let change = gw
+                .optout_add(&number, &format!("socket:{peer}"))
+                .await
+                .map_err(fail)?;
+            to_json(&change)
+        }
+        Request::OptoutRemove { number } => {
+            let change = gw
+                .optout_remove(&number, &format!("socket:{peer}"))
+                .await
+                .map_err(fail)?;
+            to_json(&change)
+        }
+        Request::VerifySend {
+            to,
+            length,
+            ttl,
+            text,
+        } => {
+            let req = VerifyRequest {
+                to,
+                length,
+                ttl,
+                text,
+            };
+            to_json(
+                &gw.verify_send(req, &format!("socket:{peer}"))
+                    .await
+                    .map_err(fail)?,
+            )
+        }
+        Request::VerifyCheck { to, code } => to_json(
+            &gw.verify_check(CheckRequest { to, code })
                 .await
                 .map_err(fail)?,
         ),

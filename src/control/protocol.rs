@@ -143,6 +143,30 @@ pub enum Request {
     CampaignCancel {
         campaign: i64,
     },
+    /// The suppression list (opt-out), in number order after `after`.
+    OptoutList {
+        #[serde(default)]
+        after: Option<String>,
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    /// Put a number on the suppression list (its queued marketing messages
+    /// end `skipped`).
+    OptoutAdd { number: String },
+    /// Take a number off the suppression list.
+    OptoutRemove { number: String },
+    /// Send a verification code.
+    VerifySend {
+        to: String,
+        #[serde(default)]
+        length: Option<u32>,
+        #[serde(default)]
+        ttl: Option<String>,
+        #[serde(default)]
+        text: Option<String>,
+    },
+    /// Check a verification code.
+    VerifyCheck { to: String, code: String },
     /// Stream events until the client leaves: replays the events after `since` (none when absent), then follows.
     Watch {
         #[serde(default)]
@@ -261,6 +285,8 @@ pub enum ErrorCode {
     Unavailable,
     /// Anything else that went wrong inside the daemon.
     Internal,
+    /// A limit was reached (verification codes an hour for one number).
+    RateLimited,
 }
 
 /// An error reply's body.

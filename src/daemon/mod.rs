@@ -374,6 +374,7 @@ pub async fn run(
         webhooks: webhooks.clone(),
         faces: Mutex::new(BTreeMap::new()),
         metrics: crate::gateway::metrics::Metrics::new(store.last_event_id(), webhooks.stats()),
+        verify_key: crate::gateway::verify::VerifyKey::beside(&cfg.store.path),
     });
     // Metrics: counters and histograms folded from the log from here on.
     tracker.spawn(crate::gateway::metrics::follow(

@@ -269,7 +269,8 @@ mod tests {
             MessageOptions {
                 languages: vec![1],
                 ucs2: true,
-                ref16: Some(true)
+                ref16: Some(true),
+                sealed: false,
             }
         );
         // Recorded values win over later settings.

@@ -164,6 +164,7 @@ fn spool_request(name: &str, key: &str, m: SpoolMessage) -> Request {
             languages: m.languages,
             ucs2: m.alphabet == spool::format::Alphabet::Ucs2,
             ref16: None,
+            sealed: false,
         },
         source: format!("spool:{name}"),
         spool_key: Some(key.to_string()),

@@ -17,7 +17,9 @@ pub mod api;
 pub mod campaigns;
 pub mod intake;
 pub mod metrics;
+pub mod optout;
 pub mod receive;
+pub mod verify;
 pub mod webhooks;
 
 use std::collections::BTreeMap;
@@ -89,6 +91,9 @@ pub enum GatewayError {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
+    /// A limit was reached (verification codes an hour for one number).
+    #[error("{0}")]
+    RateLimited(String),
 }
 
 impl From<StoreError> for GatewayError {
@@ -101,6 +106,7 @@ impl From<StoreError> for GatewayError {
                 GatewayError::Conflict(e.to_string())
             }
             StoreError::Invalid { .. } => GatewayError::Invalid(e.to_string()),
+            StoreError::RateLimited(m) => GatewayError::RateLimited(m),
             StoreError::Unavailable(_) | StoreError::Closed => {
                 GatewayError::Unavailable(e.to_string())
             }
@@ -135,6 +141,8 @@ pub struct Gateway {
     pub(crate) faces: Mutex<BTreeMap<&'static str, FaceStatus>>,
     /// The Prometheus registry (`metrics_text`), fed by `metrics::follow`.
     pub metrics: metrics::Metrics,
+    /// The verification codes' HMAC key (`verify.key` beside the database).
+    pub verify_key: verify::VerifyKey,
 }
 
 /// A face's part of `status`.

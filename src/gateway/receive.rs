@@ -158,13 +158,29 @@ pub async fn on_pdu(
 
 async fn store_received(shared: &Gateway, rec: ReceivedPdu, now: chrono::DateTime<Utc>) -> bool {
     let modem = rec.modem.clone();
-    match shared.store.record_received(rec, now).await {
-        Ok(out) => {
+    // A keyword is one short word: only a single-part text can be one.
+    let optout = (rec.concat.is_none() && !rec.binary)
+        .then(|| super::optout::action(&rec.from, &rec.text, &shared.config().optout))
+        .flatten();
+    let from = rec.from.clone();
+    match shared
+        .store
+        .record_received_optout(rec, optout.clone(), now)
+        .await
+    {
+        Ok((out, change)) => {
             if out.duplicate {
                 debug!(%modem, "PDU already stored");
             }
             if let Some(m) = out.complete {
                 announce(&m);
+            }
+            if let (Some(action), Some(change)) = (optout, change) {
+                info!(%modem, %from, number = %change.number, changed = change.changed,
+                    skipped = change.skipped.len(), "opt-out keyword: {action:?}");
+                if change.changed {
+                    shared.optout_reply(&from, &action).await;
+                }
             }
             true
         }

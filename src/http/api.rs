@@ -152,7 +152,7 @@ pub struct InboxPage {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// queued, sending, sent, delivered, failed, cancelled, expired
+    /// queued, sending, sent, delivered, failed, cancelled, expired, skipped
     pub state: Option<MessageState>,
     /// 1 to 1000 (default 50)
     pub limit: Option<usize>,

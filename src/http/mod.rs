@@ -19,6 +19,7 @@ pub mod campaigns;
 pub mod compat;
 pub mod dashboard;
 pub mod metrics;
+pub mod optout;
 pub mod problem;
 
 use std::net::SocketAddr;
@@ -74,6 +75,8 @@ pub struct AppState {
         (name = "events", description = "the event log"),
         (name = "webhooks", description = "webhook endpoints and their deliveries"),
         (name = "campaigns", description = "personalised bulk sends with a window, a rate, pause and cancel"),
+        (name = "optout", description = "the suppression list (opt-out)"),
+        (name = "verify", description = "verification codes"),
         (name = "gateway", description = "status, USSD, this document"),
         (name = "health", description = "liveness and readiness, no token"),
     )
@@ -121,6 +124,10 @@ fn native() -> (Router<AppState>, Document) {
         .routes(routes!(campaigns::pause_campaign))
         .routes(routes!(campaigns::resume_campaign))
         .routes(routes!(campaigns::cancel_campaign))
+        .routes(routes!(optout::list_optout, optout::add_optout))
+        .routes(routes!(optout::remove_optout))
+        .routes(routes!(optout::verify_send))
+        .routes(routes!(optout::verify_check))
         .split_for_parts()
 }
 

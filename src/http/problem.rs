@@ -107,6 +107,7 @@ impl From<GatewayError> for ApiError {
             GatewayError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             GatewayError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             GatewayError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            GatewayError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
         };
         ApiError::new(status, code, e.to_string())
     }

@@ -792,6 +792,16 @@ mod tests {
                 }),
             ),
             (
+                "category",
+                b"To: 123\nCategory: Marketing\n\nx".to_vec(),
+                Want::Ok(|m| m.category == crate::store::Category::Marketing),
+            ),
+            (
+                "no category",
+                b"To: 123\n\nx".to_vec(),
+                Want::Ok(|m| m.category == crate::store::Category::Transactional),
+            ),
+            (
                 "language",
                 b"To: 123\nLanguage: turkish\nLanguage_ext: 2\n\nx".to_vec(),
                 Want::Ok(|m| m.languages == vec![1, 2]),
@@ -1000,6 +1010,11 @@ mod tests {
                 "bad language",
                 b"To: 123\nLanguage: klingon\n\nx".to_vec(),
                 Want::Err("bad Language: "),
+            ),
+            (
+                "bad category",
+                b"To: 123\nCategory: spam\n\nx".to_vec(),
+                Want::Err("bad Category: "),
             ),
             (
                 "bad send_after",

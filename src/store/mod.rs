@@ -49,15 +49,17 @@ mod outgoing;
 mod report;
 mod schema;
 mod series;
+mod verify;
 mod webhooks;
 
 pub use events::{
     Event, EventData, ModemEvent, MwiEvent, OptoutEvent, PartEvent, Pruned, ReportEvent, PRUNE_STEP,
 };
 pub use http::{Accepted, BatchOutcome, IdempotencyKey, TokenInfo, TokenRecord};
-pub use optout::{OptoutChange, OptoutEntry};
+pub use optout::{OptoutAction, OptoutChange, OptoutEntry};
 pub use report::{Percentiles, Report, ReportBy, ReportRow, CSV_HEADER, NO_GROUP};
 pub use series::{Series, SimSeries, MAX_BUCKETS};
+pub use verify::{CheckResult, CodeSent, NewCode, MAX_TRIES as VERIFY_MAX_TRIES};
 pub use webhooks::{
     consumer_name as webhook_consumer, DeliveryResult, NewWebhook, RetryState, WebhookDelivery,
     WebhookEndpoint,
@@ -136,6 +138,9 @@ pub enum StoreError {
     Open { path: PathBuf, message: String },
     #[error("the store is closed")]
     Closed,
+    /// A limit the caller set was reached (verification codes an hour).
+    #[error("{0}")]
+    RateLimited(String),
 }
 
 impl StoreError {
@@ -692,6 +697,8 @@ pub struct Store {
     /// (reports): WAL lets it read while the store thread writes, so a
     /// report does not hold up sends. One long read at a time.
     reader: Option<Arc<Mutex<Connection>>>,
+    /// Real texts of verification-code messages (memory only).
+    sealed: verify::Sealed,
 }
 
 impl fmt::Debug for Store {
@@ -789,6 +796,7 @@ impl Store {
             commits,
             last_event,
             reader,
+            sealed: verify::Sealed::default(),
         })
     }
 
@@ -907,8 +915,13 @@ impl Store {
     /// Messages with a part ready to go, highest priority first, and when to
     /// look again.
     pub async fn ready(&self, now: DateTime<Utc>, limit: usize) -> Result<ReadyBatch, StoreError> {
-        self.call(move |c| outgoing::ready(c, now, limit, &[]))
-            .await
+        let sealed = self.sealed.clone();
+        self.call(move |c| {
+            let mut batch = outgoing::ready(c, now, limit, &[])?;
+            sealed.unseal(c, &mut batch, now)?;
+            Ok(batch)
+        })
+        .await
     }
 
     /// As [`Store::ready`], leaving out the messages of the campaigns in
@@ -920,8 +933,13 @@ impl Store {
         limit: usize,
         held: Vec<i64>,
     ) -> Result<ReadyBatch, StoreError> {
-        self.call(move |c| outgoing::ready(c, now, limit, &held))
-            .await
+        let sealed = self.sealed.clone();
+        self.call(move |c| {
+            let mut batch = outgoing::ready(c, now, limit, &held)?;
+            sealed.unseal(c, &mut batch, now)?;
+            Ok(batch)
+        })
+        .await
     }
 
     // --- campaigns ----------------------------------------------------------
@@ -970,6 +988,31 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<CampaignView, StoreError> {
         self.call(move |c| campaign::act(c, id, action, now)).await
+    }
+
+    /// Stores a verification code (its hash) and queues its message, in one
+    /// transaction; refuses past the number's hourly limit.
+    pub async fn verify_create(
+        &self,
+        code: NewCode,
+        now: DateTime<Utc>,
+    ) -> Result<CodeSent, StoreError> {
+        let sealed = self.sealed.clone();
+        self.call(move |c| verify::create(c, &sealed, code, now))
+            .await
+    }
+
+    /// Checks a code's hash against the number's latest code: good once,
+    /// dead after [`VERIFY_MAX_TRIES`] wrong tries or past its expiry.
+    pub async fn verify_check(
+        &self,
+        number: &str,
+        candidate: [u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<CheckResult, StoreError> {
+        let n = number.to_string();
+        self.call(move |c| verify::check(c, &n, &candidate, now))
+            .await
     }
 
     /// The next concatenation reference for (sim, destination), 0..=255.
@@ -1478,12 +1521,36 @@ impl Store {
         r: ReceivedPdu,
         now: DateTime<Utc>,
     ) -> Result<ReceivedOutcome, StoreError> {
+        Ok(self.record_received_optout(r, None, now).await?.0)
+    }
+
+    /// [`Store::record_received`], and when the PDU is new and completes a
+    /// message, `optout` (an opt-out or re-subscribe keyword the caller
+    /// recognised in it) applied in the same transaction: the message and
+    /// its opt-out are durable together, and a PDU offered again after a
+    /// crash finds both done.
+    pub async fn record_received_optout(
+        &self,
+        r: ReceivedPdu,
+        optout: Option<OptoutAction>,
+        now: DateTime<Utc>,
+    ) -> Result<(ReceivedOutcome, Option<OptoutChange>), StoreError> {
         self.call(move |c| {
             let out = incoming::record_received(c, &r, now)?;
+            let mut change = None;
             if let Some(m) = &out.complete {
                 events::append(c, now, &EventData::Received(m.clone()))?;
+                change = match &optout {
+                    Some(OptoutAction::Out { number, keyword }) => {
+                        Some(optout::add(c, number, "sms", Some(keyword), now)?)
+                    }
+                    Some(OptoutAction::In { number, keyword }) => {
+                        Some(optout::remove(c, number, "sms", Some(keyword), now)?)
+                    }
+                    None => None,
+                };
             }
-            Ok(out)
+            Ok((out, change))
         })
         .await
     }

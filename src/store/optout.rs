@@ -25,6 +25,15 @@ pub struct OptoutEntry {
     pub created_at: String,
 }
 
+/// What a received keyword asks for, as the caller recognised it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OptoutAction {
+    /// Put `number` (normal form) on the list.
+    Out { number: String, keyword: String },
+    /// Take it off.
+    In { number: String, keyword: String },
+}
+
 /// What `add` / `remove` changed.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct OptoutChange {

@@ -1008,6 +1008,23 @@ pub(crate) fn cancel(
     Ok(MessageState::Cancelled)
 }
 
+/// Fails a queued message that cannot be sent at all (its parts not yet
+/// out are cancelled).
+pub(crate) fn fail_unsendable(
+    c: &Connection,
+    id: MessageId,
+    why: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "UPDATE outgoing_part SET state = 'cancelled', error = ?2
+         WHERE message_id = ?1 AND state IN ('pending', 'uncertain')",
+    )
+    .and_then(|mut s| s.execute(params![id, why]))
+    .map_err(StoreError::sql("fail parts"))?;
+    set_message_state(c, id, MessageState::Failed, Some(why), now)
+}
+
 /// Ends a queued message `skipped` with error "opted out": its parts not
 /// yet out are cancelled, so no part of it starts after this commits (a
 /// part already `sending` finishes; its message stays `skipped`).

@@ -509,7 +509,14 @@ pub fn exists(p: &Path) -> bool {
 // ---------------------------------------------------------------------------
 
 /// States a message does not leave on its own.
-pub const FINAL: [&str; 5] = ["sent", "delivered", "failed", "cancelled", "expired"];
+pub const FINAL: [&str; 6] = [
+    "sent",
+    "delivered",
+    "failed",
+    "cancelled",
+    "expired",
+    "skipped",
+];
 
 /// A number outside the simulated network, distinct per `i`, so every message
 /// of a test can be told apart on the network by its destination alone.
