@@ -221,7 +221,7 @@ async fn verification_codes_over_http() {
         json!("Your verification code is ******"),
         "{stored}"
     );
-    assert_eq!(stored["priority"], json!("high"), "{stored}");
+    assert_eq!(stored["priority"], json!("urgent"), "{stored}");
     let wrong = if code == "000000" { "000001" } else { "000000" };
     let check = |to: &str, code: &str| {
         let r = c.post("/api/v1/verify/check", &json!({"to": to, "code": code}));

@@ -152,9 +152,13 @@ pub enum Request {
     },
     /// Put a number on the suppression list (its queued marketing messages
     /// end `skipped`).
-    OptoutAdd { number: String },
+    OptoutAdd {
+        number: String,
+    },
     /// Take a number off the suppression list.
-    OptoutRemove { number: String },
+    OptoutRemove {
+        number: String,
+    },
     /// Send a verification code.
     VerifySend {
         to: String,
@@ -166,7 +170,10 @@ pub enum Request {
         text: Option<String>,
     },
     /// Check a verification code.
-    VerifyCheck { to: String, code: String },
+    VerifyCheck {
+        to: String,
+        code: String,
+    },
     /// Stream events until the client leaves: replays the events after `since` (none when absent), then follows.
     Watch {
         #[serde(default)]
