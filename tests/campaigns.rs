@@ -483,3 +483,96 @@ async fn the_cli_creates_and_steers_campaigns_and_sends_alerts_from_a_file() {
         assert_eq!(m["flash"], true);
     }
 }
+
+/// The state and error of the campaign's message to `to` (one per recipient).
+fn campaign_message(db: &std::path::Path, id: i64, to: &str) -> (i64, String, Option<String>) {
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open the database");
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    c.query_row(
+        "SELECT id, state, error FROM outgoing WHERE campaign = ?1 AND recipient = ?2",
+        rusqlite::params![id, to],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .expect("the recipient's campaign message")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_during_a_campaign_skips_the_rest_and_start_lets_new_campaigns_through() {
+    let (g, c) = start(50, "").await;
+    let fan = external(7);
+    // A campaign of 40 with the fan last; paused at once, so the fan's
+    // message is still queued when the STOP arrives.
+    let mut csv = String::from("to,name\n");
+    for i in 100..139 {
+        csv.push_str(&format!("{},N{i}\n", external(i)));
+    }
+    csv.push_str(&format!("{fan},Fan\n"));
+    let r = c.post(
+        "/api/v1/campaigns",
+        &json!({"name": "autumn", "text": "Hi {{name}}, 20% off", "csv": csv}),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_i64().unwrap();
+    let paused = c.post(&format!("/api/v1/campaigns/{id}/pause"), &json!({}));
+    assert_eq!(paused.status, 200);
+    let (mid, state, _) = campaign_message(&g.db, id, &fan);
+    assert!(state == "queued", "the fan's message is {state}");
+    let shown = g.ok(json!({"cmd": "show", "message": mid}));
+    assert_eq!(shown["category"], json!("marketing"), "{shown}");
+
+    // The fan answers STOP through the simulated network.
+    let mut events = g.watch_since(0);
+    g.net
+        .inject(&fan, &common::msisdn(0), "STOP")
+        .expect("inject STOP");
+    let ev = events.until(T, |e| e["type"] == json!("opted_out"));
+    assert_eq!(ev["number"], json!(fan), "{ev}");
+    let (_, state, error) = campaign_message(&g.db, id, &fan);
+    assert_eq!(state, "skipped");
+    assert_eq!(error.as_deref(), Some("opted out"));
+    let v = campaign(&c, id);
+    assert_eq!(v["skipped"], 1, "{v}");
+    let (counters, counted) = snapshot(&g.db, id);
+    assert_eq!(counters, counted);
+
+    // A transactional message still reaches the fan.
+    let notice = g.send(&fan, "your order has shipped");
+    g.wait_state(notice, "sent", T);
+
+    // Resumed, the campaign finishes without the fan.
+    let resumed = c.post(&format!("/api/v1/campaigns/{id}/resume"), &json!({}));
+    assert_eq!(resumed.status, 200);
+    let done = wait_campaign(&c, id, "done", |v| v["state"] == "done");
+    assert_eq!(done["skipped"], 1, "{done}");
+    assert_eq!(sum(&done), 40, "{done}");
+    let to_fan: Vec<String> = g
+        .net
+        .external_messages()
+        .iter()
+        .filter(|m| common::digits(&m.to) == common::digits(&fan))
+        .map(|m| m.text.clone())
+        .collect();
+    assert!(
+        !to_fan.iter().any(|t| t.contains("20% off")),
+        "a skipped campaign message went out: {to_fan:?}"
+    );
+    assert!(to_fan.iter().any(|t| t == "your order has shipped"));
+
+    // START: a new campaign reaches the fan again.
+    g.net
+        .inject(&fan, &common::msisdn(0), "start")
+        .expect("inject START");
+    events.until(T, |e| e["type"] == json!("opted_in"));
+    let r = c.post(
+        "/api/v1/campaigns",
+        &json!({"name": "welcome back", "text": "Welcome back {{name}}",
+            "recipients": [{"to": fan, "vars": {"name": "Fan"}}]}),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let id2 = r.json()["id"].as_i64().unwrap();
+    let done = wait_campaign(&c, id2, "done", |v| v["state"] == "done");
+    assert_eq!(done["skipped"], 0, "{done}");
+    let (m2, _, _) = campaign_message(&g.db, id2, &fan);
+    g.wait_state(m2, "sent", T);
+}

@@ -10,7 +10,6 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use tracing::info;
 
-use crate::campaign::Recipient;
 use crate::control::protocol::{CampaignArgs, ErrorCode, Request, SendArgs, PROTOCOL_VERSION};
 use crate::control::server::{Call, Peer};
 use crate::gateway::verify::{CheckRequest, VerifyRequest};
@@ -272,19 +271,12 @@ fn campaign_request(
             ))
         })?),
     };
-    let recipients = match (args.recipients, args.csv) {
-        (Some(list), None) => CampaignRecipients::List(
-            list.into_iter()
-                .map(|r| Recipient {
-                    to: r.to,
-                    vars: r.vars,
-                    row: String::new(),
-                })
-                .collect(),
-        ),
-        (None, Some(csv)) => CampaignRecipients::Csv(csv),
-        _ => return Err(invalid("give either recipients or csv")),
-    };
+    let recipients = CampaignRecipients::from_fields(
+        args.recipients
+            .map(|l| l.into_iter().map(|r| (r.to, r.vars)).collect()),
+        args.csv,
+    )
+    .map_err(fail)?;
     Ok(CampaignRequest {
         name: args.name,
         text: args.text,

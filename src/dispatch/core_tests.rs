@@ -1158,7 +1158,20 @@ async fn idle_means_idle_no_polling() {
     let mut r = rig(2, cfg(Strategy::LeastLoaded), |_, _| {}).await;
     let (_, state, _) = r.send_one("+3361", "hello").await;
     assert_eq!(state, MessageState::Sent);
-    let before = r.store.transactions();
+    // The pass that follows the send (campaigns, then ready messages: two
+    // store calls) may still be under way: wait until the count is still
+    // (the store thread answers in real time, the task runs on paused time).
+    let mut before = r.store.transactions();
+    loop {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        tokio::task::yield_now().await;
+        let now = r.store.transactions();
+        if now == before {
+            break;
+        }
+        before = now;
+    }
     // A day passes with nothing to do: the task must not look at the store.
     tokio::time::sleep(Duration::from_secs(86_400)).await;
     assert_eq!(r.store.transactions(), before, "no store calls while idle");

@@ -25,6 +25,31 @@ pub enum CampaignRecipients {
     Csv(String),
 }
 
+impl CampaignRecipients {
+    /// From a face's two optional fields, `recipients` (number and values)
+    /// or `csv`: exactly one must be given.
+    pub fn from_fields(
+        list: Option<Vec<(String, std::collections::BTreeMap<String, String>)>>,
+        csv: Option<String>,
+    ) -> Result<Self, GatewayError> {
+        match (list, csv) {
+            (Some(list), None) => Ok(CampaignRecipients::List(
+                list.into_iter()
+                    .map(|(to, vars)| Recipient {
+                        to,
+                        vars,
+                        row: String::new(),
+                    })
+                    .collect(),
+            )),
+            (None, Some(csv)) => Ok(CampaignRecipients::Csv(csv)),
+            _ => Err(GatewayError::Invalid(
+                "give either recipients or csv".into(),
+            )),
+        }
+    }
+}
+
 /// A campaign as a user asked for it, before validation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CampaignRequest {

@@ -14,7 +14,6 @@ use utoipa::ToSchema;
 use super::auth::need;
 use super::problem::{parse_json, ApiError, Body, Path, Problem};
 use super::AppState;
-use crate::campaign::Recipient;
 use crate::gateway::api::{Caller, Scope};
 use crate::gateway::{CampaignRecipients, CampaignRequest};
 use crate::store::{CampaignAction, CampaignView, CampaignWindow, Priority};
@@ -84,25 +83,11 @@ pub async fn create_campaign(
 ) -> Result<Response, ApiError> {
     need(&caller, Scope::Send)?;
     let b: CampaignBody = parse_json(&body)?;
-    let recipients = match (b.recipients, b.csv) {
-        (Some(list), None) => CampaignRecipients::List(
-            list.into_iter()
-                .map(|r| Recipient {
-                    to: r.to,
-                    vars: r.vars,
-                    row: String::new(),
-                })
-                .collect(),
-        ),
-        (None, Some(csv)) => CampaignRecipients::Csv(csv),
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                "give either recipients or csv",
-            ))
-        }
-    };
+    let recipients = CampaignRecipients::from_fields(
+        b.recipients
+            .map(|l| l.into_iter().map(|r| (r.to, r.vars)).collect()),
+        b.csv,
+    )?;
     let view = st
         .gw
         .campaign_create(CampaignRequest {
