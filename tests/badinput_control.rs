@@ -55,7 +55,7 @@ fn cases(n: usize, seed: u64) -> Vec<(Vec<u8>, bool)> {
         r#"{"cmd":"show"}"#,
         r#"{"cmd":"send","to":"+49"}"#,
         r#"{"cmd":"send","to":"abc","text":"x"}"#,
-        r#"{"cmd":"send","to":"+4915112345678","text":"x","priority":"urgent"}"#,
+        r#"{"cmd":"send","to":"+4915112345678","text":"x","priority":"critical"}"#,
         r#"{"cmd":"send","to":"+4915112345678","text":"x","validity":"forever"}"#,
         r#"{"cmd":"send","to":"+4915112345678","text":"x","send_after":"yesterday"}"#,
         r#"{"cmd":"send","to":"+4915112345678","text":"x","modem":"nope"}"#,
