@@ -352,7 +352,7 @@ async fn refused_requests_get_the_documented_codes() {
         ),
         (
             "bad priority",
-            br#"{"cmd":"send","to":"+4915112345678","text":"x","priority":"urgent"}"#.to_vec(),
+            br#"{"cmd":"send","to":"+4915112345678","text":"x","priority":"critical"}"#.to_vec(),
             "invalid",
         ),
         (
