@@ -80,10 +80,15 @@ fn main() {
 
     let mut csv = String::from("to,name,code\n");
     for i in 0..n {
-        csv.push_str(&format!("+4915{:09},Name{i},{}\n", 100_000_000 + i, 1000 + i % 9000));
+        csv.push_str(&format!(
+            "+4915{:09},Name{i},{}\n",
+            100_000_000 + i,
+            1000 + i % 9000
+        ));
     }
-    let body = json!({"name": "bench", "text": "Hello {{name}}, your code is {{code}}.", "csv": csv})
-        .to_string();
+    let body =
+        json!({"name": "bench", "text": "Hello {{name}}, your code is {{code}}.", "csv": csv})
+            .to_string();
     let (rss0, hwm0, _) = memory(rig.pid());
     let t = Instant::now();
     let (status, answer) = request(port, &token, "POST", "/api/v1/campaigns", &body);
@@ -93,8 +98,13 @@ fn main() {
     let id = created["id"].as_i64().expect("id");
     assert_eq!(created["total"], json!(n));
     let (rss1, hwm1, _) = memory(rig.pid());
-    println!("\n## create a campaign of {n} recipients from CSV ({} bytes of JSON)\n", body.len());
-    println!("| durable answer s | VmRSS MiB before / after | VmHWM MiB before / after | loadavg |");
+    println!(
+        "\n## create a campaign of {n} recipients from CSV ({} bytes of JSON)\n",
+        body.len()
+    );
+    println!(
+        "| durable answer s | VmRSS MiB before / after | VmHWM MiB before / after | loadavg |"
+    );
     println!("|---|---|---|---|");
     println!(
         "| {:.2} | {:.1} / {:.1} | {:.1} / {:.1} | {} |",

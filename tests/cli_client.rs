@@ -422,7 +422,15 @@ async fn every_client_command_through_the_binary() {
     assert_eq!(g.ok(json!({"cmd": "outbox", "limit": 1000})), before);
     for args in [
         &["send", "--text", "no destination"][..],
-        &["send", "--to", "+1", "--priority", "critical", "--text", "x"],
+        &[
+            "send",
+            "--to",
+            "+1",
+            "--priority",
+            "critical",
+            "--text",
+            "x",
+        ],
         &["show", "seven"],
         &["outbox", "--limit", "many"],
         &["frobnicate"],
