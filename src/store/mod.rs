@@ -46,9 +46,12 @@ mod http;
 mod incoming;
 mod optout;
 mod outgoing;
+#[cfg(test)]
+mod pgtest;
 mod report;
 mod schema;
 mod series;
+pub(crate) mod sql;
 mod verify;
 mod webhooks;
 
