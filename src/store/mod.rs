@@ -50,6 +50,7 @@ mod outgoing;
 mod pgtest;
 mod report;
 mod schema;
+mod schema_pg;
 mod series;
 pub(crate) mod sql;
 mod verify;

@@ -105,7 +105,12 @@ fn start() -> Result<Server, String> {
     let mut sh = Command::new("sh");
     sh.arg("-c").arg(script).arg("pg-watcher");
     if root {
-        sh.args(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]);
+        sh.args([
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+        ]);
     }
     let mut child = sh
         .arg(&pg_ctl)

@@ -347,9 +347,10 @@ impl Row for rusqlite::Row<'_> {
             ValueRef::Null => Value::Null,
             ValueRef::Integer(i) => Value::Int(i),
             ValueRef::Real(f) => Value::Real(f),
-            ValueRef::Text(t) => Value::Text(std::str::from_utf8(t).map_err(|e| {
-                DbError::Sqlite(rusqlite::Error::Utf8Error(column, e))
-            })?),
+            ValueRef::Text(t) => Value::Text(
+                std::str::from_utf8(t)
+                    .map_err(|e| DbError::Sqlite(rusqlite::Error::Utf8Error(column, e)))?,
+            ),
             ValueRef::Blob(b) => Value::Blob(b),
         })
     }
@@ -635,7 +636,10 @@ mod tests {
             ("SELECT ?1, ?2", "SELECT $1, $2"),
             ("SELECT ?, ?", "SELECT $1, $2"),
             ("SELECT '?1' || ?1", "SELECT '?1' || $1"),
-            ("SELECT \"a?\" FROM t WHERE x = ?12", "SELECT \"a?\" FROM t WHERE x = $12"),
+            (
+                "SELECT \"a?\" FROM t WHERE x = ?12",
+                "SELECT \"a?\" FROM t WHERE x = $12",
+            ),
             ("SELECT 1 -- why?\n, ?3", "SELECT 1 -- why?\n, $3"),
             ("", ""),
         ];
@@ -687,9 +691,11 @@ mod tests {
             .expect("sum");
         assert_eq!(sum, 50);
         let count: i64 = db
-            .query_one("SELECT COUNT(*) FROM t WHERE name = ?1", args!["row 2"], |r| {
-                r.get(0)
-            })
+            .query_one(
+                "SELECT COUNT(*) FROM t WHERE name = ?1",
+                args!["row 2"],
+                |r| r.get(0),
+            )
             .expect("count");
         assert_eq!(count, 1);
         let none: Option<i64> = db
@@ -703,7 +709,10 @@ mod tests {
         ));
         let bigger: i64 = db
             .query_one(
-                db.pick("SELECT MAX(?1, ?2)", "SELECT GREATEST(?1::BIGINT, ?2::BIGINT)"),
+                db.pick(
+                    "SELECT MAX(?1, ?2)",
+                    "SELECT GREATEST(?1::BIGINT, ?2::BIGINT)",
+                ),
                 args![3i64, 7i64],
                 |r| r.get(0),
             )
@@ -717,8 +726,13 @@ mod tests {
             )
             .expect("returning");
         assert_eq!(id, 42);
-        let wrong = db.query_one("SELECT name FROM t WHERE id = 1", args![], |r| r.get::<i64>(0));
-        assert!(matches!(wrong, Err(DbError::Type { column: 0, .. })), "{wrong:?}");
+        let wrong = db.query_one("SELECT name FROM t WHERE id = 1", args![], |r| {
+            r.get::<i64>(0)
+        });
+        assert!(
+            matches!(wrong, Err(DbError::Type { column: 0, .. })),
+            "{wrong:?}"
+        );
     }
 
     #[test]
