@@ -9,7 +9,7 @@
 use std::cell::Cell;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use super::sql::{args, Db, Dialect};
 use serde::{Deserialize, Serialize};
 
 use super::{from_ms, ms, InboxMessage, MessageId, OutgoingView, StoreError};
@@ -239,7 +239,7 @@ pub(crate) fn take_appended() -> bool {
 
 /// Appends one event in the caller's transaction.
 pub(crate) fn append(
-    c: &Connection,
+    c: &dyn Db,
     now: DateTime<Utc>,
     data: &EventData,
 ) -> Result<i64, StoreError> {
@@ -251,39 +251,54 @@ pub(crate) fn append(
         .get("data")
         .map(|d| d.to_string())
         .unwrap_or_else(|| "null".into());
-    c.prepare_cached("INSERT INTO event (type, at, data) VALUES (?1, ?2, ?3)")
-        .and_then(|mut s| s.execute(params![data.kind(), ms(now), body]))
+    let id = c
+        .query_one(
+            "INSERT INTO event (type, at, data) VALUES (?1, ?2, ?3) RETURNING id",
+            args![data.kind(), ms(now), &body],
+            |r| r.get(0),
+        )
         .map_err(StoreError::sql("append event"))?;
     APPENDED.with(|a| a.set(true));
-    Ok(c.last_insert_rowid())
+    Ok(id)
 }
 
 /// Events after `after`, oldest first, at most `limit`; only the `kinds`
 /// given (all when empty).
 pub(crate) fn after(
-    c: &Connection,
+    c: &dyn Db,
     after: i64,
     limit: usize,
     kinds: &[String],
 ) -> Result<Vec<Event>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows: Vec<(i64, String, i64, String)> = if kinds.is_empty() {
-        c.prepare_cached("SELECT id, type, at, data FROM event WHERE id > ?1 ORDER BY id LIMIT ?2")
-            .and_then(|mut s| {
-                s.query_map(params![after, limit], |r| r.try_into())
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            })
+    let row = |r: &dyn super::sql::Row| {
+        Ok((
+            r.get::<i64>(0)?,
+            r.get::<String>(1)?,
+            r.get::<i64>(2)?,
+            r.get::<String>(3)?,
+        ))
+    };
+    let rows = if kinds.is_empty() {
+        c.query(
+            "SELECT id, type, at, data FROM event WHERE id > ?1 ORDER BY id LIMIT ?2",
+            args![after, limit],
+            row,
+        )
     } else {
         let kinds = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
-        c.prepare_cached(
-            "SELECT id, type, at, data FROM event
-             WHERE id > ?1 AND type IN (SELECT value FROM json_each(?3))
-             ORDER BY id LIMIT ?2",
+        c.query(
+            c.pick(
+                "SELECT id, type, at, data FROM event
+                 WHERE id > ?1 AND type IN (SELECT value FROM json_each(?3))
+                 ORDER BY id LIMIT ?2",
+                "SELECT id, type, at, data FROM event
+                 WHERE id > ?1 AND type IN (SELECT json_array_elements_text(CAST(?3 AS json)))
+                 ORDER BY id LIMIT ?2",
+            ),
+            args![after, limit, &kinds],
+            row,
         )
-        .and_then(|mut s| {
-            s.query_map(params![after, limit, kinds], |r| r.try_into())
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        })
     }
     .map_err(StoreError::sql("read events"))?;
     rows.into_iter()
@@ -307,18 +322,22 @@ fn decode(id: i64, kind: &str, at: i64, data: &str) -> Result<Event, StoreError>
 }
 
 /// The id of the newest event (0 when the log is empty).
-pub(crate) fn last_id(c: &Connection) -> Result<i64, StoreError> {
-    c.prepare_cached("SELECT COALESCE(MAX(id), 0) FROM event")
-        .and_then(|mut s| s.query_row([], |r| r.get(0)))
-        .map_err(StoreError::sql("read last event"))
+pub(crate) fn last_id(c: &dyn Db) -> Result<i64, StoreError> {
+    c.query_one("SELECT COALESCE(MAX(id), 0) FROM event", args![], |r| {
+        r.get(0)
+    })
+    .map_err(StoreError::sql("read last event"))
 }
 
 /// A consumer's position: the last event it has handled. A consumer seen for
 /// the first time starts at the end of the log (it is not handed history).
-pub(crate) fn cursor(c: &Connection, name: &str, now: DateTime<Utc>) -> Result<i64, StoreError> {
+pub(crate) fn cursor(c: &dyn Db, name: &str, now: DateTime<Utc>) -> Result<i64, StoreError> {
     let found: Option<i64> = c
-        .prepare_cached("SELECT position FROM consumer WHERE name = ?1")
-        .and_then(|mut s| s.query_row([name], |r| r.get(0)).optional())
+        .query_opt(
+            "SELECT position FROM consumer WHERE name = ?1",
+            args![name],
+            |r| r.get(0),
+        )
         .map_err(StoreError::sql("read cursor"))?;
     if let Some(p) = found {
         return Ok(p);
@@ -330,29 +349,36 @@ pub(crate) fn cursor(c: &Connection, name: &str, now: DateTime<Utc>) -> Result<i
 
 /// Moves a consumer's cursor forward (never back).
 pub(crate) fn set_cursor(
-    c: &Connection,
+    c: &dyn Db,
     name: &str,
     position: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    c.prepare_cached(
-        "INSERT INTO consumer (name, position, updated_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (name) DO UPDATE SET position = MAX(position, excluded.position),
-             updated_at = excluded.updated_at",
+    c.execute(
+        c.pick(
+            "INSERT INTO consumer (name, position, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET
+                 position = MAX(consumer.position, excluded.position),
+                 updated_at = excluded.updated_at",
+            "INSERT INTO consumer (name, position, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET
+                 position = GREATEST(consumer.position, excluded.position),
+                 updated_at = excluded.updated_at",
+        ),
+        args![name, position, ms(now)],
     )
-    .and_then(|mut s| s.execute(params![name, position, ms(now)]))
     .map_err(StoreError::sql("write cursor"))?;
     Ok(())
 }
 
 /// Every consumer with its position.
-pub(crate) fn cursors(c: &Connection) -> Result<Vec<(String, i64)>, StoreError> {
-    c.prepare_cached("SELECT name, position FROM consumer ORDER BY name")
-        .and_then(|mut s| {
-            s.query_map([], |r| r.try_into())
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        })
-        .map_err(StoreError::sql("read cursors"))
+pub(crate) fn cursors(c: &dyn Db) -> Result<Vec<(String, i64)>, StoreError> {
+    c.query(
+        "SELECT name, position FROM consumer ORDER BY name",
+        args![],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .map_err(StoreError::sql("read cursors"))
 }
 
 /// What one pruning pass removed.
@@ -380,12 +406,10 @@ pub const PRUNE_STEP: i64 = 250;
 /// finished outgoing messages (with their parts), received messages and
 /// their PDUs, status reports, events and webhook delivery records. (The per-SIM send log prunes
 /// itself as it goes.)
-pub(crate) fn prune_step(c: &Connection, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError> {
+pub(crate) fn prune_step(c: &dyn Db, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError> {
     let cut = ms(cutoff);
     let run = |sql: &str, arg: i64| -> Result<u64, StoreError> {
-        c.prepare_cached(sql)
-            .and_then(|mut s| s.execute(params![arg, PRUNE_STEP]))
-            .map(|n| n as u64)
+        c.execute(sql, args![arg, PRUNE_STEP])
             .map_err(StoreError::sql("prune"))
     };
     let mut p = Pruned {
@@ -437,7 +461,11 @@ pub(crate) fn prune_step(c: &Connection, cutoff: DateTime<Utc>) -> Result<Pruned
 }
 
 /// Returns up to `pages` free pages to the file system (incremental vacuum).
-pub(crate) fn vacuum_step(c: &Connection, pages: u32) -> Result<(), StoreError> {
-    c.execute_batch(&format!("PRAGMA incremental_vacuum({pages})"))
+/// Nothing on PostgreSQL, whose autovacuum does this by itself.
+pub(crate) fn vacuum_step(c: &dyn Db, pages: u32) -> Result<(), StoreError> {
+    if c.dialect() == Dialect::Postgres {
+        return Ok(());
+    }
+    c.batch(&format!("PRAGMA incremental_vacuum({pages})"))
         .map_err(StoreError::sql("incremental vacuum"))
 }

@@ -52,6 +52,8 @@ mod report;
 mod schema;
 mod schema_pg;
 mod series;
+#[cfg(test)]
+mod shared_tests;
 pub(crate) mod sql;
 mod verify;
 mod webhooks;
@@ -79,6 +81,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use rusqlite::{Connection, ErrorCode};
+use sql::{Db, Dialect};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
@@ -145,6 +148,9 @@ pub enum StoreError {
     /// A limit the caller set was reached (verification codes an hour).
     #[error("{0}")]
     RateLimited(String),
+    /// The operation is not available on this store's engine.
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreError {
@@ -183,9 +189,27 @@ impl StoreError {
         }
     }
 
-    /// `map_err` helper: `.map_err(StoreError::sql("insert part"))`.
-    pub(crate) fn sql(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-        move |e| StoreError::from_sqlite(op, e)
+    /// `map_err` helper: `.map_err(StoreError::sql("insert part"))`, for
+    /// SQLite's errors and the portable layer's alike.
+    pub(crate) fn sql<E: Into<sql::DbError>>(op: &'static str) -> impl Fn(E) -> StoreError {
+        move |e| StoreError::from_db(op, e.into())
+    }
+
+    /// Maps an error of the portable layer: SQLite's as [`Self::from_sqlite`];
+    /// a lost PostgreSQL connection is [`StoreError::Unavailable`].
+    pub(crate) fn from_db(op: &'static str, e: sql::DbError) -> StoreError {
+        match e {
+            sql::DbError::Sqlite(e) => StoreError::from_sqlite(op, e),
+            sql::DbError::NoRow => StoreError::from_sqlite(op, rusqlite::Error::QueryReturnedNoRows),
+            sql::DbError::Pg(e) if e.is_closed() || e.as_db_error().is_none() => {
+                StoreError::Unavailable(format!("PostgreSQL connection lost ({op}: {e})"))
+            }
+            e => StoreError::Sql {
+                op,
+                code: None,
+                message: e.to_string(),
+            },
+        }
     }
 }
 
@@ -681,7 +705,7 @@ pub struct SimCounters {
 /// Runs on the store thread (or, given an error, does not run at all);
 /// returns whether it succeeded (to release or roll back its savepoint) and a
 /// closure that answers the caller once the fate of the batch is known.
-type Job = Box<dyn FnOnce(Result<&Connection, StoreError>) -> (bool, Reply) + Send>;
+type Job = Box<dyn FnOnce(Result<&dyn Db, StoreError>) -> (bool, Reply) + Send>;
 type Reply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 
 enum Request {
@@ -763,6 +787,73 @@ impl Store {
         Self::start(conn, path)
     }
 
+    /// Connects to the PostgreSQL database at `url`
+    /// (`postgresql://user:password@host:port/database`), migrates it and
+    /// starts the thread that owns the connection (the same group commit as
+    /// SQLite's: one transaction per batch, a savepoint per request).
+    ///
+    /// Foundation only: the operations written for both engines run on it
+    /// (see docs/cluster.md); the others answer [`StoreError::Unsupported`].
+    pub fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        let shown = PathBuf::from(redact_url(url));
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<i64, StoreError>>(1);
+        let (tx, rx) = mpsc::channel();
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&commits);
+        let (last_event, _) = tokio::sync::watch::channel(0);
+        let last_event = Arc::new(last_event);
+        let notify = Arc::clone(&last_event);
+        let url = url.to_string();
+        let open_err = {
+            let shown = shown.clone();
+            move |message: String| StoreError::Open {
+                path: shown.clone(),
+                message,
+            }
+        };
+        let fail = open_err.clone();
+        // The blocking client runs a runtime of its own: it lives on this
+        // thread, never on the caller's (which may be an async one).
+        let thread = std::thread::Builder::new()
+            .name("smsgate-store".into())
+            .spawn(move || {
+                let setup = sql::PgConn::connect(&url)
+                    .map_err(|e| fail(e.to_string()))
+                    .and_then(|conn| {
+                        schema_pg::migrate_pg(&conn)?;
+                        let last = events::last_id(&conn)?;
+                        Ok((conn, last))
+                    });
+                match setup {
+                    Ok((conn, last)) => {
+                        notify.send_replace(last);
+                        let _ = ready_tx.send(Ok(last));
+                        run(conn, rx, counter, notify)
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(|e| open_err(format!("cannot start the store thread: {e}")))?;
+        let started = ready_rx
+            .recv()
+            .map_err(|_| open_err("the store thread ended".into()))
+            .and_then(|r| r);
+        if let Err(e) = started {
+            let _ = thread.join();
+            return Err(e);
+        }
+        Ok(Store {
+            tx,
+            thread: Arc::new(Mutex::new(Some(thread))),
+            commits,
+            last_event,
+            reader: None,
+            sealed: verify::Sealed::default(),
+        })
+    }
+
     /// Migrates `conn` and starts the thread that owns it.
     fn start(mut conn: Connection, path: &Path) -> Result<Store, StoreError> {
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
@@ -837,13 +928,25 @@ impl Store {
         Ok(())
     }
 
-    /// Runs `f` on the store thread inside the current batch.
+    /// Runs `f` on the store thread inside the current batch: SQLite only
+    /// (the queries not yet written for both engines; on PostgreSQL they
+    /// answer [`StoreError::Unsupported`]).
     async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let rx = self.submit(f)?;
+        self.call_db(move |db| f(sqlite_only(db)?)).await
+    }
+
+    /// Runs `f` on the store thread inside the current batch, on either
+    /// engine.
+    async fn call_db<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        let rx = self.submit_db(f)?;
         // Test builds wait on a blocking thread: tokio's paused clock then
         // knows work is under way and does not jump ahead while the store
         // thread answers (the dispatcher's tests run on a paused clock).
@@ -856,12 +959,22 @@ impl Store {
         answer.map_err(|_| StoreError::Closed)?
     }
 
-    /// Queues `f` for the store thread; the receiver gets its answer after
-    /// the batch commits (or fails).
+    /// Queues `f` for the store thread (SQLite only, see [`Self::call`]).
+    #[cfg(test)]
     fn submit<T, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit_db(move |db| f(sqlite_only(db)?))
+    }
+
+    /// Queues `f` for the store thread; the receiver gets its answer after
+    /// the batch commits (or fails).
+    fn submit_db<T, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
         let job: Job = Box::new(move |conn| {
@@ -892,6 +1005,18 @@ impl Store {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.submit(f)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn submit_db_for_test<T, F>(
+        &self,
+        f: F,
+    ) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit_db(f)
     }
 
     #[cfg(test)]
@@ -1337,7 +1462,7 @@ impl Store {
         limit: usize,
         kinds: Vec<String>,
     ) -> Result<Vec<Event>, StoreError> {
-        self.call(move |c| events::after(c, after, limit, &kinds))
+        self.call_db(move |c| events::after(c, after, limit, &kinds))
             .await
     }
 
@@ -1347,13 +1472,13 @@ impl Store {
         data: EventData,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        self.call(move |c| events::append(c, now, &data)).await
+        self.call_db(move |c| events::append(c, now, &data)).await
     }
 
     /// A consumer's durable position; a new consumer starts at the end.
     pub async fn cursor(&self, name: &str, now: DateTime<Utc>) -> Result<i64, StoreError> {
         let name = name.to_string();
-        self.call(move |c| events::cursor(c, &name, now)).await
+        self.call_db(move |c| events::cursor(c, &name, now)).await
     }
 
     /// Moves a consumer's position forward.
@@ -1364,13 +1489,13 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let name = name.to_string();
-        self.call(move |c| events::set_cursor(c, &name, position, now))
+        self.call_db(move |c| events::set_cursor(c, &name, position, now))
             .await
     }
 
     /// Every consumer and its position.
     pub async fn cursors(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        self.call(events::cursors).await
+        self.call_db(events::cursors).await
     }
 
     /// Deletes what is older than `cutoff` (finished messages, received
@@ -1379,7 +1504,9 @@ impl Store {
     pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError> {
         let mut total = Pruned::default();
         loop {
-            let p = self.call(move |c| events::prune_step(c, cutoff)).await?;
+            let p = self
+                .call_db(move |c| events::prune_step(c, cutoff))
+                .await?;
             total.messages += p.messages;
             total.inbox += p.inbox;
             total.received_pdus += p.received_pdus;
@@ -1395,10 +1522,15 @@ impl Store {
         let mut before = i64::MAX;
         loop {
             let free: i64 = self
-                .call(|c| {
+                .call_db(|c| {
                     events::vacuum_step(c, 1024)?;
-                    c.query_row("PRAGMA freelist_count", [], |r| r.get(0))
-                        .map_err(StoreError::sql("freelist"))
+                    match c.dialect() {
+                        // PostgreSQL's autovacuum returns the space.
+                        Dialect::Postgres => Ok(0),
+                        Dialect::Sqlite => c
+                            .query_one("PRAGMA freelist_count", sql::args![], |r| r.get(0))
+                            .map_err(StoreError::sql("freelist")),
+                    }
                 })
                 .await?;
             if free == 0 || free >= before {
@@ -1673,8 +1805,8 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn run(
-    conn: Connection,
+fn run<C: Db>(
+    conn: C,
     rx: mpsc::Receiver<Request>,
     commits: Arc<AtomicU64>,
     last_event: Arc<tokio::sync::watch::Sender<i64>>,
@@ -1705,7 +1837,9 @@ fn run(
             }
         }
     }
-    let _ = conn.execute_batch("PRAGMA optimize");
+    if conn.dialect() == Dialect::Sqlite {
+        let _ = conn.batch("PRAGMA optimize");
+    }
     drop(conn);
     if let Some(ack) = closing {
         let _ = ack.send(());
@@ -1714,17 +1848,17 @@ fn run(
 
 /// One transaction for all `jobs`, each in its own savepoint. True when it
 /// committed.
-fn run_batch(conn: &Connection, jobs: Vec<Job>, commits: &AtomicU64) -> bool {
+fn run_batch(conn: &dyn Db, jobs: Vec<Job>, commits: &AtomicU64) -> bool {
     let mut jobs = jobs.into_iter();
     let mut done: Vec<Reply> = Vec::new();
     'transaction: loop {
         // A read-only database refuses a write lock; a deferred transaction
         // still serves reads, and writes then fail one request at a time.
         let begun = conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .or_else(|_| conn.execute_batch("BEGIN"));
+            .batch(conn.dialect().begin())
+            .or_else(|_| conn.batch("BEGIN"));
         if let Err(e) = begun {
-            let err = StoreError::from_sqlite("begin", e);
+            let err = StoreError::from_db("begin", e);
             for reply in done.drain(..) {
                 reply(Some(&err));
             }
@@ -1735,14 +1869,14 @@ fn run_batch(conn: &Connection, jobs: Vec<Job>, commits: &AtomicU64) -> bool {
             return false;
         }
         for job in jobs.by_ref() {
-            if let Err(e) = conn.execute_batch("SAVEPOINT request") {
+            if let Err(e) = conn.batch("SAVEPOINT request") {
                 // Cannot isolate this request: answer it with the error.
-                let (_, reply) = job(Err(StoreError::from_sqlite("savepoint", e)));
+                let (_, reply) = job(Err(StoreError::from_db("savepoint", e)));
                 reply(None);
                 continue;
             }
             let (ok, reply) = job(Ok(conn));
-            if conn.is_autocommit() {
+            if !conn.in_transaction() {
                 // SQLite rolled the whole transaction back (full disk, I/O):
                 // everything done so far in this batch is gone.
                 let err = StoreError::Unavailable(
@@ -1759,20 +1893,20 @@ fn run_batch(conn: &Connection, jobs: Vec<Job>, commits: &AtomicU64) -> bool {
             } else {
                 "ROLLBACK TO request; RELEASE request"
             };
-            if let Err(e) = conn.execute_batch(end) {
-                let err = StoreError::from_sqlite("savepoint end", e);
+            if let Err(e) = conn.batch(end) {
+                let err = StoreError::from_db("savepoint end", e);
                 for r in done.drain(..) {
                     r(Some(&err));
                 }
                 reply(Some(&err));
-                let _ = conn.execute_batch("ROLLBACK");
+                let _ = conn.batch("ROLLBACK");
                 continue 'transaction;
             }
             done.push(reply);
         }
         break;
     }
-    match conn.execute_batch("COMMIT") {
+    match conn.batch("COMMIT") {
         Ok(()) => {
             commits.fetch_add(1, Ordering::Relaxed);
             for reply in done {
@@ -1781,9 +1915,9 @@ fn run_batch(conn: &Connection, jobs: Vec<Job>, commits: &AtomicU64) -> bool {
             true
         }
         Err(e) => {
-            let err = StoreError::from_sqlite("commit", e);
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
+            let err = StoreError::from_db("commit", e);
+            if conn.in_transaction() {
+                let _ = conn.batch("ROLLBACK");
             }
             for reply in done {
                 reply(Some(&err));
@@ -1795,6 +1929,28 @@ fn run_batch(conn: &Connection, jobs: Vec<Job>, commits: &AtomicU64) -> bool {
 
 // ---------------------------------------------------------------------------
 // Helpers shared by the query files.
+
+/// A database URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) => {
+            let user = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// The SQLite connection under `db`, for the queries not yet written for
+/// both engines.
+fn sqlite_only(db: &dyn Db) -> Result<&Connection, StoreError> {
+    db.sqlite().ok_or(StoreError::Unsupported(
+        "this operation does not run on PostgreSQL yet (see docs/cluster.md)",
+    ))
+}
 
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()

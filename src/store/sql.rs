@@ -46,14 +46,6 @@ impl Dialect {
             Dialect::Postgres => "BEGIN",
         }
     }
-
-    /// The larger of two values (`MAX(a, b)` / `GREATEST(a, b)`).
-    pub(crate) fn greatest(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "MAX",
-            Dialect::Postgres => "GREATEST",
-        }
-    }
 }
 
 /// One parameter or one column value, borrowed where it can be.

@@ -487,16 +487,15 @@ pub(crate) fn set_setting(
 
 /// Deletes up to `step` delivery records older than `cutoff`.
 pub(crate) fn prune_step(
-    c: &Connection,
+    c: &dyn super::sql::Db,
     cutoff: DateTime<Utc>,
     step: i64,
 ) -> Result<u64, StoreError> {
-    c.prepare_cached(
+    c.execute(
         "DELETE FROM webhook_delivery WHERE id IN (SELECT id FROM webhook_delivery
            WHERE at < ?1 LIMIT ?2)",
+        super::sql::args![ms(cutoff), step],
     )
-    .and_then(|mut s| s.execute(params![ms(cutoff), step]))
-    .map(|n| n as u64)
     .map_err(StoreError::sql("prune webhook deliveries"))
 }
 
