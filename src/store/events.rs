@@ -8,8 +8,8 @@
 
 use std::cell::Cell;
 
-use chrono::{DateTime, Utc};
 use super::sql::{args, Db, Dialect};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{from_ms, ms, InboxMessage, MessageId, OutgoingView, StoreError};
@@ -238,11 +238,7 @@ pub(crate) fn take_appended() -> bool {
 }
 
 /// Appends one event in the caller's transaction.
-pub(crate) fn append(
-    c: &dyn Db,
-    now: DateTime<Utc>,
-    data: &EventData,
-) -> Result<i64, StoreError> {
+pub(crate) fn append(c: &dyn Db, now: DateTime<Utc>, data: &EventData) -> Result<i64, StoreError> {
     let value = serde_json::to_value(data).map_err(|e| StoreError::Invalid {
         field: "event",
         reason: e.to_string(),

@@ -81,8 +81,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use rusqlite::{Connection, ErrorCode};
-use sql::{Db, Dialect};
 use serde::Serialize;
+use sql::{Db, Dialect};
 use tokio::sync::oneshot;
 
 pub use crate::codec::MessageOptions;
@@ -200,7 +200,9 @@ impl StoreError {
     pub(crate) fn from_db(op: &'static str, e: sql::DbError) -> StoreError {
         match e {
             sql::DbError::Sqlite(e) => StoreError::from_sqlite(op, e),
-            sql::DbError::NoRow => StoreError::from_sqlite(op, rusqlite::Error::QueryReturnedNoRows),
+            sql::DbError::NoRow => {
+                StoreError::from_sqlite(op, rusqlite::Error::QueryReturnedNoRows)
+            }
             sql::DbError::Pg(e) if e.is_closed() || e.as_db_error().is_none() => {
                 StoreError::Unavailable(format!("PostgreSQL connection lost ({op}: {e})"))
             }
@@ -1504,9 +1506,7 @@ impl Store {
     pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError> {
         let mut total = Pruned::default();
         loop {
-            let p = self
-                .call_db(move |c| events::prune_step(c, cutoff))
-                .await?;
+            let p = self.call_db(move |c| events::prune_step(c, cutoff)).await?;
             total.messages += p.messages;
             total.inbox += p.inbox;
             total.received_pdus += p.received_pdus;
@@ -1545,13 +1545,13 @@ impl Store {
 
     /// Every webhook endpoint.
     pub async fn webhooks(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
-        self.call(webhooks::list).await
+        self.call_db(webhooks::list).await
     }
 
     /// One webhook endpoint.
     pub async fn webhook(&self, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
         let id = id.to_string();
-        self.call(move |c| webhooks::get(c, &id)).await
+        self.call_db(move |c| webhooks::get(c, &id)).await
     }
 
     /// Creates an API endpoint with its cursor at the end of the log.
@@ -1560,13 +1560,13 @@ impl Store {
         w: NewWebhook,
         now: DateTime<Utc>,
     ) -> Result<WebhookEndpoint, StoreError> {
-        self.call(move |c| webhooks::create(c, &w, now)).await
+        self.call_db(move |c| webhooks::create(c, &w, now)).await
     }
 
     /// Deletes an endpoint, its cursor and its records; false when absent.
     pub async fn webhook_delete(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_string();
-        self.call(move |c| webhooks::delete(c, &id)).await
+        self.call_db(move |c| webhooks::delete(c, &id)).await
     }
 
     /// Makes the configured endpoints exactly `wanted`; answers every
@@ -1576,7 +1576,7 @@ impl Store {
         wanted: Vec<NewWebhook>,
         now: DateTime<Utc>,
     ) -> Result<Vec<WebhookEndpoint>, StoreError> {
-        self.call(move |c| webhooks::sync_config(c, &wanted, now))
+        self.call_db(move |c| webhooks::sync_config(c, &wanted, now))
             .await
     }
 
@@ -1588,7 +1588,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let (id, reason) = (id.to_string(), reason.to_string());
-        self.call(move |c| webhooks::disable(c, &id, &reason, now))
+        self.call_db(move |c| webhooks::disable(c, &id, &reason, now))
             .await
     }
 
@@ -1600,13 +1600,13 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let id = id.to_string();
-        self.call(move |c| webhooks::rewind(c, &id, position, now))
+        self.call_db(move |c| webhooks::rewind(c, &id, position, now))
             .await
     }
 
     /// Records one delivery attempt.
     pub async fn webhook_record(&self, d: WebhookDelivery) -> Result<(), StoreError> {
-        self.call(move |c| webhooks::record(c, &d)).await
+        self.call_db(move |c| webhooks::record(c, &d)).await
     }
 
     /// An endpoint's latest attempts, newest first.
@@ -1616,14 +1616,14 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<WebhookDelivery>, StoreError> {
         let id = id.to_string();
-        self.call(move |c| webhooks::deliveries(c, &id, limit))
+        self.call_db(move |c| webhooks::deliveries(c, &id, limit))
             .await
     }
 
     /// A webhook setting made through the API.
     pub async fn webhook_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         let name = name.to_string();
-        self.call(move |c| webhooks::setting(c, &name)).await
+        self.call_db(move |c| webhooks::setting(c, &name)).await
     }
 
     /// Sets (or clears) a webhook setting.
@@ -1634,7 +1634,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let name = name.to_string();
-        self.call(move |c| webhooks::set_setting(c, &name, value.as_deref(), now))
+        self.call_db(move |c| webhooks::set_setting(c, &name, value.as_deref(), now))
             .await
     }
 
@@ -1645,7 +1645,7 @@ impl Store {
         after: i64,
     ) -> Result<Vec<RetryState>, StoreError> {
         let id = id.to_string();
-        self.call(move |c| webhooks::retry_state(c, &id, after))
+        self.call_db(move |c| webhooks::retry_state(c, &id, after))
             .await
     }
 

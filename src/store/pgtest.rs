@@ -209,3 +209,17 @@ pub(crate) fn database() -> Option<PgConn> {
     let url = url()?;
     Some(PgConn::connect(&url).unwrap_or_else(|e| panic!("connect to {url}: {e}")))
 }
+
+/// Runs `f` on a migrated in-memory SQLite database, then on a fresh,
+/// migrated PostgreSQL database (when a server runs; see [`url`]).
+pub(crate) fn on_both_engines(f: impl Fn(&dyn super::sql::Db)) {
+    let mut lite = rusqlite::Connection::open_in_memory().expect("memory db");
+    lite.execute_batch("PRAGMA foreign_keys=ON")
+        .expect("foreign keys");
+    super::schema::migrate(&mut lite).expect("migrate sqlite");
+    f(&lite);
+    if let Some(pg) = database() {
+        super::schema_pg::migrate_pg(&pg).expect("migrate postgres");
+        f(&pg);
+    }
+}

@@ -197,6 +197,18 @@ impl FromValue for i64 {
         }
     }
 }
+macro_rules! narrow_int {
+    ($($t:ty),+) => {$(
+        impl FromValue for $t {
+            const NAME: &'static str = stringify!($t);
+            fn from_value(v: Value<'_>) -> Option<Self> {
+                i64::from_value(v).and_then(|i| <$t>::try_from(i).ok())
+            }
+        }
+    )+};
+}
+narrow_int!(u8, u16, u32, u64, i32, usize);
+
 impl FromValue for bool {
     const NAME: &'static str = "boolean (integer)";
     fn from_value(v: Value<'_>) -> Option<Self> {

@@ -9,9 +9,9 @@
 //! retry is `crate::webhooks::schedule`'s).
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+use super::sql::{args, Db, Row, Value};
 use super::{events, from_ms, ms, StoreError};
 
 /// The consumer (cursor) name of an endpoint.
@@ -130,40 +130,51 @@ pub struct RetryState {
     pub next_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str =
-    "id, url, events, secret, flavour, source, disabled_at, disabled_reason, created_at";
-
-type Row = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<i64>,
-    Option<String>,
-    i64,
-);
-
-fn endpoint(r: Row) -> Result<WebhookEndpoint, StoreError> {
-    let (id, url, events, secret, flavour, source, disabled_at, disabled_reason, created_at) = r;
-    let events: Vec<String> = serde_json::from_str(&events).map_err(|_| StoreError::Corrupt {
-        field: "webhook.events",
-        value: events.clone(),
-    })?;
+fn endpoint(r: &dyn Row) -> Result<WebhookEndpoint, StoreError> {
+    let e = StoreError::sql("read webhook");
+    let events: String = r.get(2).map_err(&e)?;
+    let disabled_at: Option<i64> = r.get(6).map_err(&e)?;
+    let created_at: i64 = r.get(8).map_err(&e)?;
     Ok(WebhookEndpoint {
-        id,
-        url,
-        events,
-        secret,
-        flavour,
-        source,
+        id: r.get(0).map_err(&e)?,
+        url: r.get(1).map_err(&e)?,
+        events: serde_json::from_str(&events).map_err(|_| StoreError::Corrupt {
+            field: "webhook.events",
+            value: events.clone(),
+        })?,
+        secret: r.get(3).map_err(&e)?,
+        flavour: r.get(4).map_err(&e)?,
+        source: r.get(5).map_err(&e)?,
         disabled_at: disabled_at
             .map(|t| from_ms("webhook.disabled_at", t))
             .transpose()?,
-        disabled_reason,
+        disabled_reason: r.get(7).map_err(&e)?,
         created_at: from_ms("webhook.created_at", created_at)?,
     })
+}
+
+/// Reads every row with `f`, which may fail with a store error of its own.
+fn rows<T>(
+    c: &dyn Db,
+    op: &'static str,
+    sql: &str,
+    args: &[Value<'_>],
+    f: impl Fn(&dyn Row) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    let mut failed = None;
+    c.query_each(sql, args, &mut |r| {
+        match f(r) {
+            Ok(v) => out.push(v),
+            Err(e) => failed = failed.take().or(Some(e)),
+        }
+        Ok(())
+    })
+    .map_err(StoreError::sql(op))?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 fn events_json(events: &[String]) -> String {
@@ -171,51 +182,51 @@ fn events_json(events: &[String]) -> String {
 }
 
 /// Every endpoint, by id.
-pub(crate) fn list(c: &Connection) -> Result<Vec<WebhookEndpoint>, StoreError> {
-    let rows: Vec<Row> = c
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM webhook ORDER BY id"))
-        .and_then(|mut s| {
-            s.query_map([], |r| r.try_into())
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        })
-        .map_err(StoreError::sql("list webhooks"))?;
-    rows.into_iter().map(endpoint).collect()
+pub(crate) fn list(c: &dyn Db) -> Result<Vec<WebhookEndpoint>, StoreError> {
+    rows(
+        c,
+        "list webhooks",
+        "SELECT id, url, events, secret, flavour, source, disabled_at, disabled_reason,
+                created_at
+         FROM webhook ORDER BY id",
+        args![],
+        endpoint,
+    )
 }
 
 /// One endpoint.
-pub(crate) fn get(c: &Connection, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
-    let row: Option<Row> = c
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM webhook WHERE id = ?1"))
-        .and_then(|mut s| s.query_row([id], |r| r.try_into()).optional())
-        .map_err(StoreError::sql("read webhook"))?;
-    row.map(endpoint).transpose()
+pub(crate) fn get(c: &dyn Db, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
+    Ok(rows(
+        c,
+        "read webhook",
+        "SELECT id, url, events, secret, flavour, source, disabled_at, disabled_reason,
+                created_at
+         FROM webhook WHERE id = ?1",
+        args![id],
+        endpoint,
+    )?
+    .into_iter()
+    .next())
 }
 
-fn insert(
-    c: &Connection,
-    w: &NewWebhook,
-    source: &str,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+fn insert(c: &dyn Db, w: &NewWebhook, source: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
     let secret = w
         .secret
         .clone()
         .unwrap_or_else(|| w.fallback_secret.clone());
-    c.prepare_cached(
+    c.execute(
         "INSERT INTO webhook (id, url, events, secret, flavour, source, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            w.id,
-            w.url,
-            events_json(&w.events),
-            secret,
-            w.flavour,
+        args![
+            &w.id,
+            &w.url,
+            &events_json(&w.events),
+            &secret,
+            &w.flavour,
             source,
             ms(now)
-        ])
-    })
+        ],
+    )
     .map_err(StoreError::sql("insert webhook"))?;
     // A stale cursor of an earlier endpoint with this id must not replay
     // its history; the new endpoint starts at the end of the log.
@@ -224,16 +235,18 @@ fn insert(
     Ok(())
 }
 
-fn drop_cursor(c: &Connection, id: &str) -> Result<(), StoreError> {
-    c.prepare_cached("DELETE FROM consumer WHERE name = ?1")
-        .and_then(|mut s| s.execute([consumer_name(id)]))
-        .map_err(StoreError::sql("delete webhook cursor"))?;
+fn drop_cursor(c: &dyn Db, id: &str) -> Result<(), StoreError> {
+    c.execute(
+        "DELETE FROM consumer WHERE name = ?1",
+        args![&consumer_name(id)],
+    )
+    .map_err(StoreError::sql("delete webhook cursor"))?;
     Ok(())
 }
 
 /// Creates an API endpoint (and its cursor, at the end of the log).
 pub(crate) fn create(
-    c: &Connection,
+    c: &dyn Db,
     w: &NewWebhook,
     now: DateTime<Utc>,
 ) -> Result<WebhookEndpoint, StoreError> {
@@ -249,14 +262,15 @@ pub(crate) fn create(
 
 /// Deletes an endpoint with its cursor and delivery records; false when
 /// there was none.
-pub(crate) fn delete(c: &Connection, id: &str) -> Result<bool, StoreError> {
+pub(crate) fn delete(c: &dyn Db, id: &str) -> Result<bool, StoreError> {
     let n = c
-        .prepare_cached("DELETE FROM webhook WHERE id = ?1")
-        .and_then(|mut s| s.execute([id]))
+        .execute("DELETE FROM webhook WHERE id = ?1", args![id])
         .map_err(StoreError::sql("delete webhook"))?;
-    c.prepare_cached("DELETE FROM webhook_delivery WHERE webhook_id = ?1")
-        .and_then(|mut s| s.execute([id]))
-        .map_err(StoreError::sql("delete webhook deliveries"))?;
+    c.execute(
+        "DELETE FROM webhook_delivery WHERE webhook_id = ?1",
+        args![id],
+    )
+    .map_err(StoreError::sql("delete webhook deliveries"))?;
     drop_cursor(c, id)?;
     Ok(n > 0)
 }
@@ -266,7 +280,7 @@ pub(crate) fn delete(c: &Connection, id: &str) -> Result<bool, StoreError> {
 /// changed URL re-enables a disabled endpoint), and config endpoints no
 /// longer configured are deleted. API endpoints are not touched.
 pub(crate) fn sync_config(
-    c: &Connection,
+    c: &dyn Db,
     wanted: &[NewWebhook],
     now: DateTime<Utc>,
 ) -> Result<Vec<WebhookEndpoint>, StoreError> {
@@ -276,23 +290,21 @@ pub(crate) fn sync_config(
             Some(old) => {
                 let secret = w.secret.clone().unwrap_or(old.secret.clone());
                 let enable = old.url != w.url;
-                c.prepare_cached(
+                c.execute(
                     "UPDATE webhook SET url = ?2, events = ?3, secret = ?4, flavour = ?5,
                          source = 'config',
-                         disabled_at = CASE WHEN ?6 THEN NULL ELSE disabled_at END,
-                         disabled_reason = CASE WHEN ?6 THEN NULL ELSE disabled_reason END
+                         disabled_at = CASE WHEN ?6 = 1 THEN NULL ELSE disabled_at END,
+                         disabled_reason = CASE WHEN ?6 = 1 THEN NULL ELSE disabled_reason END
                      WHERE id = ?1",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        w.id,
-                        w.url,
-                        events_json(&w.events),
-                        secret,
-                        w.flavour,
+                    args![
+                        &w.id,
+                        &w.url,
+                        &events_json(&w.events),
+                        &secret,
+                        &w.flavour,
                         enable
-                    ])
-                })
+                    ],
+                )
                 .map_err(StoreError::sql("update webhook"))?;
             }
         }
@@ -308,16 +320,16 @@ pub(crate) fn sync_config(
 /// Disables an endpoint (410 Gone): its consumer stops until a replay or a
 /// new URL enables it again.
 pub(crate) fn disable(
-    c: &Connection,
+    c: &dyn Db,
     id: &str,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    c.prepare_cached(
+    c.execute(
         "UPDATE webhook SET disabled_at = ?2, disabled_reason = ?3
          WHERE id = ?1 AND disabled_at IS NULL",
+        args![id, ms(now), reason],
     )
-    .and_then(|mut s| s.execute(params![id, ms(now), reason]))
     .map_err(StoreError::sql("disable webhook"))?;
     Ok(())
 }
@@ -325,7 +337,7 @@ pub(crate) fn disable(
 /// Moves an endpoint's cursor to `position` (back or forward) and enables
 /// it: the events after `position` are delivered again.
 pub(crate) fn rewind(
-    c: &Connection,
+    c: &dyn Db,
     id: &str,
     position: i64,
     now: DateTime<Utc>,
@@ -336,64 +348,56 @@ pub(crate) fn rewind(
             reason: format!("no webhook endpoint {id:?}"),
         });
     }
-    c.prepare_cached(
+    c.execute(
         "INSERT INTO consumer (name, position, updated_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (name) DO UPDATE SET position = excluded.position,
              updated_at = excluded.updated_at",
+        args![&consumer_name(id), position, ms(now)],
     )
-    .and_then(|mut s| s.execute(params![consumer_name(id), position, ms(now)]))
     .map_err(StoreError::sql("rewind webhook cursor"))?;
-    c.prepare_cached("UPDATE webhook SET disabled_at = NULL, disabled_reason = NULL WHERE id = ?1")
-        .and_then(|mut s| s.execute([id]))
-        .map_err(StoreError::sql("enable webhook"))?;
+    c.execute(
+        "UPDATE webhook SET disabled_at = NULL, disabled_reason = NULL WHERE id = ?1",
+        args![id],
+    )
+    .map_err(StoreError::sql("enable webhook"))?;
     Ok(())
 }
 
 /// Records one attempt.
-pub(crate) fn record(c: &Connection, d: &WebhookDelivery) -> Result<(), StoreError> {
-    c.prepare_cached(
+pub(crate) fn record(c: &dyn Db, d: &WebhookDelivery) -> Result<(), StoreError> {
+    c.execute(
         "INSERT INTO webhook_delivery
            (webhook_id, event_id, attempt, result, status, error, duration_ms, at, next_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            d.webhook,
+        args![
+            &d.webhook,
             d.event_id,
             d.attempt,
             d.result.as_str(),
-            d.status,
-            d.error,
+            d.status.map(u32::from),
+            d.error.as_deref(),
             i64::try_from(d.duration_ms).unwrap_or(i64::MAX),
             ms(d.at),
             d.next_at.map(ms),
-        ])
-    })
+        ],
+    )
     .map_err(StoreError::sql("record webhook delivery"))?;
     Ok(())
 }
 
-type DeliveryRow = (
-    String,
-    i64,
-    u32,
-    String,
-    Option<u16>,
-    Option<String>,
-    i64,
-    i64,
-    Option<i64>,
-);
-
-fn delivery(r: DeliveryRow) -> Result<WebhookDelivery, StoreError> {
-    let (webhook, event_id, attempt, result, status, error, duration_ms, at, next_at) = r;
+fn delivery(r: &dyn Row) -> Result<WebhookDelivery, StoreError> {
+    let e = StoreError::sql("read webhook deliveries");
+    let result: String = r.get(3).map_err(&e)?;
+    let duration_ms: i64 = r.get(6).map_err(&e)?;
+    let at: i64 = r.get(7).map_err(&e)?;
+    let next_at: Option<i64> = r.get(8).map_err(&e)?;
     Ok(WebhookDelivery {
-        webhook,
-        event_id,
-        attempt,
+        webhook: r.get(0).map_err(&e)?,
+        event_id: r.get(1).map_err(&e)?,
+        attempt: r.get(2).map_err(&e)?,
         result: DeliveryResult::parse(&result)?,
-        status,
-        error,
+        status: r.get(4).map_err(&e)?,
+        error: r.get(5).map_err(&e)?,
         duration_ms: u64::try_from(duration_ms).unwrap_or(0),
         at: from_ms("webhook_delivery.at", at)?,
         next_at: next_at
@@ -404,97 +408,83 @@ fn delivery(r: DeliveryRow) -> Result<WebhookDelivery, StoreError> {
 
 /// The endpoint's most recent attempts, newest first.
 pub(crate) fn deliveries(
-    c: &Connection,
+    c: &dyn Db,
     id: &str,
     limit: usize,
 ) -> Result<Vec<WebhookDelivery>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows: Vec<DeliveryRow> = c
-        .prepare_cached(
-            "SELECT webhook_id, event_id, attempt, result, status, error, duration_ms, at, next_at
-             FROM webhook_delivery WHERE webhook_id = ?1 ORDER BY id DESC LIMIT ?2",
-        )
-        .and_then(|mut s| {
-            s.query_map(params![id, limit], |r| r.try_into())
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        })
-        .map_err(StoreError::sql("read webhook deliveries"))?;
-    rows.into_iter().map(delivery).collect()
+    rows(
+        c,
+        "read webhook deliveries",
+        "SELECT webhook_id, event_id, attempt, result, status, error, duration_ms, at, next_at
+         FROM webhook_delivery WHERE webhook_id = ?1 ORDER BY id DESC LIMIT ?2",
+        args![id, limit],
+        delivery,
+    )
 }
 
 /// The events after `after` whose last attempt failed: where each one's
 /// schedule stands (read by a consumer when it starts).
-pub(crate) fn retry_state(
-    c: &Connection,
-    id: &str,
-    after: i64,
-) -> Result<Vec<RetryState>, StoreError> {
-    let rows: Vec<(i64, u32, Option<i64>)> = c
-        .prepare_cached(
-            "SELECT d.event_id, d.attempt, d.next_at FROM webhook_delivery d
-             WHERE d.webhook_id = ?1 AND d.event_id > ?2 AND d.result = 'failed'
-               AND d.id = (SELECT MAX(id) FROM webhook_delivery e
-                           WHERE e.webhook_id = d.webhook_id AND e.event_id = d.event_id)
-             ORDER BY d.event_id",
-        )
-        .and_then(|mut s| {
-            s.query_map(params![id, after], |r| r.try_into())
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        })
-        .map_err(StoreError::sql("read webhook retries"))?;
-    rows.into_iter()
-        .map(|(event_id, attempts, next_at)| {
+pub(crate) fn retry_state(c: &dyn Db, id: &str, after: i64) -> Result<Vec<RetryState>, StoreError> {
+    rows(
+        c,
+        "read webhook retries",
+        "SELECT d.event_id, d.attempt, d.next_at FROM webhook_delivery d
+         WHERE d.webhook_id = ?1 AND d.event_id > ?2 AND d.result = 'failed'
+           AND d.id = (SELECT MAX(id) FROM webhook_delivery e
+                       WHERE e.webhook_id = d.webhook_id AND e.event_id = d.event_id)
+         ORDER BY d.event_id",
+        args![id, after],
+        |r| {
+            let e = StoreError::sql("read webhook retries");
+            let next_at: Option<i64> = r.get(2).map_err(&e)?;
             Ok(RetryState {
-                event_id,
-                attempts,
+                event_id: r.get(0).map_err(&e)?,
+                attempts: r.get(1).map_err(&e)?,
                 next_at: next_at
                     .map(|t| from_ms("webhook_delivery.next_at", t))
                     .transpose()?,
             })
-        })
-        .collect()
+        },
+    )
 }
 
 /// A webhook setting made through the API (`None` when never set).
-pub(crate) fn setting(c: &Connection, name: &str) -> Result<Option<String>, StoreError> {
-    c.prepare_cached("SELECT value FROM webhook_setting WHERE name = ?1")
-        .and_then(|mut s| s.query_row([name], |r| r.get(0)).optional())
-        .map_err(StoreError::sql("read webhook setting"))
+pub(crate) fn setting(c: &dyn Db, name: &str) -> Result<Option<String>, StoreError> {
+    c.query_opt(
+        "SELECT value FROM webhook_setting WHERE name = ?1",
+        args![name],
+        |r| r.get(0),
+    )
+    .map_err(StoreError::sql("read webhook setting"))
 }
 
 /// Sets (or, with `None`, clears) a webhook setting.
 pub(crate) fn set_setting(
-    c: &Connection,
+    c: &dyn Db,
     name: &str,
     value: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     match value {
-        Some(v) => c
-            .prepare_cached(
-                "INSERT INTO webhook_setting (name, value, updated_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value,
-                     updated_at = excluded.updated_at",
-            )
-            .and_then(|mut s| s.execute(params![name, v, ms(now)])),
-        None => c
-            .prepare_cached("DELETE FROM webhook_setting WHERE name = ?1")
-            .and_then(|mut s| s.execute([name])),
+        Some(v) => c.execute(
+            "INSERT INTO webhook_setting (name, value, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value,
+                 updated_at = excluded.updated_at",
+            args![name, v, ms(now)],
+        ),
+        None => c.execute("DELETE FROM webhook_setting WHERE name = ?1", args![name]),
     }
     .map_err(StoreError::sql("write webhook setting"))?;
     Ok(())
 }
 
 /// Deletes up to `step` delivery records older than `cutoff`.
-pub(crate) fn prune_step(
-    c: &dyn super::sql::Db,
-    cutoff: DateTime<Utc>,
-    step: i64,
-) -> Result<u64, StoreError> {
+pub(crate) fn prune_step(c: &dyn Db, cutoff: DateTime<Utc>, step: i64) -> Result<u64, StoreError> {
     c.execute(
         "DELETE FROM webhook_delivery WHERE id IN (SELECT id FROM webhook_delivery
            WHERE at < ?1 LIMIT ?2)",
-        super::sql::args![ms(cutoff), step],
+        args![ms(cutoff), step],
     )
     .map_err(StoreError::sql("prune webhook deliveries"))
 }
@@ -502,12 +492,6 @@ pub(crate) fn prune_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn conn() -> Connection {
-        let mut c = Connection::open_in_memory().expect("open");
-        super::super::schema::migrate(&mut c).expect("migrate");
-        c
-    }
 
     fn new(id: &str, url: &str, secret: Option<&str>) -> NewWebhook {
         NewWebhook {
@@ -536,12 +520,17 @@ mod tests {
 
     #[test]
     fn sync_creates_updates_and_removes_config_endpoints_only() {
-        let c = conn();
+        crate::store::pgtest::on_both_engines(
+            sync_creates_updates_and_removes_config_endpoints_only_on,
+        );
+    }
+
+    fn sync_creates_updates_and_removes_config_endpoints_only_on(c: &dyn Db) {
         let now = Utc::now();
-        create(&c, &new("wh_api", "http://x/api", None), now).expect("api");
-        let got = sync_config(&c, &[new("a", "http://x/1", None)], now).expect("sync");
+        create(c, &new("wh_api", "http://x/api", None), now).expect("api");
+        let got = sync_config(c, &[new("a", "http://x/1", None)], now).expect("sync");
         assert_eq!(got.len(), 2);
-        let a = get(&c, "a").expect("get").expect("a");
+        let a = get(c, "a").expect("get").expect("a");
         assert_eq!(
             a.secret, "whsec_fallback",
             "a new endpoint takes the fallback"
@@ -549,28 +538,33 @@ mod tests {
         assert_eq!(a.source, "config");
         // A second sync keeps the stored secret when none is configured,
         // and re-enables on a new URL.
-        disable(&c, "a", "410 Gone", now).expect("disable");
+        disable(c, "a", "410 Gone", now).expect("disable");
         let mut again = new("a", "http://x/1", None);
         again.fallback_secret = "whsec_other".into();
-        sync_config(&c, &[again.clone()], now).expect("sync");
-        let a = get(&c, "a").expect("get").expect("a");
+        sync_config(c, &[again.clone()], now).expect("sync");
+        let a = get(c, "a").expect("get").expect("a");
         assert_eq!(a.secret, "whsec_fallback");
         assert!(a.disabled_at.is_some(), "same URL: stays disabled");
         again.url = "http://x/2".into();
-        sync_config(&c, &[again], now).expect("sync");
-        assert!(get(&c, "a").expect("get").expect("a").disabled_at.is_none());
+        sync_config(c, &[again], now).expect("sync");
+        assert!(get(c, "a").expect("get").expect("a").disabled_at.is_none());
         // Dropped from the config: gone, with its cursor; the API one stays.
-        sync_config(&c, &[], now).expect("sync");
-        let ids: Vec<String> = list(&c).expect("list").into_iter().map(|w| w.id).collect();
+        sync_config(c, &[], now).expect("sync");
+        let ids: Vec<String> = list(c).expect("list").into_iter().map(|w| w.id).collect();
         assert_eq!(ids, vec!["wh_api".to_string()]);
-        let cursors = events::cursors(&c).expect("cursors");
+        let cursors = events::cursors(c).expect("cursors");
         assert_eq!(cursors.len(), 1, "{cursors:?}");
     }
 
     #[test]
     fn retry_state_is_the_last_attempt_of_events_still_failing() {
-        let c = conn();
-        create(&c, &new("a", "http://x", None), Utc::now()).expect("create");
+        crate::store::pgtest::on_both_engines(
+            retry_state_is_the_last_attempt_of_events_still_failing_on,
+        );
+    }
+
+    fn retry_state_is_the_last_attempt_of_events_still_failing_on(c: &dyn Db) {
+        create(c, &new("a", "http://x", None), Utc::now()).expect("create");
         for d in [
             attempt(5, 1, DeliveryResult::Failed),
             attempt(5, 2, DeliveryResult::Ok),
@@ -579,65 +573,74 @@ mod tests {
             attempt(7, 1, DeliveryResult::GaveUp),
             attempt(3, 1, DeliveryResult::Failed),
         ] {
-            record(&c, &d).expect("record");
+            record(c, &d).expect("record");
         }
-        let state = retry_state(&c, "a", 4).expect("state");
+        let state = retry_state(c, "a", 4).expect("state");
         assert_eq!(state.len(), 1, "{state:?}");
         assert_eq!((state[0].event_id, state[0].attempts), (6, 2));
-        let recent = deliveries(&c, "a", 2).expect("deliveries");
+        let recent = deliveries(c, "a", 2).expect("deliveries");
         assert_eq!(recent.len(), 2);
         assert_eq!(recent[0].event_id, 3, "newest first");
     }
 
     #[test]
     fn settings_are_set_replaced_and_cleared() {
-        let c = conn();
+        crate::store::pgtest::on_both_engines(settings_are_set_replaced_and_cleared_on);
+    }
+
+    fn settings_are_set_replaced_and_cleared_on(c: &dyn Db) {
         let now = Utc::now();
-        assert_eq!(setting(&c, "signing_key").expect("read"), None);
-        set_setting(&c, "signing_key", Some("a"), now).expect("set");
-        set_setting(&c, "signing_key", Some("b"), now).expect("replace");
+        assert_eq!(setting(c, "signing_key").expect("read"), None);
+        set_setting(c, "signing_key", Some("a"), now).expect("set");
+        set_setting(c, "signing_key", Some("b"), now).expect("replace");
         assert_eq!(
-            setting(&c, "signing_key").expect("read").as_deref(),
+            setting(c, "signing_key").expect("read").as_deref(),
             Some("b")
         );
-        set_setting(&c, "signing_key", None, now).expect("clear");
-        assert_eq!(setting(&c, "signing_key").expect("read"), None);
+        set_setting(c, "signing_key", None, now).expect("clear");
+        assert_eq!(setting(c, "signing_key").expect("read"), None);
     }
 
     #[test]
     fn pruning_takes_only_old_records() {
-        let c = conn();
+        crate::store::pgtest::on_both_engines(pruning_takes_only_old_records_on);
+    }
+
+    fn pruning_takes_only_old_records_on(c: &dyn Db) {
         let now = Utc::now();
         let mut old = attempt(1, 1, DeliveryResult::Ok);
         old.at = now - chrono::TimeDelta::days(100);
-        record(&c, &old).expect("old");
-        record(&c, &attempt(2, 1, DeliveryResult::Ok)).expect("new");
+        record(c, &old).expect("old");
+        record(c, &attempt(2, 1, DeliveryResult::Ok)).expect("new");
         let cutoff = now - chrono::TimeDelta::days(90);
-        assert_eq!(prune_step(&c, cutoff, 10).expect("prune"), 1);
-        assert_eq!(prune_step(&c, cutoff, 10).expect("again"), 0);
-        let left = deliveries(&c, "a", 10).expect("left");
+        assert_eq!(prune_step(c, cutoff, 10).expect("prune"), 1);
+        assert_eq!(prune_step(c, cutoff, 10).expect("again"), 0);
+        let left = deliveries(c, "a", 10).expect("left");
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].event_id, 2);
         // The store's pruning pass counts them.
-        let p = events::prune_step(&c, cutoff).expect("pass");
+        let p = events::prune_step(c, cutoff).expect("pass");
         assert_eq!(p.webhook_deliveries, 0);
     }
 
     #[test]
     fn rewind_moves_the_cursor_back_and_enables() {
-        let c = conn();
+        crate::store::pgtest::on_both_engines(rewind_moves_the_cursor_back_and_enables_on);
+    }
+
+    fn rewind_moves_the_cursor_back_and_enables_on(c: &dyn Db) {
         let now = Utc::now();
-        create(&c, &new("a", "http://x", None), now).expect("create");
-        events::set_cursor(&c, &consumer_name("a"), 40, now).expect("forward");
-        disable(&c, "a", "410", now).expect("disable");
-        rewind(&c, "a", 10, now).expect("rewind");
+        create(c, &new("a", "http://x", None), now).expect("create");
+        events::set_cursor(c, &consumer_name("a"), 40, now).expect("forward");
+        disable(c, "a", "410", now).expect("disable");
+        rewind(c, "a", 10, now).expect("rewind");
         assert_eq!(
-            events::cursor(&c, &consumer_name("a"), now).expect("cursor"),
+            events::cursor(c, &consumer_name("a"), now).expect("cursor"),
             10
         );
-        assert!(get(&c, "a").expect("get").expect("a").disabled_at.is_none());
-        assert!(rewind(&c, "nope", 1, now).is_err());
-        assert!(delete(&c, "a").expect("delete"));
-        assert!(!delete(&c, "a").expect("delete again"));
+        assert!(get(c, "a").expect("get").expect("a").disabled_at.is_none());
+        assert!(rewind(c, "nope", 1, now).is_err());
+        assert!(delete(c, "a").expect("delete"));
+        assert!(!delete(c, "a").expect("delete again"));
     }
 }
