@@ -1439,7 +1439,7 @@ impl Store {
         until: DateTime<Utc>,
         step_ms: i64,
     ) -> Result<Series, StoreError> {
-        self.call(move |c| series::series(c, start, until, step_ms))
+        self.call_db(move |c| series::series(c, start, until, step_ms))
             .await
     }
 

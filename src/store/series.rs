@@ -15,9 +15,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
 use serde::Serialize;
 
+use super::sql::{args, Db, Value};
 use super::{ms, rfc3339_ms, StoreError};
 
 /// The parts one SIM sent, per bucket.
@@ -78,7 +78,7 @@ fn bump(v: &mut [u64], b: Option<usize>) {
 /// Counts in buckets of `step_ms` from `start` (rounded down to a multiple
 /// of the step) to `until`.
 pub(crate) fn series(
-    c: &Connection,
+    c: &dyn Db,
     start: DateTime<Utc>,
     until: DateTime<Utc>,
     step_ms: i64,
@@ -112,25 +112,27 @@ pub(crate) fn series(
     // Parts per SIM: one index range of send_log per known SIM.
     let sql = StoreError::sql("series: parts per SIM");
     let sims: Vec<(String, Option<String>)> = c
-        .prepare_cached("SELECT sim, last_modem FROM sim ORDER BY sim")
-        .and_then(|mut s| {
-            s.query_map([], |r| r.try_into())
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        })
+        .query(
+            "SELECT sim, last_modem FROM sim ORDER BY sim",
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .map_err(&sql)?;
     let mut per_sim = Vec::new();
-    let mut sends = c
-        .prepare_cached("SELECT at FROM send_log WHERE sim = ?1 AND at >= ?2 AND at <= ?3")
-        .map_err(&sql)?;
     for (sim, modem) in sims {
         let mut parts = zeros();
-        let mut rows = sends.query(params![sim, start, end]).map_err(&sql)?;
         let mut any = false;
-        while let Some(r) = rows.next().map_err(&sql)? {
-            let at: i64 = r.get(0).map_err(&sql)?;
-            bump(&mut parts, bucket(at, start, step_ms, n));
-            any = true;
-        }
+        c.query_each(
+            "SELECT at FROM send_log WHERE sim = ?1 AND at >= ?2 AND at <= ?3",
+            args![&sim, start, end],
+            &mut |r| {
+                let at: i64 = r.get(0)?;
+                bump(&mut parts, bucket(at, start, step_ms, n));
+                any = true;
+                Ok(())
+            },
+        )
+        .map_err(&sql)?;
         if any {
             per_sim.push(SimSeries { sim, modem, parts });
         }
@@ -144,51 +146,51 @@ pub(crate) fn series(
     let mut sent_with_report = zeros();
     let mut delivered = zeros();
     let (lo, hi): (Option<i64>, Option<i64>) = c
-        .prepare_cached(
+        .query_one(
             "SELECT MIN(id), MAX(id) FROM outgoing WHERE created_at >= ?1 AND created_at <= ?2",
+            args![start, end],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .and_then(|mut s| s.query_row(params![start, end], |r| r.try_into()))
         .map_err(&sql)?;
     // message id → (parts, parts sent)
     let mut folded: HashMap<i64, (u32, u32)> = HashMap::new();
     if let (Some(lo), Some(hi)) = (lo, hi) {
-        let mut parts = c
-            .prepare_cached(
-                "SELECT message_id, sent_at IS NOT NULL FROM outgoing_part
-                 WHERE message_id >= ?1 AND message_id <= ?2",
-            )
-            .map_err(&sql)?;
-        let mut rows = parts.query(params![lo, hi]).map_err(&sql)?;
-        while let Some(r) = rows.next().map_err(&sql)? {
-            let id: i64 = r.get(0).map_err(&sql)?;
-            let sent: bool = r.get(1).map_err(&sql)?;
-            let f = folded.entry(id).or_default();
-            f.0 += 1;
-            f.1 += u32::from(sent);
-        }
-    }
-    let mut msgs = c
-        .prepare_cached(
-            "SELECT id, created_at, state, report FROM outgoing
-             WHERE created_at >= ?1 AND created_at <= ?2",
+        c.query_each(
+            "SELECT message_id, sent_at IS NOT NULL FROM outgoing_part
+             WHERE message_id >= ?1 AND message_id <= ?2",
+            args![lo, hi],
+            &mut |r| {
+                let id: i64 = r.get(0)?;
+                let sent: bool = r.get(1)?;
+                let f = folded.entry(id).or_default();
+                f.0 += 1;
+                f.1 += u32::from(sent);
+                Ok(())
+            },
         )
         .map_err(&sql)?;
-    let mut rows = msgs.query(params![start, end]).map_err(&sql)?;
-    while let Some(r) = rows.next().map_err(&sql)? {
-        let id: i64 = r.get(0).map_err(&sql)?;
-        let created: i64 = r.get(1).map_err(&sql)?;
-        let b = bucket(created, start, step_ms, n);
-        bump(&mut queued, b);
-        let wants_report: bool = r.get(3).map_err(&sql)?;
-        let (parts, sent) = folded.get(&id).copied().unwrap_or_default();
-        if wants_report && parts > 0 && sent == parts {
-            bump(&mut sent_with_report, b);
-            if r.get_ref(2).map_err(&sql)?.as_str() == Ok("delivered") {
-                bump(&mut delivered, b);
-            }
-        }
     }
-    drop(rows);
+    c.query_each(
+        "SELECT id, created_at, state, report FROM outgoing
+         WHERE created_at >= ?1 AND created_at <= ?2",
+        args![start, end],
+        &mut |r| {
+            let id: i64 = r.get(0)?;
+            let created: i64 = r.get(1)?;
+            let b = bucket(created, start, step_ms, n);
+            bump(&mut queued, b);
+            let wants_report: bool = r.get(3)?;
+            let (parts, sent) = folded.get(&id).copied().unwrap_or_default();
+            if wants_report && parts > 0 && sent == parts {
+                bump(&mut sent_with_report, b);
+                if r.value(2)? == Value::Text("delivered") {
+                    bump(&mut delivered, b);
+                }
+            }
+            Ok(())
+        },
+    )
+    .map_err(&sql)?;
     let delivery_rate = sent_with_report
         .iter()
         .zip(&delivered)
@@ -198,16 +200,16 @@ pub(crate) fn series(
     // Received messages.
     let sql = StoreError::sql("series: received");
     let mut received = zeros();
-    let mut stmt = c
-        .prepare_cached(
-            "SELECT received_at FROM inbox WHERE received_at >= ?1 AND received_at <= ?2",
-        )
-        .map_err(&sql)?;
-    let mut rows = stmt.query(params![start, end]).map_err(&sql)?;
-    while let Some(r) = rows.next().map_err(&sql)? {
-        let at: i64 = r.get(0).map_err(&sql)?;
-        bump(&mut received, bucket(at, start, step_ms, n));
-    }
+    c.query_each(
+        "SELECT received_at FROM inbox WHERE received_at >= ?1 AND received_at <= ?2",
+        args![start, end],
+        &mut |r| {
+            let at: i64 = r.get(0)?;
+            bump(&mut received, bucket(at, start, step_ms, n));
+            Ok(())
+        },
+    )
+    .map_err(&sql)?;
 
     Ok(Series {
         start: rfc3339_ms("start", start)?,
@@ -237,7 +239,15 @@ mod tests {
 
     /// A message queued at `at` s, sent whole through `sim` (`modem`) with
     /// MR `mr` at `sent` s; `report` asks for a status report.
-    fn sent(c: &Connection, modem: &str, sim: &str, mr: u8, at: i64, sent: i64, report: bool) {
+    fn sent(
+        c: &rusqlite::Connection,
+        modem: &str,
+        sim: &str,
+        mr: u8,
+        at: i64,
+        sent: i64,
+        report: bool,
+    ) {
         let mut m = msg("+491701111111", 1);
         m.report = report;
         let id = enqueue(c, &m, t(at)).expect("enqueue").id;
@@ -246,7 +256,7 @@ mod tests {
         part_sent(c, id, 1, mr, t(sent)).expect("sent");
     }
 
-    fn delivered(c: &Connection, modem: &str, sim: &str, mr: u8, at: i64) {
+    fn delivered(c: &rusqlite::Connection, modem: &str, sim: &str, mr: u8, at: i64) {
         let r = ReportIn {
             modem: modem.into(),
             sim: sim.into(),
@@ -345,5 +355,60 @@ mod tests {
                 assert!(!scan, "full scan in {plan:?} for {sql}");
             }
         }
+    }
+
+    /// The same series from rows written directly, on both engines.
+    #[test]
+    fn raw_rows_count_the_same_on_both_engines() {
+        crate::store::pgtest::on_both_engines(|c| {
+            let at = |secs: i64| ms(t(secs));
+            let run = |sql: &str, a: &[Value<'_>]| {
+                c.execute(sql, a).expect(sql);
+            };
+            run(
+                "INSERT INTO sim (sim, last_modem, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)",
+                args![SIM_A, "m1", at(0)],
+            );
+            for s in [10, 20, 320] {
+                run(
+                    "INSERT INTO send_log (sim, at) VALUES (?1, ?2)",
+                    args![SIM_A, at(s)],
+                );
+            }
+            for (id, state, report, created, sent) in [
+                (1i64, "delivered", true, 10, Some(20)),
+                (2, "sent", true, 30, Some(40)),
+                (3, "queued", false, 310, None),
+            ] {
+                run(
+                    "INSERT INTO outgoing (id, recipient, to_digits, text, report, flash, priority,
+                         not_before, next_attempt_at, options, source, state, created_at,
+                         updated_at)
+                     VALUES (?1, '+49170', '49170', 'x', ?2, 0, 1, ?3, ?3, '{}', 'test', ?4,
+                         ?3, ?3)",
+                    args![id, report, at(created), state],
+                );
+                run(
+                    "INSERT INTO outgoing_part (message_id, seq, state, sent_at)
+                     VALUES (?1, 1, ?2, ?3)",
+                    args![id, state, sent.map(at)],
+                );
+            }
+            run(
+                "INSERT INTO inbox (modem, sim, sender, text, received_at, parts, complete,
+                     class0, \"binary\", pid)
+                 VALUES ('m1', ?1, '+49171', 'hi', ?2, 1, 1, 0, 0, 0)",
+                args![SIM_A, at(400)],
+            );
+            let s = series(c, t(0), t(600), 300_000).expect("series");
+            assert_eq!(s.sims.len(), 1);
+            assert_eq!(s.sims[0].parts, vec![2, 1, 0]);
+            assert_eq!(s.sims[0].modem.as_deref(), Some("m1"));
+            assert_eq!(s.queued, vec![2, 1, 0]);
+            assert_eq!(s.sent_with_report, vec![2, 0, 0]);
+            assert_eq!(s.delivered, vec![1, 0, 0]);
+            assert_eq!(s.delivery_rate[0], Some(0.5));
+            assert_eq!(s.received, vec![0, 1, 0]);
+        });
     }
 }
