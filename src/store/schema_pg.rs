@@ -18,7 +18,7 @@ pub(crate) const PG_MIGRATIONS: &[&str] = &[
 ];
 
 /// The advisory lock key migrations take (`smsgate` in ASCII, as a number).
-const MIGRATION_LOCK: i64 = 0x736d_7367_6174_65;
+const MIGRATION_LOCK: i64 = 0x0073_6d73_6761_7465;
 
 const PG_V1: &str = r#"
 CREATE TABLE outgoing (

@@ -680,7 +680,8 @@ mod tests {
             )
             .expect("insert again");
         assert_eq!(again, 0);
-        let rows: Vec<(i64, String, Option<i64>, f64, Vec<u8>)> = db
+        type Five = (i64, String, Option<i64>, f64, Vec<u8>);
+        let rows: Vec<Five> = db
             .query(
                 "SELECT id, name, n, f, b FROM t WHERE id >= ?1 ORDER BY id",
                 args![1i64],
