@@ -168,7 +168,10 @@ impl Gateway {
     /// [`CAMPAIGN_CHUNK`] while the store holds the campaign's transaction
     /// open (`Store::campaign_create_streamed`): memory stays at a few
     /// chunks whatever the campaign's size, and a bad row anywhere rolls
-    /// the whole campaign back and is named in the error.
+    /// the whole campaign back and is named in the error. A caller that
+    /// goes away before the answer (a client gone, `[http]
+    /// request_timeout`) drops this future and with it the feed: nothing is
+    /// created.
     pub async fn campaign_create(
         &self,
         req: CampaignRequest,
