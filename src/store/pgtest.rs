@@ -48,12 +48,19 @@ fn free_port() -> Option<u16> {
 
 fn start() -> Result<Server, String> {
     let bin = bin_dir().ok_or("no PostgreSQL server binaries (install the postgresql package)")?;
+    let root = nix::unistd::geteuid().is_root();
+    // As root, the server runs as nobody, who must reach the directory:
+    // /tmp, whatever TMPDIR says.
+    let base = if root {
+        PathBuf::from("/tmp")
+    } else {
+        std::env::temp_dir()
+    };
     let dir = tempfile::Builder::new()
         .prefix("smsgate-pg-")
-        .tempdir()
+        .tempdir_in(base)
         .map_err(|e| format!("temp dir: {e}"))?
         .keep();
-    let root = nix::unistd::geteuid().is_root();
     // PostgreSQL refuses to run as root: run it as nobody, in a directory
     // nobody owns.
     let as_user = |cmd: &Path| -> Command {
