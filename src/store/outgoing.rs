@@ -273,7 +273,9 @@ pub(crate) fn enqueue(
             .execute(params![id, seq])
             .map_err(StoreError::sql("insert part"))?;
     }
-    message_event(c, id, MessageState::Queued, now)?;
+    // The `queued` event carries the message as `show` gives it; it is
+    // built from what was just inserted rather than read back.
+    events::append(c, now, &EventData::Queued(queued_view(id, m, now, expires_at)?))?;
     if m.category == Category::Marketing {
         if let Some(key) = &m.optout_key {
             if super::optout::is_suppressed(c, key)? {
@@ -285,6 +287,53 @@ pub(crate) fn enqueue(
         id,
         parts: m.parts,
         duplicate: false,
+    })
+}
+
+/// The view of a message `enqueue` has just inserted: what `show` reads
+/// for it (every part pending, nothing assigned yet).
+fn queued_view(
+    id: MessageId,
+    m: &NewMessage,
+    now: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<OutgoingView, StoreError> {
+    let created = rfc3339_ms("created_at", ms(now))?;
+    Ok(OutgoingView {
+        id,
+        to: m.to.clone(),
+        text: m.text.clone(),
+        state: MessageState::Queued,
+        modem: m.modem.clone(),
+        created_at: created.clone(),
+        error: None,
+        parts: (1..=m.parts)
+            .map(|seq| PartView {
+                seq,
+                state: PartState::Pending,
+                mr: None,
+                status: None,
+                modem: None,
+                error: None,
+                attempts: 0,
+                sent_at: None,
+                delivered_at: None,
+            })
+            .collect(),
+        priority: m.priority,
+        report: m.report,
+        flash: m.flash,
+        sim: None,
+        queue: m.queue.clone(),
+        source: m.source.clone(),
+        updated_at: created,
+        not_before: rfc3339_ms("not_before", m.not_before.map_or(ms(now), ms))?,
+        expires_at: expires_at
+            .map(|t| rfc3339_ms("expires_at", ms(t)))
+            .transpose()?,
+        tried_modems: Vec::new(),
+        category: m.category,
+        campaign: m.campaign,
     })
 }
 
@@ -952,7 +1001,10 @@ pub(crate) fn recover_on_start(
 pub(crate) fn expire(c: &Connection, now: DateTime<Utc>) -> Result<Vec<MessageId>, StoreError> {
     let ids: Vec<i64> = c
         .prepare_cached(
-            "SELECT id FROM outgoing
+            // Without the hint SQLite walks the whole queue in id order and
+            // reads every row for its `expires_at` (the dispatcher calls this
+            // on most passes while messages come in).
+            "SELECT id FROM outgoing INDEXED BY outgoing_wake_expires
              WHERE state IN ('queued', 'sending') AND expires_at <= ?1
                AND NOT EXISTS (SELECT 1 FROM outgoing_part p
                                WHERE p.message_id = outgoing.id AND p.state = 'sending')
@@ -979,8 +1031,16 @@ pub(crate) fn expire(c: &Connection, now: DateTime<Utc>) -> Result<Vec<MessageId
         )?;
     }
     let day = ChronoDuration::days(1);
-    c.prepare_cached("DELETE FROM send_log WHERE at < ?1")
-        .and_then(|mut s| s.execute([ms(now - day)]))
+    // Rows are appended as parts go out, so the old ones come first: the
+    // scan stops at the first young row instead of reading the whole log
+    // (which has no index on `at` alone). An old row written after a
+    // younger one goes at a later call.
+    c.prepare_cached(
+        "DELETE FROM send_log WHERE rowid < COALESCE(
+           (SELECT rowid FROM send_log WHERE at >= ?1 ORDER BY rowid LIMIT 1),
+           (SELECT MAX(rowid) + 1 FROM send_log), 0)",
+    )
+    .and_then(|mut s| s.execute([ms(now - day)]))
         .map_err(StoreError::sql("prune send log"))?;
     Ok(ids)
 }
