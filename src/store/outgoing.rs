@@ -275,7 +275,11 @@ pub(crate) fn enqueue(
     }
     // The `queued` event carries the message as `show` gives it; it is
     // built from what was just inserted rather than read back.
-    events::append(c, now, &EventData::Queued(queued_view(id, m, now, expires_at)?))?;
+    events::append(
+        c,
+        now,
+        &EventData::Queued(queued_view(id, m, now, expires_at)?),
+    )?;
     if m.category == Category::Marketing {
         if let Some(key) = &m.optout_key {
             if super::optout::is_suppressed(c, key)? {
@@ -1041,7 +1045,7 @@ pub(crate) fn expire(c: &Connection, now: DateTime<Utc>) -> Result<Vec<MessageId
            (SELECT MAX(rowid) + 1 FROM send_log), 0)",
     )
     .and_then(|mut s| s.execute([ms(now - day)]))
-        .map_err(StoreError::sql("prune send log"))?;
+    .map_err(StoreError::sql("prune send log"))?;
     Ok(ids)
 }
 
