@@ -273,12 +273,13 @@ pub(crate) fn enqueue(
             .execute(params![id, seq])
             .map_err(StoreError::sql("insert part"))?;
     }
-    // The `queued` event carries the message as `show` gives it; it is
-    // built from what was just inserted rather than read back.
+    // The `queued` event carries the message as `show` would read it back;
+    // built from what was just inserted, without reading it back (a
+    // campaign enqueues 100,000 of these in one transaction).
     events::append(
         c,
         now,
-        &EventData::Queued(queued_view(id, m, now, expires_at)?),
+        &EventData::Queued(fresh_view(id, m, now, not_before, expires_at)?),
     )?;
     if m.category == Category::Marketing {
         if let Some(key) = &m.optout_key {
@@ -294,12 +295,13 @@ pub(crate) fn enqueue(
     })
 }
 
-/// The view of a message `enqueue` has just inserted: what `show` reads
-/// for it (every part pending, nothing assigned yet).
-fn queued_view(
+/// A message just inserted by [`enqueue`], as [`show`] reads it: queued,
+/// every part pending, nothing tried (`not_before` in ms as stored).
+fn fresh_view(
     id: MessageId,
     m: &NewMessage,
     now: DateTime<Utc>,
+    not_before: i64,
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<OutgoingView, StoreError> {
     let created = rfc3339_ms("created_at", ms(now))?;
@@ -331,13 +333,13 @@ fn queued_view(
         queue: m.queue.clone(),
         source: m.source.clone(),
         updated_at: created,
-        not_before: rfc3339_ms("not_before", m.not_before.map_or(ms(now), ms))?,
+        not_before: rfc3339_ms("not_before", not_before)?,
         expires_at: expires_at
             .map(|t| rfc3339_ms("expires_at", ms(t)))
             .transpose()?,
         tried_modems: Vec::new(),
-        category: m.category,
         campaign: m.campaign,
+        category: m.category,
     })
 }
 
