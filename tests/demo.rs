@@ -108,8 +108,8 @@ fn static_test_reads_file_output() {
 }
 
 #[test]
-#[ignore = "needs a static release binary: SMSGATE_STATIC_BIN=dist/smsgate-x86_64 after tools/release.sh x86_64"]
-fn static_release_binary_is_static_and_runs_demo() {
+#[ignore = "needs a static binary: SMSGATE_STATIC_BIN=dist/smsgate-x86_64 after tools/release.sh x86_64"]
+fn static_musl_binary_is_static_and_runs_demo() {
     let bin = PathBuf::from(
         std::env::var_os("SMSGATE_STATIC_BIN")
             .expect("SMSGATE_STATIC_BIN names the static binary (tools/release.sh x86_64 writes dist/smsgate-x86_64)"),
