@@ -389,6 +389,72 @@ async fn bad_campaigns_name_the_row_or_field_and_create_nothing() {
     assert_eq!(g.ok(json!({"cmd": "outbox"})), json!([]));
 }
 
+/// Rows in `table` of the daemon's database.
+fn rows_in(db: &std::path::Path, table: &str, filter: &str) -> i64 {
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open the database");
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    c.query_row(&format!("SELECT COUNT(*) FROM {table} {filter}"), [], |r| {
+        r.get(0)
+    })
+    .expect("count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_row_after_the_first_chunks_rolls_the_whole_campaign_back() {
+    // The recipients reach the store in chunks of 1,000 inside one
+    // transaction: rows 2 to 2,601 are good (two chunks stored before the
+    // bad row is read), row 2,602 is not a number.
+    let (g, c) = start(0, "max_body_bytes = 4194304\n").await;
+    let (good, _) = csv_of(2600);
+    let mut csv = good.clone();
+    csv.push_str("not-a-number,Bad,1\n");
+    for i in 2600..2700 {
+        csv.push_str(&format!("{},Name{i},{}\n", external(i), 1000 + i));
+    }
+    let r = c.post(
+        "/api/v1/campaigns",
+        &json!({"name": "late", "text": "Hello {{name}}, your code is {{code}}.", "csv": csv}),
+    );
+    assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+    let detail = r.json()["detail"].as_str().unwrap_or_default().to_string();
+    assert!(detail.contains("row 2602"), "{detail}");
+    // The socket face: a row with a field missing, past the first chunk
+    // (recipient 1,235 is on line 1,236).
+    let mut csv = String::from("to,name\n");
+    for i in 0..1500 {
+        if i == 1234 {
+            csv.push_str(&format!("{}\n", external(i)));
+        } else {
+            csv.push_str(&format!("{},x\n", external(i)));
+        }
+    }
+    let v = g.call(json!({"cmd": "campaign_create", "name": "short",
+        "text": "Hi {{name}}", "csv": csv}));
+    assert_eq!(v["ok"], json!(false), "{v}");
+    let message = v["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(message.contains("row 1236"), "{message}");
+    // Nothing of either: no campaign, no message, no part, no event.
+    assert_eq!(c.get("/api/v1/campaigns").json()["items"], json!([]));
+    assert_eq!(rows_in(&g.db, "campaign", ""), 0);
+    assert_eq!(rows_in(&g.db, "outgoing", ""), 0);
+    assert_eq!(rows_in(&g.db, "outgoing_part", ""), 0);
+    assert_eq!(rows_in(&g.db, "event", "WHERE type = 'queued'"), 0);
+    // The store goes on: the good rows alone make a campaign of 2,600.
+    let r = c.post(
+        "/api/v1/campaigns",
+        &json!({"name": "good", "text": "Hello {{name}}, your code is {{code}}.", "csv": good}),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["total"], json!(2600));
+    assert_eq!(sum(&v), 2600, "{v}");
+    assert_eq!(rows_in(&g.db, "outgoing", ""), 2600);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_creates_and_steers_campaigns_and_sends_alerts_from_a_file() {
     let (g, _c) = start(1, "").await;

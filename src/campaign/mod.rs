@@ -1,5 +1,5 @@
 //! Pure campaign logic: the `{{var}}` text template ([`Template`]), the
-//! recipient CSV ([`parse_csv`]) and the send window in a time zone
+//! recipient CSV, read row by row ([`CsvRows`]) and the send window in a time zone
 //! ([`Window`]). No I/O, no clock of its own: every time is passed in, so
 //! tables of cases test it (midnight, DST) in milliseconds.
 //!
@@ -100,11 +100,17 @@ impl Template {
     /// The text for one recipient; `Err(name)` for the first variable the
     /// recipient has no value for.
     pub fn fill(&self, vars: &BTreeMap<String, String>) -> Result<String, String> {
+        self.fill_with(|name| vars.get(name).map(String::as_str))
+    }
+
+    /// As [`Template::fill`], with the values looked up by `value` (a CSV
+    /// row's columns, without building a map per row).
+    pub fn fill_with<'v>(&self, value: impl Fn(&str) -> Option<&'v str>) -> Result<String, String> {
         let mut out = String::new();
         for p in &self.pieces {
             match p {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Var(v) => match vars.get(v) {
+                Piece::Var(v) => match value(v) {
                     Some(value) => out.push_str(value),
                     None => return Err(v.clone()),
                 },
@@ -124,70 +130,148 @@ pub struct Recipient {
     pub row: String,
 }
 
-/// Reads a recipient CSV: a header row names the columns, `to` (any case)
-/// is the number and is required; every other column is a variable. An
-/// empty line is skipped; a row with another number of fields than the
-/// header is an error naming its line.
-pub fn parse_csv(text: &str) -> Result<Vec<Recipient>, CampaignError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        .flexible(false)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| CampaignError::Csv(format!("header row: {e}")))?
-        .clone();
-    let names: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
-    if names.iter().all(|n| n.is_empty()) {
-        return Err(CampaignError::Csv("no header row".into()));
+/// A recipient CSV read one row at a time, so a campaign of any size holds
+/// one row (and the csv crate's small buffer), never the parsed list. A
+/// header row names the columns, `to` (any case) is the number and is
+/// required; every other column is a variable. An empty line is skipped;
+/// a row with another number of fields than the header, or an empty `to`,
+/// is an error naming its line.
+pub struct CsvRows<R: std::io::Read> {
+    reader: csv::Reader<R>,
+    names: Vec<String>,
+    to_col: usize,
+    record: csv::StringRecord,
+}
+
+/// One row of a [`CsvRows`], borrowed until the next is read.
+#[derive(Debug, Clone, Copy)]
+pub struct CsvRow<'a> {
+    /// The line it starts on (the header is line 1).
+    pub line: u64,
+    names: &'a [String],
+    to_col: usize,
+    record: &'a csv::StringRecord,
+}
+
+impl<'a> CsvRow<'a> {
+    /// The number (the `to` field).
+    pub fn to(&self) -> &'a str {
+        self.record.get(self.to_col).unwrap_or_default()
     }
-    let Some(to_col) = names.iter().position(|n| n.eq_ignore_ascii_case("to")) else {
-        return Err(CampaignError::Csv(format!(
-            "the header row has no \"to\" column (it has {})",
-            names.join(", ")
-        )));
-    };
-    let mut seen = std::collections::BTreeSet::new();
-    for n in &names {
-        if n.is_empty() {
-            return Err(CampaignError::Csv(
-                "the header row has an empty column name".into(),
-            ));
-        }
-        if !seen.insert(n.as_str()) {
-            return Err(CampaignError::Csv(format!(
-                "the header row names {n:?} twice"
-            )));
-        }
+
+    /// The value of the variable (column) `name`; `None` when no column
+    /// (other than `to`) has that name.
+    pub fn var(&self, name: &str) -> Option<&'a str> {
+        let col = self
+            .names
+            .iter()
+            .enumerate()
+            .position(|(i, n)| i != self.to_col && n == name)?;
+        self.record.get(col)
     }
-    let mut out = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            CampaignError::Csv(format!("row {line}: {e}"))
-        })?;
-        let line = record.position().map_or(0, |p| p.line());
-        if record.iter().all(|f| f.is_empty()) {
-            continue;
-        }
+
+    /// The row as an owned [`Recipient`].
+    pub fn to_recipient(&self) -> Recipient {
         let mut r = Recipient {
-            row: format!("row {line}"),
+            to: self.to().to_string(),
+            row: format!("row {}", self.line),
             ..Recipient::default()
         };
-        for (i, (name, value)) in names.iter().zip(record.iter()).enumerate() {
-            if i == to_col {
-                r.to = value.to_string();
-            } else {
+        for (i, (name, value)) in self.names.iter().zip(self.record.iter()).enumerate() {
+            if i != self.to_col {
                 r.vars.insert(name.clone(), value.to_string());
             }
         }
-        if r.to.is_empty() {
-            return Err(CampaignError::Csv(format!(
-                "row {line}: the \"to\" field is empty"
-            )));
+        r
+    }
+}
+
+impl<R: std::io::Read> CsvRows<R> {
+    /// Reads and checks the header row.
+    pub fn new(input: R) -> Result<CsvRows<R>, CampaignError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .trim(csv::Trim::All)
+            .flexible(false)
+            .from_reader(input);
+        let headers = reader
+            .headers()
+            .map_err(|e| CampaignError::Csv(format!("header row: {e}")))?;
+        let names: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+        if names.iter().all(|n| n.is_empty()) {
+            return Err(CampaignError::Csv("no header row".into()));
         }
-        out.push(r);
+        let Some(to_col) = names.iter().position(|n| n.eq_ignore_ascii_case("to")) else {
+            return Err(CampaignError::Csv(format!(
+                "the header row has no \"to\" column (it has {})",
+                names.join(", ")
+            )));
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for n in &names {
+            if n.is_empty() {
+                return Err(CampaignError::Csv(
+                    "the header row has an empty column name".into(),
+                ));
+            }
+            if !seen.insert(n.as_str()) {
+                return Err(CampaignError::Csv(format!(
+                    "the header row names {n:?} twice"
+                )));
+            }
+        }
+        Ok(CsvRows {
+            reader,
+            names,
+            to_col,
+            record: csv::StringRecord::new(),
+        })
+    }
+
+    /// The column names, as in the header row.
+    pub fn columns(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The next row that is not empty; `None` at the end. After an error
+    /// the caller stops (the rest of the input is not trusted).
+    pub fn next_row(&mut self) -> Option<Result<CsvRow<'_>, CampaignError>> {
+        loop {
+            match self.reader.read_record(&mut self.record) {
+                Ok(false) => return None,
+                Ok(true) => {}
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line());
+                    return Some(Err(CampaignError::Csv(format!("row {line}: {e}"))));
+                }
+            }
+            if self.record.iter().all(|f| f.is_empty()) {
+                continue;
+            }
+            let line = self.record.position().map_or(0, |p| p.line());
+            let row = CsvRow {
+                line,
+                names: &self.names,
+                to_col: self.to_col,
+                record: &self.record,
+            };
+            if row.to().is_empty() {
+                return Some(Err(CampaignError::Csv(format!(
+                    "row {line}: the \"to\" field is empty"
+                ))));
+            }
+            return Some(Ok(row));
+        }
+    }
+}
+
+/// Reads a whole recipient CSV into a list (see [`CsvRows`] for the rules;
+/// campaigns stream it instead).
+pub fn parse_csv(text: &str) -> Result<Vec<Recipient>, CampaignError> {
+    let mut rows = CsvRows::new(text.as_bytes())?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next_row() {
+        out.push(row?.to_recipient());
     }
     Ok(out)
 }

@@ -251,7 +251,11 @@ impl Connection {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let envelope = match parse_request(&line) {
+            let envelope = parse_request(&line);
+            // The raw line (a campaign's CSV: megabytes) is not kept while
+            // the request runs.
+            drop(line);
+            let envelope = match envelope {
                 Ok(env) => env,
                 Err(e) => {
                     if !write_line(&mut wr, &e.reply().to_line()).await {
@@ -344,20 +348,32 @@ impl Connection {
 }
 
 /// Reads one line of at most `max` bytes. A longer line is reported once as
-/// `TooLong` and the rest of it is skipped up to its newline.
+/// `TooLong` and the rest of it is skipped up to its newline. Each byte is
+/// looked at once (a line of megabytes, a campaign's CSV, arrives in many
+/// reads), and a line that fills the buffer is handed over without a copy.
 async fn read_line<R: AsyncReadExt + Unpin>(
     rd: &mut R,
     buf: &mut Vec<u8>,
     max: usize,
     discarding: &mut bool,
 ) -> std::io::Result<Line> {
+    // Bytes before `from` hold no newline.
+    let mut from = 0;
     loop {
-        if let Some(pos) = buf.iter().position(|&b| b == b'\n') {
-            let mut line: Vec<u8> = buf.drain(..=pos).collect();
+        let newline = buf
+            .get(from..)
+            .and_then(|rest| rest.iter().position(|&b| b == b'\n'));
+        if let Some(pos) = newline.map(|p| p + from) {
+            let mut line: Vec<u8> = if pos + 1 == buf.len() {
+                std::mem::take(buf)
+            } else {
+                buf.drain(..=pos).collect()
+            };
             line.pop();
             if line.last() == Some(&b'\r') {
                 line.pop();
             }
+            from = 0;
             if *discarding {
                 *discarding = false;
                 continue;
@@ -374,6 +390,7 @@ async fn read_line<R: AsyncReadExt + Unpin>(
                 return Ok(Line::TooLong);
             }
         }
+        from = buf.len();
         let mut chunk = [0u8; 4096];
         let n = rd.read(&mut chunk).await?;
         if n == 0 {

@@ -83,6 +83,9 @@ pub async fn create_campaign(
 ) -> Result<Response, ApiError> {
     need(&caller, Scope::Send)?;
     let b: CampaignBody = parse_json(&body)?;
+    // The CSV was copied out of the JSON (unescaped); the raw body is not
+    // kept while the campaign streams into the store.
+    drop(body);
     let recipients = CampaignRecipients::from_fields(
         b.recipients
             .map(|l| l.into_iter().map(|r| (r.to, r.vars)).collect()),

@@ -1,6 +1,20 @@
 //! Campaigns: the `campaign` rows, their creation with every message in one
 //! transaction, their counters and their state changes. Plain functions
-//! over a `&Connection`, run inside the store thread's batch transaction.
+//! over a `&Connection`, run inside the store thread's transaction.
+//!
+//! Creation streams: the gateway validates the recipients chunk by chunk
+//! and hands each chunk down a [`CampaignFeed`] (a one-slot channel); the
+//! store thread runs [`create_streamed`] as a request of its own, alone in
+//! its own transaction (`Store::campaign_create_streamed`), inserting each
+//! chunk as it arrives. So memory stays at a few chunks whatever the
+//! campaign's size, and the campaign is still atomic: nothing of it is
+//! committed, nor seen by any other request (the store thread runs nothing
+//! else meanwhile), before its last row; a bad row, a dropped feed or one
+//! silent for [`FEED_TIMEOUT`] rolls it all back. We chose this over a
+//! staging table swapped in at the end because the swap would write every
+//! row twice and need its own clean-up after a crash; the cost is that the
+//! store thread serves nobody else while a campaign streams in (reads on
+//! the second connection, the reports, go on).
 //!
 //! The counters (`queued` … `cancelled`) count a campaign's messages by
 //! their current state. [`count_change`] moves one message from one counter
@@ -10,9 +24,14 @@
 //! Does not decide when a campaign may send (the dispatcher does, with
 //! `crate::campaign::Window`).
 
+use std::sync::mpsc::{RecvTimeoutError, TrySendError};
+use std::sync::Arc;
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
+use tokio::sync::Notify;
 
 use super::outgoing;
 use super::{ms, rfc3339_ms, CampaignState, MessageState, NewMessage, Priority, StoreError};
@@ -121,26 +140,140 @@ fn start_state(window: Option<&CampaignWindow>) -> CampaignState {
     }
 }
 
-/// Inserts the campaign and every message, all in the caller's transaction.
-/// Returns the campaign's id.
-pub(crate) fn create(
+/// How long the store thread waits for the next chunk of a streamed
+/// campaign before it gives the campaign up (rolls it back): a producer
+/// that neither sends nor goes away is a bug, and must not stall the
+/// store for good.
+pub const FEED_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What goes down a campaign feed.
+enum FeedItem {
+    Rows(Vec<NewMessage>),
+    /// Every row was sent: the campaign may commit.
+    End,
+}
+
+/// The producer's end of a streamed campaign: chunks of messages, then
+/// [`CampaignFeed::finish`]. Dropping it without `finish` (a bad row, a
+/// cancelled request) makes the store roll the whole campaign back.
+#[derive(Debug)]
+pub struct CampaignFeed {
+    tx: std::sync::mpsc::SyncSender<FeedItem>,
+    space: Arc<Notify>,
+}
+
+/// The store's end of a feed (see [`campaign_feed`]).
+pub struct CampaignRows {
+    rx: std::sync::mpsc::Receiver<FeedItem>,
+    space: Arc<Notify>,
+    timeout: Duration,
+}
+
+/// The store thread went away or gave the campaign up: stop producing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedClosed;
+
+/// A feed that holds one chunk in flight: the producer fills the next
+/// chunk while the store inserts the current one, so at most three chunks
+/// (producing, queued, inserting) exist at once, whatever the campaign's
+/// size.
+pub fn campaign_feed() -> (CampaignFeed, CampaignRows) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let space = Arc::new(Notify::new());
+    (
+        CampaignFeed {
+            tx,
+            space: Arc::clone(&space),
+        },
+        CampaignRows {
+            rx,
+            space,
+            timeout: FEED_TIMEOUT,
+        },
+    )
+}
+
+impl CampaignFeed {
+    async fn put(&self, mut item: FeedItem) -> Result<(), FeedClosed> {
+        loop {
+            match self.tx.try_send(item) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Disconnected(_)) => return Err(FeedClosed),
+                Err(TrySendError::Full(back)) => {
+                    item = back;
+                    // The store takes a chunk (or drops its end), then
+                    // notifies; a notification that came first is kept.
+                    self.space.notified().await;
+                }
+            }
+        }
+    }
+
+    /// Hands one chunk to the store; waits while the previous one is still
+    /// queued.
+    pub async fn send(&self, rows: Vec<NewMessage>) -> Result<(), FeedClosed> {
+        self.put(FeedItem::Rows(rows)).await
+    }
+
+    /// Every row was sent: the store may commit the campaign.
+    pub async fn finish(self) -> Result<(), FeedClosed> {
+        self.put(FeedItem::End).await
+    }
+}
+
+impl CampaignRows {
+    #[cfg(test)]
+    pub(crate) fn with_timeout(mut self, timeout: Duration) -> CampaignRows {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The next chunk; `Ok(None)` after `finish`. A feed dropped without
+    /// `finish`, or silent for [`FEED_TIMEOUT`], is an error: the caller
+    /// rolls back.
+    fn next_chunk(&mut self) -> Result<Option<Vec<NewMessage>>, StoreError> {
+        let item = self.rx.recv_timeout(self.timeout);
+        self.space.notify_one();
+        match item {
+            Ok(FeedItem::Rows(rows)) => Ok(Some(rows)),
+            Ok(FeedItem::End) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(StoreError::Invalid {
+                field: "recipients",
+                reason: "the campaign was abandoned before its last row; nothing was created"
+                    .into(),
+            }),
+            Err(RecvTimeoutError::Timeout) => Err(StoreError::Invalid {
+                field: "recipients",
+                reason: format!(
+                    "no recipients came for {} s; the campaign was given up, nothing was created",
+                    self.timeout.as_secs()
+                ),
+            }),
+        }
+    }
+}
+
+impl Drop for CampaignRows {
+    fn drop(&mut self) {
+        // A producer waiting for room learns that the store is gone.
+        self.space.notify_one();
+    }
+}
+
+/// Inserts the campaign row, empty: `total` 0 and `queued` 1. The extra
+/// queued message is a sentinel that [`finish`] takes away: until then no
+/// message that ends `skipped` at insertion (a suppressed number) can bring
+/// `queued` to 0 and mark the campaign `done` halfway through its rows.
+fn insert_row(
     c: &Connection,
     campaign: &NewCampaign,
-    messages: &[NewMessage],
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
-    if messages.is_empty() {
-        return Err(StoreError::Invalid {
-            field: "recipients",
-            reason: "a campaign has at least one recipient".into(),
-        });
-    }
-    let total = i64::try_from(messages.len()).unwrap_or(i64::MAX);
     let w = campaign.window.as_ref();
     c.prepare_cached(
         "INSERT INTO campaign (name, text, state, priority, report, window_start, window_end,
              window_tz, rate_per_min, total, queued, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?11)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, 1, ?10, ?10)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -153,18 +286,91 @@ pub(crate) fn create(
             w.map(|w| w.end.as_str()),
             w.map(|w| w.tz.as_str()),
             campaign.rate_per_min,
-            total,
             ms(now),
         ])
     })
     .map_err(StoreError::sql("insert campaign"))?;
-    let id = c.last_insert_rowid();
-    for m in messages {
-        let mut m = m.clone();
+    Ok(c.last_insert_rowid())
+}
+
+/// Inserts one chunk of campaign `id`'s messages: counts them first (so a
+/// message skipped at insertion moves from `queued` to `skipped`).
+fn insert_chunk(
+    c: &Connection,
+    id: i64,
+    messages: impl ExactSizeIterator<Item = NewMessage>,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let n = messages.len();
+    let k = i64::try_from(n).unwrap_or(i64::MAX);
+    c.prepare_cached("UPDATE campaign SET total = total + ?2, queued = queued + ?2 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![id, k]))
+        .map_err(StoreError::sql("count campaign messages"))?;
+    for mut m in messages {
         m.campaign = Some(id);
         outgoing::enqueue(c, &m, now)?;
     }
+    Ok(u64::try_from(n).unwrap_or(u64::MAX))
+}
+
+/// Takes the sentinel away (see [`insert_row`]); a campaign whose every
+/// message was skipped is `done` at once.
+fn finish(c: &Connection, id: i64, total: u64, now: DateTime<Utc>) -> Result<(), StoreError> {
+    if total == 0 {
+        return Err(StoreError::Invalid {
+            field: "recipients",
+            reason: "a campaign has at least one recipient".into(),
+        });
+    }
+    c.prepare_cached(
+        "UPDATE campaign SET queued = queued - 1, updated_at = ?2,
+             state = CASE WHEN queued = 1 THEN 'done' ELSE state END,
+             finished_at = CASE WHEN queued = 1 THEN ?2 ELSE finished_at END
+         WHERE id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![id, ms(now)]))
+    .map_err(StoreError::sql("finish campaign"))?;
+    Ok(())
+}
+
+/// Inserts the campaign and every message, all in the caller's transaction.
+/// Returns the campaign's id.
+pub(crate) fn create(
+    c: &Connection,
+    campaign: &NewCampaign,
+    messages: Vec<NewMessage>,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    if messages.is_empty() {
+        return Err(StoreError::Invalid {
+            field: "recipients",
+            reason: "a campaign has at least one recipient".into(),
+        });
+    }
+    let id = insert_row(c, campaign, now)?;
+    let total = insert_chunk(c, id, messages.into_iter(), now)?;
+    finish(c, id, total, now)?;
     Ok(id)
+}
+
+/// Inserts the campaign, then each chunk from `rows` as it comes, all in
+/// the caller's transaction (the store runs it alone in one, see
+/// `Store::campaign_create_streamed`): any error, a dropped feed or a
+/// silent one returns `Err` and the caller rolls everything back. Returns
+/// the campaign's id and its number of messages.
+pub(crate) fn create_streamed(
+    c: &Connection,
+    campaign: &NewCampaign,
+    mut rows: CampaignRows,
+    now: DateTime<Utc>,
+) -> Result<(i64, u64), StoreError> {
+    let id = insert_row(c, campaign, now)?;
+    let mut total = 0u64;
+    while let Some(chunk) = rows.next_chunk()? {
+        total += insert_chunk(c, id, chunk.into_iter(), now)?;
+    }
+    finish(c, id, total, now)?;
+    Ok((id, total))
 }
 
 /// One message of `campaign` moved from `from` to `to`: moves it between
@@ -429,3 +635,7 @@ pub(crate) fn act(
     }
     get(c, id)?.ok_or(StoreError::NoSuchCampaign { id })
 }
+
+#[cfg(test)]
+#[path = "campaign_tests.rs"]
+mod tests;

@@ -15,6 +15,9 @@
 //! waiting (up to [`MAX_BATCH`]), runs each inside its own SAVEPOINT in one
 //! transaction, commits once, then answers every caller. A request that fails
 //! is rolled back to its savepoint alone; a failed commit fails the batch.
+//! A request sent to run alone (a streamed campaign, see `campaign.rs`) ends
+//! the batch being gathered and runs in a transaction of its own, so a long
+//! request neither delays the answers of a batch nor commits with one.
 //!
 //! Semantics the callers rely on:
 //! - A message's state is rolled up from its parts: `failed` as soon as one
@@ -292,7 +295,10 @@ text_enum!(
     }
 );
 
-pub use campaign::{CampaignAction, CampaignView, CampaignWindow, LiveCampaign, NewCampaign};
+pub use campaign::{
+    campaign_feed, CampaignAction, CampaignFeed, CampaignRows, CampaignView, CampaignWindow,
+    FeedClosed, LiveCampaign, NewCampaign, FEED_TIMEOUT,
+};
 
 impl PartState {
     /// True when something of this part may already have reached the
@@ -682,6 +688,8 @@ type Reply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 
 enum Request {
     Job(Job),
+    /// A job that runs in a transaction of its own (a streamed campaign).
+    Alone(Job),
     Close(oneshot::Sender<()>),
 }
 
@@ -840,6 +848,13 @@ impl Store {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let rx = self.submit(f)?;
+        Self::answer(rx).await
+    }
+
+    /// Waits for the answer of a submitted request.
+    async fn answer<T: Send + 'static>(
+        rx: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         // Test builds wait on a blocking thread: tokio's paused clock then
         // knows work is under way and does not jump ahead while the store
         // thread answers (the dispatcher's tests run on a paused clock).
@@ -859,6 +874,21 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.submit_with(false, f)
+    }
+
+    /// As `submit`; `alone` runs the request in a transaction of its own
+    /// (the batch before it commits first, the requests after it wait), for
+    /// a long request that must not hold up the answers of others.
+    fn submit_with<T, F>(
+        &self,
+        alone: bool,
+        f: F,
+    ) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
         let job: Job = Box::new(move |conn| {
             let result = conn.and_then(f);
@@ -872,9 +902,12 @@ impl Store {
             });
             (ok, reply)
         });
-        self.tx
-            .send(Request::Job(job))
-            .map_err(|_| StoreError::Closed)?;
+        let req = if alone {
+            Request::Alone(job)
+        } else {
+            Request::Job(job)
+        };
+        self.tx.send(req).map_err(|_| StoreError::Closed)?;
         Ok(rx)
     }
 
@@ -951,8 +984,25 @@ impl Store {
         messages: Vec<NewMessage>,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        self.call(move |c| campaign::create(c, &campaign, &messages, now))
+        self.call(move |c| campaign::create(c, &campaign, messages, now))
             .await
+    }
+
+    /// Creates a campaign whose messages come down `rows` in chunks (see
+    /// [`campaign_feed`]), in one durable commit: the request runs alone in
+    /// its own transaction, so nothing of the campaign is visible or durable
+    /// before the producer's `finish`, and a feed dropped before it rolls
+    /// everything back. Returns the id and the number of messages.
+    pub async fn campaign_create_streamed(
+        &self,
+        campaign: NewCampaign,
+        rows: CampaignRows,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, u64), StoreError> {
+        let rx = self.submit_with(true, move |c| {
+            campaign::create_streamed(c, &campaign, rows, now)
+        })?;
+        Self::answer(rx).await
     }
 
     pub async fn campaign(&self, id: i64) -> Result<Option<CampaignView>, StoreError> {
@@ -1676,13 +1726,29 @@ fn run(
     last_event: Arc<tokio::sync::watch::Sender<i64>>,
 ) {
     let mut closing: Option<oneshot::Sender<()>> = None;
+    // A job to run alone that ended the previous batch.
+    let mut held: Option<Job> = None;
     while closing.is_none() {
-        let Ok(first) = rx.recv() else { break };
+        let first = match held.take() {
+            Some(job) => Request::Alone(job),
+            None => match rx.recv() {
+                Ok(r) => r,
+                Err(_) => break,
+            },
+        };
         let mut jobs = Vec::new();
         let mut next = Some(first);
         while let Some(req) = next.take() {
             match req {
                 Request::Job(job) => jobs.push(job),
+                Request::Alone(job) if jobs.is_empty() => {
+                    jobs.push(job);
+                    break;
+                }
+                Request::Alone(job) => {
+                    held = Some(job);
+                    break;
+                }
                 Request::Close(ack) => {
                     closing = Some(ack);
                     break;

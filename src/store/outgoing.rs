@@ -273,7 +273,14 @@ pub(crate) fn enqueue(
             .execute(params![id, seq])
             .map_err(StoreError::sql("insert part"))?;
     }
-    message_event(c, id, MessageState::Queued, now)?;
+    // The `queued` event carries the message as `show` would read it back;
+    // built from what was just inserted, without reading it back (a
+    // campaign enqueues 100,000 of these in one transaction).
+    events::append(
+        c,
+        now,
+        &EventData::Queued(fresh_view(id, m, now, not_before, expires_at)?),
+    )?;
     if m.category == Category::Marketing {
         if let Some(key) = &m.optout_key {
             if super::optout::is_suppressed(c, key)? {
@@ -285,6 +292,54 @@ pub(crate) fn enqueue(
         id,
         parts: m.parts,
         duplicate: false,
+    })
+}
+
+/// A message just inserted by [`enqueue`], as [`show`] reads it: queued,
+/// every part pending, nothing tried (`not_before` in ms as stored).
+fn fresh_view(
+    id: MessageId,
+    m: &NewMessage,
+    now: DateTime<Utc>,
+    not_before: i64,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<OutgoingView, StoreError> {
+    let created = rfc3339_ms("created_at", ms(now))?;
+    Ok(OutgoingView {
+        id,
+        to: m.to.clone(),
+        text: m.text.clone(),
+        state: MessageState::Queued,
+        modem: m.modem.clone(),
+        created_at: created.clone(),
+        error: None,
+        parts: (1..=m.parts)
+            .map(|seq| PartView {
+                seq,
+                state: PartState::Pending,
+                mr: None,
+                status: None,
+                modem: None,
+                error: None,
+                attempts: 0,
+                sent_at: None,
+                delivered_at: None,
+            })
+            .collect(),
+        priority: m.priority,
+        report: m.report,
+        flash: m.flash,
+        sim: None,
+        queue: m.queue.clone(),
+        source: m.source.clone(),
+        updated_at: created,
+        not_before: rfc3339_ms("not_before", not_before)?,
+        expires_at: expires_at
+            .map(|t| rfc3339_ms("expires_at", ms(t)))
+            .transpose()?,
+        tried_modems: Vec::new(),
+        campaign: m.campaign,
+        category: m.category,
     })
 }
 

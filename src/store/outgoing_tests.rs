@@ -1010,3 +1010,40 @@ async fn prune_removes_what_is_old_keeps_what_is_young_and_frees_pages() {
     assert_eq!(free, 0, "incremental vacuum left free pages");
     assert!(size() <= before.max(1), "the file grew after pruning");
 }
+
+#[test]
+fn the_queued_event_shows_the_message_as_stored() {
+    // `enqueue` builds the event's view without reading the row back: it
+    // must be what `show` reads, for every optional field set or not.
+    let c = memory();
+    let mut plain = msg("+4915112345", 1);
+    plain.report = false;
+    let mut full = msg("+4915112346", 3);
+    full.modem = Some("m1".into());
+    full.queue = Some("q".into());
+    full.flash = true;
+    full.priority = Priority::Urgent;
+    full.validity = Some(std::time::Duration::from_secs(3600));
+    full.not_before = Some(t(90));
+    full.expires_at = Some(t(7200) + chrono::Duration::microseconds(1234));
+    full.category = crate::store::Category::Marketing;
+    full.optout_key = Some("+4915112346".into());
+    let mut validity_only = msg("+4915112347", 2);
+    validity_only.validity = Some(std::time::Duration::from_secs(600));
+    let cases = [plain, full, validity_only];
+    assert!(!cases.is_empty());
+    let now = t(0) + chrono::Duration::microseconds(5678);
+    for m in &cases {
+        let id = enqueue(&c, m, now).expect("enqueue").id;
+        let stored = show(&c, id).expect("show").expect("exists");
+        let queued: Vec<OutgoingView> = crate::store::events::after(&c, 0, 10_000, &[])
+            .expect("events")
+            .into_iter()
+            .filter_map(|e| match e.data {
+                crate::store::EventData::Queued(v) if v.id == id => Some(v),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(queued, vec![stored], "{m:?}");
+    }
+}
