@@ -9,6 +9,10 @@
 #   tools/release.sh                 # all targets
 #   tools/release.sh aarch64 armv7   # some targets (x86_64, aarch64, armv7)
 #   tools/release.sh --install       # install what is missing, then build all
+#   SMSGATE_PROFILE=dev tools/release.sh x86_64
+#                                    # the same static binary, unoptimised:
+#                                    # what CI builds and runs (.ci/run), in
+#                                    # dist/ too; no .deb from it
 #
 # How each is built (the --install flag installs all of it):
 #   x86_64   x86_64-unknown-linux-musl with Debian's musl-gcc (musl-tools)
@@ -106,28 +110,37 @@ else
   echo "note: cargo-deb not installed (cargo install cargo-deb): binaries only" >&2
 fi
 
+# The cargo profile: release for what is published; dev (or another) for a
+# quicker check of the same static linking.
+profile=${SMSGATE_PROFILE:-release}
+case $profile in
+  dev) profile_dir=debug ;;
+  *) profile_dir=$profile ;;
+esac
+
 build() { # target
   local triple=${TRIPLE[$1]}
-  export CARGO_PROFILE_RELEASE_STRIP=symbols
+  export CARGO_PROFILE_RELEASE_STRIP=symbols CARGO_PROFILE_DEV_STRIP=symbols
   case ${HOW[$1]} in
     musl-gcc)
-      CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release --locked --target "$triple" ;;
+      CC_x86_64_unknown_linux_musl=musl-gcc cargo build --profile "$profile" --locked --target "$triple" ;;
     zig)
-      cargo zigbuild --release --locked --target "$triple" ;;
+      cargo zigbuild --profile "$profile" --locked --target "$triple" ;;
     static-glibc)
       CC_armv7_unknown_linux_gnueabihf=arm-linux-gnueabihf-gcc \
       CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_LINKER=arm-linux-gnueabihf-gcc \
       CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_RUSTFLAGS="-C target-feature=+crt-static" \
-        cargo build --release --locked --target "$triple" ;;
+        cargo build --profile "$profile" --locked --target "$triple" ;;
   esac
 }
 
+tdir=${CARGO_TARGET_DIR:-target}
 mkdir -p target/assets dist
 for t in "$@"; do
   triple=${TRIPLE[$t]}
   started=$(date +%s)
   build "$t"
-  bin=target/$triple/release/smsgate
+  bin=$tdir/$triple/$profile_dir/smsgate
   # Static: no interpreter, no shared libraries.
   desc=$(file -b "$bin")
   case "$desc" in
@@ -144,7 +157,9 @@ for t in "$@"; do
   echo "built dist/smsgate-$t ($triple, ${HOW[$t]}) in $(( $(date +%s) - started )) s: $(du -h "$bin" | cut -f1), $(echo "$desc" | cut -d, -f1-2)"
 done
 [ -f target/assets/smsgate.1 ] || die "no binary of this machine's architecture ran: build x86_64 too for the man page"
-if $have_deb; then
+if $have_deb && [ "$profile" != release ]; then
+  echo "note: no .deb from the $profile profile (packages are made from release builds)" >&2
+elif $have_deb; then
   for t in "$@"; do
     # cargo-deb reads target/<triple>/release for --target; the binary is
     # already stripped (CARGO_PROFILE_RELEASE_STRIP) and static, so no dependencies.

@@ -127,6 +127,29 @@ impl EventData {
         }
     }
 
+    /// The `data` member as JSON text, serialized straight from the
+    /// variant's content (no intermediate `serde_json::Value`).
+    fn data_json(&self) -> serde_json::Result<String> {
+        match self {
+            EventData::Queued(m)
+            | EventData::Sent(m)
+            | EventData::Delivered(m)
+            | EventData::Failed(m)
+            | EventData::Expired(m)
+            | EventData::Cancelled(m)
+            | EventData::Skipped(m) => serde_json::to_string(m),
+            EventData::PartSent(p) | EventData::PartFailed(p) => serde_json::to_string(p),
+            EventData::OptedOut(o) | EventData::OptedIn(o) => serde_json::to_string(o),
+            EventData::Report(r) => serde_json::to_string(r),
+            EventData::Received(m) => serde_json::to_string(m),
+            EventData::Mwi(m) => serde_json::to_string(m),
+            EventData::ModemUp(m)
+            | EventData::ModemDown(m)
+            | EventData::ModemOut(m)
+            | EventData::ModemBack(m) => serde_json::to_string(m),
+        }
+    }
+
     /// The outgoing message this event is about, if any.
     pub fn message(&self) -> Option<&OutgoingView> {
         match self {
@@ -239,14 +262,10 @@ pub(crate) fn take_appended() -> bool {
 
 /// Appends one event in the caller's transaction.
 pub(crate) fn append(c: &dyn Db, now: DateTime<Utc>, data: &EventData) -> Result<i64, StoreError> {
-    let value = serde_json::to_value(data).map_err(|e| StoreError::Invalid {
+    let body = data.data_json().map_err(|e| StoreError::Invalid {
         field: "event",
         reason: e.to_string(),
     })?;
-    let body = value
-        .get("data")
-        .map(|d| d.to_string())
-        .unwrap_or_else(|| "null".into());
     let id = c
         .query_one(
             "INSERT INTO event (type, at, data) VALUES (?1, ?2, ?3) RETURNING id",
@@ -258,14 +277,29 @@ pub(crate) fn append(c: &dyn Db, now: DateTime<Utc>, data: &EventData) -> Result
     Ok(id)
 }
 
+/// One stored event as read, not yet decoded: (id, type, at, data).
+pub(crate) type RawEvent = (i64, String, i64, String);
+
 /// Events after `after`, oldest first, at most `limit`; only the `kinds`
 /// given (all when empty).
+#[cfg(test)]
 pub(crate) fn after(
     c: &dyn Db,
     after: i64,
     limit: usize,
     kinds: &[String],
 ) -> Result<Vec<Event>, StoreError> {
+    decode_all(after_raw(c, after, limit, kinds)?)
+}
+
+/// As [`after`], undecoded: the store thread only reads, and the caller
+/// decodes on its own thread.
+pub(crate) fn after_raw(
+    c: &dyn Db,
+    after: i64,
+    limit: usize,
+    kinds: &[String],
+) -> Result<Vec<RawEvent>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let row = |r: &dyn super::sql::Row| {
         Ok((
@@ -297,6 +331,11 @@ pub(crate) fn after(
         )
     }
     .map_err(StoreError::sql("read events"))?;
+    Ok(rows)
+}
+
+/// Decodes what [`after_raw`] read.
+pub(crate) fn decode_all(rows: Vec<RawEvent>) -> Result<Vec<Event>, StoreError> {
     rows.into_iter()
         .map(|(id, kind, at, data)| decode(id, &kind, at, &data))
         .collect()
@@ -307,9 +346,16 @@ fn decode(id: i64, kind: &str, at: i64, data: &str) -> Result<Event, StoreError>
         field: "event",
         value: format!("event {id} ({kind}): {e}"),
     };
-    let data: serde_json::Value = serde_json::from_str(data).map_err(corrupt)?;
-    let data: EventData =
-        serde_json::from_value(serde_json::json!({"type": kind, "data": data})).map_err(corrupt)?;
+    // The enum's own shape, `{"type": …, "data": …}`, with the tag first so
+    // serde reads the content straight into its type (no `Value` between).
+    let tag = serde_json::to_string(kind).map_err(corrupt)?;
+    let mut text = String::with_capacity(data.len() + tag.len() + 20);
+    text.push_str("{\"type\":");
+    text.push_str(&tag);
+    text.push_str(",\"data\":");
+    text.push_str(data);
+    text.push('}');
+    let data: EventData = serde_json::from_str(&text).map_err(corrupt)?;
     Ok(Event {
         event_id: id,
         at: from_ms("event.at", at)?,

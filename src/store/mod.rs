@@ -96,6 +96,9 @@ pub type MessageId = i64;
 /// The most requests one transaction carries.
 pub const MAX_BATCH: usize = 256;
 
+/// How many prepared statements the store thread keeps.
+const STATEMENT_CACHE: usize = 128;
+
 /// How long a report that arrived before its `part_sent` waits to be claimed.
 pub const EARLY_REPORT_WINDOW: Duration = Duration::from_secs(5 * 60);
 
@@ -866,11 +869,35 @@ impl Store {
 
     /// Migrates `conn` and starts the thread that owns it.
     fn start(mut conn: Connection, path: &Path) -> Result<Store, StoreError> {
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
-            .map_err(|e| StoreError::Open {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
+        // synchronous=FULL: a commit is on disk (the WAL fsynced) before any
+        // caller is answered. temp_store=MEMORY keeps the per-request
+        // savepoint journals in memory (by default they spill to a temporary
+        // file past 64 KiB: a write(2) per page on every request). 8 MiB of
+        // page cache keeps the hot index pages of the queue in memory.
+        conn.execute_batch(
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;
+             PRAGMA cache_size=-8192;",
+        )
+        .map_err(|e| StoreError::Open {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        // Every hot statement stays prepared: more distinct statements than
+        // rusqlite's default 16 would evict each other and be parsed again.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        // Plans never depend on bound values: without this, SQLite marks a
+        // statement with `LIMIT ?` (and a few other shapes) to be prepared
+        // again whenever a binding changes, and clearing the bindings when
+        // a statement goes back to the cache counts as a change, so such a
+        // statement was parsed and planned on every use.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .map_err(|e| StoreError::Open {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         schema::migrate(&mut conn)?;
         let last = events::last_id(&conn)?;
         let (last_event, _) = tokio::sync::watch::channel(last);
@@ -1519,8 +1546,10 @@ impl Store {
         limit: usize,
         kinds: Vec<String>,
     ) -> Result<Vec<Event>, StoreError> {
-        self.call_db(move |c| events::after(c, after, limit, &kinds))
-            .await
+        let rows = self
+            .call_db(move |c| events::after_raw(c, after, limit, &kinds))
+            .await?;
+        events::decode_all(rows)
     }
 
     /// Appends an event that no other store change carries (modem up/down).
@@ -1917,6 +1946,15 @@ fn run<C: Db>(
     }
 }
 
+/// Runs one transaction-control statement (`BEGIN`, `SAVEPOINT`, ...). On
+/// SQLite it is prepared once and kept: these run several times per request.
+fn control(conn: &dyn Db, sql: &str) -> Result<(), sql::DbError> {
+    match conn.sqlite() {
+        Some(c) => Ok(c.prepare_cached(sql)?.execute([]).map(|_| ())?),
+        None => conn.batch(sql),
+    }
+}
+
 /// One transaction for all `jobs`, each in its own savepoint. True when it
 /// committed.
 fn run_batch(conn: &dyn Db, jobs: Vec<Job>, commits: &AtomicU64) -> bool {
@@ -1925,9 +1963,7 @@ fn run_batch(conn: &dyn Db, jobs: Vec<Job>, commits: &AtomicU64) -> bool {
     'transaction: loop {
         // A read-only database refuses a write lock; a deferred transaction
         // still serves reads, and writes then fail one request at a time.
-        let begun = conn
-            .batch(conn.dialect().begin())
-            .or_else(|_| conn.batch("BEGIN"));
+        let begun = control(conn, conn.dialect().begin()).or_else(|_| control(conn, "BEGIN"));
         if let Err(e) = begun {
             let err = StoreError::from_db("begin", e);
             for reply in done.drain(..) {
@@ -1940,7 +1976,7 @@ fn run_batch(conn: &dyn Db, jobs: Vec<Job>, commits: &AtomicU64) -> bool {
             return false;
         }
         for job in jobs.by_ref() {
-            if let Err(e) = conn.batch("SAVEPOINT request") {
+            if let Err(e) = control(conn, "SAVEPOINT request") {
                 // Cannot isolate this request: answer it with the error.
                 let (_, reply) = job(Err(StoreError::from_db("savepoint", e)));
                 reply(None);
@@ -1959,25 +1995,25 @@ fn run_batch(conn: &dyn Db, jobs: Vec<Job>, commits: &AtomicU64) -> bool {
                 reply(Some(&err));
                 continue 'transaction;
             }
-            let end = if ok {
-                "RELEASE request"
+            let ended = if ok {
+                control(conn, "RELEASE request")
             } else {
-                "ROLLBACK TO request; RELEASE request"
+                control(conn, "ROLLBACK TO request").and_then(|()| control(conn, "RELEASE request"))
             };
-            if let Err(e) = conn.batch(end) {
+            if let Err(e) = ended {
                 let err = StoreError::from_db("savepoint end", e);
                 for r in done.drain(..) {
                     r(Some(&err));
                 }
                 reply(Some(&err));
-                let _ = conn.batch("ROLLBACK");
+                let _ = control(conn, "ROLLBACK");
                 continue 'transaction;
             }
             done.push(reply);
         }
         break;
     }
-    match conn.batch("COMMIT") {
+    match control(conn, "COMMIT") {
         Ok(()) => {
             commits.fetch_add(1, Ordering::Relaxed);
             for reply in done {
@@ -1988,7 +2024,7 @@ fn run_batch(conn: &dyn Db, jobs: Vec<Job>, commits: &AtomicU64) -> bool {
         Err(e) => {
             let err = StoreError::from_db("commit", e);
             if conn.in_transaction() {
-                let _ = conn.batch("ROLLBACK");
+                let _ = control(conn, "ROLLBACK");
             }
             for reply in done {
                 reply(Some(&err));

@@ -1007,7 +1007,10 @@ pub(crate) fn recover_on_start(
 pub(crate) fn expire(c: &Connection, now: DateTime<Utc>) -> Result<Vec<MessageId>, StoreError> {
     let ids: Vec<i64> = c
         .prepare_cached(
-            "SELECT id FROM outgoing
+            // Without the hint SQLite walks the whole queue in id order and
+            // reads every row for its `expires_at` (the dispatcher calls this
+            // on most passes while messages come in).
+            "SELECT id FROM outgoing INDEXED BY outgoing_wake_expires
              WHERE state IN ('queued', 'sending') AND expires_at <= ?1
                AND NOT EXISTS (SELECT 1 FROM outgoing_part p
                                WHERE p.message_id = outgoing.id AND p.state = 'sending')
@@ -1034,9 +1037,17 @@ pub(crate) fn expire(c: &Connection, now: DateTime<Utc>) -> Result<Vec<MessageId
         )?;
     }
     let day = ChronoDuration::days(1);
-    c.prepare_cached("DELETE FROM send_log WHERE at < ?1")
-        .and_then(|mut s| s.execute([ms(now - day)]))
-        .map_err(StoreError::sql("prune send log"))?;
+    // Rows are appended as parts go out, so the old ones come first: the
+    // scan stops at the first young row instead of reading the whole log
+    // (which has no index on `at` alone). An old row written after a
+    // younger one goes at a later call.
+    c.prepare_cached(
+        "DELETE FROM send_log WHERE rowid < COALESCE(
+           (SELECT rowid FROM send_log WHERE at >= ?1 ORDER BY rowid LIMIT 1),
+           (SELECT MAX(rowid) + 1 FROM send_log), 0)",
+    )
+    .and_then(|mut s| s.execute([ms(now - day)]))
+    .map_err(StoreError::sql("prune send log"))?;
     Ok(ids)
 }
 

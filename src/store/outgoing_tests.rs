@@ -1011,6 +1011,85 @@ async fn prune_removes_what_is_old_keeps_what_is_young_and_frees_pages() {
     assert!(size() <= before.max(1), "the file grew after pruning");
 }
 
+/// The `queued` event is built from the inserted row, not read back: it must
+/// be exactly what `show` reads, for every kind of message, and survive the
+/// log's encoding.
+#[test]
+fn the_queued_event_is_what_show_reads() {
+    let c = memory();
+    let mut scheduled = msg("+491701111111", 3);
+    scheduled.not_before = Some(t(3600));
+    scheduled.expires_at = Some(t(7200));
+    scheduled.validity = Some(std::time::Duration::from_secs(600));
+    scheduled.modem = Some("m2".into());
+    scheduled.queue = Some("q".into());
+    scheduled.priority = Priority::Urgent;
+    scheduled.flash = true;
+    scheduled.category = Category::Marketing;
+    scheduled.optout_key = Some("+491701111111".into());
+    let mut valid = msg("+491702222222", 1);
+    valid.validity = Some(std::time::Duration::from_secs(900));
+    for m in [msg("+491700000000", 1), scheduled, valid] {
+        let id = enqueue(&c, &m, t(5)).expect("enqueue").id;
+        let logged = crate::store::events::after(&c, 0, 10_000, &["queued".to_string()])
+            .expect("events")
+            .into_iter()
+            .rev()
+            .find_map(|e| match e.data {
+                EventData::Queued(v) if v.id == id => Some(v),
+                _ => None,
+            })
+            .expect("a queued event");
+        assert_eq!(logged, view(&c, id), "message to {}", m.to);
+    }
+}
+
+#[test]
+fn expire_finds_only_messages_past_their_deadline() {
+    let c = memory();
+    let mut soon = msg("+491701111111", 1);
+    soon.expires_at = Some(t(10));
+    let mut later = msg("+491702222222", 1);
+    later.expires_at = Some(t(100));
+    let a = enqueue(&c, &soon, t(0)).expect("enqueue").id;
+    let b = enqueue(&c, &later, t(0)).expect("enqueue").id;
+    let none = enq(&c, "+491703333333", 1);
+    assert!(expire(&c, t(9)).expect("expire").is_empty());
+    assert_eq!(expire(&c, t(10)).expect("expire"), vec![a]);
+    assert_eq!(expire(&c, t(1000)).expect("expire"), vec![b]);
+    assert_eq!(view(&c, a).state, MessageState::Expired);
+    assert_eq!(view(&c, none).state, MessageState::Queued);
+}
+
+#[test]
+fn expire_prunes_the_send_log_older_than_a_day() {
+    let c = memory();
+    let day = 24 * 3600;
+    for at in [0, 10, day - 1, day + 5, 2 * day] {
+        c.execute(
+            "INSERT INTO send_log (sim, at) VALUES ('s', ?1)",
+            [ms(t(at))],
+        )
+        .expect("log");
+    }
+    let left = |c: &Connection| -> Vec<i64> {
+        c.prepare("SELECT at FROM send_log ORDER BY rowid")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    expire(&c, t(day + 10)).expect("expire");
+    assert_eq!(
+        left(&c),
+        vec![ms(t(10)), ms(t(day - 1)), ms(t(day + 5)), ms(t(2 * day))]
+    );
+    expire(&c, t(3 * day + 1)).expect("expire");
+    assert!(left(&c).is_empty());
+    expire(&c, t(4 * day)).expect("expire on an empty log");
+}
+
 #[test]
 fn the_queued_event_shows_the_message_as_stored() {
     // `enqueue` builds the event's view without reading the row back: it
