@@ -63,8 +63,15 @@ async fn start(
     (sim, link)
 }
 
+/// The two tests run one at a time: the second spawns a process to hold a
+/// port, and between its fork and its exec that child holds every file of
+/// this test process, including the first test's ports, which the first
+/// test's probe then rightly reports as held.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_personality_is_identified() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let net = Network::new(NetworkOptions::default());
     let mut makers = std::collections::BTreeSet::new();
@@ -104,6 +111,7 @@ async fn every_personality_is_identified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_failure_is_diagnosed_with_advice() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let net = Network::new(NetworkOptions::default());
     let silent = ModemPlan {
