@@ -1464,3 +1464,62 @@ async fn a_paused_campaign_holds_and_a_cancelled_one_ends_its_queue() {
         .expect_err("resume a cancelled campaign");
     assert!(e.to_string().contains("cannot resume campaign"), "{e}");
 }
+
+// ------------------------------------------------------------ announcements
+
+#[test]
+fn a_pass_lowers_an_announcement_only_when_nothing_newer_or_open() {
+    let rank = |p: Priority| p.rank_u8();
+    let handle = |p: &Arc<Pending>| DispatchHandle {
+        wake: Arc::new(Notify::new()),
+        events: broadcast::channel(1).0,
+        pending_top: p.clone(),
+    };
+
+    // Settled by a pass that began after it.
+    let p = Arc::new(Pending::default());
+    handle(&p).work_added_at(Priority::High);
+    let snap = p.snapshot();
+    p.settle(snap);
+    assert_eq!(p.top(), 0);
+
+    // A newer announcement of the same priority during the pass survives it.
+    let p = Arc::new(Pending::default());
+    let h = handle(&p);
+    h.work_added_at(Priority::Urgent);
+    let snap = p.snapshot();
+    h.work_added_at(Priority::Urgent);
+    p.settle(snap);
+    assert_eq!(p.top(), rank(Priority::Urgent));
+    p.settle(p.snapshot());
+    assert_eq!(p.top(), 0);
+
+    // An intake between its announcement and its commit holds it up, and
+    // so does the commit after it, until a later pass.
+    let p = Arc::new(Pending::default());
+    let h = handle(&p);
+    let a = h.announce(Priority::Urgent);
+    p.settle(p.snapshot());
+    assert_eq!(p.top(), rank(Priority::Urgent), "open intake");
+    let snap = p.snapshot();
+    a.committed();
+    p.settle(snap);
+    assert_eq!(p.top(), rank(Priority::Urgent), "committed during the pass");
+    p.settle(p.snapshot());
+    assert_eq!(p.top(), 0);
+
+    // Dropped without a commit (the store refused): a pass lowers it.
+    let p = Arc::new(Pending::default());
+    let h = handle(&p);
+    drop(h.announce(Priority::Normal));
+    assert_eq!(p.top(), rank(Priority::Normal));
+    p.settle(p.snapshot());
+    assert_eq!(p.top(), 0);
+
+    // The highest wins.
+    let p = Arc::new(Pending::default());
+    let h = handle(&p);
+    h.work_added_at(Priority::Urgent);
+    h.work_added_at(Priority::Low);
+    assert_eq!(p.top(), rank(Priority::Urgent));
+}

@@ -61,7 +61,7 @@ pub mod types;
 mod core_tests;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -184,7 +184,80 @@ impl Default for DispatchConfig {
 pub struct DispatchHandle {
     wake: Arc<Notify>,
     events: broadcast::Sender<DispatchEvent>,
-    pending_top: Arc<AtomicU8>,
+    pending_top: Arc<Pending>,
+}
+
+/// The highest priority announced by intake since a pass last looked,
+/// shared by the dispatcher, its handles and the jobs.
+///
+/// A job of a lower priority stops before its next part while it is raised.
+/// Intake raises it before its commit and again after; a pass lowers it
+/// only at its end, once it has set the preempt flags of the jobs below
+/// what it left waiting, and only if nothing was announced since the pass
+/// began and no intake is between its announcement and its commit. So no
+/// moment after a commit leaves a lower job free to start another part.
+#[derive(Debug, Default)]
+pub struct Pending {
+    /// Low 8 bits: the highest rank announced (`Priority::rank_u8`, 0:
+    /// none); above them, a count of announcements.
+    word: AtomicU64,
+    /// Intakes between their announcement and the end of their commit.
+    open: AtomicUsize,
+}
+
+impl Pending {
+    fn raise(&self, rank: u8) {
+        let _ = self
+            .word
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                let count = (v >> 8).wrapping_add(1) & (u64::MAX >> 8);
+                Some((count << 8) | (v & 0xff).max(u64::from(rank)))
+            });
+    }
+
+    /// The rank a job compares its own with.
+    fn top(&self) -> u8 {
+        (self.word.load(Ordering::SeqCst) & 0xff) as u8
+    }
+
+    fn snapshot(&self) -> u64 {
+        self.word.load(Ordering::SeqCst)
+    }
+
+    /// Lowers the rank to none unless something was announced since `snap`
+    /// or an intake is still committing.
+    fn settle(&self, snap: u64) {
+        if self.open.load(Ordering::SeqCst) == 0 {
+            let _ =
+                self.word
+                    .compare_exchange(snap, snap & !0xff, Ordering::SeqCst, Ordering::SeqCst);
+        }
+    }
+}
+
+/// An intake between its announcement and its commit; see
+/// [`DispatchHandle::announce`].
+#[derive(Debug)]
+#[must_use = "say `committed` after the commit, or drop it when nothing was queued"]
+pub struct Announced {
+    handle: DispatchHandle,
+    rank: u8,
+}
+
+impl Announced {
+    /// The work is committed: wakes the dispatcher.
+    pub fn committed(self) {
+        self.handle.pending_top.raise(self.rank);
+        self.handle.wake.notify_one();
+    }
+}
+
+impl Drop for Announced {
+    fn drop(&mut self) {
+        self.handle.pending_top.open.fetch_sub(1, Ordering::SeqCst);
+        // Committed or not, a pass settles the announcement.
+        self.handle.wake.notify_one();
+    }
 }
 
 impl DispatchHandle {
@@ -196,8 +269,21 @@ impl DispatchHandle {
     /// Work of priority `p` was committed: a job of a lower priority stops
     /// before its next part at once, without waiting for the task's pass.
     pub fn work_added_at(&self, p: Priority) {
-        self.pending_top.fetch_max(p.rank_u8(), Ordering::SeqCst);
+        self.pending_top.raise(p.rank_u8());
         self.wake.notify_one();
+    }
+
+    /// Work of priority `p` is about to be committed: lower-priority jobs
+    /// stop before their next part from now on, and no pass lowers that
+    /// until the returned guard is gone. Say [`Announced::committed`] after
+    /// the commit.
+    pub fn announce(&self, p: Priority) -> Announced {
+        self.pending_top.open.fetch_add(1, Ordering::SeqCst);
+        self.pending_top.raise(p.rank_u8());
+        Announced {
+            handle: self.clone(),
+            rank: p.rank_u8(),
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<DispatchEvent> {
@@ -344,9 +430,9 @@ pub struct Dispatcher {
     slots: Vec<Slot>,
     wake: Arc<Notify>,
     events: broadcast::Sender<DispatchEvent>,
-    /// The highest priority committed since the last pass began (rank + 1;
-    /// 0: none), shared with the jobs.
-    pending_top: Arc<AtomicU8>,
+    /// The highest priority announced since a pass last settled it; see
+    /// [`Pending`].
+    pending_top: Arc<Pending>,
     rates: HashMap<String, Arc<Mutex<RateWindows>>>,
     in_flight: HashSet<i64>,
     /// Messages a store call failed for, held back until then.
@@ -390,7 +476,7 @@ impl Dispatcher {
             slots,
             wake: Arc::new(Notify::new()),
             events,
-            pending_top: Arc::new(AtomicU8::new(0)),
+            pending_top: Arc::new(Pending::default()),
             rates: HashMap::new(),
             in_flight: HashSet::new(),
             held: HashMap::new(),
@@ -633,8 +719,9 @@ impl Dispatcher {
         let mut next: Option<Instant> = None;
         let mut expire_now = false;
         self.held.retain(|_, until| *until > now);
-        // What this pass reads includes everything committed so far.
-        self.pending_top.store(0, Ordering::SeqCst);
+        // What this pass reads includes everything announced before this
+        // snapshot and committed; the end of the pass settles that much.
+        let announced = self.pending_top.snapshot();
         let held_campaigns = self.campaigns(now_utc, now, &mut next).await?;
         // The highest priority left waiting while every modem was busy.
         let mut waiting: Option<Priority> = None;
@@ -728,6 +815,9 @@ impl Dispatcher {
                 }
             }
         }
+        // The jobs below what waits are flagged: the announcement has done
+        // its work, unless a newer one came meanwhile.
+        self.pending_top.settle(announced);
         // Announce a modem's return when its cooldown ends.
         for slot in &self.slots {
             if slot.out_announced {
@@ -1077,8 +1167,8 @@ struct JobCtx {
     store: Store,
     events: broadcast::Sender<DispatchEvent>,
     retry: RetryPolicy,
-    /// See [`Dispatcher::pending_top`]; with `priority`, the job's own.
-    pending_top: Arc<AtomicU8>,
+    /// See [`Pending`]; with `priority`, the job's own.
+    pending_top: Arc<Pending>,
     priority: Priority,
     clock: Clock,
     cancel: CancellationToken,
@@ -1113,7 +1203,7 @@ impl JobCtx {
             }
         }
         for (k, JobPart { seq, req, attempts }) in parts.into_iter().enumerate() {
-            let more_urgent = self.pending_top.load(Ordering::SeqCst) > self.priority.rank_u8();
+            let more_urgent = self.pending_top.top() > self.priority.rank_u8();
             if more_urgent || (k > 0 && job.preempt.load(Ordering::SeqCst)) {
                 debug!(
                     seq,
@@ -1207,7 +1297,8 @@ impl JobCtx {
     }
 
     /// Waits until the SIM's caps allow one more part, then counts it.
-    /// False when shutdown came first.
+    /// False when shutdown came first or a more urgent message was
+    /// announced meanwhile.
     async fn wait_for_caps(&self) -> bool {
         loop {
             let now = Instant::now();
@@ -1215,6 +1306,12 @@ impl JobCtx {
                 let mut w = lock(&self.rates);
                 match w.next_free(&self.caps, now.into_std()) {
                     None => {
+                        // The caps may have held it a while: look again
+                        // before taking a slot of the cap.
+                        if self.pending_top.top() > self.priority.rank_u8() {
+                            debug!("a more urgent message came while waiting for the caps");
+                            return false;
+                        }
                         w.record(now.into_std());
                         return true;
                     }

@@ -186,12 +186,12 @@ impl Gateway {
             .map(|r| r.priority)
             .max()
             .unwrap_or(crate::store::Priority::Normal);
-        // Said before the commit too: a lower-priority job between two parts
-        // stops now rather than after the commit (a pass resets it).
-        self.dispatch.work_added_at(top);
+        // Said before the commit: a lower-priority job between two parts
+        // stops now rather than after the commit.
+        let announced = self.dispatch.announce(top);
         match self.store.enqueue_batch(rows, key, now).await? {
             BatchOutcome::Queued(messages) => {
-                self.dispatch.work_added_at(top);
+                announced.committed();
                 Ok(BatchAccepted {
                     messages,
                     replayed: false,

@@ -73,13 +73,13 @@ pub async fn accept(shared: &Gateway, req: Request) -> Result<Enqueued, IntakeEr
     let now = Utc::now();
     let new = prepare(shared, req, now)?;
     let priority = new.priority;
-    shared.dispatch.work_added_at(priority);
+    let announced = shared.dispatch.announce(priority);
     let enq = shared.store.enqueue(new, now).await.map_err(|e| match e {
         StoreError::Invalid { .. } => IntakeError::Invalid(e.to_string()),
         other => IntakeError::Unavailable(other.to_string()),
     })?;
     if !enq.duplicate {
-        shared.dispatch.work_added_at(priority);
+        announced.committed();
     }
     Ok(enq)
 }

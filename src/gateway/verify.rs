@@ -235,6 +235,8 @@ impl Gateway {
         let expires_at = now
             + chrono::TimeDelta::from_std(ttl)
                 .map_err(|e| GatewayError::Invalid(format!("ttl: {e}")))?;
+        // The code goes out at `urgent`: lower jobs stop before their next part.
+        let announced = self.dispatch.announce(crate::store::Priority::Urgent);
         let sent = self
             .store
             .verify_create(
@@ -249,7 +251,7 @@ impl Gateway {
                 now,
             )
             .await?;
-        self.dispatch.work_added();
+        announced.committed();
         info!(id = sent.id, message = sent.message.id, to = %number, "verification code queued");
         Ok(VerifySent {
             id: sent.id,
