@@ -580,7 +580,10 @@ async fn a_watcher_that_never_reads_is_dropped_and_blocks_nobody() {
     // Nobody waited for its write deadline: all twelve were seen while it
     // was still connected.
     let n = nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).expect("poll");
-    assert_eq!(n, 0, "the deaf watcher was dropped before the 12 sends were seen");
+    assert_eq!(
+        n, 0,
+        "the deaf watcher was dropped before the 12 sends were seen"
+    );
     let n = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(30_000u16)).expect("poll");
     assert_eq!(n, 1, "the deaf watcher was not dropped in 30 s");
     let hung_up = started.elapsed();
