@@ -314,7 +314,20 @@ pub async fn run(
             }
         };
         if let Some(c) = out {
-            if let Err(e) = writer.send(c).await {
+            // The answers of one commit go out in one write: the client
+            // sends its next submits together, and they reach the store
+            // while it gathers the next transaction.
+            let mut sent = writer.feed(c).await;
+            while sent.is_ok() {
+                match done_rx.try_recv() {
+                    Ok(resp) => sent = writer.feed(resp).await,
+                    Err(_) => break,
+                }
+            }
+            if sent.is_ok() {
+                sent = SinkExt::<Command>::flush(&mut writer).await;
+            }
+            if let Err(e) = sent {
                 debug!(%peer, "SMPP write: {e}");
                 break;
             }

@@ -18,6 +18,9 @@
 //! A request sent to run alone (a streamed campaign, see `campaign.rs`) ends
 //! the batch being gathered and runs in a transaction of its own, so a long
 //! request neither delays the answers of a batch nor commits with one.
+//! New messages from clients wait a little for the clients the previous
+//! commit answered (see [`GATHER_GAP`]), so a pipelining client's window
+//! shares one commit.
 //!
 //! Semantics the callers rely on:
 //! - A message's state is rolled up from its parts: `failed` as soon as one
@@ -80,7 +83,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use rusqlite::{Connection, ErrorCode};
@@ -721,10 +724,40 @@ type Reply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 
 enum Request {
     Job(Job),
+    /// A new message from a client (see [`Lane::Intake`]).
+    Intake(Job),
     /// A job that runs in a transaction of its own (a streamed campaign).
     Alone(Job),
     Close(oneshot::Sender<()>),
 }
+
+/// How a request joins the group commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    /// With whatever else is waiting.
+    Batch,
+    /// With whatever else is waiting; and it counts towards the intake the
+    /// next transaction waits for (see [`GATHER_GAP`]).
+    Intake,
+    /// In a transaction of its own.
+    Alone,
+}
+
+/// Group commit of pipelined clients. A client with a window (an SMPP
+/// session with 10 `submit_sm` unanswered, an HTTP client with several
+/// requests open) sends its next messages as the answers of the last commit
+/// reach it; a transaction started at once would carry only the few that
+/// came during the last `fsync`, and the rest would wait for the one after
+/// (two half-full commits per round trip). So, while a transaction holds
+/// fewer new messages than there are clients likely to send one (see
+/// [`Gather`]), the store thread waits up to this long for the next request
+/// before it commits...
+const GATHER_GAP: Duration = Duration::from_micros(500);
+
+/// ...and never more than this after the transaction began: the most a
+/// commit is held back. A single client (one message per commit) never
+/// waits.
+const GATHER_MAX: Duration = Duration::from_millis(2);
 
 /// A cheap, cloneable handle to the store thread.
 #[derive(Clone)]
@@ -983,7 +1016,18 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
-        let rx = self.submit_db_with(false, f)?;
+        let rx = self.submit_db_with(Lane::Batch, f)?;
+        Self::answer(rx).await
+    }
+
+    /// As [`Self::call`], for a client's new messages: the group commit
+    /// counts them to know how many to wait for (see [`GATHER_GAP`]).
+    async fn call_intake<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let rx = self.submit_db_with(Lane::Intake, move |db| f(sqlite_only(db)?))?;
         Self::answer(rx).await
     }
 
@@ -1026,14 +1070,15 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        self.submit_db_with(alone, move |db| f(sqlite_only(db)?))
+        let lane = if alone { Lane::Alone } else { Lane::Batch };
+        self.submit_db_with(lane, move |db| f(sqlite_only(db)?))
     }
 
     /// Queues `f` for the store thread; the receiver gets its answer after
-    /// the batch commits (or fails). `alone`: see [`Self::submit_with`].
+    /// the batch commits (or fails). `lane`: see [`Lane`].
     fn submit_db_with<T, F>(
         &self,
-        alone: bool,
+        lane: Lane,
         f: F,
     ) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError>
     where
@@ -1053,10 +1098,10 @@ impl Store {
             });
             (ok, reply)
         });
-        let req = if alone {
-            Request::Alone(job)
-        } else {
-            Request::Job(job)
+        let req = match lane {
+            Lane::Batch => Request::Job(job),
+            Lane::Intake => Request::Intake(job),
+            Lane::Alone => Request::Alone(job),
         };
         self.tx.send(req).map_err(|_| StoreError::Closed)?;
         Ok(rx)
@@ -1083,7 +1128,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
-        self.submit_db_with(false, f)
+        self.submit_db_with(Lane::Batch, f)
     }
 
     #[cfg(test)]
@@ -1105,7 +1150,8 @@ impl Store {
 
     /// Queues a message; answers after the commit.
     pub async fn enqueue(&self, m: NewMessage, now: DateTime<Utc>) -> Result<Enqueued, StoreError> {
-        self.call(move |c| outgoing::enqueue(c, &m, now)).await
+        self.call_intake(move |c| outgoing::enqueue(c, &m, now))
+            .await
     }
 
     /// Messages with a part ready to go, highest priority first, and when to
@@ -1351,7 +1397,7 @@ impl Store {
         key: Option<IdempotencyKey>,
         now: DateTime<Utc>,
     ) -> Result<BatchOutcome, StoreError> {
-        self.call(move |c| http::enqueue_batch(c, &msgs, key.as_ref(), now))
+        self.call_intake(move |c| http::enqueue_batch(c, &msgs, key.as_ref(), now))
             .await
     }
 
@@ -1898,38 +1944,36 @@ fn run<C: Db>(
     let mut closing: Option<oneshot::Sender<()>> = None;
     // A job to run alone that ended the previous batch.
     let mut held: Option<Job> = None;
+    // New messages the previous transaction carried.
+    let mut expect = 0;
     while closing.is_none() {
-        let first = match held.take() {
-            Some(job) => Request::Alone(job),
-            None => match rx.recv() {
-                Ok(r) => r,
-                Err(_) => break,
-            },
-        };
-        let mut jobs = Vec::new();
-        let mut next = Some(first);
-        while let Some(req) = next.take() {
-            match req {
-                Request::Job(job) => jobs.push(job),
-                Request::Alone(job) if jobs.is_empty() => {
-                    jobs.push(job);
-                    break;
-                }
-                Request::Alone(job) => {
-                    held = Some(job);
-                    break;
-                }
-                Request::Close(ack) => {
+        let mut gather = if let Some(job) = held.take() {
+            Gather::alone(job)
+        } else {
+            // Requests already waiting came during the last commit: their
+            // clients are not among those it answered.
+            let (first, carried) = match rx.try_recv() {
+                Ok(r) => (Some(r), true),
+                Err(mpsc::TryRecvError::Empty) => (rx.recv().ok(), false),
+                Err(mpsc::TryRecvError::Disconnected) => (None, false),
+            };
+            match first {
+                Some(Request::Alone(job)) => Gather::alone(job),
+                Some(Request::Close(ack)) => {
                     closing = Some(ack);
                     break;
                 }
+                Some(Request::Job(job)) => Gather::new(&rx, job, 0, expect, carried),
+                Some(Request::Intake(job)) => Gather::new(&rx, job, 1, expect, carried),
+                None => break,
             }
-            if jobs.len() < MAX_BATCH {
-                next = rx.try_recv().ok();
-            }
-        }
+        };
         events::take_appended();
-        if run_batch(&conn, jobs, &commits) && events::take_appended() {
+        let committed = run_batch(&conn, &mut gather, &commits);
+        expect = gather.intake;
+        held = gather.held.take();
+        closing = gather.closing.take();
+        if committed && events::take_appended() {
             // Tell followers only after the commit, so they never read an
             // event that could still roll back.
             if let Ok(id) = events::last_id(&conn) {
@@ -1946,6 +1990,118 @@ fn run<C: Db>(
     }
 }
 
+/// The requests of one transaction: whatever is waiting when it begins (up
+/// to [`MAX_BATCH`]); then, while it holds fewer new messages than there are
+/// clients likely to send one (those the previous transaction answered,
+/// plus those whose requests were already waiting), what comes within
+/// [`GATHER_GAP`], up to [`GATHER_MAX`] after it began. A request to run
+/// alone, or the close, ends it and is kept for after its commit.
+struct Gather<'a> {
+    rx: Option<&'a mpsc::Receiver<Request>>,
+    /// Taken from the queue, not yet run.
+    ready: std::collections::VecDeque<Job>,
+    taken: usize,
+    /// New messages taken ([`Request::Intake`]).
+    intake: usize,
+    /// How many new messages to wait for.
+    target: usize,
+    deadline: Instant,
+    held: Option<Job>,
+    closing: Option<oneshot::Sender<()>>,
+}
+
+impl<'a> Gather<'a> {
+    /// A transaction that begins with `first` (`intake`: 1 if it is a new
+    /// message). `expect`: the new messages the previous transaction
+    /// carried; `carried`: whether requests were already waiting when it
+    /// ended (they came during its commit, from clients it did not answer).
+    fn new(
+        rx: &'a mpsc::Receiver<Request>,
+        first: Job,
+        intake: usize,
+        expect: usize,
+        carried: bool,
+    ) -> Gather<'a> {
+        let mut g = Gather {
+            rx: Some(rx),
+            ready: std::collections::VecDeque::from([first]),
+            taken: 1,
+            intake,
+            target: 0,
+            deadline: Instant::now() + GATHER_MAX,
+            held: None,
+            closing: None,
+        };
+        while g.taken < MAX_BATCH {
+            let Ok(req) = rx.try_recv() else { break };
+            match g.admit(req) {
+                Some(job) => g.ready.push_back(job),
+                None => break,
+            }
+        }
+        g.target = if carried { g.intake + expect } else { expect };
+        g
+    }
+
+    fn alone(job: Job) -> Gather<'a> {
+        Gather {
+            rx: None,
+            ready: std::collections::VecDeque::from([job]),
+            taken: 1,
+            intake: 0,
+            target: 0,
+            deadline: Instant::now(),
+            held: None,
+            closing: None,
+        }
+    }
+
+    /// Counts a request in; `None` when it ends the transaction.
+    fn admit(&mut self, req: Request) -> Option<Job> {
+        let job = match req {
+            Request::Job(job) => job,
+            Request::Intake(job) => {
+                self.intake += 1;
+                job
+            }
+            Request::Alone(job) => {
+                self.held = Some(job);
+                self.rx = None;
+                return None;
+            }
+            Request::Close(ack) => {
+                self.closing = Some(ack);
+                self.rx = None;
+                return None;
+            }
+        };
+        self.taken += 1;
+        Some(job)
+    }
+}
+
+impl Iterator for Gather<'_> {
+    type Item = Job;
+
+    fn next(&mut self) -> Option<Job> {
+        if let Some(job) = self.ready.pop_front() {
+            return Some(job);
+        }
+        let rx = self.rx?;
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if self.intake >= self.target || self.taken >= MAX_BATCH || left.is_zero() {
+            return None;
+        }
+        match rx.recv_timeout(left.min(GATHER_GAP)) {
+            Ok(req) => self.admit(req),
+            Err(_) => {
+                self.rx = None;
+                None
+            }
+        }
+    }
+}
+
 /// Runs one transaction-control statement (`BEGIN`, `SAVEPOINT`, ...). On
 /// SQLite it is prepared once and kept: these run several times per request.
 fn control(conn: &dyn Db, sql: &str) -> Result<(), sql::DbError> {
@@ -1957,8 +2113,7 @@ fn control(conn: &dyn Db, sql: &str) -> Result<(), sql::DbError> {
 
 /// One transaction for all `jobs`, each in its own savepoint. True when it
 /// committed.
-fn run_batch(conn: &dyn Db, jobs: Vec<Job>, commits: &AtomicU64) -> bool {
-    let mut jobs = jobs.into_iter();
+fn run_batch(conn: &dyn Db, jobs: &mut Gather<'_>, commits: &AtomicU64) -> bool {
     let mut done: Vec<Reply> = Vec::new();
     'transaction: loop {
         // A read-only database refuses a write lock; a deferred transaction

@@ -389,3 +389,65 @@ proptest::proptest! {
         proptest::prop_assert_eq!(same_number(&a, &b), same_number(&b, &a));
     }
 }
+
+/// A job that does nothing, for the gathering tests.
+fn noop() -> Job {
+    Box::new(|_| {
+        let reply: Reply = Box::new(|_: Option<&StoreError>| {});
+        (true, reply)
+    })
+}
+
+#[test]
+fn a_transaction_takes_what_waits_up_to_a_request_to_run_alone() {
+    let (tx, rx) = mpsc::channel();
+    for r in [
+        Request::Intake(noop()),
+        Request::Job(noop()),
+        Request::Alone(noop()),
+        Request::Intake(noop()),
+    ] {
+        tx.send(r).expect("queue");
+    }
+    let mut g = Gather::new(&rx, noop(), 1, 0, true);
+    assert_eq!(g.by_ref().count(), 3, "the first, the intake and the job");
+    assert_eq!((g.intake, g.target), (2, 2));
+    assert!(g.held.is_some(), "the alone request waits for the next one");
+    assert!(g.next().is_none(), "ended");
+    assert!(
+        matches!(rx.try_recv(), Ok(Request::Intake(_))),
+        "what came after stays queued"
+    );
+}
+
+#[test]
+fn a_transaction_ends_at_the_close_and_at_its_limit() {
+    let (tx, rx) = mpsc::channel();
+    tx.send(Request::Job(noop())).expect("queue");
+    tx.send(Request::Close(oneshot::channel().0))
+        .expect("queue");
+    let mut g = Gather::new(&rx, noop(), 0, 0, false);
+    assert_eq!(g.by_ref().count(), 2);
+    assert!(g.closing.is_some());
+
+    for _ in 0..MAX_BATCH + 10 {
+        tx.send(Request::Intake(noop())).expect("queue");
+    }
+    // Many expected back: it still stops at the limit.
+    let mut g = Gather::new(&rx, noop(), 0, 1000, true);
+    assert_eq!(g.by_ref().count(), MAX_BATCH);
+    assert_eq!(rx.try_iter().count(), 11);
+}
+
+#[test]
+fn a_transaction_waits_no_longer_than_its_limit_for_clients_that_do_not_come() {
+    let (_tx, rx) = mpsc::channel();
+    // One client answered last time and it is this one: nothing to wait for.
+    let mut g = Gather::new(&rx, noop(), 1, 1, false);
+    assert_eq!(g.by_ref().count(), 1);
+    // Ten answered, one came back: the others are waited for, not forever.
+    let started = std::time::Instant::now();
+    let mut g = Gather::new(&rx, noop(), 1, 10, false);
+    assert_eq!(g.by_ref().count(), 1);
+    assert!(started.elapsed() >= GATHER_GAP, "it waited for the others");
+}
