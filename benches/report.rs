@@ -264,7 +264,7 @@ async fn lifecycles(store: &Store, n: usize) -> Result<()> {
 }
 
 async fn lifecycle(store: &Store, i: usize) -> Result<()> {
-    let parts = if i % 5 == 0 { 2 } else { 1 };
+    let parts = if i.is_multiple_of(5) { 2 } else { 1 };
     let to = format!("+4917{i:08}");
     let e = store
         .enqueue(
