@@ -45,27 +45,26 @@ fn arg(name: &str, default: i64) -> i64 {
         .unwrap_or(default)
 }
 
-/// Every object of migration 12 (the report's summary), dropped.
-const SUMMARY_DROP: &str = "
-    DROP TRIGGER report_outgoing_insert; DROP TRIGGER report_outgoing_delete;
-    DROP TRIGGER report_outgoing_before; DROP TRIGGER report_outgoing_after;
-    DROP TRIGGER report_part_insert_before; DROP TRIGGER report_part_insert_after;
-    DROP TRIGGER report_part_delete_before; DROP TRIGGER report_part_delete_after;
-    DROP TRIGGER report_part_before; DROP TRIGGER report_part_after;
-    DROP TRIGGER report_inbox_insert; DROP TRIGGER report_inbox_delete;
-    DROP TRIGGER report_inbox_update; DROP TRIGGER report_apply;
-    DROP VIEW report_apply; DROP VIEW report_message; DROP VIEW report_fold;
-    DROP TABLE report_day; DROP TABLE report_time; DROP TABLE report_received;";
-
-/// The summary's triggers alone, dropped (the tables stay, unread).
-const TRIGGERS_DROP: &str = "
-    DROP TRIGGER report_outgoing_insert; DROP TRIGGER report_outgoing_delete;
-    DROP TRIGGER report_outgoing_before; DROP TRIGGER report_outgoing_after;
-    DROP TRIGGER report_part_insert_before; DROP TRIGGER report_part_insert_after;
-    DROP TRIGGER report_part_delete_before; DROP TRIGGER report_part_delete_after;
-    DROP TRIGGER report_part_before; DROP TRIGGER report_part_after;
-    DROP TRIGGER report_inbox_insert; DROP TRIGGER report_inbox_delete;
-    DROP TRIGGER report_inbox_update;";
+/// Drops every trigger of migration 12 (the report's summary) and, with
+/// `all`, its views and tables too.
+fn drop_summary(conn: &rusqlite::Connection, all: bool) -> Result<()> {
+    let objects: Vec<(String, String)> = conn
+        .prepare(
+            "SELECT type, name FROM sqlite_master
+             WHERE (type = 'trigger' AND name LIKE 'report\\_%' ESCAPE '\\')
+                OR (?1 AND type IN ('view', 'table') AND name IN ('report_fold',
+                    'report_message', 'report_apply', 'report_day', 'report_time',
+                    'report_received'))
+             ORDER BY type = 'table', type = 'view'",
+        )?
+        .query_map([all], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    anyhow::ensure!(objects.len() >= 10, "migration 12's objects: {objects:?}");
+    for (kind, name) in objects {
+        conn.execute_batch(&format!("DROP {kind} IF EXISTS {name}"))?;
+    }
+    Ok(())
+}
 
 /// Fills the tables with `n` messages over the last 30 days: every fifth has
 /// two parts; states cycle through delivered, sent, failed, expired, queued.
@@ -74,7 +73,7 @@ fn fill(path: &std::path::Path, n: i64) -> Result<()> {
     // Back to the version before the summary: the store adds it (and
     // fills it from these rows) when it opens the database again.
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    conn.execute_batch(SUMMARY_DROP)?;
+    drop_summary(&conn, true)?;
     conn.pragma_update(None, "user_version", version - 1)?;
     let now = Utc::now().timestamp_millis();
     let span = 30 * 86_400_000_i64;
@@ -218,7 +217,7 @@ fn time_writes(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Result<()
             let store = Store::open(&path).context("open for writes")?;
             rt.block_on(store.close())?;
             if !triggers {
-                rusqlite::Connection::open(&path)?.execute_batch(TRIGGERS_DROP)?;
+                drop_summary(&rusqlite::Connection::open(&path)?, false)?;
             }
             let store = Store::open(&path).context("open for writes")?;
             let t = Instant::now();

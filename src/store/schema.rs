@@ -482,10 +482,12 @@ CREATE TRIGGER report_apply INSTEAD OF INSERT ON report_apply BEGIN
         parts_delivered = parts_delivered + excluded.parts_delivered,
         parts_failed = parts_failed + excluded.parts_failed;
     INSERT INTO report_time (day, modem, campaign, kind, ms, n)
-    SELECT day, modem, campaign, k.kind,
-        CASE k.kind WHEN 0 THEN to_sent ELSE to_delivered END, NEW.sign
-    FROM report_message, (SELECT 0 AS kind UNION ALL SELECT 1) AS k
-    WHERE id = NEW.id AND CASE k.kind WHEN 0 THEN to_sent ELSE to_delivered END IS NOT NULL
+    SELECT day, modem, campaign, 0, to_sent, NEW.sign FROM report_message
+     WHERE id = NEW.id AND to_sent IS NOT NULL
+    ON CONFLICT (day, modem, campaign, kind, ms) DO UPDATE SET n = n + excluded.n;
+    INSERT INTO report_time (day, modem, campaign, kind, ms, n)
+    SELECT day, modem, campaign, 1, to_delivered, NEW.sign FROM report_message
+     WHERE id = NEW.id AND to_delivered IS NOT NULL
     ON CONFLICT (day, modem, campaign, kind, ms) DO UPDATE SET n = n + excluded.n;
 END;
 CREATE TRIGGER report_outgoing_insert AFTER INSERT ON outgoing
