@@ -390,7 +390,10 @@ SELECT received_at / 86400000, modem, COUNT(*) FROM inbox GROUP BY 1, 2;
 /// way that adds what they add directly (`report_outgoing_insert_alone`,
 /// `report_part_insert_pending`): a campaign queues 100,000 messages in
 /// one go; so does a change of a message's state alone, neither from nor to
-/// `delivered` (`report_outgoing_state`: cancelling or expiring many). Rows
+/// `delivered` (`report_outgoing_state`: cancelling or expiring many). A
+/// part that takes the modem its message already counts under (the other
+/// parts' first, else the one assigned or asked for: a send starting)
+/// changes nothing and fires nothing. Rows
 /// whose counts went back to
 /// zero stay (readers skip them). The migration fills the tables from the
 /// rows already stored.
@@ -603,8 +606,12 @@ CREATE TRIGGER report_part_before
 BEFORE UPDATE OF state, modem, sent_at, delivered_at ON outgoing_part
 WHEN (OLD.state = 'delivered') IS NOT (NEW.state = 'delivered')
   OR (OLD.state = 'failed') IS NOT (NEW.state = 'failed')
-  OR OLD.modem IS NOT NEW.modem OR OLD.sent_at IS NOT NEW.sent_at
-  OR OLD.delivered_at IS NOT NEW.delivered_at
+  OR OLD.sent_at IS NOT NEW.sent_at OR OLD.delivered_at IS NOT NEW.delivered_at
+  OR OLD.modem IS NOT NEW.modem AND NOT (OLD.modem IS NULL AND NEW.modem IS (
+      SELECT COALESCE((SELECT f.modem FROM outgoing_part f
+                        WHERE f.message_id = o.id AND f.seq <> NEW.seq AND f.modem IS NOT NULL
+                        ORDER BY f.seq LIMIT 1), o.assigned_modem, o.modem)
+        FROM outgoing o WHERE o.id = NEW.message_id))
 BEGIN
     INSERT INTO report_apply VALUES (OLD.message_id, -1);
 END;
@@ -612,8 +619,12 @@ CREATE TRIGGER report_part_after
 AFTER UPDATE OF state, modem, sent_at, delivered_at ON outgoing_part
 WHEN (OLD.state = 'delivered') IS NOT (NEW.state = 'delivered')
   OR (OLD.state = 'failed') IS NOT (NEW.state = 'failed')
-  OR OLD.modem IS NOT NEW.modem OR OLD.sent_at IS NOT NEW.sent_at
-  OR OLD.delivered_at IS NOT NEW.delivered_at
+  OR OLD.sent_at IS NOT NEW.sent_at OR OLD.delivered_at IS NOT NEW.delivered_at
+  OR OLD.modem IS NOT NEW.modem AND NOT (OLD.modem IS NULL AND NEW.modem IS (
+      SELECT COALESCE((SELECT f.modem FROM outgoing_part f
+                        WHERE f.message_id = o.id AND f.seq <> NEW.seq AND f.modem IS NOT NULL
+                        ORDER BY f.seq LIMIT 1), o.assigned_modem, o.modem)
+        FROM outgoing o WHERE o.id = NEW.message_id))
 BEGIN
     INSERT INTO report_apply VALUES (NEW.message_id, 1);
 END;
