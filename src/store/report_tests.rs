@@ -458,3 +458,41 @@ fn both_engines_keep_the_same_summary_and_it_equals_a_recomputation() {
         assert_eq!(lite, pg, "SQLite and PostgreSQL");
     }
 }
+
+/// The changes of a part's modem that move a message between modems, or do
+/// not: the first part's modem counts, else the one assigned or asked for.
+#[test]
+fn a_parts_modem_moves_its_message_only_when_it_becomes_the_first() {
+    let c = memory();
+    let steps: &[(&str, &str)] = &[
+        (
+            "INSERT INTO outgoing (id, recipient, to_digits, text, report, flash, priority,
+                 not_before, next_attempt_at, modem, options, source, state, created_at,
+                 updated_at)
+             VALUES (1, 'x', 'x', 't', 1, 0, 1, 0, 0, 'm1', '{}', 'test', 'queued', 0, 0)",
+            "m1",
+        ),
+        (
+            "INSERT INTO outgoing_part (message_id, seq, state) VALUES (1, 1, 'pending'),
+                 (1, 2, 'pending')",
+            "m1",
+        ),
+        // The second part goes out through m2 first: the message is m2's.
+        ("UPDATE outgoing_part SET modem = 'm2' WHERE seq = 2", "m2"),
+        // The first part takes the modem asked for: now it is the first.
+        ("UPDATE outgoing_part SET modem = 'm1' WHERE seq = 1", "m1"),
+        ("UPDATE outgoing_part SET modem = NULL WHERE seq = 1", "m2"),
+        ("UPDATE outgoing_part SET modem = NULL WHERE seq = 2", "m1"),
+        ("UPDATE outgoing SET assigned_modem = 'm3'", "m3"),
+        // A send starting on the modem the message counts under.
+        ("UPDATE outgoing_part SET modem = 'm3' WHERE seq = 2", "m3"),
+        ("UPDATE outgoing_part SET modem = 'm4' WHERE seq = 1", "m4"),
+    ];
+    for (sql, modem) in steps {
+        c.execute_batch(sql).expect("step");
+        assert_eq!(summary(&c), recomputed(&c), "after {sql}");
+        let r = report(&c, DateTime::UNIX_EPOCH, ReportBy::Modem, t(0)).expect("report");
+        let groups: Vec<&str> = r.groups.iter().map(|g| g.group.as_str()).collect();
+        assert_eq!(groups, [*modem], "after {sql}");
+    }
+}
