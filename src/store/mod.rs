@@ -1533,6 +1533,20 @@ impl Store {
         self.read(move |c| report::report(c, since, by, now)).await
     }
 
+    /// The same report from the message rows alone, without the summary
+    /// (migration 12): for tests and `benches/report.rs`, which compare
+    /// the two.
+    #[doc(hidden)]
+    pub async fn report_from_rows(
+        &self,
+        since: DateTime<Utc>,
+        by: ReportBy,
+        now: DateTime<Utc>,
+    ) -> Result<Report, StoreError> {
+        self.read(move |c| report::report_from_rows(c, since, by, now))
+            .await
+    }
+
     /// Runs a long read-only `f` on the reader connection, in one read
     /// transaction (one snapshot), on tokio's blocking pool; on the store
     /// thread when there is no reader (an in-memory store).

@@ -4,10 +4,15 @@
 //! queued-to-sent and sent-to-delivered times. Owns the report's types and
 //! its SQL; it does not parse durations or print (the gateway and the CLI do).
 //!
-//! One query folds each message's parts into one row (`outgoing_created`
-//! and the part table's primary key keep it an index walk); the rows are
-//! then summed per group here, and the percentiles are taken from each
-//! group's sorted times (nearest rank).
+//! A report over `[since, now]` reads whole UTC days from the summary that
+//! migration 12's triggers keep (`report_day`, `report_time`,
+//! `report_received`), and the rows themselves only for the part of the
+//! first day after `since`: two ordered walks merged here (messages through
+//! `outgoing_created` and `outgoing_report`, their parts through
+//! `part_report`). Counts are exact either way. Times are counted in the
+//! summary's steps (two significant digits, rounded down; 100 ms under
+//! 10 s, see [`time_step`]), and the walk takes its times the same way, so
+//! the percentiles (nearest rank) do not depend on where the window starts.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -200,35 +205,72 @@ fn push_csv_line(out: &mut String, fields: impl Iterator<Item = String>) {
     out.push_str("\r\n");
 }
 
-/// A group's sums and the times its percentiles come from.
+/// Milliseconds in a UTC day: the summary's buckets.
+const DAY_MS: i64 = 86_400_000;
+
+/// The step a time of `v` ms is counted in: `v` to two significant digits,
+/// rounded down, and in steps of 100 ms under 10 s (1234 → 1200,
+/// 56_789 → 56_000). The same as the `CASE` of `report_message`
+/// (migration 12). Negative times count as 0.
+pub(crate) fn time_step(v: i64) -> i64 {
+    let v = v.max(0);
+    if v < 10_000 {
+        return v / 100 * 100;
+    }
+    let mut unit = 1_i64;
+    while v / unit >= 100 {
+        unit *= 10;
+    }
+    v / unit * unit
+}
+
+/// A group's sums and the times its percentiles come from (ms in steps of
+/// [`time_step`] → how many).
 #[derive(Default)]
 struct Acc {
     row: ReportRow,
-    to_sent: Vec<i64>,
-    to_delivered: Vec<i64>,
+    to_sent: BTreeMap<i64, u64>,
+    to_delivered: BTreeMap<i64, u64>,
 }
 
-/// Nearest-rank percentile `p` (0..=1) of sorted milliseconds, in seconds.
-fn percentile(sorted: &[i64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
+/// Nearest-rank percentile `p` (0..=1) of counted times (ms → count), in
+/// seconds.
+fn percentile(counts: &BTreeMap<i64, u64>, total: u64, p: f64) -> Option<f64> {
+    if total == 0 {
         return None;
     }
-    let rank = (p * sorted.len() as f64).ceil() as usize;
-    let index = rank.clamp(1, sorted.len()) - 1;
-    sorted.get(index).map(|v| *v as f64 / 1000.0)
+    let rank = ((p * total as f64).ceil() as u64).clamp(1, total);
+    let mut seen = 0;
+    for (ms, n) in counts {
+        seen += n;
+        if seen >= rank {
+            return Some(*ms as f64 / 1000.0);
+        }
+    }
+    None
 }
 
-fn percentiles(mut v: Vec<i64>) -> Percentiles {
-    v.sort_unstable();
+fn percentiles(counts: &BTreeMap<i64, u64>) -> Percentiles {
+    let count = counts.values().sum();
     Percentiles {
-        count: v.len() as u64,
-        p50_s: percentile(&v, 0.5),
-        p95_s: percentile(&v, 0.95),
+        count,
+        p50_s: percentile(counts, count, 0.5),
+        p95_s: percentile(counts, count, 0.95),
+    }
+}
+
+fn merge(into: &mut BTreeMap<i64, u64>, from: &BTreeMap<i64, u64>) {
+    for (ms, n) in from {
+        *into.entry(*ms).or_default() += n;
     }
 }
 
 fn day_of(at_ms: i64) -> String {
-    DateTime::from_timestamp_millis(at_ms)
+    day_name(at_ms.div_euclid(DAY_MS))
+}
+
+fn day_name(day: i64) -> String {
+    DateTime::from_timestamp_millis(day.saturating_mul(DAY_MS))
         .map(|t| t.date_naive())
         .unwrap_or(NaiveDate::MIN)
         .format("%Y-%m-%d")
@@ -275,10 +317,10 @@ fn add_message(acc: &mut Acc, state: &str, wants_report: bool, created: i64, f: 
             row.messages_sent_with_report += 1;
         }
         if let Some(sent) = f.last_sent {
-            acc.to_sent.push((sent - created).max(0));
+            *acc.to_sent.entry(time_step(sent - created)).or_default() += 1;
             if state == "delivered" {
                 if let Some(done) = f.last_delivered {
-                    acc.to_delivered.push((done - sent).max(0));
+                    *acc.to_delivered.entry(time_step(done - sent)).or_default() += 1;
                 }
             }
         }
@@ -288,8 +330,8 @@ fn add_message(acc: &mut Acc, state: &str, wants_report: bool, created: i64, f: 
 fn finish(mut acc: Acc) -> ReportRow {
     acc.row.delivery_rate = (acc.row.messages_sent_with_report > 0)
         .then(|| acc.row.messages_delivered as f64 / acc.row.messages_sent_with_report as f64);
-    acc.row.queued_to_sent = percentiles(acc.to_sent);
-    acc.row.sent_to_delivered = percentiles(acc.to_delivered);
+    acc.row.queued_to_sent = percentiles(&acc.to_sent);
+    acc.row.sent_to_delivered = percentiles(&acc.to_delivered);
     acc.row
 }
 
@@ -324,151 +366,309 @@ fn group<'a>(groups: &'a mut BTreeMap<String, Acc>, key: &str) -> &'a mut Acc {
     groups.entry(key.to_string()).or_default()
 }
 
-/// Builds the report of everything queued or received at or after `since`.
+/// The groups being summed, with the names already looked up.
+struct Groups<'c> {
+    c: &'c Connection,
+    by: ReportBy,
+    groups: BTreeMap<String, Acc>,
+    days: BTreeMap<i64, String>,
+    campaigns: BTreeMap<i64, String>,
+}
+
+impl<'c> Groups<'c> {
+    fn new(c: &'c Connection, by: ReportBy) -> Groups<'c> {
+        Groups {
+            c,
+            by,
+            groups: BTreeMap::new(),
+            days: BTreeMap::new(),
+            campaigns: BTreeMap::new(),
+        }
+    }
+
+    /// The group of a message queued on `day` (UTC days since the epoch)
+    /// through `modem` (`None` or empty: none) in `campaign`.
+    fn of(
+        &mut self,
+        day: i64,
+        modem: Option<&str>,
+        campaign: Option<i64>,
+    ) -> Result<&mut Acc, StoreError> {
+        let key: &str = match self.by {
+            ReportBy::Modem => match modem {
+                Some(m) if !m.is_empty() => m,
+                _ => NO_GROUP,
+            },
+            ReportBy::Day => self.days.entry(day).or_insert_with(|| day_name(day)),
+            ReportBy::Campaign => match campaign {
+                Some(cid) if cid != 0 => match self.campaigns.entry(cid) {
+                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        let name: Option<String> = self
+                            .c
+                            .prepare_cached("SELECT name FROM campaign WHERE id = ?1")
+                            .and_then(|mut s| s.query_row([cid], |r| r.get(0)).optional())
+                            .map_err(StoreError::sql("report campaign"))?;
+                        let name = name.unwrap_or_default();
+                        e.insert(format!("{name} (#{cid})"))
+                    }
+                },
+                _ => NO_GROUP,
+            },
+        };
+        Ok(group(&mut self.groups, key))
+    }
+}
+
+/// Sums the messages queued in `[from, until)` (`until` `None`: no end)
+/// from the rows themselves.
 ///
 /// Two ordered walks merged here rather than a join with GROUP BY (which
-/// SQLite runs several times slower over a million rows): the messages from
-/// the first one queued since `since` (found through `outgoing_created`)
-/// in id order, and their parts in primary-key order.
+/// SQLite runs several times slower over a million rows): the messages
+/// between the first and the last one queued in the range (found through
+/// `outgoing_created`) in id order, and their parts in primary-key order.
+fn walk(g: &mut Groups, from: i64, until: Option<i64>) -> Result<(), StoreError> {
+    let c = g.c;
+    let until = until.unwrap_or(i64::MAX);
+    let sql = StoreError::sql("report");
+    let (first, last): (Option<i64>, Option<i64>) = c
+        .prepare_cached(
+            "SELECT MIN(id), MAX(id) FROM outgoing WHERE created_at >= ?1 AND created_at < ?2",
+        )
+        .and_then(|mut s| s.query_row(params![from, until], |r| Ok((r.get(0)?, r.get(1)?))))
+        .map_err(StoreError::sql("report start"))?;
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(());
+    };
+    let mut msgs = c
+        .prepare_cached(
+            "SELECT id, created_at, state, report, COALESCE(assigned_modem, modem), campaign
+             FROM outgoing WHERE id >= ?1 AND id <= ?2 AND created_at >= ?3 AND created_at < ?4
+             ORDER BY id",
+        )
+        .map_err(&sql)?;
+    let mut parts = c
+        .prepare_cached(
+            "SELECT message_id, state, modem, sent_at, delivered_at
+             FROM outgoing_part WHERE message_id >= ?1 AND message_id <= ?2
+             ORDER BY message_id, seq",
+        )
+        .map_err(&sql)?;
+    let mut msg_rows = msgs
+        .query(params![first, last, from, until])
+        .map_err(&sql)?;
+    let mut part_rows = parts.query(params![first, last]).map_err(&sql)?;
+    // The part row the walk stopped at (it belongs to a later message).
+    let mut held: Option<PartRow> = None;
+    let mut parts_done = false;
+    while let Some(m) = msg_rows.next().map_err(&sql)? {
+        let id: i64 = m.get(0).map_err(&sql)?;
+        let created: i64 = m.get(1).map_err(&sql)?;
+        let mut f = Fold::default();
+        loop {
+            let p = match held.take() {
+                Some(p) => p,
+                None if parts_done => break,
+                None => match part_rows.next().map_err(&sql)? {
+                    Some(r) => PartRow {
+                        message_id: r.get(0).map_err(&sql)?,
+                        delivered: r.get_ref(1).map_err(&sql)?.as_str() == Ok("delivered"),
+                        failed: r.get_ref(1).map_err(&sql)?.as_str() == Ok("failed"),
+                        modem: r.get(2).map_err(&sql)?,
+                        sent_at: r.get(3).map_err(&sql)?,
+                        delivered_at: r.get(4).map_err(&sql)?,
+                    },
+                    None => {
+                        parts_done = true;
+                        break;
+                    }
+                },
+            };
+            if p.message_id > id {
+                held = Some(p);
+                break;
+            }
+            if p.message_id < id {
+                continue;
+            }
+            f.parts += 1;
+            f.delivered += u64::from(p.delivered);
+            f.failed += u64::from(p.failed);
+            if f.modem.is_none() {
+                f.modem = p.modem;
+            }
+            if let Some(t) = p.sent_at {
+                f.sent += 1;
+                f.last_sent = f.last_sent.max(Some(t));
+            }
+            f.last_delivered = f.last_delivered.max(p.delivered_at);
+        }
+        let state = m.get_ref(2).map_err(&sql)?.as_str().unwrap_or_default();
+        let wants_report: bool = m.get(3).map_err(&sql)?;
+        let asked = m.get_ref(4).map_err(&sql)?.as_str().ok();
+        let modem = f.modem.as_deref().or(asked);
+        let campaign: Option<i64> = m.get(5).map_err(&sql)?;
+        let acc = g.of(created.div_euclid(DAY_MS), modem, campaign)?;
+        add_message(acc, state, wants_report, created, &f);
+    }
+    Ok(())
+}
+
+/// Adds the received messages of `[from, until)` from the inbox.
+fn walk_inbox(g: &mut Groups, from: i64, until: Option<i64>) -> Result<(), StoreError> {
+    let sql = StoreError::sql("report inbox");
+    let mut stmt =
+        g.c.prepare_cached(
+            "SELECT modem, received_at FROM inbox WHERE received_at >= ?1 AND received_at < ?2",
+        )
+        .map_err(&sql)?;
+    let mut rows = stmt
+        .query(params![from, until.unwrap_or(i64::MAX)])
+        .map_err(&sql)?;
+    while let Some(r) = rows.next().map_err(&sql)? {
+        let modem = r.get_ref(0).map_err(&sql)?.as_str().unwrap_or_default();
+        let at: i64 = r.get(1).map_err(&sql)?;
+        let key = match g.by {
+            ReportBy::Modem => modem,
+            ReportBy::Day => g
+                .days
+                .entry(at.div_euclid(DAY_MS))
+                .or_insert_with(|| day_of(at)),
+            ReportBy::Campaign => NO_GROUP,
+        };
+        group(&mut g.groups, key).row.received += 1;
+    }
+    Ok(())
+}
+
+/// Adds the summary's days from `first_day` on (UTC days since the epoch).
+fn read_summary(g: &mut Groups, first_day: i64) -> Result<(), StoreError> {
+    let c = g.c;
+    let sql = StoreError::sql("report summary");
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT day, modem, campaign, messages, delivered, failed, expired, cancelled,
+                 skipped, pending, sent, sent_with_report, parts, parts_sent, parts_delivered,
+                 parts_failed
+             FROM report_day WHERE day >= ?1 AND messages > 0",
+        )
+        .map_err(&sql)?;
+    let mut rows = stmt.query([first_day]).map_err(&sql)?;
+    let n = |r: &rusqlite::Row, i: usize| -> Result<u64, StoreError> {
+        let v: i64 = r.get(i).map_err(StoreError::sql("report summary"))?;
+        Ok(u64::try_from(v).unwrap_or(0))
+    };
+    while let Some(r) = rows.next().map_err(&sql)? {
+        let day: i64 = r.get(0).map_err(&sql)?;
+        let modem = r.get_ref(1).map_err(&sql)?.as_str().unwrap_or_default();
+        let campaign: i64 = r.get(2).map_err(&sql)?;
+        let row = &mut g.of(day, Some(modem), Some(campaign))?.row;
+        row.messages += n(r, 3)?;
+        row.messages_delivered += n(r, 4)?;
+        row.messages_failed += n(r, 5)?;
+        row.messages_expired += n(r, 6)?;
+        row.messages_cancelled += n(r, 7)?;
+        row.messages_skipped += n(r, 8)?;
+        row.messages_pending += n(r, 9)?;
+        row.messages_sent += n(r, 10)?;
+        row.messages_sent_with_report += n(r, 11)?;
+        row.parts += n(r, 12)?;
+        row.parts_sent += n(r, 13)?;
+        row.parts_delivered += n(r, 14)?;
+        row.parts_failed += n(r, 15)?;
+    }
+    drop(rows);
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT day, modem, campaign, kind, ms, n FROM report_time
+             WHERE day >= ?1 AND n > 0",
+        )
+        .map_err(&sql)?;
+    let mut rows = stmt.query([first_day]).map_err(&sql)?;
+    while let Some(r) = rows.next().map_err(&sql)? {
+        let day: i64 = r.get(0).map_err(&sql)?;
+        let modem = r.get_ref(1).map_err(&sql)?.as_str().unwrap_or_default();
+        let campaign: i64 = r.get(2).map_err(&sql)?;
+        let kind: i64 = r.get(3).map_err(&sql)?;
+        let ms: i64 = r.get(4).map_err(&sql)?;
+        let count = n(r, 5)?;
+        let acc = g.of(day, Some(modem), Some(campaign))?;
+        let times = if kind == 0 {
+            &mut acc.to_sent
+        } else {
+            &mut acc.to_delivered
+        };
+        *times.entry(ms).or_default() += count;
+    }
+    drop(rows);
+    let mut stmt = c
+        .prepare_cached("SELECT day, modem, n FROM report_received WHERE day >= ?1 AND n > 0")
+        .map_err(&sql)?;
+    let mut rows = stmt.query([first_day]).map_err(&sql)?;
+    while let Some(r) = rows.next().map_err(&sql)? {
+        let day: i64 = r.get(0).map_err(&sql)?;
+        let modem = r.get_ref(1).map_err(&sql)?.as_str().unwrap_or_default();
+        let count = n(r, 2)?;
+        // Received messages have a modem always, and no campaign.
+        let key = match g.by {
+            ReportBy::Modem => modem,
+            ReportBy::Day => g.days.entry(day).or_insert_with(|| day_name(day)),
+            ReportBy::Campaign => NO_GROUP,
+        };
+        group(&mut g.groups, key).row.received += count;
+    }
+    Ok(())
+}
+
+/// Builds the report of everything queued or received at or after `since`:
+/// the rows of the first, partial UTC day, and the summary from the next
+/// midnight on.
 pub(crate) fn report(
     c: &Connection,
     since: DateTime<Utc>,
     by: ReportBy,
     now: DateTime<Utc>,
 ) -> Result<Report, StoreError> {
-    let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
-    let mut days: BTreeMap<i64, String> = BTreeMap::new();
-    let mut campaigns: BTreeMap<i64, String> = BTreeMap::new();
     let since_ms = ms(since);
-    let first: Option<i64> = c
-        .prepare_cached("SELECT MIN(id) FROM outgoing WHERE created_at >= ?1")
-        .and_then(|mut s| s.query_row(params![since_ms], |r| r.get(0)))
-        .map_err(StoreError::sql("report start"))?;
-    if let Some(first) = first {
-        let sql = StoreError::sql("report");
-        let mut msgs = c
-            .prepare_cached(
-                "SELECT id, created_at, state, report, COALESCE(assigned_modem, modem), campaign
-                 FROM outgoing WHERE id >= ?1 AND created_at >= ?2 ORDER BY id",
-            )
-            .map_err(&sql)?;
-        let mut parts = c
-            .prepare_cached(
-                "SELECT message_id, state, modem, sent_at, delivered_at
-                 FROM outgoing_part WHERE message_id >= ?1 ORDER BY message_id, seq",
-            )
-            .map_err(&sql)?;
-        let mut msg_rows = msgs.query(params![first, since_ms]).map_err(&sql)?;
-        let mut part_rows = parts.query(params![first]).map_err(&sql)?;
-        // The part row the walk stopped at (it belongs to a later message).
-        let mut held: Option<PartRow> = None;
-        let mut parts_done = false;
-        while let Some(m) = msg_rows.next().map_err(&sql)? {
-            let id: i64 = m.get(0).map_err(&sql)?;
-            let created: i64 = m.get(1).map_err(&sql)?;
-            let mut f = Fold::default();
-            loop {
-                let p = match held.take() {
-                    Some(p) => p,
-                    None if parts_done => break,
-                    None => match part_rows.next().map_err(&sql)? {
-                        Some(r) => PartRow {
-                            message_id: r.get(0).map_err(&sql)?,
-                            delivered: r.get_ref(1).map_err(&sql)?.as_str() == Ok("delivered"),
-                            failed: r.get_ref(1).map_err(&sql)?.as_str() == Ok("failed"),
-                            modem: r.get(2).map_err(&sql)?,
-                            sent_at: r.get(3).map_err(&sql)?,
-                            delivered_at: r.get(4).map_err(&sql)?,
-                        },
-                        None => {
-                            parts_done = true;
-                            break;
-                        }
-                    },
-                };
-                if p.message_id > id {
-                    held = Some(p);
-                    break;
-                }
-                if p.message_id < id {
-                    continue;
-                }
-                f.parts += 1;
-                f.delivered += u64::from(p.delivered);
-                f.failed += u64::from(p.failed);
-                if f.modem.is_none() {
-                    f.modem = p.modem;
-                }
-                if let Some(t) = p.sent_at {
-                    f.sent += 1;
-                    f.last_sent = f.last_sent.max(Some(t));
-                }
-                f.last_delivered = f.last_delivered.max(p.delivered_at);
-            }
-            let state = m.get_ref(2).map_err(&sql)?.as_str().unwrap_or_default();
-            let wants_report: bool = m.get(3).map_err(&sql)?;
-            let acc = match by {
-                ReportBy::Modem => match &f.modem {
-                    Some(modem) => group(&mut groups, modem),
-                    None => {
-                        let asked = m.get_ref(4).map_err(&sql)?.as_str().ok();
-                        group(&mut groups, asked.unwrap_or(NO_GROUP))
-                    }
-                },
-                ReportBy::Day => {
-                    let day = created.div_euclid(86_400_000);
-                    let key = days.entry(day).or_insert_with(|| day_of(created));
-                    group(&mut groups, key)
-                }
-                ReportBy::Campaign => match m.get::<_, Option<i64>>(5).map_err(&sql)? {
-                    Some(cid) => {
-                        let key = match campaigns.entry(cid) {
-                            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                            std::collections::btree_map::Entry::Vacant(e) => {
-                                let name: Option<String> = c
-                                    .prepare_cached("SELECT name FROM campaign WHERE id = ?1")
-                                    .and_then(|mut s| s.query_row([cid], |r| r.get(0)).optional())
-                                    .map_err(&sql)?;
-                                let name = name.unwrap_or_default();
-                                e.insert(format!("{name} (#{cid})"))
-                            }
-                        };
-                        group(&mut groups, key)
-                    }
-                    None => group(&mut groups, NO_GROUP),
-                },
-            };
-            add_message(acc, state, wants_report, created, &f);
-        }
-    }
+    // The first midnight at or after `since`.
+    let first_day = since_ms.div_euclid(DAY_MS) + i64::from(since_ms.rem_euclid(DAY_MS) != 0);
+    let edge = first_day.saturating_mul(DAY_MS);
+    let mut g = Groups::new(c, by);
+    walk(&mut g, since_ms, Some(edge))?;
+    walk_inbox(&mut g, since_ms, Some(edge))?;
+    read_summary(&mut g, first_day)?;
+    finish_report(g, since_ms, by, now)
+}
 
-    // Received messages, by the modem that took them or the day they came.
-    let mut stmt = c
-        .prepare_cached("SELECT modem, received_at FROM inbox WHERE received_at >= ?1")
-        .map_err(StoreError::sql("report inbox"))?;
-    let mut rows = stmt
-        .query(params![since_ms])
-        .map_err(StoreError::sql("report inbox"))?;
-    while let Some(r) = rows.next().map_err(StoreError::sql("report inbox row"))? {
-        let sql = StoreError::sql("report inbox column");
-        let modem: String = r.get(0).map_err(&sql)?;
-        let at: i64 = r.get(1).map_err(&sql)?;
-        let key = match by {
-            ReportBy::Modem => modem,
-            ReportBy::Day => day_of(at),
-            ReportBy::Campaign => NO_GROUP.to_string(),
-        };
-        group(&mut groups, &key).row.received += 1;
-    }
-    drop(rows);
+/// The same report from the rows alone, without the summary: what the
+/// summary must always agree with (tests), and the cost it saves
+/// (`benches/report.rs`).
+pub(crate) fn report_from_rows(
+    c: &Connection,
+    since: DateTime<Utc>,
+    by: ReportBy,
+    now: DateTime<Utc>,
+) -> Result<Report, StoreError> {
+    let since_ms = ms(since);
+    let mut g = Groups::new(c, by);
+    walk(&mut g, since_ms, None)?;
+    walk_inbox(&mut g, since_ms, None)?;
+    finish_report(g, since_ms, by, now)
+}
 
+fn finish_report(
+    g: Groups,
+    since_ms: i64,
+    by: ReportBy,
+    now: DateTime<Utc>,
+) -> Result<Report, StoreError> {
     let mut total = Acc::default();
-    let mut rows = Vec::with_capacity(groups.len());
-    for (group, mut acc) in groups {
+    let mut rows = Vec::with_capacity(g.groups.len());
+    for (group, mut acc) in g.groups {
         acc.row.group = group;
         add(&mut total.row, &acc.row);
-        total.to_sent.extend_from_slice(&acc.to_sent);
-        total.to_delivered.extend_from_slice(&acc.to_delivered);
+        merge(&mut total.to_sent, &acc.to_sent);
+        merge(&mut total.to_delivered, &acc.to_delivered);
         rows.push(finish(acc));
     }
     total.row.group = "total".to_string();
@@ -493,12 +693,19 @@ mod tests {
             (&[1000, 2000], Some(1.0), Some(2.0)),
             (&[1000, 2000, 3000, 4000], Some(2.0), Some(4.0)),
         ];
+        let counted = |v: &[i64]| {
+            let mut m = BTreeMap::new();
+            for ms in v {
+                *m.entry(*ms).or_insert(0) += 1;
+            }
+            m
+        };
         for (v, p50, p95) in table {
-            let p = percentiles(v.to_vec());
+            let p = percentiles(&counted(v));
             assert_eq!((p.p50_s, p.p95_s), (*p50, *p95), "{v:?}");
         }
         let hundred: Vec<i64> = (1..=100).rev().map(|s| s * 1000).collect();
-        let p = percentiles(hundred);
+        let p = percentiles(&counted(&hundred));
         assert_eq!((p.p50_s, p.p95_s, p.count), (Some(50.0), Some(95.0), 100));
     }
 
@@ -532,3 +739,7 @@ mod tests {
         assert_eq!(lines[1].split(',').filter(|f| *f == "0.5").count(), 1);
     }
 }
+
+#[cfg(test)]
+#[path = "report_tests.rs"]
+mod summary_tests;

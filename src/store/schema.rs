@@ -12,7 +12,7 @@ use super::StoreError;
 
 /// Every migration, oldest first. Entry `i` moves a database from version `i`
 /// to version `i + 1`; version 0 is an empty file.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V7, V8, V9, V10];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V7, V8, V9, V10, V12];
 
 /// Version 1: outgoing messages and parts, received PDUs and inbox, status
 /// reports, SIMs and modems, per-SIM send log and concatenation counters.
@@ -344,6 +344,312 @@ const V10: &str = r#"
 CREATE INDEX outgoing_report ON outgoing(id, created_at, state, report, assigned_modem, modem, campaign);
 CREATE INDEX part_report ON outgoing_part(message_id, seq, state, modem, sent_at, delivered_at);
 "#;
+
+/// The end of version 12: the summary from the rows already stored (also
+/// the recomputation the report's tests compare the summary with).
+macro_rules! v12_backfill {
+    () => {
+        r#"
+INSERT INTO report_day (day, modem, campaign, messages, delivered, failed, expired, cancelled,
+    skipped, pending, sent, sent_with_report, parts, parts_sent, parts_delivered, parts_failed)
+SELECT day, modem, campaign, COUNT(*), SUM(delivered), SUM(failed), SUM(expired),
+    SUM(cancelled), SUM(skipped), SUM(pending), SUM(sent), SUM(sent_with_report), SUM(parts),
+    SUM(parts_sent), SUM(parts_delivered), SUM(parts_failed)
+FROM report_message GROUP BY day, modem, campaign;
+INSERT INTO report_time (day, modem, campaign, kind, ms, n)
+SELECT day, modem, campaign, 0, to_sent, COUNT(*) FROM report_message
+ WHERE to_sent IS NOT NULL GROUP BY day, modem, campaign, to_sent;
+INSERT INTO report_time (day, modem, campaign, kind, ms, n)
+SELECT day, modem, campaign, 1, to_delivered, COUNT(*) FROM report_message
+ WHERE to_delivered IS NOT NULL GROUP BY day, modem, campaign, to_delivered;
+INSERT INTO report_received (day, modem, n)
+SELECT received_at / 86400000, modem, COUNT(*) FROM inbox GROUP BY 1, 2;
+"#
+    };
+}
+
+/// Version 12 (numbered for its place after version 11, which other work
+/// adds; insert that one before this one): the report's summary. Per UTC
+/// day of queueing (`created_at / 86400000`), modem (the first part's, else
+/// the one assigned or asked for, else `''`) and campaign (`0` for none):
+/// `report_day` counts messages by state and what their parts add up to,
+/// `report_time` counts the queued-to-sent (`kind` 0) and sent-to-delivered
+/// (`kind` 1) times of its messages, each time taken to two significant
+/// digits, rounded down, and in steps of 100 ms under 10 s (`ms`); and
+/// `report_received` counts received messages per day and modem.
+///
+/// Triggers keep them in the transaction that changes a message, a part or
+/// the inbox, so they always agree with those tables. `report_message` is
+/// the one definition of what a message adds to its group: a change takes
+/// the message's contribution away before it (a BEFORE trigger) and adds
+/// the new one after (an AFTER trigger; SQLite runs row triggers row by
+/// row), both through the INSTEAD OF trigger of `report_apply`. Triggers
+/// fire only when a column the report reads changes (a part's state
+/// between pending and sending does not). The two inserts of every message
+/// (the message, without parts; then each part, pending) take a shorter
+/// way that adds what they add directly (`report_outgoing_insert_alone`,
+/// `report_part_insert_pending`): a campaign queues 100,000 messages in
+/// one go; so does a change of a message's state alone, neither from nor to
+/// `delivered` (`report_outgoing_state`: cancelling or expiring many). A
+/// part that takes the modem its message already counts under (the other
+/// parts' first, else the one assigned or asked for: a send starting)
+/// changes nothing and fires nothing. Rows
+/// whose counts went back to
+/// zero stay (readers skip them). The migration fills the tables from the
+/// rows already stored.
+const V12: &str = concat!(
+    r#"
+CREATE TABLE report_day (
+    day              INTEGER NOT NULL,
+    modem            TEXT NOT NULL,
+    campaign         INTEGER NOT NULL,
+    messages         INTEGER NOT NULL,
+    delivered        INTEGER NOT NULL,
+    failed           INTEGER NOT NULL,
+    expired          INTEGER NOT NULL,
+    cancelled        INTEGER NOT NULL,
+    skipped          INTEGER NOT NULL,
+    pending          INTEGER NOT NULL,
+    sent             INTEGER NOT NULL,
+    sent_with_report INTEGER NOT NULL,
+    parts            INTEGER NOT NULL,
+    parts_sent       INTEGER NOT NULL,
+    parts_delivered  INTEGER NOT NULL,
+    parts_failed     INTEGER NOT NULL,
+    PRIMARY KEY (day, modem, campaign)
+) WITHOUT ROWID;
+CREATE TABLE report_time (
+    day      INTEGER NOT NULL,
+    modem    TEXT NOT NULL,
+    campaign INTEGER NOT NULL,
+    kind     INTEGER NOT NULL,
+    ms       INTEGER NOT NULL,
+    n        INTEGER NOT NULL,
+    PRIMARY KEY (day, modem, campaign, kind, ms)
+) WITHOUT ROWID;
+CREATE TABLE report_received (
+    day   INTEGER NOT NULL,
+    modem TEXT NOT NULL,
+    n     INTEGER NOT NULL,
+    PRIMARY KEY (day, modem)
+) WITHOUT ROWID;
+
+CREATE VIEW report_fold AS
+SELECT o.id AS id, o.created_at / 86400000 AS day,
+    COALESCE((SELECT f.modem FROM outgoing_part f
+               WHERE f.message_id = o.id AND f.modem IS NOT NULL ORDER BY f.seq LIMIT 1),
+             o.assigned_modem, o.modem, '') AS modem,
+    COALESCE(o.campaign, 0) AS campaign,
+    o.state = 'delivered' AS delivered, o.state = 'failed' AS failed,
+    o.state = 'expired' AS expired, o.state = 'cancelled' AS cancelled,
+    o.state = 'skipped' AS skipped, o.state IN ('queued', 'sending') AS pending,
+    COUNT(p.seq) > 0 AND COUNT(p.sent_at) = COUNT(p.seq) AS sent,
+    COUNT(p.seq) > 0 AND COUNT(p.sent_at) = COUNT(p.seq) AND o.report AS sent_with_report,
+    COUNT(p.seq) AS parts, COUNT(p.sent_at) AS parts_sent,
+    COUNT(CASE p.state WHEN 'delivered' THEN 1 END) AS parts_delivered,
+    COUNT(CASE p.state WHEN 'failed' THEN 1 END) AS parts_failed,
+    CASE WHEN COUNT(p.seq) > 0 AND COUNT(p.sent_at) = COUNT(p.seq)
+         THEN MAX(MAX(p.sent_at) - o.created_at, 0) END AS to_sent,
+    CASE WHEN COUNT(p.seq) > 0 AND COUNT(p.sent_at) = COUNT(p.seq) AND o.state = 'delivered'
+         THEN MAX(MAX(p.delivered_at) - MAX(p.sent_at), 0) END AS to_delivered
+FROM outgoing o LEFT JOIN outgoing_part p ON p.message_id = o.id
+GROUP BY o.id;
+CREATE VIEW report_message AS
+SELECT id, day, modem, campaign, delivered, failed, expired, cancelled, skipped, pending,
+    sent, sent_with_report, parts, parts_sent, parts_delivered, parts_failed,
+    CASE WHEN to_sent < 10000 THEN to_sent / 100 * 100
+         ELSE CAST(substr(to_sent, 1, 2) || substr('0000000000000000000', 1, length(to_sent) - 2)
+                   AS INTEGER) END AS to_sent,
+    CASE WHEN to_delivered < 10000 THEN to_delivered / 100 * 100
+         ELSE CAST(substr(to_delivered, 1, 2)
+                   || substr('0000000000000000000', 1, length(to_delivered) - 2) AS INTEGER)
+         END AS to_delivered
+FROM report_fold;
+CREATE VIEW report_apply (id, sign) AS SELECT 0, 0 WHERE 0;
+CREATE TRIGGER report_apply INSTEAD OF INSERT ON report_apply BEGIN
+    INSERT INTO report_day (day, modem, campaign, messages, delivered, failed, expired,
+        cancelled, skipped, pending, sent, sent_with_report, parts, parts_sent,
+        parts_delivered, parts_failed)
+    SELECT day, modem, campaign, NEW.sign, delivered * NEW.sign, failed * NEW.sign,
+        expired * NEW.sign, cancelled * NEW.sign, skipped * NEW.sign, pending * NEW.sign,
+        sent * NEW.sign, sent_with_report * NEW.sign, parts * NEW.sign,
+        parts_sent * NEW.sign, parts_delivered * NEW.sign, parts_failed * NEW.sign
+    FROM report_message WHERE id = NEW.id
+    ON CONFLICT (day, modem, campaign) DO UPDATE SET
+        messages = messages + excluded.messages, delivered = delivered + excluded.delivered,
+        failed = failed + excluded.failed, expired = expired + excluded.expired,
+        cancelled = cancelled + excluded.cancelled, skipped = skipped + excluded.skipped,
+        pending = pending + excluded.pending, sent = sent + excluded.sent,
+        sent_with_report = sent_with_report + excluded.sent_with_report,
+        parts = parts + excluded.parts, parts_sent = parts_sent + excluded.parts_sent,
+        parts_delivered = parts_delivered + excluded.parts_delivered,
+        parts_failed = parts_failed + excluded.parts_failed;
+    INSERT INTO report_time (day, modem, campaign, kind, ms, n)
+    SELECT day, modem, campaign, 0, to_sent, NEW.sign FROM report_message
+     WHERE id = NEW.id AND to_sent IS NOT NULL
+    ON CONFLICT (day, modem, campaign, kind, ms) DO UPDATE SET n = n + excluded.n;
+    INSERT INTO report_time (day, modem, campaign, kind, ms, n)
+    SELECT day, modem, campaign, 1, to_delivered, NEW.sign FROM report_message
+     WHERE id = NEW.id AND to_delivered IS NOT NULL
+    ON CONFLICT (day, modem, campaign, kind, ms) DO UPDATE SET n = n + excluded.n;
+END;
+CREATE TRIGGER report_outgoing_insert AFTER INSERT ON outgoing
+WHEN EXISTS (SELECT 1 FROM outgoing_part p WHERE p.message_id = NEW.id) BEGIN
+    INSERT INTO report_apply VALUES (NEW.id, 1);
+END;
+CREATE TRIGGER report_outgoing_insert_alone AFTER INSERT ON outgoing
+WHEN NOT EXISTS (SELECT 1 FROM outgoing_part p WHERE p.message_id = NEW.id) BEGIN
+    INSERT INTO report_day (day, modem, campaign, messages, delivered, failed, expired,
+        cancelled, skipped, pending, sent, sent_with_report, parts, parts_sent,
+        parts_delivered, parts_failed)
+    VALUES (NEW.created_at / 86400000, COALESCE(NEW.assigned_modem, NEW.modem, ''),
+        COALESCE(NEW.campaign, 0), 1, NEW.state = 'delivered', NEW.state = 'failed',
+        NEW.state = 'expired', NEW.state = 'cancelled', NEW.state = 'skipped',
+        NEW.state IN ('queued', 'sending'), 0, 0, 0, 0, 0, 0)
+    ON CONFLICT (day, modem, campaign) DO UPDATE SET
+        messages = messages + 1, delivered = delivered + excluded.delivered,
+        failed = failed + excluded.failed, expired = expired + excluded.expired,
+        cancelled = cancelled + excluded.cancelled, skipped = skipped + excluded.skipped,
+        pending = pending + excluded.pending;
+END;
+CREATE TRIGGER report_outgoing_delete BEFORE DELETE ON outgoing BEGIN
+    INSERT INTO report_apply VALUES (OLD.id, -1);
+END;
+CREATE TRIGGER report_outgoing_before
+BEFORE UPDATE OF state, report, assigned_modem, modem, campaign, created_at ON outgoing
+WHEN (OLD.state IS NOT NEW.state
+      AND NOT (OLD.state IN ('queued', 'sending') AND NEW.state IN ('queued', 'sending'))
+  OR OLD.report IS NOT NEW.report OR OLD.assigned_modem IS NOT NEW.assigned_modem
+  OR OLD.modem IS NOT NEW.modem OR OLD.campaign IS NOT NEW.campaign
+  OR OLD.created_at IS NOT NEW.created_at) AND NOT (OLD.state IS NOT NEW.state
+  AND NOT (OLD.state IN ('queued', 'sending') AND NEW.state IN ('queued', 'sending'))
+  AND OLD.state <> 'delivered' AND NEW.state <> 'delivered'
+  AND OLD.report IS NEW.report AND OLD.assigned_modem IS NEW.assigned_modem
+  AND OLD.modem IS NEW.modem AND OLD.campaign IS NEW.campaign
+  AND OLD.created_at IS NEW.created_at)
+BEGIN
+    INSERT INTO report_apply VALUES (OLD.id, -1);
+END;
+CREATE TRIGGER report_outgoing_after
+AFTER UPDATE OF state, report, assigned_modem, modem, campaign, created_at ON outgoing
+WHEN (OLD.state IS NOT NEW.state
+      AND NOT (OLD.state IN ('queued', 'sending') AND NEW.state IN ('queued', 'sending'))
+  OR OLD.report IS NOT NEW.report OR OLD.assigned_modem IS NOT NEW.assigned_modem
+  OR OLD.modem IS NOT NEW.modem OR OLD.campaign IS NOT NEW.campaign
+  OR OLD.created_at IS NOT NEW.created_at) AND NOT (OLD.state IS NOT NEW.state
+  AND NOT (OLD.state IN ('queued', 'sending') AND NEW.state IN ('queued', 'sending'))
+  AND OLD.state <> 'delivered' AND NEW.state <> 'delivered'
+  AND OLD.report IS NEW.report AND OLD.assigned_modem IS NEW.assigned_modem
+  AND OLD.modem IS NEW.modem AND OLD.campaign IS NEW.campaign
+  AND OLD.created_at IS NEW.created_at)
+BEGIN
+    INSERT INTO report_apply VALUES (NEW.id, 1);
+END;
+CREATE TRIGGER report_outgoing_state AFTER UPDATE OF state ON outgoing
+WHEN OLD.state IS NOT NEW.state
+  AND NOT (OLD.state IN ('queued', 'sending') AND NEW.state IN ('queued', 'sending'))
+  AND OLD.state <> 'delivered' AND NEW.state <> 'delivered'
+  AND OLD.report IS NEW.report AND OLD.assigned_modem IS NEW.assigned_modem
+  AND OLD.modem IS NEW.modem AND OLD.campaign IS NEW.campaign
+  AND OLD.created_at IS NEW.created_at
+BEGIN
+    UPDATE report_day SET
+        failed = failed + (NEW.state = 'failed') - (OLD.state = 'failed'),
+        expired = expired + (NEW.state = 'expired') - (OLD.state = 'expired'),
+        cancelled = cancelled + (NEW.state = 'cancelled') - (OLD.state = 'cancelled'),
+        skipped = skipped + (NEW.state = 'skipped') - (OLD.state = 'skipped'),
+        pending = pending + (NEW.state IN ('queued', 'sending'))
+            - (OLD.state IN ('queued', 'sending'))
+     WHERE (day, modem, campaign) = (
+        SELECT o.created_at / 86400000,
+            COALESCE((SELECT f.modem FROM outgoing_part f
+                       WHERE f.message_id = o.id AND f.modem IS NOT NULL ORDER BY f.seq LIMIT 1),
+                     o.assigned_modem, o.modem, ''),
+            COALESCE(o.campaign, 0)
+        FROM outgoing o WHERE o.id = NEW.id);
+END;
+CREATE TRIGGER report_part_insert_before BEFORE INSERT ON outgoing_part
+WHEN NOT (NEW.state = 'pending' AND NEW.modem IS NULL AND NEW.sent_at IS NULL
+    AND NEW.delivered_at IS NULL
+    AND NOT EXISTS (SELECT 1 FROM outgoing_part p
+                     WHERE p.message_id = NEW.message_id AND p.sent_at IS NOT NULL)) BEGIN
+    INSERT INTO report_apply VALUES (NEW.message_id, -1);
+END;
+CREATE TRIGGER report_part_insert_after AFTER INSERT ON outgoing_part
+WHEN NOT (NEW.state = 'pending' AND NEW.modem IS NULL AND NEW.sent_at IS NULL
+    AND NEW.delivered_at IS NULL
+    AND NOT EXISTS (SELECT 1 FROM outgoing_part p
+                     WHERE p.message_id = NEW.message_id AND p.sent_at IS NOT NULL)) BEGIN
+    INSERT INTO report_apply VALUES (NEW.message_id, 1);
+END;
+CREATE TRIGGER report_part_insert_pending AFTER INSERT ON outgoing_part
+WHEN NEW.state = 'pending' AND NEW.modem IS NULL AND NEW.sent_at IS NULL
+    AND NEW.delivered_at IS NULL
+    AND NOT EXISTS (SELECT 1 FROM outgoing_part p
+                     WHERE p.message_id = NEW.message_id AND p.sent_at IS NOT NULL) BEGIN
+    UPDATE report_day SET parts = parts + 1
+     WHERE (day, modem, campaign) = (
+        SELECT o.created_at / 86400000,
+            COALESCE((SELECT f.modem FROM outgoing_part f
+                       WHERE f.message_id = o.id AND f.modem IS NOT NULL ORDER BY f.seq LIMIT 1),
+                     o.assigned_modem, o.modem, ''),
+            COALESCE(o.campaign, 0)
+        FROM outgoing o WHERE o.id = NEW.message_id);
+END;
+CREATE TRIGGER report_part_delete_before BEFORE DELETE ON outgoing_part BEGIN
+    INSERT INTO report_apply VALUES (OLD.message_id, -1);
+END;
+CREATE TRIGGER report_part_delete_after AFTER DELETE ON outgoing_part BEGIN
+    INSERT INTO report_apply VALUES (OLD.message_id, 1);
+END;
+CREATE TRIGGER report_part_before
+BEFORE UPDATE OF state, modem, sent_at, delivered_at ON outgoing_part
+WHEN (OLD.state = 'delivered') IS NOT (NEW.state = 'delivered')
+  OR (OLD.state = 'failed') IS NOT (NEW.state = 'failed')
+  OR OLD.sent_at IS NOT NEW.sent_at OR OLD.delivered_at IS NOT NEW.delivered_at
+  OR OLD.modem IS NOT NEW.modem AND NOT (OLD.modem IS NULL AND NEW.modem IS (
+      SELECT COALESCE((SELECT f.modem FROM outgoing_part f
+                        WHERE f.message_id = o.id AND f.seq <> NEW.seq AND f.modem IS NOT NULL
+                        ORDER BY f.seq LIMIT 1), o.assigned_modem, o.modem)
+        FROM outgoing o WHERE o.id = NEW.message_id))
+BEGIN
+    INSERT INTO report_apply VALUES (OLD.message_id, -1);
+END;
+CREATE TRIGGER report_part_after
+AFTER UPDATE OF state, modem, sent_at, delivered_at ON outgoing_part
+WHEN (OLD.state = 'delivered') IS NOT (NEW.state = 'delivered')
+  OR (OLD.state = 'failed') IS NOT (NEW.state = 'failed')
+  OR OLD.sent_at IS NOT NEW.sent_at OR OLD.delivered_at IS NOT NEW.delivered_at
+  OR OLD.modem IS NOT NEW.modem AND NOT (OLD.modem IS NULL AND NEW.modem IS (
+      SELECT COALESCE((SELECT f.modem FROM outgoing_part f
+                        WHERE f.message_id = o.id AND f.seq <> NEW.seq AND f.modem IS NOT NULL
+                        ORDER BY f.seq LIMIT 1), o.assigned_modem, o.modem)
+        FROM outgoing o WHERE o.id = NEW.message_id))
+BEGIN
+    INSERT INTO report_apply VALUES (NEW.message_id, 1);
+END;
+CREATE TRIGGER report_inbox_insert AFTER INSERT ON inbox BEGIN
+    INSERT INTO report_received (day, modem, n) VALUES (NEW.received_at / 86400000, NEW.modem, 1)
+    ON CONFLICT (day, modem) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER report_inbox_delete AFTER DELETE ON inbox BEGIN
+    UPDATE report_received SET n = n - 1
+     WHERE day = OLD.received_at / 86400000 AND modem = OLD.modem;
+END;
+CREATE TRIGGER report_inbox_update AFTER UPDATE OF received_at, modem ON inbox
+WHEN OLD.received_at IS NOT NEW.received_at OR OLD.modem IS NOT NEW.modem BEGIN
+    UPDATE report_received SET n = n - 1
+     WHERE day = OLD.received_at / 86400000 AND modem = OLD.modem;
+    INSERT INTO report_received (day, modem, n) VALUES (NEW.received_at / 86400000, NEW.modem, 1)
+    ON CONFLICT (day, modem) DO UPDATE SET n = n + 1;
+END;
+"#,
+    v12_backfill!()
+);
+
+/// [`V12`]'s backfill alone.
+#[cfg(test)]
+pub(crate) const V12_BACKFILL: &str = v12_backfill!();
 
 /// Brings `conn` up to `target` (at most `MIGRATIONS.len()`), one transaction
 /// per migration. Refuses a database newer than this binary knows.

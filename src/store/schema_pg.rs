@@ -14,7 +14,7 @@ use super::StoreError;
 
 /// Every PostgreSQL migration, oldest first (see `schema::MIGRATIONS`).
 pub(crate) const PG_MIGRATIONS: &[&str] = &[
-    PG_V1, PG_V2, PG_V3, PG_V4, PG_V5, PG_V7, PG_V8, PG_V9, PG_V10,
+    PG_V1, PG_V2, PG_V3, PG_V4, PG_V5, PG_V7, PG_V8, PG_V9, PG_V10, PG_V12,
 ];
 
 /// The advisory lock key migrations take (`smsgate` in ASCII, as a number).
@@ -312,6 +312,202 @@ CREATE INDEX outgoing_by_campaign ON outgoing(campaign, state) WHERE campaign IS
 const PG_V10: &str = r#"
 CREATE INDEX outgoing_report ON outgoing(id, created_at, state, report, assigned_modem, modem, campaign);
 CREATE INDEX part_report ON outgoing_part(message_id, seq, state, modem, sent_at, delivered_at);
+"#;
+
+/// Version 12: the report's summary, as in SQLite (`schema::V12`: the same
+/// tables, the same counts). PostgreSQL runs a statement's AFTER row
+/// triggers at its end, so the BEFORE/AFTER pairs of SQLite would not see
+/// one row's change at a time; here one BEFORE row trigger takes the
+/// message's contribution away as the table holds it and adds it back as it
+/// will be with the new row (`report_apply` folds the parts with one part
+/// left out or replaced). A part's trigger locks its message's row first,
+/// so two hosts changing parts of one message take turns. The backfill
+/// applies every stored message through the same function.
+const PG_V12: &str = r#"
+CREATE TABLE report_day (
+    day              BIGINT NOT NULL,
+    modem            TEXT NOT NULL,
+    campaign         BIGINT NOT NULL,
+    messages         BIGINT NOT NULL,
+    delivered        BIGINT NOT NULL,
+    failed           BIGINT NOT NULL,
+    expired          BIGINT NOT NULL,
+    cancelled        BIGINT NOT NULL,
+    skipped          BIGINT NOT NULL,
+    pending          BIGINT NOT NULL,
+    sent             BIGINT NOT NULL,
+    sent_with_report BIGINT NOT NULL,
+    parts            BIGINT NOT NULL,
+    parts_sent       BIGINT NOT NULL,
+    parts_delivered  BIGINT NOT NULL,
+    parts_failed     BIGINT NOT NULL,
+    PRIMARY KEY (day, modem, campaign)
+);
+CREATE TABLE report_time (
+    day      BIGINT NOT NULL,
+    modem    TEXT NOT NULL,
+    campaign BIGINT NOT NULL,
+    kind     BIGINT NOT NULL,
+    ms       BIGINT NOT NULL,
+    n        BIGINT NOT NULL,
+    PRIMARY KEY (day, modem, campaign, kind, ms)
+);
+CREATE TABLE report_received (
+    day   BIGINT NOT NULL,
+    modem TEXT NOT NULL,
+    n     BIGINT NOT NULL,
+    PRIMARY KEY (day, modem)
+);
+
+CREATE FUNCTION report_step(v BIGINT) RETURNS BIGINT LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN v < 10000 THEN v / 100 * 100
+                ELSE (substr(v::text, 1, 2) || repeat('0', length(v::text) - 2))::BIGINT END
+$$;
+
+CREATE FUNCTION report_apply(o outgoing, sign BIGINT, skip_seq BIGINT, extra outgoing_part)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    f RECORD;
+    d BIGINT;
+    m TEXT;
+    c BIGINT;
+    sent BOOLEAN;
+    one BIGINT;
+BEGIN
+    IF o.id IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT COUNT(*) AS parts, COUNT(p.sent_at) AS parts_sent,
+           COUNT(*) FILTER (WHERE p.state = 'delivered') AS parts_delivered,
+           COUNT(*) FILTER (WHERE p.state = 'failed') AS parts_failed,
+           MAX(p.sent_at) AS last_sent, MAX(p.delivered_at) AS last_delivered,
+           (array_agg(p.modem ORDER BY p.seq) FILTER (WHERE p.modem IS NOT NULL))[1] AS modem
+      INTO f
+      FROM (SELECT q.seq, q.state, q.modem, q.sent_at, q.delivered_at FROM outgoing_part q
+             WHERE q.message_id = o.id AND q.seq IS DISTINCT FROM skip_seq
+            UNION ALL
+            SELECT extra.seq, extra.state, extra.modem, extra.sent_at, extra.delivered_at
+             WHERE extra.seq IS NOT NULL) AS p;
+    d := o.created_at / 86400000;
+    m := COALESCE(f.modem, o.assigned_modem, o.modem, '');
+    c := COALESCE(o.campaign, 0);
+    sent := f.parts > 0 AND f.parts_sent = f.parts;
+    one := CASE WHEN sent THEN sign ELSE 0 END;
+    INSERT INTO report_day AS r (day, modem, campaign, messages, delivered, failed, expired,
+        cancelled, skipped, pending, sent, sent_with_report, parts, parts_sent,
+        parts_delivered, parts_failed)
+    VALUES (d, m, c, sign,
+        CASE WHEN o.state = 'delivered' THEN sign ELSE 0 END,
+        CASE WHEN o.state = 'failed' THEN sign ELSE 0 END,
+        CASE WHEN o.state = 'expired' THEN sign ELSE 0 END,
+        CASE WHEN o.state = 'cancelled' THEN sign ELSE 0 END,
+        CASE WHEN o.state = 'skipped' THEN sign ELSE 0 END,
+        CASE WHEN o.state IN ('queued', 'sending') THEN sign ELSE 0 END,
+        one, CASE WHEN o.report <> 0 THEN one ELSE 0 END,
+        f.parts * sign, f.parts_sent * sign, f.parts_delivered * sign, f.parts_failed * sign)
+    ON CONFLICT (day, modem, campaign) DO UPDATE SET
+        messages = r.messages + excluded.messages, delivered = r.delivered + excluded.delivered,
+        failed = r.failed + excluded.failed, expired = r.expired + excluded.expired,
+        cancelled = r.cancelled + excluded.cancelled, skipped = r.skipped + excluded.skipped,
+        pending = r.pending + excluded.pending, sent = r.sent + excluded.sent,
+        sent_with_report = r.sent_with_report + excluded.sent_with_report,
+        parts = r.parts + excluded.parts, parts_sent = r.parts_sent + excluded.parts_sent,
+        parts_delivered = r.parts_delivered + excluded.parts_delivered,
+        parts_failed = r.parts_failed + excluded.parts_failed;
+    IF sent THEN
+        INSERT INTO report_time AS r (day, modem, campaign, kind, ms, n)
+        VALUES (d, m, c, 0, report_step(GREATEST(f.last_sent - o.created_at, 0)), sign)
+        ON CONFLICT (day, modem, campaign, kind, ms) DO UPDATE SET n = r.n + excluded.n;
+        IF o.state = 'delivered' AND f.last_delivered IS NOT NULL THEN
+            INSERT INTO report_time AS r (day, modem, campaign, kind, ms, n)
+            VALUES (d, m, c, 1, report_step(GREATEST(f.last_delivered - f.last_sent, 0)), sign)
+            ON CONFLICT (day, modem, campaign, kind, ms) DO UPDATE SET n = r.n + excluded.n;
+        END IF;
+    END IF;
+END
+$$;
+
+CREATE FUNCTION report_outgoing() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        PERFORM report_apply(OLD, -1, NULL, NULL);
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    PERFORM report_apply(NEW, 1, NULL, NULL);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER report_outgoing_change BEFORE INSERT OR DELETE ON outgoing
+    FOR EACH ROW EXECUTE FUNCTION report_outgoing();
+CREATE TRIGGER report_outgoing_update
+    BEFORE UPDATE OF state, report, assigned_modem, modem, campaign, created_at ON outgoing
+    FOR EACH ROW
+    WHEN (OLD.state IS DISTINCT FROM NEW.state
+              AND NOT (OLD.state IN ('queued', 'sending') AND NEW.state IN ('queued', 'sending'))
+          OR OLD.report IS DISTINCT FROM NEW.report
+          OR OLD.assigned_modem IS DISTINCT FROM NEW.assigned_modem
+          OR OLD.modem IS DISTINCT FROM NEW.modem OR OLD.campaign IS DISTINCT FROM NEW.campaign
+          OR OLD.created_at IS DISTINCT FROM NEW.created_at)
+    EXECUTE FUNCTION report_outgoing();
+
+CREATE FUNCTION report_part() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    o outgoing%ROWTYPE;
+BEGIN
+    SELECT * INTO o FROM outgoing
+     WHERE id = CASE WHEN TG_OP = 'DELETE' THEN OLD.message_id ELSE NEW.message_id END
+       FOR NO KEY UPDATE;
+    IF FOUND THEN
+        PERFORM report_apply(o, -1, NULL, NULL);
+        IF TG_OP = 'DELETE' THEN
+            PERFORM report_apply(o, 1, OLD.seq, NULL);
+        ELSE
+            PERFORM report_apply(o, 1, NEW.seq, NEW);
+        END IF;
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER report_part_change BEFORE INSERT OR DELETE ON outgoing_part
+    FOR EACH ROW EXECUTE FUNCTION report_part();
+CREATE TRIGGER report_part_update
+    BEFORE UPDATE OF state, modem, sent_at, delivered_at ON outgoing_part
+    FOR EACH ROW
+    WHEN ((OLD.state = 'delivered') IS DISTINCT FROM (NEW.state = 'delivered')
+          OR (OLD.state = 'failed') IS DISTINCT FROM (NEW.state = 'failed')
+          OR OLD.modem IS DISTINCT FROM NEW.modem OR OLD.sent_at IS DISTINCT FROM NEW.sent_at
+          OR OLD.delivered_at IS DISTINCT FROM NEW.delivered_at)
+    EXECUTE FUNCTION report_part();
+
+CREATE FUNCTION report_inbox() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        UPDATE report_received SET n = n - 1
+         WHERE day = OLD.received_at / 86400000 AND modem = OLD.modem;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO report_received AS r (day, modem, n)
+        VALUES (NEW.received_at / 86400000, NEW.modem, 1)
+        ON CONFLICT (day, modem) DO UPDATE SET n = r.n + 1;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER report_inbox_change AFTER INSERT OR DELETE ON inbox
+    FOR EACH ROW EXECUTE FUNCTION report_inbox();
+CREATE TRIGGER report_inbox_update AFTER UPDATE OF received_at, modem ON inbox
+    FOR EACH ROW
+    WHEN (OLD.received_at IS DISTINCT FROM NEW.received_at OR OLD.modem IS DISTINCT FROM NEW.modem)
+    EXECUTE FUNCTION report_inbox();
+
+SELECT report_apply(o, 1, NULL, NULL) FROM outgoing AS o;
+INSERT INTO report_received (day, modem, n)
+SELECT received_at / 86400000, modem, COUNT(*) FROM inbox GROUP BY 1, 2;
 "#;
 
 /// Brings a PostgreSQL database up to `target` versions (at most
