@@ -10,7 +10,8 @@
 //! simulator.
 //!
 //! Run: `cargo bench --bench http` (`-- --idle-secs N --hook-samples N`;
-//! `SMSGATE_BIN` picks another binary). Figures: BENCHMARKS.md.
+//! `--idle-only` stops after the idle figures; `SMSGATE_BIN` picks another
+//! binary). Figures: BENCHMARKS.md.
 
 mod common;
 
@@ -168,6 +169,28 @@ fn main() {
         hwm as f64 / 1024.0,
         loadavg()
     );
+    let parts = common::memory_breakdown(rig.pid());
+    println!(
+        "\n| {} |",
+        parts
+            .iter()
+            .map(|(k, _)| *k)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    println!("|{}", "---|".repeat(parts.len()));
+    println!(
+        "| {} |",
+        parts
+            .iter()
+            .map(|(_, kb)| format!("{:.1}", *kb as f64 / 1024.0))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    println!("(MiB; `/proc/<pid>/status` and `smaps`)");
+    if std::env::args().any(|a| a == "--idle-only") {
+        return;
+    }
 
     let token = control(
         &rig.socket,
