@@ -502,6 +502,7 @@ pub async fn run(
         let _ = r.send(());
     }
     info!(socket = %cfg.control.socket.display(), "ready");
+    gw.store.release_memory().await;
     release_free_heap();
 
     let mut dispatch_result = None;
@@ -646,7 +647,8 @@ async fn housekeeping(
     }
 }
 
-/// Hands the malloc heap's free pages back to the kernel. Start-up (the
+/// Hands the malloc heap's free pages back to the kernel (after the store
+/// has released its caches' unused pages). Start-up (the
 /// migrations, the OpenAPI document, sixteen modem probes) frees about 2 MiB
 /// that glibc would otherwise keep resident for good, as holes below the
 /// live data at the top of the heap; `malloc_trim` returns whole free pages
@@ -748,6 +750,7 @@ async fn watch_modem(
                     .all(|s| s.state == ModemState::Ready)
             {
                 // The last modem's start-up (probe, storage sweep) is done.
+                gw.store.release_memory().await;
                 release_free_heap();
             }
         }
