@@ -1,16 +1,17 @@
 //! The HTTP API and webhook benchmark: the real `smsgate run` binary
 //! (release build) with `[http]` on and 16 simulated modems (250 ms per
 //! `+CMGS`), clients in this process on keep-alive connections. Measures
-//! the idle daemon's RSS; a webhook's `queued` event to a receiver in this
-//! process (an axum server on 127.0.0.1), p50/p99, and deliveries per
-//! second; `POST /api/v1/messages` durable-answer latency (p50, p99) with 1
+//! the idle daemon's RSS and where it is (`smaps`); a webhook's `queued`
+//! event to a receiver in this process (an axum server on 127.0.0.1),
+//! p50/p99, and deliveries per second; `POST /api/v1/messages` durable-answer latency (p50, p99) with 1
 //! and 64 concurrent clients, and accepted messages per second for single
 //! messages and 100-recipient arrays. Owns the scenarios, a minimal
 //! keep-alive HTTP/1.1 client and the receiver; not the daemon or the
 //! simulator.
 //!
 //! Run: `cargo bench --bench http` (`-- --idle-secs N --hook-samples N`;
-//! `SMSGATE_BIN` picks another binary). Figures: BENCHMARKS.md.
+//! `--idle-only` stops after the idle figures; `SMSGATE_BIN` picks another
+//! binary). Figures: BENCHMARKS.md.
 
 mod common;
 
@@ -168,6 +169,28 @@ fn main() {
         hwm as f64 / 1024.0,
         loadavg()
     );
+    let parts = common::memory_breakdown(rig.pid());
+    println!(
+        "\n| {} |",
+        parts
+            .iter()
+            .map(|(k, _)| *k)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    println!("|{}", "---|".repeat(parts.len()));
+    println!(
+        "| {} |",
+        parts
+            .iter()
+            .map(|(_, kb)| format!("{:.1}", *kb as f64 / 1024.0))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    println!("(MiB; `/proc/<pid>/status` and `smaps`)");
+    if std::env::args().any(|a| a == "--idle-only") {
+        return;
+    }
 
     let token = control(
         &rig.socket,

@@ -57,6 +57,78 @@ pub fn memory(pid: u32) -> (u64, u64, u64) {
     (field("VmRSS:"), field("VmHWM:"), field("Threads:"))
 }
 
+/// Where `pid`'s resident memory is, in KiB, from `/proc/<pid>/smaps`:
+/// `RssAnon` and `RssFile` (from `status`), then the resident part of each
+/// kind of mapping: the binary's text (`r-xp` of the executable) and its
+/// other mappings (read-only data, relocated data), shared libraries,
+/// `[heap]` (the main malloc arena), `[stack]`, and other anonymous mappings
+/// (thread stacks, the other malloc arena, SQLite's and tokio's large
+/// allocations). Also the text mapping's size, to set against its resident
+/// part. Returns (label, KiB) pairs in that order.
+pub fn memory_breakdown(pid: u32) -> Vec<(&'static str, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let (mut text, mut text_size, mut bin_other, mut libs) = (0, 0, 0, 0);
+    let (mut heap, mut stack, mut anon) = (0, 0, 0);
+    let mut kind = "";
+    let mut size = 0u64;
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let first = f.next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            let perms = f.next().unwrap_or("");
+            let path = f.nth(3).unwrap_or("");
+            kind = match path {
+                "[heap]" => "heap",
+                "[stack]" => "stack",
+                "" => "anon",
+                p if p == exe && perms.contains('x') => "text",
+                p if p == exe => "bin",
+                p if p.starts_with('/') => "lib",
+                _ => "other",
+            };
+        } else if first == "Size:" {
+            size = f.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+        } else if first == "Rss:" {
+            let kb: u64 = f.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            match kind {
+                "text" => {
+                    text += kb;
+                    text_size += size;
+                }
+                "bin" => bin_other += kb,
+                "lib" => libs += kb,
+                "heap" => heap += kb,
+                "stack" => stack += kb,
+                "anon" => anon += kb,
+                _ => {}
+            }
+        }
+    }
+    vec![
+        ("RssAnon", field("RssAnon:")),
+        ("RssFile", field("RssFile:")),
+        ("binary text resident", text),
+        ("binary text mapped", text_size),
+        ("binary other", bin_other),
+        ("shared libraries", libs),
+        ("[heap]", heap),
+        ("[stack]", stack),
+        ("other anonymous", anon),
+    ]
+}
+
 /// CPU seconds (user + system) of `pid`.
 pub fn cpu_secs(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();

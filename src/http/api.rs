@@ -702,9 +702,12 @@ pub async fn ready(State(st): State<AppState>) -> Result<Json<Health>, ApiError>
         (status = 429, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn openapi(State(st): State<AppState>) -> Response {
+    let doc = st.openapi.get_or_init(|| {
+        bytes::Bytes::from(super::document().to_json().unwrap_or_else(|_| "{}".into()))
+    });
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        st.openapi.as_ref().clone(),
+        doc.clone(),
     )
         .into_response()
 }

@@ -54,8 +54,9 @@ pub struct AppState {
     pub limiter: Arc<auth::RateLimiter>,
     /// Fires at shutdown: event streams end.
     pub cancel: CancellationToken,
-    /// The OpenAPI document, rendered once.
-    pub openapi: Arc<String>,
+    /// The OpenAPI document, rendered at its first request (an idle daemon
+    /// never holds it).
+    pub openapi: Arc<std::sync::OnceLock<bytes::Bytes>>,
 }
 
 #[derive(OpenApi)]
@@ -146,12 +147,11 @@ pub fn document() -> Document {
 /// The whole application: routes, limits, auth.
 pub fn app(gw: Arc<Gateway>, cancel: CancellationToken) -> Router {
     let cfg = gw.config().http.clone();
-    let doc = document();
     let state = AppState {
         gw,
         limiter: Arc::new(auth::RateLimiter::default()),
         cancel,
-        openapi: Arc::new(doc.to_json().unwrap_or_else(|_| "{}".into())),
+        openapi: Arc::default(),
     };
     let (native, _) = native();
     let authed = native

@@ -94,6 +94,21 @@ async fn concurrent_enqueues_are_all_durable_and_share_commits() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releasing_memory_keeps_every_row_and_the_store_working() {
+    let (_dir, store) = open_temp();
+    let first = within(store.enqueue(msg("+491700000001", 1), t(0)))
+        .await
+        .expect("enqueue");
+    within(store.release_memory()).await;
+    let second = within(store.enqueue(msg("+491700000002", 2), t(1)))
+        .await
+        .expect("enqueue after release");
+    assert!(within(store.show(first.id)).await.expect("show").is_some());
+    assert!(within(store.show(second.id)).await.expect("show").is_some());
+    assert_eq!(within(store.counts()).await.expect("counts").queued, 2);
+}
+
 #[tokio::test]
 async fn a_failing_request_does_not_undo_its_batch() {
     let (_dir, store) = open_temp();
