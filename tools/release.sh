@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds static release binaries for x86_64, aarch64 (Raspberry Pi 3/4/5 on
-# a 64-bit OS) and armv7 (Raspberry Pi 2/3/4 on 32-bit Raspberry Pi OS,
-# however old), the man page and shell completions, and a .deb per
+# Builds static binaries for x86_64, aarch64 (Raspberry Pi 3/4/5 on a 64-bit
+# OS) and armv7 (Raspberry Pi 2/3/4 on 32-bit Raspberry Pi OS, however old),
+# all against musl, the man page and shell completions, and a .deb per
 # architecture when cargo-deb is installed. Everything lands in dist/.
 # Static binaries need no shared library of any version: they run on any
 # Linux distribution of their architecture.
@@ -9,10 +9,13 @@
 #   tools/release.sh                 # all targets
 #   tools/release.sh aarch64 armv7   # some targets (x86_64, aarch64, armv7)
 #   tools/release.sh --install       # install what is missing, then build all
-#   SMSGATE_PROFILE=dev tools/release.sh x86_64
+#   SMSGATE_PROFILE=dev tools/release.sh aarch64
 #                                    # the same static binary, unoptimised:
-#                                    # what CI builds and runs (.ci/run), in
-#                                    # dist/ too; no .deb from it
+#                                    # minutes instead of a quarter hour; its
+#                                    # .deb is versioned 0.1.0-1~dev so it
+#                                    # never passes for the release one.
+#                                    # CI builds x86_64 so (.ci/run).
+#   SMSGATE_DEB=0 tools/release.sh   # binaries only, even with cargo-deb
 #
 # How each is built (the --install flag installs all of it):
 #   x86_64   x86_64-unknown-linux-musl with Debian's musl-gcc (musl-tools)
@@ -20,15 +23,15 @@
 #   aarch64  aarch64-unknown-linux-musl through cargo-zigbuild: zig is the C
 #            compiler and linker (cargo-zigbuild and ziglang from PyPI, in
 #            the venv target/pyenv).
-#   armv7    armv7-unknown-linux-musleabihf through cargo-zigbuild when
-#            rustup has that target; otherwise (its rust-std was not
-#            downloadable for our toolchain) armv7-unknown-linux-gnueabihf
-#            linked statically against glibc (+crt-static) with Debian's
-#            gcc-arm-linux-gnueabihf. Both run on any armv7 Linux. The glibc
-#            one resolves host names with glibc's built-in files and DNS
-#            lookups (what webhooks need); NSS modules such as mDNS are not
-#            loaded by a static binary.
+#   armv7    armv7-unknown-linux-musleabihf through cargo-zigbuild. When
+#            rustup has no prebuilt standard library for it (its rust-std
+#            download answers 404 for our toolchain), the standard library
+#            is compiled from the rust-src component (cargo -Zbuild-std,
+#            allowed on stable by RUSTC_BOOTSTRAP=1, with LLVM's libunwind
+#            from rust-src) and zig supplies musl's start files and libc.
 #   .deb     cargo-deb (cargo install cargo-deb), from the static binaries.
+# Each binary is refused unless `file` calls it static, and is run
+# (`smsgate --version`) natively or under qemu-user-static when either can.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,8 +40,9 @@ declare -A TRIPLE=(
   [aarch64]=aarch64-unknown-linux-musl
   [armv7]=armv7-unknown-linux-musleabihf
 )
-ARMV7_GNU=armv7-unknown-linux-gnueabihf
 declare -A DEBARCH=([x86_64]=amd64 [aarch64]=arm64 [armv7]=armhf)
+declare -A UNAME=([x86_64]=x86_64 [aarch64]=aarch64 [armv7]=armv7l)
+declare -A QEMU=([x86_64]=qemu-x86_64-static [aarch64]=qemu-aarch64-static [armv7]=qemu-arm-static)
 
 die() { echo "release.sh: $*" >&2; exit 1; }
 
@@ -51,18 +55,19 @@ done
 
 venv=target/pyenv
 installed() { rustup target list --installed 2>/dev/null | grep -qx "$1"; }
+rust_src() { [ -d "$(rustc --print sysroot)/lib/rustlib/src/rust/library/std" ]; }
 
 if $install; then
   for t in "$@"; do
-    if [ "$t" = armv7 ] && ! rustup target add "${TRIPLE[$t]}"; then
-      echo "note: no rust-std for ${TRIPLE[$t]}: armv7 is built as static $ARMV7_GNU" >&2
-      rustup target add "$ARMV7_GNU"
-      apt-get install -y -qq --no-install-recommends gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
-    elif [ "$t" != armv7 ]; then
-      rustup target add "${TRIPLE[$t]}"
+    if ! rustup target add "${TRIPLE[$t]}"; then
+      [ "$t" = armv7 ] || die "rustup target add ${TRIPLE[$t]} failed"
+      echo "note: no rust-std for ${TRIPLE[$t]}: its standard library is built from rust-src" >&2
+      rustup component add rust-src
     fi
   done
   apt-get install -y -qq --no-install-recommends musl-tools file || true
+  # Optional: runs the arm binaries' --version check on a PC.
+  apt-get install -y -qq --no-install-recommends qemu-user-static || true
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check cargo-zigbuild ziglang
   cargo deb --version >/dev/null 2>&1 || cargo install --locked cargo-deb \
@@ -76,7 +81,7 @@ if command -v cargo-zigbuild >/dev/null && { command -v zig >/dev/null || python
   have_zig=true
 fi
 
-# Which triple and which way for each target.
+# Which way for each target.
 declare -A HOW
 for t in "$@"; do
   case $t in
@@ -88,22 +93,21 @@ for t in "$@"; do
       $have_zig || die "aarch64 needs zig: tools/release.sh --install (cargo-zigbuild and ziglang from PyPI)"
       HOW[$t]=zig ;;
     armv7)
-      if installed "${TRIPLE[$t]}" && $have_zig; then HOW[$t]=zig
-      else
-        TRIPLE[$t]=$ARMV7_GNU
-        command -v arm-linux-gnueabihf-gcc >/dev/null \
-          || die "armv7 needs gcc-arm-linux-gnueabihf and libc6-dev-armhf-cross (or --install)"
-        HOW[$t]=static-glibc
-      fi ;;
+      $have_zig || die "armv7 needs zig: tools/release.sh --install (cargo-zigbuild and ziglang from PyPI)"
+      if installed "${TRIPLE[$t]}"; then HOW[$t]=zig
+      elif rust_src; then HOW[$t]=zig-build-std
+      else die "armv7 needs rustup target add ${TRIPLE[$t]} or, where that 404s, rustup component add rust-src (or --install)"; fi ;;
   esac
-  if command -v rustup >/dev/null && ! installed "${TRIPLE[$t]}"; then
+  if [ "${HOW[$t]}" != zig-build-std ] && command -v rustup >/dev/null && ! installed "${TRIPLE[$t]}"; then
     die "missing Rust target: rustup target add ${TRIPLE[$t]} (or tools/release.sh --install)"
   fi
 done
 
 # Check every prerequisite before the first (long) build.
 have_deb=false
-if cargo deb --version >/dev/null 2>&1; then
+if [ "${SMSGATE_DEB:-1}" = 0 ]; then
+  :
+elif cargo deb --version >/dev/null 2>&1; then
   have_deb=true
   [ -f config.example.toml ] || die "config.example.toml is missing; the .deb installs it as /etc/smsgate/smsgate.toml"
 else
@@ -111,12 +115,15 @@ else
 fi
 
 # The cargo profile: release for what is published; dev (or another) for a
-# quicker check of the same static linking.
+# quicker build of the same static binary and package.
 profile=${SMSGATE_PROFILE:-release}
 case $profile in
   dev) profile_dir=debug ;;
   *) profile_dir=$profile ;;
 esac
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+debver=$version-1
+[ "$profile" = release ] || debver="$debver~$profile"
 
 build() { # target
   local triple=${TRIPLE[$1]}
@@ -126,12 +133,23 @@ build() { # target
       CC_x86_64_unknown_linux_musl=musl-gcc cargo build --profile "$profile" --locked --target "$triple" ;;
     zig)
       cargo zigbuild --profile "$profile" --locked --target "$triple" ;;
-    static-glibc)
-      CC_armv7_unknown_linux_gnueabihf=arm-linux-gnueabihf-gcc \
-      CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_LINKER=arm-linux-gnueabihf-gcc \
-      CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_RUSTFLAGS="-C target-feature=+crt-static" \
-        cargo build --profile "$profile" --locked --target "$triple" ;;
+    zig-build-std)
+      # link-self-contained=no: rustc has no musl start files for this
+      # target (they come with rust-std); zig links its own crt1.o and libc.
+      RUSTC_BOOTSTRAP=1 \
+      CARGO_TARGET_ARMV7_UNKNOWN_LINUX_MUSLEABIHF_RUSTFLAGS="-C link-self-contained=no" \
+        cargo zigbuild --profile "$profile" --locked --target "$triple" \
+          -Zbuild-std=std,panic_abort -Zbuild-std-features=llvm-libunwind ;;
   esac
+}
+
+# Runs the target's binary on this machine: natively, under qemu-user, or
+# not at all (status 127).
+run_here() { # target binary args...
+  local t=$1; shift
+  if [ "$(uname -m)" = "${UNAME[$t]}" ]; then "$@"
+  elif command -v "${QEMU[$t]}" >/dev/null; then "${QEMU[$t]}" "$@"
+  else return 127; fi
 }
 
 tdir=${CARGO_TARGET_DIR:-target}
@@ -140,6 +158,7 @@ for t in "$@"; do
   triple=${TRIPLE[$t]}
   started=$(date +%s)
   build "$t"
+  secs=$(( $(date +%s) - started ))
   bin=$tdir/$triple/$profile_dir/smsgate
   # Static: no interpreter, no shared libraries.
   desc=$(file -b "$bin")
@@ -148,22 +167,29 @@ for t in "$@"; do
     *) die "$bin is not static: $desc" ;;
   esac
   cp "$bin" "dist/smsgate-$t"
-  if [ ! -f target/assets/smsgate.1 ] && "$bin" --version >/dev/null 2>&1; then
-    # A binary this machine runs writes the man page and completions.
-    "$bin" manpage > target/assets/smsgate.1
-    "$bin" completions bash > target/assets/smsgate.bash
-    "$bin" completions zsh > target/assets/_smsgate
+  ran="not run (no ${QEMU[$t]})"
+  if v=$(run_here "$t" "$bin" --version 2>&1); then
+    ran="runs: $v"
+    if [ ! -f target/assets/smsgate.1 ]; then
+      # A binary this machine runs writes the man page and completions.
+      run_here "$t" "$bin" manpage > target/assets/smsgate.1
+      run_here "$t" "$bin" completions bash > target/assets/smsgate.bash
+      run_here "$t" "$bin" completions zsh > target/assets/_smsgate
+    fi
+  elif [ $? -ne 127 ]; then
+    die "$bin --version failed: $v"
   fi
-  echo "built dist/smsgate-$t ($triple, ${HOW[$t]}) in $(( $(date +%s) - started )) s: $(du -h "$bin" | cut -f1), $(echo "$desc" | cut -d, -f1-2)"
+  echo "built dist/smsgate-$t ($triple, ${HOW[$t]}, $profile) in $secs s: $(du -h "$bin" | cut -f1), $(echo "$desc" | cut -d, -f1-2); $ran"
 done
-[ -f target/assets/smsgate.1 ] || die "no binary of this machine's architecture ran: build x86_64 too for the man page"
-if $have_deb && [ "$profile" != release ]; then
-  echo "note: no .deb from the $profile profile (packages are made from release builds)" >&2
-elif $have_deb; then
+if $have_deb; then
+  [ -f target/assets/smsgate.1 ] \
+    || die "no binary ran here to write the man page: build x86_64 too, or install qemu-user-static"
   for t in "$@"; do
-    # cargo-deb reads target/<triple>/release for --target; the binary is
-    # already stripped (CARGO_PROFILE_RELEASE_STRIP) and static, so no dependencies.
-    cargo deb --no-build --target "${TRIPLE[$t]}" --output "dist/smsgate_${DEBARCH[$t]}.deb"
+    # cargo-deb reads target/<triple>/<profile dir>/smsgate for --target
+    # and --profile; the binary is already stripped (CARGO_PROFILE_*_STRIP)
+    # and static, so no dependencies.
+    cargo deb --no-build --no-strip --profile "$profile" --target "${TRIPLE[$t]}" \
+      --deb-version "$debver" --output "dist/smsgate_${debver}_${DEBARCH[$t]}.deb"
   done
 fi
 ls -l dist/
