@@ -30,8 +30,10 @@
 //! message of a higher priority waiting because every modem is busy sets
 //! the flag of every job of a lower priority, which then stops after the
 //! part it is sending. The rest of its message stays pinned to that SIM and
-//! goes on when nothing more urgent waits. So an `urgent` message waits at
-//! most for the part each modem is sending.
+//! goes on when nothing more urgent waits. Between passes, [`Pending`]
+//! carries what intake announced (before and after its commit), so no
+//! moment after a commit leaves a lower job free to start a part. So an
+//! `urgent` message waits at most for the part each modem is sending.
 //!
 //! Campaigns: a pass reads the campaigns that may send
 //! (`Store::campaigns_live`), opens or closes each by its window
