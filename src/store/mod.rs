@@ -1569,21 +1569,22 @@ impl Store {
 
     /// Runs a long read-only `f` on the reader connection, in one read
     /// transaction (one snapshot), on tokio's blocking pool; on the store
-    /// thread when there is no reader (an in-memory store).
+    /// thread when there is no reader (an in-memory store, PostgreSQL until
+    /// it has a reader pool: docs/cluster.md).
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
         let Some(reader) = self.reader.clone() else {
-            return self.call(f).await;
+            return self.call_db(f).await;
         };
         tokio::task::spawn_blocking(move || {
             let mut conn = reader.lock().unwrap_or_else(|e| e.into_inner());
             let tx = conn
                 .transaction()
                 .map_err(StoreError::sql("begin a read"))?;
-            let out = f(&tx);
+            let out = f(&*tx);
             // A read changes nothing: ending it either way is the same.
             let _ = tx.rollback();
             out
