@@ -306,7 +306,7 @@ fn insert_chunk(
     .map_err(StoreError::sql("count campaign messages"))?;
     for mut m in messages {
         m.campaign = Some(id);
-        outgoing::enqueue(super::sqlite_only(c)?, &m, now)?;
+        outgoing::enqueue(c, &m, now)?;
     }
     Ok(u64::try_from(n).unwrap_or(u64::MAX))
 }
@@ -640,7 +640,7 @@ pub(crate) fn act(
             )
             .map_err(StoreError::sql("queued campaign messages"))?;
         for m in ids {
-            outgoing::cancel(super::sqlite_only(c)?, m, now)?;
+            outgoing::cancel(c, m, now)?;
         }
     }
     get(c, id)?.ok_or(StoreError::NoSuchCampaign { id })

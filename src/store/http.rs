@@ -8,8 +8,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::outgoing::{self, view_from_row, VIEW_COLUMNS};
-use super::sql::{args, Db};
+use std::sync::LazyLock;
+
+use super::outgoing::{self, rows, view_from_row, VIEW_COLUMNS};
+use super::sql::{args, Db, Row};
 use super::{ms, rfc3339_ms, MessageId, MessageState, NewMessage, OutgoingView, StoreError};
 
 /// One message of a batch as it was queued.
@@ -109,7 +111,7 @@ pub(crate) fn enqueue_batch(
     }
     let mut out = Vec::with_capacity(msgs.len());
     for m in msgs {
-        let enq = outgoing::enqueue(super::sqlite_only(c)?, m, now)?;
+        let enq = outgoing::enqueue(c, m, now)?;
         out.push(Accepted {
             id: enq.id,
             to: m.to.clone(),
@@ -163,31 +165,30 @@ pub(crate) fn outbox_page(
     before: Option<MessageId>,
     limit: usize,
 ) -> Result<Vec<OutgoingView>, StoreError> {
-    use rusqlite::params;
-    let c = super::sqlite_only(c)?;
+    // Two statements so each walks an index: by id, or by (state, id);
+    // made once.
+    static ALL: LazyLock<String> = LazyLock::new(|| {
+        format!("SELECT {VIEW_COLUMNS} FROM outgoing WHERE id < ?1 ORDER BY id DESC LIMIT ?2")
+    });
+    static IN_STATE: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {VIEW_COLUMNS} FROM outgoing WHERE state = ?1 AND id < ?2
+             ORDER BY id DESC LIMIT ?3"
+        )
+    });
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let before = before.unwrap_or(i64::MAX);
-    let sql = match state {
-        None => format!(
-            "SELECT {VIEW_COLUMNS} FROM outgoing WHERE id < ?2 ORDER BY id DESC LIMIT ?3"
+    let view = |r: &dyn Row| view_from_row(c, r);
+    match state {
+        None => rows(c, "outbox page", &ALL, args![before, limit], view),
+        Some(s) => rows(
+            c,
+            "outbox page",
+            &IN_STATE,
+            args![s.as_str(), before, limit],
+            view,
         ),
-        Some(_) => format!(
-            "SELECT {VIEW_COLUMNS} FROM outgoing WHERE state = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
-        ),
-    };
-    let mut stmt = c
-        .prepare_cached(&sql)
-        .map_err(StoreError::sql("prepare outbox page"))?;
-    let mut rows = match state {
-        None => stmt.query(params![rusqlite::types::Null, before, limit]),
-        Some(s) => stmt.query(params![s.as_str(), before, limit]),
     }
-    .map_err(StoreError::sql("outbox page"))?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(StoreError::sql("outbox page"))? {
-        out.push(view_from_row(c, row)?);
-    }
-    Ok(out)
 }
 
 /// Stores a new token; false when the name is taken.

@@ -112,7 +112,7 @@ pub(crate) fn add(
         )?;
     }
     for &id in &ids {
-        skip(super::sqlite_only(c)?, id, now)?;
+        skip(c, id, now)?;
     }
     Ok(OptoutChange {
         number: number.to_string(),

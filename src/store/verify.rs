@@ -62,7 +62,7 @@ impl Sealed {
         }
         for id in &lost {
             fail_unsendable(
-                super::sqlite_only(c)?,
+                c,
                 *id,
                 "the verification code was lost at a restart (kept in memory only); ask for a new one",
                 now,
@@ -146,7 +146,7 @@ pub(crate) fn create(
         args![&code.number, ms(now)],
     )
     .map_err(StoreError::sql("supersede codes"))?;
-    let enq = enqueue(super::sqlite_only(c)?, &code.message, now)?;
+    let enq = enqueue(c, &code.message, now)?;
     let id: i64 = c
         .query_one(
             "INSERT INTO verify_code (number, recipient, hash, message_id, state, created_at,
