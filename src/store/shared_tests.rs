@@ -233,6 +233,239 @@ both!(
     }
 );
 
+both!(
+    opt_out_skips_queued_marketing_and_later_intake,
+    |store: Store| async move {
+        let now = t(0);
+        let mut m = super::tests::msg("+4915112345678", 1);
+        m.optout_key = Some("+4915112345678".into());
+        m.category = Category::Marketing;
+        let market = store.enqueue(m.clone(), now).await.expect("enqueue");
+        let mut tr = m.clone();
+        tr.category = Category::Transactional;
+        let trans = store.enqueue(tr.clone(), now).await.expect("enqueue");
+
+        let change = store
+            .optout_add("+4915112345678", "test", Some("STOP"), now)
+            .await
+            .expect("add");
+        assert!(change.changed);
+        assert_eq!(change.skipped, vec![market.id]);
+        assert!(store
+            .optout_contains("+4915112345678")
+            .await
+            .expect("contains"));
+        let v = store.show(market.id).await.expect("show").expect("there");
+        assert_eq!(v.state, MessageState::Skipped);
+        assert_eq!(v.error.as_deref(), Some("opted out"));
+        let v = store.show(trans.id).await.expect("show").expect("there");
+        assert_eq!(v.state, MessageState::Queued);
+
+        // A second opt-out changes nothing and announces nothing.
+        let again = store
+            .optout_add("+4915112345678", "test", None, now)
+            .await
+            .expect("add");
+        assert!(!again.changed);
+
+        // New marketing intake is skipped at once; transactional is not.
+        let later = store.enqueue(m.clone(), now).await.expect("enqueue");
+        let v = store.show(later.id).await.expect("show").expect("there");
+        assert_eq!(v.state, MessageState::Skipped);
+        let ready = store.ready(now, 10).await.expect("ready");
+        let ids: Vec<_> = ready.messages.iter().map(|r| r.id).collect();
+        assert_eq!(ids, vec![trans.id]);
+
+        // Retry does not revive a skipped message.
+        assert!(store.retry(later.id, now).await.is_err());
+
+        // The list pages in byte order on either engine.
+        for n in ["+4915100000001", "4915100000002", "a-number"] {
+            store.optout_add(n, "test", None, now).await.expect("add");
+        }
+        let listed = store.optout_list(None, 10).await.expect("list");
+        let numbers: Vec<&str> = listed.iter().map(|e| e.number.as_str()).collect();
+        assert_eq!(
+            numbers,
+            [
+                "+4915100000001",
+                "+4915112345678",
+                "4915100000002",
+                "a-number"
+            ]
+        );
+        assert_eq!(listed[1].keyword.as_deref(), Some("STOP"));
+        let page = store
+            .optout_list(Some("+4915112345678".into()), 1)
+            .await
+            .expect("page");
+        assert_eq!(page[0].number, "4915100000002");
+
+        let gone = store
+            .optout_remove("+4915112345678", "test", Some("START"), now)
+            .await
+            .expect("remove");
+        assert!(gone.changed);
+        let after = store.enqueue(m, now).await.expect("enqueue");
+        let v = store.show(after.id).await.expect("show").expect("there");
+        assert_eq!(v.state, MessageState::Queued);
+
+        let kinds: Vec<String> = store
+            .events_after(0, 100, Vec::new())
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|e| e.data.kind().to_string())
+            .collect();
+        assert_eq!(kinds.iter().filter(|k| *k == "opted_out").count(), 4);
+        assert_eq!(kinds.iter().filter(|k| *k == "opted_in").count(), 1);
+        assert_eq!(kinds.iter().filter(|k| *k == "skipped").count(), 2);
+    }
+);
+
+fn code(number: &str, hash: u8, expires: i64) -> NewCode {
+    let mut message = super::tests::msg(number, 1);
+    message.text = "Your code is ******".into();
+    message.options.sealed = true;
+    NewCode {
+        number: number.into(),
+        hash: [hash; 32],
+        expires_at: t(expires),
+        max_per_hour: 2,
+        message,
+        sealed_text: "Your code is 123456".into(),
+    }
+}
+
+both!(
+    verification_codes_are_single_use_limited_and_unsealed_for_sending,
+    |store: Store| async move {
+        let first = store
+            .verify_create(code("+4917011", 1, 300), t(0))
+            .await
+            .expect("first");
+        let second = store
+            .verify_create(code("+4917011", 2, 300), t(1))
+            .await
+            .expect("second");
+        assert!(second.id > first.id);
+        assert_eq!(second.message.parts, 1);
+        // Two an hour for this number.
+        assert!(matches!(
+            store.verify_create(code("+4917011", 3, 300), t(2)).await,
+            Err(StoreError::RateLimited(_))
+        ));
+        // The message goes out with its real text (the stored one is masked).
+        let ready = store.ready(t(3), 10).await.expect("ready");
+        let texts: Vec<&str> = ready.messages.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["Your code is 123456", "Your code is 123456"]);
+        let shown = store
+            .show(second.message.id)
+            .await
+            .expect("show")
+            .expect("there");
+        assert_eq!(shown.text, "Your code is ******");
+
+        // The first code was superseded by the second.
+        let wrong = store
+            .verify_check("+4917011", [1; 32], t(4))
+            .await
+            .expect("wrong");
+        assert_eq!(
+            (wrong.valid, wrong.reason.as_deref(), wrong.tries_left),
+            (false, Some("wrong_code"), Some(4))
+        );
+        let good = store
+            .verify_check("+4917011", [2; 32], t(5))
+            .await
+            .expect("good");
+        assert!(good.valid);
+        let used = store
+            .verify_check("+4917011", [2; 32], t(6))
+            .await
+            .expect("used");
+        assert_eq!(used.reason.as_deref(), Some("used"));
+        let none = store
+            .verify_check("+4917099", [2; 32], t(6))
+            .await
+            .expect("none");
+        assert_eq!(none.reason.as_deref(), Some("no_code"));
+
+        // Expiry and the try limit.
+        store
+            .verify_create(code("+4917022", 7, 10), t(0))
+            .await
+            .expect("short");
+        let late = store
+            .verify_check("+4917022", [7; 32], t(10))
+            .await
+            .expect("late");
+        assert_eq!(late.reason.as_deref(), Some("expired"));
+        store
+            .verify_create(code("+4917033", 7, 300), t(0))
+            .await
+            .expect("tries");
+        for left in (0..VERIFY_MAX_TRIES).rev() {
+            let r = store
+                .verify_check("+4917033", [8; 32], t(1))
+                .await
+                .expect("try");
+            let want = if left == 0 {
+                "too_many_tries"
+            } else {
+                "wrong_code"
+            };
+            assert_eq!(r.reason.as_deref(), Some(want));
+            assert_eq!(r.tries_left, Some(left as u32));
+        }
+        let dead = store
+            .verify_check("+4917033", [7; 32], t(2))
+            .await
+            .expect("dead");
+        assert_eq!(dead.reason.as_deref(), Some("too_many_tries"));
+    }
+);
+
+both!(
+    a_report_through_the_store_counts_what_was_queued,
+    |store: Store| async move {
+        for i in 0..3 {
+            store
+                .enqueue(super::tests::msg(&format!("+4917{i}"), 2), t(i))
+                .await
+                .expect("enqueue");
+        }
+        let id = store
+            .enqueue(super::tests::msg("+49179", 1), t(5))
+            .await
+            .expect("enqueue")
+            .id;
+        store.cancel(id, t(6)).await.expect("cancel");
+        let r = store
+            .report(t(-86_400), ReportBy::Modem, t(10))
+            .await
+            .expect("report");
+        assert_eq!(r.groups.len(), 1);
+        let total = &r.total;
+        assert_eq!(
+            (
+                total.messages,
+                total.messages_pending,
+                total.messages_cancelled,
+                total.parts
+            ),
+            (4, 3, 1, 7)
+        );
+        assert_eq!(
+            r,
+            store
+                .report_from_rows(t(-86_400), ReportBy::Modem, t(10))
+                .await
+                .expect("from rows")
+        );
+    }
+);
+
 #[tokio::test]
 async fn an_operation_not_yet_on_postgres_says_so() {
     let Some(url) = tokio::task::spawn_blocking(crate::store::pgtest::url)
