@@ -258,15 +258,12 @@ pub(crate) fn tokens(c: &dyn Db) -> Result<Vec<(TokenInfo, TokenRecord)>, StoreE
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::store::Priority;
-    use rusqlite::Connection;
+    //! Each case runs on a migrated SQLite database and on a fresh
+    //! PostgreSQL one (`pgtest::on_both_engines`).
 
-    fn conn() -> Connection {
-        let mut c = Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&mut c).unwrap();
-        c
-    }
+    use super::*;
+    use crate::store::pgtest::on_both_engines;
+    use crate::store::Priority;
 
     fn msg(to: &str) -> NewMessage {
         NewMessage {
@@ -300,75 +297,94 @@ mod tests {
 
     #[test]
     fn a_key_replays_its_first_answer_and_queues_nothing_more() {
-        let c = conn();
+        on_both_engines(replays);
+    }
+
+    fn replays(c: &dyn Db) {
         let now = Utc::now();
         let k = key("api:t:1", "fp", Some(now - chrono::TimeDelta::hours(24)));
         let batch = [msg("+15550001"), msg("+15550002")];
-        let BatchOutcome::Queued(first) = enqueue_batch(&c, &batch, Some(&k), now).unwrap() else {
+        let BatchOutcome::Queued(first) = enqueue_batch(c, &batch, Some(&k), now).unwrap() else {
             panic!("not queued")
         };
         assert_eq!(first.len(), 2);
         assert_eq!(
-            enqueue_batch(&c, &batch, Some(&k), now).unwrap(),
+            enqueue_batch(c, &batch, Some(&k), now).unwrap(),
             BatchOutcome::Replayed(first.clone())
         );
         assert_eq!(
-            enqueue_batch(&c, &batch, Some(&key("api:t:1", "other", None)), now).unwrap(),
+            enqueue_batch(c, &batch, Some(&key("api:t:1", "other", None)), now).unwrap(),
             BatchOutcome::KeyReused
         );
         let n: i64 = c
-            .query_row("SELECT COUNT(*) FROM outgoing", [], |r| r.get(0))
+            .query_one("SELECT COUNT(*) FROM outgoing", args![], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 2);
-        assert_eq!(key_messages(&c, "api:t:1", None).unwrap(), Some(first));
+        assert_eq!(key_messages(c, "api:t:1", None).unwrap(), Some(first));
     }
 
     #[test]
     fn a_stale_key_is_forgotten_and_the_request_queued_again() {
-        let c = conn();
+        on_both_engines(stale);
+    }
+
+    fn stale(c: &dyn Db) {
         let then = Utc::now() - chrono::TimeDelta::hours(25);
         let now = Utc::now();
         let k = key("api:t:2", "fp", Some(now - chrono::TimeDelta::hours(24)));
         assert!(matches!(
-            enqueue_batch(&c, &[msg("+15550001")], Some(&k), then).unwrap(),
+            enqueue_batch(c, &[msg("+15550001")], Some(&k), then).unwrap(),
             BatchOutcome::Queued(_)
         ));
         assert!(matches!(
-            enqueue_batch(&c, &[msg("+15550001")], Some(&k), now).unwrap(),
+            enqueue_batch(c, &[msg("+15550001")], Some(&k), now).unwrap(),
             BatchOutcome::Queued(_)
         ));
-        assert_eq!(prune_keys(&c, "api:", now).unwrap(), 0);
+        assert_eq!(prune_keys(c, "api:", now).unwrap(), 0);
+        // Only keys with the prefix, as a plain prefix (no pattern).
         assert_eq!(
-            prune_keys(&c, "api:", now + chrono::TimeDelta::seconds(1)).unwrap(),
+            prune_keys(c, "api_", now + chrono::TimeDelta::seconds(1)).unwrap(),
+            0
+        );
+        assert_eq!(
+            prune_keys(c, "api:", now + chrono::TimeDelta::seconds(1)).unwrap(),
             1
         );
     }
 
     #[test]
     fn tokens_are_unique_by_name_and_removable() {
-        let c = conn();
+        on_both_engines(tokens_by_name);
+    }
+
+    fn tokens_by_name(c: &dyn Db) {
         let now = Utc::now();
         let scopes = vec!["send".to_string()];
-        assert!(token_insert(&c, "a", "h1", &scopes, now).unwrap());
-        assert!(!token_insert(&c, "a", "h2", &scopes, now).unwrap());
-        let all = tokens(&c).unwrap();
-        assert_eq!(all.len(), 1);
-        assert_eq!(all[0].1.hash, "h1");
-        assert_eq!(all[0].0.scopes, scopes);
-        assert!(token_delete(&c, "a").unwrap());
-        assert!(!token_delete(&c, "a").unwrap());
+        assert!(token_insert(c, "a", "h1", &scopes, now).unwrap());
+        assert!(!token_insert(c, "a", "h2", &scopes, now).unwrap());
+        assert!(token_insert(c, "B", "h3", &[], now).unwrap());
+        let all = tokens(c).unwrap();
+        let names: Vec<&str> = all.iter().map(|t| t.0.name.as_str()).collect();
+        assert_eq!(names, ["B", "a"]);
+        assert_eq!(all[1].1.hash, "h1");
+        assert_eq!(all[1].0.scopes, scopes);
+        assert!(token_delete(c, "a").unwrap());
+        assert!(!token_delete(c, "a").unwrap());
     }
 
     #[test]
     fn the_outbox_pages_backwards_from_a_cursor() {
-        let c = conn();
+        on_both_engines(outbox_backwards);
+    }
+
+    fn outbox_backwards(c: &dyn Db) {
         let now = Utc::now();
         let batch: Vec<NewMessage> = (0..5).map(|i| msg(&format!("+1555000{i}"))).collect();
-        enqueue_batch(&c, &batch, None, now).unwrap();
-        let page = outbox_page(&c, None, None, 2).unwrap();
+        enqueue_batch(c, &batch, None, now).unwrap();
+        let page = outbox_page(c, None, None, 2).unwrap();
         let ids: Vec<i64> = page.iter().map(|v| v.id).collect();
         assert_eq!(ids, vec![5, 4]);
-        let page = outbox_page(&c, Some(MessageState::Queued), Some(4), 10).unwrap();
+        let page = outbox_page(c, Some(MessageState::Queued), Some(4), 10).unwrap();
         let ids: Vec<i64> = page.iter().map(|v| v.id).collect();
         assert_eq!(ids, vec![3, 2, 1]);
     }
