@@ -245,7 +245,8 @@ async fn an_operation_not_yet_on_postgres_says_so() {
         .await
         .expect("join")
         .expect("open postgres");
-    match store.counts().await {
+    // Delivery reports (`report.rs`) are the last to move (docs/cluster.md).
+    match store.report(t(0), ReportBy::Modem, t(1)).await {
         Err(StoreError::Unsupported(_)) => {}
         other => panic!("expected Unsupported, got {other:?}"),
     }
