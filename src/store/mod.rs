@@ -1061,6 +1061,7 @@ impl Store {
     /// (the batch before it commits first, the requests after it wait), for
     /// a long request that must not hold up the answers of others. SQLite
     /// only, see [`Self::call`].
+    #[cfg(test)]
     fn submit_with<T, F>(
         &self,
         alone: bool,
@@ -1193,7 +1194,7 @@ impl Store {
         messages: Vec<NewMessage>,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        self.call(move |c| campaign::create(c, &campaign, messages, now))
+        self.call_db(move |c| campaign::create(c, &campaign, messages, now))
             .await
     }
 
@@ -1208,24 +1209,24 @@ impl Store {
         rows: CampaignRows,
         now: DateTime<Utc>,
     ) -> Result<(i64, u64), StoreError> {
-        let rx = self.submit_with(true, move |c| {
+        let rx = self.submit_db_with(Lane::Alone, move |c| {
             campaign::create_streamed(c, &campaign, rows, now)
         })?;
         Self::answer(rx).await
     }
 
     pub async fn campaign(&self, id: i64) -> Result<Option<CampaignView>, StoreError> {
-        self.call(move |c| campaign::get(c, id)).await
+        self.call_db(move |c| campaign::get(c, id)).await
     }
 
     /// Campaigns, newest first.
     pub async fn campaigns(&self, limit: usize) -> Result<Vec<CampaignView>, StoreError> {
-        self.call(move |c| campaign::list(c, limit)).await
+        self.call_db(move |c| campaign::list(c, limit)).await
     }
 
     /// Campaigns that may send (`scheduled`, `running`): the dispatcher's view.
     pub async fn campaigns_live(&self) -> Result<Vec<LiveCampaign>, StoreError> {
-        self.call(campaign::live).await
+        self.call_db(campaign::live).await
     }
 
     /// The dispatcher saw a campaign's window open or close.
@@ -1235,7 +1236,7 @@ impl Store {
         open: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.call(move |c| campaign::set_open(c, id, open, now))
+        self.call_db(move |c| campaign::set_open(c, id, open, now))
             .await
     }
 
@@ -1246,7 +1247,8 @@ impl Store {
         action: CampaignAction,
         now: DateTime<Utc>,
     ) -> Result<CampaignView, StoreError> {
-        self.call(move |c| campaign::act(c, id, action, now)).await
+        self.call_db(move |c| campaign::act(c, id, action, now))
+            .await
     }
 
     /// Stores a verification code (its hash) and queues its message, in one
@@ -1257,7 +1259,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<CodeSent, StoreError> {
         let sealed = self.sealed.clone();
-        self.call(move |c| verify::create(c, &sealed, code, now))
+        self.call_db(move |c| verify::create(c, &sealed, code, now))
             .await
     }
 
@@ -1270,7 +1272,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<CheckResult, StoreError> {
         let n = number.to_string();
-        self.call(move |c| verify::check(c, &n, &candidate, now))
+        self.call_db(move |c| verify::check(c, &n, &candidate, now))
             .await
     }
 
@@ -1399,7 +1401,7 @@ impl Store {
         key: Option<IdempotencyKey>,
         now: DateTime<Utc>,
     ) -> Result<BatchOutcome, StoreError> {
-        self.call_intake(move |c| http::enqueue_batch(sqlite_only(c)?, &msgs, key.as_ref(), now))
+        self.call_intake(move |c| http::enqueue_batch(c, &msgs, key.as_ref(), now))
             .await
     }
 
@@ -1409,7 +1411,7 @@ impl Store {
         key: String,
         fresh_after: Option<DateTime<Utc>>,
     ) -> Result<Option<Vec<Accepted>>, StoreError> {
-        self.call(move |c| http::key_messages(c, &key, fresh_after))
+        self.call_db(move |c| http::key_messages(c, &key, fresh_after))
             .await
     }
 
@@ -1419,7 +1421,7 @@ impl Store {
         prefix: &'static str,
         cutoff: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        self.call(move |c| http::prune_keys(c, prefix, cutoff))
+        self.call_db(move |c| http::prune_keys(c, prefix, cutoff))
             .await
     }
 
@@ -1430,7 +1432,7 @@ impl Store {
         before: Option<MessageId>,
         limit: usize,
     ) -> Result<Vec<OutgoingView>, StoreError> {
-        self.call(move |c| http::outbox_page(c, state, before, limit))
+        self.call_db(move |c| http::outbox_page(c, state, before, limit))
             .await
     }
 
@@ -1442,18 +1444,18 @@ impl Store {
         scopes: Vec<String>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        self.call(move |c| http::token_insert(c, &name, &hash, &scopes, now))
+        self.call_db(move |c| http::token_insert(c, &name, &hash, &scopes, now))
             .await
     }
 
     /// Removes an API token; false when there was none of that name.
     pub async fn token_delete(&self, name: String) -> Result<bool, StoreError> {
-        self.call(move |c| http::token_delete(c, &name)).await
+        self.call_db(move |c| http::token_delete(c, &name)).await
     }
 
     /// Every API token, by name.
     pub async fn tokens(&self) -> Result<Vec<(TokenInfo, TokenRecord)>, StoreError> {
-        self.call(http::tokens).await
+        self.call_db(http::tokens).await
     }
 
     /// One outgoing message with its parts.
@@ -1471,7 +1473,7 @@ impl Store {
             source.to_string(),
             keyword.map(str::to_string),
         );
-        self.call(move |c| optout::add(c, &n, &s, k.as_deref(), now))
+        self.call_db(move |c| optout::add(c, &n, &s, k.as_deref(), now))
             .await
     }
 
@@ -1488,14 +1490,14 @@ impl Store {
             source.to_string(),
             keyword.map(str::to_string),
         );
-        self.call(move |c| optout::remove(c, &n, &s, k.as_deref(), now))
+        self.call_db(move |c| optout::remove(c, &n, &s, k.as_deref(), now))
             .await
     }
 
     /// Whether a number (normal form) is on the suppression list.
     pub async fn optout_contains(&self, number: &str) -> Result<bool, StoreError> {
         let n = number.to_string();
-        self.call(move |c| optout::is_suppressed(c, &n)).await
+        self.call_db(move |c| optout::is_suppressed(c, &n)).await
     }
 
     /// The suppression list in number order, after `after`.
@@ -1504,7 +1506,7 @@ impl Store {
         after: Option<String>,
         limit: usize,
     ) -> Result<Vec<OptoutEntry>, StoreError> {
-        self.call(move |c| optout::list(c, after.as_deref(), limit))
+        self.call_db(move |c| optout::list(c, after.as_deref(), limit))
             .await
     }
 
@@ -1571,21 +1573,22 @@ impl Store {
 
     /// Runs a long read-only `f` on the reader connection, in one read
     /// transaction (one snapshot), on tokio's blocking pool; on the store
-    /// thread when there is no reader (an in-memory store).
+    /// thread when there is no reader (an in-memory store, PostgreSQL until
+    /// it has a reader pool: docs/cluster.md).
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
         let Some(reader) = self.reader.clone() else {
-            return self.call(f).await;
+            return self.call_db(f).await;
         };
         tokio::task::spawn_blocking(move || {
             let mut conn = reader.lock().unwrap_or_else(|e| e.into_inner());
             let tx = conn
                 .transaction()
                 .map_err(StoreError::sql("begin a read"))?;
-            let out = f(&tx);
+            let out = f(&*tx);
             // A read changes nothing: ending it either way is the same.
             let _ = tx.rollback();
             out
