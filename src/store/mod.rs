@@ -1536,12 +1536,12 @@ impl Store {
 
     /// Messages per state, inbox size, unmatched reports.
     pub async fn counts(&self) -> Result<QueueCounts, StoreError> {
-        self.call(incoming::counts).await
+        self.call_db(incoming::counts).await
     }
 
     /// `[("queued", n), ("sending", n)]` (states with none are absent).
     pub async fn queue_depth(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        self.call(incoming::queue_depth).await
+        self.call_db(incoming::queue_depth).await
     }
 
     // --- reports ------------------------------------------------------------
@@ -1617,7 +1617,7 @@ impl Store {
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<InboxMessage>, StoreError> {
-        self.call(move |c| incoming::inbox_before(c, before, limit))
+        self.call_db(move |c| incoming::inbox_before(c, before, limit))
             .await
     }
 
@@ -1840,18 +1840,26 @@ impl Store {
         optout: Option<OptoutAction>,
         now: DateTime<Utc>,
     ) -> Result<(ReceivedOutcome, Option<OptoutChange>), StoreError> {
-        self.call(move |c| {
+        self.call_db(move |c| {
             let out = incoming::record_received(c, &r, now)?;
             let mut change = None;
             if let Some(m) = &out.complete {
                 events::append(c, now, &EventData::Received(m.clone()))?;
                 change = match &optout {
-                    Some(OptoutAction::Out { number, keyword }) => {
-                        Some(optout::add(c, number, "sms", Some(keyword), now)?)
-                    }
-                    Some(OptoutAction::In { number, keyword }) => {
-                        Some(optout::remove(c, number, "sms", Some(keyword), now)?)
-                    }
+                    Some(OptoutAction::Out { number, keyword }) => Some(optout::add(
+                        sqlite_only(c)?,
+                        number,
+                        "sms",
+                        Some(keyword),
+                        now,
+                    )?),
+                    Some(OptoutAction::In { number, keyword }) => Some(optout::remove(
+                        sqlite_only(c)?,
+                        number,
+                        "sms",
+                        Some(keyword),
+                        now,
+                    )?),
                     None => None,
                 };
             }
@@ -1866,7 +1874,7 @@ impl Store {
         older_than: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<InboxMessage>, StoreError> {
-        self.call(move |c| {
+        self.call_db(move |c| {
             let out = incoming::flush_incomplete(c, older_than, now)?;
             for m in &out {
                 events::append(c, now, &EventData::Received(m.clone()))?;
@@ -1882,7 +1890,7 @@ impl Store {
         r: ReportIn,
         now: DateTime<Utc>,
     ) -> Result<ReportOutcome, StoreError> {
-        self.call(move |c| incoming::record_report(c, &r, now))
+        self.call_db(move |c| incoming::record_report(c, &r, now))
             .await
     }
 
@@ -1892,12 +1900,13 @@ impl Store {
         since: Option<i64>,
         limit: usize,
     ) -> Result<Vec<InboxMessage>, StoreError> {
-        self.call(move |c| incoming::inbox(c, since, limit)).await
+        self.call_db(move |c| incoming::inbox(c, since, limit))
+            .await
     }
 
     /// Counters of every SIM seen, by SIM key.
     pub async fn sim_counters(&self) -> Result<Vec<SimCounters>, StoreError> {
-        self.call(incoming::sim_counters).await
+        self.call_db(incoming::sim_counters).await
     }
 
     /// Records a modem/SIM identity.
@@ -1906,7 +1915,7 @@ impl Store {
         seen: ModemSeen,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.call(move |c| incoming::upsert_modem(c, &seen, now))
+        self.call_db(move |c| incoming::upsert_modem(c, &seen, now))
             .await
     }
 }
