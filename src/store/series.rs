@@ -240,7 +240,7 @@ mod tests {
     /// A message queued at `at` s, sent whole through `sim` (`modem`) with
     /// MR `mr` at `sent` s; `report` asks for a status report.
     fn sent(
-        c: &rusqlite::Connection,
+        c: &dyn Db,
         modem: &str,
         sim: &str,
         mr: u8,
@@ -256,7 +256,7 @@ mod tests {
         part_sent(c, id, 1, mr, t(sent)).expect("sent");
     }
 
-    fn delivered(c: &rusqlite::Connection, modem: &str, sim: &str, mr: u8, at: i64) {
+    fn delivered(c: &dyn Db, modem: &str, sim: &str, mr: u8, at: i64) {
         let r = ReportIn {
             modem: modem.into(),
             sim: sim.into(),
@@ -274,25 +274,28 @@ mod tests {
 
     #[test]
     fn counts_land_in_their_buckets() {
-        let c = memory();
+        crate::store::pgtest::on_both_engines(counts_in_buckets);
+    }
+
+    fn counts_in_buckets(c: &dyn Db) {
         // The window: t(0) to t(600), 5-minute buckets → t(0) is a
         // multiple of 300 s (12:00:00), so two full buckets and the one
         // holding t(600).
         // Bucket 0: two sends through A (one delivered), one through B
         // without a report.
-        sent(&c, "m1", SIM_A, 1, 10, 20, true);
-        sent(&c, "m1", SIM_A, 2, 30, 40, true);
-        sent(&c, "m2", SIM_B, 1, 50, 60, false);
-        delivered(&c, "m1", SIM_A, 1, 70);
+        sent(c, "m1", SIM_A, 1, 10, 20, true);
+        sent(c, "m1", SIM_A, 2, 30, 40, true);
+        sent(c, "m2", SIM_B, 1, 50, 60, false);
+        delivered(c, "m1", SIM_A, 1, 70);
         // Bucket 1: one send through B, delivered.
-        sent(&c, "m2", SIM_B, 2, 310, 320, true);
-        delivered(&c, "m2", SIM_B, 2, 330);
+        sent(c, "m2", SIM_B, 2, 310, 320, true);
+        delivered(c, "m2", SIM_B, 2, 330);
         // Before the window: not counted.
-        sent(&c, "m1", SIM_A, 3, -400, -390, true);
+        sent(c, "m1", SIM_A, 3, -400, -390, true);
         // A message queued and not sent.
-        enqueue(&c, &msg("+491702222222", 2), t(400)).expect("queued");
+        enqueue(c, &msg("+491702222222", 2), t(400)).expect("queued");
 
-        let s = series(&c, t(0), t(600), 300_000).expect("series");
+        let s = series(c, t(0), t(600), 300_000).expect("series");
         assert_eq!(s.times.len(), 3);
         assert_eq!(s.step_s, 300);
         assert_eq!(s.start, "2026-01-01T12:00:00Z");
@@ -313,7 +316,7 @@ mod tests {
             ]
         );
         // A window after everything: SIMs with nothing are left out.
-        let later = series(&c, t(3600), t(3900), 60_000).expect("later");
+        let later = series(c, t(3600), t(3900), 60_000).expect("later");
         assert!(later.sims.is_empty());
         assert_eq!(later.queued, vec![0; 6]);
     }
