@@ -4,17 +4,18 @@
 //! tables equal a recomputation from scratch, and the report (whole days
 //! from the summary, the first partial day from the rows) equals the report
 //! from the rows alone for windows starting on, just before and just after
-//! each midnight.
+//! each midnight. Every case runs on SQLite and on PostgreSQL (whose
+//! summary is kept by plpgsql triggers), and the two engines' summaries and
+//! reports must be equal.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 
 use super::*;
 use crate::store::outgoing::{
     assign, cancel, enqueue, expire, part_failed, part_sending, part_sent, retry,
 };
 use crate::store::sql::{args, Db, DbError, Value};
-use crate::store::tests::fixture::{memory, msg, t};
+use crate::store::tests::fixture::{msg, t};
 use crate::store::{events, outgoing, Disposition, PartPdu};
 
 /// A small deterministic generator (xorshift64).
@@ -29,54 +30,6 @@ impl Rng {
     }
 }
 
-/// The summary's rows that count (zero rows are left behind by moves).
-fn summary(c: &Connection) -> Vec<String> {
-    let mut out = Vec::new();
-    for sql in [
-        "SELECT 'day', day, modem, campaign, messages, delivered, failed, expired, cancelled,
-             skipped, pending, sent, sent_with_report, parts, parts_sent, parts_delivered,
-             parts_failed
-         FROM report_day WHERE messages <> 0 ORDER BY day, modem, campaign",
-        "SELECT 'time', day, modem, campaign, kind, ms, n FROM report_time WHERE n <> 0
-         ORDER BY day, modem, campaign, kind, ms",
-        "SELECT 'received', day, modem, n FROM report_received WHERE n <> 0 ORDER BY day, modem",
-    ] {
-        let mut stmt = c.prepare(sql).expect("prepare");
-        let width = stmt.column_count();
-        let rows = stmt
-            .query_map([], |r| {
-                let fields: Vec<String> = (0..width)
-                    .map(|i| match r.get_ref(i) {
-                        Ok(rusqlite::types::ValueRef::Integer(v)) => v.to_string(),
-                        Ok(rusqlite::types::ValueRef::Text(t)) => {
-                            String::from_utf8_lossy(t).into_owned()
-                        }
-                        other => format!("{other:?}"),
-                    })
-                    .collect();
-                Ok(fields.join(" "))
-            })
-            .expect("query");
-        out.extend(rows.map(|r| r.expect("row")));
-    }
-    out
-}
-
-/// The summary recomputed from the rows by the migration's own backfill.
-fn recomputed(c: &Connection) -> Vec<String> {
-    let backfill = crate::store::schema::V12_BACKFILL;
-    c.execute_batch(&format!(
-        "SAVEPOINT recompute;
-         DELETE FROM report_day; DELETE FROM report_time; DELETE FROM report_received;
-         {backfill}"
-    ))
-    .expect("recompute");
-    let out = summary(c);
-    c.execute_batch("ROLLBACK TO recompute; RELEASE recompute;")
-        .expect("roll back");
-    out
-}
-
 fn pdus(parts: u32) -> Vec<PartPdu> {
     (1..=parts)
         .map(|s| PartPdu::hex(s, &format!("00{s:02X}"), 10))
@@ -87,9 +40,11 @@ fn pdus(parts: u32) -> Vec<PartPdu> {
 /// four days, so the summary has several of them.
 const STEP: i64 = 1_700;
 
-/// Runs `steps` random operations of every kind on `c`.
-fn churn(c: &Connection, rng: &mut Rng, steps: i64) {
-    c.execute_batch(
+/// Runs `steps` random operations of every kind on `c`, each in a
+/// transaction of its own (rolled back when it fails, as the store thread
+/// does), so both engines see the same changes.
+fn churn(c: &dyn Db, rng: &mut Rng, steps: i64) {
+    c.batch(
         "INSERT INTO campaign (id, name, text, state, priority, report, created_at, updated_at)
          VALUES (1, 'spring', 'x', 'running', 3, 1, 0, 0), (2, 'a,b', 'y', 'running', 3, 1, 0, 0)",
     )
@@ -117,24 +72,27 @@ fn churn(c: &Connection, rng: &mut Rng, steps: i64) {
                 if rng.below(6) == 0 {
                     m.expires_at = Some(later(600));
                 }
+                c.batch("BEGIN").expect("begin");
                 let e = enqueue(c, &m, now).expect("enqueue");
+                c.batch("COMMIT").expect("commit");
                 ids.push(e.id);
             }
             _ if ids.is_empty() => {}
             op => {
                 let id = ids[rng.below(ids.len() as u64) as usize];
                 let parts: u32 = c
-                    .query_row(
+                    .query_one(
                         "SELECT COUNT(*) FROM outgoing_part WHERE message_id = ?1",
-                        [id],
+                        args![id],
                         |r| r.get(0),
                     )
                     .unwrap_or(0);
                 let modem = modems[rng.below(3) as usize];
                 let seq = 1 + rng.below(u64::from(parts.max(1))) as u32;
                 // Operations that do not fit the message's state fail and
-                // change nothing that matters here.
-                let _ = match op {
+                // change nothing.
+                c.batch("BEGIN").expect("begin");
+                let done = match op {
                     3 => assign(c, id, modem, Some("sim"), &pdus(parts)).map(|_| ()),
                     4 | 5 => part_sending(c, id, seq, modem, later(1))
                         .and_then(|_| part_sent(c, id, seq, 7, later(2 + rng.below(40_000))))
@@ -167,14 +125,16 @@ fn churn(c: &Connection, rng: &mut Rng, steps: i64) {
                     10 => retry(c, id, now).map(|_| ()),
                     _ => expire(c, later(700)).map(|_| ()),
                 };
+                c.batch(if done.is_ok() { "COMMIT" } else { "ROLLBACK" })
+                    .expect("end");
             }
         }
         if rng.below(5) == 0 {
             c.execute(
                 "INSERT INTO inbox (modem, sim, sender, text, received_at, parts, complete,
-                     class0, binary, pid)
+                     class0, \"binary\", pid)
                  VALUES (?1, 'sim', '+4917099', 'hi', ?2, 1, 1, 0, 0, 0)",
-                rusqlite::params![modems[rng.below(3) as usize], ms(now)],
+                args![modems[rng.below(3) as usize], ms(now)],
             )
             .expect("received");
         }
@@ -183,36 +143,49 @@ fn churn(c: &Connection, rng: &mut Rng, steps: i64) {
 
 #[test]
 fn the_summary_equals_a_recomputation_after_every_kind_of_change() {
-    let c = memory();
+    let seen = std::cell::RefCell::new(Vec::new());
+    crate::store::pgtest::on_both_engines(|c| {
+        seen.borrow_mut().push(every_kind_of_change(c));
+    });
+    if let [lite, pg] = &seen.into_inner()[..] {
+        assert_eq!(lite, pg, "SQLite and PostgreSQL");
+    }
+}
+
+/// The summary after the churn and after pruning (both checked against a
+/// recomputation).
+fn every_kind_of_change(c: &dyn Db) -> (Vec<String>, Vec<String>) {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    churn(&c, &mut rng, 400);
+    churn(c, &mut rng, 400);
     let states: Vec<(String, i64)> = c
-        .prepare("SELECT state, COUNT(*) FROM outgoing GROUP BY state ORDER BY state")
-        .and_then(|mut s| {
-            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .and_then(|r| r.collect())
-        })
+        .query(
+            "SELECT state, COUNT(*) FROM outgoing GROUP BY state ORDER BY state",
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .expect("states");
     // The run reached the states the report tells apart.
     for want in ["cancelled", "delivered", "failed", "queued", "sent"] {
         assert!(states.iter().any(|(s, _)| s == want), "{want}: {states:?}");
     }
     let days: i64 = c
-        .query_row("SELECT COUNT(DISTINCT day) FROM report_day", [], |r| {
+        .query_one("SELECT COUNT(DISTINCT day) FROM report_day", args![], |r| {
             r.get(0)
         })
         .expect("days");
     assert!(days >= 3, "{days}");
-    let live = summary(&c);
-    assert!(live.iter().any(|r| r.starts_with("time ")), "{live:?}");
-    assert_eq!(live, recomputed(&c));
+    let live = summary_db(c);
+    assert!(live.iter().any(|r| r.starts_with("6: ")), "{live:?}");
+    assert_eq!(live, recomputed_db(c), "{:?}", c.dialect());
 
     // Pruning deletes messages (their parts by cascade) and received ones.
     let cut = t(200 * STEP);
-    while events::prune_step(&c, cut).expect("prune").messages > 0 {}
-    c.execute("DELETE FROM inbox WHERE received_at < ?1", [ms(cut)])
+    while events::prune_step(c, cut).expect("prune").messages > 0 {}
+    c.execute("DELETE FROM inbox WHERE received_at < ?1", args![ms(cut)])
         .expect("prune inbox");
-    assert_eq!(summary(&c), recomputed(&c));
+    let pruned = summary_db(c);
+    assert_eq!(pruned, recomputed_db(c), "{:?}", c.dialect());
+    (live, pruned)
 }
 
 /// Midnights of the test run and the moments around them.
@@ -238,19 +211,41 @@ fn edges(db: &dyn Db) -> Vec<DateTime<Utc>> {
 
 #[test]
 fn the_report_equals_the_report_from_the_rows_at_every_window_edge() {
-    let c = memory();
+    let seen = std::cell::RefCell::new(Vec::new());
+    crate::store::pgtest::on_both_engines(|c| {
+        seen.borrow_mut().push(reports_at_every_edge(c));
+    });
+    if let [lite, pg] = &seen.into_inner()[..] {
+        assert_eq!(lite.len(), pg.len());
+        for (l, p) in lite.iter().zip(pg) {
+            assert_eq!(l, p, "SQLite and PostgreSQL");
+        }
+    }
+}
+
+/// Every report of the churned store, each checked against the one from
+/// the rows alone.
+fn reports_at_every_edge(c: &dyn Db) -> Vec<Report> {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    churn(&c, &mut rng, 300);
+    churn(c, &mut rng, 300);
     let now = t(1_000_000);
-    for since in edges(&c as &dyn Db) {
+    let mut out = Vec::new();
+    for since in edges(c) {
         for by in [ReportBy::Modem, ReportBy::Day, ReportBy::Campaign] {
-            let got = report(&c, since, by, now).expect("report");
-            let want = report_from_rows(&c, since, by, now).expect("from rows");
-            assert_eq!(got, want, "since {since} by {}", by.as_str());
+            let got = report(c, since, by, now).expect("report");
+            let want = report_from_rows(c, since, by, now).expect("from rows");
+            assert_eq!(
+                got,
+                want,
+                "{:?} since {since} by {}",
+                c.dialect(),
+                by.as_str()
+            );
+            out.push(got);
         }
     }
     // The whole run: something in every column the test means to check.
-    let all = report(&c, DateTime::UNIX_EPOCH, ReportBy::Modem, now).expect("all");
+    let all = report(c, DateTime::UNIX_EPOCH, ReportBy::Modem, now).expect("all");
     let total = &all.total;
     assert!(
         total.messages_delivered > 0 && total.messages_failed > 0,
@@ -258,9 +253,10 @@ fn the_report_equals_the_report_from_the_rows_at_every_window_edge() {
     );
     assert!(total.received > 0 && total.parts_delivered > 0, "{total:?}");
     assert!(total.sent_to_delivered.count > 0, "{total:?}");
-    let campaign = report(&c, DateTime::UNIX_EPOCH, ReportBy::Campaign, now).expect("campaign");
+    let campaign = report(c, DateTime::UNIX_EPOCH, ReportBy::Campaign, now).expect("campaign");
     let names: Vec<&str> = campaign.groups.iter().map(|g| g.group.as_str()).collect();
     assert_eq!(names, ["a,b (#2)", "none", "spring (#1)"]);
+    out
 }
 
 #[test]

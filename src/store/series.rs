@@ -239,15 +239,7 @@ mod tests {
 
     /// A message queued at `at` s, sent whole through `sim` (`modem`) with
     /// MR `mr` at `sent` s; `report` asks for a status report.
-    fn sent(
-        c: &dyn Db,
-        modem: &str,
-        sim: &str,
-        mr: u8,
-        at: i64,
-        sent: i64,
-        report: bool,
-    ) {
+    fn sent(c: &dyn Db, modem: &str, sim: &str, mr: u8, at: i64, sent: i64, report: bool) {
         let mut m = msg("+491701111111", 1);
         m.report = report;
         let id = enqueue(c, &m, t(at)).expect("enqueue").id;
