@@ -255,19 +255,24 @@ pub async fn run(
     info!(config = %config_path.display(), "smsgate {} starting", env!("CARGO_PKG_VERSION"));
 
     // Store.
-    if let Some(dir) = cfg
-        .store
-        .path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| DaemonError::Io(format!("store directory {}: {e}", dir.display())))?;
-    }
-    let store = Store::open(&cfg.store.path)?;
-    let recovered = store
-        .recover_on_start(cfg.store.resend_uncertain, chrono::Utc::now())
-        .await?;
+    let store = open_store(&cfg)?;
+    let recovered = match &cfg.store.url {
+        None => {
+            store
+                .recover_on_start(cfg.store.resend_uncertain, chrono::Utc::now())
+                .await?
+        }
+        // Only this host's parts: the others' may be in flight right now.
+        Some(_) => {
+            store
+                .recover_node_on_start(
+                    &cfg.cluster.node,
+                    cfg.store.resend_uncertain,
+                    chrono::Utc::now(),
+                )
+                .await?
+        }
+    };
     if recovered.uncertain > 0 {
         warn!(
             uncertain = recovered.uncertain,
@@ -565,6 +570,31 @@ pub async fn run(
     store.close().await?;
     info!("stopped");
     Ok(())
+}
+
+/// Opens the store `[store]` names: the PostgreSQL database of `url`
+/// (registering this host as `[cluster] node`), or the SQLite file of
+/// `path` (creating its directory).
+fn open_store(cfg: &Config) -> Result<Store, DaemonError> {
+    if let Some(url) = &cfg.store.url {
+        let store = Store::open_postgres(url)?;
+        info!(
+            store = %crate::store::redact_url(url),
+            node = %cfg.cluster.node,
+            "store on PostgreSQL"
+        );
+        return Ok(store);
+    }
+    if let Some(dir) = cfg
+        .store
+        .path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DaemonError::Io(format!("store directory {}: {e}", dir.display())))?;
+    }
+    Ok(Store::open(&cfg.store.path)?)
 }
 
 /// A probe the watchdog task uses to see that the dispatcher still runs.
