@@ -256,6 +256,11 @@ pub async fn run(
 
     // Store.
     let store = open_store(&cfg)?;
+    if store.is_postgres() {
+        store
+            .node_register(&cfg.cluster.node, chrono::Utc::now())
+            .await?;
+    }
     let recovered = match &cfg.store.url {
         None => {
             store
@@ -472,6 +477,13 @@ pub async fn run(
         ));
     }
 
+    // The store's health (PostgreSQL may go away) is logged once per change;
+    // in a cluster, this host's heartbeat renews its claims.
+    tracker.spawn(log_store_health(store.clone(), root.child_token()));
+    if store.is_postgres() {
+        tracker.spawn(heartbeat(gw.clone(), root.child_token()));
+    }
+
     // Housekeeping: incomplete sets, retention, watchdog and status.
     tracker.spawn(housekeeping(
         gw.clone(),
@@ -567,6 +579,12 @@ pub async fn run(
     {
         warn!("some tasks did not finish in 10 s");
     }
+    if store.is_postgres() {
+        let node = &gw.config().cluster.node;
+        if let Err(e) = store.node_stopped(node, chrono::Utc::now()).await {
+            warn!("telling the cluster this host stops: {e}");
+        }
+    }
     store.close().await?;
     info!("stopped");
     Ok(())
@@ -595,6 +613,60 @@ fn open_store(cfg: &Config) -> Result<Store, DaemonError> {
             .map_err(|e| DaemonError::Io(format!("store directory {}: {e}", dir.display())))?;
     }
     Ok(Store::open(&cfg.store.path)?)
+}
+
+/// Logs the store's health once per change: waiting for PostgreSQL (new
+/// work is refused meanwhile) and back.
+async fn log_store_health(store: Store, cancel: CancellationToken) {
+    let mut rx = store.health_watch();
+    let mut waiting_since: Option<Instant> = None;
+    loop {
+        let health = rx.borrow_and_update().clone();
+        match (health.waiting(), waiting_since) {
+            (true, None) => {
+                error!(
+                    error = health.error.as_deref().unwrap_or_default(),
+                    "store unavailable: waiting for the PostgreSQL server; new work is refused until it answers"
+                );
+                waiting_since = Some(Instant::now());
+            }
+            (false, Some(since)) => {
+                info!(
+                    waited_s = since.elapsed().as_secs(),
+                    "store available again: the PostgreSQL server answers"
+                );
+                waiting_since = None;
+            }
+            _ => {}
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            changed = rx.changed() => if changed.is_err() { return; },
+        }
+    }
+}
+
+/// This host's heartbeat in a cluster: every third of `[cluster] lease`, its
+/// `node` row and the leases of the messages it claimed are renewed. A
+/// store that does not answer is the health watcher's to log.
+async fn heartbeat(gw: Arc<Gateway>, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(gw.config().cluster.lease / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {
+                let cfg = gw.config();
+                let beat = gw
+                    .store
+                    .node_heartbeat(&cfg.cluster.node, cfg.cluster.lease, chrono::Utc::now())
+                    .await;
+                if let Err(e) = beat {
+                    tracing::debug!("heartbeat: {e}");
+                }
+            }
+        }
+    }
 }
 
 /// A probe the watchdog task uses to see that the dispatcher still runs.
@@ -733,6 +805,8 @@ async fn watch_modem(
 ) {
     let mut was_ready = false;
     let mut recorded: Option<(Option<String>, Option<String>, Option<String>)> = None;
+    // What `node_modem` holds for it (in a cluster): state and identity.
+    let mut in_cluster: Option<(String, (Option<String>, Option<String>, Option<String>))> = None;
     loop {
         let status = rx.borrow_and_update().clone();
         let ready = status.state == ModemState::Ready;
@@ -741,6 +815,21 @@ async fn watch_modem(
             status.imsi.clone(),
             status.iccid.clone(),
         );
+        let shown = (state_name(&status.state), ident.clone());
+        if gw.store.is_postgres() && in_cluster.as_ref() != Some(&shown) {
+            let node = gw.config().cluster.node.clone();
+            let m = crate::store::NodeModem {
+                modem: name.clone(),
+                imsi: status.imsi.clone(),
+                iccid: status.iccid.clone(),
+                imei: status.imei.clone(),
+                state: shown.0.clone(),
+            };
+            match gw.store.node_modem(&node, m, chrono::Utc::now()).await {
+                Ok(()) => in_cluster = Some(shown),
+                Err(e) => warn!(modem = %name, "recording the modem in the cluster: {e}"),
+            }
+        }
         if ready && recorded.as_ref() != Some(&ident) {
             let seen = crate::store::ModemSeen {
                 name: name.clone(),
@@ -894,6 +983,16 @@ async fn reload_inner(shared: &Arc<Gateway>, ctx: &mut ReloadCtx) -> Result<Valu
         &ctx.tracker,
     );
     let old = shared.config();
+    // The store and this host's name hold for the life of the process.
+    if new.store.url != old.store.url
+        || (old.store.url.is_none() && new.store.path != old.store.path)
+        || new.cluster.node != old.cluster.node
+    {
+        return Err(
+            "[store] path/url and [cluster] node cannot change by reload: restart the daemon"
+                .into(),
+        );
+    }
     let enabled = |c: &Config| -> BTreeMap<String, ModemConfig> {
         c.modems
             .iter()
@@ -976,6 +1075,12 @@ async fn reload_inner(shared: &Arc<Gateway>, ctx: &mut ReloadCtx) -> Result<Valu
             },
         );
         info!(modem = %name, "modem started by reload");
+    }
+    if shared.store.is_postgres() && !removed.is_empty() {
+        let keep: Vec<String> = lock(&shared.modems).keys().cloned().collect();
+        if let Err(e) = shared.store.node_keep_modems(&new.cluster.node, keep).await {
+            warn!("forgetting removed modems in the cluster: {e}");
+        }
     }
     shared.encoding.replace(encoder(&new));
     updates.configure(dispatch_config(&new));
