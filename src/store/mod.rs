@@ -1087,14 +1087,14 @@ impl Store {
         Self::answer(rx).await
     }
 
-    /// As [`Self::call`], for a client's new messages: the group commit
+    /// As [`Self::call_db`], for a client's new messages: the group commit
     /// counts them to know how many to wait for (see [`GATHER_GAP`]).
     async fn call_intake<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
-        let rx = self.submit_db_with(Lane::Intake, move |db| f(sqlite_only(db)?))?;
+        let rx = self.submit_db_with(Lane::Intake, f)?;
         Self::answer(rx).await
     }
 
@@ -1225,7 +1225,7 @@ impl Store {
     /// look again.
     pub async fn ready(&self, now: DateTime<Utc>, limit: usize) -> Result<ReadyBatch, StoreError> {
         let sealed = self.sealed.clone();
-        self.call(move |c| {
+        self.call_db(move |c| {
             let mut batch = outgoing::ready(c, now, limit, &[])?;
             sealed.unseal(c, &mut batch, now)?;
             Ok(batch)
@@ -1243,7 +1243,7 @@ impl Store {
         held: Vec<i64>,
     ) -> Result<ReadyBatch, StoreError> {
         let sealed = self.sealed.clone();
-        self.call(move |c| {
+        self.call_db(move |c| {
             let mut batch = outgoing::ready(c, now, limit, &held)?;
             sealed.unseal(c, &mut batch, now)?;
             Ok(batch)
@@ -1344,7 +1344,7 @@ impl Store {
     /// The next concatenation reference for (sim, destination), 0..=255.
     pub async fn next_concat_ref(&self, sim: &str, destination: &str) -> Result<u16, StoreError> {
         let (sim, destination) = (sim.to_string(), destination.to_string());
-        self.call(move |c| outgoing::next_concat_ref(c, &sim, &destination))
+        self.call_db(move |c| outgoing::next_concat_ref(c, &sim, &destination))
             .await
     }
 
@@ -1357,7 +1357,7 @@ impl Store {
         parts: Vec<PartPdu>,
     ) -> Result<(), StoreError> {
         let (modem, sim) = (modem.to_string(), sim.map(str::to_string));
-        self.call(move |c| outgoing::assign(c, id, &modem, sim.as_deref(), &parts))
+        self.call_db(move |c| outgoing::assign(c, id, &modem, sim.as_deref(), &parts))
             .await
     }
 
@@ -1370,7 +1370,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let modem = modem.to_string();
-        self.call(move |c| outgoing::part_sending(c, id, seq, &modem, now))
+        self.call_db(move |c| outgoing::part_sending(c, id, seq, &modem, now))
             .await
     }
 
@@ -1382,7 +1382,7 @@ impl Store {
         mr: u8,
         now: DateTime<Utc>,
     ) -> Result<MessageState, StoreError> {
-        self.call(move |c| outgoing::part_sent(c, id, seq, mr, now))
+        self.call_db(move |c| outgoing::part_sent(c, id, seq, mr, now))
             .await
     }
 
@@ -1396,7 +1396,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<MessageState, StoreError> {
         let error = error.to_string();
-        self.call(move |c| outgoing::part_failed(c, id, seq, &error, disposition, now))
+        self.call_db(move |c| outgoing::part_failed(c, id, seq, &error, disposition, now))
             .await
     }
 
@@ -1407,13 +1407,13 @@ impl Store {
         resend_uncertain: bool,
         now: DateTime<Utc>,
     ) -> Result<Recovered, StoreError> {
-        self.call(move |c| outgoing::recover_on_start(c, resend_uncertain, now))
+        self.call_db(move |c| outgoing::recover_on_start(c, resend_uncertain, now))
             .await
     }
 
     /// Expires messages past their `expires_at` with nothing in flight.
     pub async fn expire(&self, now: DateTime<Utc>) -> Result<Vec<MessageId>, StoreError> {
-        self.call(move |c| outgoing::expire(c, now)).await
+        self.call_db(move |c| outgoing::expire(c, now)).await
     }
 
     /// Cancels a queued message, or the unsent rest of a sending one.
@@ -1422,7 +1422,7 @@ impl Store {
         id: MessageId,
         now: DateTime<Utc>,
     ) -> Result<MessageState, StoreError> {
-        self.call(move |c| outgoing::cancel(c, id, now)).await
+        self.call_db(move |c| outgoing::cancel(c, id, now)).await
     }
 
     /// Requeues a failed, expired or cancelled message.
@@ -1431,19 +1431,20 @@ impl Store {
         id: MessageId,
         now: DateTime<Utc>,
     ) -> Result<MessageState, StoreError> {
-        self.call(move |c| outgoing::retry(c, id, now)).await
+        self.call_db(move |c| outgoing::retry(c, id, now)).await
     }
 
     /// Parts sent through `sim` in the last minute, hour and day.
     pub async fn usage(&self, sim: &str, now: DateTime<Utc>) -> Result<Usage, StoreError> {
         let sim = sim.to_string();
-        self.call(move |c| outgoing::usage(c, &sim, now)).await
+        self.call_db(move |c| outgoing::usage(c, &sim, now)).await
     }
 
     /// The modem that last sent to `to` (sticky sender).
     pub async fn last_modem_for(&self, to: &str) -> Result<Option<String>, StoreError> {
         let to = to.to_string();
-        self.call(move |c| outgoing::last_modem_for(c, &to)).await
+        self.call_db(move |c| outgoing::last_modem_for(c, &to))
+            .await
     }
 
     /// Outgoing messages, newest first.
@@ -1452,7 +1453,8 @@ impl Store {
         state: Option<MessageState>,
         limit: usize,
     ) -> Result<Vec<OutgoingView>, StoreError> {
-        self.call(move |c| outgoing::outbox(c, state, limit)).await
+        self.call_db(move |c| outgoing::outbox(c, state, limit))
+            .await
     }
 
     /// Queues every message of `msgs` in one transaction, guarded by an
@@ -1464,7 +1466,7 @@ impl Store {
         key: Option<IdempotencyKey>,
         now: DateTime<Utc>,
     ) -> Result<BatchOutcome, StoreError> {
-        self.call_intake(move |c| http::enqueue_batch(c, &msgs, key.as_ref(), now))
+        self.call_intake(move |c| http::enqueue_batch(sqlite_only(c)?, &msgs, key.as_ref(), now))
             .await
     }
 
@@ -1574,7 +1576,7 @@ impl Store {
     }
 
     pub async fn show(&self, id: MessageId) -> Result<Option<OutgoingView>, StoreError> {
-        self.call(move |c| outgoing::show(c, id)).await
+        self.call_db(move |c| outgoing::show(c, id)).await
     }
 
     /// Hands SQLite's unused page-cache memory back to the allocator on

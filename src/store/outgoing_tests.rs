@@ -3,6 +3,7 @@
 //! handle is the point.
 
 use super::*;
+use rusqlite::Connection;
 use crate::store::incoming::record_report;
 use crate::store::tests::fixture::{memory, msg, open_temp, t};
 use crate::store::ReportIn;

@@ -46,7 +46,7 @@ impl Sealed {
     /// message whose text is gone is failed and left out.
     pub(crate) fn unseal(
         &self,
-        c: &Connection,
+        c: &dyn super::sql::Db,
         batch: &mut ReadyBatch,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
