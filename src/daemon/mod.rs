@@ -129,6 +129,11 @@ fn dispatch_config(cfg: &Config) -> dispatch::DispatchConfig {
             cooldown: d.cooldown,
             ..HealthConfig::default()
         },
+        cluster: cfg.store.url.as_ref().map(|_| dispatch::ClusterDispatch {
+            node: cfg.cluster.node.clone(),
+            lease: cfg.cluster.lease,
+            orphan_after: cfg.cluster.orphan_after,
+        }),
         ..dispatch::DispatchConfig::default()
     }
 }

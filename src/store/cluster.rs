@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::sql::{args, Db};
+use super::sql::{args, Db, Dialect};
 use super::{ms, rfc3339_ms, StoreError};
 
 /// A modem as one host sees it, for `node_modem`.
@@ -189,13 +189,247 @@ pub(crate) fn keep_modems(c: &dyn Db, node: &str, keep: &[String]) -> Result<(),
     Ok(())
 }
 
+/// What one host can send: the work it may claim.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClaimScope {
+    /// This host (`[cluster] node`).
+    pub node: String,
+    /// The SIM keys of its modems (as `outgoing.sim` pins them).
+    pub sims: Vec<String>,
+    /// Its modems' names (a message may ask for one by name).
+    pub modems: Vec<String>,
+    /// The queues its modems serve.
+    pub queues: Vec<String>,
+    /// Messages it cannot route after all (tried and refused): not claimed.
+    pub skip: Vec<i64>,
+}
+
+/// Claims up to `limit` messages ready now that this host can send
+/// (nothing sent yet, or pinned to one of its SIMs by IMSI, or to one of
+/// its modems by name when the SIM had no IMSI; asking for none of its modems
+/// by name or one of them; of no queue or one it serves), unclaimed or
+/// claimed by a host whose lease lapsed, until `lease_until`. PostgreSQL
+/// only (`FOR UPDATE SKIP LOCKED`: hosts claiming at once take different
+/// rows and never wait for each other); nothing on SQLite, where one host
+/// sends everything. Returns how many it claimed.
+pub(crate) fn claim(
+    c: &dyn Db,
+    scope: &ClaimScope,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: usize,
+) -> Result<u64, StoreError> {
+    if c.dialect() != Dialect::Postgres || limit == 0 {
+        return Ok(0);
+    }
+    let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    let (sims, modems, queues) = (json(&scope.sims), json(&scope.modems), json(&scope.queues));
+    let skip = serde_json::to_string(&scope.skip).unwrap_or_else(|_| "[]".into());
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    c.execute(
+        "UPDATE outgoing SET claimed_by = ?1, lease_until = ?2
+          WHERE id IN (
+            SELECT o.id FROM outgoing o
+             WHERE o.state IN ('queued', 'sending') AND o.not_before <= ?3
+               AND o.next_attempt_at <= ?3 AND (o.expires_at IS NULL OR o.expires_at > ?3)
+               AND (o.claimed_by IS NULL OR o.claimed_by = ?1 OR o.lease_until < ?3)
+               AND (NOT EXISTS (SELECT 1 FROM outgoing_part p
+                                 WHERE p.message_id = o.id
+                                   AND p.state IN ('uncertain', 'sent', 'delivered'))
+                    OR o.sim IN (SELECT json_array_elements_text(CAST(?4 AS json)))
+                    OR (o.sim IS NULL AND o.assigned_modem IN
+                        (SELECT json_array_elements_text(CAST(?5 AS json)))))
+               AND (o.modem IS NULL
+                    OR o.modem IN (SELECT json_array_elements_text(CAST(?5 AS json))))
+               AND (o.queue IS NULL
+                    OR o.queue IN (SELECT json_array_elements_text(CAST(?6 AS json))))
+               AND o.id NOT IN (SELECT CAST(value AS BIGINT)
+                                  FROM json_array_elements_text(CAST(?7 AS json)))
+               AND EXISTS (SELECT 1 FROM outgoing_part p
+                            WHERE p.message_id = o.id AND p.state IN ('pending', 'uncertain'))
+               AND NOT EXISTS (SELECT 1 FROM outgoing_part p
+                                WHERE p.message_id = o.id AND p.state = 'sending')
+               AND (o.campaign IS NULL OR EXISTS (SELECT 1 FROM campaign k
+                     WHERE k.id = o.campaign AND k.state = 'running'))
+             ORDER BY o.priority DESC, o.id
+             LIMIT ?8
+             FOR UPDATE SKIP LOCKED)",
+        args![
+            &scope.node,
+            ms(lease_until),
+            ms(now),
+            &sims,
+            &modems,
+            &queues,
+            &skip,
+            limit
+        ],
+    )
+    .map_err(StoreError::sql("claim messages"))
+}
+
+/// Gives back this host's claims on messages it is not sending (`keep`:
+/// the ones in flight), at the end of a dispatcher pass: what it claimed
+/// and could not start now (caps, a busy modem) is free for the others at
+/// once, not after a lease.
+pub(crate) fn release(c: &dyn Db, node: &str, keep: &[i64]) -> Result<u64, StoreError> {
+    if c.dialect() != Dialect::Postgres {
+        return Ok(0);
+    }
+    let keep = serde_json::to_string(keep).unwrap_or_else(|_| "[]".into());
+    c.execute(
+        "UPDATE outgoing SET claimed_by = NULL, lease_until = NULL
+          WHERE claimed_by = ?1
+            AND id NOT IN (SELECT CAST(value AS BIGINT)
+                             FROM json_array_elements_text(CAST(?2 AS json)))
+            AND NOT EXISTS (SELECT 1 FROM outgoing_part p
+                             WHERE p.message_id = outgoing.id AND p.state = 'sending')",
+        args![node, &keep],
+    )
+    .map_err(StoreError::sql("release claims"))
+}
+
+/// The claims of hosts whose lease lapsed (they died or lost the
+/// database): the parts they had in flight become `uncertain`, as after a
+/// crash on one host, and the claims are cleared. Returns the (message,
+/// part) pairs made uncertain, for the resend policy.
+pub(crate) fn reap_lapsed(c: &dyn Db, now: DateTime<Utc>) -> Result<Vec<(i64, u32)>, StoreError> {
+    if c.dialect() != Dialect::Postgres {
+        return Ok(Vec::new());
+    }
+    let lapsed: Vec<(i64, String)> = c
+        .query(
+            "SELECT id, claimed_by FROM outgoing
+              WHERE claimed_by IS NOT NULL AND lease_until < ?1
+                AND state IN ('queued', 'sending')
+              ORDER BY id
+              FOR UPDATE SKIP LOCKED",
+            args![ms(now)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(StoreError::sql("find lapsed claims"))?;
+    let mut parts = Vec::new();
+    for (id, node) in lapsed {
+        let error = format!(
+            "in flight on host {node} when its lease lapsed (outcome of that attempt unknown)"
+        );
+        parts.extend(
+            c.query(
+                "UPDATE outgoing_part SET state = 'uncertain', error = ?2
+                  WHERE message_id = ?1 AND state = 'sending'
+                  RETURNING message_id, seq",
+                args![id, &error],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(StoreError::sql("mark lapsed parts uncertain"))?,
+        );
+        c.execute(
+            "UPDATE outgoing SET claimed_by = NULL, lease_until = NULL WHERE id = ?1",
+            args![id],
+        )
+        .map_err(StoreError::sql("clear lapsed claim"))?;
+    }
+    Ok(parts)
+}
+
+/// Messages partly sent through a SIM no host has had for `orphan_after`
+/// (its host stopped beating that long ago, or the SIM is in no host's
+/// list), with parts left to send and no claim: they start again, whole,
+/// through another SIM. Returns their ids and the SIM each was pinned to.
+pub(crate) fn orphans(
+    c: &dyn Db,
+    now: DateTime<Utc>,
+    orphan_after: std::time::Duration,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    if c.dialect() != Dialect::Postgres {
+        return Ok(Vec::new());
+    }
+    let since = ms(now) - i64::try_from(orphan_after.as_millis()).unwrap_or(i64::MAX / 2);
+    c.query(
+        "SELECT o.id, o.sim FROM outgoing o
+          WHERE o.state IN ('queued', 'sending') AND o.sim IS NOT NULL
+            AND (o.claimed_by IS NULL OR o.lease_until < ?1)
+            AND EXISTS (SELECT 1 FROM outgoing_part p
+                         WHERE p.message_id = o.id AND p.state IN ('pending', 'uncertain'))
+            AND NOT EXISTS (SELECT 1 FROM outgoing_part p
+                             WHERE p.message_id = o.id AND p.state = 'sending')
+            AND NOT EXISTS (SELECT 1 FROM node_modem m JOIN node n ON n.name = m.node
+                             WHERE m.sim = o.sim AND n.heartbeat_at >= ?2)
+          ORDER BY o.id
+          FOR UPDATE OF o SKIP LOCKED",
+        args![ms(now), since],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .map_err(StoreError::sql("find orphans"))
+}
+
+/// Starts an orphan again, whole (see [`orphans`]): every part back to
+/// `pending` without its PDU, the message unpinned, so the dispatcher
+/// assigns it to another SIM, which encodes it with a concatenation
+/// reference of its own. The message's `error` says why (what `show`
+/// gives). Returns false when it was no longer pinned to `sim`.
+pub(crate) fn restart_whole(
+    c: &dyn Db,
+    id: i64,
+    sim: &str,
+    orphan_after: std::time::Duration,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let note = format!(
+        "restarted whole through another SIM: partly sent through SIM {sim}, whose host has been away for over {}",
+        humantime::format_duration(orphan_after)
+    );
+    let before: Option<(String, Option<i64>)> = c
+        .query_opt(
+            "SELECT state, campaign FROM outgoing WHERE id = ?1",
+            args![id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(StoreError::sql("read message"))?;
+    let moved = c
+        .execute(
+            "UPDATE outgoing SET state = 'queued', assigned_modem = NULL, sim = NULL,
+                 tried_modems = '[]', error = ?3, next_attempt_at = ?4, updated_at = ?4,
+                 claimed_by = NULL, lease_until = NULL
+              WHERE id = ?1 AND sim = ?2 AND state IN ('queued', 'sending')",
+            args![id, sim, &note, ms(now)],
+        )
+        .map_err(StoreError::sql("restart message"))?;
+    if moved == 0 {
+        return Ok(false);
+    }
+    c.execute(
+        "UPDATE outgoing_part SET state = 'pending', attempts = 0, pdu_hex = NULL, tpdu_len = NULL,
+             mr = NULL, status = NULL, modem = NULL, sim = NULL, error = NULL, sending_at = NULL,
+             sent_at = NULL, delivered_at = NULL
+          WHERE message_id = ?1",
+        args![id],
+    )
+    .map_err(StoreError::sql("restart parts"))?;
+    if let Some((old, Some(campaign))) = before {
+        let old: super::MessageState = old.parse()?;
+        if old != super::MessageState::Queued {
+            super::campaign::count_change(
+                super::sqlite_only(c)?,
+                campaign,
+                old,
+                super::MessageState::Queued,
+                now,
+            )?;
+        }
+    }
+    super::outgoing::message_event(c, id, super::MessageState::Queued, now)?;
+    Ok(true)
+}
+
 /// At this host's start on PostgreSQL: the parts it left `sending` (of the
 /// messages it had claimed) become `uncertain`, as `recover_on_start` does
 /// on one host; the other hosts' parts in flight are theirs. Returns the
 /// (message, part) pairs, for the policy to resend or fail them.
 pub(crate) fn mark_uncertain(c: &dyn Db, node: &str) -> Result<Vec<(i64, u32)>, StoreError> {
     c.query(
-        "UPDATE outgoing_part SET state = 'uncertain'
+        "UPDATE outgoing_part SET state = 'uncertain',
+                error = 'in flight at shutdown; resent (outcome of the earlier attempt unknown)'
           WHERE state = 'sending'
             AND message_id IN (SELECT id FROM outgoing WHERE claimed_by = ?1)
           RETURNING message_id, seq",
@@ -203,6 +437,38 @@ pub(crate) fn mark_uncertain(c: &dyn Db, node: &str) -> Result<Vec<(i64, u32)>, 
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .map_err(StoreError::sql("mark uncertain"))
+}
+
+/// The resend policy for parts just made `uncertain` (at a host's start,
+/// or reaped from a lapsed claim), as on one host: resent (the part stays
+/// `uncertain`, ready to go through the same SIM), or, with
+/// `resend_uncertain = false`, the part failed for good and the rest of
+/// its message cancelled.
+pub(crate) fn settle_uncertain(
+    c: &dyn Db,
+    parts: &[(i64, u32)],
+    resend_uncertain: bool,
+    now: DateTime<Utc>,
+) -> Result<super::Recovered, StoreError> {
+    let mut out = super::Recovered {
+        uncertain: u32::try_from(parts.len()).unwrap_or(u32::MAX),
+        ..super::Recovered::default()
+    };
+    let mut failed: Vec<i64> = Vec::new();
+    for &(id, seq) in parts {
+        if resend_uncertain {
+            super::outgoing::rollup(c, id, now)?;
+            out.requeued += 1;
+        } else if !failed.contains(&id) {
+            failed.push(id);
+            let error = format!(
+                "part {seq} was in flight when its host stopped and may have been sent; not resent (resend_uncertain = false)"
+            );
+            super::outgoing::part_failed(c, id, seq, &error, super::Disposition::Permanent, now)?;
+            out.failed += 1;
+        }
+    }
+    Ok(out)
 }
 
 /// Every host with its modems, by name. `lease`: a host that has not beaten

@@ -47,6 +47,8 @@
 //!   listing the missing parts.
 
 mod campaign;
+#[cfg(test)]
+mod claim_tests;
 mod cluster;
 mod events;
 mod http;
@@ -67,7 +69,7 @@ pub(crate) mod sql;
 mod verify;
 mod webhooks;
 
-pub use cluster::{NodeModem, NodeModemView, NodeView};
+pub use cluster::{ClaimScope, NodeModem, NodeModemView, NodeView};
 pub use events::{
     Event, EventData, ModemEvent, MwiEvent, OptoutEvent, PartEvent, Pruned, ReportEvent, PRUNE_STEP,
 };
@@ -2044,20 +2046,58 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Recovered, StoreError> {
         let node = node.to_string();
-        let _ = now;
         self.call_db(move |c| {
             let parts = cluster::mark_uncertain(c, &node)?;
-            Ok(Recovered {
-                uncertain: u32::try_from(parts.len()).unwrap_or(u32::MAX),
-                requeued: if resend_uncertain {
-                    u32::try_from(parts.len()).unwrap_or(u32::MAX)
-                } else {
-                    0
-                },
-                failed: 0,
-            })
+            cluster::settle_uncertain(c, &parts, resend_uncertain, now)
         })
         .await
+    }
+
+    /// A dispatcher pass of a host of a cluster on PostgreSQL, in one
+    /// request: the parts in flight on hosts whose lease lapsed become
+    /// uncertain (and are settled by `resend_uncertain`), messages orphaned
+    /// on a SIM away for `orphan_after` start again whole, then this host
+    /// claims up to `limit` messages it can send (`FOR UPDATE SKIP LOCKED`)
+    /// for `lease`, and gets the ones it holds, as [`Store::ready_except`]
+    /// does. On SQLite, exactly [`Store::ready_except`].
+    #[allow(clippy::too_many_arguments)]
+    pub async fn claim_ready(
+        &self,
+        scope: ClaimScope,
+        lease: Duration,
+        orphan_after: Duration,
+        resend_uncertain: bool,
+        now: DateTime<Utc>,
+        limit: usize,
+        held: Vec<i64>,
+    ) -> Result<ReadyBatch, StoreError> {
+        let sealed = self.sealed.clone();
+        let until = now + chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX);
+        self.call_db(move |c| {
+            if c.dialect() == Dialect::Sqlite {
+                let mut batch = outgoing::ready(c, now, limit, &held)?;
+                sealed.unseal(c, &mut batch, now)?;
+                return Ok(batch);
+            }
+            let lapsed = cluster::reap_lapsed(c, now)?;
+            cluster::settle_uncertain(c, &lapsed, resend_uncertain, now)?;
+            for (id, sim) in cluster::orphans(c, now, orphan_after)? {
+                cluster::restart_whole(c, id, &sim, orphan_after, now)?;
+            }
+            cluster::claim(c, &scope, now, until, limit)?;
+            let mut batch = outgoing::ready_claimed(c, now, limit, &held, Some(&scope.node))?;
+            sealed.unseal(c, &mut batch, now)?;
+            Ok(batch)
+        })
+        .await
+    }
+
+    /// Gives back this host's claims on the messages it is not sending
+    /// (`keep`: those in flight). Nothing on SQLite.
+    pub async fn release_claims(&self, node: &str, keep: Vec<i64>) -> Result<u64, StoreError> {
+        let node = node.to_string();
+        self.call_db(move |c| cluster::release(c, &node, &keep))
+            .await
     }
 
     /// Records a modem/SIM identity.
