@@ -56,6 +56,8 @@ mod incoming;
 mod optout;
 mod outgoing;
 #[cfg(test)]
+mod pgserver;
+#[cfg(test)]
 mod pgtest;
 #[cfg(test)]
 mod reconnect_tests;
