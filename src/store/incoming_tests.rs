@@ -2,6 +2,7 @@
 //! status-report matching, on in-memory databases with an injected clock.
 
 use super::*;
+use rusqlite::Connection;
 use crate::store::outgoing::{assign, enqueue, part_sending, part_sent};
 use crate::store::tests::fixture::{memory, msg, open_temp, t};
 use crate::store::{ConcatKey, MessageId, MessageState, PartPdu, PartState};

@@ -1132,6 +1132,7 @@ impl Store {
     /// (the batch before it commits first, the requests after it wait), for
     /// a long request that must not hold up the answers of others. SQLite
     /// only, see [`Self::call`].
+    #[cfg(test)]
     fn submit_with<T, F>(
         &self,
         alone: bool,
@@ -1264,7 +1265,7 @@ impl Store {
         messages: Vec<NewMessage>,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        self.call(move |c| campaign::create(c, &campaign, messages, now))
+        self.call_db(move |c| campaign::create(c, &campaign, messages, now))
             .await
     }
 
@@ -1279,24 +1280,24 @@ impl Store {
         rows: CampaignRows,
         now: DateTime<Utc>,
     ) -> Result<(i64, u64), StoreError> {
-        let rx = self.submit_with(true, move |c| {
+        let rx = self.submit_db_with(Lane::Alone, move |c| {
             campaign::create_streamed(c, &campaign, rows, now)
         })?;
         Self::answer(rx).await
     }
 
     pub async fn campaign(&self, id: i64) -> Result<Option<CampaignView>, StoreError> {
-        self.call(move |c| campaign::get(c, id)).await
+        self.call_db(move |c| campaign::get(c, id)).await
     }
 
     /// Campaigns, newest first.
     pub async fn campaigns(&self, limit: usize) -> Result<Vec<CampaignView>, StoreError> {
-        self.call(move |c| campaign::list(c, limit)).await
+        self.call_db(move |c| campaign::list(c, limit)).await
     }
 
     /// Campaigns that may send (`scheduled`, `running`): the dispatcher's view.
     pub async fn campaigns_live(&self) -> Result<Vec<LiveCampaign>, StoreError> {
-        self.call(campaign::live).await
+        self.call_db(campaign::live).await
     }
 
     /// The dispatcher saw a campaign's window open or close.
@@ -1306,7 +1307,7 @@ impl Store {
         open: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.call(move |c| campaign::set_open(c, id, open, now))
+        self.call_db(move |c| campaign::set_open(c, id, open, now))
             .await
     }
 
@@ -1317,7 +1318,8 @@ impl Store {
         action: CampaignAction,
         now: DateTime<Utc>,
     ) -> Result<CampaignView, StoreError> {
-        self.call(move |c| campaign::act(c, id, action, now)).await
+        self.call_db(move |c| campaign::act(c, id, action, now))
+            .await
     }
 
     /// Stores a verification code (its hash) and queues its message, in one
@@ -1328,7 +1330,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<CodeSent, StoreError> {
         let sealed = self.sealed.clone();
-        self.call(move |c| verify::create(c, &sealed, code, now))
+        self.call_db(move |c| verify::create(c, &sealed, code, now))
             .await
     }
 
@@ -1341,7 +1343,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<CheckResult, StoreError> {
         let n = number.to_string();
-        self.call(move |c| verify::check(c, &n, &candidate, now))
+        self.call_db(move |c| verify::check(c, &n, &candidate, now))
             .await
     }
 
@@ -1470,7 +1472,7 @@ impl Store {
         key: Option<IdempotencyKey>,
         now: DateTime<Utc>,
     ) -> Result<BatchOutcome, StoreError> {
-        self.call_intake(move |c| http::enqueue_batch(sqlite_only(c)?, &msgs, key.as_ref(), now))
+        self.call_intake(move |c| http::enqueue_batch(c, &msgs, key.as_ref(), now))
             .await
     }
 
@@ -1480,7 +1482,7 @@ impl Store {
         key: String,
         fresh_after: Option<DateTime<Utc>>,
     ) -> Result<Option<Vec<Accepted>>, StoreError> {
-        self.call(move |c| http::key_messages(c, &key, fresh_after))
+        self.call_db(move |c| http::key_messages(c, &key, fresh_after))
             .await
     }
 
@@ -1490,7 +1492,7 @@ impl Store {
         prefix: &'static str,
         cutoff: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        self.call(move |c| http::prune_keys(c, prefix, cutoff))
+        self.call_db(move |c| http::prune_keys(c, prefix, cutoff))
             .await
     }
 
@@ -1501,7 +1503,7 @@ impl Store {
         before: Option<MessageId>,
         limit: usize,
     ) -> Result<Vec<OutgoingView>, StoreError> {
-        self.call(move |c| http::outbox_page(c, state, before, limit))
+        self.call_db(move |c| http::outbox_page(c, state, before, limit))
             .await
     }
 
@@ -1513,18 +1515,18 @@ impl Store {
         scopes: Vec<String>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        self.call(move |c| http::token_insert(c, &name, &hash, &scopes, now))
+        self.call_db(move |c| http::token_insert(c, &name, &hash, &scopes, now))
             .await
     }
 
     /// Removes an API token; false when there was none of that name.
     pub async fn token_delete(&self, name: String) -> Result<bool, StoreError> {
-        self.call(move |c| http::token_delete(c, &name)).await
+        self.call_db(move |c| http::token_delete(c, &name)).await
     }
 
     /// Every API token, by name.
     pub async fn tokens(&self) -> Result<Vec<(TokenInfo, TokenRecord)>, StoreError> {
-        self.call(http::tokens).await
+        self.call_db(http::tokens).await
     }
 
     /// One outgoing message with its parts.
@@ -1542,7 +1544,7 @@ impl Store {
             source.to_string(),
             keyword.map(str::to_string),
         );
-        self.call(move |c| optout::add(c, &n, &s, k.as_deref(), now))
+        self.call_db(move |c| optout::add(c, &n, &s, k.as_deref(), now))
             .await
     }
 
@@ -1559,14 +1561,14 @@ impl Store {
             source.to_string(),
             keyword.map(str::to_string),
         );
-        self.call(move |c| optout::remove(c, &n, &s, k.as_deref(), now))
+        self.call_db(move |c| optout::remove(c, &n, &s, k.as_deref(), now))
             .await
     }
 
     /// Whether a number (normal form) is on the suppression list.
     pub async fn optout_contains(&self, number: &str) -> Result<bool, StoreError> {
         let n = number.to_string();
-        self.call(move |c| optout::is_suppressed(c, &n)).await
+        self.call_db(move |c| optout::is_suppressed(c, &n)).await
     }
 
     /// The suppression list in number order, after `after`.
@@ -1575,7 +1577,7 @@ impl Store {
         after: Option<String>,
         limit: usize,
     ) -> Result<Vec<OptoutEntry>, StoreError> {
-        self.call(move |c| optout::list(c, after.as_deref(), limit))
+        self.call_db(move |c| optout::list(c, after.as_deref(), limit))
             .await
     }
 
@@ -1605,12 +1607,12 @@ impl Store {
 
     /// Messages per state, inbox size, unmatched reports.
     pub async fn counts(&self) -> Result<QueueCounts, StoreError> {
-        self.call(incoming::counts).await
+        self.call_db(incoming::counts).await
     }
 
     /// `[("queued", n), ("sending", n)]` (states with none are absent).
     pub async fn queue_depth(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        self.call(incoming::queue_depth).await
+        self.call_db(incoming::queue_depth).await
     }
 
     // --- reports ------------------------------------------------------------
@@ -1642,21 +1644,22 @@ impl Store {
 
     /// Runs a long read-only `f` on the reader connection, in one read
     /// transaction (one snapshot), on tokio's blocking pool; on the store
-    /// thread when there is no reader (an in-memory store).
+    /// thread when there is no reader (an in-memory store, PostgreSQL until
+    /// it has a reader pool: docs/cluster.md).
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
         let Some(reader) = self.reader.clone() else {
-            return self.call(f).await;
+            return self.call_db(f).await;
         };
         tokio::task::spawn_blocking(move || {
             let mut conn = reader.lock().unwrap_or_else(|e| e.into_inner());
             let tx = conn
                 .transaction()
                 .map_err(StoreError::sql("begin a read"))?;
-            let out = f(&tx);
+            let out = f(&*tx);
             // A read changes nothing: ending it either way is the same.
             let _ = tx.rollback();
             out
@@ -1685,7 +1688,7 @@ impl Store {
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<InboxMessage>, StoreError> {
-        self.call(move |c| incoming::inbox_before(c, before, limit))
+        self.call_db(move |c| incoming::inbox_before(c, before, limit))
             .await
     }
 
@@ -1908,18 +1911,26 @@ impl Store {
         optout: Option<OptoutAction>,
         now: DateTime<Utc>,
     ) -> Result<(ReceivedOutcome, Option<OptoutChange>), StoreError> {
-        self.call(move |c| {
+        self.call_db(move |c| {
             let out = incoming::record_received(c, &r, now)?;
             let mut change = None;
             if let Some(m) = &out.complete {
                 events::append(c, now, &EventData::Received(m.clone()))?;
                 change = match &optout {
-                    Some(OptoutAction::Out { number, keyword }) => {
-                        Some(optout::add(c, number, "sms", Some(keyword), now)?)
-                    }
-                    Some(OptoutAction::In { number, keyword }) => {
-                        Some(optout::remove(c, number, "sms", Some(keyword), now)?)
-                    }
+                    Some(OptoutAction::Out { number, keyword }) => Some(optout::add(
+                        sqlite_only(c)?,
+                        number,
+                        "sms",
+                        Some(keyword),
+                        now,
+                    )?),
+                    Some(OptoutAction::In { number, keyword }) => Some(optout::remove(
+                        sqlite_only(c)?,
+                        number,
+                        "sms",
+                        Some(keyword),
+                        now,
+                    )?),
                     None => None,
                 };
             }
@@ -1934,7 +1945,7 @@ impl Store {
         older_than: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<InboxMessage>, StoreError> {
-        self.call(move |c| {
+        self.call_db(move |c| {
             let out = incoming::flush_incomplete(c, older_than, now)?;
             for m in &out {
                 events::append(c, now, &EventData::Received(m.clone()))?;
@@ -1950,7 +1961,7 @@ impl Store {
         r: ReportIn,
         now: DateTime<Utc>,
     ) -> Result<ReportOutcome, StoreError> {
-        self.call(move |c| incoming::record_report(c, &r, now))
+        self.call_db(move |c| incoming::record_report(c, &r, now))
             .await
     }
 
@@ -1960,12 +1971,13 @@ impl Store {
         since: Option<i64>,
         limit: usize,
     ) -> Result<Vec<InboxMessage>, StoreError> {
-        self.call(move |c| incoming::inbox(c, since, limit)).await
+        self.call_db(move |c| incoming::inbox(c, since, limit))
+            .await
     }
 
     /// Counters of every SIM seen, by SIM key.
     pub async fn sim_counters(&self) -> Result<Vec<SimCounters>, StoreError> {
-        self.call(incoming::sim_counters).await
+        self.call_db(incoming::sim_counters).await
     }
 
     // --- the hosts of a cluster (cluster.rs) ---------------------------------
@@ -2108,7 +2120,7 @@ impl Store {
         seen: ModemSeen,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.call(move |c| incoming::upsert_modem(c, &seen, now))
+        self.call_db(move |c| incoming::upsert_modem(c, &seen, now))
             .await
     }
 }

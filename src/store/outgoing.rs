@@ -115,13 +115,7 @@ fn set_message_state(
     // `retry` themselves.
     if changed > 0 {
         if let Some((old, Some(campaign))) = &before {
-            super::campaign::count_change(
-                super::sqlite_only(c)?,
-                *campaign,
-                old.parse()?,
-                state,
-                now,
-            )?;
+            super::campaign::count_change(c, *campaign, old.parse()?, state, now)?;
         }
     }
     if changed > 0 && state != MessageState::Queued {
@@ -320,7 +314,7 @@ pub(crate) fn enqueue(
     )?;
     if m.category == Category::Marketing {
         if let Some(key) = &m.optout_key {
-            if super::optout::is_suppressed(super::sqlite_only(c)?, key)? {
+            if super::optout::is_suppressed(c, key)? {
                 skip(c, id, now)?;
             }
         }
@@ -1272,13 +1266,7 @@ pub(crate) fn retry(
         )
         .map_err(StoreError::sql("read campaign"))?;
     if let Some(campaign) = campaign {
-        super::campaign::count_change(
-            super::sqlite_only(c)?,
-            campaign,
-            state,
-            MessageState::Queued,
-            now,
-        )?;
+        super::campaign::count_change(c, campaign, state, MessageState::Queued, now)?;
     }
     message_event(c, id, MessageState::Queued, now)?;
     Ok(MessageState::Queued)

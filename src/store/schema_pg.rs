@@ -324,7 +324,12 @@ CREATE INDEX part_report ON outgoing_part(message_id, seq, state, modem, sent_at
 /// will be with the new row (`report_apply` folds the parts with one part
 /// left out or replaced). A part's trigger locks its message's row first,
 /// so two hosts changing parts of one message take turns. The backfill
-/// applies every stored message through the same function.
+/// applies every stored message through the same function. The shorter
+/// ways of SQLite's triggers are taken here too: a message inserted without
+/// parts, a pending part of a message none of whose parts went out, a state
+/// change alone neither from nor to `delivered` add what they add
+/// directly, and a part taking the modem its message counts under changes
+/// nothing.
 const PG_V12: &str = r#"
 CREATE TABLE report_day (
     day              BIGINT NOT NULL,
@@ -429,8 +434,52 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION report_key_modem(o outgoing) RETURNS TEXT LANGUAGE sql STABLE AS $$
+    SELECT COALESCE((SELECT f.modem FROM outgoing_part f
+                      WHERE f.message_id = o.id AND f.modem IS NOT NULL ORDER BY f.seq LIMIT 1),
+                    o.assigned_modem, o.modem, '')
+$$;
+
 CREATE FUNCTION report_outgoing() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'INSERT'
+       AND NOT EXISTS (SELECT 1 FROM outgoing_part p WHERE p.message_id = NEW.id) THEN
+        -- A new message without parts: what it adds needs no fold.
+        INSERT INTO report_day AS r (day, modem, campaign, messages, delivered, failed, expired,
+            cancelled, skipped, pending, sent, sent_with_report, parts, parts_sent,
+            parts_delivered, parts_failed)
+        VALUES (NEW.created_at / 86400000, COALESCE(NEW.assigned_modem, NEW.modem, ''),
+            COALESCE(NEW.campaign, 0), 1, (NEW.state = 'delivered')::int,
+            (NEW.state = 'failed')::int, (NEW.state = 'expired')::int,
+            (NEW.state = 'cancelled')::int, (NEW.state = 'skipped')::int,
+            (NEW.state IN ('queued', 'sending'))::int, 0, 0, 0, 0, 0, 0)
+        ON CONFLICT (day, modem, campaign) DO UPDATE SET
+            messages = r.messages + 1, delivered = r.delivered + excluded.delivered,
+            failed = r.failed + excluded.failed, expired = r.expired + excluded.expired,
+            cancelled = r.cancelled + excluded.cancelled, skipped = r.skipped + excluded.skipped,
+            pending = r.pending + excluded.pending;
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'UPDATE' AND OLD.state <> 'delivered' AND NEW.state <> 'delivered'
+       AND OLD.report IS NOT DISTINCT FROM NEW.report
+       AND OLD.assigned_modem IS NOT DISTINCT FROM NEW.assigned_modem
+       AND OLD.modem IS NOT DISTINCT FROM NEW.modem
+       AND OLD.campaign IS NOT DISTINCT FROM NEW.campaign
+       AND OLD.created_at IS NOT DISTINCT FROM NEW.created_at THEN
+        -- The state alone, neither from nor to delivered (cancelling or
+        -- expiring many): only the state's counts move.
+        UPDATE report_day SET
+            failed = failed + (NEW.state = 'failed')::int - (OLD.state = 'failed')::int,
+            expired = expired + (NEW.state = 'expired')::int - (OLD.state = 'expired')::int,
+            cancelled = cancelled + (NEW.state = 'cancelled')::int
+                - (OLD.state = 'cancelled')::int,
+            skipped = skipped + (NEW.state = 'skipped')::int - (OLD.state = 'skipped')::int,
+            pending = pending + (NEW.state IN ('queued', 'sending'))::int
+                - (OLD.state IN ('queued', 'sending'))::int
+         WHERE day = NEW.created_at / 86400000 AND modem = report_key_modem(NEW)
+           AND campaign = COALESCE(NEW.campaign, 0);
+        RETURN NEW;
+    END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         PERFORM report_apply(OLD, -1, NULL, NULL);
     END IF;
@@ -461,17 +510,42 @@ BEGIN
     SELECT * INTO o FROM outgoing
      WHERE id = CASE WHEN TG_OP = 'DELETE' THEN OLD.message_id ELSE NEW.message_id END
        FOR NO KEY UPDATE;
-    IF FOUND THEN
-        PERFORM report_apply(o, -1, NULL, NULL);
+    IF NOT FOUND THEN
         IF TG_OP = 'DELETE' THEN
-            PERFORM report_apply(o, 1, OLD.seq, NULL);
-        ELSE
-            PERFORM report_apply(o, 1, NEW.seq, NEW);
+            RETURN OLD;
         END IF;
+        RETURN NEW;
     END IF;
+    IF TG_OP = 'INSERT' AND NEW.state = 'pending' AND NEW.modem IS NULL
+       AND NEW.sent_at IS NULL AND NEW.delivered_at IS NULL
+       AND NOT EXISTS (SELECT 1 FROM outgoing_part p
+                        WHERE p.message_id = NEW.message_id AND p.sent_at IS NOT NULL) THEN
+        -- A pending part of a message none of whose parts went out (a
+        -- message being queued): one part more, nothing else moves.
+        UPDATE report_day SET parts = parts + 1
+         WHERE day = o.created_at / 86400000 AND modem = report_key_modem(o)
+           AND campaign = COALESCE(o.campaign, 0);
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'UPDATE' AND OLD.modem IS NULL
+       AND (OLD.state = 'delivered') IS NOT DISTINCT FROM (NEW.state = 'delivered')
+       AND (OLD.state = 'failed') IS NOT DISTINCT FROM (NEW.state = 'failed')
+       AND OLD.sent_at IS NOT DISTINCT FROM NEW.sent_at
+       AND OLD.delivered_at IS NOT DISTINCT FROM NEW.delivered_at
+       AND NEW.modem IS NOT DISTINCT FROM COALESCE(
+           (SELECT f.modem FROM outgoing_part f
+             WHERE f.message_id = o.id AND f.seq <> NEW.seq AND f.modem IS NOT NULL
+             ORDER BY f.seq LIMIT 1), o.assigned_modem, o.modem) THEN
+        -- A part taking the modem its message already counts under (a
+        -- send starting): nothing moves.
+        RETURN NEW;
+    END IF;
+    PERFORM report_apply(o, -1, NULL, NULL);
     IF TG_OP = 'DELETE' THEN
+        PERFORM report_apply(o, 1, OLD.seq, NULL);
         RETURN OLD;
     END IF;
+    PERFORM report_apply(o, 1, NEW.seq, NEW);
     RETURN NEW;
 END
 $$;
