@@ -334,8 +334,8 @@ pub(crate) fn reap_lapsed(c: &dyn Db, now: DateTime<Utc>) -> Result<Vec<(i64, u3
 
 /// Messages partly sent through a SIM no host has had for `orphan_after`
 /// (its host stopped beating that long ago, or the SIM is in no host's
-/// list), with parts left to send and no claim: they start again, whole,
-/// through another SIM. Returns their ids and the SIM each was pinned to.
+/// list), unchanged for as long, with parts left to send and no claim: they
+/// start again, whole, through another SIM. Returns their ids and the SIM each was pinned to.
 pub(crate) fn orphans(
     c: &dyn Db,
     now: DateTime<Utc>,
@@ -353,6 +353,7 @@ pub(crate) fn orphans(
                          WHERE p.message_id = o.id AND p.state IN ('pending', 'uncertain'))
             AND NOT EXISTS (SELECT 1 FROM outgoing_part p
                              WHERE p.message_id = o.id AND p.state = 'sending')
+            AND o.updated_at < ?2
             AND NOT EXISTS (SELECT 1 FROM node_modem m JOIN node n ON n.name = m.node
                              WHERE m.sim = o.sim AND n.heartbeat_at >= ?2)
           ORDER BY o.id
@@ -409,13 +410,7 @@ pub(crate) fn restart_whole(
     if let Some((old, Some(campaign))) = before {
         let old: super::MessageState = old.parse()?;
         if old != super::MessageState::Queued {
-            super::campaign::count_change(
-                super::sqlite_only(c)?,
-                campaign,
-                old,
-                super::MessageState::Queued,
-                now,
-            )?;
+            super::campaign::count_change(c, campaign, old, super::MessageState::Queued, now)?;
         }
     }
     super::outgoing::message_event(c, id, super::MessageState::Queued, now)?;

@@ -56,17 +56,18 @@ fn free_port() -> Option<u16> {
 /// lines from its stdin (answering `stopped` / `started`); at EOF (this
 /// process ended, however) it stops the server and removes the directory.
 const WATCHER: &str = r#"
+    # A function's "$@" is its own arguments: the command is passed on.
     up() {
         "$@" start -w -t 60 -D "$DIR/data" -l "$DIR/log" \
             -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
             >/dev/null
     }
-    up || { cat "$DIR/log" >&2; rm -rf "$DIR"; exit 1; }
+    up "$@" || { cat "$DIR/log" >&2; rm -rf "$DIR"; exit 1; }
     echo started
     while read -r cmd; do
         case "$cmd" in
             stop) "$@" stop -m fast -D "$DIR/data" >/dev/null 2>&1; echo stopped ;;
-            start) if up; then echo started; else echo failed; fi ;;
+            start) if up "$@"; then echo started; else echo failed; fi ;;
         esac
     done
     "$@" stop -m fast -D "$DIR/data" >/dev/null 2>&1
