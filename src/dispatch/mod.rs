@@ -1174,6 +1174,7 @@ impl Dispatcher {
             clock: self.clock,
             cancel: cancel.clone(),
             done: done_tx.clone(),
+            cluster: self.cfg.cluster.clone(),
         };
         let job = Job {
             id: msg.id,
@@ -1241,6 +1242,9 @@ struct JobCtx {
     clock: Clock,
     cancel: CancellationToken,
     done: mpsc::UnboundedSender<Done>,
+    /// In a cluster: each part goes out only while this host's claim on
+    /// the message holds (`Store::part_sending_claimed`).
+    cluster: Option<ClusterDispatch>,
 }
 
 impl JobCtx {
@@ -1283,7 +1287,15 @@ impl JobCtx {
                 break;
             }
             let now = self.clock.utc();
-            if let Err(e) = self.store.part_sending(job.id, seq, &self.modem, now).await {
+            let marked = match &self.cluster {
+                None => self.store.part_sending(job.id, seq, &self.modem, now).await,
+                Some(c) => {
+                    self.store
+                        .part_sending_claimed(job.id, seq, &self.modem, &c.node, c.lease, now)
+                        .await
+                }
+            };
+            if let Err(e) = marked {
                 warn!(error = %e, seq, "cannot mark part sending; not sent");
                 store_trouble = true;
                 break;

@@ -268,6 +268,34 @@ pub(crate) fn claim(
     .map_err(StoreError::sql("claim messages"))
 }
 
+/// Checks (and renews until `lease_until`) `node`'s claim on message `id`
+/// before a part goes out: the fence against a host that lost its claim
+/// while it worked. Nothing to check on SQLite.
+pub(crate) fn hold_claim(
+    c: &dyn Db,
+    id: i64,
+    node: &str,
+    lease_until: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if c.dialect() != Dialect::Postgres {
+        return Ok(());
+    }
+    let held = c
+        .execute(
+            "UPDATE outgoing SET lease_until = ?3 WHERE id = ?1 AND claimed_by = ?2",
+            args![id, node, ms(lease_until)],
+        )
+        .map_err(StoreError::sql("hold claim"))?;
+    if held == 0 {
+        return Err(StoreError::InvalidState {
+            id,
+            state: "claimed by another host (this host's claim lapsed)".into(),
+            action: "send",
+        });
+    }
+    Ok(())
+}
+
 /// Gives back this host's claims on messages it is not sending (`keep`:
 /// the ones in flight), at the end of a dispatcher pass: what it claimed
 /// and could not start now (caps, a busy modem) is free for the others at

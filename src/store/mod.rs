@@ -1380,6 +1380,29 @@ impl Store {
             .await
     }
 
+    /// [`Store::part_sending`] for a host of a cluster: only while `node`
+    /// still holds its claim on the message, which is renewed for `lease`
+    /// in the same transaction. A claim that lapsed (this host was slow to
+    /// beat, another took the message over) answers
+    /// [`StoreError::InvalidState`] and nothing goes out.
+    pub async fn part_sending_claimed(
+        &self,
+        id: MessageId,
+        seq: u32,
+        modem: &str,
+        node: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (modem, node) = (modem.to_string(), node.to_string());
+        let until = now + chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX);
+        self.call_db(move |c| {
+            cluster::hold_claim(c, id, &node, until)?;
+            outgoing::part_sending(c, id, seq, &modem, now)
+        })
+        .await
+    }
+
     /// The modem accepted the part with message reference `mr`.
     pub async fn part_sent(
         &self,
