@@ -64,7 +64,7 @@ fn recipient(i: usize) -> String {
 /// Every 10th message is long (400 GSM characters: three parts), the
 /// others one part.
 fn text(i: usize) -> String {
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         format!("{i:03} ").repeat(100)
     } else {
         format!("message {i}")
@@ -72,7 +72,7 @@ fn text(i: usize) -> String {
 }
 
 fn parts_of(i: usize) -> usize {
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         3
     } else {
         1

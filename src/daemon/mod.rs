@@ -809,9 +809,10 @@ async fn watch_modem(
     cancel: CancellationToken,
 ) {
     let mut was_ready = false;
-    let mut recorded: Option<(Option<String>, Option<String>, Option<String>)> = None;
+    type Ident = (Option<String>, Option<String>, Option<String>);
+    let mut recorded: Option<Ident> = None;
     // What `node_modem` holds for it (in a cluster): state and identity.
-    let mut in_cluster: Option<(String, (Option<String>, Option<String>, Option<String>))> = None;
+    let mut in_cluster: Option<(String, Ident)> = None;
     loop {
         let status = rx.borrow_and_update().clone();
         let ready = status.state == ModemState::Ready;
