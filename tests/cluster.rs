@@ -100,7 +100,24 @@ async fn messages_entered_through_three_hosts_go_out_once_each() {
     let names: Vec<&str> = nodes.iter().filter_map(|n| n["name"].as_str()).collect();
     assert_eq!(names, ["a", "b", "c"], "{status}");
 
+    // `smsgate status` and `smsgate cluster` show every host and its modems.
+    let cli = |args: &[&str]| -> String {
+        let out = std::process::Command::new(bin())
+            .args(args)
+            .arg("--socket")
+            .arg(&hosts[1].socket)
+            .output()
+            .expect("run smsgate");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = cli(&["status"]);
+    assert!(shown.contains("store: postgresql up"), "{shown}");
+    assert!(shown.contains("cluster: 3 hosts"), "{shown}");
+    assert!(shown.contains("b *"), "{shown}");
+
     const N: usize = 600;
+    let started = std::time::Instant::now();
     let mut total_parts = 0;
     for i in 0..N {
         hosts[i % 3].send(&recipient(i), &text(i));
@@ -116,6 +133,10 @@ async fn messages_entered_through_three_hosts_go_out_once_each() {
                 hosts[1].log()
             )
         });
+    eprintln!(
+        "{N} messages ({total_parts} parts) entered and out through 3 hosts × 2 modems in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     if sent.len() != total_parts {
         let mut dups = Vec::new();
         for i in 0..N {
@@ -154,6 +175,12 @@ async fn messages_entered_through_three_hosts_go_out_once_each() {
     }
     // The work spread over the hosts' SIMs.
     assert!(senders_seen.len() >= 3, "{senders_seen:?}");
+    // Every modem has sent, so each host has recorded its SIMs.
+    let shown = cli(&["cluster"]);
+    for modem in ["m0", "m1", "m10", "m11", "m20", "m21"] {
+        assert!(shown.contains(modem), "{modem} in:\n{shown}");
+    }
+    assert!(shown.contains("00101000000"), "IMSIs:\n{shown}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
