@@ -255,3 +255,87 @@ async fn a_killed_hosts_unsent_messages_leave_through_the_others() {
     assert_eq!(a_node["state"], json!("late"), "{status}");
     drop(c);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_restarted_under_running_hosts_they_wait_and_carry_on() {
+    let Some((server, url)) = tokio::task::spawn_blocking(server).await.expect("server") else {
+        return;
+    };
+    let server = std::sync::Arc::new(server);
+    let net = Network::new(NetworkOptions::default());
+    let a = host(&net, &url, "a", 0, vec![ModemPlan::default()]).await;
+    let b = host(&net, &url, "b", 10, vec![ModemPlan::default()]).await;
+    for i in 0..10 {
+        [&a, &b][i % 2].send(&recipient(i), &format!("before {i}"));
+    }
+    net.wait_external(10, T)
+        .await
+        .expect("sent before the restart");
+
+    let s = server.clone();
+    tokio::task::spawn_blocking(move || s.stop())
+        .await
+        .expect("stop");
+    // New work is refused ("store unavailable") while the hosts wait; status
+    // still answers and says so.
+    let refused = a.call(json!({"cmd": "send", "to": recipient(99), "text": "refused"}));
+    assert_eq!(refused["ok"], json!(false), "{refused}");
+    let waiting = |g: &Gateway| {
+        let s = g.ok(json!({"cmd": "status"}));
+        s["store"]["state"] == json!("waiting")
+    };
+    assert!(waiting(&a), "{}", a.log());
+    // b learns it at its next heartbeat (a third of the 2 s lease).
+    let deadline = std::time::Instant::now() + T;
+    let mut w = b.watch();
+    while !waiting(&b) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "b never waited:\n{}",
+            b.log()
+        );
+        // Modem status and heartbeats come and go; any event, or a second.
+        w.next(Duration::from_secs(1));
+    }
+
+    let s = server.clone();
+    tokio::task::spawn_blocking(move || s.start())
+        .await
+        .expect("start");
+    // Both reconnect (back-off up to 5 s) and say so, then carry on: what
+    // comes now is accepted and goes out.
+    for g in [&a, &b] {
+        let deadline = std::time::Instant::now() + T;
+        let mut w = g.watch();
+        while waiting(g) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never reconnected:\n{}",
+                g.log()
+            );
+            w.next(Duration::from_secs(1));
+        }
+    }
+    for i in 0..10 {
+        [&a, &b][i % 2].send(&recipient(100 + i), "after");
+    }
+    net.wait_external(20, T)
+        .await
+        .expect("sent after the restart");
+    for g in [&a, &b] {
+        let log = g.log();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                l.contains("store unavailable: waiting for the PostgreSQL server; new work")
+                    || l.contains("store available again")
+            })
+            .collect();
+        assert_eq!(lines.len(), 2, "logged once each way: {lines:#?}");
+        assert!(
+            lines[0].contains("store unavailable: waiting for the PostgreSQL server"),
+            "{lines:#?}"
+        );
+        assert!(lines[1].contains("store available again"), "{lines:#?}");
+    }
+}
