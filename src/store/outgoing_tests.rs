@@ -430,6 +430,10 @@ fn ready_order_schedule_and_wake() {
         let batch = ready(c, t(1), 10, &[]).expect("ready");
         let ids: Vec<_> = batch.messages.iter().map(|m| m.id).collect();
         assert_eq!(ids, vec![high, normal, low]);
+        // Held campaigns leave messages of no campaign alone.
+        let held = ready(c, t(1), 10, &[1, 2]).expect("ready, campaigns held");
+        let ids_held: Vec<_> = held.messages.iter().map(|m| m.id).collect();
+        assert_eq!(ids_held, ids);
         assert_eq!(batch.next_wake, Some(t(100)));
         assert_eq!(ready(c, t(1), 2, &[]).expect("limited").messages.len(), 2);
         let later = ready(c, t(100), 10, &[]).expect("ready");
