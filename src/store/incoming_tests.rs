@@ -506,26 +506,61 @@ proptest! {
         )
     ) {
         let c = memory();
-        let mut distinct = std::collections::HashSet::new();
-        for (i, (reference, total, seq, text, replace, ref16)) in pdus.iter().enumerate() {
-            let concat = (*total > 0).then_some((*reference, *total, *seq));
-            let mut p = rx("+491707070707", concat, text);
-            if let Some(k) = p.concat.as_mut() {
-                k.ref16 = *ref16;
-            }
-            p.pdu.push(u8::from(*ref16));
-            p.replace_type = *replace;
-            let out = record_received(&c, &p, t(i as i64)).expect("record");
-            prop_assert_eq!(out.duplicate, !distinct.insert(p.pdu.clone()));
-        }
-        flush_incomplete(&c, t(1000), t(1000)).expect("flush");
-        let open: i64 = c
-            .query_row("SELECT COUNT(*) FROM received_pdu WHERE inbox_id IS NULL", [], |r| r.get(0))
-            .expect("count");
-        prop_assert_eq!(open, 0);
-        let parts: i64 = c
-            .query_row("SELECT COALESCE(SUM(parts), 0) FROM inbox", [], |r| r.get(0))
-            .expect("sum");
-        prop_assert_eq!(usize::try_from(parts).expect("count"), distinct.len());
+        received_is_kept(&c, &pdus)?;
     }
+}
+
+proptest! {
+    // Fewer cases: each takes a fresh PostgreSQL database.
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// [`nothing_received_is_lost`] on PostgreSQL.
+    #[test]
+    fn nothing_received_is_lost_on_postgres(
+        pdus in proptest::collection::vec(
+            (0u16..3, 0u8..4, 0u8..5, "[a-z]{0,3}", proptest::option::of(0x41u8..0x48), any::<bool>()),
+            1..30,
+        )
+    ) {
+        let Some(pg) = crate::store::pgtest::database() else {
+            return Ok(());
+        };
+        crate::store::schema_pg::migrate_pg(&pg).expect("migrate");
+        received_is_kept(&pg, &pdus)?;
+    }
+}
+
+type Received = (u16, u8, u8, String, Option<u8>, bool);
+
+/// Records every PDU of `pdus`, flushes, and checks each distinct PDU is in
+/// exactly one inbox message.
+fn received_is_kept(c: &dyn Db, pdus: &[Received]) -> Result<(), TestCaseError> {
+    let mut distinct = std::collections::HashSet::new();
+    for (i, (reference, total, seq, text, replace, ref16)) in pdus.iter().enumerate() {
+        let concat = (*total > 0).then_some((*reference, *total, *seq));
+        let mut p = rx("+491707070707", concat, text);
+        if let Some(k) = p.concat.as_mut() {
+            k.ref16 = *ref16;
+        }
+        p.pdu.push(u8::from(*ref16));
+        p.replace_type = *replace;
+        let out = record_received(c, &p, t(i as i64)).expect("record");
+        prop_assert_eq!(out.duplicate, !distinct.insert(p.pdu.clone()));
+    }
+    flush_incomplete(c, t(1000), t(1000)).expect("flush");
+    let open: i64 = c
+        .query_one(
+            "SELECT COUNT(*) FROM received_pdu WHERE inbox_id IS NULL",
+            args![],
+            |r| r.get(0),
+        )
+        .expect("count");
+    prop_assert_eq!(open, 0);
+    let parts: i64 = c
+        .query_one("SELECT COALESCE(SUM(parts), 0) FROM inbox", args![], |r| {
+            r.get(0)
+        })
+        .expect("sum");
+    prop_assert_eq!(usize::try_from(parts).expect("count"), distinct.len());
+    Ok(())
 }

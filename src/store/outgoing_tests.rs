@@ -665,8 +665,8 @@ mod model {
     }
 
     /// Runs one call in a savepoint, as the store thread does.
-    fn apply(c: &Connection, ids: &[MessageId], op: &Op, now: i64) -> Result<(), StoreError> {
-        c.execute_batch("SAVEPOINT op").expect("savepoint");
+    fn apply(c: &dyn Db, ids: &[MessageId], op: &Op, now: i64) -> Result<(), StoreError> {
+        c.batch("SAVEPOINT op").expect("savepoint");
         let at = t(now);
         let r = match *op {
             Op::Assign(m, s) => {
@@ -700,11 +700,11 @@ mod model {
         } else {
             "ROLLBACK TO op; RELEASE op"
         };
-        c.execute_batch(end).expect("savepoint end");
+        c.batch(end).expect("savepoint end");
         r
     }
 
-    fn invariants(c: &Connection, ids: &[MessageId], now: i64) {
+    fn invariants(c: &dyn Db, ids: &[MessageId], now: i64) {
         for &id in ids {
             let v = view(c, id);
             let out: Vec<&PartView> = v
@@ -721,11 +721,12 @@ mod model {
                 })
                 .collect();
             let sims: Vec<Option<String>> = c
-                .prepare("SELECT sim FROM outgoing_part WHERE message_id = ?1 AND state IN ('sending','uncertain','sent','delivered')")
-                .expect("prepare")
-                .query_map([id], |r| r.get(0))
-                .expect("query")
-                .collect::<Result<_, _>>()
+                .query(
+                    "SELECT sim FROM outgoing_part WHERE message_id = ?1
+                       AND state IN ('sending','uncertain','sent','delivered')",
+                    args![id],
+                    |r| r.get(0),
+                )
                 .expect("rows");
             assert_eq!(sims.len(), out.len());
             assert!(
@@ -772,20 +773,46 @@ mod model {
         #[test]
         fn lifecycle_model(ops in proptest::collection::vec(op(), 1..40)) {
             let c = memory();
-            let ids: Vec<MessageId> = (1..=3).map(|parts| {
+            run(&c, &ops)?;
+        }
+    }
+
+    proptest! {
+        // Fewer cases: each takes a fresh PostgreSQL database.
+        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+        #[test]
+        fn lifecycle_model_on_postgres(ops in proptest::collection::vec(op(), 1..40)) {
+            let Some(pg) = crate::store::pgtest::database() else {
+                return Ok(());
+            };
+            crate::store::schema_pg::migrate_pg(&pg).expect("migrate");
+            // Savepoints need a transaction on PostgreSQL, as on the store
+            // thread.
+            pg.batch("BEGIN").expect("begin");
+            run(&pg, &ops)?;
+            pg.batch("COMMIT").expect("commit");
+        }
+    }
+
+    fn run(c: &dyn Db, ops: &[Op]) -> Result<(), TestCaseError> {
+        let ids: Vec<MessageId> = (1..=3)
+            .map(|parts| {
                 let mut m = msg("+491701234567", parts);
                 m.expires_at = Some(t(30));
-                enqueue(&c, &m, t(0)).expect("enqueue").id
-            }).collect();
-            for (i, op) in ops.iter().enumerate() {
-                let now = i64::try_from(i).expect("small") + 1;
-                match apply(&c, &ids, op, now) {
-                    Ok(()) | Err(StoreError::InvalidState { .. }) | Err(StoreError::NoSuchPart { .. }) => {}
-                    Err(e) => prop_assert!(false, "{op:?}: unexpected {e}"),
-                }
-                invariants(&c, &ids, now);
+                enqueue(c, &m, t(0)).expect("enqueue").id
+            })
+            .collect();
+        for (i, op) in ops.iter().enumerate() {
+            let now = i64::try_from(i).expect("small") + 1;
+            match apply(c, &ids, op, now) {
+                Ok(())
+                | Err(StoreError::InvalidState { .. })
+                | Err(StoreError::NoSuchPart { .. }) => {}
+                Err(e) => prop_assert!(false, "{op:?}: unexpected {e}"),
             }
+            invariants(c, &ids, now);
         }
+        Ok(())
     }
 }
 
