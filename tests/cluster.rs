@@ -2,11 +2,14 @@
 //! PostgreSQL"), through the real binary: one PostgreSQL server
 //! (`common::pgserver`), three daemons each with simulated modems of its
 //! own on one simulated network. Messages entered through all three hosts
-//! go out once each, every part of a message through one SIM; `kill -9` of
-//! a host during a burst: its unsent messages leave through the others
-//! within about a lease, and only parts that were in flight may be sent
-//! twice. Synchronised on the network's SUBMITs and the daemons' READY,
-//! with timeouts.
+//! go out once each, every part of a message through one SIM, and received
+//! messages are stored once and listed by every host; `kill -9` of a host
+//! during a burst: its unsent messages leave through the others within
+//! about a lease, and only the part that was in flight goes out twice (its
+//! message restarted whole after `orphan_after`); PostgreSQL restarted
+//! under running hosts: they refuse new work, say so, and carry on.
+//! Synchronised on the network's SUBMITs, the daemons' READY and STATUS
+//! lines and their event streams, with timeouts.
 //!
 //! Skips (with a line on stderr) when no PostgreSQL server can be started,
 //! unless `CI` is set: then it fails.
@@ -175,6 +178,32 @@ async fn messages_entered_through_three_hosts_go_out_once_each() {
     }
     // The work spread over the hosts' SIMs.
     assert!(senders_seen.len() >= 3, "{senders_seen:?}");
+    // Received messages: each host stores what its own modems read, once,
+    // and every host lists all of them.
+    for (h, g) in hosts.iter().enumerate() {
+        let mut w = g.watch();
+        for m in 0..2 {
+            let to = msisdn(h * 10 + m);
+            net.inject("+4930123456", &to, &format!("inbound to {to}"))
+                .expect("inject");
+        }
+        for _ in 0..2 {
+            w.until(T, |e| e["type"] == json!("received"));
+        }
+    }
+    let inbox = hosts[2].ok(json!({"cmd": "inbox", "limit": 100}));
+    let texts: BTreeSet<String> = inbox
+        .as_array()
+        .expect("inbox")
+        .iter()
+        .filter_map(|m| m["text"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(texts.len(), 6, "{inbox}");
+    assert_eq!(
+        inbox.as_array().map(Vec::len),
+        Some(6),
+        "stored once: {inbox}"
+    );
     // Every modem has sent, so each host has recorded its SIMs.
     let shown = cli(&["cluster"]);
     for modem in ["m0", "m1", "m10", "m11", "m20", "m21"] {
