@@ -7,7 +7,6 @@ use crate::store::pgtest::on_both_engines;
 use crate::store::tests::fixture::{memory, msg, open_temp, t};
 use crate::store::{ConcatKey, MessageId, MessageState, PartPdu, PartState};
 use proptest::prelude::*;
-use rusqlite::Connection;
 
 /// A received part; the PDU hex is derived from every field, so equal
 /// arguments give the same PDU (a duplicate read) and different ones differ.
