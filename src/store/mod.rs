@@ -47,13 +47,20 @@
 //!   listing the missing parts.
 
 mod campaign;
+#[cfg(test)]
+mod claim_tests;
+mod cluster;
 mod events;
 mod http;
 mod incoming;
 mod optout;
 mod outgoing;
 #[cfg(test)]
+mod pgserver;
+#[cfg(test)]
 mod pgtest;
+#[cfg(test)]
+mod reconnect_tests;
 mod report;
 mod schema;
 mod schema_pg;
@@ -64,6 +71,7 @@ pub(crate) mod sql;
 mod verify;
 mod webhooks;
 
+pub use cluster::{ClaimScope, NodeModem, NodeModemView, NodeView};
 pub use events::{
     Event, EventData, ModemEvent, MwiEvent, OptoutEvent, PartEvent, Pruned, ReportEvent, PRUNE_STEP,
 };
@@ -212,7 +220,7 @@ impl StoreError {
             sql::DbError::NoRow => {
                 StoreError::from_sqlite(op, rusqlite::Error::QueryReturnedNoRows)
             }
-            sql::DbError::Pg(e) if e.is_closed() || e.as_db_error().is_none() => {
+            sql::DbError::Pg(e) if sql::connection_lost(&e) => {
                 StoreError::Unavailable(format!("PostgreSQL connection lost ({op}: {e})"))
             }
             e => StoreError::Sql {
@@ -773,7 +781,50 @@ pub struct Store {
     reader: Option<Arc<Mutex<Connection>>>,
     /// Real texts of verification-code messages (memory only).
     sealed: verify::Sealed,
+    /// Whether the database answers (PostgreSQL may be away for a while).
+    health: Arc<tokio::sync::watch::Sender<StoreHealth>>,
 }
+
+/// Whether the store answers: `up`, or `waiting` for its PostgreSQL server
+/// (the store thread reconnects with back-off; meanwhile new work is refused
+/// with [`StoreError::Unavailable`] and nothing already answered is lost).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreHealth {
+    /// `sqlite` or `postgresql`.
+    pub engine: &'static str,
+    /// `up` or `waiting`.
+    pub state: &'static str,
+    /// Since when it has been waiting (RFC 3339), while it waits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// Why it waits: the last error of the connection or of a reconnect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Connections made again since the store opened.
+    pub reconnects: u64,
+}
+
+impl StoreHealth {
+    fn up(engine: &'static str) -> StoreHealth {
+        StoreHealth {
+            engine,
+            state: "up",
+            since: None,
+            error: None,
+            reconnects: 0,
+        }
+    }
+
+    /// True while the store waits for its server.
+    pub fn waiting(&self) -> bool {
+        self.state == "waiting"
+    }
+}
+
+/// The first pause between two attempts to reconnect to PostgreSQL; it
+/// doubles up to [`RECONNECT_MAX`].
+const RECONNECT_FIRST: Duration = Duration::from_millis(100);
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -858,6 +909,9 @@ impl Store {
             }
         };
         let fail = open_err.clone();
+        let (health, _) = tokio::sync::watch::channel(StoreHealth::up("postgresql"));
+        let health = Arc::new(health);
+        let shared_health = Arc::clone(&health);
         // The blocking client runs a runtime of its own: it lives on this
         // thread, never on the caller's (which may be an async one).
         let thread = std::thread::Builder::new()
@@ -874,7 +928,7 @@ impl Store {
                     Ok((conn, last)) => {
                         notify.send_replace(last);
                         let _ = ready_tx.send(Ok(last));
-                        run(conn, rx, counter, notify)
+                        run_postgres(&url, conn, rx, counter, notify, shared_health)
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -897,6 +951,7 @@ impl Store {
             last_event,
             reader: None,
             sealed: verify::Sealed::default(),
+            health,
         })
     }
 
@@ -949,7 +1004,7 @@ impl Store {
             .name("smsgate-store".into())
             .spawn(move || {
                 DB_PATH.with(|p| *p.borrow_mut() = Some(db_path));
-                run(conn, rx, counter, notify)
+                let _ = run(conn, &rx, counter, notify);
             })
             .map_err(|e| StoreError::Open {
                 path: path.to_path_buf(),
@@ -962,7 +1017,23 @@ impl Store {
             last_event,
             reader,
             sealed: verify::Sealed::default(),
+            health: Arc::new(tokio::sync::watch::channel(StoreHealth::up("sqlite")).0),
         })
+    }
+
+    /// Whether the store answers now (see [`StoreHealth`]).
+    pub fn health(&self) -> StoreHealth {
+        self.health.borrow().clone()
+    }
+
+    /// Follows [`Store::health`]: the daemon logs each change once.
+    pub fn health_watch(&self) -> tokio::sync::watch::Receiver<StoreHealth> {
+        self.health.subscribe()
+    }
+
+    /// True when the store keeps its data in PostgreSQL (a cluster).
+    pub fn is_postgres(&self) -> bool {
+        self.health.borrow().engine == "postgresql"
     }
 
     /// Follows the id of the newest committed event.
@@ -1307,6 +1378,29 @@ impl Store {
         let modem = modem.to_string();
         self.call_db(move |c| outgoing::part_sending(c, id, seq, &modem, now))
             .await
+    }
+
+    /// [`Store::part_sending`] for a host of a cluster: only while `node`
+    /// still holds its claim on the message, which is renewed for `lease`
+    /// in the same transaction. A claim that lapsed (this host was slow to
+    /// beat, another took the message over) answers
+    /// [`StoreError::InvalidState`] and nothing goes out.
+    pub async fn part_sending_claimed(
+        &self,
+        id: MessageId,
+        seq: u32,
+        modem: &str,
+        node: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (modem, node) = (modem.to_string(), node.to_string());
+        let until = now + chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX);
+        self.call_db(move |c| {
+            cluster::hold_claim(c, id, &node, until)?;
+            outgoing::part_sending(c, id, seq, &modem, now)
+        })
+        .await
     }
 
     /// The modem accepted the part with message reference `mr`.
@@ -1909,6 +2003,140 @@ impl Store {
         self.call_db(incoming::sim_counters).await
     }
 
+    // --- the hosts of a cluster (cluster.rs) ---------------------------------
+
+    /// This host starts (its `node` row, fresh).
+    pub async fn node_register(&self, node: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let node = node.to_string();
+        self.call_db(move |c| {
+            cluster::register(c, &node, env!("CARGO_PKG_VERSION"), std::process::id(), now)
+        })
+        .await
+    }
+
+    /// This host is alive: its heartbeat, and its claims renewed for
+    /// `lease`. Returns the claims renewed.
+    pub async fn node_heartbeat(
+        &self,
+        node: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let node = node.to_string();
+        let until = now + chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX);
+        self.call_db(move |c| {
+            cluster::heartbeat(
+                c,
+                &node,
+                env!("CARGO_PKG_VERSION"),
+                std::process::id(),
+                now,
+                until,
+            )
+        })
+        .await
+    }
+
+    /// This host stops cleanly: its unsent claims go back at once.
+    pub async fn node_stopped(&self, node: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let node = node.to_string();
+        self.call_db(move |c| cluster::stopped(c, &node, now)).await
+    }
+
+    /// Records one modem of this host as it is now.
+    pub async fn node_modem(
+        &self,
+        node: &str,
+        modem: NodeModem,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let node = node.to_string();
+        self.call_db(move |c| cluster::set_modem(c, &node, &modem, now))
+            .await
+    }
+
+    /// Forgets this host's modems not in `keep` (removed by a reload).
+    pub async fn node_keep_modems(&self, node: &str, keep: Vec<String>) -> Result<(), StoreError> {
+        let node = node.to_string();
+        self.call_db(move |c| cluster::keep_modems(c, &node, &keep))
+            .await
+    }
+
+    /// Every host of the cluster with its modems (none on SQLite). A host
+    /// silent for `lease` is `late`.
+    pub async fn nodes(
+        &self,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<NodeView>, StoreError> {
+        self.call_db(move |c| cluster::nodes(c, now, lease)).await
+    }
+
+    /// At the start of a host of a cluster: the parts it left `sending`
+    /// become `uncertain` (the other hosts' are theirs), then are resent or
+    /// their messages failed by policy, as [`Store::recover_on_start`] does
+    /// on one host.
+    pub async fn recover_node_on_start(
+        &self,
+        node: &str,
+        resend_uncertain: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Recovered, StoreError> {
+        let node = node.to_string();
+        self.call_db(move |c| {
+            let parts = cluster::mark_uncertain(c, &node)?;
+            cluster::settle_uncertain(c, &parts, resend_uncertain, now)
+        })
+        .await
+    }
+
+    /// A dispatcher pass of a host of a cluster on PostgreSQL, in one
+    /// request: the parts in flight on hosts whose lease lapsed become
+    /// uncertain (and are settled by `resend_uncertain`), messages orphaned
+    /// on a SIM away for `orphan_after` start again whole, then this host
+    /// claims up to `limit` messages it can send (`FOR UPDATE SKIP LOCKED`)
+    /// for `lease`, and gets the ones it holds, as [`Store::ready_except`]
+    /// does. On SQLite, exactly [`Store::ready_except`].
+    #[allow(clippy::too_many_arguments)]
+    pub async fn claim_ready(
+        &self,
+        scope: ClaimScope,
+        lease: Duration,
+        orphan_after: Duration,
+        resend_uncertain: bool,
+        now: DateTime<Utc>,
+        limit: usize,
+        held: Vec<i64>,
+    ) -> Result<ReadyBatch, StoreError> {
+        let sealed = self.sealed.clone();
+        let until = now + chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX);
+        self.call_db(move |c| {
+            if c.dialect() == Dialect::Sqlite {
+                let mut batch = outgoing::ready(c, now, limit, &held)?;
+                sealed.unseal(c, &mut batch, now)?;
+                return Ok(batch);
+            }
+            let lapsed = cluster::reap_lapsed(c, now)?;
+            cluster::settle_uncertain(c, &lapsed, resend_uncertain, now)?;
+            for (id, sim) in cluster::orphans(c, now, orphan_after)? {
+                cluster::restart_whole(c, id, &sim, orphan_after, now)?;
+            }
+            cluster::claim(c, &scope, now, until, limit)?;
+            let mut batch = outgoing::ready_claimed(c, now, limit, &held, Some(&scope.node))?;
+            sealed.unseal(c, &mut batch, now)?;
+            Ok(batch)
+        })
+        .await
+    }
+
+    /// Gives back this host's claims on the messages it is not sending
+    /// (`keep`: those in flight). Nothing on SQLite.
+    pub async fn release_claims(&self, node: &str, keep: Vec<i64>) -> Result<u64, StoreError> {
+        let node = node.to_string();
+        self.call_db(move |c| cluster::release(c, &node, &keep))
+            .await
+    }
+
     /// Records a modem/SIM identity.
     pub async fn upsert_modem(
         &self,
@@ -1983,12 +2211,21 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Why [`run`] returned.
+enum Ended {
+    /// Closed, or every handle is gone.
+    Closed,
+    /// The connection to the server is lost (PostgreSQL): reconnect. The
+    /// text is the last error seen.
+    Lost(String),
+}
+
 fn run<C: Db>(
     conn: C,
-    rx: mpsc::Receiver<Request>,
+    rx: &mpsc::Receiver<Request>,
     commits: Arc<AtomicU64>,
     last_event: Arc<tokio::sync::watch::Sender<i64>>,
-) {
+) -> Ended {
     let mut closing: Option<oneshot::Sender<()>> = None;
     // A job to run alone that ended the previous batch.
     let mut held: Option<Job> = None;
@@ -2011,8 +2248,8 @@ fn run<C: Db>(
                     closing = Some(ack);
                     break;
                 }
-                Some(Request::Job(job)) => Gather::new(&rx, job, 0, expect, carried),
-                Some(Request::Intake(job)) => Gather::new(&rx, job, 1, expect, carried),
+                Some(Request::Job(job)) => Gather::new(rx, job, 0, expect, carried),
+                Some(Request::Intake(job)) => Gather::new(rx, job, 1, expect, carried),
                 None => break,
             }
         };
@@ -2028,6 +2265,18 @@ fn run<C: Db>(
                 last_event.send_replace(id);
             }
         }
+        if let Some(reason) = conn.lost() {
+            // The batch was answered (with the error, unless it committed);
+            // a job held for after it is refused the same way.
+            if let Some(job) = held.take() {
+                refuse(job, &reason);
+            }
+            if let Some(ack) = closing {
+                let _ = ack.send(());
+                return Ended::Closed;
+            }
+            return Ended::Lost(reason);
+        }
     }
     if conn.dialect() == Dialect::Sqlite {
         let _ = conn.batch("PRAGMA optimize");
@@ -2035,6 +2284,88 @@ fn run<C: Db>(
     drop(conn);
     if let Some(ack) = closing {
         let _ = ack.send(());
+    }
+    Ended::Closed
+}
+
+/// Answers a job with [`StoreError::Unavailable`] without running it.
+fn refuse(job: Job, reason: &str) {
+    let (_, reply) = job(Err(StoreError::Unavailable(format!(
+        "waiting for the PostgreSQL server: {reason}"
+    ))));
+    reply(None);
+}
+
+/// The store thread on PostgreSQL: [`run`] until the connection is lost,
+/// then reconnect with back-off (refusing every request meanwhile with
+/// [`StoreError::Unavailable`], saying so in `health`), and carry on.
+fn run_postgres(
+    url: &str,
+    mut conn: sql::PgConn,
+    rx: mpsc::Receiver<Request>,
+    commits: Arc<AtomicU64>,
+    last_event: Arc<tokio::sync::watch::Sender<i64>>,
+    health: Arc<tokio::sync::watch::Sender<StoreHealth>>,
+) {
+    loop {
+        let reason = match run(conn, &rx, Arc::clone(&commits), Arc::clone(&last_event)) {
+            Ended::Closed => return,
+            Ended::Lost(reason) => reason,
+        };
+        health.send_modify(|h| {
+            h.state = "waiting";
+            h.since = Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            h.error = Some(reason.clone());
+        });
+        let mut pause = RECONNECT_FIRST;
+        conn = loop {
+            let attempt = sql::PgConn::connect(url)
+                .map_err(|e| e.to_string())
+                .and_then(|c| {
+                    let last = events::last_id(&c).map_err(|e| e.to_string())?;
+                    Ok((c, last))
+                });
+            let reason = match attempt {
+                Ok((c, last)) => {
+                    last_event.send_if_modified(|id| {
+                        let newer = last > *id;
+                        *id = (*id).max(last);
+                        newer
+                    });
+                    break c;
+                }
+                Err(e) => {
+                    health.send_modify(|h| h.error = Some(e.clone()));
+                    e
+                }
+            };
+            // Answer what comes while waiting; a close ends the thread.
+            let until = Instant::now() + pause;
+            loop {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                match rx.recv_timeout(left) {
+                    Ok(Request::Job(job) | Request::Intake(job) | Request::Alone(job)) => {
+                        refuse(job, &reason)
+                    }
+                    Ok(Request::Close(ack)) => {
+                        let _ = ack.send(());
+                        return;
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => break,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            }
+            pause = (pause * 2).min(RECONNECT_MAX);
+        };
+        health.send_modify(|h| {
+            h.state = "up";
+            h.since = None;
+            h.error = None;
+            h.reconnects += 1;
+        });
     }
 }
 
@@ -2241,7 +2572,7 @@ fn run_batch(conn: &dyn Db, jobs: &mut Gather<'_>, commits: &AtomicU64) -> bool 
 // Helpers shared by the query files.
 
 /// A database URL without its password, for messages.
-fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };

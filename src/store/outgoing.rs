@@ -418,6 +418,18 @@ pub(crate) fn ready(
     limit: usize,
     held_campaigns: &[i64],
 ) -> Result<ReadyBatch, StoreError> {
+    ready_claimed(c, now, limit, held_campaigns, None)
+}
+
+/// As [`ready`]; on PostgreSQL with `claimed_by`, only the messages that
+/// host holds a live claim on (`cluster::claim`).
+pub(crate) fn ready_claimed(
+    c: &dyn Db,
+    now: DateTime<Utc>,
+    limit: usize,
+    held_campaigns: &[i64],
+    claimed_by: Option<&str>,
+) -> Result<ReadyBatch, StoreError> {
     let held = serde_json::to_string(held_campaigns).unwrap_or_else(|_| "[]".into());
     let now_ms = ms(now);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -452,8 +464,15 @@ pub(crate) fn ready(
                             WHERE k.id = outgoing.campaign AND k.state = 'running')
                     AND campaign NOT IN (SELECT CAST(value AS BIGINT)
                                          FROM json_array_elements_text(CAST(?3 AS json)))))
+           AND (CAST(?4 AS TEXT) IS NULL OR (claimed_by = ?4 AND lease_until >= ?1))
          ORDER BY priority DESC, id LIMIT ?2",
     );
+    let sqlite_args = args![now_ms, limit, &held];
+    let pg_args = args![now_ms, limit, &held, claimed_by];
+    let params = match c.dialect() {
+        super::Dialect::Sqlite => &sqlite_args[..],
+        super::Dialect::Postgres => &pg_args[..],
+    };
     type Raw = (
         i64,
         String,
@@ -473,7 +492,7 @@ pub(crate) fn ready(
         Option<i64>,
     );
     let raw: Vec<Raw> = c
-        .query(sql, args![now_ms, limit, &held], |r| {
+        .query(sql, params, |r| {
             Ok((
                 r.get(0)?,
                 r.get(1)?,

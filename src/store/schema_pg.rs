@@ -14,7 +14,7 @@ use super::StoreError;
 
 /// Every PostgreSQL migration, oldest first (see `schema::MIGRATIONS`).
 pub(crate) const PG_MIGRATIONS: &[&str] = &[
-    PG_V1, PG_V2, PG_V3, PG_V4, PG_V5, PG_V7, PG_V8, PG_V9, PG_V10, PG_V12,
+    PG_V1, PG_V2, PG_V3, PG_V4, PG_V5, PG_V7, PG_V8, PG_V9, PG_V10, PG_V12, PG_V13,
 ];
 
 /// The advisory lock key migrations take (`smsgate` in ASCII, as a number).
@@ -589,6 +589,37 @@ SELECT received_at / 86400000, modem, COUNT(*) FROM inbox GROUP BY 1, 2;
 /// Brings a PostgreSQL database up to `target` versions (at most
 /// `PG_MIGRATIONS.len()`), one transaction per migration. Refuses a
 /// database newer than this binary knows.
+/// Version 13: the hosts of a cluster (`schema::V13`): `node`,
+/// `node_modem` (keyed by host plus SIM, never the IMEI alone) and the
+/// claims of outgoing messages (`claimed_by`, `lease_until`).
+const PG_V13: &str = r#"
+CREATE TABLE node (
+    name         TEXT PRIMARY KEY,
+    version      TEXT NOT NULL,
+    pid          BIGINT,
+    started_at   BIGINT NOT NULL,
+    heartbeat_at BIGINT NOT NULL,
+    stopped_at   BIGINT
+);
+CREATE TABLE node_modem (
+    node    TEXT NOT NULL REFERENCES node(name) ON DELETE CASCADE,
+    sim     TEXT NOT NULL,
+    modem   TEXT NOT NULL,
+    imsi    TEXT,
+    iccid   TEXT,
+    imei    TEXT,
+    state   TEXT NOT NULL,
+    seen_at BIGINT NOT NULL,
+    PRIMARY KEY (node, sim)
+);
+CREATE UNIQUE INDEX node_modem_by_name ON node_modem(node, modem);
+CREATE INDEX node_modem_by_sim ON node_modem(sim);
+ALTER TABLE outgoing ADD COLUMN claimed_by TEXT;
+ALTER TABLE outgoing ADD COLUMN lease_until BIGINT;
+CREATE INDEX outgoing_claimed ON outgoing(claimed_by, lease_until)
+    WHERE claimed_by IS NOT NULL;
+"#;
+
 pub(crate) fn migrate_pg_to(db: &dyn Db, target: usize) -> Result<usize, StoreError> {
     let fail = |version: usize| {
         move |e: DbError| StoreError::Migration {
