@@ -1,0 +1,1 @@
+//! Copies a single host's SQLite store into PostgreSQL (`smsgate migrate`).
