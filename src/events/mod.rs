@@ -11,6 +11,9 @@
 //! content (the store writes events with the changes they describe).
 
 pub mod copies;
+pub mod lease;
+
+pub use lease::ConsumerLease;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;

@@ -55,7 +55,7 @@ pub mod migrate;
 mod optout;
 mod outgoing;
 #[cfg(test)]
-mod pgtest;
+pub(crate) mod pgtest;
 mod report;
 mod schema;
 mod schema_pg;
