@@ -58,10 +58,10 @@ pub fn run(args: MigrateArgs) -> Result<(), CliError> {
         for (table, n) in &done.tables {
             text.push_str(&format!("{table:<20} {n:>10}\n"));
         }
-        write!(
+        writeln!(
             out,
             "{text}copied {} rows of {} tables (schema version {}); the identity sequences \
-             continue after the copied ids\n",
+             continue after the copied ids",
             done.rows(),
             done.tables.len(),
             done.version
