@@ -202,4 +202,67 @@ mod tests {
         a.close().await.expect("close a");
         b.close().await.expect("close b");
     }
+
+    /// A figure, not a check: events appended through two stores on one
+    /// database at once (each append its own request, so the group commit
+    /// gathers what comes while the event lock is held), the commits they
+    /// took, and whether every id reached both stores' watches.
+    /// `cargo test --lib store::listen::tests::speed -- --ignored --nocapture`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement; run by hand"]
+    async fn speed() {
+        let Some(url) = tokio::task::spawn_blocking(pgtest::url).await.expect("url") else {
+            return;
+        };
+        let a = open(&url).await;
+        let b = open(&url).await;
+        const EACH: usize = 2_000;
+        const CLIENTS: usize = 16;
+        let started = std::time::Instant::now();
+        let mut tasks = Vec::new();
+        for (k, store) in [a.clone(), b.clone()].into_iter().enumerate() {
+            for c in 0..CLIENTS {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    for i in 0..EACH / CLIENTS {
+                        store
+                            .append_event(
+                                EventData::ModemUp(ModemEvent {
+                                    modem: format!("h{k}c{c}i{i}"),
+                                    state: "ready".into(),
+                                    ..ModemEvent::default()
+                                }),
+                                chrono::Utc::now(),
+                            )
+                            .await
+                            .expect("append");
+                    }
+                }));
+            }
+        }
+        for t in tasks {
+            t.await.expect("client");
+        }
+        let took = started.elapsed();
+        let n = 2 * (EACH / CLIENTS) * CLIENTS;
+        let last = a.last_event_id().max(b.last_event_id());
+        for s in [&a, &b] {
+            tokio::time::timeout(WAIT, s.event_watch().wait_for(|v| *v >= last))
+                .await
+                .expect("in time")
+                .expect("watch");
+        }
+        let read = a.events_after(0, n + 10, vec![]).await.expect("read");
+        assert_eq!(read.len(), n);
+        eprintln!(
+            "two hosts, {CLIENTS} clients each: {n} events in {:.2} s ({:.0} events/s), \
+             {} + {} commits",
+            took.as_secs_f64(),
+            n as f64 / took.as_secs_f64(),
+            a.transactions(),
+            b.transactions()
+        );
+        a.close().await.expect("close a");
+        b.close().await.expect("close b");
+    }
 }

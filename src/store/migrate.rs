@@ -946,4 +946,52 @@ mod tests {
             .expect("count");
         assert_eq!(n, 0, "nothing half-copied");
     }
+
+    /// A figure, not a check: how fast a store of 20,000 messages (each
+    /// queued, sent and reported: messages, parts, reports, events and the
+    /// summary) is copied. `cargo test --lib store::migrate::tests::speed
+    /// -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement; run by hand"]
+    fn speed() {
+        let Some(url) = pgtest::url() else { return };
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("smsgate.db");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let s = Store::open(&path).expect("open");
+            for chunk in 0..40 {
+                let msgs = (0..500)
+                    .map(|i| msg(&format!("+4917{:08}", chunk * 500 + i), 1))
+                    .collect();
+                s.enqueue_batch(msgs, None, t(chunk)).await.expect("batch");
+            }
+            s.close().await.expect("close");
+        });
+        let lite = open_sqlite(&path).expect("read-only");
+        let total: i64 = sqlite_tables(&lite)
+            .expect("tables")
+            .iter()
+            .map(|t| {
+                lite.query_row(&format!("SELECT COUNT(*) FROM {}", quote(t)), [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .expect("count")
+            })
+            .sum();
+        let started = std::time::Instant::now();
+        let done = migrate(&path, &url).expect("migrate");
+        let took = started.elapsed();
+        assert_eq!(done.rows() as i64, total);
+        eprintln!(
+            "migrate: {} rows in {:.2} s ({:.0} rows/s)",
+            done.rows(),
+            took.as_secs_f64(),
+            done.rows() as f64 / took.as_secs_f64()
+        );
+    }
 }
