@@ -28,6 +28,12 @@ use super::events::EVENT_CHANNEL;
 /// traffic to the server).
 const TICK: Duration = Duration::from_secs(2);
 
+/// The listening connection's name in `pg_stat_activity`.
+pub(crate) const APPLICATION: &str = "smsgate listen";
+
+/// The first pause before connecting again.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+
 /// The longest pause between attempts to reconnect.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -81,10 +87,10 @@ pub(crate) fn spawn(url: String, targets: Targets) -> std::io::Result<()> {
 }
 
 fn run(url: &str, targets: &Targets) {
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = FIRST_BACKOFF;
     let mut lost = false;
     while !targets.stopped() {
-        match listen(url, targets, &mut lost) {
+        match listen(url, targets, &mut lost, &mut backoff) {
             Ok(()) => return,
             Err(e) => {
                 if !lost {
@@ -106,12 +112,20 @@ fn run(url: &str, targets: &Targets) {
 
 /// One connection's life: `Ok` when the store closed, `Err` when the
 /// connection failed (the caller connects again).
-fn listen(url: &str, targets: &Targets, lost: &mut bool) -> Result<(), postgres::Error> {
-    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+fn listen(
+    url: &str,
+    targets: &Targets,
+    lost: &mut bool,
+    backoff: &mut Duration,
+) -> Result<(), postgres::Error> {
+    let mut config: postgres::Config = url.parse()?;
+    config.application_name(APPLICATION);
+    let mut client = config.connect(postgres::NoTls)?;
     client.batch_execute(&format!("LISTEN {EVENT_CHANNEL}"))?;
     if std::mem::take(lost) {
         info!("PostgreSQL notifications: listening again");
     }
+    *backoff = FIRST_BACKOFF;
     // What committed before LISTEN took effect was not notified here.
     let newest = |client: &mut postgres::Client| -> Result<i64, postgres::Error> {
         client
@@ -208,6 +222,57 @@ mod tests {
     /// gathers what comes while the event lock is held), the commits they
     /// took, and whether every id reached both stores' watches.
     /// `cargo test --lib store::listen::tests::speed -- --ignored --nocapture`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_listener_whose_connection_is_cut_listens_again() {
+        let Some(url) = tokio::task::spawn_blocking(pgtest::url).await.expect("url") else {
+            return;
+        };
+        let a = open(&url).await;
+        let b = open(&url).await;
+        for s in [&a, &b] {
+            tokio::time::timeout(WAIT, s.cluster_wake().wait_for(|n| *n > 0))
+                .await
+                .expect("the listener is up in time")
+                .expect("wake");
+        }
+        // Cut every listening connection of the database (A's and B's).
+        let cut = {
+            let url = url.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+                c.query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                      WHERE application_name = $1 AND datname = current_database()",
+                    &[&super::APPLICATION],
+                )
+                .expect("terminate")
+                .len()
+            })
+            .await
+            .expect("join")
+        };
+        assert_eq!(cut, 2);
+        let id = a
+            .append_event(
+                EventData::ModemUp(ModemEvent {
+                    modem: "m1".into(),
+                    state: "ready".into(),
+                    ..ModemEvent::default()
+                }),
+                chrono::Utc::now(),
+            )
+            .await
+            .expect("append through a");
+        // B learns of it: by the notification, or by the read after it
+        // listens again.
+        tokio::time::timeout(WAIT, b.event_watch().wait_for(|v| *v >= id))
+            .await
+            .expect("b's watch moves in time")
+            .expect("watch");
+        a.close().await.expect("close a");
+        b.close().await.expect("close b");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "a measurement; run by hand"]
     async fn speed() {
