@@ -13,7 +13,8 @@
 //! (`hook:<event>`, see `crate::events`): it reads the log from its own
 //! stored cursor, so a burst, a slow hook, `kill -9` or a restart never costs
 //! it an event; it only falls behind, and catches up. Nothing here blocks
-//! sending or receiving.
+//! sending or receiving. On PostgreSQL one host at a time runs each hook,
+//! under a consumer lease (`crate::events::lease`).
 
 use std::collections::BTreeMap;
 use std::process::Stdio;

@@ -7,6 +7,9 @@
 //! delivery records and cursors) and no face: the gateway's `webhook_*`
 //! methods call it, and the control socket and HTTP API call those.
 //!
+//! On PostgreSQL each endpoint is served by one host at a time, under a
+//! consumer lease (`crate::events::lease`).
+//!
 //! Each endpoint is its own durable consumer of the log (`webhook:<id>`),
 //! with its own cursor and backlog: a slow or dead endpoint only falls
 //! behind; sending, receiving, hooks and the other endpoints never wait for
@@ -332,7 +335,8 @@ impl Engine {
         self.refresh().await
     }
 
-    /// Whether an endpoint's consumer runs now.
+    /// Whether an endpoint's consumer runs now (on PostgreSQL: serves the
+    /// endpoint, or waits for its lease while another host does).
     pub async fn is_running(&self, id: &str) -> bool {
         self.running
             .lock()
