@@ -355,6 +355,7 @@ fn time_scrape(rt: &tokio::runtime::Runtime, store: &Store) -> Result<()> {
                 cursors: store.cursors().await?,
                 last_event: store.last_event_id(),
                 modems: (0..64).map(|i| (format!("m{i}"), true, Some(20))).collect(),
+                ..Live::default()
             };
             m.render(&live, true).context("render")
         })?;

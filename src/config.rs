@@ -89,6 +89,33 @@ pub struct Config {
     pub optout: OptoutConfig,
     /// `[verify]`: verification codes.
     pub verify: VerifyConfig,
+    /// `[cluster]`: this host's name and its leases (PostgreSQL only).
+    pub cluster: ClusterConfig,
+}
+
+/// `[cluster]`: how this host takes part in a cluster on PostgreSQL
+/// (`[store] url`). On SQLite the values are kept and unused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// This host's name in the `node` table (default: the host name).
+    pub node: String,
+    /// How long a claim on a message lasts without being renewed: the
+    /// unsent work of a host that died goes to the others after about this.
+    pub lease: Duration,
+    /// A message partly sent through a SIM of a host that has been away
+    /// this long starts again, whole, through another SIM.
+    pub orphan_after: Duration,
+}
+
+/// This machine's host name (`node` when `[cluster] node` is not set);
+/// `smsgate` when the system has none.
+pub fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "smsgate".to_string())
 }
 
 /// `[optout]`. Keywords are kept upper case; a received text matches when,
@@ -129,7 +156,11 @@ pub const DEFAULT_VERIFY_TEXT: &str = "Your verification code is {{code}}";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreConfig {
+    /// The SQLite file (`[store] path`); unused when `url` is set.
     pub path: PathBuf,
+    /// `[store] url`: a PostgreSQL database (`postgresql://…`) instead of
+    /// the SQLite file, shared by every host of a cluster.
+    pub url: Option<String>,
     /// A part whose `AT+CMGS` was in flight at a crash: resend it (may
     /// duplicate) when true, fail it when false.
     pub resend_uncertain: bool,
@@ -658,12 +689,31 @@ impl Config {
     pub fn summary(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "config:   {}", self.source.display());
-        let _ = writeln!(
-            s,
-            "store:    {} (resend uncertain parts: {})",
-            self.store.path.display(),
-            yes_no(self.store.resend_uncertain)
-        );
+        match &self.store.url {
+            Some(url) => {
+                let _ = writeln!(
+                    s,
+                    "store:    {} (resend uncertain parts: {})",
+                    crate::store::redact_url(url),
+                    yes_no(self.store.resend_uncertain)
+                );
+                let _ = writeln!(
+                    s,
+                    "cluster:  node {} (lease {}, orphaned after {})",
+                    self.cluster.node,
+                    format_duration(self.cluster.lease),
+                    format_duration(self.cluster.orphan_after)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "store:    {} (resend uncertain parts: {})",
+                    self.store.path.display(),
+                    yes_no(self.store.resend_uncertain)
+                );
+            }
+        }
         let _ = writeln!(
             s,
             "control:  {} (mode {:04o}{}, max {} clients)",
@@ -956,6 +1006,19 @@ struct RawFile {
     optout: Option<RawOptout>,
     #[serde(default)]
     verify: Option<RawVerify>,
+    #[serde(default)]
+    cluster: Option<RawCluster>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    #[serde(default)]
+    node: S<String>,
+    #[serde(default)]
+    lease: S<RawDuration>,
+    #[serde(default)]
+    orphan_after: S<RawDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1010,6 +1073,8 @@ struct RawHttp {
 struct RawStore {
     #[serde(default)]
     path: S<String>,
+    #[serde(default)]
+    url: S<String>,
     #[serde(default)]
     resend_uncertain: Option<bool>,
     #[serde(default)]
@@ -1422,6 +1487,7 @@ impl Ctx<'_> {
         let smpp = self.smpp(raw.smpp.unwrap_or_default())?;
         let optout = self.optout(raw.optout.unwrap_or_default())?;
         let verify = self.verify(raw.verify.unwrap_or_default())?;
+        let cluster = self.cluster(raw.cluster.unwrap_or_default())?;
         let mut modems: Vec<ModemConfig> = Vec::with_capacity(raw.modem.len());
         for (i, m) in raw.modem.into_iter().enumerate() {
             let mc = self.modem(i, m, &dispatch)?;
@@ -1489,6 +1555,7 @@ impl Ctx<'_> {
             modems,
             optout,
             verify,
+            cluster,
         })
     }
 
@@ -1569,6 +1636,54 @@ impl Ctx<'_> {
         })
     }
 
+    fn cluster(&self, r: RawCluster) -> Result<ClusterConfig, ConfigError> {
+        let node = match r.node {
+            None => host_name(),
+            Some(n) => {
+                let n = n.trim().to_string();
+                let ok = !n.is_empty()
+                    && n.len() <= 64
+                    && n.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+                if !ok {
+                    return Err(self.err(
+                        "cluster.node",
+                        "must be 1 to 64 letters, digits, '.', '-' or '_'",
+                    ));
+                }
+                n
+            }
+        };
+        let lease = self.duration(
+            r.lease,
+            "cluster.lease",
+            Duration::from_secs(30),
+            Duration::from_secs(2),
+            Some(Duration::from_secs(3600)),
+        )?;
+        let orphan_after = self.duration(
+            r.orphan_after,
+            "cluster.orphan_after",
+            Duration::from_secs(600),
+            Duration::from_secs(1),
+            None,
+        )?;
+        if orphan_after < lease {
+            return Err(self.err(
+                "cluster.orphan_after",
+                format!(
+                    "must be at least [cluster] lease ({})",
+                    format_duration(lease)
+                ),
+            ));
+        }
+        Ok(ClusterConfig {
+            node,
+            lease,
+            orphan_after,
+        })
+    }
+
     fn non_empty_path(
         &self,
         v: S<String>,
@@ -1624,8 +1739,31 @@ impl Ctx<'_> {
     }
 
     fn store(&self, r: RawStore) -> Result<StoreConfig, ConfigError> {
+        let url = match r.url {
+            None => None,
+            Some(_) if r.path.is_some() => {
+                return Err(self.err(
+                    "store.url",
+                    "set either path (SQLite) or url (PostgreSQL), not both",
+                ))
+            }
+            Some(u) => {
+                let u = u.trim().to_string();
+                let scheme_ok = ["postgresql://", "postgres://"]
+                    .iter()
+                    .any(|s| u.len() > s.len() && u.starts_with(s));
+                if !scheme_ok {
+                    return Err(self.err(
+                        "store.url",
+                        "must be a PostgreSQL URL: postgresql://user:password@host:port/database",
+                    ));
+                }
+                Some(u)
+            }
+        };
         Ok(StoreConfig {
             path: self.non_empty_path(r.path, "store.path", "/var/lib/smsgate/smsgate.db")?,
+            url,
             resend_uncertain: r.resend_uncertain.unwrap_or(true),
             keep: self.duration(
                 r.keep,
@@ -2320,6 +2458,13 @@ mod tests {
             ("[store]\npath = \n".into(), format!("{p}:2: store.path:")),
             // unknown key in a table
             ("[store]\npath = \"/x\"\nbogus = 1\n".into(), format!("{p}:3: store.bogus: unknown field")),
+            // both engines at once
+            ("[store]\npath = \"/x\"\nurl = \"postgresql://h/db\"\n".into(), format!("{p}:3: store.url: set either path")),
+            ("[store]\nurl = \"mysql://h/db\"\n".into(), format!("{p}:2: store.url: must be a PostgreSQL URL")),
+            ("[cluster]\nnode = \"a b\"\n".into(), format!("{p}:2: cluster.node: must be")),
+            ("[cluster]\nlease = \"1s\"\n".into(), format!("{p}:2: cluster.lease: must be at least 2s")),
+            ("[cluster]\nlease = \"1m\"\norphan_after = \"30s\"\n".into(), format!("{p}:3: cluster.orphan_after: must be at least [cluster] lease")),
+            ("[cluster]\nnodes = \"x\"\n".into(), format!("{p}:2: cluster.nodes: unknown field")),
             // unknown top-level table
             ("[stor]\npath = \"/x\"\n".into(), format!("{p}:1: stor: unknown field")),
             // unknown key in a modem
@@ -2489,6 +2634,34 @@ mod tests {
             c.webhook[0].id,
             "stable ids"
         );
+    }
+
+    #[test]
+    fn postgresql_store_and_cluster() {
+        let c = load(
+            "[store]\nurl = \"postgresql://gw:secret@db.example:5432/smsgate\"\n\
+             [cluster]\nnode = \"gw-2\"\nlease = \"20s\"\norphan_after = \"5m\"\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            c.store.url.as_deref(),
+            Some("postgresql://gw:secret@db.example:5432/smsgate")
+        );
+        assert_eq!(c.cluster.node, "gw-2");
+        assert_eq!(c.cluster.lease, Duration::from_secs(20));
+        assert_eq!(c.cluster.orphan_after, Duration::from_secs(300));
+        let summary = c.summary();
+        assert!(
+            summary.contains("postgresql://gw@db.example:5432/smsgate"),
+            "{summary}"
+        );
+        assert!(!summary.contains("secret"), "{summary}");
+        assert!(summary.contains("cluster:  node gw-2"), "{summary}");
+        let d = load("").expect("valid");
+        assert_eq!(d.store.url, None);
+        assert_eq!(d.cluster.node, host_name());
+        assert_eq!(d.cluster.lease, Duration::from_secs(30));
+        assert_eq!(d.cluster.orphan_after, Duration::from_secs(600));
     }
 
     #[test]

@@ -25,6 +25,7 @@ fn example_parses_and_shows_defaults() {
     assert_eq!(c.log, d.log);
     assert_eq!(c.webhooks, d.webhooks);
     assert_eq!(c.compat, d.compat);
+    assert_eq!(c.cluster, d.cluster);
     assert!(c.webhook.is_empty());
     assert_eq!(c.modems.len(), 2);
     let sim2 = c.modem("sim2").expect("sim2");
@@ -111,6 +112,9 @@ fn example_documents_every_key() {
         "per_day",
         "health_interval",
         "radio_reset",
+        "node",
+        "lease",
+        "orphan_after",
     ];
     assert!(keys.len() > 50, "the key table is filled");
     for k in keys {

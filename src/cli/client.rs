@@ -444,9 +444,23 @@ fn render_status(s: &Value) -> String {
             field(d, "uptime_s")
         ));
     }
+    if let Some(st) = s.get("store") {
+        match st.get("state").and_then(Value::as_str) {
+            Some("waiting") => out.push_str(&format!(
+                "store: {} WAITING for its server since {} ({}); new work is refused\n",
+                field(st, "engine"),
+                field(st, "since"),
+                one_line(&field(st, "error"), 80)
+            )),
+            _ => out.push_str(&format!("store: {} up\n", field(st, "engine"))),
+        }
+    }
     if let Some(Value::Object(q)) = s.get("queue") {
         let parts: Vec<String> = q.iter().map(|(k, v)| format!("{k} {v}")).collect();
         out.push_str(&format!("queue: {}\n", parts.join(", ")));
+    }
+    if let Some(c) = s.get("cluster") {
+        out.push_str(&render_nodes(c, false));
     }
     let mut rows = vec![vec![
         "MODEM".into(),
@@ -496,6 +510,108 @@ fn render_status(s: &Value) -> String {
     out
 }
 
+/// The hosts of a cluster (`status`'s `cluster`): one row per host with
+/// its heartbeat's age and its modems (`detail`: one row per modem too).
+pub(crate) fn render_nodes(c: &Value, detail: bool) -> String {
+    let me = field(c, "node");
+    let Some(nodes) = c.get("nodes").and_then(Value::as_array) else {
+        return format!(
+            "cluster: this host is {me}; the other hosts are unknown while the store waits\n"
+        );
+    };
+    let mut rows = vec![vec![
+        "NODE".into(),
+        "STATE".into(),
+        "HEARTBEAT".into(),
+        "VERSION".into(),
+        "PID".into(),
+        "STARTED".into(),
+        "CLAIMED".into(),
+        "MODEMS".into(),
+    ]];
+    let mut modem_rows = vec![vec![
+        "NODE".into(),
+        "MODEM".into(),
+        "STATE".into(),
+        "SIM".into(),
+        "IMSI".into(),
+        "ICCID".into(),
+        "IMEI".into(),
+        "SEEN".into(),
+    ]];
+    for n in nodes {
+        let name = field(n, "name");
+        let age = n
+            .get("heartbeat_age_ms")
+            .and_then(Value::as_i64)
+            .map(|ms| format!("{:.1}s ago", ms as f64 / 1000.0))
+            .unwrap_or_else(|| "-".into());
+        let modems = n
+            .get("modems")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let list: Vec<String> = modems
+            .iter()
+            .map(|m| format!("{} ({})", field(m, "modem"), field(m, "state")))
+            .collect();
+        rows.push(vec![
+            if name == me {
+                format!("{name} *")
+            } else {
+                name.clone()
+            },
+            field(n, "state"),
+            age,
+            field(n, "version"),
+            field(n, "pid"),
+            field(n, "started_at"),
+            field(n, "claimed"),
+            if list.is_empty() {
+                "-".into()
+            } else {
+                list.join(", ")
+            },
+        ]);
+        for m in modems {
+            modem_rows.push(vec![
+                name.clone(),
+                field(m, "modem"),
+                field(m, "state"),
+                field(m, "sim"),
+                field(m, "imsi"),
+                field(m, "iccid"),
+                field(m, "imei"),
+                field(m, "seen_at"),
+            ]);
+        }
+    }
+    let mut out = format!("cluster: {} hosts (* this one)\n", nodes.len());
+    out.push_str(&table(&rows));
+    if detail && modem_rows.len() > 1 {
+        out.push('\n');
+        out.push_str(&table(&modem_rows));
+    }
+    out
+}
+
+/// `smsgate cluster`: the hosts of the cluster and their modems, from
+/// `status`.
+pub fn cluster(conn: &Conn, json: bool) -> Result<(), CliError> {
+    let result = Client::connect(&conn.socket_path()?)?.call(&Request::Status {})?;
+    let c = result.get("cluster").cloned().unwrap_or(Value::Null);
+    if json {
+        println!("{c}");
+        return Ok(());
+    }
+    if c.is_null() {
+        println!("not a cluster: this daemon keeps its store in SQLite ([store] path)");
+        return Ok(());
+    }
+    println!("{}", render_nodes(&c, true).trim_end());
+    Ok(())
+}
+
 /// One line per event: id, type, then the scalar fields of its data.
 fn render_event(e: &Value) -> String {
     let kind = field(e, "type");
@@ -519,6 +635,37 @@ fn render_event(e: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_shows_the_store_waiting_and_every_node() {
+        let s = serde_json::json!({
+            "store": {"engine": "postgresql", "state": "waiting",
+                      "since": "2026-01-01T00:00:00Z", "error": "connection refused", "reconnects": 0},
+            "queue": null,
+            "modems": [],
+            "cluster": {"node": "gw-a", "nodes": [
+                {"name": "gw-a", "state": "up", "heartbeat_age_ms": 1500, "version": "1",
+                 "pid": 7, "started_at": "t", "claimed": 3,
+                 "modems": [{"modem": "sim1", "state": "ready", "sim": "26201", "imsi": "26201",
+                             "iccid": null, "imei": "35", "seen_at": "t"}]},
+                {"name": "gw-b", "state": "late", "heartbeat_age_ms": 45000, "version": "1",
+                 "pid": 8, "started_at": "t", "claimed": 0, "modems": []}
+            ]}
+        });
+        let text = render_status(&s);
+        assert!(text.contains("store: postgresql WAITING for its server since 2026-01-01T00:00:00Z (connection refused)"), "{text}");
+        assert!(text.contains("gw-a *  up"), "{text}");
+        assert!(text.contains("1.5s ago"), "{text}");
+        assert!(text.contains("sim1 (ready)"), "{text}");
+        assert!(text.contains("gw-b    late   45.0s ago"), "{text}");
+        let detail = render_nodes(&s["cluster"], true);
+        assert!(detail.contains("gw-a  sim1   ready  26201"), "{detail}");
+        let unknown = render_nodes(&serde_json::json!({"node": "gw-a", "nodes": null}), true);
+        assert!(
+            unknown.contains("unknown while the store waits"),
+            "{unknown}"
+        );
+    }
 
     #[test]
     fn table_aligns_columns() {

@@ -83,6 +83,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The hosts of a cluster on PostgreSQL: each host's heartbeat, its
+    /// claims and its modems.
+    Cluster {
+        #[command(flatten)]
+        conn: client::Conn,
+        #[arg(long)]
+        json: bool,
+    },
     /// One outgoing message with its parts and delivery state.
     Show {
         id: i64,
@@ -217,6 +225,7 @@ pub fn main() -> i32 {
         Command::Run { config } => run_daemon(&config),
         Command::Send { conn, cmd } => client::send(&conn, cmd),
         Command::Status { conn, json } => client::single(&conn, Request::Status {}, json),
+        Command::Cluster { conn, json } => client::cluster(&conn, json),
         Command::Show { id, conn, json } => {
             client::single(&conn, Request::Show { message: id }, json)
         }

@@ -129,6 +129,11 @@ fn dispatch_config(cfg: &Config) -> dispatch::DispatchConfig {
             cooldown: d.cooldown,
             ..HealthConfig::default()
         },
+        cluster: cfg.store.url.as_ref().map(|_| dispatch::ClusterDispatch {
+            node: cfg.cluster.node.clone(),
+            lease: cfg.cluster.lease,
+            orphan_after: cfg.cluster.orphan_after,
+        }),
         ..dispatch::DispatchConfig::default()
     }
 }
@@ -160,7 +165,7 @@ fn hook_options(cfg: &Config) -> HookOptions {
             .collect(),
         timeout: h.timeout,
         max_concurrent: h.max_concurrent,
-        lease: crate::events::ConsumerLease::default(),
+        lease: crate::events::ConsumerLease::new(cfg.cluster.node.clone(), cfg.cluster.lease),
     }
 }
 
@@ -256,19 +261,29 @@ pub async fn run(
     info!(config = %config_path.display(), "smsgate {} starting", env!("CARGO_PKG_VERSION"));
 
     // Store.
-    if let Some(dir) = cfg
-        .store
-        .path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| DaemonError::Io(format!("store directory {}: {e}", dir.display())))?;
+    let store = open_store(&cfg)?;
+    if store.is_postgres() {
+        store
+            .node_register(&cfg.cluster.node, chrono::Utc::now())
+            .await?;
     }
-    let store = Store::open(&cfg.store.path)?;
-    let recovered = store
-        .recover_on_start(cfg.store.resend_uncertain, chrono::Utc::now())
-        .await?;
+    let recovered = match &cfg.store.url {
+        None => {
+            store
+                .recover_on_start(cfg.store.resend_uncertain, chrono::Utc::now())
+                .await?
+        }
+        // Only this host's parts: the others' may be in flight right now.
+        Some(_) => {
+            store
+                .recover_node_on_start(
+                    &cfg.cluster.node,
+                    cfg.store.resend_uncertain,
+                    chrono::Utc::now(),
+                )
+                .await?
+        }
+    };
     if recovered.uncertain > 0 {
         warn!(
             uncertain = recovered.uncertain,
@@ -468,6 +483,13 @@ pub async fn run(
         ));
     }
 
+    // The store's health (PostgreSQL may go away) is logged once per change;
+    // in a cluster, this host's heartbeat renews its claims.
+    tracker.spawn(log_store_health(store.clone(), root.child_token()));
+    if store.is_postgres() {
+        tracker.spawn(heartbeat(gw.clone(), root.child_token()));
+    }
+
     // Housekeeping: incomplete sets, retention, watchdog and status.
     tracker.spawn(housekeeping(
         gw.clone(),
@@ -563,9 +585,94 @@ pub async fn run(
     {
         warn!("some tasks did not finish in 10 s");
     }
+    if store.is_postgres() {
+        let node = &gw.config().cluster.node;
+        if let Err(e) = store.node_stopped(node, chrono::Utc::now()).await {
+            warn!("telling the cluster this host stops: {e}");
+        }
+    }
     store.close().await?;
     info!("stopped");
     Ok(())
+}
+
+/// Opens the store `[store]` names: the PostgreSQL database of `url`
+/// (registering this host as `[cluster] node`), or the SQLite file of
+/// `path` (creating its directory).
+fn open_store(cfg: &Config) -> Result<Store, DaemonError> {
+    if let Some(url) = &cfg.store.url {
+        let store = Store::open_postgres(url)?;
+        info!(
+            store = %crate::store::redact_url(url),
+            node = %cfg.cluster.node,
+            "store on PostgreSQL"
+        );
+        return Ok(store);
+    }
+    if let Some(dir) = cfg
+        .store
+        .path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DaemonError::Io(format!("store directory {}: {e}", dir.display())))?;
+    }
+    Ok(Store::open(&cfg.store.path)?)
+}
+
+/// Logs the store's health once per change: waiting for PostgreSQL (new
+/// work is refused meanwhile) and back.
+async fn log_store_health(store: Store, cancel: CancellationToken) {
+    let mut rx = store.health_watch();
+    let mut waiting_since: Option<Instant> = None;
+    loop {
+        let health = rx.borrow_and_update().clone();
+        match (health.waiting(), waiting_since) {
+            (true, None) => {
+                error!(
+                    error = health.error.as_deref().unwrap_or_default(),
+                    "store unavailable: waiting for the PostgreSQL server; new work is refused until it answers"
+                );
+                waiting_since = Some(Instant::now());
+            }
+            (false, Some(since)) => {
+                info!(
+                    waited_s = since.elapsed().as_secs(),
+                    "store available again: the PostgreSQL server answers"
+                );
+                waiting_since = None;
+            }
+            _ => {}
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            changed = rx.changed() => if changed.is_err() { return; },
+        }
+    }
+}
+
+/// This host's heartbeat in a cluster: every third of `[cluster] lease`, its
+/// `node` row and the leases of the messages it claimed are renewed. A
+/// store that does not answer is the health watcher's to log.
+async fn heartbeat(gw: Arc<Gateway>, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(gw.config().cluster.lease / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {
+                let cfg = gw.config();
+                let beat = gw
+                    .store
+                    .node_heartbeat(&cfg.cluster.node, cfg.cluster.lease, chrono::Utc::now())
+                    .await;
+                if let Err(e) = beat {
+                    tracing::debug!("heartbeat: {e}");
+                }
+            }
+        }
+    }
 }
 
 /// A probe the watchdog task uses to see that the dispatcher still runs.
@@ -703,7 +810,10 @@ async fn watch_modem(
     cancel: CancellationToken,
 ) {
     let mut was_ready = false;
-    let mut recorded: Option<(Option<String>, Option<String>, Option<String>)> = None;
+    type Ident = (Option<String>, Option<String>, Option<String>);
+    let mut recorded: Option<Ident> = None;
+    // What `node_modem` holds for it (in a cluster): state and identity.
+    let mut in_cluster: Option<(String, Ident)> = None;
     loop {
         let status = rx.borrow_and_update().clone();
         let ready = status.state == ModemState::Ready;
@@ -712,6 +822,21 @@ async fn watch_modem(
             status.imsi.clone(),
             status.iccid.clone(),
         );
+        let shown = (state_name(&status.state), ident.clone());
+        if gw.store.is_postgres() && in_cluster.as_ref() != Some(&shown) {
+            let node = gw.config().cluster.node.clone();
+            let m = crate::store::NodeModem {
+                modem: name.clone(),
+                imsi: status.imsi.clone(),
+                iccid: status.iccid.clone(),
+                imei: status.imei.clone(),
+                state: shown.0.clone(),
+            };
+            match gw.store.node_modem(&node, m, chrono::Utc::now()).await {
+                Ok(()) => in_cluster = Some(shown),
+                Err(e) => warn!(modem = %name, "recording the modem in the cluster: {e}"),
+            }
+        }
         if ready && recorded.as_ref() != Some(&ident) {
             let seen = crate::store::ModemSeen {
                 name: name.clone(),
@@ -865,6 +990,16 @@ async fn reload_inner(shared: &Arc<Gateway>, ctx: &mut ReloadCtx) -> Result<Valu
         &ctx.tracker,
     );
     let old = shared.config();
+    // The store and this host's name hold for the life of the process.
+    if new.store.url != old.store.url
+        || (old.store.url.is_none() && new.store.path != old.store.path)
+        || new.cluster.node != old.cluster.node
+    {
+        return Err(
+            "[store] path/url and [cluster] node cannot change by reload: restart the daemon"
+                .into(),
+        );
+    }
     let enabled = |c: &Config| -> BTreeMap<String, ModemConfig> {
         c.modems
             .iter()
@@ -947,6 +1082,12 @@ async fn reload_inner(shared: &Arc<Gateway>, ctx: &mut ReloadCtx) -> Result<Valu
             },
         );
         info!(modem = %name, "modem started by reload");
+    }
+    if shared.store.is_postgres() && !removed.is_empty() {
+        let keep: Vec<String> = lock(&shared.modems).keys().cloned().collect();
+        if let Err(e) = shared.store.node_keep_modems(&new.cluster.node, keep).await {
+            warn!("forgetting removed modems in the cluster: {e}");
+        }
     }
     shared.encoding.replace(encoder(&new));
     updates.configure(dispatch_config(&new));

@@ -166,7 +166,25 @@ pub struct DispatchConfig {
     pub batch: usize,
     /// Wait after a failed store call before trying again.
     pub store_retry: Duration,
+    /// This host in a cluster on PostgreSQL: it claims the work it sends
+    /// (`None` on SQLite: one host sends everything).
+    pub cluster: Option<ClusterDispatch>,
 }
+
+/// How a host of a cluster takes its work (`[cluster]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterDispatch {
+    /// This host's name.
+    pub node: String,
+    /// How long a claim lasts without a heartbeat.
+    pub lease: Duration,
+    /// A half-sent message on a SIM away this long starts again whole.
+    pub orphan_after: Duration,
+}
+
+/// How often a host of a cluster looks for work without a wake-up: work
+/// entered through another host does not wake this one's dispatcher.
+pub const CLUSTER_POLL: Duration = Duration::from_millis(500);
 
 impl Default for DispatchConfig {
     fn default() -> Self {
@@ -177,6 +195,7 @@ impl Default for DispatchConfig {
             health: HealthConfig::default(),
             batch: 256,
             store_retry: Duration::from_secs(5),
+            cluster: None,
         }
     }
 }
@@ -736,10 +755,27 @@ impl Dispatcher {
         let mut limit = short;
         let mut seen = HashSet::new();
         loop {
-            let mut batch = self
-                .store
-                .ready_except(now_utc, limit, held_campaigns.clone())
-                .await?;
+            let mut batch = match &self.cfg.cluster {
+                None => {
+                    self.store
+                        .ready_except(now_utc, limit, held_campaigns.clone())
+                        .await?
+                }
+                Some(cluster) => {
+                    let scope = self.claim_scope(&cluster.node);
+                    self.store
+                        .claim_ready(
+                            scope,
+                            cluster.lease,
+                            cluster.orphan_after,
+                            self.cfg.retry.resend_uncertain,
+                            now_utc,
+                            limit,
+                            held_campaigns.clone(),
+                        )
+                        .await?
+                }
+            };
             let filled = batch.messages.len() >= limit;
             batch
                 .messages
@@ -836,7 +872,37 @@ impl Dispatcher {
             let t = self.clock.instant_at(e);
             next = Some(next.map_or(t, |n| n.min(t)));
         }
+        if let Some(cluster) = &self.cfg.cluster {
+            // What this pass claimed and did not start goes back at once;
+            // work entered elsewhere is looked for again soon.
+            let keep: Vec<i64> = self.in_flight.iter().copied().collect();
+            self.store.release_claims(&cluster.node, keep).await?;
+            let poll = now + CLUSTER_POLL;
+            next = Some(next.map_or(poll, |n| n.min(poll)));
+        }
         Ok(next)
+    }
+
+    /// What this host may claim: messages pinned to its SIMs (by IMSI),
+    /// asking for its modems or queues.
+    fn claim_scope(&self, node: &str) -> crate::store::ClaimScope {
+        let live = self.slots.iter().filter(|s| !s.retired);
+        let mut scope = crate::store::ClaimScope {
+            node: node.to_string(),
+            ..Default::default()
+        };
+        for slot in live {
+            if let Some(imsi) = slot.status.borrow().imsi.clone() {
+                scope.sims.push(imsi);
+            }
+            scope.modems.push(slot.cfg.name.clone());
+            for q in &slot.cfg.queues {
+                if !scope.queues.contains(q) {
+                    scope.queues.push(q.clone());
+                }
+            }
+        }
+        scope
     }
 
     /// Opens and closes campaigns by their windows and returns those at
@@ -1108,6 +1174,7 @@ impl Dispatcher {
             clock: self.clock,
             cancel: cancel.clone(),
             done: done_tx.clone(),
+            cluster: self.cfg.cluster.clone(),
         };
         let job = Job {
             id: msg.id,
@@ -1175,6 +1242,9 @@ struct JobCtx {
     clock: Clock,
     cancel: CancellationToken,
     done: mpsc::UnboundedSender<Done>,
+    /// In a cluster: each part goes out only while this host's claim on
+    /// the message holds (`Store::part_sending_claimed`).
+    cluster: Option<ClusterDispatch>,
 }
 
 impl JobCtx {
@@ -1217,7 +1287,15 @@ impl JobCtx {
                 break;
             }
             let now = self.clock.utc();
-            if let Err(e) = self.store.part_sending(job.id, seq, &self.modem, now).await {
+            let marked = match &self.cluster {
+                None => self.store.part_sending(job.id, seq, &self.modem, now).await,
+                Some(c) => {
+                    self.store
+                        .part_sending_claimed(job.id, seq, &self.modem, &c.node, c.lease, now)
+                        .await
+                }
+            };
+            if let Err(e) = marked {
                 warn!(error = %e, seq, "cannot mark part sending; not sent");
                 store_trouble = true;
                 break;

@@ -99,6 +99,9 @@ pub struct Metrics {
     events_pending: Family<Label, Gauge>,
     events_last: Gauge,
     up: Gauge,
+    store_up: Gauge,
+    node_up: Family<Label, Gauge>,
+    node_age: Family<Label, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// The last event the fold has counted.
     position: AtomicI64,
     folded: watch::Sender<i64>,
@@ -245,6 +248,25 @@ impl Metrics {
             "The id of the newest event in the log.",
             events_last.clone(),
         );
+        let store_up = Gauge::default();
+        r.register(
+            "store_up",
+            "1 while the store answers, 0 while it waits for its PostgreSQL server (new work is refused).",
+            store_up.clone(),
+        );
+        let node_up = Family::<Label, Gauge>::default();
+        r.register(
+            "node_up",
+            "Each host of a cluster on PostgreSQL: 1 when its heartbeat is within [cluster] lease, 0 when late or stopped.",
+            node_up.clone(),
+        );
+        let node_age = Family::<Label, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        r.register_with_unit(
+            "node_heartbeat_age",
+            "Each host of a cluster on PostgreSQL: time since its last heartbeat.",
+            Unit::Seconds,
+            node_age.clone(),
+        );
         let faces: Arc<Mutex<Vec<(&'static str, FaceCollector)>>> = Arc::default();
         r.register_collector(Box::new(Collected {
             webhooks,
@@ -271,6 +293,9 @@ impl Metrics {
             events_pending,
             events_last,
             up,
+            store_up,
+            node_up,
+            node_age,
             position: AtomicI64::new(position),
             folded: watch::channel(position).0,
             scrape: tokio::sync::Mutex::new(()),
@@ -452,6 +477,10 @@ pub struct Live {
     pub last_event: i64,
     /// Every enabled modem: its name, ready or not, and its CSQ rssi.
     pub modems: Vec<(String, bool, Option<u8>)>,
+    /// The store answers (false while it waits for PostgreSQL).
+    pub store_up: bool,
+    /// The hosts of a cluster: name, up, seconds since its heartbeat.
+    pub nodes: Vec<(String, bool, f64)>,
 }
 
 impl Metrics {
@@ -486,6 +515,14 @@ impl Metrics {
                 self.signal.get_or_create(&l).set(i64::from(*rssi));
             }
         }
+        self.store_up.set(i64::from(live.store_up));
+        self.node_up.clear();
+        self.node_age.clear();
+        for (name, up, age) in &live.nodes {
+            let l = label("node", name);
+            self.node_up.get_or_create(&l).set(i64::from(*up));
+            self.node_age.get_or_create(&l).set(*age);
+        }
         self.up.set(1);
         self.encode(openmetrics)
     }
@@ -514,7 +551,23 @@ impl Gateway {
             .filter(|c| c.enabled)
             .map(|c| c.name.clone())
             .collect();
+        let nodes = if self.store.is_postgres() {
+            let lease = self.config().cluster.lease;
+            self.store
+                .nodes(lease, Utc::now())
+                .await?
+                .into_iter()
+                .map(|n| {
+                    let age = n.heartbeat_age_ms as f64 / 1000.0;
+                    (n.name, n.state == "up", age)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let live = Live {
+            store_up: !self.store.health().waiting(),
+            nodes,
             queue: self.store.queue_depth().await?,
             cursors: self.store.cursors().await?,
             last_event: last,

@@ -233,8 +233,31 @@ impl Gateway {
 
     /// The daemon and every modem.
     pub async fn status(&self) -> Result<Value, GatewayError> {
-        let counts = self.store.counts().await?;
-        let consumers = self.store.cursors().await?;
+        // While the store waits for its server, status still answers: with
+        // the store's state, without what only the store knows.
+        let health = self.store.health();
+        let waiting = |e: &StoreError| health.waiting() || matches!(e, StoreError::Unavailable(_));
+        let counts = match self.store.counts().await {
+            Ok(c) => json!(c),
+            Err(e) if waiting(&e) => Value::Null,
+            Err(e) => return Err(e.into()),
+        };
+        let consumers = match self.store.cursors().await {
+            Ok(c) => c,
+            Err(e) if waiting(&e) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let cluster = if self.store.is_postgres() {
+            let cfg = self.config();
+            let nodes = match self.store.nodes(cfg.cluster.lease, Utc::now()).await {
+                Ok(n) => json!(n),
+                Err(e) if waiting(&e) => Value::Null,
+                Err(e) => return Err(e.into()),
+            };
+            json!({"node": cfg.cluster.node, "nodes": nodes})
+        } else {
+            Value::Null
+        };
         let last = self.store.last_event_id();
         let modems: Vec<Value> = self.modem_statuses().iter().map(modem_json).collect();
         let pending: BTreeMap<String, i64> = consumers
@@ -252,12 +275,16 @@ impl Gateway {
                 "pid": std::process::id(),
                 "uptime_s": self.started.elapsed().as_secs(),
             },
+            "store": self.store.health(),
             "queue": counts,
             "modems": modems,
             "events": {"last_id": last, "pending": pending},
             "webhooks": {"deliveries": self.webhooks.stats().to_json()},
         });
         if let Some(obj) = out.as_object_mut() {
+            if !cluster.is_null() {
+                obj.insert("cluster".into(), cluster);
+            }
             for (name, f) in faces {
                 obj.insert(name.to_string(), f());
             }

@@ -1,6 +1,7 @@
 //! Campaigns: the `campaign` rows, their creation with every message in one
 //! transaction, their counters and their state changes. Plain functions
-//! over a `&Connection`, run inside the store thread's transaction.
+//! over a `&dyn Db` (SQLite or PostgreSQL), run inside the store thread's
+//! transaction.
 //!
 //! Creation streams: the gateway validates the recipients chunk by chunk
 //! and hands each chunk down a [`CampaignFeed`] (a one-slot channel); the
@@ -29,11 +30,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::outgoing;
+use super::sql::{args, Db, DbError, Row};
 use super::{ms, rfc3339_ms, CampaignState, MessageState, NewMessage, Priority, StoreError};
 
 /// A send window as the user gave it: local `HH:MM` times in a time zone.
@@ -264,21 +265,16 @@ impl Drop for CampaignRows {
 /// queued message is a sentinel that [`finish`] takes away: until then no
 /// message that ends `skipped` at insertion (a suppressed number) can bring
 /// `queued` to 0 and mark the campaign `done` halfway through its rows.
-fn insert_row(
-    c: &Connection,
-    campaign: &NewCampaign,
-    now: DateTime<Utc>,
-) -> Result<i64, StoreError> {
+fn insert_row(c: &dyn Db, campaign: &NewCampaign, now: DateTime<Utc>) -> Result<i64, StoreError> {
     let w = campaign.window.as_ref();
-    c.prepare_cached(
+    c.query_one(
         "INSERT INTO campaign (name, text, state, priority, report, window_start, window_end,
              window_tz, rate_per_min, total, queued, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, 1, ?10, ?10)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            campaign.name,
-            campaign.text,
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, 1, ?10, ?10)
+         RETURNING id",
+        args![
+            &campaign.name,
+            &campaign.text,
             start_state(w).as_str(),
             campaign.priority.rank(),
             campaign.report,
@@ -287,25 +283,27 @@ fn insert_row(
             w.map(|w| w.tz.as_str()),
             campaign.rate_per_min,
             ms(now),
-        ])
-    })
-    .map_err(StoreError::sql("insert campaign"))?;
-    Ok(c.last_insert_rowid())
+        ],
+        |r| r.get(0),
+    )
+    .map_err(StoreError::sql("insert campaign"))
 }
 
 /// Inserts one chunk of campaign `id`'s messages: counts them first (so a
 /// message skipped at insertion moves from `queued` to `skipped`).
 fn insert_chunk(
-    c: &Connection,
+    c: &dyn Db,
     id: i64,
     messages: impl ExactSizeIterator<Item = NewMessage>,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     let n = messages.len();
     let k = i64::try_from(n).unwrap_or(i64::MAX);
-    c.prepare_cached("UPDATE campaign SET total = total + ?2, queued = queued + ?2 WHERE id = ?1")
-        .and_then(|mut s| s.execute(params![id, k]))
-        .map_err(StoreError::sql("count campaign messages"))?;
+    c.execute(
+        "UPDATE campaign SET total = total + ?2, queued = queued + ?2 WHERE id = ?1",
+        args![id, k],
+    )
+    .map_err(StoreError::sql("count campaign messages"))?;
     for mut m in messages {
         m.campaign = Some(id);
         outgoing::enqueue(c, &m, now)?;
@@ -315,20 +313,20 @@ fn insert_chunk(
 
 /// Takes the sentinel away (see [`insert_row`]); a campaign whose every
 /// message was skipped is `done` at once.
-fn finish(c: &Connection, id: i64, total: u64, now: DateTime<Utc>) -> Result<(), StoreError> {
+fn finish(c: &dyn Db, id: i64, total: u64, now: DateTime<Utc>) -> Result<(), StoreError> {
     if total == 0 {
         return Err(StoreError::Invalid {
             field: "recipients",
             reason: "a campaign has at least one recipient".into(),
         });
     }
-    c.prepare_cached(
+    c.execute(
         "UPDATE campaign SET queued = queued - 1, updated_at = ?2,
              state = CASE WHEN queued = 1 THEN 'done' ELSE state END,
              finished_at = CASE WHEN queued = 1 THEN ?2 ELSE finished_at END
          WHERE id = ?1",
+        args![id, ms(now)],
     )
-    .and_then(|mut s| s.execute(params![id, ms(now)]))
     .map_err(StoreError::sql("finish campaign"))?;
     Ok(())
 }
@@ -336,7 +334,7 @@ fn finish(c: &Connection, id: i64, total: u64, now: DateTime<Utc>) -> Result<(),
 /// Inserts the campaign and every message, all in the caller's transaction.
 /// Returns the campaign's id.
 pub(crate) fn create(
-    c: &Connection,
+    c: &dyn Db,
     campaign: &NewCampaign,
     messages: Vec<NewMessage>,
     now: DateTime<Utc>,
@@ -359,7 +357,7 @@ pub(crate) fn create(
 /// silent one returns `Err` and the caller rolls everything back. Returns
 /// the campaign's id and its number of messages.
 pub(crate) fn create_streamed(
-    c: &Connection,
+    c: &dyn Db,
     campaign: &NewCampaign,
     mut rows: CampaignRows,
     now: DateTime<Utc>,
@@ -376,7 +374,7 @@ pub(crate) fn create_streamed(
 /// One message of `campaign` moved from `from` to `to`: moves it between
 /// the counters; the campaign is `done` when none is left queued.
 pub(crate) fn count_change(
-    c: &Connection,
+    c: &dyn Db,
     campaign: i64,
     from: MessageState,
     to: MessageState,
@@ -400,25 +398,19 @@ pub(crate) fn count_change(
             _ => "+ 0",
         }
     );
-    c.prepare_cached(&sql)
-        .and_then(|mut s| s.execute(params![campaign, ms(now)]))
+    c.execute(&sql, args![campaign, ms(now)])
         .map_err(StoreError::sql("count campaign message"))?;
     // A requeued message (retry) brings a finished campaign back to life.
     if b == "queued" {
-        c.prepare_cached(
+        c.execute(
             "UPDATE campaign SET state = 'running', finished_at = NULL
              WHERE id = ?1 AND state = 'done'",
+            args![campaign],
         )
-        .and_then(|mut s| s.execute([campaign]))
         .map_err(StoreError::sql("reopen campaign"))?;
     }
     Ok(())
 }
-
-const COLUMNS: &str =
-    "id, name, text, state, priority, report, window_start, window_end, window_tz,
-    rate_per_min, total, queued, sent, delivered, failed, skipped, expired, cancelled,
-    created_at, updated_at, finished_at";
 
 fn count(field: &'static str, v: i64) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt {
@@ -438,15 +430,14 @@ fn window_of(
     }
 }
 
-fn view_from_row(r: &rusqlite::Row<'_>) -> Result<CampaignView, StoreError> {
-    let e = StoreError::sql("read campaign");
+fn view_from_row(r: &dyn Row) -> Result<CampaignView, StoreError> {
+    let e = StoreError::sql::<DbError>("read campaign");
     let state: String = r.get(3).map_err(&e)?;
     let rate: Option<i64> = r.get(9).map_err(&e)?;
     let n = |i: usize, f: &'static str| -> Result<u64, StoreError> {
         count(
             f,
-            r.get::<_, i64>(i)
-                .map_err(StoreError::sql("read campaign"))?,
+            r.get::<i64>(i).map_err(StoreError::sql("read campaign"))?,
         )
     };
     let (sent, delivered, failed, expired) = (
@@ -489,42 +480,44 @@ fn view_from_row(r: &rusqlite::Row<'_>) -> Result<CampaignView, StoreError> {
     })
 }
 
-/// One campaign.
-pub(crate) fn get(c: &Connection, id: i64) -> Result<Option<CampaignView>, StoreError> {
-    let mut stmt = c
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM campaign WHERE id = ?1"))
-        .map_err(StoreError::sql("prepare campaign"))?;
-    let mut rows = stmt.query([id]).map_err(StoreError::sql("campaign"))?;
-    match rows.next().map_err(StoreError::sql("campaign"))? {
-        Some(r) => Ok(Some(view_from_row(r)?)),
-        None => Ok(None),
-    }
+/// Campaign rows read into views (a view's own errors kept apart from the
+/// engine's).
+fn views(
+    c: &dyn Db,
+    sql: &str,
+    args: &[super::sql::Value<'_>],
+) -> Result<Vec<CampaignView>, StoreError> {
+    let mut out = Vec::new();
+    c.query_each(sql, args, &mut |r| {
+        out.push(view_from_row(r));
+        Ok(())
+    })
+    .map_err(StoreError::sql("campaigns"))?;
+    out.into_iter().collect()
 }
 
+/// One campaign.
+pub(crate) fn get(c: &dyn Db, id: i64) -> Result<Option<CampaignView>, StoreError> {
+    Ok(views(c, CAMPAIGN_BY_ID, args![id])?.pop())
+}
+
+const CAMPAIGN_BY_ID: &str = "SELECT id, name, text, state, priority, report, window_start,
+    window_end, window_tz, rate_per_min, total, queued, sent, delivered, failed, skipped,
+    expired, cancelled, created_at, updated_at, finished_at FROM campaign WHERE id = ?1";
+
+const CAMPAIGNS_NEWEST: &str = "SELECT id, name, text, state, priority, report, window_start,
+    window_end, window_tz, rate_per_min, total, queued, sent, delivered, failed, skipped,
+    expired, cancelled, created_at, updated_at, finished_at FROM campaign
+    ORDER BY id DESC LIMIT ?1";
+
 /// Campaigns, newest first.
-pub(crate) fn list(c: &Connection, limit: usize) -> Result<Vec<CampaignView>, StoreError> {
+pub(crate) fn list(c: &dyn Db, limit: usize) -> Result<Vec<CampaignView>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut stmt = c
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM campaign ORDER BY id DESC LIMIT ?1"
-        ))
-        .map_err(StoreError::sql("prepare campaigns"))?;
-    let mut rows = stmt.query([limit]).map_err(StoreError::sql("campaigns"))?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next().map_err(StoreError::sql("campaigns"))? {
-        out.push(view_from_row(r)?);
-    }
-    Ok(out)
+    views(c, CAMPAIGNS_NEWEST, args![limit])
 }
 
 /// Campaigns that may send (`scheduled` or `running`), for the dispatcher.
-pub(crate) fn live(c: &Connection) -> Result<Vec<LiveCampaign>, StoreError> {
-    let mut stmt = c
-        .prepare_cached(
-            "SELECT id, state, window_start, window_end, window_tz, rate_per_min
-             FROM campaign WHERE state IN ('scheduled', 'running')",
-        )
-        .map_err(StoreError::sql("prepare live campaigns"))?;
+pub(crate) fn live(c: &dyn Db) -> Result<Vec<LiveCampaign>, StoreError> {
     type Raw = (
         i64,
         String,
@@ -533,9 +526,22 @@ pub(crate) fn live(c: &Connection) -> Result<Vec<LiveCampaign>, StoreError> {
         Option<String>,
         Option<i64>,
     );
-    let raw: Vec<Raw> = stmt
-        .query_map([], |r| r.try_into())
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+    let raw: Vec<Raw> = c
+        .query(
+            "SELECT id, state, window_start, window_end, window_tz, rate_per_min
+             FROM campaign WHERE state IN ('scheduled', 'running')",
+            args![],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
         .map_err(StoreError::sql("live campaigns"))?;
     raw.into_iter()
         .map(|(id, state, start, end, tz, rate)| {
@@ -552,7 +558,7 @@ pub(crate) fn live(c: &Connection) -> Result<Vec<LiveCampaign>, StoreError> {
 /// The dispatcher saw the campaign's window open (`running`) or closed
 /// (`scheduled`). A paused, done or cancelled campaign is not touched.
 pub(crate) fn set_open(
-    c: &Connection,
+    c: &dyn Db,
     id: i64,
     open: bool,
     now: DateTime<Utc>,
@@ -562,11 +568,11 @@ pub(crate) fn set_open(
     } else {
         CampaignState::Scheduled
     };
-    c.prepare_cached(
+    c.execute(
         "UPDATE campaign SET state = ?2, updated_at = ?3
          WHERE id = ?1 AND state IN ('scheduled', 'running') AND state <> ?2",
+        args![id, state.as_str(), ms(now)],
     )
-    .and_then(|mut s| s.execute(params![id, state.as_str(), ms(now)]))
     .map_err(StoreError::sql("open campaign"))?;
     Ok(())
 }
@@ -574,14 +580,17 @@ pub(crate) fn set_open(
 /// Pause, resume or cancel. Cancel ends every message still `queued` as
 /// `cancelled` (a message with a part already out finishes).
 pub(crate) fn act(
-    c: &Connection,
+    c: &dyn Db,
     id: i64,
     action: CampaignAction,
     now: DateTime<Utc>,
 ) -> Result<CampaignView, StoreError> {
     let row: Option<(String, Option<String>)> = c
-        .prepare_cached("SELECT state, window_tz FROM campaign WHERE id = ?1")
-        .and_then(|mut s| s.query_row([id], |r| r.try_into()).optional())
+        .query_opt(
+            "SELECT state, window_tz FROM campaign WHERE id = ?1",
+            args![id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .map_err(StoreError::sql("read campaign state"))?;
     let Some((state, tz)) = row else {
         return Err(StoreError::NoSuchCampaign { id });
@@ -611,23 +620,24 @@ pub(crate) fn act(
         ) => CampaignState::Cancelled,
         _ => return Err(refuse()),
     };
-    c.prepare_cached(
+    c.execute(
         "UPDATE campaign SET state = ?2, updated_at = ?3,
              finished_at = CASE WHEN ?2 = 'cancelled' THEN ?3 ELSE finished_at END
          WHERE id = ?1",
+        args![id, next.as_str(), ms(now)],
     )
-    .and_then(|mut s| s.execute(params![id, next.as_str(), ms(now)]))
     .map_err(StoreError::sql("campaign state"))?;
     if next == CampaignState::Cancelled {
         let ids: Vec<i64> = c
-            .prepare_cached(
-                "SELECT id FROM outgoing INDEXED BY outgoing_by_campaign
-                 WHERE campaign = ?1 AND state = 'queued'",
+            .query(
+                c.pick(
+                    "SELECT id FROM outgoing INDEXED BY outgoing_by_campaign
+                     WHERE campaign = ?1 AND state = 'queued'",
+                    "SELECT id FROM outgoing WHERE campaign = ?1 AND state = 'queued'",
+                ),
+                args![id],
+                |r| r.get(0),
             )
-            .and_then(|mut s| {
-                s.query_map([id], |r| r.get(0))
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            })
             .map_err(StoreError::sql("queued campaign messages"))?;
         for m in ids {
             outgoing::cancel(c, m, now)?;

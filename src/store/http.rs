@@ -2,14 +2,16 @@
 //! idempotency keys (the first answer to a request, committed in the same
 //! transaction as the messages it queued), the batch enqueue behind
 //! multi-recipient sends, and the outbox page with a `before` cursor. Plain
-//! functions over a `&Connection`, run by the store thread inside its batch
-//! transaction; no HTTP types and no policy (scopes are opaque strings here).
+//! functions over a `&dyn Db` (SQLite or PostgreSQL), run by the store
+//! thread inside its batch transaction; no HTTP types and no policy (scopes are opaque strings here).
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use super::outgoing::{self, view_from_row, VIEW_COLUMNS};
+use std::sync::LazyLock;
+
+use super::outgoing::{self, rows, view_from_row, VIEW_COLUMNS};
+use super::sql::{args, Db, Row};
 use super::{ms, rfc3339_ms, MessageId, MessageState, NewMessage, OutgoingView, StoreError};
 
 /// One message of a batch as it was queued.
@@ -61,20 +63,22 @@ pub struct TokenRecord {
 }
 
 fn lookup_key(
-    c: &Connection,
+    c: &dyn Db,
     key: &str,
     fresh_after: Option<DateTime<Utc>>,
 ) -> Result<Option<(String, Vec<Accepted>)>, StoreError> {
     let row: Option<(String, String, i64)> = c
-        .prepare_cached("SELECT fingerprint, messages, created_at FROM idempotency WHERE key = ?1")
-        .and_then(|mut s| s.query_row([key], |r| r.try_into()).optional())
+        .query_opt(
+            "SELECT fingerprint, messages, created_at FROM idempotency WHERE key = ?1",
+            args![key],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .map_err(StoreError::sql("look up idempotency key"))?;
     let Some((fingerprint, messages, created)) = row else {
         return Ok(None);
     };
     if fresh_after.is_some_and(|t| created < ms(t)) {
-        c.prepare_cached("DELETE FROM idempotency WHERE key = ?1")
-            .and_then(|mut s| s.execute([key]))
+        c.execute("DELETE FROM idempotency WHERE key = ?1", args![key])
             .map_err(StoreError::sql("forget idempotency key"))?;
         return Ok(None);
     }
@@ -91,7 +95,7 @@ fn lookup_key(
 /// result (or [`BatchOutcome::KeyReused`]) and queues nothing; otherwise the
 /// key is stored with the result, in the same transaction.
 pub(crate) fn enqueue_batch(
-    c: &Connection,
+    c: &dyn Db,
     msgs: &[NewMessage],
     key: Option<&IdempotencyKey>,
     now: DateTime<Utc>,
@@ -119,10 +123,10 @@ pub(crate) fn enqueue_batch(
             field: "idempotency.messages",
             reason: e.to_string(),
         })?;
-        c.prepare_cached(
+        c.execute(
             "INSERT INTO idempotency (key, fingerprint, messages, created_at) VALUES (?1, ?2, ?3, ?4)",
+            args![&k.key, &k.fingerprint, &messages, ms(now)],
         )
-        .and_then(|mut s| s.execute(params![k.key, k.fingerprint, messages, ms(now)]))
         .map_err(StoreError::sql("store idempotency key"))?;
     }
     Ok(BatchOutcome::Queued(out))
@@ -130,7 +134,7 @@ pub(crate) fn enqueue_batch(
 
 /// The messages a key queued, if it is stored (and fresh).
 pub(crate) fn key_messages(
-    c: &Connection,
+    c: &dyn Db,
     key: &str,
     fresh_after: Option<DateTime<Utc>>,
 ) -> Result<Option<Vec<Accepted>>, StoreError> {
@@ -139,52 +143,57 @@ pub(crate) fn key_messages(
 
 /// Forgets keys with `prefix` stored before `cutoff`; returns how many.
 pub(crate) fn prune_keys(
-    c: &Connection,
+    c: &dyn Db,
     prefix: &str,
     cutoff: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    c.prepare_cached(
-        "DELETE FROM idempotency WHERE substr(key, 1, length(?1)) = ?1 AND created_at < ?2",
-    )
-    .and_then(|mut s| s.execute(params![prefix, ms(cutoff)]))
-    .map_err(StoreError::sql("prune idempotency keys"))
+    let n = c
+        .execute(
+            "DELETE FROM idempotency
+             WHERE substr(key, 1, length(CAST(?1 AS TEXT))) = CAST(?1 AS TEXT)
+               AND created_at < ?2",
+            args![prefix, ms(cutoff)],
+        )
+        .map_err(StoreError::sql("prune idempotency keys"))?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// Outgoing messages older than `before` (all when `None`), newest first.
 pub(crate) fn outbox_page(
-    c: &Connection,
+    c: &dyn Db,
     state: Option<MessageState>,
     before: Option<MessageId>,
     limit: usize,
 ) -> Result<Vec<OutgoingView>, StoreError> {
+    // Two statements so each walks an index: by id, or by (state, id);
+    // made once.
+    static ALL: LazyLock<String> = LazyLock::new(|| {
+        format!("SELECT {VIEW_COLUMNS} FROM outgoing WHERE id < ?1 ORDER BY id DESC LIMIT ?2")
+    });
+    static IN_STATE: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {VIEW_COLUMNS} FROM outgoing WHERE state = ?1 AND id < ?2
+             ORDER BY id DESC LIMIT ?3"
+        )
+    });
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let before = before.unwrap_or(i64::MAX);
-    let sql = match state {
-        None => format!(
-            "SELECT {VIEW_COLUMNS} FROM outgoing WHERE id < ?2 ORDER BY id DESC LIMIT ?3"
+    let view = |r: &dyn Row| view_from_row(c, r);
+    match state {
+        None => rows(c, "outbox page", &ALL, args![before, limit], view),
+        Some(s) => rows(
+            c,
+            "outbox page",
+            &IN_STATE,
+            args![s.as_str(), before, limit],
+            view,
         ),
-        Some(_) => format!(
-            "SELECT {VIEW_COLUMNS} FROM outgoing WHERE state = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
-        ),
-    };
-    let mut stmt = c
-        .prepare_cached(&sql)
-        .map_err(StoreError::sql("prepare outbox page"))?;
-    let mut rows = match state {
-        None => stmt.query(params![rusqlite::types::Null, before, limit]),
-        Some(s) => stmt.query(params![s.as_str(), before, limit]),
     }
-    .map_err(StoreError::sql("outbox page"))?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(StoreError::sql("outbox page"))? {
-        out.push(view_from_row(c, row)?);
-    }
-    Ok(out)
 }
 
 /// Stores a new token; false when the name is taken.
 pub(crate) fn token_insert(
-    c: &Connection,
+    c: &dyn Db,
     name: &str,
     hash: &str,
     scopes: &[String],
@@ -195,20 +204,19 @@ pub(crate) fn token_insert(
         reason: e.to_string(),
     })?;
     let n = c
-        .prepare_cached(
+        .execute(
             "INSERT INTO api_token (name, hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (name) DO NOTHING",
+            args![name, hash, &scopes, ms(now)],
         )
-        .and_then(|mut s| s.execute(params![name, hash, scopes, ms(now)]))
         .map_err(StoreError::sql("insert token"))?;
     Ok(n == 1)
 }
 
 /// Removes a token; false when there was none of that name.
-pub(crate) fn token_delete(c: &Connection, name: &str) -> Result<bool, StoreError> {
+pub(crate) fn token_delete(c: &dyn Db, name: &str) -> Result<bool, StoreError> {
     let n = c
-        .prepare_cached("DELETE FROM api_token WHERE name = ?1")
-        .and_then(|mut s| s.execute([name]))
+        .execute("DELETE FROM api_token WHERE name = ?1", args![name])
         .map_err(StoreError::sql("delete token"))?;
     Ok(n == 1)
 }
@@ -221,23 +229,20 @@ fn scopes_of(text: String) -> Result<Vec<String>, StoreError> {
 }
 
 /// Every token, by name.
-pub(crate) fn tokens(c: &Connection) -> Result<Vec<(TokenInfo, TokenRecord)>, StoreError> {
-    let mut stmt = c
-        .prepare_cached("SELECT name, hash, scopes, created_at FROM api_token ORDER BY name")
-        .map_err(StoreError::sql("prepare tokens"))?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })
+pub(crate) fn tokens(c: &dyn Db) -> Result<Vec<(TokenInfo, TokenRecord)>, StoreError> {
+    let rows: Vec<(String, String, String, i64)> = c
+        .query(
+            c.pick(
+                "SELECT name, hash, scopes, created_at FROM api_token ORDER BY name",
+                // Names compare byte by byte, as in SQLite.
+                "SELECT name, hash, scopes, created_at FROM api_token ORDER BY name COLLATE \"C\"",
+            ),
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
         .map_err(StoreError::sql("tokens"))?;
     let mut out = Vec::new();
-    for row in rows {
-        let (name, hash, scopes, created) = row.map_err(StoreError::sql("tokens"))?;
+    for (name, hash, scopes, created) in rows {
         let scopes = scopes_of(scopes)?;
         out.push((
             TokenInfo {
@@ -255,6 +260,7 @@ pub(crate) fn tokens(c: &Connection) -> Result<Vec<(TokenInfo, TokenRecord)>, St
 mod tests {
     use super::*;
     use crate::store::Priority;
+    use rusqlite::Connection;
 
     fn conn() -> Connection {
         let mut c = Connection::open_in_memory().unwrap();

@@ -2,13 +2,14 @@
 //! modem deletes them), reassembly of concatenated sets across restarts,
 //! replace-type messages, status reports and their matching to sent parts,
 //! the inbox view, queue counts and the modems/SIMs we have seen. Plain
-//! functions over a `&Connection`; decodes nothing.
+//! functions over a `&dyn Db` (SQLite or PostgreSQL, the same SQL);
+//! decodes nothing.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 
 use super::events::{self, EventData, ReportEvent};
-use super::outgoing::{apply_report, bump_sim, rollup, to_u32, to_u8, SimCounter};
+use super::outgoing::{apply_report, bump_sim, rollup, rows, to_u32, to_u8, SimCounter};
+use super::sql::{args, Db, Row};
 use super::{
     ms, rfc3339_ms, same_number, InboxMessage, ModemSeen, QueueCounts, ReceivedOutcome,
     ReceivedPdu, ReportIn, ReportOutcome, SimCounters, StoreError,
@@ -32,7 +33,7 @@ struct NewInbox<'a> {
     replace_type: Option<u8>,
 }
 
-fn insert_inbox(c: &Connection, m: &NewInbox<'_>, now: DateTime<Utc>) -> Result<i64, StoreError> {
+fn insert_inbox(c: &dyn Db, m: &NewInbox<'_>, now: DateTime<Utc>) -> Result<i64, StoreError> {
     let NewInbox {
         modem,
         sim,
@@ -50,60 +51,65 @@ fn insert_inbox(c: &Connection, m: &NewInbox<'_>, now: DateTime<Utc>) -> Result<
         field: "missing",
         reason: e.to_string(),
     })?;
-    c.prepare_cached(
-        "INSERT INTO inbox (modem, sim, sender, text, sent_at_text, received_at, parts, missing,
-             complete, class0, binary, pid, replace_type)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            modem,
-            sim,
-            sender,
-            text,
-            sent_at,
-            ms(now),
-            parts,
-            missing_json,
-            missing.is_empty(),
-            class0,
-            binary,
-            pid,
-            replace_type
-        ])
-    })
-    .map_err(StoreError::sql("insert inbox"))?;
-    let id = c.last_insert_rowid();
-    if let Some(rt) = replace_type {
+    let id: i64 = c
+        .query_one(
+            "INSERT INTO inbox (modem, sim, sender, text, sent_at_text, received_at, parts,
+                 missing, complete, class0, \"binary\", pid, replace_type)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             RETURNING id",
+            args![
+                modem,
+                sim,
+                sender,
+                text,
+                sent_at,
+                ms(now),
+                parts,
+                &missing_json,
+                missing.is_empty(),
+                class0,
+                binary,
+                i64::from(pid),
+                replace_type.map(i64::from)
+            ],
+            |r| r.get(0),
+        )
+        .map_err(StoreError::sql("insert inbox"))?;
+    if let Some(rt) = replace_type.map(i64::from) {
         let old: Option<i64> = c
-            .prepare_cached(
+            .query_opt(
                 "SELECT id FROM inbox WHERE sim = ?1 AND sender = ?2 AND replace_type = ?3
                    AND id < ?4 AND replaced_by IS NULL ORDER BY id DESC LIMIT 1",
+                args![sim, sender, rt, id],
+                |r| r.get(0),
             )
-            .and_then(|mut s| {
-                s.query_row(params![sim, sender, rt, id], |r| r.get(0))
-                    .optional()
-            })
             .map_err(StoreError::sql("find replaced"))?;
         if let Some(old) = old {
-            c.prepare_cached(
-                "UPDATE inbox SET replaced_by = ?2 WHERE sim = ?3 AND sender = ?4
-                   AND replace_type = ?5 AND id < ?2 AND replaced_by IS NULL",
+            c.execute(
+                "UPDATE inbox SET replaced_by = ?1 WHERE sim = ?2 AND sender = ?3
+                   AND replace_type = ?4 AND id < ?1 AND replaced_by IS NULL",
+                args![id, sim, sender, rt],
             )
-            .and_then(|mut s| s.execute(params![old, id, sim, sender, rt]))
             .map_err(StoreError::sql("replace earlier"))?;
-            c.prepare_cached("UPDATE inbox SET replaces = ?2 WHERE id = ?1")
-                .and_then(|mut s| s.execute(params![id, old]))
-                .map_err(StoreError::sql("note replacement"))?;
+            c.execute(
+                "UPDATE inbox SET replaces = ?2 WHERE id = ?1",
+                args![id, old],
+            )
+            .map_err(StoreError::sql("note replacement"))?;
         }
     }
     Ok(id)
 }
 
-const INBOX_COLUMNS: &str = "id, modem, sender, text, sent_at_text, received_at, parts, complete,
-    class0, binary, sim, missing, replaces";
+/// The columns [`inbox_from_row`] reads, as a literal (for `concat!`).
+macro_rules! inbox_columns {
+    () => {
+        "id, modem, sender, text, sent_at_text, received_at, parts, complete,
+    class0, \"binary\", sim, missing, replaces"
+    };
+}
 
-fn inbox_from_row(r: &rusqlite::Row<'_>) -> Result<InboxMessage, StoreError> {
+fn inbox_from_row(r: &dyn Row) -> Result<InboxMessage, StoreError> {
     let e = StoreError::sql("read inbox");
     let received: i64 = r.get(5).map_err(&e)?;
     let parts: i64 = r.get(6).map_err(&e)?;
@@ -128,19 +134,15 @@ fn inbox_from_row(r: &rusqlite::Row<'_>) -> Result<InboxMessage, StoreError> {
     })
 }
 
-fn inbox_by_id(c: &Connection, id: i64) -> Result<InboxMessage, StoreError> {
-    let sql = format!("SELECT {INBOX_COLUMNS} FROM inbox WHERE id = ?1");
-    let mut stmt = c
-        .prepare_cached(&sql)
-        .map_err(StoreError::sql("prepare inbox"))?;
-    let mut rows = stmt.query([id]).map_err(StoreError::sql("inbox row"))?;
-    match rows.next().map_err(StoreError::sql("inbox row"))? {
-        Some(row) => inbox_from_row(row),
-        None => Err(StoreError::Corrupt {
+fn inbox_by_id(c: &dyn Db, id: i64) -> Result<InboxMessage, StoreError> {
+    const SQL: &str = concat!("SELECT ", inbox_columns!(), " FROM inbox WHERE id = ?1");
+    rows(c, "inbox row", SQL, args![id], inbox_from_row)?
+        .into_iter()
+        .next()
+        .ok_or(StoreError::Corrupt {
             field: "inbox id",
             value: id.to_string(),
-        }),
-    }
+        })
 }
 
 /// One stored, not yet assembled part of a concatenated set.
@@ -159,16 +161,15 @@ struct OpenPart {
 /// Set key: (sim, sender, reference, total, ref16).
 type SetKey = (String, String, i64, i64, bool);
 
-fn open_parts(c: &Connection, key: &SetKey) -> Result<Vec<OpenPart>, StoreError> {
-    c.prepare_cached(
-        "SELECT id, modem, concat_seq, text, sent_at_text, class0, binary, pid, replace_type
+fn open_parts(c: &dyn Db, key: &SetKey) -> Result<Vec<OpenPart>, StoreError> {
+    c.query(
+        "SELECT id, modem, concat_seq, text, sent_at_text, class0, \"binary\", pid, replace_type
          FROM received_pdu
          WHERE inbox_id IS NULL AND sim = ?1 AND sender = ?2 AND concat_ref = ?3
            AND concat_total = ?4 AND ref16 = ?5
          ORDER BY concat_seq, id",
-    )
-    .and_then(|mut s| {
-        s.query_map(params![key.0, key.1, key.2, key.3, key.4], |r| {
+        args![&key.0, &key.1, key.2, key.3, key.4],
+        |r| {
             Ok(OpenPart {
                 row: r.get(0)?,
                 modem: r.get(1)?,
@@ -180,16 +181,15 @@ fn open_parts(c: &Connection, key: &SetKey) -> Result<Vec<OpenPart>, StoreError>
                 pid: r.get(7)?,
                 replace_type: r.get(8)?,
             })
-        })
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-    })
+        },
+    )
     .map_err(StoreError::sql("read open set"))
 }
 
 /// Builds an inbox message from the parts of one set (one per seq, in
 /// order), marks those parts used and returns the new message.
 fn assemble(
-    c: &Connection,
+    c: &dyn Db,
     key: &SetKey,
     parts: &[OpenPart],
     now: DateTime<Utc>,
@@ -242,59 +242,58 @@ fn assemble(
         },
         now,
     )?;
-    let mut mark = c
-        .prepare_cached("UPDATE received_pdu SET inbox_id = ?2 WHERE id = ?1")
-        .map_err(StoreError::sql("prepare mark"))?;
     for p in chosen.iter().chain(strays.iter()) {
-        mark.execute(params![p.row, id])
-            .map_err(StoreError::sql("mark assembled"))?;
+        c.execute(
+            "UPDATE received_pdu SET inbox_id = ?2 WHERE id = ?1",
+            args![p.row, id],
+        )
+        .map_err(StoreError::sql("mark assembled"))?;
     }
     Ok(Some(inbox_by_id(c, id)?))
 }
 
 pub(crate) fn record_received(
-    c: &Connection,
+    c: &dyn Db,
     r: &ReceivedPdu,
     now: DateTime<Utc>,
 ) -> Result<ReceivedOutcome, StoreError> {
     let sent_at = r.sent_at.map(|t| t.to_rfc3339());
     let concat = r.concat.filter(|k| k.total > 1);
-    let inserted = c
-        .prepare_cached(
-            "INSERT INTO received_pdu (modem, sim, pdu_hex, sender, text, binary, sent_at_text,
-                 concat_ref, concat_total, concat_seq, ref16, class0, replace_type, pid, dcs,
-                 received_at)
+    let inserted: Option<i64> = c
+        .query_opt(
+            "INSERT INTO received_pdu (modem, sim, pdu_hex, sender, text, \"binary\",
+                 sent_at_text, concat_ref, concat_total, concat_seq, ref16, class0, replace_type,
+                 pid, dcs, received_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-             ON CONFLICT (sim, pdu_hex) DO NOTHING",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                r.modem,
-                r.sim,
-                crate::codec::hex::encode(&r.pdu),
-                r.from,
-                r.text,
+             ON CONFLICT (sim, pdu_hex) DO NOTHING
+             RETURNING id",
+            args![
+                &r.modem,
+                &r.sim,
+                &crate::codec::hex::encode(&r.pdu),
+                &r.from,
+                &r.text,
                 r.binary,
-                sent_at,
-                concat.map(|k| k.reference),
-                concat.map(|k| k.total),
-                concat.map(|k| k.seq),
+                sent_at.as_deref(),
+                concat.map(|k| i64::from(k.reference)),
+                concat.map(|k| i64::from(k.total)),
+                concat.map(|k| i64::from(k.seq)),
                 concat.map(|k| k.ref16),
                 r.class0,
-                r.replace_type,
-                r.pid,
-                r.dcs,
+                r.replace_type.map(i64::from),
+                i64::from(r.pid),
+                i64::from(r.dcs),
                 ms(now),
-            ])
-        })
+            ],
+            |x| x.get(0),
+        )
         .map_err(StoreError::sql("store received pdu"))?;
-    if inserted == 0 {
+    let Some(row) = inserted else {
         return Ok(ReceivedOutcome {
             duplicate: true,
             complete: None,
         });
-    }
-    let row = c.last_insert_rowid();
+    };
     bump_sim(c, &r.sim, Some(&r.modem), SimCounter::Received, now)?;
     let Some(k) = concat else {
         let id = insert_inbox(
@@ -314,9 +313,11 @@ pub(crate) fn record_received(
             },
             now,
         )?;
-        c.prepare_cached("UPDATE received_pdu SET inbox_id = ?2 WHERE id = ?1")
-            .and_then(|mut s| s.execute(params![row, id]))
-            .map_err(StoreError::sql("mark single"))?;
+        c.execute(
+            "UPDATE received_pdu SET inbox_id = ?2 WHERE id = ?1",
+            args![row, id],
+        )
+        .map_err(StoreError::sql("mark single"))?;
         return Ok(ReceivedOutcome {
             duplicate: false,
             complete: Some(inbox_by_id(c, id)?),
@@ -345,22 +346,20 @@ pub(crate) fn record_received(
 }
 
 pub(crate) fn flush_incomplete(
-    c: &Connection,
+    c: &dyn Db,
     older_than: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Vec<InboxMessage>, StoreError> {
     let keys: Vec<SetKey> = c
-        .prepare_cached(
+        .query(
             "SELECT sim, sender, concat_ref, concat_total, ref16 FROM received_pdu
              WHERE inbox_id IS NULL
              GROUP BY sim, sender, concat_ref, concat_total, ref16
              HAVING MAX(received_at) < ?1
              ORDER BY MIN(id)",
+            args![ms(older_than)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
-        .and_then(|mut s| {
-            s.query_map([ms(older_than)], |r| r.try_into())
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        })
         .map_err(StoreError::sql("find stale sets"))?;
     let mut out = Vec::new();
     for key in keys {
@@ -378,43 +377,43 @@ pub(crate) fn flush_incomplete(
 }
 
 pub(crate) fn record_report(
-    c: &Connection,
+    c: &dyn Db,
     r: &ReportIn,
     now: DateTime<Utc>,
 ) -> Result<ReportOutcome, StoreError> {
     let pdu = crate::codec::hex::encode(&r.pdu);
-    let inserted = c
-        .prepare_cached(
+    let sc_time = r.sc_time.map(|t| t.to_rfc3339());
+    let discharge = r.discharge.map(|t| t.to_rfc3339());
+    let inserted: Option<i64> = c
+        .query_opt(
             "INSERT INTO status_report (modem, sim, mr, recipient, sc_time_text, discharge_text,
                  status, is_final, success, pdu_hex, received_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-             ON CONFLICT (sim, pdu_hex) DO NOTHING",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                r.modem,
-                r.sim,
-                r.mr,
-                r.recipient,
-                r.sc_time.map(|t| t.to_rfc3339()),
-                r.discharge.map(|t| t.to_rfc3339()),
-                r.status,
+             ON CONFLICT (sim, pdu_hex) DO NOTHING
+             RETURNING id",
+            args![
+                &r.modem,
+                &r.sim,
+                i64::from(r.mr),
+                &r.recipient,
+                sc_time.as_deref(),
+                discharge.as_deref(),
+                i64::from(r.status),
                 r.is_final,
                 r.success,
-                pdu,
+                &pdu,
                 ms(now),
-            ])
-        })
+            ],
+            |x| x.get(0),
+        )
         .map_err(StoreError::sql("store report"))?;
-    if inserted == 0 {
+    let Some(report_id) = inserted else {
         let matched: Option<(Option<i64>, Option<i64>)> = c
-            .prepare_cached(
+            .query_opt(
                 "SELECT message_id, seq FROM status_report WHERE sim = ?1 AND pdu_hex = ?2",
+                args![&r.sim, &pdu],
+                |x| Ok((x.get(0)?, x.get(1)?)),
             )
-            .and_then(|mut s| {
-                s.query_row(params![r.sim, pdu], |x| Ok((x.get(0)?, x.get(1)?)))
-                    .optional()
-            })
             .map_err(StoreError::sql("read duplicate report"))?;
         let matched = match matched {
             Some((Some(id), Some(seq))) => Some((id, to_u32("seq", seq)?)),
@@ -425,23 +424,18 @@ pub(crate) fn record_report(
             matched,
             message_state: None,
         });
-    }
-    let report_id = c.last_insert_rowid();
+    };
     bump_sim(c, &r.sim, Some(&r.modem), SimCounter::Reports, now)?;
     let candidates: Vec<(i64, i64, String)> = c
-        .prepare_cached(
+        .query(
             "SELECT p.message_id, p.seq, o.recipient FROM outgoing_part p
                JOIN outgoing o ON o.id = p.message_id
              WHERE p.sim = ?1 AND p.mr = ?2 AND p.state = 'sent' AND p.sent_at <= ?3
                AND o.report = 1
              ORDER BY p.sent_at DESC LIMIT ?4",
+            args![&r.sim, i64::from(r.mr), ms(now), MATCH_CANDIDATES],
+            |x| Ok((x.get(0)?, x.get(1)?, x.get(2)?)),
         )
-        .and_then(|mut s| {
-            s.query_map(params![r.sim, r.mr, ms(now), MATCH_CANDIDATES], |x| {
-                Ok((x.get(0)?, x.get(1)?, x.get(2)?))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        })
         .map_err(StoreError::sql("find report candidates"))?;
     // Some modems report an empty recipient (gammu's "Number=" reports): then
     // SIM and MR decide alone, and the latest send with that MR wins.
@@ -474,9 +468,11 @@ pub(crate) fn record_report(
         });
     };
     apply_report(c, id, seq, r.status, r.is_final, r.success, now)?;
-    c.prepare_cached("UPDATE status_report SET message_id = ?2, seq = ?3 WHERE id = ?1")
-        .and_then(|mut s| s.execute(params![report_id, id, seq]))
-        .map_err(StoreError::sql("link report"))?;
+    c.execute(
+        "UPDATE status_report SET message_id = ?2, seq = ?3 WHERE id = ?1",
+        args![report_id, id, seq],
+    )
+    .map_err(StoreError::sql("link report"))?;
     Ok(ReportOutcome {
         duplicate: false,
         matched: Some((id, seq)),
@@ -485,63 +481,57 @@ pub(crate) fn record_report(
 }
 
 pub(crate) fn inbox(
-    c: &Connection,
+    c: &dyn Db,
     since: Option<i64>,
     limit: usize,
 ) -> Result<Vec<InboxMessage>, StoreError> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let sql = format!(
-        "SELECT {INBOX_COLUMNS} FROM inbox WHERE id > ?1 AND replaced_by IS NULL
-         ORDER BY id LIMIT ?2"
+    const SQL: &str = concat!(
+        "SELECT ",
+        inbox_columns!(),
+        " FROM inbox WHERE id > ?1 AND replaced_by IS NULL ORDER BY id LIMIT ?2"
     );
-    let mut stmt = c
-        .prepare_cached(&sql)
-        .map_err(StoreError::sql("prepare inbox"))?;
-    let mut rows = stmt
-        .query(params![since.unwrap_or(0), limit])
-        .map_err(StoreError::sql("inbox"))?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(StoreError::sql("inbox"))? {
-        out.push(inbox_from_row(row)?);
-    }
-    Ok(out)
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    rows(
+        c,
+        "inbox",
+        SQL,
+        args![since.unwrap_or(0), limit],
+        inbox_from_row,
+    )
 }
 
 /// Received messages with an id below `before`, newest first (the
 /// dashboard's recent list).
 pub(crate) fn inbox_before(
-    c: &Connection,
+    c: &dyn Db,
     before: Option<i64>,
     limit: usize,
 ) -> Result<Vec<InboxMessage>, StoreError> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let sql = format!(
-        "SELECT {INBOX_COLUMNS} FROM inbox WHERE id < ?1 AND replaced_by IS NULL
-         ORDER BY id DESC LIMIT ?2"
+    const SQL: &str = concat!(
+        "SELECT ",
+        inbox_columns!(),
+        " FROM inbox WHERE id < ?1 AND replaced_by IS NULL ORDER BY id DESC LIMIT ?2"
     );
-    let mut stmt = c
-        .prepare_cached(&sql)
-        .map_err(StoreError::sql("prepare inbox"))?;
-    let mut rows = stmt
-        .query(params![before.unwrap_or(i64::MAX), limit])
-        .map_err(StoreError::sql("inbox"))?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(StoreError::sql("inbox"))? {
-        out.push(inbox_from_row(row)?);
-    }
-    Ok(out)
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    rows(
+        c,
+        "inbox",
+        SQL,
+        args![before.unwrap_or(i64::MAX), limit],
+        inbox_from_row,
+    )
 }
 
-pub(crate) fn counts(c: &Connection) -> Result<QueueCounts, StoreError> {
+pub(crate) fn counts(c: &dyn Db) -> Result<QueueCounts, StoreError> {
     let mut out = QueueCounts::default();
-    let rows: Vec<(String, i64)> = c
-        .prepare_cached("SELECT state, COUNT(*) FROM outgoing GROUP BY state")
-        .and_then(|mut s| {
-            s.query_map([], |r| r.try_into())
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        })
+    let by_state: Vec<(String, i64)> = c
+        .query(
+            "SELECT state, COUNT(*) FROM outgoing GROUP BY state",
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .map_err(StoreError::sql("count states"))?;
-    for (state, n) in rows {
+    for (state, n) in by_state {
         let n = u64::try_from(n).unwrap_or(0);
         match state.parse()? {
             super::MessageState::Queued => out.queued = n,
@@ -555,8 +545,7 @@ pub(crate) fn counts(c: &Connection) -> Result<QueueCounts, StoreError> {
         }
     }
     let one = |sql: &str| -> Result<u64, StoreError> {
-        c.prepare_cached(sql)
-            .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
+        c.query_one(sql, args![], |r| r.get::<i64>(0))
             .map(|n| u64::try_from(n).unwrap_or(0))
             .map_err(StoreError::sql("count"))
     };
@@ -568,55 +557,54 @@ pub(crate) fn counts(c: &Connection) -> Result<QueueCounts, StoreError> {
 /// How many messages are queued and sending, through the
 /// `outgoing_by_state` index: the cost is the size of the queue, not of the
 /// history (a metrics scrape calls this).
-pub(crate) fn queue_depth(c: &Connection) -> Result<Vec<(String, i64)>, StoreError> {
-    c.prepare_cached(
+pub(crate) fn queue_depth(c: &dyn Db) -> Result<Vec<(String, i64)>, StoreError> {
+    c.query(
         "SELECT state, COUNT(*) FROM outgoing WHERE state IN ('queued', 'sending') GROUP BY state",
+        args![],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )
-    .and_then(|mut s| {
-        s.query_map([], |r| r.try_into())
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-    })
     .map_err(StoreError::sql("count the queue"))
 }
 
 pub(crate) fn upsert_modem(
-    c: &Connection,
+    c: &dyn Db,
     seen: &ModemSeen,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let field = |v: &Option<String>| v.clone().unwrap_or_default();
-    c.prepare_cached(
+    fn field(v: &Option<String>) -> &str {
+        v.as_deref().unwrap_or_default()
+    }
+    c.execute(
         "INSERT INTO modem_seen (name, imei, imsi, iccid, manufacturer, model, first_seen, last_seen)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
          ON CONFLICT (name, imei, imsi, iccid) DO UPDATE SET last_seen = ?7,
-             manufacturer = COALESCE(?5, manufacturer), model = COALESCE(?6, model)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            seen.name,
+             manufacturer = COALESCE(?5, modem_seen.manufacturer),
+             model = COALESCE(?6, modem_seen.model)",
+        args![
+            &seen.name,
             field(&seen.imei),
             field(&seen.imsi),
             field(&seen.iccid),
-            seen.manufacturer,
-            seen.model,
+            seen.manufacturer.as_deref(),
+            seen.model.as_deref(),
             ms(now)
-        ])
-    })
+        ],
+    )
     .map_err(StoreError::sql("record modem"))?;
     if let Some(imsi) = &seen.imsi {
-        c.prepare_cached(
+        c.execute(
             "INSERT INTO sim (sim, iccid, last_modem, first_seen, last_seen)
              VALUES (?1, ?2, ?3, ?4, ?4)
-             ON CONFLICT (sim) DO UPDATE SET iccid = COALESCE(?2, iccid), last_modem = ?3,
+             ON CONFLICT (sim) DO UPDATE SET iccid = COALESCE(?2, sim.iccid), last_modem = ?3,
                  last_seen = ?4",
+            args![imsi, seen.iccid.as_deref(), &seen.name, ms(now)],
         )
-        .and_then(|mut s| s.execute(params![imsi, seen.iccid, seen.name, ms(now)]))
         .map_err(StoreError::sql("record sim"))?;
     }
     Ok(())
 }
 
-pub(crate) fn sim_counters(c: &Connection) -> Result<Vec<SimCounters>, StoreError> {
+pub(crate) fn sim_counters(c: &dyn Db) -> Result<Vec<SimCounters>, StoreError> {
     type Raw = (
         String,
         Option<String>,
@@ -629,14 +617,24 @@ pub(crate) fn sim_counters(c: &Connection) -> Result<Vec<SimCounters>, StoreErro
         i64,
     );
     let raw: Vec<Raw> = c
-        .prepare_cached(
+        .query(
             "SELECT sim, iccid, last_modem, parts_sent, parts_failed, received, reports,
                     first_seen, last_seen FROM sim ORDER BY sim",
+            args![],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ))
+            },
         )
-        .and_then(|mut s| {
-            s.query_map([], |r| r.try_into())
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        })
         .map_err(StoreError::sql("read sims"))?;
     let count = |v: i64| u64::try_from(v).unwrap_or(0);
     raw.into_iter()

@@ -6,6 +6,7 @@ use crate::store::outgoing::{assign, enqueue, part_sending, part_sent};
 use crate::store::tests::fixture::{memory, msg, open_temp, t};
 use crate::store::{ConcatKey, MessageId, MessageState, PartPdu, PartState};
 use proptest::prelude::*;
+use rusqlite::Connection;
 
 /// A received part; the PDU hex is derived from every field, so equal
 /// arguments give the same PDU (a duplicate read) and different ones differ.

@@ -8,7 +8,8 @@
 //! campaigns, opt-out, verification codes, tokens, the report's summary
 //! tables, …), column by column by name, keeping every id, and refuses
 //! when the two schemas do not have the same tables and columns, so a
-//! table added later cannot be skipped silently. Parent tables go before
+//! table added later cannot be skipped silently (SQLite's implicit `rowid`
+//! goes into the identity column PostgreSQL names for it, `send_log.id`). Parent tables go before
 //! the tables that reference them (the foreign keys of the SQLite schema).
 //!
 //! Rules: the SQLite file is opened read-only, in one read transaction (a
@@ -192,11 +193,32 @@ pub(crate) fn copy(lite: &Connection, pg: &dyn Db) -> Result<Migrated, MigrateEr
     }
 }
 
-/// One table to copy: its name and the columns both schemas have.
+/// One table to copy: its name, the columns both schemas have, and the
+/// PostgreSQL identity column that holds SQLite's implicit `rowid` where
+/// SQLite has no column for it (the send log).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Table {
     name: String,
     columns: Vec<String>,
+    rowid_as: Option<String>,
+}
+
+impl Table {
+    /// What to select from SQLite, in order.
+    fn sources(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.columns.iter().map(|c| quote(c)).collect();
+        v.extend(self.rowid_as.iter().map(|_| "rowid".to_string()));
+        v
+    }
+
+    /// Where it goes in PostgreSQL, in the same order.
+    fn targets(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .chain(self.rowid_as.iter())
+            .map(|c| quote(c))
+            .collect()
+    }
 }
 
 /// The tables of the SQLite schema (without SQLite's own), in creation
@@ -269,11 +291,18 @@ fn plan(lite: &Connection, pg: &dyn Db) -> Result<Vec<Table>, MigrateError> {
         let columns = sqlite_columns(lite, name)?;
         let theirs = pg_columns(pg, name)?;
         let ours: BTreeSet<String> = columns.iter().cloned().collect();
-        if ours != theirs {
+        let only_pg: Vec<&String> = theirs.difference(&ours).collect();
+        // SQLite's implicit rowid, where PostgreSQL names it: one identity
+        // column PostgreSQL has and a rowid table of SQLite does not.
+        let rowid_as = match only_pg.as_slice() {
+            [one] if is_identity(pg, name, one)? && has_rowid(lite, name) => Some((*one).clone()),
+            _ => None,
+        };
+        if !ours.is_subset(&theirs) || (!only_pg.is_empty() && rowid_as.is_none()) {
             return Err(MigrateError::Refused(format!(
                 "table {name} differs: columns only in SQLite {:?}, only in PostgreSQL {:?}",
                 ours.difference(&theirs).collect::<Vec<_>>(),
-                theirs.difference(&ours).collect::<Vec<_>>()
+                only_pg
             )));
         }
         let mut s = lite
@@ -293,6 +322,7 @@ fn plan(lite: &Connection, pg: &dyn Db) -> Result<Vec<Table>, MigrateError> {
             Table {
                 name: name.clone(),
                 columns,
+                rowid_as,
             },
         );
     }
@@ -317,6 +347,23 @@ fn plan(lite: &Connection, pg: &dyn Db) -> Result<Vec<Table>, MigrateError> {
         }
     }
     Ok(ordered)
+}
+
+fn is_identity(pg: &dyn Db, table: &str, column: &str) -> Result<bool, StoreError> {
+    pg.query_one(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.columns
+          WHERE table_schema = current_schema() AND table_name = ?1 AND column_name = ?2
+            AND is_identity = 'YES')",
+        args![table, column],
+        |r| r.get(0),
+    )
+    .map_err(StoreError::sql("look at a column"))
+}
+
+/// Whether a SQLite table has a rowid (not `WITHOUT ROWID`).
+fn has_rowid(lite: &Connection, table: &str) -> bool {
+    lite.prepare(&format!("SELECT rowid FROM {} LIMIT 0", quote(table)))
+        .is_ok()
 }
 
 fn quote(name: &str) -> String {
@@ -381,13 +428,8 @@ fn copy_in_transaction(
 
 /// Copies one table's rows; returns how many.
 fn copy_table(lite: &Connection, pg: &dyn Db, t: &Table) -> Result<u64, MigrateError> {
-    let cols = t
-        .columns
-        .iter()
-        .map(|c| quote(c))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let n = t.columns.len();
+    let cols = t.targets().join(", ");
+    let n = t.targets().len();
     let per = CHUNK_ROWS.min(60_000 / n.max(1)).max(1);
     let insert = |rows: usize| -> String {
         let mut sql = format!("INSERT INTO {} ({cols}) VALUES ", quote(&t.name));
@@ -417,7 +459,11 @@ fn copy_table(lite: &Connection, pg: &dyn Db, t: &Table) -> Result<u64, MigrateE
         Ok(())
     };
     let mut s = lite
-        .prepare(&format!("SELECT {cols} FROM {}", quote(&t.name)))
+        .prepare(&format!(
+            "SELECT {} FROM {}",
+            t.sources().join(", "),
+            quote(&t.name)
+        ))
         .map_err(StoreError::sql("read rows"))?;
     let mut rows = s.query([]).map_err(StoreError::sql("read rows"))?;
     while let Some(row) = rows.next().map_err(StoreError::sql("read rows"))? {
@@ -767,13 +813,22 @@ mod tests {
             .collect::<Result<_, _>>()
             .expect("columns");
         let names: Vec<String> = cols.iter().map(|c| quote(&c.0)).collect();
+        // A column that references another table takes a key it holds.
+        let mut s = c
+            .prepare("SELECT \"from\", \"table\", \"to\" FROM pragma_foreign_key_list(?1)")
+            .expect("foreign keys");
+        let refs: Vec<(String, String, String)> = s
+            .query_map([table], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("foreign keys")
+            .collect::<Result<_, _>>()
+            .expect("foreign keys");
         let values: Vec<String> = cols
             .iter()
-            .map(|(_, ty, _)| match ty.to_ascii_uppercase().as_str() {
-                t if t.contains("INT") => "1".to_string(),
-                t if t.contains("BLOB") => "x'00'".to_string(),
-                t if t.contains("REAL") => "1.5".to_string(),
-                _ => format!("'{table}'"),
+            .map(|(name, ty, _)| match refs.iter().find(|r| &r.0 == name) {
+                Some((_, parent, key)) => {
+                    format!("(SELECT {} FROM {} LIMIT 1)", quote(key), quote(parent))
+                }
+                None => generic_value(table, ty),
             })
             .collect();
         c.execute_batch(&format!(
@@ -785,13 +840,18 @@ mod tests {
         .unwrap_or_else(|e| panic!("a generic row for {table}: {e}"));
     }
 
+    fn generic_value(table: &str, ty: &str) -> String {
+        match ty.to_ascii_uppercase().as_str() {
+            t if t.contains("INT") => "1".to_string(),
+            t if t.contains("BLOB") => "x'00'".to_string(),
+            t if t.contains("REAL") => "1.5".to_string(),
+            _ => format!("'{table}'"),
+        }
+    }
+
     /// Every row of `table`, sorted (the engines order text differently).
     fn rows(db: &dyn Db, table: &str, columns: &[String]) -> Vec<Vec<Owned>> {
-        let cols = columns
-            .iter()
-            .map(|c| quote(c))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let cols = columns.join(", ");
         let mut out = db
             .query(
                 &format!("SELECT {cols} FROM {}", quote(table)),
@@ -833,10 +893,11 @@ mod tests {
         assert_eq!(done.version, schema::MIGRATIONS.len());
         assert_eq!(done.tables.len(), tables.len());
         let pg = PgConn::connect(&url).expect("connect");
+        let planned = plan(&lite, &pg).expect("plan");
         for table in &tables {
-            let columns = sqlite_columns(&lite, table).expect("columns");
-            let ours = rows(&lite, table, &columns);
-            let theirs = rows(&pg, table, &columns);
+            let plan = planned.iter().find(|t| &t.name == table).expect("planned");
+            let ours = rows(&lite, table, &plan.sources());
+            let theirs = rows(&pg, table, &plan.targets());
             assert_eq!(ours, theirs, "table {table}");
             let copied = done.tables.iter().find(|t| &t.0 == table).expect("counted");
             assert_eq!(copied.1, ours.len() as u64, "{table}");

@@ -47,6 +47,9 @@
 //!   listing the missing parts.
 
 mod campaign;
+#[cfg(test)]
+mod claim_tests;
+mod cluster;
 mod events;
 mod http;
 mod incoming;
@@ -55,7 +58,11 @@ pub mod migrate;
 mod optout;
 mod outgoing;
 #[cfg(test)]
+mod pgserver;
+#[cfg(test)]
 pub(crate) mod pgtest;
+#[cfg(test)]
+mod reconnect_tests;
 mod report;
 mod schema;
 mod schema_pg;
@@ -66,6 +73,7 @@ pub(crate) mod sql;
 mod verify;
 mod webhooks;
 
+pub use cluster::{ClaimScope, NodeModem, NodeModemView, NodeView};
 pub use events::{
     Event, EventData, ModemEvent, MwiEvent, OptoutEvent, PartEvent, Pruned, ReportEvent, PRUNE_STEP,
 };
@@ -214,7 +222,7 @@ impl StoreError {
             sql::DbError::NoRow => {
                 StoreError::from_sqlite(op, rusqlite::Error::QueryReturnedNoRows)
             }
-            sql::DbError::Pg(e) if e.is_closed() || e.as_db_error().is_none() => {
+            sql::DbError::Pg(e) if sql::connection_lost(&e) => {
                 StoreError::Unavailable(format!("PostgreSQL connection lost ({op}: {e})"))
             }
             e => StoreError::Sql {
@@ -780,7 +788,50 @@ pub struct Store {
     reader: Option<Arc<Mutex<Connection>>>,
     /// Real texts of verification-code messages (memory only).
     sealed: verify::Sealed,
+    /// Whether the database answers (PostgreSQL may be away for a while).
+    health: Arc<tokio::sync::watch::Sender<StoreHealth>>,
 }
+
+/// Whether the store answers: `up`, or `waiting` for its PostgreSQL server
+/// (the store thread reconnects with back-off; meanwhile new work is refused
+/// with [`StoreError::Unavailable`] and nothing already answered is lost).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreHealth {
+    /// `sqlite` or `postgresql`.
+    pub engine: &'static str,
+    /// `up` or `waiting`.
+    pub state: &'static str,
+    /// Since when it has been waiting (RFC 3339), while it waits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// Why it waits: the last error of the connection or of a reconnect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Connections made again since the store opened.
+    pub reconnects: u64,
+}
+
+impl StoreHealth {
+    fn up(engine: &'static str) -> StoreHealth {
+        StoreHealth {
+            engine,
+            state: "up",
+            since: None,
+            error: None,
+            reconnects: 0,
+        }
+    }
+
+    /// True while the store waits for its server.
+    pub fn waiting(&self) -> bool {
+        self.state == "waiting"
+    }
+}
+
+/// The first pause between two attempts to reconnect to PostgreSQL; it
+/// doubles up to [`RECONNECT_MAX`].
+const RECONNECT_FIRST: Duration = Duration::from_millis(100);
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -866,6 +917,9 @@ impl Store {
             }
         };
         let fail = open_err.clone();
+        let (health, _) = tokio::sync::watch::channel(StoreHealth::up("postgresql"));
+        let health = Arc::new(health);
+        let shared_health = Arc::clone(&health);
         // The blocking client runs a runtime of its own: it lives on this
         // thread, never on the caller's (which may be an async one).
         let thread = std::thread::Builder::new()
@@ -882,7 +936,7 @@ impl Store {
                     Ok((conn, last)) => {
                         notify.send_replace(last);
                         let _ = ready_tx.send(Ok(last));
-                        run(conn, rx, counter, notify)
+                        run_postgres(&url, conn, rx, counter, notify, shared_health)
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -917,6 +971,7 @@ impl Store {
             listener: Some(stop),
             reader: None,
             sealed: verify::Sealed::default(),
+            health,
         })
     }
 
@@ -969,7 +1024,7 @@ impl Store {
             .name("smsgate-store".into())
             .spawn(move || {
                 DB_PATH.with(|p| *p.borrow_mut() = Some(db_path));
-                run(conn, rx, counter, notify)
+                let _ = run(conn, &rx, counter, notify);
             })
             .map_err(|e| StoreError::Open {
                 path: path.to_path_buf(),
@@ -984,7 +1039,23 @@ impl Store {
             listener: None,
             reader,
             sealed: verify::Sealed::default(),
+            health: Arc::new(tokio::sync::watch::channel(StoreHealth::up("sqlite")).0),
         })
+    }
+
+    /// Whether the store answers now (see [`StoreHealth`]).
+    pub fn health(&self) -> StoreHealth {
+        self.health.borrow().clone()
+    }
+
+    /// Follows [`Store::health`]: the daemon logs each change once.
+    pub fn health_watch(&self) -> tokio::sync::watch::Receiver<StoreHealth> {
+        self.health.subscribe()
+    }
+
+    /// True when the store keeps its data in PostgreSQL (a cluster).
+    pub fn is_postgres(&self) -> bool {
+        self.health.borrow().engine == "postgresql"
     }
 
     /// Follows the id of the newest committed event.
@@ -1061,14 +1132,14 @@ impl Store {
         Self::answer(rx).await
     }
 
-    /// As [`Self::call`], for a client's new messages: the group commit
+    /// As [`Self::call_db`], for a client's new messages: the group commit
     /// counts them to know how many to wait for (see [`GATHER_GAP`]).
     async fn call_intake<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
-        let rx = self.submit_db_with(Lane::Intake, move |db| f(sqlite_only(db)?))?;
+        let rx = self.submit_db_with(Lane::Intake, f)?;
         Self::answer(rx).await
     }
 
@@ -1102,6 +1173,7 @@ impl Store {
     /// (the batch before it commits first, the requests after it wait), for
     /// a long request that must not hold up the answers of others. SQLite
     /// only, see [`Self::call`].
+    #[cfg(test)]
     fn submit_with<T, F>(
         &self,
         alone: bool,
@@ -1199,7 +1271,7 @@ impl Store {
     /// look again.
     pub async fn ready(&self, now: DateTime<Utc>, limit: usize) -> Result<ReadyBatch, StoreError> {
         let sealed = self.sealed.clone();
-        self.call(move |c| {
+        self.call_db(move |c| {
             let mut batch = outgoing::ready(c, now, limit, &[])?;
             sealed.unseal(c, &mut batch, now)?;
             Ok(batch)
@@ -1217,7 +1289,7 @@ impl Store {
         held: Vec<i64>,
     ) -> Result<ReadyBatch, StoreError> {
         let sealed = self.sealed.clone();
-        self.call(move |c| {
+        self.call_db(move |c| {
             let mut batch = outgoing::ready(c, now, limit, &held)?;
             sealed.unseal(c, &mut batch, now)?;
             Ok(batch)
@@ -1234,7 +1306,7 @@ impl Store {
         messages: Vec<NewMessage>,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        self.call(move |c| campaign::create(c, &campaign, messages, now))
+        self.call_db(move |c| campaign::create(c, &campaign, messages, now))
             .await
     }
 
@@ -1249,24 +1321,24 @@ impl Store {
         rows: CampaignRows,
         now: DateTime<Utc>,
     ) -> Result<(i64, u64), StoreError> {
-        let rx = self.submit_with(true, move |c| {
+        let rx = self.submit_db_with(Lane::Alone, move |c| {
             campaign::create_streamed(c, &campaign, rows, now)
         })?;
         Self::answer(rx).await
     }
 
     pub async fn campaign(&self, id: i64) -> Result<Option<CampaignView>, StoreError> {
-        self.call(move |c| campaign::get(c, id)).await
+        self.call_db(move |c| campaign::get(c, id)).await
     }
 
     /// Campaigns, newest first.
     pub async fn campaigns(&self, limit: usize) -> Result<Vec<CampaignView>, StoreError> {
-        self.call(move |c| campaign::list(c, limit)).await
+        self.call_db(move |c| campaign::list(c, limit)).await
     }
 
     /// Campaigns that may send (`scheduled`, `running`): the dispatcher's view.
     pub async fn campaigns_live(&self) -> Result<Vec<LiveCampaign>, StoreError> {
-        self.call(campaign::live).await
+        self.call_db(campaign::live).await
     }
 
     /// The dispatcher saw a campaign's window open or close.
@@ -1276,7 +1348,7 @@ impl Store {
         open: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.call(move |c| campaign::set_open(c, id, open, now))
+        self.call_db(move |c| campaign::set_open(c, id, open, now))
             .await
     }
 
@@ -1287,7 +1359,8 @@ impl Store {
         action: CampaignAction,
         now: DateTime<Utc>,
     ) -> Result<CampaignView, StoreError> {
-        self.call(move |c| campaign::act(c, id, action, now)).await
+        self.call_db(move |c| campaign::act(c, id, action, now))
+            .await
     }
 
     /// Stores a verification code (its hash) and queues its message, in one
@@ -1298,7 +1371,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<CodeSent, StoreError> {
         let sealed = self.sealed.clone();
-        self.call(move |c| verify::create(c, &sealed, code, now))
+        self.call_db(move |c| verify::create(c, &sealed, code, now))
             .await
     }
 
@@ -1311,14 +1384,14 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<CheckResult, StoreError> {
         let n = number.to_string();
-        self.call(move |c| verify::check(c, &n, &candidate, now))
+        self.call_db(move |c| verify::check(c, &n, &candidate, now))
             .await
     }
 
     /// The next concatenation reference for (sim, destination), 0..=255.
     pub async fn next_concat_ref(&self, sim: &str, destination: &str) -> Result<u16, StoreError> {
         let (sim, destination) = (sim.to_string(), destination.to_string());
-        self.call(move |c| outgoing::next_concat_ref(c, &sim, &destination))
+        self.call_db(move |c| outgoing::next_concat_ref(c, &sim, &destination))
             .await
     }
 
@@ -1331,7 +1404,7 @@ impl Store {
         parts: Vec<PartPdu>,
     ) -> Result<(), StoreError> {
         let (modem, sim) = (modem.to_string(), sim.map(str::to_string));
-        self.call(move |c| outgoing::assign(c, id, &modem, sim.as_deref(), &parts))
+        self.call_db(move |c| outgoing::assign(c, id, &modem, sim.as_deref(), &parts))
             .await
     }
 
@@ -1344,8 +1417,31 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let modem = modem.to_string();
-        self.call(move |c| outgoing::part_sending(c, id, seq, &modem, now))
+        self.call_db(move |c| outgoing::part_sending(c, id, seq, &modem, now))
             .await
+    }
+
+    /// [`Store::part_sending`] for a host of a cluster: only while `node`
+    /// still holds its claim on the message, which is renewed for `lease`
+    /// in the same transaction. A claim that lapsed (this host was slow to
+    /// beat, another took the message over) answers
+    /// [`StoreError::InvalidState`] and nothing goes out.
+    pub async fn part_sending_claimed(
+        &self,
+        id: MessageId,
+        seq: u32,
+        modem: &str,
+        node: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (modem, node) = (modem.to_string(), node.to_string());
+        let until = now + chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX);
+        self.call_db(move |c| {
+            cluster::hold_claim(c, id, &node, until)?;
+            outgoing::part_sending(c, id, seq, &modem, now)
+        })
+        .await
     }
 
     /// The modem accepted the part with message reference `mr`.
@@ -1356,7 +1452,7 @@ impl Store {
         mr: u8,
         now: DateTime<Utc>,
     ) -> Result<MessageState, StoreError> {
-        self.call(move |c| outgoing::part_sent(c, id, seq, mr, now))
+        self.call_db(move |c| outgoing::part_sent(c, id, seq, mr, now))
             .await
     }
 
@@ -1370,7 +1466,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<MessageState, StoreError> {
         let error = error.to_string();
-        self.call(move |c| outgoing::part_failed(c, id, seq, &error, disposition, now))
+        self.call_db(move |c| outgoing::part_failed(c, id, seq, &error, disposition, now))
             .await
     }
 
@@ -1381,13 +1477,13 @@ impl Store {
         resend_uncertain: bool,
         now: DateTime<Utc>,
     ) -> Result<Recovered, StoreError> {
-        self.call(move |c| outgoing::recover_on_start(c, resend_uncertain, now))
+        self.call_db(move |c| outgoing::recover_on_start(c, resend_uncertain, now))
             .await
     }
 
     /// Expires messages past their `expires_at` with nothing in flight.
     pub async fn expire(&self, now: DateTime<Utc>) -> Result<Vec<MessageId>, StoreError> {
-        self.call(move |c| outgoing::expire(c, now)).await
+        self.call_db(move |c| outgoing::expire(c, now)).await
     }
 
     /// Cancels a queued message, or the unsent rest of a sending one.
@@ -1396,7 +1492,7 @@ impl Store {
         id: MessageId,
         now: DateTime<Utc>,
     ) -> Result<MessageState, StoreError> {
-        self.call(move |c| outgoing::cancel(c, id, now)).await
+        self.call_db(move |c| outgoing::cancel(c, id, now)).await
     }
 
     /// Requeues a failed, expired or cancelled message.
@@ -1405,19 +1501,20 @@ impl Store {
         id: MessageId,
         now: DateTime<Utc>,
     ) -> Result<MessageState, StoreError> {
-        self.call(move |c| outgoing::retry(c, id, now)).await
+        self.call_db(move |c| outgoing::retry(c, id, now)).await
     }
 
     /// Parts sent through `sim` in the last minute, hour and day.
     pub async fn usage(&self, sim: &str, now: DateTime<Utc>) -> Result<Usage, StoreError> {
         let sim = sim.to_string();
-        self.call(move |c| outgoing::usage(c, &sim, now)).await
+        self.call_db(move |c| outgoing::usage(c, &sim, now)).await
     }
 
     /// The modem that last sent to `to` (sticky sender).
     pub async fn last_modem_for(&self, to: &str) -> Result<Option<String>, StoreError> {
         let to = to.to_string();
-        self.call(move |c| outgoing::last_modem_for(c, &to)).await
+        self.call_db(move |c| outgoing::last_modem_for(c, &to))
+            .await
     }
 
     /// Outgoing messages, newest first.
@@ -1426,7 +1523,8 @@ impl Store {
         state: Option<MessageState>,
         limit: usize,
     ) -> Result<Vec<OutgoingView>, StoreError> {
-        self.call(move |c| outgoing::outbox(c, state, limit)).await
+        self.call_db(move |c| outgoing::outbox(c, state, limit))
+            .await
     }
 
     /// Queues every message of `msgs` in one transaction, guarded by an
@@ -1448,7 +1546,7 @@ impl Store {
         key: String,
         fresh_after: Option<DateTime<Utc>>,
     ) -> Result<Option<Vec<Accepted>>, StoreError> {
-        self.call(move |c| http::key_messages(c, &key, fresh_after))
+        self.call_db(move |c| http::key_messages(c, &key, fresh_after))
             .await
     }
 
@@ -1458,7 +1556,7 @@ impl Store {
         prefix: &'static str,
         cutoff: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        self.call(move |c| http::prune_keys(c, prefix, cutoff))
+        self.call_db(move |c| http::prune_keys(c, prefix, cutoff))
             .await
     }
 
@@ -1469,7 +1567,7 @@ impl Store {
         before: Option<MessageId>,
         limit: usize,
     ) -> Result<Vec<OutgoingView>, StoreError> {
-        self.call(move |c| http::outbox_page(c, state, before, limit))
+        self.call_db(move |c| http::outbox_page(c, state, before, limit))
             .await
     }
 
@@ -1481,18 +1579,18 @@ impl Store {
         scopes: Vec<String>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        self.call(move |c| http::token_insert(c, &name, &hash, &scopes, now))
+        self.call_db(move |c| http::token_insert(c, &name, &hash, &scopes, now))
             .await
     }
 
     /// Removes an API token; false when there was none of that name.
     pub async fn token_delete(&self, name: String) -> Result<bool, StoreError> {
-        self.call(move |c| http::token_delete(c, &name)).await
+        self.call_db(move |c| http::token_delete(c, &name)).await
     }
 
     /// Every API token, by name.
     pub async fn tokens(&self) -> Result<Vec<(TokenInfo, TokenRecord)>, StoreError> {
-        self.call(http::tokens).await
+        self.call_db(http::tokens).await
     }
 
     /// One outgoing message with its parts.
@@ -1510,7 +1608,7 @@ impl Store {
             source.to_string(),
             keyword.map(str::to_string),
         );
-        self.call(move |c| optout::add(c, &n, &s, k.as_deref(), now))
+        self.call_db(move |c| optout::add(c, &n, &s, k.as_deref(), now))
             .await
     }
 
@@ -1527,14 +1625,14 @@ impl Store {
             source.to_string(),
             keyword.map(str::to_string),
         );
-        self.call(move |c| optout::remove(c, &n, &s, k.as_deref(), now))
+        self.call_db(move |c| optout::remove(c, &n, &s, k.as_deref(), now))
             .await
     }
 
     /// Whether a number (normal form) is on the suppression list.
     pub async fn optout_contains(&self, number: &str) -> Result<bool, StoreError> {
         let n = number.to_string();
-        self.call(move |c| optout::is_suppressed(c, &n)).await
+        self.call_db(move |c| optout::is_suppressed(c, &n)).await
     }
 
     /// The suppression list in number order, after `after`.
@@ -1543,12 +1641,12 @@ impl Store {
         after: Option<String>,
         limit: usize,
     ) -> Result<Vec<OptoutEntry>, StoreError> {
-        self.call(move |c| optout::list(c, after.as_deref(), limit))
+        self.call_db(move |c| optout::list(c, after.as_deref(), limit))
             .await
     }
 
     pub async fn show(&self, id: MessageId) -> Result<Option<OutgoingView>, StoreError> {
-        self.call(move |c| outgoing::show(c, id)).await
+        self.call_db(move |c| outgoing::show(c, id)).await
     }
 
     /// Hands SQLite's unused page-cache memory back to the allocator on
@@ -1573,12 +1671,12 @@ impl Store {
 
     /// Messages per state, inbox size, unmatched reports.
     pub async fn counts(&self) -> Result<QueueCounts, StoreError> {
-        self.call(incoming::counts).await
+        self.call_db(incoming::counts).await
     }
 
     /// `[("queued", n), ("sending", n)]` (states with none are absent).
     pub async fn queue_depth(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        self.call(incoming::queue_depth).await
+        self.call_db(incoming::queue_depth).await
     }
 
     // --- reports ------------------------------------------------------------
@@ -1610,21 +1708,22 @@ impl Store {
 
     /// Runs a long read-only `f` on the reader connection, in one read
     /// transaction (one snapshot), on tokio's blocking pool; on the store
-    /// thread when there is no reader (an in-memory store).
+    /// thread when there is no reader (an in-memory store, PostgreSQL until
+    /// it has a reader pool: docs/cluster.md).
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
         let Some(reader) = self.reader.clone() else {
-            return self.call(f).await;
+            return self.call_db(f).await;
         };
         tokio::task::spawn_blocking(move || {
             let mut conn = reader.lock().unwrap_or_else(|e| e.into_inner());
             let tx = conn
                 .transaction()
                 .map_err(StoreError::sql("begin a read"))?;
-            let out = f(&tx);
+            let out = f(&*tx);
             // A read changes nothing: ending it either way is the same.
             let _ = tx.rollback();
             out
@@ -1653,7 +1752,7 @@ impl Store {
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<InboxMessage>, StoreError> {
-        self.call(move |c| incoming::inbox_before(c, before, limit))
+        self.call_db(move |c| incoming::inbox_before(c, before, limit))
             .await
     }
 
@@ -1911,18 +2010,26 @@ impl Store {
         optout: Option<OptoutAction>,
         now: DateTime<Utc>,
     ) -> Result<(ReceivedOutcome, Option<OptoutChange>), StoreError> {
-        self.call(move |c| {
+        self.call_db(move |c| {
             let out = incoming::record_received(c, &r, now)?;
             let mut change = None;
             if let Some(m) = &out.complete {
                 events::append(c, now, &EventData::Received(m.clone()))?;
                 change = match &optout {
-                    Some(OptoutAction::Out { number, keyword }) => {
-                        Some(optout::add(c, number, "sms", Some(keyword), now)?)
-                    }
-                    Some(OptoutAction::In { number, keyword }) => {
-                        Some(optout::remove(c, number, "sms", Some(keyword), now)?)
-                    }
+                    Some(OptoutAction::Out { number, keyword }) => Some(optout::add(
+                        sqlite_only(c)?,
+                        number,
+                        "sms",
+                        Some(keyword),
+                        now,
+                    )?),
+                    Some(OptoutAction::In { number, keyword }) => Some(optout::remove(
+                        sqlite_only(c)?,
+                        number,
+                        "sms",
+                        Some(keyword),
+                        now,
+                    )?),
                     None => None,
                 };
             }
@@ -1937,7 +2044,7 @@ impl Store {
         older_than: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<InboxMessage>, StoreError> {
-        self.call(move |c| {
+        self.call_db(move |c| {
             let out = incoming::flush_incomplete(c, older_than, now)?;
             for m in &out {
                 events::append(c, now, &EventData::Received(m.clone()))?;
@@ -1953,7 +2060,7 @@ impl Store {
         r: ReportIn,
         now: DateTime<Utc>,
     ) -> Result<ReportOutcome, StoreError> {
-        self.call(move |c| incoming::record_report(c, &r, now))
+        self.call_db(move |c| incoming::record_report(c, &r, now))
             .await
     }
 
@@ -1963,12 +2070,147 @@ impl Store {
         since: Option<i64>,
         limit: usize,
     ) -> Result<Vec<InboxMessage>, StoreError> {
-        self.call(move |c| incoming::inbox(c, since, limit)).await
+        self.call_db(move |c| incoming::inbox(c, since, limit))
+            .await
     }
 
     /// Counters of every SIM seen, by SIM key.
     pub async fn sim_counters(&self) -> Result<Vec<SimCounters>, StoreError> {
-        self.call(incoming::sim_counters).await
+        self.call_db(incoming::sim_counters).await
+    }
+
+    // --- the hosts of a cluster (cluster.rs) ---------------------------------
+
+    /// This host starts (its `node` row, fresh).
+    pub async fn node_register(&self, node: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let node = node.to_string();
+        self.call_db(move |c| {
+            cluster::register(c, &node, env!("CARGO_PKG_VERSION"), std::process::id(), now)
+        })
+        .await
+    }
+
+    /// This host is alive: its heartbeat, and its claims renewed for
+    /// `lease`. Returns the claims renewed.
+    pub async fn node_heartbeat(
+        &self,
+        node: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let node = node.to_string();
+        let until = now + chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX);
+        self.call_db(move |c| {
+            cluster::heartbeat(
+                c,
+                &node,
+                env!("CARGO_PKG_VERSION"),
+                std::process::id(),
+                now,
+                until,
+            )
+        })
+        .await
+    }
+
+    /// This host stops cleanly: its unsent claims go back at once.
+    pub async fn node_stopped(&self, node: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let node = node.to_string();
+        self.call_db(move |c| cluster::stopped(c, &node, now)).await
+    }
+
+    /// Records one modem of this host as it is now.
+    pub async fn node_modem(
+        &self,
+        node: &str,
+        modem: NodeModem,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let node = node.to_string();
+        self.call_db(move |c| cluster::set_modem(c, &node, &modem, now))
+            .await
+    }
+
+    /// Forgets this host's modems not in `keep` (removed by a reload).
+    pub async fn node_keep_modems(&self, node: &str, keep: Vec<String>) -> Result<(), StoreError> {
+        let node = node.to_string();
+        self.call_db(move |c| cluster::keep_modems(c, &node, &keep))
+            .await
+    }
+
+    /// Every host of the cluster with its modems (none on SQLite). A host
+    /// silent for `lease` is `late`.
+    pub async fn nodes(
+        &self,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<NodeView>, StoreError> {
+        self.call_db(move |c| cluster::nodes(c, now, lease)).await
+    }
+
+    /// At the start of a host of a cluster: the parts it left `sending`
+    /// become `uncertain` (the other hosts' are theirs), then are resent or
+    /// their messages failed by policy, as [`Store::recover_on_start`] does
+    /// on one host.
+    pub async fn recover_node_on_start(
+        &self,
+        node: &str,
+        resend_uncertain: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Recovered, StoreError> {
+        let node = node.to_string();
+        self.call_db(move |c| {
+            let parts = cluster::mark_uncertain(c, &node)?;
+            cluster::settle_uncertain(c, &parts, resend_uncertain, now)
+        })
+        .await
+    }
+
+    /// A dispatcher pass of a host of a cluster on PostgreSQL, in one
+    /// request: the parts in flight on hosts whose lease lapsed become
+    /// uncertain (and are settled by `resend_uncertain`), messages orphaned
+    /// on a SIM away for `orphan_after` start again whole, then this host
+    /// claims up to `limit` messages it can send (`FOR UPDATE SKIP LOCKED`)
+    /// for `lease`, and gets the ones it holds, as [`Store::ready_except`]
+    /// does. On SQLite, exactly [`Store::ready_except`].
+    #[allow(clippy::too_many_arguments)]
+    pub async fn claim_ready(
+        &self,
+        scope: ClaimScope,
+        lease: Duration,
+        orphan_after: Duration,
+        resend_uncertain: bool,
+        now: DateTime<Utc>,
+        limit: usize,
+        held: Vec<i64>,
+    ) -> Result<ReadyBatch, StoreError> {
+        let sealed = self.sealed.clone();
+        let until = now + chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX);
+        self.call_db(move |c| {
+            if c.dialect() == Dialect::Sqlite {
+                let mut batch = outgoing::ready(c, now, limit, &held)?;
+                sealed.unseal(c, &mut batch, now)?;
+                return Ok(batch);
+            }
+            let lapsed = cluster::reap_lapsed(c, now)?;
+            cluster::settle_uncertain(c, &lapsed, resend_uncertain, now)?;
+            for (id, sim) in cluster::orphans(c, now, orphan_after)? {
+                cluster::restart_whole(c, id, &sim, orphan_after, now)?;
+            }
+            cluster::claim(c, &scope, now, until, limit)?;
+            let mut batch = outgoing::ready_claimed(c, now, limit, &held, Some(&scope.node))?;
+            sealed.unseal(c, &mut batch, now)?;
+            Ok(batch)
+        })
+        .await
+    }
+
+    /// Gives back this host's claims on the messages it is not sending
+    /// (`keep`: those in flight). Nothing on SQLite.
+    pub async fn release_claims(&self, node: &str, keep: Vec<i64>) -> Result<u64, StoreError> {
+        let node = node.to_string();
+        self.call_db(move |c| cluster::release(c, &node, &keep))
+            .await
     }
 
     /// Records a modem/SIM identity.
@@ -1977,7 +2219,7 @@ impl Store {
         seen: ModemSeen,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.call(move |c| incoming::upsert_modem(c, &seen, now))
+        self.call_db(move |c| incoming::upsert_modem(c, &seen, now))
             .await
     }
 }
@@ -2045,12 +2287,21 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Why [`run`] returned.
+enum Ended {
+    /// Closed, or every handle is gone.
+    Closed,
+    /// The connection to the server is lost (PostgreSQL): reconnect. The
+    /// text is the last error seen.
+    Lost(String),
+}
+
 fn run<C: Db>(
     conn: C,
-    rx: mpsc::Receiver<Request>,
+    rx: &mpsc::Receiver<Request>,
     commits: Arc<AtomicU64>,
     last_event: Arc<tokio::sync::watch::Sender<i64>>,
-) {
+) -> Ended {
     let mut closing: Option<oneshot::Sender<()>> = None;
     // A job to run alone that ended the previous batch.
     let mut held: Option<Job> = None;
@@ -2073,8 +2324,8 @@ fn run<C: Db>(
                     closing = Some(ack);
                     break;
                 }
-                Some(Request::Job(job)) => Gather::new(&rx, job, 0, expect, carried),
-                Some(Request::Intake(job)) => Gather::new(&rx, job, 1, expect, carried),
+                Some(Request::Job(job)) => Gather::new(rx, job, 0, expect, carried),
+                Some(Request::Intake(job)) => Gather::new(rx, job, 1, expect, carried),
                 None => break,
             }
         };
@@ -2091,6 +2342,18 @@ fn run<C: Db>(
                 listen::forward(&last_event, id);
             }
         }
+        if let Some(reason) = conn.lost() {
+            // The batch was answered (with the error, unless it committed);
+            // a job held for after it is refused the same way.
+            if let Some(job) = held.take() {
+                refuse(job, &reason);
+            }
+            if let Some(ack) = closing {
+                let _ = ack.send(());
+                return Ended::Closed;
+            }
+            return Ended::Lost(reason);
+        }
     }
     if conn.dialect() == Dialect::Sqlite {
         let _ = conn.batch("PRAGMA optimize");
@@ -2098,6 +2361,88 @@ fn run<C: Db>(
     drop(conn);
     if let Some(ack) = closing {
         let _ = ack.send(());
+    }
+    Ended::Closed
+}
+
+/// Answers a job with [`StoreError::Unavailable`] without running it.
+fn refuse(job: Job, reason: &str) {
+    let (_, reply) = job(Err(StoreError::Unavailable(format!(
+        "waiting for the PostgreSQL server: {reason}"
+    ))));
+    reply(None);
+}
+
+/// The store thread on PostgreSQL: [`run`] until the connection is lost,
+/// then reconnect with back-off (refusing every request meanwhile with
+/// [`StoreError::Unavailable`], saying so in `health`), and carry on.
+fn run_postgres(
+    url: &str,
+    mut conn: sql::PgConn,
+    rx: mpsc::Receiver<Request>,
+    commits: Arc<AtomicU64>,
+    last_event: Arc<tokio::sync::watch::Sender<i64>>,
+    health: Arc<tokio::sync::watch::Sender<StoreHealth>>,
+) {
+    loop {
+        let reason = match run(conn, &rx, Arc::clone(&commits), Arc::clone(&last_event)) {
+            Ended::Closed => return,
+            Ended::Lost(reason) => reason,
+        };
+        health.send_modify(|h| {
+            h.state = "waiting";
+            h.since = Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            h.error = Some(reason.clone());
+        });
+        let mut pause = RECONNECT_FIRST;
+        conn = loop {
+            let attempt = sql::PgConn::connect(url)
+                .map_err(|e| e.to_string())
+                .and_then(|c| {
+                    let last = events::last_id(&c).map_err(|e| e.to_string())?;
+                    Ok((c, last))
+                });
+            let reason = match attempt {
+                Ok((c, last)) => {
+                    last_event.send_if_modified(|id| {
+                        let newer = last > *id;
+                        *id = (*id).max(last);
+                        newer
+                    });
+                    break c;
+                }
+                Err(e) => {
+                    health.send_modify(|h| h.error = Some(e.clone()));
+                    e
+                }
+            };
+            // Answer what comes while waiting; a close ends the thread.
+            let until = Instant::now() + pause;
+            loop {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                match rx.recv_timeout(left) {
+                    Ok(Request::Job(job) | Request::Intake(job) | Request::Alone(job)) => {
+                        refuse(job, &reason)
+                    }
+                    Ok(Request::Close(ack)) => {
+                        let _ = ack.send(());
+                        return;
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => break,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            }
+            pause = (pause * 2).min(RECONNECT_MAX);
+        };
+        health.send_modify(|h| {
+            h.state = "up";
+            h.since = None;
+            h.error = None;
+            h.reconnects += 1;
+        });
     }
 }
 
@@ -2304,7 +2649,7 @@ fn run_batch(conn: &dyn Db, jobs: &mut Gather<'_>, commits: &AtomicU64) -> bool 
 // Helpers shared by the query files.
 
 /// A database URL without its password, for messages.
-fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };

@@ -1,16 +1,16 @@
 //! The suppression list (opt-out): numbers in their normal form (computed by
 //! the caller with `codec::e164`), added by a keyword SMS or by hand, and the
 //! skipping of queued marketing messages to a number when it opts out.
-//! Plain functions over a `&Connection`, run inside the store thread's
-//! batch transaction, so an opt-out, its event and the messages it skips
+//! Plain functions over a `&dyn Db` (SQLite or PostgreSQL), run inside the
+//! store thread's batch transaction, so an opt-out, its event and the messages it skips
 //! commit together. Decides nothing about keywords or numbers.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::events::{self, EventData, OptoutEvent};
 use super::outgoing::skip;
+use super::sql::{args, Db};
 use super::{ms, rfc3339_ms, MessageId, StoreError};
 
 /// One number on the suppression list.
@@ -44,11 +44,14 @@ pub struct OptoutChange {
     pub skipped: Vec<MessageId>,
 }
 
-pub(crate) fn is_suppressed(c: &Connection, number: &str) -> Result<bool, StoreError> {
-    c.prepare_cached("SELECT 1 FROM optout WHERE number = ?1")
-        .and_then(|mut s| s.query_row([number], |_| Ok(())).optional())
-        .map(|r| r.is_some())
-        .map_err(StoreError::sql("look up opt-out"))
+pub(crate) fn is_suppressed(c: &dyn Db, number: &str) -> Result<bool, StoreError> {
+    c.query_opt(
+        "SELECT 1 FROM optout WHERE number = ?1",
+        args![number],
+        |_| Ok(()),
+    )
+    .map(|r| r.is_some())
+    .map_err(StoreError::sql("look up opt-out"))
 }
 
 fn check_number(number: &str) -> Result<(), StoreError> {
@@ -65,7 +68,7 @@ fn check_number(number: &str) -> Result<(), StoreError> {
 /// and skips every queued or sending marketing message to it, in the same
 /// transaction: no marketing part starts after this commits.
 pub(crate) fn add(
-    c: &Connection,
+    c: &dyn Db,
     number: &str,
     source: &str,
     keyword: Option<&str>,
@@ -73,23 +76,28 @@ pub(crate) fn add(
 ) -> Result<OptoutChange, StoreError> {
     check_number(number)?;
     let changed = c
-        .prepare_cached(
+        .execute(
             "INSERT INTO optout (number, source, keyword, created_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (number) DO NOTHING",
+            args![number, source, keyword, ms(now)],
         )
-        .and_then(|mut s| s.execute(params![number, source, keyword, ms(now)]))
         .map_err(StoreError::sql("add opt-out"))?
         > 0;
     let ids: Vec<MessageId> = c
-        .prepare_cached(
-            "SELECT id FROM outgoing INDEXED BY outgoing_marketing_active
-             WHERE optout_key = ?1 AND category = 'marketing' AND state IN ('queued', 'sending')
-             ORDER BY id",
+        .query(
+            c.pick(
+                "SELECT id FROM outgoing INDEXED BY outgoing_marketing_active
+                 WHERE optout_key = ?1 AND category = 'marketing'
+                   AND state IN ('queued', 'sending')
+                 ORDER BY id",
+                "SELECT id FROM outgoing
+                 WHERE optout_key = ?1 AND category = 'marketing'
+                   AND state IN ('queued', 'sending')
+                 ORDER BY id",
+            ),
+            args![number],
+            |r| r.get(0),
         )
-        .and_then(|mut s| {
-            s.query_map([number], |r| r.get(0))
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        })
         .map_err(StoreError::sql("find marketing to skip"))?;
     if changed {
         events::append(
@@ -115,7 +123,7 @@ pub(crate) fn add(
 
 /// Takes `number` off the list (an `opted_in` event when it was there).
 pub(crate) fn remove(
-    c: &Connection,
+    c: &dyn Db,
     number: &str,
     source: &str,
     keyword: Option<&str>,
@@ -123,8 +131,7 @@ pub(crate) fn remove(
 ) -> Result<OptoutChange, StoreError> {
     check_number(number)?;
     let changed = c
-        .prepare_cached("DELETE FROM optout WHERE number = ?1")
-        .and_then(|mut s| s.execute([number]))
+        .execute("DELETE FROM optout WHERE number = ?1", args![number])
         .map_err(StoreError::sql("remove opt-out"))?
         > 0;
     if changed {
@@ -148,20 +155,24 @@ pub(crate) fn remove(
 
 /// The list, in number order, after `after` (paging), at most `limit`.
 pub(crate) fn list(
-    c: &Connection,
+    c: &dyn Db,
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<OptoutEntry>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let raw: Vec<(String, String, Option<String>, i64)> = c
-        .prepare_cached(
-            "SELECT number, source, keyword, created_at FROM optout
-             WHERE number > COALESCE(?1, '') ORDER BY number LIMIT ?2",
+        .query(
+            c.pick(
+                "SELECT number, source, keyword, created_at FROM optout
+                 WHERE number > COALESCE(?1, '') ORDER BY number LIMIT ?2",
+                // Numbers compare byte by byte, as in SQLite.
+                "SELECT number, source, keyword, created_at FROM optout
+                 WHERE number > COALESCE(?1, '') COLLATE \"C\" ORDER BY number COLLATE \"C\"
+                 LIMIT ?2",
+            ),
+            args![after, limit],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
-        .and_then(|mut s| {
-            s.query_map(params![after, limit], |r| r.try_into())
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        })
         .map_err(StoreError::sql("list opt-outs"))?;
     raw.into_iter()
         .map(|(number, source, keyword, created)| {

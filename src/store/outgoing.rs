@@ -1,13 +1,14 @@
 //! Outgoing messages and their parts: intake, dispatch queries, the send
 //! lifecycle (pin, sending, sent, failed, recovery, expiry, cancel, retry),
 //! per-SIM usage and the views `show` / `outbox` print. Plain functions over
-//! a `&Connection`, run inside the store thread's batch transaction. Does not
-//! decide policy (when to retry, which SIM): callers pass that in.
+//! a `&dyn Db` (SQLite or PostgreSQL, the same SQL; `pick` where the engines
+//! differ), run inside the store thread's batch transaction. Does not decide
+//! policy (when to retry, which SIM): callers pass that in.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 
 use super::events::{self, EventData, PartEvent};
+use super::sql::{args, Db, Row, Value};
 use crate::codec::hex;
 
 use super::{
@@ -31,10 +32,38 @@ pub(crate) fn to_u8(field: &'static str, v: i64) -> Result<u8, StoreError> {
     })
 }
 
-fn message_state(c: &Connection, id: MessageId) -> Result<MessageState, StoreError> {
+/// Reads every row with `f`, which may fail with a store error of its own
+/// (the first one is returned; the rows after it are still stepped over).
+pub(crate) fn rows<T>(
+    c: &dyn Db,
+    op: &'static str,
+    sql: &str,
+    args: &[Value<'_>],
+    mut f: impl FnMut(&dyn Row) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    let mut failed = None;
+    c.query_each(sql, args, &mut |r| {
+        if failed.is_none() {
+            match f(r) {
+                Ok(v) => out.push(v),
+                Err(e) => failed = Some(e),
+            }
+        }
+        Ok(())
+    })
+    .map_err(StoreError::sql(op))?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+fn message_state(c: &dyn Db, id: MessageId) -> Result<MessageState, StoreError> {
     let state: Option<String> = c
-        .prepare_cached("SELECT state FROM outgoing WHERE id = ?1")
-        .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+        .query_opt("SELECT state FROM outgoing WHERE id = ?1", args![id], |r| {
+            r.get(0)
+        })
         .map_err(StoreError::sql("read message state"))?;
     match state {
         Some(s) => s.parse(),
@@ -42,10 +71,13 @@ fn message_state(c: &Connection, id: MessageId) -> Result<MessageState, StoreErr
     }
 }
 
-fn part_state(c: &Connection, id: MessageId, seq: u32) -> Result<PartState, StoreError> {
+fn part_state(c: &dyn Db, id: MessageId, seq: u32) -> Result<PartState, StoreError> {
     let state: Option<String> = c
-        .prepare_cached("SELECT state FROM outgoing_part WHERE message_id = ?1 AND seq = ?2")
-        .and_then(|mut s| s.query_row(params![id, seq], |r| r.get(0)).optional())
+        .query_opt(
+            "SELECT state FROM outgoing_part WHERE message_id = ?1 AND seq = ?2",
+            args![id, seq],
+            |r| r.get(0),
+        )
         .map_err(StoreError::sql("read part state"))?;
     match state {
         Some(s) => s.parse(),
@@ -57,7 +89,7 @@ fn part_state(c: &Connection, id: MessageId, seq: u32) -> Result<PartState, Stor
 }
 
 fn set_message_state(
-    c: &Connection,
+    c: &dyn Db,
     id: MessageId,
     state: MessageState,
     error: Option<&str>,
@@ -65,15 +97,18 @@ fn set_message_state(
 ) -> Result<(), StoreError> {
     let finished = state.is_final().then_some(ms(now));
     let before: Option<(String, Option<i64>)> = c
-        .prepare_cached("SELECT state, campaign FROM outgoing WHERE id = ?1")
-        .and_then(|mut s| s.query_row([id], |r| r.try_into()).optional())
+        .query_opt(
+            "SELECT state, campaign FROM outgoing WHERE id = ?1",
+            args![id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .map_err(StoreError::sql("read message state"))?;
     let changed = c
-        .prepare_cached(
+        .execute(
             "UPDATE outgoing SET state = ?2, error = COALESCE(?3, error), updated_at = ?4,
                  finished_at = ?5 WHERE id = ?1 AND state <> ?2",
+            args![id, state.as_str(), error, ms(now), finished],
         )
-        .and_then(|mut s| s.execute(params![id, state.as_str(), error, ms(now), finished]))
         .map_err(StoreError::sql("update message state"))?;
     // Back to `queued` after a temporary failure is no news (the
     // `part_failed` event said it); `queued` is announced by `enqueue` and
@@ -92,7 +127,7 @@ fn set_message_state(
 /// Appends the event for a message that reached `state` (an event means a
 /// change: callers only come here when the state changed).
 pub(crate) fn message_event(
-    c: &Connection,
+    c: &dyn Db,
     id: MessageId,
     state: MessageState,
     now: DateTime<Utc>,
@@ -115,7 +150,7 @@ pub(crate) fn message_event(
 /// Derives the message state from its parts. Final states stay as they are
 /// (a late report does not revive a cancelled message).
 pub(crate) fn rollup(
-    c: &Connection,
+    c: &dyn Db,
     id: MessageId,
     now: DateTime<Utc>,
 ) -> Result<MessageState, StoreError> {
@@ -124,13 +159,11 @@ pub(crate) fn rollup(
         return Ok(current);
     }
     let by_state: Vec<(String, i64)> = c
-        .prepare_cached(
+        .query(
             "SELECT state, COUNT(*) FROM outgoing_part WHERE message_id = ?1 GROUP BY state",
+            args![id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .and_then(|mut s| {
-            s.query_map([id], |r| r.try_into())
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        })
         .map_err(StoreError::sql("count parts"))?;
     let (mut pending, mut sending, mut sent, mut delivered, mut failed, mut cancelled) =
         (0, 0, 0, 0, 0, 0);
@@ -173,18 +206,18 @@ pub(crate) fn rollup(
     Ok(next)
 }
 
-fn cancel_pending(c: &Connection, id: MessageId, why: &str) -> Result<(), StoreError> {
-    c.prepare_cached(
+fn cancel_pending(c: &dyn Db, id: MessageId, why: &str) -> Result<(), StoreError> {
+    c.execute(
         "UPDATE outgoing_part SET state = 'cancelled', error = ?2
          WHERE message_id = ?1 AND state = 'pending'",
+        args![id, why],
     )
-    .and_then(|mut s| s.execute(params![id, why]))
     .map_err(StoreError::sql("cancel pending parts"))?;
     Ok(())
 }
 
 pub(crate) fn enqueue(
-    c: &Connection,
+    c: &dyn Db,
     m: &NewMessage,
     now: DateTime<Utc>,
 ) -> Result<Enqueued, StoreError> {
@@ -203,11 +236,12 @@ pub(crate) fn enqueue(
     }
     if let Some(key) = &m.spool_key {
         let existing: Option<(i64, i64)> = c
-            .prepare_cached(
+            .query_opt(
                 "SELECT id, (SELECT COUNT(*) FROM outgoing_part WHERE message_id = outgoing.id)
                  FROM outgoing WHERE spool_key = ?1",
+                args![key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .and_then(|mut s| s.query_row([key], |r| r.try_into()).optional())
             .map_err(StoreError::sql("look up spool key"))?;
         if let Some((id, parts)) = existing {
             return Ok(Enqueued {
@@ -232,46 +266,43 @@ pub(crate) fn enqueue(
         let v = ChronoDuration::from_std(m.validity?).ok()?;
         now.checked_add_signed(v)
     });
-    c.prepare_cached(
-        "INSERT INTO outgoing (recipient, to_digits, text, report, flash, priority, validity_s,
-             expires_at, not_before, next_attempt_at, modem, queue, options, source, spool_key,
-             state, created_at, updated_at, category, optout_key, campaign)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'queued', ?10, ?10,
-                 ?16, ?17, ?18)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            m.to,
-            to_digits,
-            m.text,
-            m.report,
-            m.flash,
-            m.priority.rank(),
-            validity,
-            expires_at.map(ms),
-            not_before,
-            ms(now),
-            m.modem,
-            m.queue,
-            options,
-            m.source,
-            m.spool_key,
-            m.category.as_str(),
-            m.optout_key,
-            m.campaign,
-        ])
-    })
-    .map_err(StoreError::sql("insert message"))?;
-    let id = c.last_insert_rowid();
-    let mut insert = c
-        .prepare_cached(
-            "INSERT INTO outgoing_part (message_id, seq, state) VALUES (?1, ?2, 'pending')",
+    let id: i64 = c
+        .query_one(
+            "INSERT INTO outgoing (recipient, to_digits, text, report, flash, priority, validity_s,
+                 expires_at, not_before, next_attempt_at, modem, queue, options, source, spool_key,
+                 state, created_at, updated_at, category, optout_key, campaign)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'queued',
+                     ?10, ?10, ?16, ?17, ?18)
+             RETURNING id",
+            args![
+                &m.to,
+                &to_digits,
+                &m.text,
+                m.report,
+                m.flash,
+                m.priority.rank(),
+                validity,
+                expires_at.map(ms),
+                not_before,
+                ms(now),
+                m.modem.as_deref(),
+                m.queue.as_deref(),
+                &options,
+                &m.source,
+                m.spool_key.as_deref(),
+                m.category.as_str(),
+                m.optout_key.as_deref(),
+                m.campaign,
+            ],
+            |r| r.get(0),
         )
-        .map_err(StoreError::sql("prepare part insert"))?;
+        .map_err(StoreError::sql("insert message"))?;
     for seq in 1..=m.parts {
-        insert
-            .execute(params![id, seq])
-            .map_err(StoreError::sql("insert part"))?;
+        c.execute(
+            "INSERT INTO outgoing_part (message_id, seq, state) VALUES (?1, ?2, 'pending')",
+            args![id, seq],
+        )
+        .map_err(StoreError::sql("insert part"))?;
     }
     // The `queued` event carries the message as `show` would read it back;
     // built from what was just inserted, without reading it back (a
@@ -343,44 +374,35 @@ fn fresh_view(
     })
 }
 
-fn parts_of(c: &Connection, id: MessageId) -> Result<Vec<PartRow>, StoreError> {
-    let mut stmt = c
-        .prepare_cached(
-            "SELECT seq, state, attempts, pdu_hex, tpdu_len, mr FROM outgoing_part
-             WHERE message_id = ?1 ORDER BY seq",
-        )
-        .map_err(StoreError::sql("prepare parts"))?;
-    let raw = stmt
-        .query_map([id], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, Option<i64>>(4)?,
-                r.get::<_, Option<i64>>(5)?,
-            ))
-        })
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(StoreError::sql("read parts"))?;
+fn parts_of(c: &dyn Db, id: MessageId) -> Result<Vec<PartRow>, StoreError> {
+    let e = StoreError::sql("read parts");
     let bytes = |hex: String| {
         hex::decode(&hex).map_err(|_| StoreError::Corrupt {
             field: "pdu_hex",
             value: hex,
         })
     };
-    raw.into_iter()
-        .map(|(seq, state, attempts, pdu_hex, tpdu_len, mr)| {
+    rows(
+        c,
+        "read parts",
+        "SELECT seq, state, attempts, pdu_hex, tpdu_len, mr FROM outgoing_part
+         WHERE message_id = ?1 ORDER BY seq",
+        args![id],
+        |r| {
+            let state: String = r.get(1).map_err(&e)?;
+            let pdu_hex: Option<String> = r.get(3).map_err(&e)?;
+            let tpdu_len: Option<i64> = r.get(4).map_err(&e)?;
+            let mr: Option<i64> = r.get(5).map_err(&e)?;
             Ok(PartRow {
-                seq: to_u32("seq", seq)?,
+                seq: to_u32("seq", r.get(0).map_err(&e)?)?,
                 state: state.parse()?,
-                attempts: to_u32("attempts", attempts)?,
+                attempts: to_u32("attempts", r.get(2).map_err(&e)?)?,
                 pdu: pdu_hex.map(bytes).transpose()?,
                 tpdu_len: tpdu_len.map(|v| to_u32("tpdu_len", v)).transpose()?,
                 mr: mr.map(|v| to_u8("mr", v)).transpose()?,
             })
-        })
-        .collect()
+        },
+    )
 }
 
 fn tried_list(raw: &str) -> Result<Vec<String>, StoreError> {
@@ -391,34 +413,66 @@ fn tried_list(raw: &str) -> Result<Vec<String>, StoreError> {
 }
 
 pub(crate) fn ready(
-    c: &Connection,
+    c: &dyn Db,
     now: DateTime<Utc>,
     limit: usize,
     held_campaigns: &[i64],
 ) -> Result<ReadyBatch, StoreError> {
+    ready_claimed(c, now, limit, held_campaigns, None)
+}
+
+/// As [`ready`]; on PostgreSQL with `claimed_by`, only the messages that
+/// host holds a live claim on (`cluster::claim`).
+pub(crate) fn ready_claimed(
+    c: &dyn Db,
+    now: DateTime<Utc>,
+    limit: usize,
+    held_campaigns: &[i64],
+    claimed_by: Option<&str>,
+) -> Result<ReadyBatch, StoreError> {
     let held = serde_json::to_string(held_campaigns).unwrap_or_else(|_| "[]".into());
     let now_ms = ms(now);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut stmt = c
-        .prepare_cached(
-            // Without the hint SQLite picks `outgoing_by_state` and sorts the
-            // whole queue for every pass (171 ms at 62,000 queued, 0.1 ms with it).
-            "SELECT id, recipient, text, report, flash, priority, validity_s, modem, queue,
-                    assigned_modem, sim, options, tried_modems, created_at, expires_at, campaign
-             FROM outgoing INDEXED BY outgoing_active
-             WHERE state IN ('queued', 'sending') AND not_before <= ?1 AND next_attempt_at <= ?1
-               AND (expires_at IS NULL OR expires_at > ?1)
-               AND EXISTS (SELECT 1 FROM outgoing_part p
-                           WHERE p.message_id = outgoing.id AND p.state IN ('pending', 'uncertain'))
-               AND NOT EXISTS (SELECT 1 FROM outgoing_part p
-                               WHERE p.message_id = outgoing.id AND p.state = 'sending')
-               AND (campaign IS NULL
-                    OR (EXISTS (SELECT 1 FROM campaign k
-                                WHERE k.id = outgoing.campaign AND k.state = 'running')
-                        AND campaign NOT IN (SELECT value FROM json_each(?3))))
-             ORDER BY priority DESC, id LIMIT ?2",
-        )
-        .map_err(StoreError::sql("prepare ready"))?;
+    let sql = c.pick(
+        // Without the hint SQLite picks `outgoing_by_state` and sorts the
+        // whole queue for every pass (171 ms at 62,000 queued, 0.1 ms with it).
+        "SELECT id, recipient, text, report, flash, priority, validity_s, modem, queue,
+                assigned_modem, sim, options, tried_modems, created_at, expires_at, campaign
+         FROM outgoing INDEXED BY outgoing_active
+         WHERE state IN ('queued', 'sending') AND not_before <= ?1 AND next_attempt_at <= ?1
+           AND (expires_at IS NULL OR expires_at > ?1)
+           AND EXISTS (SELECT 1 FROM outgoing_part p
+                       WHERE p.message_id = outgoing.id AND p.state IN ('pending', 'uncertain'))
+           AND NOT EXISTS (SELECT 1 FROM outgoing_part p
+                           WHERE p.message_id = outgoing.id AND p.state = 'sending')
+           AND (campaign IS NULL
+                OR (EXISTS (SELECT 1 FROM campaign k
+                            WHERE k.id = outgoing.campaign AND k.state = 'running')
+                    AND campaign NOT IN (SELECT value FROM json_each(?3))))
+         ORDER BY priority DESC, id LIMIT ?2",
+        "SELECT id, recipient, text, report, flash, priority, validity_s, modem, queue,
+                assigned_modem, sim, options, tried_modems, created_at, expires_at, campaign
+         FROM outgoing
+         WHERE state IN ('queued', 'sending') AND not_before <= ?1 AND next_attempt_at <= ?1
+           AND (expires_at IS NULL OR expires_at > ?1)
+           AND EXISTS (SELECT 1 FROM outgoing_part p
+                       WHERE p.message_id = outgoing.id AND p.state IN ('pending', 'uncertain'))
+           AND NOT EXISTS (SELECT 1 FROM outgoing_part p
+                           WHERE p.message_id = outgoing.id AND p.state = 'sending')
+           AND (campaign IS NULL
+                OR (EXISTS (SELECT 1 FROM campaign k
+                            WHERE k.id = outgoing.campaign AND k.state = 'running')
+                    AND campaign NOT IN (SELECT CAST(value AS BIGINT)
+                                         FROM json_array_elements_text(CAST(?3 AS json)))))
+           AND (CAST(?4 AS TEXT) IS NULL OR (claimed_by = ?4 AND lease_until >= ?1))
+         ORDER BY priority DESC, id LIMIT ?2",
+    );
+    let sqlite_args = args![now_ms, limit, &held];
+    let pg_args = args![now_ms, limit, &held, claimed_by];
+    let params = match c.dialect() {
+        super::Dialect::Sqlite => &sqlite_args[..],
+        super::Dialect::Postgres => &pg_args[..],
+    };
     type Raw = (
         i64,
         String,
@@ -437,9 +491,27 @@ pub(crate) fn ready(
         Option<i64>,
         Option<i64>,
     );
-    let raw: Vec<Raw> = stmt
-        .query_map(params![now_ms, limit, held], |r| r.try_into())
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+    let raw: Vec<Raw> = c
+        .query(sql, params, |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+                r.get(10)?,
+                r.get(11)?,
+                r.get(12)?,
+                r.get(13)?,
+                r.get(14)?,
+                r.get(15)?,
+            ))
+        })
         .map_err(StoreError::sql("read ready"))?;
     let mut messages = Vec::with_capacity(raw.len());
     for (
@@ -494,19 +566,29 @@ pub(crate) fn ready(
         });
     }
     let wake: Option<i64> = c
-        .prepare_cached(
-            // One index seek per column (schema v2); a plain scan would cost
-            // O(queue) on every pass of the dispatcher.
-            "SELECT MIN(t) FROM (
-                SELECT MIN(not_before) AS t FROM outgoing INDEXED BY outgoing_wake_not_before
-                  WHERE state IN ('queued', 'sending') AND not_before > ?1
-                UNION ALL SELECT MIN(next_attempt_at) FROM outgoing
-                  INDEXED BY outgoing_wake_next_attempt
-                  WHERE state IN ('queued', 'sending') AND next_attempt_at > ?1
-                UNION ALL SELECT MIN(expires_at) FROM outgoing INDEXED BY outgoing_wake_expires
-                  WHERE state IN ('queued', 'sending') AND expires_at > ?1)",
+        .query_one(
+            c.pick(
+                // One index seek per column (schema v2); a plain scan would
+                // cost O(queue) on every pass of the dispatcher.
+                "SELECT MIN(t) FROM (
+                    SELECT MIN(not_before) AS t FROM outgoing INDEXED BY outgoing_wake_not_before
+                      WHERE state IN ('queued', 'sending') AND not_before > ?1
+                    UNION ALL SELECT MIN(next_attempt_at) FROM outgoing
+                      INDEXED BY outgoing_wake_next_attempt
+                      WHERE state IN ('queued', 'sending') AND next_attempt_at > ?1
+                    UNION ALL SELECT MIN(expires_at) FROM outgoing INDEXED BY outgoing_wake_expires
+                      WHERE state IN ('queued', 'sending') AND expires_at > ?1)",
+                "SELECT MIN(t) FROM (
+                    SELECT MIN(not_before) AS t FROM outgoing
+                      WHERE state IN ('queued', 'sending') AND not_before > ?1
+                    UNION ALL SELECT MIN(next_attempt_at) FROM outgoing
+                      WHERE state IN ('queued', 'sending') AND next_attempt_at > ?1
+                    UNION ALL SELECT MIN(expires_at) FROM outgoing
+                      WHERE state IN ('queued', 'sending') AND expires_at > ?1) AS wake",
+            ),
+            args![now_ms],
+            |r| r.get(0),
         )
-        .and_then(|mut s| s.query_row([now_ms], |r| r.get(0)))
         .map_err(StoreError::sql("next wake"))?;
     Ok(ReadyBatch {
         messages,
@@ -514,24 +596,21 @@ pub(crate) fn ready(
     })
 }
 
-pub(crate) fn next_concat_ref(
-    c: &Connection,
-    sim: &str,
-    destination: &str,
-) -> Result<u16, StoreError> {
+pub(crate) fn next_concat_ref(c: &dyn Db, sim: &str, destination: &str) -> Result<u16, StoreError> {
     let dest = digits(destination);
-    c.prepare_cached(
+    c.execute(
         "INSERT INTO concat_ref (sim, destination, next) VALUES (?1, ?2, ?3)
          ON CONFLICT (sim, destination) DO NOTHING",
+        args![sim, &dest, fastrand::i64(0..256)],
     )
-    .and_then(|mut s| s.execute(params![sim, dest, fastrand::i64(0..256)]))
     .map_err(StoreError::sql("seed concat ref"))?;
     let value: i64 = c
-        .prepare_cached(
+        .query_one(
             "UPDATE concat_ref SET next = (next + 1) % 256 WHERE sim = ?1 AND destination = ?2
              RETURNING (next + 255) % 256",
+            args![sim, &dest],
+            |r| r.get(0),
         )
-        .and_then(|mut s| s.query_row(params![sim, dest], |r| r.get(0)))
         .map_err(StoreError::sql("next concat ref"))?;
     u16::try_from(value).map_err(|_| StoreError::Corrupt {
         field: "concat_ref",
@@ -540,18 +619,19 @@ pub(crate) fn next_concat_ref(
 }
 
 /// Parts that went out (or may have) pin a message to its SIM.
-fn parts_out(c: &Connection, id: MessageId, except_seq: Option<u32>) -> Result<i64, StoreError> {
-    c.prepare_cached(
+fn parts_out(c: &dyn Db, id: MessageId, except_seq: Option<u32>) -> Result<i64, StoreError> {
+    c.query_one(
         "SELECT COUNT(*) FROM outgoing_part WHERE message_id = ?1
            AND state IN ('sending', 'uncertain', 'sent', 'delivered')
-           AND seq IS NOT ?2",
+           AND seq IS DISTINCT FROM ?2",
+        args![id, except_seq],
+        |r| r.get(0),
     )
-    .and_then(|mut s| s.query_row(params![id, except_seq], |r| r.get(0)))
     .map_err(StoreError::sql("count parts out"))
 }
 
 pub(crate) fn assign(
-    c: &Connection,
+    c: &dyn Db,
     id: MessageId,
     modem: &str,
     sim: Option<&str>,
@@ -566,8 +646,11 @@ pub(crate) fn assign(
         });
     }
     let current: (Option<String>, Option<String>) = c
-        .prepare_cached("SELECT assigned_modem, sim FROM outgoing WHERE id = ?1")
-        .and_then(|mut s| s.query_row([id], |r| r.try_into()))
+        .query_one(
+            "SELECT assigned_modem, sim FROM outgoing WHERE id = ?1",
+            args![id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .map_err(StoreError::sql("read pin"))?;
     let same = current.0.as_deref() == Some(modem) && current.1.as_deref() == sim;
     if !same && parts_out(c, id, None)? > 0 {
@@ -580,18 +663,18 @@ pub(crate) fn assign(
             action: "re-assign",
         });
     }
-    c.prepare_cached("UPDATE outgoing SET assigned_modem = ?2, sim = ?3 WHERE id = ?1")
-        .and_then(|mut s| s.execute(params![id, modem, sim]))
-        .map_err(StoreError::sql("pin message"))?;
-    let mut update = c
-        .prepare_cached(
-            "UPDATE outgoing_part SET pdu_hex = ?3, tpdu_len = ?4
-             WHERE message_id = ?1 AND seq = ?2 AND state = 'pending'",
-        )
-        .map_err(StoreError::sql("prepare part pdu"))?;
+    c.execute(
+        "UPDATE outgoing SET assigned_modem = ?2, sim = ?3 WHERE id = ?1",
+        args![id, modem, sim],
+    )
+    .map_err(StoreError::sql("pin message"))?;
     for p in parts {
-        let changed = update
-            .execute(params![id, p.seq, hex::encode(&p.pdu), p.tpdu_len])
+        let changed = c
+            .execute(
+                "UPDATE outgoing_part SET pdu_hex = ?3, tpdu_len = ?4
+                 WHERE message_id = ?1 AND seq = ?2 AND state = 'pending'",
+                args![id, p.seq, &hex::encode(&p.pdu), p.tpdu_len],
+            )
             .map_err(StoreError::sql("store part pdu"))?;
         if changed == 0 {
             // Not pending: keep what went out; but the part must exist.
@@ -602,7 +685,7 @@ pub(crate) fn assign(
 }
 
 pub(crate) fn part_sending(
-    c: &Connection,
+    c: &dyn Db,
     id: MessageId,
     seq: u32,
     modem: &str,
@@ -611,8 +694,11 @@ pub(crate) fn part_sending(
     // All parts go through one SIM: the first part out pins an unpinned
     // message to its modem, and no other modem may send for it then.
     let pinned: Option<String> = c
-        .prepare_cached("SELECT assigned_modem FROM outgoing WHERE id = ?1")
-        .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+        .query_opt(
+            "SELECT assigned_modem FROM outgoing WHERE id = ?1",
+            args![id],
+            |r| r.get(0),
+        )
         .map_err(StoreError::sql("read pin"))?
         .ok_or(StoreError::NoSuchMessage { id })?;
     match pinned.as_deref() {
@@ -625,19 +711,21 @@ pub(crate) fn part_sending(
         }
         Some(_) => {}
         None => {
-            c.prepare_cached("UPDATE outgoing SET assigned_modem = ?2 WHERE id = ?1")
-                .and_then(|mut s| s.execute(params![id, modem]))
-                .map_err(StoreError::sql("pin on send"))?;
+            c.execute(
+                "UPDATE outgoing SET assigned_modem = ?2 WHERE id = ?1",
+                args![id, modem],
+            )
+            .map_err(StoreError::sql("pin on send"))?;
         }
     }
     let changed = c
-        .prepare_cached(
+        .execute(
             "UPDATE outgoing_part SET state = 'sending', attempts = attempts + 1, modem = ?3,
                  sim = (SELECT COALESCE(sim, ?3) FROM outgoing WHERE id = ?1),
                  sending_at = ?4
              WHERE message_id = ?1 AND seq = ?2 AND state IN ('pending', 'uncertain')",
+            args![id, seq, modem, ms(now)],
         )
-        .and_then(|mut s| s.execute(params![id, seq, modem, ms(now)]))
         .map_err(StoreError::sql("mark part sending"))?;
     if changed == 0 {
         let state = part_state(c, id, seq)?;
@@ -655,7 +743,7 @@ pub(crate) fn part_sending(
 
 /// Counts one event for a SIM, creating its row on first sight.
 pub(crate) fn bump_sim(
-    c: &Connection,
+    c: &dyn Db,
     sim: &str,
     modem: Option<&str>,
     column: SimCounter,
@@ -665,30 +753,29 @@ pub(crate) fn bump_sim(
         SimCounter::Sent => {
             "INSERT INTO sim (sim, last_modem, parts_sent, first_seen, last_seen)
              VALUES (?1, ?2, 1, ?3, ?3)
-             ON CONFLICT (sim) DO UPDATE SET parts_sent = parts_sent + 1, last_seen = ?3,
-                 last_modem = COALESCE(?2, last_modem)"
+             ON CONFLICT (sim) DO UPDATE SET parts_sent = sim.parts_sent + 1, last_seen = ?3,
+                 last_modem = COALESCE(?2, sim.last_modem)"
         }
         SimCounter::Failed => {
             "INSERT INTO sim (sim, last_modem, parts_failed, first_seen, last_seen)
              VALUES (?1, ?2, 1, ?3, ?3)
-             ON CONFLICT (sim) DO UPDATE SET parts_failed = parts_failed + 1, last_seen = ?3,
-                 last_modem = COALESCE(?2, last_modem)"
+             ON CONFLICT (sim) DO UPDATE SET parts_failed = sim.parts_failed + 1, last_seen = ?3,
+                 last_modem = COALESCE(?2, sim.last_modem)"
         }
         SimCounter::Received => {
             "INSERT INTO sim (sim, last_modem, received, first_seen, last_seen)
              VALUES (?1, ?2, 1, ?3, ?3)
-             ON CONFLICT (sim) DO UPDATE SET received = received + 1, last_seen = ?3,
-                 last_modem = COALESCE(?2, last_modem)"
+             ON CONFLICT (sim) DO UPDATE SET received = sim.received + 1, last_seen = ?3,
+                 last_modem = COALESCE(?2, sim.last_modem)"
         }
         SimCounter::Reports => {
             "INSERT INTO sim (sim, last_modem, reports, first_seen, last_seen)
              VALUES (?1, ?2, 1, ?3, ?3)
-             ON CONFLICT (sim) DO UPDATE SET reports = reports + 1, last_seen = ?3,
-                 last_modem = COALESCE(?2, last_modem)"
+             ON CONFLICT (sim) DO UPDATE SET reports = sim.reports + 1, last_seen = ?3,
+                 last_modem = COALESCE(?2, sim.last_modem)"
         }
     };
-    c.prepare_cached(sql)
-        .and_then(|mut s| s.execute(params![sim, modem, ms(now)]))
+    c.execute(sql, args![sim, modem, ms(now)])
         .map_err(StoreError::sql("count for sim"))?;
     Ok(())
 }
@@ -704,7 +791,7 @@ pub(crate) enum SimCounter {
 /// Applies a status report to a part: a final one closes it, a temporary
 /// one only records TP-ST.
 pub(crate) fn apply_report(
-    c: &Connection,
+    c: &dyn Db,
     id: MessageId,
     seq: u32,
     status: u8,
@@ -721,39 +808,50 @@ pub(crate) fn apply_report(
                 Some(format!("status report: TP-ST 0x{status:02X}")),
             )
         };
-        c.prepare_cached(
+        c.execute(
             "UPDATE outgoing_part SET status = ?3, state = ?4, delivered_at = ?5,
                  error = COALESCE(?6, error)
              WHERE message_id = ?1 AND seq = ?2",
+            args![
+                id,
+                seq,
+                i64::from(status),
+                state.as_str(),
+                ms(now),
+                error.as_deref()
+            ],
         )
-        .and_then(|mut s| s.execute(params![id, seq, status, state.as_str(), ms(now), error]))
         .map_err(StoreError::sql("apply final report"))?;
         if let Some(error) = error {
-            c.prepare_cached("UPDATE outgoing SET error = ?2 WHERE id = ?1")
-                .and_then(|mut s| s.execute(params![id, error]))
-                .map_err(StoreError::sql("report error"))?;
+            c.execute(
+                "UPDATE outgoing SET error = ?2 WHERE id = ?1",
+                args![id, &error],
+            )
+            .map_err(StoreError::sql("report error"))?;
         }
     } else {
-        c.prepare_cached("UPDATE outgoing_part SET status = ?3 WHERE message_id = ?1 AND seq = ?2")
-            .and_then(|mut s| s.execute(params![id, seq, status]))
-            .map_err(StoreError::sql("apply temporary report"))?;
+        c.execute(
+            "UPDATE outgoing_part SET status = ?3 WHERE message_id = ?1 AND seq = ?2",
+            args![id, seq, i64::from(status)],
+        )
+        .map_err(StoreError::sql("apply temporary report"))?;
     }
     Ok(())
 }
 
 pub(crate) fn part_sent(
-    c: &Connection,
+    c: &dyn Db,
     id: MessageId,
     seq: u32,
     mr: u8,
     now: DateTime<Utc>,
 ) -> Result<MessageState, StoreError> {
     let changed = c
-        .prepare_cached(
+        .execute(
             "UPDATE outgoing_part SET state = 'sent', mr = ?3, sent_at = ?4, error = NULL
              WHERE message_id = ?1 AND seq = ?2 AND state IN ('sending', 'uncertain')",
+            args![id, seq, i64::from(mr), ms(now)],
         )
-        .and_then(|mut s| s.execute(params![id, seq, mr, ms(now)]))
         .map_err(StoreError::sql("mark part sent"))?;
     if changed == 0 {
         let state = part_state(c, id, seq)?;
@@ -764,48 +862,51 @@ pub(crate) fn part_sent(
         });
     }
     let (sim, modem, recipient, wants_report): (Option<String>, Option<String>, String, bool) = c
-        .prepare_cached(
+        .query_one(
             "SELECT p.sim, p.modem, o.recipient, o.report FROM outgoing_part p JOIN outgoing o
                ON o.id = p.message_id WHERE p.message_id = ?1 AND p.seq = ?2",
+            args![id, seq],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
-        .and_then(|mut s| s.query_row(params![id, seq], |r| r.try_into()))
         .map_err(StoreError::sql("read sent part"))?;
     let sim = sim.or_else(|| modem.clone()).unwrap_or_default();
     let event = part_event(c, id, seq, Some(mr), None, None, now)?;
     events::append(c, now, &EventData::PartSent(event))?;
-    c.prepare_cached("INSERT INTO send_log (sim, at) VALUES (?1, ?2)")
-        .and_then(|mut s| s.execute(params![sim, ms(now)]))
-        .map_err(StoreError::sql("log send"))?;
+    c.execute(
+        "INSERT INTO send_log (sim, at) VALUES (?1, ?2)",
+        args![&sim, ms(now)],
+    )
+    .map_err(StoreError::sql("log send"))?;
     bump_sim(c, &sim, modem.as_deref(), SimCounter::Sent, now)?;
 
     // A report that beat us here (the network was faster than our commit).
     let window = ChronoDuration::from_std(EARLY_REPORT_WINDOW).unwrap_or(ChronoDuration::zero());
     let early: Vec<(i64, String, i64, bool, bool)> = c
-        .prepare_cached(
+        .query(
             "SELECT id, recipient, status, is_final, success FROM status_report
              WHERE message_id IS NULL AND sim = ?1 AND mr = ?2 AND received_at >= ?3
              ORDER BY received_at, id",
+            args![&sim, i64::from(mr), ms(now - window)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
-        .and_then(|mut s| {
-            s.query_map(params![sim, mr, ms(now - window)], |r| r.try_into())
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        })
         .map_err(StoreError::sql("look for early reports"))?;
     for (report_id, report_to, status, is_final, success) in early {
         if !wants_report || !same_number(&report_to, &recipient) {
             continue;
         }
         apply_report(c, id, seq, to_u8("status", status)?, is_final, success, now)?;
-        c.prepare_cached("UPDATE status_report SET message_id = ?2, seq = ?3 WHERE id = ?1")
-            .and_then(|mut s| s.execute(params![report_id, id, seq]))
-            .map_err(StoreError::sql("claim early report"))?;
+        c.execute(
+            "UPDATE status_report SET message_id = ?2, seq = ?3 WHERE id = ?1",
+            args![report_id, id, seq],
+        )
+        .map_err(StoreError::sql("claim early report"))?;
     }
     rollup(c, id, now)
 }
 
 /// The `part_sent` / `part_failed` event of one part.
 fn part_event(
-    c: &Connection,
+    c: &dyn Db,
     id: MessageId,
     seq: u32,
     mr: Option<u8>,
@@ -813,16 +914,17 @@ fn part_event(
     retry: Option<bool>,
     now: DateTime<Utc>,
 ) -> Result<PartEvent, StoreError> {
-    type Row = (String, i64, Option<String>, Option<String>, Option<i64>);
-    let (to, parts, modem, sim, sending_at): Row = c
-        .prepare_cached(
+    type Raw = (String, i64, Option<String>, Option<String>, Option<i64>);
+    let (to, parts, modem, sim, sending_at): Raw = c
+        .query_one(
             "SELECT o.recipient,
                     (SELECT COUNT(*) FROM outgoing_part q WHERE q.message_id = o.id),
                     COALESCE(p.modem, o.assigned_modem), COALESCE(p.sim, o.sim), p.sending_at
              FROM outgoing_part p JOIN outgoing o ON o.id = p.message_id
              WHERE p.message_id = ?1 AND p.seq = ?2",
+            args![id, seq],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
-        .and_then(|mut s| s.query_row(params![id, seq], |r| r.try_into()))
         .map_err(StoreError::sql("read part for its event"))?;
     Ok(PartEvent {
         id,
@@ -842,7 +944,7 @@ fn part_event(
 }
 
 pub(crate) fn part_failed(
-    c: &Connection,
+    c: &dyn Db,
     id: MessageId,
     seq: u32,
     error: &str,
@@ -864,21 +966,22 @@ pub(crate) fn part_failed(
     if message.is_final() {
         // A part that was in flight when its message was cancelled, expired
         // or failed: it ends here, whatever the caller wanted next.
-        c.prepare_cached(
+        c.execute(
             "UPDATE outgoing_part SET state = 'cancelled', error = ?3
              WHERE message_id = ?1 AND seq = ?2",
+            args![id, seq, error],
         )
-        .and_then(|mut s| s.execute(params![id, seq, error]))
         .map_err(StoreError::sql("close part"))?;
         return Ok(message);
     }
     let (modem, sim): (Option<String>, Option<String>) = c
-        .prepare_cached(
+        .query_one(
             "SELECT COALESCE(p.modem, o.assigned_modem), COALESCE(p.sim, o.sim, p.modem)
              FROM outgoing_part p JOIN outgoing o ON o.id = p.message_id
              WHERE p.message_id = ?1 AND p.seq = ?2",
+            args![id, seq],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .and_then(|mut s| s.query_row(params![id, seq], |r| r.try_into()))
         .map_err(StoreError::sql("read failed part"))?;
     if let Some(sim) = &sim {
         bump_sim(c, sim, modem.as_deref(), SimCounter::Failed, now)?;
@@ -888,11 +991,11 @@ pub(crate) fn part_failed(
     events::append(c, now, &EventData::PartFailed(event))?;
     let retry_at = match disposition {
         Disposition::Permanent => {
-            c.prepare_cached(
+            c.execute(
                 "UPDATE outgoing_part SET state = 'failed', error = ?3
                  WHERE message_id = ?1 AND seq = ?2",
+                args![id, seq, error],
             )
-            .and_then(|mut s| s.execute(params![id, seq, error]))
             .map_err(StoreError::sql("fail part"))?;
             cancel_pending(c, id, "not sent: another part failed")?;
             set_message_state(c, id, MessageState::Failed, Some(error), now)?;
@@ -902,8 +1005,11 @@ pub(crate) fn part_failed(
         Disposition::Failover(at) => {
             if parts_out(c, id, Some(seq))? == 0 {
                 let tried: String = c
-                    .prepare_cached("SELECT tried_modems FROM outgoing WHERE id = ?1")
-                    .and_then(|mut s| s.query_row([id], |r| r.get(0)))
+                    .query_one(
+                        "SELECT tried_modems FROM outgoing WHERE id = ?1",
+                        args![id],
+                        |r| r.get(0),
+                    )
                     .map_err(StoreError::sql("read tried modems"))?;
                 let mut tried = tried_list(&tried)?;
                 if let Some(m) = &modem {
@@ -915,56 +1021,54 @@ pub(crate) fn part_failed(
                     field: "tried_modems",
                     reason: e.to_string(),
                 })?;
-                c.prepare_cached(
+                c.execute(
                     "UPDATE outgoing SET assigned_modem = NULL, sim = NULL, tried_modems = ?2
                      WHERE id = ?1",
+                    args![id, &tried],
                 )
-                .and_then(|mut s| s.execute(params![id, tried]))
                 .map_err(StoreError::sql("unpin message"))?;
-                c.prepare_cached(
+                c.execute(
                     "UPDATE outgoing_part SET pdu_hex = NULL, tpdu_len = NULL
                      WHERE message_id = ?1 AND state IN ('pending', 'sending')",
+                    args![id],
                 )
-                .and_then(|mut s| s.execute([id]))
                 .map_err(StoreError::sql("clear pdus"))?;
             }
             at
         }
     };
-    c.prepare_cached(
+    c.execute(
         "UPDATE outgoing_part SET state = 'pending', error = ?3 WHERE message_id = ?1 AND seq = ?2",
+        args![id, seq, error],
     )
-    .and_then(|mut s| s.execute(params![id, seq, error]))
     .map_err(StoreError::sql("requeue part"))?;
-    c.prepare_cached(
+    c.execute(
         "UPDATE outgoing SET next_attempt_at = ?2, error = ?3, updated_at = ?4 WHERE id = ?1",
+        args![id, ms(retry_at), error, ms(now)],
     )
-    .and_then(|mut s| s.execute(params![id, ms(retry_at), error, ms(now)]))
     .map_err(StoreError::sql("schedule retry"))?;
     rollup(c, id, now)
 }
 
 pub(crate) fn recover_on_start(
-    c: &Connection,
+    c: &dyn Db,
     resend_uncertain: bool,
     now: DateTime<Utc>,
 ) -> Result<Recovered, StoreError> {
     let uncertain = c
         .execute(
             "UPDATE outgoing_part SET state = 'uncertain' WHERE state = 'sending'",
-            [],
+            args![],
         )
         .map_err(StoreError::sql("mark uncertain"))?;
     let open: Vec<(i64, i64)> = c
-        .prepare_cached(
+        .query(
             "SELECT p.message_id, p.seq FROM outgoing_part p JOIN outgoing o ON o.id = p.message_id
              WHERE p.state = 'uncertain' AND o.state IN ('queued', 'sending')
              ORDER BY p.message_id, p.seq",
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .and_then(|mut s| {
-            s.query_map([], |r| r.try_into())
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        })
         .map_err(StoreError::sql("find uncertain parts"))?;
     let mut out = Recovered {
         uncertain: u32::try_from(uncertain).unwrap_or(u32::MAX),
@@ -973,26 +1077,26 @@ pub(crate) fn recover_on_start(
     let mut failed_ids: Vec<i64> = Vec::new();
     for (id, seq) in open {
         if resend_uncertain {
-            c.prepare_cached(
+            c.execute(
                 // The part stays `uncertain` (ready to send, like `pending`):
                 // it may have gone out through its SIM, so its message stays
                 // pinned there (`PartState::progressed`).
                 "UPDATE outgoing_part SET
                      error = 'in flight at shutdown; resent (outcome of the earlier attempt unknown)'
                  WHERE message_id = ?1 AND seq = ?2",
+                args![id, seq],
             )
-            .and_then(|mut s| s.execute(params![id, seq]))
             .map_err(StoreError::sql("requeue uncertain"))?;
             out.requeued += 1;
             rollup(c, id, now)?;
         } else if !failed_ids.contains(&id) {
             failed_ids.push(id);
-            c.prepare_cached(
+            c.execute(
                 "UPDATE outgoing_part SET state = 'cancelled',
                      error = 'not sent: another part was in flight at shutdown'
                  WHERE message_id = ?1 AND state = 'pending'",
+                args![id],
             )
-            .and_then(|mut s| s.execute([id]))
             .map_err(StoreError::sql("cancel after uncertain"))?;
             let error = format!(
                 "part {seq} was in flight at shutdown and may have been sent; not resent (resend_uncertain = false)"
@@ -1004,29 +1108,34 @@ pub(crate) fn recover_on_start(
     Ok(out)
 }
 
-pub(crate) fn expire(c: &Connection, now: DateTime<Utc>) -> Result<Vec<MessageId>, StoreError> {
+pub(crate) fn expire(c: &dyn Db, now: DateTime<Utc>) -> Result<Vec<MessageId>, StoreError> {
     let ids: Vec<i64> = c
-        .prepare_cached(
-            // Without the hint SQLite walks the whole queue in id order and
-            // reads every row for its `expires_at` (the dispatcher calls this
-            // on most passes while messages come in).
-            "SELECT id FROM outgoing INDEXED BY outgoing_wake_expires
-             WHERE state IN ('queued', 'sending') AND expires_at <= ?1
-               AND NOT EXISTS (SELECT 1 FROM outgoing_part p
-                               WHERE p.message_id = outgoing.id AND p.state = 'sending')
-             ORDER BY id",
+        .query(
+            c.pick(
+                // Without the hint SQLite walks the whole queue in id order
+                // and reads every row for its `expires_at` (the dispatcher
+                // calls this on most passes while messages come in).
+                "SELECT id FROM outgoing INDEXED BY outgoing_wake_expires
+                 WHERE state IN ('queued', 'sending') AND expires_at <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM outgoing_part p
+                                   WHERE p.message_id = outgoing.id AND p.state = 'sending')
+                 ORDER BY id",
+                "SELECT id FROM outgoing
+                 WHERE state IN ('queued', 'sending') AND expires_at <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM outgoing_part p
+                                   WHERE p.message_id = outgoing.id AND p.state = 'sending')
+                 ORDER BY id",
+            ),
+            args![ms(now)],
+            |r| r.get(0),
         )
-        .and_then(|mut s| {
-            s.query_map([ms(now)], |r| r.get(0))
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        })
         .map_err(StoreError::sql("find expired"))?;
     for &id in &ids {
-        c.prepare_cached(
+        c.execute(
             "UPDATE outgoing_part SET state = 'cancelled', error = 'expired'
              WHERE message_id = ?1 AND state IN ('pending', 'uncertain')",
+            args![id],
         )
-        .and_then(|mut s| s.execute([id]))
         .map_err(StoreError::sql("expire parts"))?;
         set_message_state(
             c,
@@ -1040,19 +1149,25 @@ pub(crate) fn expire(c: &Connection, now: DateTime<Utc>) -> Result<Vec<MessageId
     // Rows are appended as parts go out, so the old ones come first: the
     // scan stops at the first young row instead of reading the whole log
     // (which has no index on `at` alone). An old row written after a
-    // younger one goes at a later call.
-    c.prepare_cached(
-        "DELETE FROM send_log WHERE rowid < COALESCE(
-           (SELECT rowid FROM send_log WHERE at >= ?1 ORDER BY rowid LIMIT 1),
-           (SELECT MAX(rowid) + 1 FROM send_log), 0)",
+    // younger one goes at a later call. PostgreSQL's log has an `id` for
+    // this (SQLite's `rowid`).
+    c.execute(
+        c.pick(
+            "DELETE FROM send_log WHERE rowid < COALESCE(
+               (SELECT rowid FROM send_log WHERE at >= ?1 ORDER BY rowid LIMIT 1),
+               (SELECT MAX(rowid) + 1 FROM send_log), 0)",
+            "DELETE FROM send_log WHERE id < COALESCE(
+               (SELECT id FROM send_log WHERE at >= ?1 ORDER BY id LIMIT 1),
+               (SELECT MAX(id) + 1 FROM send_log), 0)",
+        ),
+        args![ms(now - day)],
     )
-    .and_then(|mut s| s.execute([ms(now - day)]))
     .map_err(StoreError::sql("prune send log"))?;
     Ok(ids)
 }
 
 pub(crate) fn cancel(
-    c: &Connection,
+    c: &dyn Db,
     id: MessageId,
     now: DateTime<Utc>,
 ) -> Result<MessageState, StoreError> {
@@ -1064,11 +1179,11 @@ pub(crate) fn cancel(
             action: "cancel",
         });
     }
-    c.prepare_cached(
+    c.execute(
         "UPDATE outgoing_part SET state = 'cancelled', error = 'cancelled'
          WHERE message_id = ?1 AND state IN ('pending', 'uncertain')",
+        args![id],
     )
-    .and_then(|mut s| s.execute([id]))
     .map_err(StoreError::sql("cancel parts"))?;
     set_message_state(c, id, MessageState::Cancelled, Some("cancelled"), now)?;
     Ok(MessageState::Cancelled)
@@ -1077,16 +1192,16 @@ pub(crate) fn cancel(
 /// Fails a queued message that cannot be sent at all (its parts not yet
 /// out are cancelled).
 pub(crate) fn fail_unsendable(
-    c: &Connection,
+    c: &dyn Db,
     id: MessageId,
     why: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    c.prepare_cached(
+    c.execute(
         "UPDATE outgoing_part SET state = 'cancelled', error = ?2
          WHERE message_id = ?1 AND state IN ('pending', 'uncertain')",
+        args![id, why],
     )
-    .and_then(|mut s| s.execute(params![id, why]))
     .map_err(StoreError::sql("fail parts"))?;
     set_message_state(c, id, MessageState::Failed, Some(why), now)
 }
@@ -1094,12 +1209,12 @@ pub(crate) fn fail_unsendable(
 /// Ends a queued message `skipped` with error "opted out": its parts not
 /// yet out are cancelled, so no part of it starts after this commits (a
 /// part already `sending` finishes; its message stays `skipped`).
-pub(crate) fn skip(c: &Connection, id: MessageId, now: DateTime<Utc>) -> Result<(), StoreError> {
-    c.prepare_cached(
+pub(crate) fn skip(c: &dyn Db, id: MessageId, now: DateTime<Utc>) -> Result<(), StoreError> {
+    c.execute(
         "UPDATE outgoing_part SET state = 'cancelled', error = ?2
          WHERE message_id = ?1 AND state IN ('pending', 'uncertain')",
+        args![id, OPTED_OUT],
     )
-    .and_then(|mut s| s.execute(params![id, OPTED_OUT]))
     .map_err(StoreError::sql("skip parts"))?;
     set_message_state(c, id, MessageState::Skipped, Some(OPTED_OUT), now)
 }
@@ -1109,7 +1224,7 @@ pub(crate) fn skip(c: &Connection, id: MessageId, now: DateTime<Utc>) -> Result<
 /// phone can reassemble it), the pin and the tried list are dropped, and an
 /// expiry already past is cleared.
 pub(crate) fn retry(
-    c: &Connection,
+    c: &dyn Db,
     id: MessageId,
     now: DateTime<Utc>,
 ) -> Result<MessageState, StoreError> {
@@ -1126,26 +1241,29 @@ pub(crate) fn retry(
             action: "retry",
         });
     }
-    c.prepare_cached(
+    c.execute(
         "UPDATE outgoing_part SET state = 'pending', attempts = 0, pdu_hex = NULL, tpdu_len = NULL,
              mr = NULL, status = NULL, modem = NULL, sim = NULL, error = NULL, sending_at = NULL,
              sent_at = NULL, delivered_at = NULL
          WHERE message_id = ?1",
+        args![id],
     )
-    .and_then(|mut s| s.execute([id]))
     .map_err(StoreError::sql("reset parts"))?;
-    c.prepare_cached(
+    c.execute(
         "UPDATE outgoing SET state = 'queued', assigned_modem = NULL, sim = NULL,
              tried_modems = '[]', error = NULL, finished_at = NULL, next_attempt_at = ?2,
              updated_at = ?2,
              expires_at = CASE WHEN expires_at <= ?2 THEN NULL ELSE expires_at END
          WHERE id = ?1",
+        args![id, ms(now)],
     )
-    .and_then(|mut s| s.execute(params![id, ms(now)]))
     .map_err(StoreError::sql("requeue message"))?;
     let campaign: Option<i64> = c
-        .prepare_cached("SELECT campaign FROM outgoing WHERE id = ?1")
-        .and_then(|mut s| s.query_row([id], |r| r.get(0)))
+        .query_one(
+            "SELECT campaign FROM outgoing WHERE id = ?1",
+            args![id],
+            |r| r.get(0),
+        )
         .map_err(StoreError::sql("read campaign"))?;
     if let Some(campaign) = campaign {
         super::campaign::count_change(c, campaign, state, MessageState::Queued, now)?;
@@ -1154,11 +1272,14 @@ pub(crate) fn retry(
     Ok(MessageState::Queued)
 }
 
-pub(crate) fn usage(c: &Connection, sim: &str, now: DateTime<Utc>) -> Result<Usage, StoreError> {
+pub(crate) fn usage(c: &dyn Db, sim: &str, now: DateTime<Utc>) -> Result<Usage, StoreError> {
     let count = |back: ChronoDuration| -> Result<u32, StoreError> {
         let n: i64 = c
-            .prepare_cached("SELECT COUNT(*) FROM send_log WHERE sim = ?1 AND at > ?2 AND at <= ?3")
-            .and_then(|mut s| s.query_row(params![sim, ms(now - back), ms(now)], |r| r.get(0)))
+            .query_one(
+                "SELECT COUNT(*) FROM send_log WHERE sim = ?1 AND at > ?2 AND at <= ?3",
+                args![sim, ms(now - back), ms(now)],
+                |r| r.get(0),
+            )
             .map_err(StoreError::sql("usage"))?;
         to_u32("usage", n)
     };
@@ -1169,26 +1290,31 @@ pub(crate) fn usage(c: &Connection, sim: &str, now: DateTime<Utc>) -> Result<Usa
     })
 }
 
-pub(crate) fn last_modem_for(c: &Connection, to: &str) -> Result<Option<String>, StoreError> {
-    c.prepare_cached(
+pub(crate) fn last_modem_for(c: &dyn Db, to: &str) -> Result<Option<String>, StoreError> {
+    let to = digits(to);
+    c.query_opt(
         "SELECT assigned_modem FROM outgoing
          WHERE to_digits = ?1 AND assigned_modem IS NOT NULL
            AND state IN ('sending', 'sent', 'delivered')
          ORDER BY id DESC LIMIT 1",
+        args![&to],
+        |r| r.get(0),
     )
-    .and_then(|mut s| s.query_row([digits(to)], |r| r.get(0)).optional())
     .map_err(StoreError::sql("sticky modem"))
 }
 
-pub(crate) const VIEW_COLUMNS: &str =
-    "id, recipient, text, state, COALESCE(assigned_modem, modem), created_at,
+/// The columns [`view_from_row`] reads, as a literal (for `concat!`).
+macro_rules! view_columns {
+    () => {
+        "id, recipient, text, state, COALESCE(assigned_modem, modem), created_at,
     error, priority, report, flash, sim, queue, source, updated_at, not_before, expires_at,
-    tried_modems, category, campaign";
+    tried_modems, category, campaign"
+    };
+}
 
-pub(crate) fn view_from_row(
-    c: &Connection,
-    r: &rusqlite::Row<'_>,
-) -> Result<OutgoingView, StoreError> {
+pub(crate) const VIEW_COLUMNS: &str = view_columns!();
+
+pub(crate) fn view_from_row(c: &dyn Db, r: &dyn Row) -> Result<OutgoingView, StoreError> {
     let e = StoreError::sql("read message");
     let id: i64 = r.get(0).map_err(&e)?;
     let state: String = r.get(3).map_err(&e)?;
@@ -1216,12 +1342,12 @@ pub(crate) fn view_from_row(
         not_before: rfc3339_ms("not_before", not_before)?,
         expires_at: expires.map(|v| rfc3339_ms("expires_at", v)).transpose()?,
         tried_modems: tried_list(&tried)?,
-        category: r.get::<_, String>(17).map_err(&e)?.parse()?,
+        category: r.get::<String>(17).map_err(&e)?.parse()?,
         campaign: r.get(18).map_err(&e)?,
     })
 }
 
-fn part_views(c: &Connection, id: MessageId) -> Result<Vec<PartView>, StoreError> {
+fn part_views(c: &dyn Db, id: MessageId) -> Result<Vec<PartView>, StoreError> {
     type Raw = (
         i64,
         String,
@@ -1234,14 +1360,24 @@ fn part_views(c: &Connection, id: MessageId) -> Result<Vec<PartView>, StoreError
         Option<i64>,
     );
     let raw: Vec<Raw> = c
-        .prepare_cached(
+        .query(
             "SELECT seq, state, mr, status, modem, error, attempts, sent_at, delivered_at
              FROM outgoing_part WHERE message_id = ?1 ORDER BY seq",
+            args![id],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ))
+            },
         )
-        .and_then(|mut s| {
-            s.query_map([id], |r| r.try_into())
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        })
         .map_err(StoreError::sql("read part views"))?;
     raw.into_iter()
         .map(
@@ -1264,44 +1400,36 @@ fn part_views(c: &Connection, id: MessageId) -> Result<Vec<PartView>, StoreError
         .collect()
 }
 
-pub(crate) fn show(c: &Connection, id: MessageId) -> Result<Option<OutgoingView>, StoreError> {
-    let sql = format!("SELECT {VIEW_COLUMNS} FROM outgoing WHERE id = ?1");
-    let mut stmt = c
-        .prepare_cached(&sql)
-        .map_err(StoreError::sql("prepare show"))?;
-    let mut rows = stmt.query([id]).map_err(StoreError::sql("show"))?;
-    match rows.next().map_err(StoreError::sql("show"))? {
-        Some(row) => Ok(Some(view_from_row(c, row)?)),
-        None => Ok(None),
-    }
+pub(crate) fn show(c: &dyn Db, id: MessageId) -> Result<Option<OutgoingView>, StoreError> {
+    const SQL: &str = concat!("SELECT ", view_columns!(), " FROM outgoing WHERE id = ?1");
+    Ok(rows(c, "show", SQL, args![id], |r| view_from_row(c, r))?
+        .into_iter()
+        .next())
 }
 
 pub(crate) fn outbox(
-    c: &Connection,
+    c: &dyn Db,
     state: Option<MessageState>,
     limit: usize,
 ) -> Result<Vec<OutgoingView>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     // Two statements so each walks an index: by id, or by (state, id).
-    let sql = match state {
-        None => format!("SELECT {VIEW_COLUMNS} FROM outgoing ORDER BY id DESC LIMIT ?2"),
-        Some(_) => format!(
-            "SELECT {VIEW_COLUMNS} FROM outgoing WHERE state = ?1 ORDER BY id DESC LIMIT ?2"
-        ),
-    };
-    let mut stmt = c
-        .prepare_cached(&sql)
-        .map_err(StoreError::sql("prepare outbox"))?;
-    let mut rows = match state {
-        None => stmt.query(params![rusqlite::types::Null, limit]),
-        Some(s) => stmt.query(params![s.as_str(), limit]),
+    const ALL: &str = concat!(
+        "SELECT ",
+        view_columns!(),
+        " FROM outgoing ORDER BY id DESC LIMIT ?1"
+    );
+    const IN_STATE: &str = concat!(
+        "SELECT ",
+        view_columns!(),
+        " FROM outgoing WHERE state = ?1 ORDER BY id DESC LIMIT ?2"
+    );
+    match state {
+        None => rows(c, "outbox", ALL, args![limit], |r| view_from_row(c, r)),
+        Some(s) => rows(c, "outbox", IN_STATE, args![s.as_str(), limit], |r| {
+            view_from_row(c, r)
+        }),
     }
-    .map_err(StoreError::sql("outbox"))?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(StoreError::sql("outbox"))? {
-        out.push(view_from_row(c, row)?);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use super::*;
 use crate::store::incoming::record_report;
 use crate::store::tests::fixture::{memory, msg, open_temp, t};
 use crate::store::ReportIn;
+use rusqlite::Connection;
 
 fn enq(c: &Connection, to: &str, parts: u32) -> MessageId {
     enqueue(c, &msg(to, parts), t(0)).expect("enqueue").id

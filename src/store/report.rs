@@ -18,9 +18,9 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+use super::sql::{args, Db, DbError, Row, Value};
 use super::{ms, rfc3339_ms, StoreError};
 
 /// How a report groups its rows.
@@ -265,10 +265,6 @@ fn merge(into: &mut BTreeMap<i64, u64>, from: &BTreeMap<i64, u64>) {
     }
 }
 
-fn day_of(at_ms: i64) -> String {
-    day_name(at_ms.div_euclid(DAY_MS))
-}
-
 fn day_name(day: i64) -> String {
     DateTime::from_timestamp_millis(day.saturating_mul(DAY_MS))
         .map(|t| t.date_naive())
@@ -347,15 +343,38 @@ struct Fold {
     modem: Option<String>,
 }
 
-/// The columns of one part the report reads.
-struct PartRow {
-    message_id: i64,
-    delivered: bool,
-    failed: bool,
-    modem: Option<String>,
-    sent_at: Option<i64>,
-    delivered_at: Option<i64>,
+/// One message of the walk, with its parts folded in.
+struct Walked {
+    id: i64,
+    created: i64,
+    state: &'static str,
+    wants_report: bool,
+    /// The modem assigned, else the one asked for.
+    asked: Option<String>,
+    campaign: Option<i64>,
+    fold: Fold,
 }
+
+/// A message's state as one of the names the report counts (no
+/// allocation); `""` for any other.
+fn state_name(s: &str) -> &'static str {
+    const STATES: &[&str] = &[
+        "queued",
+        "sending",
+        "delivered",
+        "failed",
+        "expired",
+        "cancelled",
+        "skipped",
+    ];
+    STATES.iter().copied().find(|k| *k == s).unwrap_or_default()
+}
+
+/// How many messages the walk reads at a time, with their parts: the
+/// memory it holds is bounded whatever the window, on either engine
+/// (PostgreSQL's client receives a statement's rows whole).
+/// Tests take small chunks, so that their walks cross chunk edges.
+const CHUNK: i64 = if cfg!(test) { 7 } else { 2048 };
 
 /// The accumulator of group `key`, made on first use (no allocation when
 /// it exists).
@@ -368,7 +387,7 @@ fn group<'a>(groups: &'a mut BTreeMap<String, Acc>, key: &str) -> &'a mut Acc {
 
 /// The groups being summed, with the names already looked up.
 struct Groups<'c> {
-    c: &'c Connection,
+    db: &'c dyn Db,
     by: ReportBy,
     groups: BTreeMap<String, Acc>,
     days: BTreeMap<i64, String>,
@@ -376,9 +395,9 @@ struct Groups<'c> {
 }
 
 impl<'c> Groups<'c> {
-    fn new(c: &'c Connection, by: ReportBy) -> Groups<'c> {
+    fn new(db: &'c dyn Db, by: ReportBy) -> Groups<'c> {
         Groups {
-            c,
+            db,
             by,
             groups: BTreeMap::new(),
             days: BTreeMap::new(),
@@ -393,7 +412,7 @@ impl<'c> Groups<'c> {
         day: i64,
         modem: Option<&str>,
         campaign: Option<i64>,
-    ) -> Result<&mut Acc, StoreError> {
+    ) -> Result<&mut Acc, DbError> {
         let key: &str = match self.by {
             ReportBy::Modem => match modem {
                 Some(m) if !m.is_empty() => m,
@@ -404,11 +423,11 @@ impl<'c> Groups<'c> {
                 Some(cid) if cid != 0 => match self.campaigns.entry(cid) {
                     std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::btree_map::Entry::Vacant(e) => {
-                        let name: Option<String> = self
-                            .c
-                            .prepare_cached("SELECT name FROM campaign WHERE id = ?1")
-                            .and_then(|mut s| s.query_row([cid], |r| r.get(0)).optional())
-                            .map_err(StoreError::sql("report campaign"))?;
+                        let name: Option<String> = self.db.query_opt(
+                            "SELECT name FROM campaign WHERE id = ?1",
+                            args![cid],
+                            |r| r.get(0),
+                        )?;
                         let name = name.unwrap_or_default();
                         e.insert(format!("{name} (#{cid})"))
                     }
@@ -426,205 +445,211 @@ impl<'c> Groups<'c> {
 /// Two ordered walks merged here rather than a join with GROUP BY (which
 /// SQLite runs several times slower over a million rows): the messages
 /// between the first and the last one queued in the range (found through
-/// `outgoing_created`) in id order, and their parts in primary-key order.
-fn walk(g: &mut Groups, from: i64, until: Option<i64>) -> Result<(), StoreError> {
-    let c = g.c;
+/// `outgoing_created`) in id order, and their parts in primary-key order
+/// (both read from the covering indexes `outgoing_report` and
+/// `part_report`). Each walk is read in chunks keyed by the message id: up
+/// to [`CHUNK`] messages after the last one done, then the parts of the
+/// ids they span, so one statement runs at a time and nothing holds more
+/// than a chunk, on SQLite and PostgreSQL alike.
+fn walk(g: &mut Groups, from: i64, until: Option<i64>) -> Result<(), DbError> {
+    let db = g.db;
     let until = until.unwrap_or(i64::MAX);
-    let sql = StoreError::sql("report");
-    let (first, last): (Option<i64>, Option<i64>) = c
-        .prepare_cached(
-            "SELECT MIN(id), MAX(id) FROM outgoing WHERE created_at >= ?1 AND created_at < ?2",
-        )
-        .and_then(|mut s| s.query_row(params![from, until], |r| Ok((r.get(0)?, r.get(1)?))))
-        .map_err(StoreError::sql("report start"))?;
+    let (first, last): (Option<i64>, Option<i64>) = db.query_one(
+        "SELECT MIN(id), MAX(id) FROM outgoing WHERE created_at >= ?1 AND created_at < ?2",
+        args![from, until],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let (Some(first), Some(last)) = (first, last) else {
         return Ok(());
     };
-    let mut msgs = c
-        .prepare_cached(
+    let mut after = first.saturating_sub(1);
+    let mut chunk: Vec<Walked> = Vec::new();
+    loop {
+        chunk.clear();
+        db.query_each(
             "SELECT id, created_at, state, report, COALESCE(assigned_modem, modem), campaign
-             FROM outgoing WHERE id >= ?1 AND id <= ?2 AND created_at >= ?3 AND created_at < ?4
-             ORDER BY id",
-        )
-        .map_err(&sql)?;
-    let mut parts = c
-        .prepare_cached(
+             FROM outgoing WHERE id > ?1 AND id <= ?2 AND created_at >= ?3 AND created_at < ?4
+             ORDER BY id LIMIT ?5",
+            args![after, last, from, until, CHUNK],
+            &mut |r| {
+                chunk.push(Walked {
+                    id: r.get(0)?,
+                    created: r.get(1)?,
+                    state: match r.value(2)? {
+                        Value::Text(s) => state_name(s),
+                        _ => "",
+                    },
+                    wants_report: r.get(3)?,
+                    asked: r.get(4)?,
+                    campaign: r.get(5)?,
+                    fold: Fold::default(),
+                });
+                Ok(())
+            },
+        )?;
+        let (Some(lo), Some(hi)) = (chunk.first().map(|m| m.id), chunk.last().map(|m| m.id)) else {
+            return Ok(());
+        };
+        // The parts of the chunk's ids, merged into the chunk in id order
+        // (parts of messages queued outside the range are passed over).
+        let mut i = 0;
+        db.query_each(
             "SELECT message_id, state, modem, sent_at, delivered_at
              FROM outgoing_part WHERE message_id >= ?1 AND message_id <= ?2
              ORDER BY message_id, seq",
-        )
-        .map_err(&sql)?;
-    let mut msg_rows = msgs
-        .query(params![first, last, from, until])
-        .map_err(&sql)?;
-    let mut part_rows = parts.query(params![first, last]).map_err(&sql)?;
-    // The part row the walk stopped at (it belongs to a later message).
-    let mut held: Option<PartRow> = None;
-    let mut parts_done = false;
-    while let Some(m) = msg_rows.next().map_err(&sql)? {
-        let id: i64 = m.get(0).map_err(&sql)?;
-        let created: i64 = m.get(1).map_err(&sql)?;
-        let mut f = Fold::default();
-        loop {
-            let p = match held.take() {
-                Some(p) => p,
-                None if parts_done => break,
-                None => match part_rows.next().map_err(&sql)? {
-                    Some(r) => PartRow {
-                        message_id: r.get(0).map_err(&sql)?,
-                        delivered: r.get_ref(1).map_err(&sql)?.as_str() == Ok("delivered"),
-                        failed: r.get_ref(1).map_err(&sql)?.as_str() == Ok("failed"),
-                        modem: r.get(2).map_err(&sql)?,
-                        sent_at: r.get(3).map_err(&sql)?,
-                        delivered_at: r.get(4).map_err(&sql)?,
-                    },
-                    None => {
-                        parts_done = true;
-                        break;
-                    }
-                },
-            };
-            if p.message_id > id {
-                held = Some(p);
-                break;
-            }
-            if p.message_id < id {
-                continue;
-            }
-            f.parts += 1;
-            f.delivered += u64::from(p.delivered);
-            f.failed += u64::from(p.failed);
-            if f.modem.is_none() {
-                f.modem = p.modem;
-            }
-            if let Some(t) = p.sent_at {
-                f.sent += 1;
-                f.last_sent = f.last_sent.max(Some(t));
-            }
-            f.last_delivered = f.last_delivered.max(p.delivered_at);
+            args![lo, hi],
+            &mut |r| {
+                let id: i64 = r.get(0)?;
+                while chunk.get(i).is_some_and(|m| m.id < id) {
+                    i += 1;
+                }
+                let Some(m) = chunk.get_mut(i).filter(|m| m.id == id) else {
+                    return Ok(());
+                };
+                let f = &mut m.fold;
+                let state = r.value(1)?;
+                f.parts += 1;
+                f.delivered += u64::from(state == Value::Text("delivered"));
+                f.failed += u64::from(state == Value::Text("failed"));
+                if f.modem.is_none() {
+                    f.modem = r.get(2)?;
+                }
+                if let Some(t) = r.get::<Option<i64>>(3)? {
+                    f.sent += 1;
+                    f.last_sent = f.last_sent.max(Some(t));
+                }
+                f.last_delivered = f.last_delivered.max(r.get(4)?);
+                Ok(())
+            },
+        )?;
+        let full = chunk.len() as i64 == CHUNK;
+        for m in &chunk {
+            let modem = m.fold.modem.as_deref().or(m.asked.as_deref());
+            let acc = g.of(m.created.div_euclid(DAY_MS), modem, m.campaign)?;
+            add_message(acc, m.state, m.wants_report, m.created, &m.fold);
         }
-        let state = m.get_ref(2).map_err(&sql)?.as_str().unwrap_or_default();
-        let wants_report: bool = m.get(3).map_err(&sql)?;
-        let asked = m.get_ref(4).map_err(&sql)?.as_str().ok();
-        let modem = f.modem.as_deref().or(asked);
-        let campaign: Option<i64> = m.get(5).map_err(&sql)?;
-        let acc = g.of(created.div_euclid(DAY_MS), modem, campaign)?;
-        add_message(acc, state, wants_report, created, &f);
+        if !full || hi >= last {
+            return Ok(());
+        }
+        after = hi;
     }
-    Ok(())
 }
 
-/// Adds the received messages of `[from, until)` from the inbox.
-fn walk_inbox(g: &mut Groups, from: i64, until: Option<i64>) -> Result<(), StoreError> {
-    let sql = StoreError::sql("report inbox");
-    let mut stmt =
-        g.c.prepare_cached(
-            "SELECT modem, received_at FROM inbox WHERE received_at >= ?1 AND received_at < ?2",
-        )
-        .map_err(&sql)?;
-    let mut rows = stmt
-        .query(params![from, until.unwrap_or(i64::MAX)])
-        .map_err(&sql)?;
-    while let Some(r) = rows.next().map_err(&sql)? {
-        let modem = r.get_ref(0).map_err(&sql)?.as_str().unwrap_or_default();
-        let at: i64 = r.get(1).map_err(&sql)?;
-        let key = match g.by {
-            ReportBy::Modem => modem,
-            ReportBy::Day => g
-                .days
-                .entry(at.div_euclid(DAY_MS))
-                .or_insert_with(|| day_of(at)),
-            ReportBy::Campaign => NO_GROUP,
-        };
-        group(&mut g.groups, key).row.received += 1;
-    }
-    Ok(())
+/// Adds the received messages of `[from, until)` from the inbox, counted
+/// per modem and day by the database (a few rows whatever the window).
+fn walk_inbox(g: &mut Groups, from: i64, until: Option<i64>) -> Result<(), DbError> {
+    let db = g.db;
+    db.query_each(
+        "SELECT modem, received_at / 86400000, COUNT(*) FROM inbox
+         WHERE received_at >= ?1 AND received_at < ?2 GROUP BY 1, 2",
+        args![from, until.unwrap_or(i64::MAX)],
+        &mut |r| {
+            let modem = match r.value(0)? {
+                Value::Text(m) => m,
+                _ => "",
+            };
+            let day: i64 = r.get(1)?;
+            let count: u64 = r.get(2)?;
+            let key = match g.by {
+                ReportBy::Modem => modem,
+                ReportBy::Day => g.days.entry(day).or_insert_with(|| day_name(day)),
+                ReportBy::Campaign => NO_GROUP,
+            };
+            group(&mut g.groups, key).row.received += count;
+            Ok(())
+        },
+    )
+}
+
+/// A count of the summary (never negative; a row gone back to zero reads 0).
+fn count(r: &dyn Row, i: usize) -> Result<u64, DbError> {
+    Ok(u64::try_from(r.get::<i64>(i)?).unwrap_or(0))
 }
 
 /// Adds the summary's days from `first_day` on (UTC days since the epoch).
-fn read_summary(g: &mut Groups, first_day: i64) -> Result<(), StoreError> {
-    let c = g.c;
-    let sql = StoreError::sql("report summary");
-    let mut stmt = c
-        .prepare_cached(
-            "SELECT day, modem, campaign, messages, delivered, failed, expired, cancelled,
-                 skipped, pending, sent, sent_with_report, parts, parts_sent, parts_delivered,
-                 parts_failed
-             FROM report_day WHERE day >= ?1 AND messages > 0",
-        )
-        .map_err(&sql)?;
-    let mut rows = stmt.query([first_day]).map_err(&sql)?;
-    let n = |r: &rusqlite::Row, i: usize| -> Result<u64, StoreError> {
-        let v: i64 = r.get(i).map_err(StoreError::sql("report summary"))?;
-        Ok(u64::try_from(v).unwrap_or(0))
-    };
-    while let Some(r) = rows.next().map_err(&sql)? {
-        let day: i64 = r.get(0).map_err(&sql)?;
-        let modem = r.get_ref(1).map_err(&sql)?.as_str().unwrap_or_default();
-        let campaign: i64 = r.get(2).map_err(&sql)?;
-        let row = &mut g.of(day, Some(modem), Some(campaign))?.row;
-        row.messages += n(r, 3)?;
-        row.messages_delivered += n(r, 4)?;
-        row.messages_failed += n(r, 5)?;
-        row.messages_expired += n(r, 6)?;
-        row.messages_cancelled += n(r, 7)?;
-        row.messages_skipped += n(r, 8)?;
-        row.messages_pending += n(r, 9)?;
-        row.messages_sent += n(r, 10)?;
-        row.messages_sent_with_report += n(r, 11)?;
-        row.parts += n(r, 12)?;
-        row.parts_sent += n(r, 13)?;
-        row.parts_delivered += n(r, 14)?;
-        row.parts_failed += n(r, 15)?;
-    }
-    drop(rows);
-    let mut stmt = c
-        .prepare_cached(
-            "SELECT day, modem, campaign, kind, ms, n FROM report_time
-             WHERE day >= ?1 AND n > 0",
-        )
-        .map_err(&sql)?;
-    let mut rows = stmt.query([first_day]).map_err(&sql)?;
-    while let Some(r) = rows.next().map_err(&sql)? {
-        let day: i64 = r.get(0).map_err(&sql)?;
-        let modem = r.get_ref(1).map_err(&sql)?.as_str().unwrap_or_default();
-        let campaign: i64 = r.get(2).map_err(&sql)?;
-        let kind: i64 = r.get(3).map_err(&sql)?;
-        let ms: i64 = r.get(4).map_err(&sql)?;
-        let count = n(r, 5)?;
-        let acc = g.of(day, Some(modem), Some(campaign))?;
-        let times = if kind == 0 {
-            &mut acc.to_sent
-        } else {
-            &mut acc.to_delivered
-        };
-        *times.entry(ms).or_default() += count;
-    }
-    drop(rows);
-    let mut stmt = c
-        .prepare_cached("SELECT day, modem, n FROM report_received WHERE day >= ?1 AND n > 0")
-        .map_err(&sql)?;
-    let mut rows = stmt.query([first_day]).map_err(&sql)?;
-    while let Some(r) = rows.next().map_err(&sql)? {
-        let day: i64 = r.get(0).map_err(&sql)?;
-        let modem = r.get_ref(1).map_err(&sql)?.as_str().unwrap_or_default();
-        let count = n(r, 2)?;
-        // Received messages have a modem always, and no campaign.
-        let key = match g.by {
-            ReportBy::Modem => modem,
-            ReportBy::Day => g.days.entry(day).or_insert_with(|| day_name(day)),
-            ReportBy::Campaign => NO_GROUP,
-        };
-        group(&mut g.groups, key).row.received += count;
-    }
-    Ok(())
+fn read_summary(g: &mut Groups, first_day: i64) -> Result<(), DbError> {
+    let db = g.db;
+    db.query_each(
+        "SELECT day, modem, campaign, messages, delivered, failed, expired, cancelled,
+             skipped, pending, sent, sent_with_report, parts, parts_sent, parts_delivered,
+             parts_failed
+         FROM report_day WHERE day >= ?1 AND messages > 0",
+        args![first_day],
+        &mut |r| {
+            let day: i64 = r.get(0)?;
+            let modem = match r.value(1)? {
+                Value::Text(m) => m,
+                _ => "",
+            };
+            let campaign: i64 = r.get(2)?;
+            let row = &mut g.of(day, Some(modem), Some(campaign))?.row;
+            row.messages += count(r, 3)?;
+            row.messages_delivered += count(r, 4)?;
+            row.messages_failed += count(r, 5)?;
+            row.messages_expired += count(r, 6)?;
+            row.messages_cancelled += count(r, 7)?;
+            row.messages_skipped += count(r, 8)?;
+            row.messages_pending += count(r, 9)?;
+            row.messages_sent += count(r, 10)?;
+            row.messages_sent_with_report += count(r, 11)?;
+            row.parts += count(r, 12)?;
+            row.parts_sent += count(r, 13)?;
+            row.parts_delivered += count(r, 14)?;
+            row.parts_failed += count(r, 15)?;
+            Ok(())
+        },
+    )?;
+    db.query_each(
+        "SELECT day, modem, campaign, kind, ms, n FROM report_time
+         WHERE day >= ?1 AND n > 0",
+        args![first_day],
+        &mut |r| {
+            let day: i64 = r.get(0)?;
+            let modem = match r.value(1)? {
+                Value::Text(m) => m,
+                _ => "",
+            };
+            let campaign: i64 = r.get(2)?;
+            let kind: i64 = r.get(3)?;
+            let ms: i64 = r.get(4)?;
+            let n = count(r, 5)?;
+            let acc = g.of(day, Some(modem), Some(campaign))?;
+            let times = if kind == 0 {
+                &mut acc.to_sent
+            } else {
+                &mut acc.to_delivered
+            };
+            *times.entry(ms).or_default() += n;
+            Ok(())
+        },
+    )?;
+    db.query_each(
+        "SELECT day, modem, n FROM report_received WHERE day >= ?1 AND n > 0",
+        args![first_day],
+        &mut |r| {
+            let day: i64 = r.get(0)?;
+            let modem = match r.value(1)? {
+                Value::Text(m) => m,
+                _ => "",
+            };
+            let n = count(r, 2)?;
+            // Received messages have a modem always, and no campaign.
+            let key = match g.by {
+                ReportBy::Modem => modem,
+                ReportBy::Day => g.days.entry(day).or_insert_with(|| day_name(day)),
+                ReportBy::Campaign => NO_GROUP,
+            };
+            group(&mut g.groups, key).row.received += n;
+            Ok(())
+        },
+    )
 }
 
 /// Builds the report of everything queued or received at or after `since`:
 /// the rows of the first, partial UTC day, and the summary from the next
 /// midnight on.
 pub(crate) fn report(
-    c: &Connection,
+    db: &dyn Db,
     since: DateTime<Utc>,
     by: ReportBy,
     now: DateTime<Utc>,
@@ -633,10 +658,11 @@ pub(crate) fn report(
     // The first midnight at or after `since`.
     let first_day = since_ms.div_euclid(DAY_MS) + i64::from(since_ms.rem_euclid(DAY_MS) != 0);
     let edge = first_day.saturating_mul(DAY_MS);
-    let mut g = Groups::new(c, by);
-    walk(&mut g, since_ms, Some(edge))?;
-    walk_inbox(&mut g, since_ms, Some(edge))?;
-    read_summary(&mut g, first_day)?;
+    let mut g = Groups::new(db, by);
+    walk(&mut g, since_ms, Some(edge))
+        .and_then(|()| walk_inbox(&mut g, since_ms, Some(edge)))
+        .and_then(|()| read_summary(&mut g, first_day))
+        .map_err(StoreError::sql("report"))?;
     finish_report(g, since_ms, by, now)
 }
 
@@ -644,15 +670,16 @@ pub(crate) fn report(
 /// summary must always agree with (tests), and the cost it saves
 /// (`benches/report.rs`).
 pub(crate) fn report_from_rows(
-    c: &Connection,
+    db: &dyn Db,
     since: DateTime<Utc>,
     by: ReportBy,
     now: DateTime<Utc>,
 ) -> Result<Report, StoreError> {
     let since_ms = ms(since);
-    let mut g = Groups::new(c, by);
-    walk(&mut g, since_ms, None)?;
-    walk_inbox(&mut g, since_ms, None)?;
+    let mut g = Groups::new(db, by);
+    walk(&mut g, since_ms, None)
+        .and_then(|()| walk_inbox(&mut g, since_ms, None))
+        .map_err(StoreError::sql("report"))?;
     finish_report(g, since_ms, by, now)
 }
 

@@ -12,7 +12,7 @@ use super::StoreError;
 
 /// Every migration, oldest first. Entry `i` moves a database from version `i`
 /// to version `i + 1`; version 0 is an empty file.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V7, V8, V9, V10, V12, V14];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V7, V8, V9, V10, V12, V13, V14];
 
 /// Version 1: outgoing messages and parts, received PDUs and inbox, status
 /// reports, SIMs and modems, per-SIM send log and concatenation counters.
@@ -646,6 +646,42 @@ END;
 "#,
     v12_backfill!()
 );
+
+/// Version 13: the hosts of a cluster on PostgreSQL (`cluster.rs`). `node`:
+/// one row per host (its heartbeat; `stopped_at` when it stopped cleanly).
+/// `node_modem`: the modems a host drives, keyed by host plus SIM (the
+/// IMSI, else `iccid:` and the ICCID, else `modem:` and the modem's name;
+/// never the IMEI alone). `outgoing.claimed_by` / `lease_until`: the host
+/// that claimed a message to send it, until when (renewed by its
+/// heartbeat); a claim past its lease is free for another host. The same
+/// tables on SQLite, where one host never writes them.
+const V13: &str = r#"
+CREATE TABLE node (
+    name         TEXT PRIMARY KEY,
+    version      TEXT NOT NULL,
+    pid          INTEGER,
+    started_at   INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL,
+    stopped_at   INTEGER
+);
+CREATE TABLE node_modem (
+    node    TEXT NOT NULL REFERENCES node(name) ON DELETE CASCADE,
+    sim     TEXT NOT NULL,
+    modem   TEXT NOT NULL,
+    imsi    TEXT,
+    iccid   TEXT,
+    imei    TEXT,
+    state   TEXT NOT NULL,
+    seen_at INTEGER NOT NULL,
+    PRIMARY KEY (node, sim)
+);
+CREATE UNIQUE INDEX node_modem_by_name ON node_modem(node, modem);
+CREATE INDEX node_modem_by_sim ON node_modem(sim);
+ALTER TABLE outgoing ADD COLUMN claimed_by TEXT;
+ALTER TABLE outgoing ADD COLUMN lease_until INTEGER;
+CREATE INDEX outgoing_claimed ON outgoing(claimed_by, lease_until)
+    WHERE claimed_by IS NOT NULL;
+"#;
 
 /// Version 14 (numbered for its place after version 13, the cluster's
 /// nodes and claims; insert that one before this one): the lease of each

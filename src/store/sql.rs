@@ -274,6 +274,11 @@ pub(crate) trait Db {
     fn sqlite(&self) -> Option<&rusqlite::Connection> {
         None
     }
+    /// Why the connection to the server is gone, once it is (PostgreSQL:
+    /// the server stopped or the network failed); it must be made again.
+    fn lost(&self) -> Option<String> {
+        None
+    }
 }
 
 impl dyn Db + '_ {
@@ -405,16 +410,62 @@ impl Db for rusqlite::Connection {
 pub(crate) struct PgConn {
     client: RefCell<postgres::Client>,
     statements: RefCell<HashMap<Box<str>, postgres::Statement>>,
+    /// The error that showed the connection gone (see [`Db::lost`]).
+    lost: RefCell<Option<String>>,
+}
+
+/// How long a connection attempt may take when the URL does not say
+/// (`connect_timeout`): a server host that does not answer at all must not
+/// hold the store thread for the kernel's TCP timeout.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether `e` means the connection is gone (rather than one statement
+/// failed): the client closed, an I/O error, or the server's SQLSTATE class
+/// 08 (connection exception) or 57P01..57P03 (shutting down, cannot connect
+/// now).
+pub(crate) fn connection_lost(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+        }
+        None => StdError::source(e).is_some_and(|s| s.is::<std::io::Error>()),
+    }
 }
 
 impl PgConn {
-    /// Connects to `url` (`postgresql://user@host:port/db`, or key=value).
-    /// Blocks: call it outside an async runtime's worker threads.
+    /// Connects to `url` (`postgresql://user@host:port/db`, or key=value),
+    /// with TCP keepalives (a dead server is noticed) and a connect
+    /// timeout of [`CONNECT_TIMEOUT`] unless the URL sets one. Blocks: call
+    /// it outside an async runtime's worker threads.
     pub(crate) fn connect(url: &str) -> Result<PgConn, DbError> {
-        let client = postgres::Client::connect(url, postgres::NoTls)?;
+        let mut config: postgres::Config = url.parse()?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.keepalives(true);
+        config.keepalives_idle(std::time::Duration::from_secs(30));
+        let client = config.connect(postgres::NoTls)?;
         Ok(PgConn {
             client: RefCell::new(client),
             statements: RefCell::new(HashMap::new()),
+            lost: RefCell::new(None),
+        })
+    }
+
+    /// Notes an error that shows the connection gone.
+    fn check<T>(&self, r: Result<T, postgres::Error>) -> Result<T, DbError> {
+        r.map_err(|e| {
+            let e = DbError::Pg(e);
+            if let DbError::Pg(pg) = &e {
+                if connection_lost(pg) && self.lost.borrow().is_none() {
+                    *self.lost.borrow_mut() = Some(e.to_string());
+                }
+            }
+            e
         })
     }
 
@@ -423,7 +474,7 @@ impl PgConn {
             return Ok(s.clone());
         }
         let translated = placeholders_to_pg(sql);
-        let stmt = self.client.borrow_mut().prepare(&translated)?;
+        let stmt = self.check(self.client.borrow_mut().prepare(&translated))?;
         self.statements
             .borrow_mut()
             .insert(sql.into(), stmt.clone());
@@ -440,7 +491,8 @@ impl Db for PgConn {
         let stmt = self.statement(sql)?;
         let params: Vec<&(dyn ToSql + Sync)> =
             args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-        Ok(self.client.borrow_mut().execute(&stmt, &params)?)
+        let r = self.client.borrow_mut().execute(&stmt, &params);
+        self.check(r)
     }
 
     fn query_each(
@@ -453,7 +505,8 @@ impl Db for PgConn {
         let params: Vec<&(dyn ToSql + Sync)> =
             args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
         // Collected first: `each` may run queries of its own.
-        let rows = self.client.borrow_mut().query(&stmt, &params)?;
+        let rows = self.client.borrow_mut().query(&stmt, &params);
+        let rows = self.check(rows)?;
         for row in &rows {
             each(row)?;
         }
@@ -461,11 +514,22 @@ impl Db for PgConn {
     }
 
     fn batch(&self, sql: &str) -> Result<(), DbError> {
-        Ok(self.client.borrow_mut().batch_execute(sql)?)
+        let r = self.client.borrow_mut().batch_execute(sql);
+        self.check(r)
     }
 
     fn in_transaction(&self) -> bool {
         !self.client.borrow().is_closed()
+    }
+
+    fn lost(&self) -> Option<String> {
+        if let Some(e) = self.lost.borrow().as_ref() {
+            return Some(e.clone());
+        }
+        self.client
+            .borrow()
+            .is_closed()
+            .then(|| "the connection closed".to_string())
     }
 }
 

@@ -13,11 +13,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
 use super::outgoing::{enqueue, fail_unsendable};
+use super::sql::{args, Db};
 use super::{from_ms, ms, rfc3339_ms, Enqueued, MessageId, NewMessage, ReadyBatch, StoreError};
 
 /// Wrong tries after which a code is dead.
@@ -46,7 +46,7 @@ impl Sealed {
     /// message whose text is gone is failed and left out.
     pub(crate) fn unseal(
         &self,
-        c: &Connection,
+        c: &dyn Db,
         batch: &mut ReadyBatch,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -120,15 +120,18 @@ impl CheckResult {
 }
 
 pub(crate) fn create(
-    c: &Connection,
+    c: &dyn Db,
     sealed: &Sealed,
     code: NewCode,
     now: DateTime<Utc>,
 ) -> Result<CodeSent, StoreError> {
     let hour_ago = ms(now - ChronoDuration::hours(1));
     let sent: i64 = c
-        .prepare_cached("SELECT COUNT(*) FROM verify_code WHERE number = ?1 AND created_at > ?2")
-        .and_then(|mut s| s.query_row(params![code.number, hour_ago], |r| r.get(0)))
+        .query_one(
+            "SELECT COUNT(*) FROM verify_code WHERE number = ?1 AND created_at > ?2",
+            args![&code.number, hour_ago],
+            |r| r.get(0),
+        )
         .map_err(StoreError::sql("count codes"))?;
     if sent >= i64::from(code.max_per_hour) {
         return Err(StoreError::RateLimited(format!(
@@ -137,29 +140,30 @@ pub(crate) fn create(
         )));
     }
     // A new code replaces the number's earlier ones.
-    c.prepare_cached(
+    c.execute(
         "UPDATE verify_code SET state = 'superseded', finished_at = ?2
          WHERE number = ?1 AND state = 'pending'",
+        args![&code.number, ms(now)],
     )
-    .and_then(|mut s| s.execute(params![code.number, ms(now)]))
     .map_err(StoreError::sql("supersede codes"))?;
     let enq = enqueue(c, &code.message, now)?;
-    c.prepare_cached(
-        "INSERT INTO verify_code (number, recipient, hash, message_id, state, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            code.number,
-            code.message.to,
-            &code.hash[..],
-            enq.id,
-            ms(now),
-            ms(code.expires_at)
-        ])
-    })
-    .map_err(StoreError::sql("insert code"))?;
-    let id = c.last_insert_rowid();
+    let id: i64 = c
+        .query_one(
+            "INSERT INTO verify_code (number, recipient, hash, message_id, state, created_at,
+                 expires_at)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6)
+             RETURNING id",
+            args![
+                &code.number,
+                &code.message.to,
+                &code.hash[..],
+                enq.id,
+                ms(now),
+                ms(code.expires_at)
+            ],
+            |r| r.get(0),
+        )
+        .map_err(StoreError::sql("insert code"))?;
     sealed.insert(enq.id, code.sealed_text, code.expires_at, now);
     Ok(CodeSent {
         id,
@@ -169,17 +173,18 @@ pub(crate) fn create(
 }
 
 pub(crate) fn check(
-    c: &Connection,
+    c: &dyn Db,
     number: &str,
     candidate: &[u8; 32],
     now: DateTime<Utc>,
 ) -> Result<CheckResult, StoreError> {
     let row: Option<(i64, Vec<u8>, i64, String, i64)> = c
-        .prepare_cached(
+        .query_opt(
             "SELECT id, hash, tries, state, expires_at FROM verify_code
              WHERE number = ?1 ORDER BY id DESC LIMIT 1",
+            args![number],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
-        .and_then(|mut s| s.query_row([number], |r| r.try_into()).optional())
         .map_err(StoreError::sql("read code"))?;
     let Some((id, hash, tries, state, expires)) = row else {
         return Ok(CheckResult::no("no_code", None));
@@ -192,10 +197,10 @@ pub(crate) fn check(
         _ => return Ok(CheckResult::no("no_code", None)),
     }
     let finish = |state: &str| {
-        c.prepare_cached(
+        c.execute(
             "UPDATE verify_code SET state = ?2, tries = ?3, finished_at = ?4 WHERE id = ?1",
+            args![id, state, tries, ms(now)],
         )
-        .and_then(|mut s| s.execute(params![id, state, tries, ms(now)]))
         .map_err(StoreError::sql("finish code"))
     };
     if from_ms("expires_at", expires)? <= now {
@@ -212,17 +217,15 @@ pub(crate) fn check(
     }
     let tries = tries + 1;
     let dead = tries >= MAX_TRIES;
-    c.prepare_cached(
+    c.execute(
         "UPDATE verify_code SET tries = ?2, state = ?3, finished_at = ?4 WHERE id = ?1",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
+        args![
             id,
             tries,
             if dead { "failed" } else { "pending" },
             dead.then_some(ms(now))
-        ])
-    })
+        ],
+    )
     .map_err(StoreError::sql("count a wrong try"))?;
     if dead {
         return Ok(CheckResult::no("too_many_tries", Some(0)));

@@ -49,7 +49,8 @@ pub struct Settings {
     pub modems: Vec<String>,
     /// This host's name and the length of a consumer's lease: on
     /// PostgreSQL each endpoint is served by one host at a time (see
-    /// `crate::events::lease`). Read when a consumer starts.
+    /// `crate::events::lease`): `[cluster] node` and `lease`. Read when a
+    /// consumer starts.
     pub lease: crate::events::ConsumerLease,
 }
 
@@ -61,7 +62,7 @@ impl Settings {
             signing_key: cfg.compat.signing_key.clone(),
             device_id: cfg.compat.device_id.clone(),
             modems: cfg.modems.iter().map(|m| m.name.clone()).collect(),
-            lease: crate::events::ConsumerLease::default(),
+            lease: crate::events::ConsumerLease::new(cfg.cluster.node.clone(), cfg.cluster.lease),
         }
     }
 

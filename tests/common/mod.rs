@@ -9,6 +9,8 @@
 #![allow(dead_code)]
 
 pub mod http;
+#[path = "../../src/store/pgserver.rs"]
+pub mod pgserver;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixDatagram, UnixStream};
@@ -73,6 +75,12 @@ pub struct Sections {
     /// Lines for `[spool]`, e.g. `sent_dir = "{dir}/sent"`; `{dir}` in
     /// either stands for the test's temporary directory.
     pub spool: String,
+    /// `[store] url` (PostgreSQL) instead of the SQLite file.
+    pub url: Option<String>,
+    /// The first modem's number: modems are `m{base}`, `m{base + 1}`...,
+    /// with identities (IMSI, MSISDN) derived from it, so the gateways of a
+    /// cluster have SIMs of their own.
+    pub modem_base: usize,
 }
 
 /// A running gateway under test.
@@ -138,11 +146,22 @@ impl Gateway {
         extra: &str,
         db: Option<PathBuf>,
     ) -> Gateway {
+        Self::start_on(Network::new(net_opts), plans, sections, extra, db).await
+    }
+
+    /// Starts the gateway's modems on `net` (which other gateways of a
+    /// cluster may share) and the daemon, and waits for READY.
+    pub async fn start_on(
+        net: Network,
+        plans: Vec<ModemPlan>,
+        sections: Sections,
+        extra: &str,
+        db: Option<PathBuf>,
+    ) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
-        let net = Network::new(net_opts);
         let mut sims = Vec::new();
         for (i, plan) in plans.iter().enumerate() {
-            let spec = sim_spec(i, plan);
+            let spec = sim_spec(sections.modem_base + i, plan);
             let link = dir.path().join(format!("modem{i}"));
             sims.push(
                 SimModem::start(&net, spec, Some(link))
@@ -177,9 +196,13 @@ impl Gateway {
 
     /// Writes the config for the current modems and `extra`.
     pub fn write_config(&self) {
+        let store = match &self.sections.url {
+            Some(url) => format!("url = \"{url}\""),
+            None => format!("path = \"{}\"", self.db.display()),
+        };
         let mut toml = format!(
-            "[store]\npath = \"{}\"\n{}\n\n[control]\nsocket = \"{}\"\n\n[spool]\ndir = \"{}\"\n{}\n\n[log]\nlevel = \"debug\"\n\n",
-            self.db.display(),
+            "[store]\n{}\n{}\n\n[control]\nsocket = \"{}\"\n\n[spool]\ndir = \"{}\"\n{}\n\n[log]\nlevel = \"debug\"\n\n",
+            store,
             self.sections.store.replace("{dir}", &self.dir.path().display().to_string()),
             self.socket.display(),
             self.spool.display(),
@@ -189,7 +212,8 @@ impl Gateway {
         toml.push('\n');
         for (i, plan) in self.plans.iter().enumerate() {
             toml.push_str(&format!(
-                "[[modem]]\nname = \"m{i}\"\ndevice = \"{}\"\n{}\n\n",
+                "[[modem]]\nname = \"m{}\"\ndevice = \"{}\"\n{}\n\n",
+                self.sections.modem_base + i,
                 self.dir.path().join(format!("modem{i}")).display(),
                 plan.extra
             ));
@@ -200,7 +224,7 @@ impl Gateway {
     /// Adds a simulated modem (not yet in the config; call `write_config` and reload).
     pub async fn add_sim(&mut self, plan: ModemPlan) -> usize {
         let i = self.plans.len();
-        let spec = sim_spec(i, &plan);
+        let spec = sim_spec(self.sections.modem_base + i, &plan);
         let link = self.dir.path().join(format!("modem{i}"));
         self.sims.push(
             SimModem::start(&self.net, spec, Some(link))

@@ -1,0 +1,230 @@
+//! Several hosts on one PostgreSQL (CONTRACT.md "Several hosts on
+//! PostgreSQL"), through the real binary: one PostgreSQL server
+//! (`common::pgserver`), three daemons each with simulated modems of its
+//! own on one simulated network. Messages entered through all three hosts
+//! go out once each, every part of a message through one SIM; `kill -9` of
+//! a host during a burst: its unsent messages leave through the others
+//! within about a lease, and only parts that were in flight may be sent
+//! twice. Synchronised on the network's SUBMITs and the daemons' READY,
+//! with timeouts.
+//!
+//! Skips (with a line on stderr) when no PostgreSQL server can be started,
+//! unless `CI` is set: then it fails.
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::pgserver::{private_server, Server};
+use common::*;
+use serde_json::json;
+use smsgate::sim::{Faults, Network, NetworkOptions};
+
+/// Short leases, so a dead host's work moves within seconds.
+const CLUSTER: &str = "lease = \"2s\"\norphan_after = \"4s\"\n";
+
+fn latency(ms: u64) -> ModemPlan {
+    ModemPlan {
+        faults: Faults {
+            cmgs_latency: Duration::from_millis(ms),
+            ..Faults::default()
+        },
+        ..ModemPlan::default()
+    }
+}
+
+/// Host `node` with `modems` simulated modems numbered from `base`.
+async fn host(
+    net: &Network,
+    url: &str,
+    node: &str,
+    base: usize,
+    modems: Vec<ModemPlan>,
+) -> Gateway {
+    let sections = Sections {
+        url: Some(url.to_string()),
+        modem_base: base,
+        ..Sections::default()
+    };
+    let extra = format!("[cluster]\nnode = \"{node}\"\n{CLUSTER}");
+    Gateway::start_on(net.clone(), modems, sections, &extra, None).await
+}
+
+fn server() -> Option<(Server, String)> {
+    let s = private_server()?;
+    let url = s.fresh_url();
+    Some((s, url))
+}
+
+/// The recipient of message `i` of a test: a number no simulated SIM owns.
+fn recipient(i: usize) -> String {
+    format!("+4917{:08}", 10_000 + i)
+}
+
+/// Every 10th message is long (400 GSM characters: three parts), the
+/// others one part.
+fn text(i: usize) -> String {
+    if i.is_multiple_of(10) {
+        format!("{i:03} ").repeat(100)
+    } else {
+        format!("message {i}")
+    }
+}
+
+fn parts_of(i: usize) -> usize {
+    if i.is_multiple_of(10) {
+        3
+    } else {
+        1
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_entered_through_three_hosts_go_out_once_each() {
+    let Some((_server, url)) = tokio::task::spawn_blocking(server).await.expect("server") else {
+        return;
+    };
+    let net = Network::new(NetworkOptions::default());
+    let hosts = [
+        host(&net, &url, "a", 0, vec![ModemPlan::default(); 2]).await,
+        host(&net, &url, "b", 10, vec![ModemPlan::default(); 2]).await,
+        host(&net, &url, "c", 20, vec![ModemPlan::default(); 2]).await,
+    ];
+    // Every host sees the cluster: three nodes, two modems each.
+    let status = hosts[0].ok(json!({"cmd": "status"}));
+    assert_eq!(status["store"]["engine"], json!("postgresql"), "{status}");
+    let nodes = status["cluster"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .clone();
+    let names: Vec<&str> = nodes.iter().filter_map(|n| n["name"].as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"], "{status}");
+
+    const N: usize = 600;
+    let mut total_parts = 0;
+    for i in 0..N {
+        hosts[i % 3].send(&recipient(i), &text(i));
+        total_parts += parts_of(i);
+    }
+    let sent = net
+        .wait_external(total_parts, Duration::from_secs(240))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e}\nlog a:\n{}\nlog b:\n{}",
+                hosts[0].log(),
+                hosts[1].log()
+            )
+        });
+    if sent.len() != total_parts {
+        let mut dups = Vec::new();
+        for i in 0..N {
+            let to = recipient(i);
+            let parts = parts_to(&sent, &to);
+            if parts.len() != parts_of(i) {
+                dups.push((i, parts.len(), senders_to(&sent, &to)));
+            }
+        }
+        let fenced: usize = hosts
+            .iter()
+            .map(|h| h.log().matches("cannot mark part sending").count())
+            .sum();
+        let a_log = hosts[0].log();
+        let interesting: Vec<&str> = a_log
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .take(20)
+            .collect();
+        panic!(
+            "{} parts for {total_parts}; {} messages off: {:?}\nfenced: {fenced}\n{}",
+            sent.len(),
+            dups.len(),
+            &dups[..dups.len().min(10)],
+            interesting.join("\n")
+        );
+    }
+    let mut senders_seen = BTreeSet::new();
+    for i in 0..N {
+        let to = recipient(i);
+        let parts = parts_to(&sent, &to);
+        assert_eq!(parts.len(), parts_of(i), "message {i}: {parts:?}");
+        let senders: BTreeSet<String> = senders_to(&sent, &to).into_iter().collect();
+        assert_eq!(senders.len(), 1, "message {i} through one SIM: {senders:?}");
+        senders_seen.extend(senders);
+    }
+    // The work spread over the hosts' SIMs.
+    assert!(senders_seen.len() >= 3, "{senders_seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_hosts_unsent_messages_leave_through_the_others() {
+    let Some((_server, url)) = tokio::task::spawn_blocking(server).await.expect("server") else {
+        return;
+    };
+    let net = Network::new(NetworkOptions::default());
+    // a's modem is slow: it holds claims when it dies.
+    let mut a = host(&net, &url, "a", 0, vec![latency(400)]).await;
+    let b = host(&net, &url, "b", 10, vec![ModemPlan::default()]).await;
+    let c = host(&net, &url, "c", 20, vec![ModemPlan::default()]).await;
+    const N: usize = 60;
+    let mut ids = BTreeMap::new();
+    for i in 0..N {
+        let id = a.send(&recipient(i), &format!("burst {i}"));
+        ids.insert(id, i);
+    }
+    // a has a part in flight (its modem has the whole PDU), then dies.
+    a.sims[0]
+        .wait_payloads(1, T)
+        .await
+        .expect("a sends before it dies");
+    a.kill9();
+    let killed = std::time::Instant::now();
+    // a's modem finishes that send on its own. The part stays uncertain on
+    // a's SIM until a has been away for orphan_after; then its message
+    // starts again, whole, through b or c: N + 1 SUBMITs in all.
+    let sent = net
+        .wait_external(N + 1, Duration::from_secs(120))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nlog b:\n{}\nlog c:\n{}", b.log(), c.log()));
+    eprintln!(
+        "every message out {:.1} s after kill -9 of a (lease 2 s, orphan_after 4 s)",
+        killed.elapsed().as_secs_f64()
+    );
+    let mut twice = Vec::new();
+    for i in 0..N {
+        let n = parts_to(&sent, &recipient(i)).len();
+        assert!(n >= 1, "message {i} not sent");
+        if n > 1 {
+            twice.push(i);
+        }
+    }
+    assert_eq!(
+        twice.len(),
+        1,
+        "only the part in flight goes out twice: {twice:?}"
+    );
+    let again = twice[0];
+    let senders = senders_to(&sent, &recipient(again));
+    assert_eq!(senders.len(), 2, "a's SIM, then another: {senders:?}");
+    let id = ids
+        .iter()
+        .find(|(_, i)| **i == again)
+        .map(|(id, _)| *id)
+        .expect("its id");
+    let m = b.ok(json!({"cmd": "show", "message": id}));
+    assert!(
+        m["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("restarted whole through another SIM"),
+        "show says so: {m}"
+    );
+    // Every other message went out once, through b or c after the kill.
+    let status = b.ok(json!({"cmd": "status"}));
+    let a_node = status["cluster"]["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["name"] == json!("a")).cloned())
+        .expect("a is listed");
+    assert_eq!(a_node["state"], json!("late"), "{status}");
+    drop(c);
+}
