@@ -261,15 +261,25 @@ pub(crate) fn take_appended() -> bool {
 }
 
 /// The advisory lock every PostgreSQL transaction that appends events holds
-/// from its first event to its end (`smsgevnt` in ASCII, as a number; the
+/// from before its first event to its end (`smsgevnt` in ASCII, as a number; the
 /// literal in [`append`]'s SQL is this value): an event id is drawn only
 /// under it, and it is released only once the transaction is visible, so
 /// transactions that append events commit in the order of their ids. A
 /// reader that sees id `N` committed therefore sees every smaller id that
 /// will ever commit: a consumer that resumes after `N` misses nothing.
+///
+/// The store thread takes it right after `BEGIN` of every PostgreSQL batch
+/// ([`EVENT_LOCK_SQL`]), before any row lock: a transaction that waited for
+/// it while holding row locks another host's transaction (holding the
+/// lock) wanted would be a deadlock, and the report's summary rows, which
+/// every new message updates, made that common. The lock in `append`'s own
+/// SQL keeps the guarantee for any other connection.
 /// See docs/cluster.md, "Event ids across hosts".
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const EVENT_LOCK: i64 = 0x736d_7367_6576_6e74;
+
+/// Takes [`EVENT_LOCK`] for the rest of the transaction.
+pub(crate) const EVENT_LOCK_SQL: &str = "SELECT pg_advisory_xact_lock(8317430974744260212)";
 
 /// The channel a PostgreSQL commit that appended events notifies (see
 /// `listen.rs`).
@@ -630,6 +640,10 @@ mod tests {
     fn the_lock_in_the_append_sql_is_the_event_lock() {
         // The SQL carries the key as a literal (no parameter in a CTE that
         // must run first); keep it equal to the constant.
+        assert_eq!(
+            EVENT_LOCK_SQL,
+            format!("SELECT pg_advisory_xact_lock({EVENT_LOCK})")
+        );
         let src = include_str!("events.rs");
         assert!(src.contains(&format!("pg_advisory_xact_lock({EVENT_LOCK})")));
         assert!(src.contains(&format!("pg_notify('{EVENT_CHANNEL}'")));

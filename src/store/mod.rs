@@ -2575,6 +2575,13 @@ fn run_batch(conn: &dyn Db, jobs: &mut Gather<'_>, commits: &AtomicU64) -> bool 
         // A read-only database refuses a write lock; a deferred transaction
         // still serves reads, and writes then fail one request at a time.
         let begun = control(conn, conn.dialect().begin()).or_else(|_| control(conn, "BEGIN"));
+        // PostgreSQL: the event lock first, before any row lock (see
+        // `events::EVENT_LOCK`), so waiting for it can never close a
+        // deadlock with another host's transaction.
+        let begun = begun.and_then(|()| match conn.dialect() {
+            Dialect::Postgres => control(conn, events::EVENT_LOCK_SQL),
+            Dialect::Sqlite => Ok(()),
+        });
         if let Err(e) = begun {
             let err = StoreError::from_db("begin", e);
             for reply in done.drain(..) {
