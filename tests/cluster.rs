@@ -2,11 +2,14 @@
 //! PostgreSQL"), through the real binary: one PostgreSQL server
 //! (`common::pgserver`), three daemons each with simulated modems of its
 //! own on one simulated network. Messages entered through all three hosts
-//! go out once each, every part of a message through one SIM; `kill -9` of
-//! a host during a burst: its unsent messages leave through the others
-//! within about a lease, and only parts that were in flight may be sent
-//! twice. Synchronised on the network's SUBMITs and the daemons' READY,
-//! with timeouts.
+//! go out once each, every part of a message through one SIM, and received
+//! messages are stored once and listed by every host; `kill -9` of a host
+//! during a burst: its unsent messages leave through the others within
+//! about a lease, and only the part that was in flight goes out twice (its
+//! message restarted whole after `orphan_after`); PostgreSQL restarted
+//! under running hosts: they refuse new work, say so, and carry on.
+//! Synchronised on the network's SUBMITs, the daemons' READY and STATUS
+//! lines and their event streams, with timeouts.
 //!
 //! Skips (with a line on stderr) when no PostgreSQL server can be started,
 //! unless `CI` is set: then it fails.
@@ -100,7 +103,24 @@ async fn messages_entered_through_three_hosts_go_out_once_each() {
     let names: Vec<&str> = nodes.iter().filter_map(|n| n["name"].as_str()).collect();
     assert_eq!(names, ["a", "b", "c"], "{status}");
 
+    // `smsgate status` and `smsgate cluster` show every host and its modems.
+    let cli = |args: &[&str]| -> String {
+        let out = std::process::Command::new(bin())
+            .args(args)
+            .arg("--socket")
+            .arg(&hosts[1].socket)
+            .output()
+            .expect("run smsgate");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = cli(&["status"]);
+    assert!(shown.contains("store: postgresql up"), "{shown}");
+    assert!(shown.contains("cluster: 3 hosts"), "{shown}");
+    assert!(shown.contains("b *"), "{shown}");
+
     const N: usize = 600;
+    let started = std::time::Instant::now();
     let mut total_parts = 0;
     for i in 0..N {
         hosts[i % 3].send(&recipient(i), &text(i));
@@ -116,6 +136,10 @@ async fn messages_entered_through_three_hosts_go_out_once_each() {
                 hosts[1].log()
             )
         });
+    eprintln!(
+        "{N} messages ({total_parts} parts) entered and out through 3 hosts × 2 modems in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     if sent.len() != total_parts {
         let mut dups = Vec::new();
         for i in 0..N {
@@ -154,6 +178,38 @@ async fn messages_entered_through_three_hosts_go_out_once_each() {
     }
     // The work spread over the hosts' SIMs.
     assert!(senders_seen.len() >= 3, "{senders_seen:?}");
+    // Received messages: each host stores what its own modems read, once,
+    // and every host lists all of them.
+    for (h, g) in hosts.iter().enumerate() {
+        let mut w = g.watch();
+        for m in 0..2 {
+            let to = msisdn(h * 10 + m);
+            net.inject("+4930123456", &to, &format!("inbound to {to}"))
+                .expect("inject");
+        }
+        for _ in 0..2 {
+            w.until(T, |e| e["type"] == json!("received"));
+        }
+    }
+    let inbox = hosts[2].ok(json!({"cmd": "inbox", "limit": 100}));
+    let texts: BTreeSet<String> = inbox
+        .as_array()
+        .expect("inbox")
+        .iter()
+        .filter_map(|m| m["text"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(texts.len(), 6, "{inbox}");
+    assert_eq!(
+        inbox.as_array().map(Vec::len),
+        Some(6),
+        "stored once: {inbox}"
+    );
+    // Every modem has sent, so each host has recorded its SIMs.
+    let shown = cli(&["cluster"]);
+    for modem in ["m0", "m1", "m10", "m11", "m20", "m21"] {
+        assert!(shown.contains(modem), "{modem} in:\n{shown}");
+    }
+    assert!(shown.contains("00101000000"), "IMSIs:\n{shown}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,8 +229,11 @@ async fn a_killed_hosts_unsent_messages_leave_through_the_others() {
         ids.insert(id, i);
     }
     // a has a part in flight (its modem has the whole PDU), then dies.
+    // A fresh payload: the modem answers it 400 ms later, so it is in
+    // flight at the kill (one that arrived earlier may be answered already).
+    let seen = a.sims[0].payloads();
     a.sims[0]
-        .wait_payloads(1, T)
+        .wait_payloads(seen + 1, T)
         .await
         .expect("a sends before it dies");
     a.kill9();
@@ -182,10 +241,26 @@ async fn a_killed_hosts_unsent_messages_leave_through_the_others() {
     // a's modem finishes that send on its own. The part stays uncertain on
     // a's SIM until a has been away for orphan_after; then its message
     // starts again, whole, through b or c: N + 1 SUBMITs in all.
-    let sent = net
-        .wait_external(N + 1, Duration::from_secs(120))
-        .await
-        .unwrap_or_else(|e| panic!("{e}\nlog b:\n{}\nlog c:\n{}", b.log(), c.log()));
+    let sent = match net.wait_external(N + 1, Duration::from_secs(60)).await {
+        Ok(sent) => sent,
+        Err(e) => {
+            let got = net.external_messages();
+            let odd: Vec<String> = ids
+                .iter()
+                .filter(|(_, i)| parts_to(&got, &recipient(**i)).len() != 1)
+                .map(|(id, i)| {
+                    format!(
+                        "{i}: {} sent by {:?}; {}",
+                        parts_to(&got, &recipient(*i)).len(),
+                        senders_to(&got, &recipient(*i)),
+                        b.ok(json!({"cmd": "show", "message": id}))
+                    )
+                })
+                .collect();
+            let status = b.ok(json!({"cmd": "status"}));
+            panic!("{e}\n{odd:#?}\n{}", status["cluster"]);
+        }
+    };
     eprintln!(
         "every message out {:.1} s after kill -9 of a (lease 2 s, orphan_after 4 s)",
         killed.elapsed().as_secs_f64()
@@ -227,4 +302,76 @@ async fn a_killed_hosts_unsent_messages_leave_through_the_others() {
         .expect("a is listed");
     assert_eq!(a_node["state"], json!("late"), "{status}");
     drop(c);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_restarted_under_running_hosts_they_wait_and_carry_on() {
+    let Some((server, url)) = tokio::task::spawn_blocking(server).await.expect("server") else {
+        return;
+    };
+    let server = std::sync::Arc::new(server);
+    let net = Network::new(NetworkOptions::default());
+    let a = host(&net, &url, "a", 0, vec![ModemPlan::default()]).await;
+    let b = host(&net, &url, "b", 10, vec![ModemPlan::default()]).await;
+    for i in 0..10 {
+        [&a, &b][i % 2].send(&recipient(i), &format!("before {i}"));
+    }
+    net.wait_external(10, T)
+        .await
+        .expect("sent before the restart");
+
+    let s = server.clone();
+    tokio::task::spawn_blocking(move || s.stop())
+        .await
+        .expect("stop");
+    // New work is refused ("store unavailable") while the hosts wait; status
+    // still answers and says so.
+    let refused = a.call(json!({"cmd": "send", "to": recipient(99), "text": "refused"}));
+    assert_eq!(refused["ok"], json!(false), "{refused}");
+    let waiting = |g: &Gateway| {
+        let s = g.ok(json!({"cmd": "status"}));
+        s["store"]["state"] == json!("waiting")
+    };
+    // a learns it from that refusal, b at its next heartbeat (a third of
+    // the 2 s lease); each tells systemd, and status says so.
+    for g in [&a, &b] {
+        g.wait_notify(
+            "STATUS=store unavailable: waiting for the PostgreSQL server",
+            T,
+        );
+        assert!(waiting(g), "{}", g.log());
+    }
+
+    let s = server.clone();
+    tokio::task::spawn_blocking(move || s.start())
+        .await
+        .expect("start");
+    // Both reconnect (back-off up to 5 s) and say so, then carry on: what
+    // comes now is accepted and goes out.
+    for g in [&a, &b] {
+        g.wait_notify("STATUS=store available again", T);
+        assert!(!waiting(g), "{}", g.log());
+    }
+    for i in 0..10 {
+        [&a, &b][i % 2].send(&recipient(100 + i), "after");
+    }
+    net.wait_external(20, T)
+        .await
+        .expect("sent after the restart");
+    for g in [&a, &b] {
+        let log = g.log();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                l.contains("store unavailable: waiting for the PostgreSQL server; new work")
+                    || l.contains("store available again")
+            })
+            .collect();
+        assert_eq!(lines.len(), 2, "logged once each way: {lines:#?}");
+        assert!(
+            lines[0].contains("store unavailable: waiting for the PostgreSQL server"),
+            "{lines:#?}"
+        );
+        assert!(lines[1].contains("store available again"), "{lines:#?}");
+    }
 }

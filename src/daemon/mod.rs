@@ -621,8 +621,8 @@ fn open_store(cfg: &Config) -> Result<Store, DaemonError> {
     Ok(Store::open(&cfg.store.path)?)
 }
 
-/// Logs the store's health once per change: waiting for PostgreSQL (new
-/// work is refused meanwhile) and back.
+/// Logs the store's health once per change, and tells systemd (STATUS=):
+/// waiting for PostgreSQL (new work is refused meanwhile) and back.
 async fn log_store_health(store: Store, cancel: CancellationToken) {
     let mut rx = store.health_watch();
     let mut waiting_since: Option<Instant> = None;
@@ -634,6 +634,7 @@ async fn log_store_health(store: Store, cancel: CancellationToken) {
                     error = health.error.as_deref().unwrap_or_default(),
                     "store unavailable: waiting for the PostgreSQL server; new work is refused until it answers"
                 );
+                notify::status("store unavailable: waiting for the PostgreSQL server");
                 waiting_since = Some(Instant::now());
             }
             (false, Some(since)) => {
@@ -641,6 +642,7 @@ async fn log_store_health(store: Store, cancel: CancellationToken) {
                     waited_s = since.elapsed().as_secs(),
                     "store available again: the PostgreSQL server answers"
                 );
+                notify::status("store available again");
                 waiting_since = None;
             }
             _ => {}

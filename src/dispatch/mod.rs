@@ -554,7 +554,12 @@ impl Dispatcher {
             let next = match self.pass(first, &tracker, &done_tx, &cancel).await {
                 Ok(next) => next,
                 Err(e) => {
-                    warn!(error = %e, "dispatch pass failed; trying again later");
+                    if self.store.health().waiting() {
+                        // The daemon has said once that the store waits.
+                        debug!(error = %e, "dispatch pass failed; trying again later");
+                    } else {
+                        warn!(error = %e, "dispatch pass failed; trying again later");
+                    }
                     Some(Instant::now() + self.cfg.store_retry)
                 }
             };

@@ -618,8 +618,14 @@ pub(crate) fn sim_counters(c: &dyn Db) -> Result<Vec<SimCounters>, StoreError> {
     );
     let raw: Vec<Raw> = c
         .query(
-            "SELECT sim, iccid, last_modem, parts_sent, parts_failed, received, reports,
-                    first_seen, last_seen FROM sim ORDER BY sim",
+            // By byte value on both engines (PostgreSQL would otherwise sort
+            // by the database's locale).
+            c.pick(
+                "SELECT sim, iccid, last_modem, parts_sent, parts_failed, received, reports,
+                        first_seen, last_seen FROM sim ORDER BY sim",
+                "SELECT sim, iccid, last_modem, parts_sent, parts_failed, received, reports,
+                        first_seen, last_seen FROM sim ORDER BY sim COLLATE \"C\"",
+            ),
             args![],
             |r| {
                 Ok((

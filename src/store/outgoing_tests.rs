@@ -4,23 +4,24 @@
 
 use super::*;
 use crate::store::incoming::record_report;
+use crate::store::pgtest::on_both_engines;
 use crate::store::tests::fixture::{memory, msg, open_temp, t};
 use crate::store::ReportIn;
 use rusqlite::Connection;
 
-fn enq(c: &Connection, to: &str, parts: u32) -> MessageId {
+fn enq(c: &dyn Db, to: &str, parts: u32) -> MessageId {
     enqueue(c, &msg(to, parts), t(0)).expect("enqueue").id
 }
 
 /// Assigns to `modem`/`sim` with made-up PDUs.
-fn pin(c: &Connection, id: MessageId, modem: &str, sim: &str, parts: u32) {
+fn pin(c: &dyn Db, id: MessageId, modem: &str, sim: &str, parts: u32) {
     let pdus: Vec<PartPdu> = (1..=parts)
         .map(|s| PartPdu::hex(s, &format!("00{s:02X}"), 10))
         .collect();
     assign(c, id, modem, Some(sim), &pdus).expect("assign");
 }
 
-fn send(c: &Connection, id: MessageId, seq: u32, modem: &str, mr: u8, at: i64) -> MessageState {
+fn send(c: &dyn Db, id: MessageId, seq: u32, modem: &str, mr: u8, at: i64) -> MessageState {
     part_sending(c, id, seq, modem, t(at)).expect("sending");
     part_sent(c, id, seq, mr, t(at)).expect("sent")
 }
@@ -40,80 +41,8 @@ fn report(sim: &str, mr: u8, to: &str, status: u8, tag: &str) -> ReportIn {
     }
 }
 
-fn view(c: &Connection, id: MessageId) -> OutgoingView {
+fn view(c: &dyn Db, id: MessageId) -> OutgoingView {
     show(c, id).expect("show").expect("exists")
-}
-
-#[tokio::test]
-async fn the_whole_lifecycle_through_the_handle() {
-    let (_dir, store) = open_temp();
-    let e = store
-        .enqueue(msg("+491701234567", 1), t(0))
-        .await
-        .expect("enqueue");
-    assert_eq!((e.parts, e.duplicate), (1, false));
-    let ready = store.ready(t(0), 10).await.expect("ready");
-    assert_eq!(ready.messages.len(), 1);
-    assert_eq!(ready.messages[0].parts[0].state, PartState::Pending);
-    store
-        .assign(e.id, "m1", Some("sim1"), vec![PartPdu::hex(1, "0011AA", 7)])
-        .await
-        .expect("assign");
-    store
-        .part_sending(e.id, 1, "m1", t(1))
-        .await
-        .expect("sending");
-    assert!(store
-        .ready(t(1), 10)
-        .await
-        .expect("ready")
-        .messages
-        .is_empty());
-    assert_eq!(
-        store.part_sent(e.id, 1, 42, t(2)).await.expect("sent"),
-        MessageState::Sent
-    );
-    let out = store
-        .record_report(report("sim1", 42, "491701234567", 0, "aa"), t(3))
-        .await
-        .expect("report");
-    assert_eq!(out.matched, Some((e.id, 1)));
-    assert_eq!(out.message_state, Some(MessageState::Delivered));
-    let v = store.show(e.id).await.expect("show").expect("exists");
-    assert_eq!(v.state, MessageState::Delivered);
-    assert_eq!(v.modem.as_deref(), Some("m1"));
-    let json = serde_json::to_value(&v).expect("json");
-    for key in [
-        "id",
-        "to",
-        "text",
-        "state",
-        "modem",
-        "created_at",
-        "error",
-        "parts",
-    ] {
-        assert!(json.get(key).is_some(), "missing {key}");
-    }
-    let part = &json["parts"][0];
-    assert_eq!(part["seq"], 1);
-    assert_eq!(part["state"], "delivered");
-    assert_eq!(part["mr"], 42);
-    assert_eq!(part["status"], 0);
-    assert_eq!(json["state"], "delivered");
-    assert_eq!(
-        store.usage("sim1", t(3)).await.expect("usage").last_minute,
-        1
-    );
-    assert_eq!(
-        store.last_modem_for("491701234567").await.expect("sticky"),
-        Some("m1".into())
-    );
-    let outbox = store
-        .outbox(Some(MessageState::Delivered), 10)
-        .await
-        .expect("outbox");
-    assert_eq!(outbox.len(), 1);
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -178,40 +107,41 @@ fn multipart_rollup() {
     ];
     assert!(!cases.is_empty());
     fn check(name: &str, events: &[Ev], want: MessageState) {
-        let c = memory();
-        let id = enq(&c, "+491701234567", 3);
-        pin(&c, id, "m1", "sim1", 3);
-        let mut now = 1;
-        for ev in events {
-            now += 1;
-            match *ev {
-                Ev::Out(seq, mr) => {
-                    send(&c, id, seq, "m1", mr, now);
-                }
-                Ev::Report(mr, st) => {
-                    let r = report("sim1", mr, "+491701234567", st, &format!("{now:02X}"));
-                    let out = record_report(&c, &r, t(now)).expect("report");
-                    assert!(
-                        out.matched.is_some(),
-                        "{name}: report for mr {mr} unmatched"
-                    );
-                }
-                Ev::Fail(seq) => {
-                    part_sending(&c, id, seq, "m1", t(now)).expect("sending");
-                    part_failed(&c, id, seq, "CMS 500", Disposition::Permanent, t(now))
-                        .expect("fail");
+        on_both_engines(|c| {
+            let id = enq(c, "+491701234567", 3);
+            pin(c, id, "m1", "sim1", 3);
+            let mut now = 1;
+            for ev in events {
+                now += 1;
+                match *ev {
+                    Ev::Out(seq, mr) => {
+                        send(c, id, seq, "m1", mr, now);
+                    }
+                    Ev::Report(mr, st) => {
+                        let r = report("sim1", mr, "+491701234567", st, &format!("{now:02X}"));
+                        let out = record_report(c, &r, t(now)).expect("report");
+                        assert!(
+                            out.matched.is_some(),
+                            "{name}: report for mr {mr} unmatched"
+                        );
+                    }
+                    Ev::Fail(seq) => {
+                        part_sending(c, id, seq, "m1", t(now)).expect("sending");
+                        part_failed(c, id, seq, "CMS 500", Disposition::Permanent, t(now))
+                            .expect("fail");
+                    }
                 }
             }
-        }
-        assert_eq!(view(&c, id).state, want, "{name}");
-        if want == MessageState::Failed {
-            let v = view(&c, id);
-            assert!(v.error.is_some(), "{name}: a failure says why");
-            assert!(
-                !v.parts.iter().any(|p| p.state == PartState::Pending),
-                "{name}: nothing left pending"
-            );
-        }
+            assert_eq!(view(c, id).state, want, "{name}");
+            if want == MessageState::Failed {
+                let v = view(c, id);
+                assert!(v.error.is_some(), "{name}: a failure says why");
+                assert!(
+                    !v.parts.iter().any(|p| p.state == PartState::Pending),
+                    "{name}: nothing left pending"
+                );
+            }
+        });
     }
     for (name, events, want) in cases {
         check(name, events, *want);
@@ -220,96 +150,95 @@ fn multipart_rollup() {
 
 #[test]
 fn failover_unpins_only_while_nothing_went_out() {
-    let c = memory();
-    // Nothing out: unpinned, modem remembered, PDUs dropped.
-    let a = enq(&c, "+491701234567", 2);
-    pin(&c, a, "m1", "sim1", 2);
-    part_sending(&c, a, 1, "m1", t(1)).expect("sending");
-    let s =
-        part_failed(&c, a, 1, "no network", Disposition::Failover(t(30)), t(1)).expect("failover");
-    assert_eq!(s, MessageState::Queued);
-    assert!(ready(&c, t(10), 10, &[])
-        .expect("ready")
-        .messages
-        .is_empty());
-    let batch = ready(&c, t(30), 10, &[]).expect("ready");
-    let m = &batch.messages[0];
-    assert_eq!(
-        (m.assigned_modem.as_deref(), m.sim.as_deref()),
-        (None, None)
-    );
-    assert_eq!(m.tried_modems, vec!["m1".to_string()]);
-    assert!(m.parts.iter().all(|p| p.pdu.is_none()));
-    assert_eq!(m.parts[0].attempts, 1);
+    on_both_engines(|c| {
+        // Nothing out: unpinned, modem remembered, PDUs dropped.
+        let a = enq(c, "+491701234567", 2);
+        pin(c, a, "m1", "sim1", 2);
+        part_sending(c, a, 1, "m1", t(1)).expect("sending");
+        let s = part_failed(c, a, 1, "no network", Disposition::Failover(t(30)), t(1))
+            .expect("failover");
+        assert_eq!(s, MessageState::Queued);
+        assert!(ready(c, t(10), 10, &[]).expect("ready").messages.is_empty());
+        let batch = ready(c, t(30), 10, &[]).expect("ready");
+        let m = &batch.messages[0];
+        assert_eq!(
+            (m.assigned_modem.as_deref(), m.sim.as_deref()),
+            (None, None)
+        );
+        assert_eq!(m.tried_modems, vec!["m1".to_string()]);
+        assert!(m.parts.iter().all(|p| p.pdu.is_none()));
+        assert_eq!(m.parts[0].attempts, 1);
 
-    // Part 1 out: stays pinned, behaves like RetryAt.
-    let b = enq(&c, "+491701234567", 2);
-    pin(&c, b, "m1", "sim1", 2);
-    send(&c, b, 1, "m1", 7, 2);
-    part_sending(&c, b, 2, "m1", t(3)).expect("sending");
-    let s =
-        part_failed(&c, b, 2, "no network", Disposition::Failover(t(40)), t(3)).expect("failover");
-    assert_eq!(s, MessageState::Sending);
-    let batch = ready(&c, t(40), 10, &[]).expect("ready");
-    let m = batch
-        .messages
-        .iter()
-        .find(|m| m.id == b)
-        .expect("ready again");
-    assert_eq!(m.assigned_modem.as_deref(), Some("m1"));
-    assert!(m.tried_modems.is_empty());
-    assert!(m.parts[1].pdu.is_some());
-    // And a different SIM may not take it over.
-    assert!(matches!(
-        assign(&c, b, "m2", Some("sim2"), &[]),
-        Err(StoreError::InvalidState { .. })
-    ));
+        // Part 1 out: stays pinned, behaves like RetryAt.
+        let b = enq(c, "+491701234567", 2);
+        pin(c, b, "m1", "sim1", 2);
+        send(c, b, 1, "m1", 7, 2);
+        part_sending(c, b, 2, "m1", t(3)).expect("sending");
+        let s = part_failed(c, b, 2, "no network", Disposition::Failover(t(40)), t(3))
+            .expect("failover");
+        assert_eq!(s, MessageState::Sending);
+        let batch = ready(c, t(40), 10, &[]).expect("ready");
+        let m = batch
+            .messages
+            .iter()
+            .find(|m| m.id == b)
+            .expect("ready again");
+        assert_eq!(m.assigned_modem.as_deref(), Some("m1"));
+        assert!(m.tried_modems.is_empty());
+        assert!(m.parts[1].pdu.is_some());
+        // And a different SIM may not take it over.
+        assert!(matches!(
+            assign(c, b, "m2", Some("sim2"), &[]),
+            Err(StoreError::InvalidState { .. })
+        ));
+    });
 }
 
 #[test]
 fn recover_on_start_policies() {
     fn check(resend: bool) {
-        let c = memory();
-        let id = enq(&c, "+491701234567", 3);
-        pin(&c, id, "m1", "sim1", 3);
-        send(&c, id, 1, "m1", 1, 1);
-        part_sending(&c, id, 2, "m1", t(2)).expect("sending");
-        let other = enq(&c, "+491709999999", 1);
-        let r = recover_on_start(&c, resend, t(100)).expect("recover");
-        assert_eq!(r.uncertain, 1);
-        let v = view(&c, id);
-        if resend {
-            assert_eq!(
-                r,
-                Recovered {
-                    uncertain: 1,
-                    requeued: 1,
-                    failed: 0
-                }
-            );
-            assert_eq!(v.state, MessageState::Sending);
-            // Still uncertain, so the message stays pinned to its SIM.
-            assert_eq!(v.parts[1].state, PartState::Uncertain);
-            let batch = ready(&c, t(100), 10, &[]).expect("ready");
-            assert_eq!(batch.messages.len(), 2);
-        } else {
-            assert_eq!(
-                r,
-                Recovered {
-                    uncertain: 1,
-                    requeued: 0,
-                    failed: 1
-                }
-            );
-            assert_eq!(v.state, MessageState::Failed);
-            assert_eq!(v.parts[1].state, PartState::Uncertain);
-            assert_eq!(v.parts[2].state, PartState::Cancelled);
-            assert!(v.error.as_deref().unwrap_or("").contains("in flight"));
-        }
-        assert_eq!(view(&c, other).state, MessageState::Queued);
-        // Running it again finds nothing new.
-        let again = recover_on_start(&c, resend, t(200)).expect("again");
-        assert_eq!(again.uncertain, 0);
+        on_both_engines(|c| {
+            let id = enq(c, "+491701234567", 3);
+            pin(c, id, "m1", "sim1", 3);
+            send(c, id, 1, "m1", 1, 1);
+            part_sending(c, id, 2, "m1", t(2)).expect("sending");
+            let other = enq(c, "+491709999999", 1);
+            let r = recover_on_start(c, resend, t(100)).expect("recover");
+            assert_eq!(r.uncertain, 1);
+            let v = view(c, id);
+            if resend {
+                assert_eq!(
+                    r,
+                    Recovered {
+                        uncertain: 1,
+                        requeued: 1,
+                        failed: 0
+                    }
+                );
+                assert_eq!(v.state, MessageState::Sending);
+                // Still uncertain, so the message stays pinned to its SIM.
+                assert_eq!(v.parts[1].state, PartState::Uncertain);
+                let batch = ready(c, t(100), 10, &[]).expect("ready");
+                assert_eq!(batch.messages.len(), 2);
+            } else {
+                assert_eq!(
+                    r,
+                    Recovered {
+                        uncertain: 1,
+                        requeued: 0,
+                        failed: 1
+                    }
+                );
+                assert_eq!(v.state, MessageState::Failed);
+                assert_eq!(v.parts[1].state, PartState::Uncertain);
+                assert_eq!(v.parts[2].state, PartState::Cancelled);
+                assert!(v.error.as_deref().unwrap_or("").contains("in flight"));
+            }
+            assert_eq!(view(c, other).state, MessageState::Queued);
+            // Running it again finds nothing new.
+            let again = recover_on_start(c, resend, t(200)).expect("again");
+            assert_eq!(again.uncertain, 0);
+        });
     }
     let policies = [true, false];
     assert!(!policies.is_empty());
@@ -320,37 +249,39 @@ fn recover_on_start_policies() {
 
 #[test]
 fn expiry() {
-    let c = memory();
-    let mut m = msg("+491701234567", 2);
-    m.expires_at = Some(t(60));
-    let id = enqueue(&c, &m, t(0)).expect("enqueue").id;
-    let later = enq(&c, "+491701234568", 1);
-    let batch = ready(&c, t(1), 10, &[]).expect("ready");
-    assert_eq!(batch.next_wake, Some(t(60)));
-    assert!(expire(&c, t(59)).expect("expire").is_empty());
-    // In flight: wait for the outcome.
-    pin(&c, id, "m1", "sim1", 2);
-    part_sending(&c, id, 1, "m1", t(59)).expect("sending");
-    assert!(expire(&c, t(61)).expect("expire").is_empty());
-    part_sent(&c, id, 1, 5, t(62)).expect("sent");
-    assert!(ready(&c, t(62), 10, &[])
-        .expect("ready")
-        .messages
-        .iter()
-        .all(|m| m.id != id));
-    assert_eq!(expire(&c, t(63)).expect("expire"), vec![id]);
-    let v = view(&c, id);
-    assert_eq!(v.state, MessageState::Expired);
-    assert_eq!(v.parts[0].state, PartState::Sent);
-    assert_eq!(v.parts[1].state, PartState::Cancelled);
-    assert_eq!(view(&c, later).state, MessageState::Queued);
-    // A late report does not revive it.
-    let r = record_report(&c, &report("sim1", 5, "+491701234567", 0, "01"), t(64)).expect("report");
-    assert_eq!(r.message_state, Some(MessageState::Expired));
+    on_both_engines(|c| {
+        let mut m = msg("+491701234567", 2);
+        m.expires_at = Some(t(60));
+        let id = enqueue(c, &m, t(0)).expect("enqueue").id;
+        let later = enq(c, "+491701234568", 1);
+        let batch = ready(c, t(1), 10, &[]).expect("ready");
+        assert_eq!(batch.next_wake, Some(t(60)));
+        assert!(expire(c, t(59)).expect("expire").is_empty());
+        // In flight: wait for the outcome.
+        pin(c, id, "m1", "sim1", 2);
+        part_sending(c, id, 1, "m1", t(59)).expect("sending");
+        assert!(expire(c, t(61)).expect("expire").is_empty());
+        part_sent(c, id, 1, 5, t(62)).expect("sent");
+        assert!(ready(c, t(62), 10, &[])
+            .expect("ready")
+            .messages
+            .iter()
+            .all(|m| m.id != id));
+        assert_eq!(expire(c, t(63)).expect("expire"), vec![id]);
+        let v = view(c, id);
+        assert_eq!(v.state, MessageState::Expired);
+        assert_eq!(v.parts[0].state, PartState::Sent);
+        assert_eq!(v.parts[1].state, PartState::Cancelled);
+        assert_eq!(view(c, later).state, MessageState::Queued);
+        // A late report does not revive it.
+        let r =
+            record_report(c, &report("sim1", 5, "+491701234567", 0, "01"), t(64)).expect("report");
+        assert_eq!(r.message_state, Some(MessageState::Expired));
+    });
 }
 
 /// Brings a fresh message to `state`.
-fn make(c: &Connection, state: MessageState) -> MessageId {
+fn make(c: &dyn Db, state: MessageState) -> MessageId {
     let id = enq(c, "+491701234567", 2);
     match state {
         MessageState::Queued => {}
@@ -378,8 +309,11 @@ fn make(c: &Connection, state: MessageState) -> MessageId {
             cancel(c, id, t(1)).expect("cancel");
         }
         MessageState::Expired => {
-            c.execute("UPDATE outgoing SET expires_at = 0 WHERE id = ?1", [id])
-                .expect("backdate");
+            c.execute(
+                "UPDATE outgoing SET expires_at = 0 WHERE id = ?1",
+                args![id],
+            )
+            .expect("backdate");
             expire(c, t(1)).expect("expire");
         }
         MessageState::Skipped => {
@@ -410,235 +344,250 @@ fn cancel_and_retry_from_every_state() {
         cancel_gives: Option<MessageState>,
         retry_gives: Option<MessageState>,
     ) {
-        let c = memory();
-        let id = make(&c, from);
-        match (cancel(&c, id, t(5)), cancel_gives) {
-            (Ok(s), Some(want)) => {
-                assert_eq!(s, want, "cancel from {from}");
-                let v = view(&c, id);
-                assert!(v.parts.iter().all(|p| p.state != PartState::Pending));
-                assert!(ready(&c, t(5), 10, &[]).expect("ready").messages.is_empty());
+        on_both_engines(|c| {
+            let id = make(c, from);
+            match (cancel(c, id, t(5)), cancel_gives) {
+                (Ok(s), Some(want)) => {
+                    assert_eq!(s, want, "cancel from {from}");
+                    let v = view(c, id);
+                    assert!(v.parts.iter().all(|p| p.state != PartState::Pending));
+                    assert!(ready(c, t(5), 10, &[]).expect("ready").messages.is_empty());
+                }
+                (Err(StoreError::InvalidState { .. }), None) => {}
+                (got, want) => panic!("cancel from {from}: got {got:?}, want {want:?}"),
             }
-            (Err(StoreError::InvalidState { .. }), None) => {}
-            (got, want) => panic!("cancel from {from}: got {got:?}, want {want:?}"),
-        }
-        let c = memory();
-        let id = make(&c, from);
-        match (retry(&c, id, t(5)), retry_gives) {
-            (Ok(s), Some(want)) => {
-                assert_eq!(s, want, "retry from {from}");
-                let batch = ready(&c, t(5), 10, &[]).expect("ready");
-                let m = batch.messages.iter().find(|m| m.id == id).expect("ready");
-                assert!(m
-                    .parts
-                    .iter()
-                    .all(|p| p.state == PartState::Pending && p.attempts == 0));
-                assert_eq!(m.assigned_modem, None);
-                assert_eq!(view(&c, id).error, None);
+        });
+        on_both_engines(|c| {
+            let id = make(c, from);
+            match (retry(c, id, t(5)), retry_gives) {
+                (Ok(s), Some(want)) => {
+                    assert_eq!(s, want, "retry from {from}");
+                    let batch = ready(c, t(5), 10, &[]).expect("ready");
+                    let m = batch.messages.iter().find(|m| m.id == id).expect("ready");
+                    assert!(m
+                        .parts
+                        .iter()
+                        .all(|p| p.state == PartState::Pending && p.attempts == 0));
+                    assert_eq!(m.assigned_modem, None);
+                    assert_eq!(view(c, id).error, None);
+                }
+                (Err(StoreError::InvalidState { .. }), None) => {}
+                (got, want) => panic!("retry from {from}: got {got:?}, want {want:?}"),
             }
-            (Err(StoreError::InvalidState { .. }), None) => {}
-            (got, want) => panic!("retry from {from}: got {got:?}, want {want:?}"),
-        }
+        });
     }
     for (from, cancel_gives, retry_gives) in cases {
         check(*from, *cancel_gives, *retry_gives);
     }
-    let c = memory();
-    assert_eq!(
-        cancel(&c, 99, t(0)),
-        Err(StoreError::NoSuchMessage { id: 99 })
-    );
+    on_both_engines(|c| {
+        assert_eq!(
+            cancel(c, 99, t(0)),
+            Err(StoreError::NoSuchMessage { id: 99 })
+        );
+    });
 }
 
 #[test]
 fn spool_key_dedupe() {
-    let c = memory();
-    let mut m = msg("+491701234567", 3);
-    m.spool_key = Some("outgoing/abc".into());
-    let first = enqueue(&c, &m, t(0)).expect("first");
-    let second = enqueue(&c, &m, t(5)).expect("second");
-    assert!(!first.duplicate);
-    assert_eq!(
-        second,
-        Enqueued {
-            id: first.id,
-            parts: 3,
-            duplicate: true
-        }
-    );
-    m.spool_key = Some("outgoing/def".into());
-    assert_ne!(enqueue(&c, &m, t(6)).expect("third").id, first.id);
+    on_both_engines(|c| {
+        let mut m = msg("+491701234567", 3);
+        m.spool_key = Some("outgoing/abc".into());
+        let first = enqueue(c, &m, t(0)).expect("first");
+        let second = enqueue(c, &m, t(5)).expect("second");
+        assert!(!first.duplicate);
+        assert_eq!(
+            second,
+            Enqueued {
+                id: first.id,
+                parts: 3,
+                duplicate: true
+            }
+        );
+        m.spool_key = Some("outgoing/def".into());
+        assert_ne!(enqueue(c, &m, t(6)).expect("third").id, first.id);
+    });
 }
 
 #[test]
 fn ready_order_schedule_and_wake() {
-    let c = memory();
-    let low = {
-        let mut m = msg("+491700000001", 1);
-        m.priority = Priority::Low;
-        enqueue(&c, &m, t(0)).expect("low").id
-    };
-    let normal = enq(&c, "+491700000002", 1);
-    let high = {
-        let mut m = msg("+491700000003", 1);
-        m.priority = Priority::High;
-        enqueue(&c, &m, t(0)).expect("high").id
-    };
-    let scheduled = {
-        let mut m = msg("+491700000004", 1);
-        m.not_before = Some(t(100));
-        enqueue(&c, &m, t(0)).expect("scheduled").id
-    };
-    let batch = ready(&c, t(1), 10, &[]).expect("ready");
-    let ids: Vec<_> = batch.messages.iter().map(|m| m.id).collect();
-    assert_eq!(ids, vec![high, normal, low]);
-    assert_eq!(batch.next_wake, Some(t(100)));
-    assert_eq!(ready(&c, t(1), 2, &[]).expect("limited").messages.len(), 2);
-    let later = ready(&c, t(100), 10, &[]).expect("ready");
-    assert!(later.messages.iter().any(|m| m.id == scheduled));
-    assert_eq!(later.next_wake, None);
-    // A retry later moves the wake time.
-    pin(&c, high, "m1", "sim1", 1);
-    part_sending(&c, high, 1, "m1", t(101)).expect("sending");
-    part_failed(&c, high, 1, "busy", Disposition::RetryAt(t(130)), t(101)).expect("retry");
-    let batch = ready(&c, t(102), 10, &[]).expect("ready");
-    assert!(batch.messages.iter().all(|m| m.id != high));
-    assert_eq!(batch.next_wake, Some(t(130)));
-    assert_eq!(view(&c, high).parts[0].error.as_deref(), Some("busy"));
+    on_both_engines(|c| {
+        let low = {
+            let mut m = msg("+491700000001", 1);
+            m.priority = Priority::Low;
+            enqueue(c, &m, t(0)).expect("low").id
+        };
+        let normal = enq(c, "+491700000002", 1);
+        let high = {
+            let mut m = msg("+491700000003", 1);
+            m.priority = Priority::High;
+            enqueue(c, &m, t(0)).expect("high").id
+        };
+        let scheduled = {
+            let mut m = msg("+491700000004", 1);
+            m.not_before = Some(t(100));
+            enqueue(c, &m, t(0)).expect("scheduled").id
+        };
+        let batch = ready(c, t(1), 10, &[]).expect("ready");
+        let ids: Vec<_> = batch.messages.iter().map(|m| m.id).collect();
+        assert_eq!(ids, vec![high, normal, low]);
+        // Held campaigns leave messages of no campaign alone.
+        let held = ready(c, t(1), 10, &[1, 2]).expect("ready, campaigns held");
+        let ids_held: Vec<_> = held.messages.iter().map(|m| m.id).collect();
+        assert_eq!(ids_held, ids);
+        assert_eq!(batch.next_wake, Some(t(100)));
+        assert_eq!(ready(c, t(1), 2, &[]).expect("limited").messages.len(), 2);
+        let later = ready(c, t(100), 10, &[]).expect("ready");
+        assert!(later.messages.iter().any(|m| m.id == scheduled));
+        assert_eq!(later.next_wake, None);
+        // A retry later moves the wake time.
+        pin(c, high, "m1", "sim1", 1);
+        part_sending(c, high, 1, "m1", t(101)).expect("sending");
+        part_failed(c, high, 1, "busy", Disposition::RetryAt(t(130)), t(101)).expect("retry");
+        let batch = ready(c, t(102), 10, &[]).expect("ready");
+        assert!(batch.messages.iter().all(|m| m.id != high));
+        assert_eq!(batch.next_wake, Some(t(130)));
+        assert_eq!(view(c, high).parts[0].error.as_deref(), Some("busy"));
+    });
 }
 
 #[test]
 fn concat_reference_counts_per_sim_and_destination_and_wraps() {
-    let c = memory();
-    let first = next_concat_ref(&c, "sim1", "+491701234567").expect("ref");
-    let mut prev = first;
-    for _ in 0..300 {
-        let next = next_concat_ref(&c, "sim1", "491701234567").expect("ref");
-        assert!(next < 256);
-        assert_eq!(next, (prev + 1) % 256);
-        prev = next;
-    }
-    // Another destination has its own counter.
-    let other = next_concat_ref(&c, "sim1", "+491709999999").expect("ref");
-    let after = next_concat_ref(&c, "sim1", "+491709999999").expect("ref");
-    assert_eq!(after, (other + 1) % 256);
+    on_both_engines(|c| {
+        let first = next_concat_ref(c, "sim1", "+491701234567").expect("ref");
+        let mut prev = first;
+        for _ in 0..300 {
+            let next = next_concat_ref(c, "sim1", "491701234567").expect("ref");
+            assert!(next < 256);
+            assert_eq!(next, (prev + 1) % 256);
+            prev = next;
+        }
+        // Another destination has its own counter.
+        let other = next_concat_ref(c, "sim1", "+491709999999").expect("ref");
+        let after = next_concat_ref(c, "sim1", "+491709999999").expect("ref");
+        assert_eq!(after, (other + 1) % 256);
+    });
 }
 
 #[test]
 fn usage_windows() {
-    let c = memory();
-    let id = enq(&c, "+491701234567", 4);
-    pin(&c, id, "m1", "sim1", 4);
-    // Sent at -2 h, -30 min, -30 s, now.
-    let at = [-7200, -1800, -30, 0];
-    for (seq, when) in (1..).zip(at) {
-        send(&c, id, seq, "m1", seq as u8, when);
-    }
-    let u = usage(&c, "sim1", t(0)).expect("usage");
-    assert_eq!(
-        u,
-        Usage {
-            last_minute: 2,
-            last_hour: 3,
-            last_day: 4
+    on_both_engines(|c| {
+        let id = enq(c, "+491701234567", 4);
+        pin(c, id, "m1", "sim1", 4);
+        // Sent at -2 h, -30 min, -30 s, now.
+        let at = [-7200, -1800, -30, 0];
+        for (seq, when) in (1..).zip(at) {
+            send(c, id, seq, "m1", seq as u8, when);
         }
-    );
-    assert_eq!(usage(&c, "sim2", t(0)).expect("usage"), Usage::default());
-    let u = usage(&c, "sim1", t(86_400 - 7200 + 1)).expect("a day later");
-    assert_eq!(u.last_day, 3);
+        let u = usage(c, "sim1", t(0)).expect("usage");
+        assert_eq!(
+            u,
+            Usage {
+                last_minute: 2,
+                last_hour: 3,
+                last_day: 4
+            }
+        );
+        assert_eq!(usage(c, "sim2", t(0)).expect("usage"), Usage::default());
+        let u = usage(c, "sim1", t(86_400 - 7200 + 1)).expect("a day later");
+        assert_eq!(u.last_day, 3);
+    });
 }
 
 #[test]
 fn part_transitions_are_checked() {
-    let c = memory();
-    let id = enq(&c, "+491701234567", 1);
-    assert!(matches!(
-        part_sent(&c, id, 1, 1, t(0)),
-        Err(StoreError::InvalidState { .. })
-    ));
-    assert_eq!(
-        part_sending(&c, id, 2, "m1", t(0)),
-        Err(StoreError::NoSuchPart { id, seq: 2 })
-    );
-    assert_eq!(
-        part_sending(&c, 77, 1, "m1", t(0)),
-        Err(StoreError::NoSuchMessage { id: 77 })
-    );
-    send(&c, id, 1, "m1", 3, 1);
-    assert!(matches!(
-        part_sending(&c, id, 1, "m1", t(2)),
-        Err(StoreError::InvalidState { .. })
-    ));
-    assert!(matches!(
-        enqueue(&c, &msg("abc", 1), t(0)),
-        Err(StoreError::Invalid { field: "to", .. })
-    ));
+    on_both_engines(|c| {
+        let id = enq(c, "+491701234567", 1);
+        assert!(matches!(
+            part_sent(c, id, 1, 1, t(0)),
+            Err(StoreError::InvalidState { .. })
+        ));
+        assert_eq!(
+            part_sending(c, id, 2, "m1", t(0)),
+            Err(StoreError::NoSuchPart { id, seq: 2 })
+        );
+        assert_eq!(
+            part_sending(c, 77, 1, "m1", t(0)),
+            Err(StoreError::NoSuchMessage { id: 77 })
+        );
+        send(c, id, 1, "m1", 3, 1);
+        assert!(matches!(
+            part_sending(c, id, 1, "m1", t(2)),
+            Err(StoreError::InvalidState { .. })
+        ));
+        assert!(matches!(
+            enqueue(c, &msg("abc", 1), t(0)),
+            Err(StoreError::Invalid { field: "to", .. })
+        ));
+    });
 }
 
 #[test]
 fn a_message_with_a_part_in_flight_is_not_ready() {
-    let c = memory();
-    let id = enq(&c, "+491701234567", 2);
-    pin(&c, id, "m1", "sim1", 2);
-    part_sending(&c, id, 1, "m1", t(1)).expect("sending");
-    assert!(ready(&c, t(1), 10, &[]).expect("ready").messages.is_empty());
-    part_sent(&c, id, 1, 1, t(2)).expect("sent");
-    let batch = ready(&c, t(2), 10, &[]).expect("ready");
-    assert_eq!(batch.messages.len(), 1);
-    // Another modem may not send the rest.
-    assert!(matches!(
-        part_sending(&c, id, 2, "m2", t(3)),
-        Err(StoreError::InvalidState { .. })
-    ));
+    on_both_engines(|c| {
+        let id = enq(c, "+491701234567", 2);
+        pin(c, id, "m1", "sim1", 2);
+        part_sending(c, id, 1, "m1", t(1)).expect("sending");
+        assert!(ready(c, t(1), 10, &[]).expect("ready").messages.is_empty());
+        part_sent(c, id, 1, 1, t(2)).expect("sent");
+        let batch = ready(c, t(2), 10, &[]).expect("ready");
+        assert_eq!(batch.messages.len(), 1);
+        // Another modem may not send the rest.
+        assert!(matches!(
+            part_sending(c, id, 2, "m2", t(3)),
+            Err(StoreError::InvalidState { .. })
+        ));
+    });
 }
 
 #[test]
 fn validity_sets_the_deadline_when_none_is_given() {
-    let c = memory();
-    let mut m = msg("+491701234567", 1);
-    m.validity = Some(std::time::Duration::from_secs(3600));
-    let id = enqueue(&c, &m, t(0)).expect("enqueue").id;
-    assert_eq!(
-        ready(&c, t(1), 10, &[]).expect("ready").next_wake,
-        Some(t(3600))
-    );
-    assert!(ready(&c, t(3600), 10, &[])
-        .expect("ready")
-        .messages
-        .is_empty());
-    assert_eq!(expire(&c, t(3600)).expect("expire"), vec![id]);
-    let batch = ready(&c, t(3600), 10, &[]).expect("ready");
-    assert!(batch.messages.is_empty());
-    assert_eq!(
-        view(&c, id).expires_at.as_deref(),
-        Some("2026-01-01T13:00:00Z")
-    );
+    on_both_engines(|c| {
+        let mut m = msg("+491701234567", 1);
+        m.validity = Some(std::time::Duration::from_secs(3600));
+        let id = enqueue(c, &m, t(0)).expect("enqueue").id;
+        assert_eq!(
+            ready(c, t(1), 10, &[]).expect("ready").next_wake,
+            Some(t(3600))
+        );
+        assert!(ready(c, t(3600), 10, &[])
+            .expect("ready")
+            .messages
+            .is_empty());
+        assert_eq!(expire(c, t(3600)).expect("expire"), vec![id]);
+        let batch = ready(c, t(3600), 10, &[]).expect("ready");
+        assert!(batch.messages.is_empty());
+        assert_eq!(
+            view(c, id).expires_at.as_deref(),
+            Some("2026-01-01T13:00:00Z")
+        );
+    });
 }
 
 #[test]
 fn outbox_is_newest_first_and_filters() {
-    let c = memory();
-    let ids: Vec<MessageId> = (0..4)
-        .map(|i| enq(&c, &format!("+4917000000{i}"), 1))
-        .collect();
-    cancel(&c, ids[1], t(1)).expect("cancel");
-    cancel(&c, ids[3], t(1)).expect("cancel");
-    let all: Vec<_> = outbox(&c, None, 10)
-        .expect("all")
-        .iter()
-        .map(|v| v.id)
-        .collect();
-    assert_eq!(all, vec![ids[3], ids[2], ids[1], ids[0]]);
-    let some: Vec<_> = outbox(&c, Some(MessageState::Cancelled), 1)
-        .expect("cancelled")
-        .iter()
-        .map(|v| v.id)
-        .collect();
-    assert_eq!(some, vec![ids[3]]);
-    assert!(outbox(&c, Some(MessageState::Delivered), 10)
-        .expect("none")
-        .is_empty());
-    assert_eq!(show(&c, 999).expect("show"), None);
+    on_both_engines(|c| {
+        let ids: Vec<MessageId> = (0..4)
+            .map(|i| enq(c, &format!("+4917000000{i}"), 1))
+            .collect();
+        cancel(c, ids[1], t(1)).expect("cancel");
+        cancel(c, ids[3], t(1)).expect("cancel");
+        let all: Vec<_> = outbox(c, None, 10)
+            .expect("all")
+            .iter()
+            .map(|v| v.id)
+            .collect();
+        assert_eq!(all, vec![ids[3], ids[2], ids[1], ids[0]]);
+        let some: Vec<_> = outbox(c, Some(MessageState::Cancelled), 1)
+            .expect("cancelled")
+            .iter()
+            .map(|v| v.id)
+            .collect();
+        assert_eq!(some, vec![ids[3]]);
+        assert!(outbox(c, Some(MessageState::Delivered), 10)
+            .expect("none")
+            .is_empty());
+        assert_eq!(show(c, 999).expect("show"), None);
+    });
 }
 
 /// The hot paths use an index, never a full table scan.
@@ -716,8 +665,8 @@ mod model {
     }
 
     /// Runs one call in a savepoint, as the store thread does.
-    fn apply(c: &Connection, ids: &[MessageId], op: &Op, now: i64) -> Result<(), StoreError> {
-        c.execute_batch("SAVEPOINT op").expect("savepoint");
+    fn apply(c: &dyn Db, ids: &[MessageId], op: &Op, now: i64) -> Result<(), StoreError> {
+        c.batch("SAVEPOINT op").expect("savepoint");
         let at = t(now);
         let r = match *op {
             Op::Assign(m, s) => {
@@ -751,11 +700,11 @@ mod model {
         } else {
             "ROLLBACK TO op; RELEASE op"
         };
-        c.execute_batch(end).expect("savepoint end");
+        c.batch(end).expect("savepoint end");
         r
     }
 
-    fn invariants(c: &Connection, ids: &[MessageId], now: i64) {
+    fn invariants(c: &dyn Db, ids: &[MessageId], now: i64) {
         for &id in ids {
             let v = view(c, id);
             let out: Vec<&PartView> = v
@@ -772,11 +721,12 @@ mod model {
                 })
                 .collect();
             let sims: Vec<Option<String>> = c
-                .prepare("SELECT sim FROM outgoing_part WHERE message_id = ?1 AND state IN ('sending','uncertain','sent','delivered')")
-                .expect("prepare")
-                .query_map([id], |r| r.get(0))
-                .expect("query")
-                .collect::<Result<_, _>>()
+                .query(
+                    "SELECT sim FROM outgoing_part WHERE message_id = ?1
+                       AND state IN ('sending','uncertain','sent','delivered')",
+                    args![id],
+                    |r| r.get(0),
+                )
                 .expect("rows");
             assert_eq!(sims.len(), out.len());
             assert!(
@@ -823,26 +773,52 @@ mod model {
         #[test]
         fn lifecycle_model(ops in proptest::collection::vec(op(), 1..40)) {
             let c = memory();
-            let ids: Vec<MessageId> = (1..=3).map(|parts| {
+            run(&c, &ops)?;
+        }
+    }
+
+    proptest! {
+        // Fewer cases: each takes a fresh PostgreSQL database.
+        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+        #[test]
+        fn lifecycle_model_on_postgres(ops in proptest::collection::vec(op(), 1..40)) {
+            let Some(pg) = crate::store::pgtest::database() else {
+                return Ok(());
+            };
+            crate::store::schema_pg::migrate_pg(&pg).expect("migrate");
+            // Savepoints need a transaction on PostgreSQL, as on the store
+            // thread.
+            pg.batch("BEGIN").expect("begin");
+            run(&pg, &ops)?;
+            pg.batch("COMMIT").expect("commit");
+        }
+    }
+
+    fn run(c: &dyn Db, ops: &[Op]) -> Result<(), TestCaseError> {
+        let ids: Vec<MessageId> = (1..=3)
+            .map(|parts| {
                 let mut m = msg("+491701234567", parts);
                 m.expires_at = Some(t(30));
-                enqueue(&c, &m, t(0)).expect("enqueue").id
-            }).collect();
-            for (i, op) in ops.iter().enumerate() {
-                let now = i64::try_from(i).expect("small") + 1;
-                match apply(&c, &ids, op, now) {
-                    Ok(()) | Err(StoreError::InvalidState { .. }) | Err(StoreError::NoSuchPart { .. }) => {}
-                    Err(e) => prop_assert!(false, "{op:?}: unexpected {e}"),
-                }
-                invariants(&c, &ids, now);
+                enqueue(c, &m, t(0)).expect("enqueue").id
+            })
+            .collect();
+        for (i, op) in ops.iter().enumerate() {
+            let now = i64::try_from(i).expect("small") + 1;
+            match apply(c, &ids, op, now) {
+                Ok(())
+                | Err(StoreError::InvalidState { .. })
+                | Err(StoreError::NoSuchPart { .. }) => {}
+                Err(e) => prop_assert!(false, "{op:?}: unexpected {e}"),
             }
+            invariants(c, &ids, now);
         }
+        Ok(())
     }
 }
 
 /// The event types in the log after `after`, in order, for message `id`
 /// (message and part events) or without a message (others).
-fn kinds(c: &Connection, id: MessageId) -> Vec<String> {
+fn kinds(c: &dyn Db, id: MessageId) -> Vec<String> {
     crate::store::events::after(c, 0, 10_000, &[])
         .expect("events")
         .into_iter()
@@ -860,7 +836,7 @@ fn kinds(c: &Connection, id: MessageId) -> Vec<String> {
 /// One lifecycle: what it is, what it does, and the events it must leave.
 type Lifecycle = (
     &'static str,
-    Box<dyn Fn(&Connection) -> MessageId>,
+    Box<dyn Fn(&dyn Db) -> MessageId>,
     Vec<&'static str>,
 );
 
@@ -932,9 +908,10 @@ fn every_change_is_one_event_in_the_same_order() {
     ];
     assert!(!cases.is_empty());
     for (what, run, want) in cases {
-        let c = memory();
-        let id = run(&c);
-        assert_eq!(kinds(&c, id), want, "{what}");
+        on_both_engines(|c| {
+            let id = run(c);
+            assert_eq!(kinds(c, id), want, "{what}");
+        });
     }
 }
 
@@ -1017,113 +994,113 @@ async fn prune_removes_what_is_old_keeps_what_is_young_and_frees_pages() {
 /// log's encoding.
 #[test]
 fn the_queued_event_is_what_show_reads() {
-    let c = memory();
-    let mut scheduled = msg("+491701111111", 3);
-    scheduled.not_before = Some(t(3600));
-    scheduled.expires_at = Some(t(7200));
-    scheduled.validity = Some(std::time::Duration::from_secs(600));
-    scheduled.modem = Some("m2".into());
-    scheduled.queue = Some("q".into());
-    scheduled.priority = Priority::Urgent;
-    scheduled.flash = true;
-    scheduled.category = Category::Marketing;
-    scheduled.optout_key = Some("+491701111111".into());
-    let mut valid = msg("+491702222222", 1);
-    valid.validity = Some(std::time::Duration::from_secs(900));
-    for m in [msg("+491700000000", 1), scheduled, valid] {
-        let id = enqueue(&c, &m, t(5)).expect("enqueue").id;
-        let logged = crate::store::events::after(&c, 0, 10_000, &["queued".to_string()])
-            .expect("events")
-            .into_iter()
-            .rev()
-            .find_map(|e| match e.data {
-                EventData::Queued(v) if v.id == id => Some(v),
-                _ => None,
-            })
-            .expect("a queued event");
-        assert_eq!(logged, view(&c, id), "message to {}", m.to);
-    }
+    on_both_engines(|c| {
+        let mut scheduled = msg("+491701111111", 3);
+        scheduled.not_before = Some(t(3600));
+        scheduled.expires_at = Some(t(7200));
+        scheduled.validity = Some(std::time::Duration::from_secs(600));
+        scheduled.modem = Some("m2".into());
+        scheduled.queue = Some("q".into());
+        scheduled.priority = Priority::Urgent;
+        scheduled.flash = true;
+        scheduled.category = Category::Marketing;
+        scheduled.optout_key = Some("+491701111111".into());
+        let mut valid = msg("+491702222222", 1);
+        valid.validity = Some(std::time::Duration::from_secs(900));
+        for m in [msg("+491700000000", 1), scheduled, valid] {
+            let id = enqueue(c, &m, t(5)).expect("enqueue").id;
+            let logged = crate::store::events::after(c, 0, 10_000, &["queued".to_string()])
+                .expect("events")
+                .into_iter()
+                .rev()
+                .find_map(|e| match e.data {
+                    EventData::Queued(v) if v.id == id => Some(v),
+                    _ => None,
+                })
+                .expect("a queued event");
+            assert_eq!(logged, view(c, id), "message to {}", m.to);
+        }
+    });
 }
 
 #[test]
 fn expire_finds_only_messages_past_their_deadline() {
-    let c = memory();
-    let mut soon = msg("+491701111111", 1);
-    soon.expires_at = Some(t(10));
-    let mut later = msg("+491702222222", 1);
-    later.expires_at = Some(t(100));
-    let a = enqueue(&c, &soon, t(0)).expect("enqueue").id;
-    let b = enqueue(&c, &later, t(0)).expect("enqueue").id;
-    let none = enq(&c, "+491703333333", 1);
-    assert!(expire(&c, t(9)).expect("expire").is_empty());
-    assert_eq!(expire(&c, t(10)).expect("expire"), vec![a]);
-    assert_eq!(expire(&c, t(1000)).expect("expire"), vec![b]);
-    assert_eq!(view(&c, a).state, MessageState::Expired);
-    assert_eq!(view(&c, none).state, MessageState::Queued);
+    on_both_engines(|c| {
+        let mut soon = msg("+491701111111", 1);
+        soon.expires_at = Some(t(10));
+        let mut later = msg("+491702222222", 1);
+        later.expires_at = Some(t(100));
+        let a = enqueue(c, &soon, t(0)).expect("enqueue").id;
+        let b = enqueue(c, &later, t(0)).expect("enqueue").id;
+        let none = enq(c, "+491703333333", 1);
+        assert!(expire(c, t(9)).expect("expire").is_empty());
+        assert_eq!(expire(c, t(10)).expect("expire"), vec![a]);
+        assert_eq!(expire(c, t(1000)).expect("expire"), vec![b]);
+        assert_eq!(view(c, a).state, MessageState::Expired);
+        assert_eq!(view(c, none).state, MessageState::Queued);
+    });
 }
 
 #[test]
 fn expire_prunes_the_send_log_older_than_a_day() {
-    let c = memory();
-    let day = 24 * 3600;
-    for at in [0, 10, day - 1, day + 5, 2 * day] {
-        c.execute(
-            "INSERT INTO send_log (sim, at) VALUES ('s', ?1)",
-            [ms(t(at))],
-        )
-        .expect("log");
-    }
-    let left = |c: &Connection| -> Vec<i64> {
-        c.prepare("SELECT at FROM send_log ORDER BY rowid")
-            .expect("prepare")
-            .query_map([], |r| r.get(0))
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("rows")
-    };
-    expire(&c, t(day + 10)).expect("expire");
-    assert_eq!(
-        left(&c),
-        vec![ms(t(10)), ms(t(day - 1)), ms(t(day + 5)), ms(t(2 * day))]
-    );
-    expire(&c, t(3 * day + 1)).expect("expire");
-    assert!(left(&c).is_empty());
-    expire(&c, t(4 * day)).expect("expire on an empty log");
+    on_both_engines(|c| {
+        let day = 24 * 3600;
+        for at in [0, 10, day - 1, day + 5, 2 * day] {
+            c.execute(
+                "INSERT INTO send_log (sim, at) VALUES ('s', ?1)",
+                args![ms(t(at))],
+            )
+            .expect("log");
+        }
+        let left = |c: &dyn Db| -> Vec<i64> {
+            c.query("SELECT at FROM send_log ORDER BY at", args![], |r| r.get(0))
+                .expect("rows")
+        };
+        expire(c, t(day + 10)).expect("expire");
+        assert_eq!(
+            left(c),
+            vec![ms(t(10)), ms(t(day - 1)), ms(t(day + 5)), ms(t(2 * day))]
+        );
+        expire(c, t(3 * day + 1)).expect("expire");
+        assert!(left(c).is_empty());
+        expire(c, t(4 * day)).expect("expire on an empty log");
+    });
 }
 
 #[test]
 fn the_queued_event_shows_the_message_as_stored() {
     // `enqueue` builds the event's view without reading the row back: it
     // must be what `show` reads, for every optional field set or not.
-    let c = memory();
-    let mut plain = msg("+4915112345", 1);
-    plain.report = false;
-    let mut full = msg("+4915112346", 3);
-    full.modem = Some("m1".into());
-    full.queue = Some("q".into());
-    full.flash = true;
-    full.priority = Priority::Urgent;
-    full.validity = Some(std::time::Duration::from_secs(3600));
-    full.not_before = Some(t(90));
-    full.expires_at = Some(t(7200) + chrono::Duration::microseconds(1234));
-    full.category = crate::store::Category::Marketing;
-    full.optout_key = Some("+4915112346".into());
-    let mut validity_only = msg("+4915112347", 2);
-    validity_only.validity = Some(std::time::Duration::from_secs(600));
-    let cases = [plain, full, validity_only];
-    assert!(!cases.is_empty());
-    let now = t(0) + chrono::Duration::microseconds(5678);
-    for m in &cases {
-        let id = enqueue(&c, m, now).expect("enqueue").id;
-        let stored = show(&c, id).expect("show").expect("exists");
-        let queued: Vec<OutgoingView> = crate::store::events::after(&c, 0, 10_000, &[])
-            .expect("events")
-            .into_iter()
-            .filter_map(|e| match e.data {
-                crate::store::EventData::Queued(v) if v.id == id => Some(v),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(queued, vec![stored], "{m:?}");
-    }
+    on_both_engines(|c| {
+        let mut plain = msg("+4915112345", 1);
+        plain.report = false;
+        let mut full = msg("+4915112346", 3);
+        full.modem = Some("m1".into());
+        full.queue = Some("q".into());
+        full.flash = true;
+        full.priority = Priority::Urgent;
+        full.validity = Some(std::time::Duration::from_secs(3600));
+        full.not_before = Some(t(90));
+        full.expires_at = Some(t(7200) + chrono::Duration::microseconds(1234));
+        full.category = crate::store::Category::Marketing;
+        full.optout_key = Some("+4915112346".into());
+        let mut validity_only = msg("+4915112347", 2);
+        validity_only.validity = Some(std::time::Duration::from_secs(600));
+        let cases = [plain, full, validity_only];
+        assert!(!cases.is_empty());
+        let now = t(0) + chrono::Duration::microseconds(5678);
+        for m in &cases {
+            let id = enqueue(c, m, now).expect("enqueue").id;
+            let stored = show(c, id).expect("show").expect("exists");
+            let queued: Vec<OutgoingView> = crate::store::events::after(c, 0, 10_000, &[])
+                .expect("events")
+                .into_iter()
+                .filter_map(|e| match e.data {
+                    crate::store::EventData::Queued(v) if v.id == id => Some(v),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(queued, vec![stored], "{m:?}");
+        }
+    });
 }

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::tests::fixture::t;
+use super::tests::fixture::{msg, t};
 use super::*;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -230,6 +230,358 @@ both!(
         assert_eq!(modems, vec!["good1".to_string(), "good2".to_string()]);
         assert_eq!(all[0].event_id, good1);
         assert_eq!(all[1].event_id, good2);
+    }
+);
+
+// --- outgoing and incoming through the handle ---------------------------------
+
+fn status_report(sim: &str, mr: u8, to: &str, status: u8, tag: u8) -> ReportIn {
+    ReportIn {
+        modem: "m1".into(),
+        sim: sim.into(),
+        mr,
+        recipient: to.into(),
+        sc_time: None,
+        discharge: None,
+        status,
+        is_final: !(0x20..0x40).contains(&status),
+        success: status < 0x20,
+        pdu: vec![0x06, mr, status, tag],
+    }
+}
+
+fn received(from: &str, concat: Option<(u16, u8, u8)>, text: &str) -> ReceivedPdu {
+    let mut pdu = format!("{from}|{concat:?}|{text}").into_bytes();
+    pdu.insert(0, 0x07);
+    ReceivedPdu {
+        modem: "m1".into(),
+        sim: "262011234567890".into(),
+        pdu,
+        from: from.into(),
+        text: text.into(),
+        binary: false,
+        sent_at: None,
+        concat: concat.map(|(reference, total, seq)| ConcatKey {
+            reference,
+            total,
+            seq,
+            ref16: false,
+        }),
+        class0: false,
+        replace_type: None,
+        pid: 0,
+        dcs: 0,
+    }
+}
+
+both!(
+    the_whole_outgoing_lifecycle_through_the_handle,
+    |store: Store| async move {
+        let e = store
+            .enqueue(msg("+491701234567", 1), t(0))
+            .await
+            .expect("enqueue");
+        assert_eq!((e.parts, e.duplicate), (1, false));
+        let ready = store.ready(t(0), 10).await.expect("ready");
+        assert_eq!(ready.messages.len(), 1);
+        assert_eq!(ready.messages[0].parts[0].state, PartState::Pending);
+        store
+            .assign(e.id, "m1", Some("sim1"), vec![PartPdu::hex(1, "0011AA", 7)])
+            .await
+            .expect("assign");
+        store
+            .part_sending(e.id, 1, "m1", t(1))
+            .await
+            .expect("sending");
+        assert!(store
+            .ready(t(1), 10)
+            .await
+            .expect("ready")
+            .messages
+            .is_empty());
+        assert_eq!(
+            store.part_sent(e.id, 1, 42, t(2)).await.expect("sent"),
+            MessageState::Sent
+        );
+        let out = store
+            .record_report(status_report("sim1", 42, "491701234567", 0, 1), t(3))
+            .await
+            .expect("report");
+        assert_eq!(out.matched, Some((e.id, 1)));
+        assert_eq!(out.message_state, Some(MessageState::Delivered));
+        let v = store.show(e.id).await.expect("show").expect("exists");
+        assert_eq!(v.state, MessageState::Delivered);
+        assert_eq!(v.modem.as_deref(), Some("m1"));
+        let json = serde_json::to_value(&v).expect("json");
+        for key in [
+            "id",
+            "to",
+            "text",
+            "state",
+            "modem",
+            "created_at",
+            "error",
+            "parts",
+        ] {
+            assert!(json.get(key).is_some(), "missing {key}");
+        }
+        let part = &json["parts"][0];
+        assert_eq!(part["seq"], 1);
+        assert_eq!(part["state"], "delivered");
+        assert_eq!(part["mr"], 42);
+        assert_eq!(part["status"], 0);
+        assert_eq!(json["state"], "delivered");
+        assert_eq!(
+            store.usage("sim1", t(3)).await.expect("usage").last_minute,
+            1
+        );
+        assert_eq!(
+            store.last_modem_for("491701234567").await.expect("sticky"),
+            Some("m1".into())
+        );
+        let outbox = store
+            .outbox(Some(MessageState::Delivered), 10)
+            .await
+            .expect("outbox");
+        assert_eq!(outbox.len(), 1);
+    }
+);
+
+both!(
+    failures_retries_and_cancels_through_the_handle,
+    |store: Store| async move {
+        let a = store
+            .enqueue(msg("+491701111111", 2), t(0))
+            .await
+            .expect("enqueue")
+            .id;
+        let pdus = vec![PartPdu::hex(1, "00", 1), PartPdu::hex(2, "00", 1)];
+        store
+            .assign(a, "m1", Some("sim1"), pdus)
+            .await
+            .expect("assign");
+        store.part_sending(a, 1, "m1", t(1)).await.expect("sending");
+        let s = store
+            .part_failed(a, 1, "busy", Disposition::RetryAt(t(30)), t(1))
+            .await
+            .expect("retry later");
+        assert_eq!(s, MessageState::Queued);
+        let batch = store.ready(t(2), 10).await.expect("ready");
+        assert!(batch.messages.is_empty());
+        assert_eq!(batch.next_wake, Some(t(30)));
+        store
+            .part_sending(a, 1, "m1", t(30))
+            .await
+            .expect("sending");
+        let s = store
+            .part_failed(a, 1, "rejected", Disposition::Permanent, t(31))
+            .await
+            .expect("fail");
+        assert_eq!(s, MessageState::Failed);
+        assert_eq!(
+            store.retry(a, t(40)).await.expect("retry"),
+            MessageState::Queued
+        );
+        assert_eq!(
+            store.cancel(a, t(41)).await.expect("cancel"),
+            MessageState::Cancelled
+        );
+        // Expiry, usage and recovery.
+        let mut m = msg("+491702222222", 1);
+        m.expires_at = Some(t(60));
+        let b = store.enqueue(m, t(0)).await.expect("enqueue").id;
+        assert_eq!(store.expire(t(61)).await.expect("expire"), vec![b]);
+        let c = store
+            .enqueue(msg("+491703333333", 1), t(0))
+            .await
+            .expect("enqueue")
+            .id;
+        store
+            .part_sending(c, 1, "m2", t(70))
+            .await
+            .expect("sending");
+        let r = store.recover_on_start(false, t(80)).await.expect("recover");
+        assert_eq!((r.uncertain, r.failed), (1, 1));
+        let first = store.next_concat_ref("sim1", "+491709").await.expect("ref");
+        let next = store.next_concat_ref("sim1", "491709").await.expect("ref");
+        assert_eq!(next, (first + 1) % 256);
+        let states: Vec<_> = store
+            .outbox(None, 10)
+            .await
+            .expect("outbox")
+            .iter()
+            .map(|v| (v.id, v.state))
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                (c, MessageState::Failed),
+                (b, MessageState::Expired),
+                (a, MessageState::Cancelled)
+            ]
+        );
+        let counts = store.counts().await.expect("counts");
+        assert_eq!((counts.failed, counts.expired, counts.cancelled), (1, 1, 1));
+        let kinds: Vec<String> = store
+            .events_after(0, 100, vec![])
+            .await
+            .expect("events")
+            .iter()
+            .map(|e| e.kind().to_string())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "queued",
+                "part_failed",
+                "part_failed",
+                "failed",
+                "queued",
+                "cancelled",
+                "queued",
+                "expired",
+                "queued",
+                "failed"
+            ]
+        );
+    }
+);
+
+both!(
+    a_failing_request_does_not_undo_its_batch,
+    |store: Store| async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..40u32 {
+            let s = store.clone();
+            // Every fourth request is invalid (no parts).
+            let parts = if i % 4 == 0 { 0 } else { 1 };
+            tasks.spawn(async move { (parts, s.enqueue(msg("+491701234567", parts), t(0)).await) });
+        }
+        let mut ok = 0;
+        while let Some(done) = tasks.join_next().await {
+            match done.expect("task") {
+                (0, Err(StoreError::Invalid { field: "parts", .. })) => {}
+                (1, Ok(_)) => ok += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(ok, 30);
+        assert_eq!(store.counts().await.expect("counts").queued, 30);
+        assert_eq!(
+            store.queue_depth().await.expect("depth"),
+            vec![("queued".to_string(), 30)]
+        );
+    }
+);
+
+both!(
+    receiving_and_reports_through_the_handle,
+    |store: Store| async move {
+        // A set of three, out of order and with a duplicate read.
+        let part = |seq, text| received("+491704444444", Some((9, 3, seq)), text);
+        for (i, p) in [part(2, "cd"), part(2, "cd"), part(1, "ab")]
+            .into_iter()
+            .enumerate()
+        {
+            let out = store.record_received(p, t(i as i64)).await.expect("record");
+            assert_eq!(out.duplicate, i == 1);
+            assert!(out.complete.is_none());
+        }
+        let done = store
+            .record_received(part(3, "ef"), t(5))
+            .await
+            .expect("record");
+        assert_eq!(done.complete.map(|m| m.text).as_deref(), Some("abcdef"));
+        // An incomplete set is flushed, not dropped.
+        store
+            .record_received(received("+491705555555", Some((4, 2, 1)), "half"), t(6))
+            .await
+            .expect("record");
+        let flushed = store.flush_incomplete(t(100), t(100)).await.expect("flush");
+        assert_eq!(flushed.len(), 1);
+        assert_eq!(
+            (flushed[0].complete, flushed[0].missing_parts.clone()),
+            (false, vec![2])
+        );
+        let single = store
+            .record_received(received("+491706666666", None, "one"), t(101))
+            .await
+            .expect("record")
+            .complete
+            .expect("complete");
+        let texts: Vec<String> = store
+            .inbox(None, 10)
+            .await
+            .expect("inbox")
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(texts, ["abcdef", "half", "one"]);
+        let newest: Vec<i64> = store
+            .inbox_before(None, 1)
+            .await
+            .expect("inbox")
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(newest, vec![single.id]);
+        // A report that matches nothing, then one that matches.
+        let id = store
+            .enqueue(msg("+491707777777", 1), t(200))
+            .await
+            .expect("enqueue")
+            .id;
+        store
+            .assign(id, "m1", Some("sim1"), vec![PartPdu::hex(1, "00", 1)])
+            .await
+            .expect("assign");
+        store
+            .part_sending(id, 1, "m1", t(201))
+            .await
+            .expect("sending");
+        store.part_sent(id, 1, 17, t(202)).await.expect("sent");
+        let stray = store
+            .record_report(status_report("sim1", 18, "491707777777", 0, 1), t(203))
+            .await
+            .expect("report");
+        assert_eq!(stray.matched, None);
+        let hit = store
+            .record_report(status_report("sim1", 17, "491707777777", 0, 2), t(204))
+            .await
+            .expect("report");
+        assert_eq!(hit.matched, Some((id, 1)));
+        assert_eq!(hit.message_state, Some(MessageState::Delivered));
+        let again = store
+            .record_report(status_report("sim1", 17, "491707777777", 0, 2), t(205))
+            .await
+            .expect("report");
+        assert!(again.duplicate);
+        assert_eq!(again.matched, Some((id, 1)));
+        assert_eq!(store.counts().await.expect("counts").unmatched_reports, 1);
+        // Modems and SIMs.
+        store
+            .upsert_modem(
+                ModemSeen {
+                    name: "m1".into(),
+                    imei: Some("350000000000001".into()),
+                    imsi: Some("sim1".into()),
+                    iccid: Some("8949".into()),
+                    manufacturer: Some("Acme".into()),
+                    model: None,
+                },
+                t(206),
+            )
+            .await
+            .expect("modem");
+        let sims = store.sim_counters().await.expect("sims");
+        let sim1 = sims.iter().find(|s| s.sim == "sim1").expect("sim1");
+        assert_eq!((sim1.parts_sent, sim1.reports), (1, 2));
+        assert_eq!(sim1.iccid.as_deref(), Some("8949"));
+        let rx = sims
+            .iter()
+            .find(|s| s.sim == "262011234567890")
+            .expect("rx sim");
+        assert_eq!(rx.received, 5);
     }
 );
 

@@ -110,28 +110,6 @@ async fn releasing_memory_keeps_every_row_and_the_store_working() {
 }
 
 #[tokio::test]
-async fn a_failing_request_does_not_undo_its_batch() {
-    let (_dir, store) = open_temp();
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..40u32 {
-        let s = store.clone();
-        // Every fourth request is invalid (no parts).
-        let parts = if i % 4 == 0 { 0 } else { 1 };
-        tasks.spawn(async move { (parts, s.enqueue(msg("+491701234567", parts), t(0)).await) });
-    }
-    let mut ok = 0;
-    while let Some(done) = within(tasks.join_next()).await {
-        match done.expect("task") {
-            (0, Err(StoreError::Invalid { field: "parts", .. })) => {}
-            (1, Ok(_)) => ok += 1,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-    assert_eq!(ok, 30);
-    assert_eq!(within(store.counts()).await.expect("counts").queued, 30);
-}
-
-#[tokio::test]
 async fn a_full_database_refuses_work_and_loses_nothing_answered() {
     let (dir, store) = open_temp();
     // Fill the current pages, then forbid growth.
