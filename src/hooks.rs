@@ -13,7 +13,8 @@
 //! (`hook:<event>`, see `crate::events`): it reads the log from its own
 //! stored cursor, so a burst, a slow hook, `kill -9` or a restart never costs
 //! it an event; it only falls behind, and catches up. Nothing here blocks
-//! sending or receiving.
+//! sending or receiving. On PostgreSQL one host at a time runs each hook,
+//! under a consumer lease (`crate::events::lease`).
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -84,6 +85,10 @@ pub struct HookOptions {
     pub commands: BTreeMap<HookEvent, Vec<String>>,
     pub timeout: Duration,
     pub max_concurrent: usize,
+    /// This host's name and the length of a consumer's lease: on
+    /// PostgreSQL each hook is run by one host at a time (see
+    /// `crate::events::lease`).
+    pub lease: crate::events::ConsumerLease,
 }
 
 /// Counters, for `status` and tests.
@@ -130,24 +135,39 @@ impl Hooks {
         for (&event, argv) in opts.commands.iter() {
             let argv = Arc::new(argv.clone());
             let (stats, slots, opts) = (stats.clone(), slots.clone(), opts.clone());
-            let kinds = event.kinds().iter().map(|k| k.to_string()).collect();
-            tracker.spawn(crate::events::run_durable(
+            let lease = opts.lease.clone();
+            let kinds: Vec<String> = event.kinds().iter().map(|k| k.to_string()).collect();
+            let consumer = {
+                let store = store.clone();
+                move |cancel: CancellationToken| {
+                    let (argv, stats, slots, opts) =
+                        (argv.clone(), stats.clone(), slots.clone(), opts.clone());
+                    crate::events::run_durable(
+                        store.clone(),
+                        event.consumer(),
+                        kinds.clone(),
+                        opts.max_concurrent.max(1),
+                        cancel,
+                        move |ev: Event| {
+                            let (argv, stats, slots) = (argv.clone(), stats.clone(), slots.clone());
+                            let timeout = opts.timeout;
+                            async move {
+                                let Ok(_permit) = slots.acquire_owned().await else {
+                                    return;
+                                };
+                                run_one(event, &argv, &ev, timeout, &stats).await;
+                                stats.finished.notify_waiters();
+                            }
+                        },
+                    )
+                }
+            };
+            tracker.spawn(crate::events::lease::serve(
                 store.clone(),
                 event.consumer(),
-                kinds,
-                opts.max_concurrent.max(1),
+                lease,
                 cancel.clone(),
-                move |ev: Event| {
-                    let (argv, stats, slots) = (argv.clone(), stats.clone(), slots.clone());
-                    let timeout = opts.timeout;
-                    async move {
-                        let Ok(_permit) = slots.acquire_owned().await else {
-                            return;
-                        };
-                        run_one(event, &argv, &ev, timeout, &stats).await;
-                        stats.finished.notify_waiters();
-                    }
-                },
+                consumer,
             ));
         }
         Hooks { cancel, stats }
@@ -407,6 +427,7 @@ mod tests {
                 )]),
                 timeout: Duration::from_secs(10),
                 max_concurrent: 2,
+                ..HookOptions::default()
             },
             store.clone(),
             CancellationToken::new(),
@@ -448,6 +469,7 @@ mod tests {
                 ]),
                 timeout: Duration::from_millis(200),
                 max_concurrent: 4,
+                ..HookOptions::default()
             },
             store.clone(),
             CancellationToken::new(),
@@ -486,6 +508,7 @@ mod tests {
                 )]),
                 timeout: Duration::from_secs(10),
                 max_concurrent: 2,
+                ..HookOptions::default()
             },
             store.clone(),
             CancellationToken::new(),
@@ -524,6 +547,7 @@ mod tests {
                 commands: BTreeMap::from([(HookEvent::Report, vec!["/bin/true".into()])]),
                 timeout: Duration::from_secs(10),
                 max_concurrent: 1,
+                ..HookOptions::default()
             },
             store.clone(),
             CancellationToken::new(),
@@ -576,6 +600,7 @@ mod tests {
             )]),
             timeout: Duration::from_secs(10),
             max_concurrent: 1,
+            ..HookOptions::default()
         };
         let tracker = TaskTracker::new();
         let cancel = CancellationToken::new();

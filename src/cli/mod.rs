@@ -6,6 +6,7 @@ pub mod campaign;
 pub mod check_config;
 pub mod client;
 pub mod demo;
+pub mod migrate;
 pub mod optout;
 pub mod pdu;
 pub mod probe;
@@ -203,6 +204,10 @@ pub enum Command {
     Optout(optout::OptoutArgs),
     /// Verification codes: send, check.
     Verify(optout::VerifyArgs),
+    /// Copy a single host's SQLite store into an empty PostgreSQL
+    /// database (a cluster's), keeping every id; run it with the daemon
+    /// stopped.
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Parses the command line, runs the command and returns the exit code.
@@ -290,6 +295,7 @@ pub fn main() -> i32 {
         Command::Campaign(args) => campaign::run(args),
         Command::Optout(args) => optout::run_optout(args),
         Command::Verify(args) => optout::run_verify(args),
+        Command::Migrate(args) => migrate::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -165,6 +165,7 @@ fn hook_options(cfg: &Config) -> HookOptions {
             .collect(),
         timeout: h.timeout,
         max_concurrent: h.max_concurrent,
+        lease: crate::events::ConsumerLease::new(cfg.cluster.node.clone(), cfg.cluster.lease),
     }
 }
 

@@ -7,10 +7,14 @@
 //!
 //! Owns the [`Reader`] (catch up from the log, then wait for the next commit)
 //! and the durable consumer loop [`run_durable`]; `hooks` and `copies` are its
-//! two users in the daemon. It owns no SQL (the store does) and no event
+//! two users in the daemon. `lease` runs a consumer only while this host
+//! holds its lease (PostgreSQL, several hosts; nothing changes on SQLite). It owns no SQL (the store does) and no event
 //! content (the store writes events with the changes they describe).
 
 pub mod copies;
+pub mod lease;
+
+pub use lease::ConsumerLease;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;

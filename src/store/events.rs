@@ -260,15 +260,50 @@ pub(crate) fn take_appended() -> bool {
     APPENDED.with(|a| a.replace(false))
 }
 
+/// The advisory lock every PostgreSQL transaction that appends events holds
+/// from before its first event to its end (`smsgevnt` in ASCII, as a number; the
+/// literal in [`append`]'s SQL is this value): an event id is drawn only
+/// under it, and it is released only once the transaction is visible, so
+/// transactions that append events commit in the order of their ids. A
+/// reader that sees id `N` committed therefore sees every smaller id that
+/// will ever commit: a consumer that resumes after `N` misses nothing.
+///
+/// The store thread takes it right after `BEGIN` of every PostgreSQL batch
+/// ([`EVENT_LOCK_SQL`]), before any row lock: a transaction that waited for
+/// it while holding row locks another host's transaction (holding the
+/// lock) wanted would be a deadlock, and the report's summary rows, which
+/// every new message updates, made that common. The lock in `append`'s own
+/// SQL keeps the guarantee for any other connection.
+/// See docs/cluster.md, "Event ids across hosts".
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) const EVENT_LOCK: i64 = 0x736d_7367_6576_6e74;
+
+/// Takes [`EVENT_LOCK`] for the rest of the transaction.
+pub(crate) const EVENT_LOCK_SQL: &str = "SELECT pg_advisory_xact_lock(8317430974744260212)";
+
+/// The channel a PostgreSQL commit that appended events notifies (see
+/// `listen.rs`).
+pub(crate) const EVENT_CHANNEL: &str = "smsgate_events";
+
 /// Appends one event in the caller's transaction.
 pub(crate) fn append(c: &dyn Db, now: DateTime<Utc>, data: &EventData) -> Result<i64, StoreError> {
     let body = data.data_json().map_err(|e| StoreError::Invalid {
         field: "event",
         reason: e.to_string(),
     })?;
+    // On PostgreSQL the id is taken under the event lock, held to the end
+    // of the transaction (see [`EVENT_LOCK`]), and the listeners of every
+    // host are told at commit (`NOTIFY`, once per transaction).
     let id = c
         .query_one(
-            "INSERT INTO event (type, at, data) VALUES (?1, ?2, ?3) RETURNING id",
+            c.pick(
+                "INSERT INTO event (type, at, data) VALUES (?1, ?2, ?3) RETURNING id",
+                "WITH lock AS MATERIALIZED (
+                     SELECT pg_advisory_xact_lock(8317430974744260212),
+                            pg_notify('smsgate_events', ''))
+                 INSERT INTO event (type, at, data)
+                 SELECT ?1, CAST(?2 AS BIGINT), ?3 FROM lock RETURNING id",
+            ),
             args![data.kind(), ms(now), &body],
             |r| r.get(0),
         )
@@ -423,6 +458,59 @@ pub(crate) fn cursors(c: &dyn Db) -> Result<Vec<(String, i64)>, StoreError> {
     .map_err(StoreError::sql("read cursors"))
 }
 
+/// Takes or renews the lease of consumer `name` for `node`, for `lease_ms`
+/// from now by the database's clock (so the hosts' clocks need not agree):
+/// true when `node` holds it now (it was free, expired, or already
+/// `node`'s), false while another node's lease runs. PostgreSQL only (one
+/// host serves every consumer on SQLite); the row is taken under its lock,
+/// so two hosts asking at once cannot both win.
+pub(crate) fn lease_take(
+    c: &dyn Db,
+    name: &str,
+    node: &str,
+    lease_ms: i64,
+) -> Result<bool, StoreError> {
+    let held: Option<String> = c
+        .query_opt(
+            "WITH now AS (SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) AS ms)
+             INSERT INTO consumer_lease (name, node, expires_at, taken_at)
+             SELECT ?1, ?2, now.ms + CAST(?3 AS BIGINT), now.ms FROM now
+             ON CONFLICT (name) DO UPDATE SET
+                 node = excluded.node,
+                 expires_at = excluded.expires_at,
+                 taken_at = CASE WHEN consumer_lease.node = excluded.node
+                                 THEN consumer_lease.taken_at ELSE excluded.taken_at END
+             WHERE consumer_lease.node = excluded.node
+                OR consumer_lease.expires_at < excluded.taken_at
+             RETURNING node",
+            args![name, node, lease_ms],
+            |r| r.get(0),
+        )
+        .map_err(StoreError::sql("take consumer lease"))?;
+    Ok(held.is_some())
+}
+
+/// Gives up `node`'s lease of consumer `name` (another host may take it at
+/// once).
+pub(crate) fn lease_release(c: &dyn Db, name: &str, node: &str) -> Result<(), StoreError> {
+    c.execute(
+        "DELETE FROM consumer_lease WHERE name = ?1 AND node = ?2",
+        args![name, node],
+    )
+    .map_err(StoreError::sql("release consumer lease"))?;
+    Ok(())
+}
+
+/// Every consumer lease: (consumer, node, expires at in ms).
+pub(crate) fn leases(c: &dyn Db) -> Result<Vec<(String, String, i64)>, StoreError> {
+    c.query(
+        "SELECT name, node, expires_at FROM consumer_lease ORDER BY name",
+        args![],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .map_err(StoreError::sql("read consumer leases"))
+}
+
 /// What one pruning pass removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Pruned {
@@ -510,4 +598,139 @@ pub(crate) fn vacuum_step(c: &dyn Db, pages: u32) -> Result<(), StoreError> {
     }
     c.batch(&format!("PRAGMA incremental_vacuum({pages})"))
         .map_err(StoreError::sql("incremental vacuum"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::store::sql::PgConn;
+    use crate::store::{pgtest, schema_pg};
+
+    const WAIT: Duration = Duration::from_secs(30);
+
+    fn modem_up(name: &str) -> EventData {
+        EventData::ModemUp(ModemEvent {
+            modem: name.into(),
+            state: "ready".into(),
+            ..ModemEvent::default()
+        })
+    }
+
+    fn ids(c: &dyn Db) -> Vec<i64> {
+        after(c, 0, 100, &[])
+            .expect("read")
+            .iter()
+            .map(|e| e.event_id)
+            .collect()
+    }
+
+    /// Polls `f` until it holds; panics after [`WAIT`].
+    fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn the_lock_in_the_append_sql_is_the_event_lock() {
+        // The SQL carries the key as a literal (no parameter in a CTE that
+        // must run first); keep it equal to the constant.
+        assert_eq!(
+            EVENT_LOCK_SQL,
+            format!("SELECT pg_advisory_xact_lock({EVENT_LOCK})")
+        );
+        let src = include_str!("events.rs");
+        assert!(src.contains(&format!("pg_advisory_xact_lock({EVENT_LOCK})")));
+        assert!(src.contains(&format!("pg_notify('{EVENT_CHANNEL}'")));
+    }
+
+    /// Two hosts' transactions append events and their commits interleave
+    /// the dangerous way: the first to draw an id commits last. Without the
+    /// event lock, a reader would see the second id committed while the
+    /// first was still open, move past it, and never read it. With it, the
+    /// second transaction cannot draw an id until the first has committed.
+    #[test]
+    fn event_ids_commit_in_their_order_across_connections() {
+        let Some(url) = pgtest::url() else { return };
+        let a = PgConn::connect(&url).expect("connect a");
+        schema_pg::migrate_pg(&a).expect("migrate");
+        let reader = PgConn::connect(&url).expect("connect reader");
+        let now = Utc::now();
+        a.batch("BEGIN").expect("begin a");
+        let id_a = append(&a, now, &modem_up("a")).expect("append a");
+
+        let (drawn_tx, drawn_rx) = mpsc::channel();
+        let (commit_tx, commit_rx) = mpsc::channel::<()>();
+        let url_b = url.clone();
+        let b = std::thread::spawn(move || {
+            let b = PgConn::connect(&url_b).expect("connect b");
+            b.batch("BEGIN").expect("begin b");
+            let id = append(&b, now, &modem_up("b")).expect("append b");
+            drawn_tx.send(id).expect("send id");
+            commit_rx.recv().expect("go");
+            b.batch("COMMIT").expect("commit b");
+        });
+        // B waits for the event lock A holds; it has drawn no id.
+        wait_for("b to wait for the event lock", || {
+            (&reader as &dyn Db)
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                    args![],
+                    |r| r.get::<i64>(0),
+                )
+                .expect("pg_locks")
+                == 1
+        });
+        assert!(drawn_rx.try_recv().is_err(), "b drew an id under a's lock");
+        assert_eq!(ids(&reader), Vec::<i64>::new());
+
+        a.batch("COMMIT").expect("commit a");
+        let id_b = drawn_rx.recv_timeout(WAIT).expect("b draws its id");
+        assert!(id_b > id_a, "{id_b} after {id_a}");
+        // A is visible, B (open) is not: a consumer now at id_a has missed
+        // nothing, and will read id_b when it commits.
+        assert_eq!(ids(&reader), vec![id_a]);
+        commit_tx.send(()).expect("go");
+        b.join().expect("b");
+        assert_eq!(ids(&reader), vec![id_a, id_b]);
+    }
+
+    #[test]
+    fn a_consumer_lease_is_held_by_one_node_until_it_expires_or_is_released() {
+        let Some(db) = pgtest::database() else { return };
+        schema_pg::migrate_pg(&db).expect("migrate");
+        let long = 60_000;
+        assert!(lease_take(&db, "hook:sent", "a", long).expect("a takes"));
+        assert!(!lease_take(&db, "hook:sent", "b", long).expect("b refused"));
+        assert!(lease_take(&db, "hook:sent", "a", long).expect("a renews"));
+        assert!(lease_take(&db, "hook:received", "b", long).expect("b takes another"));
+        lease_release(&db, "hook:sent", "b").expect("b cannot release a's");
+        assert!(!lease_take(&db, "hook:sent", "b", long).expect("still a's"));
+        lease_release(&db, "hook:sent", "a").expect("a releases");
+        assert!(lease_take(&db, "hook:sent", "b", long).expect("b takes it"));
+        // An expired lease goes to whoever asks.
+        db.execute(
+            "UPDATE consumer_lease SET expires_at = 0 WHERE name = 'hook:sent'",
+            args![],
+        )
+        .expect("expire");
+        assert!(lease_take(&db, "hook:sent", "a", long).expect("a takes over"));
+        let held: Vec<(String, String)> = leases(&db)
+            .expect("leases")
+            .into_iter()
+            .map(|(n, node, _)| (n, node))
+            .collect();
+        assert_eq!(
+            held,
+            vec![
+                ("hook:received".to_string(), "b".to_string()),
+                ("hook:sent".to_string(), "a".to_string())
+            ]
+        );
+    }
 }

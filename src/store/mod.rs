@@ -53,12 +53,14 @@ mod cluster;
 mod events;
 mod http;
 mod incoming;
+mod listen;
+pub mod migrate;
 mod optout;
 mod outgoing;
 #[cfg(test)]
 mod pgserver;
 #[cfg(test)]
-mod pgtest;
+pub(crate) mod pgtest;
 #[cfg(test)]
 mod reconnect_tests;
 mod report;
@@ -775,6 +777,11 @@ pub struct Store {
     commits: Arc<AtomicU64>,
     /// The id of the newest committed event: followers of the log wait on it.
     last_event: Arc<tokio::sync::watch::Sender<i64>>,
+    /// Bumped when another host (or this one) notified a commit with new
+    /// events or work (PostgreSQL; see `listen.rs`).
+    wake: Arc<tokio::sync::watch::Sender<u64>>,
+    /// PostgreSQL: stops the listening thread at `close`.
+    listener: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// A second, read-only connection (file databases only) for long reads
     /// (reports): WAL lets it read while the store thread writes, so a
     /// report does not hold up sends. One long read at a time.
@@ -901,6 +908,7 @@ impl Store {
         let last_event = Arc::new(last_event);
         let notify = Arc::clone(&last_event);
         let url = url.to_string();
+        let listen_url = url.clone();
         let open_err = {
             let shown = shown.clone();
             move |message: String| StoreError::Open {
@@ -944,11 +952,23 @@ impl Store {
             let _ = thread.join();
             return Err(e);
         }
+        let (wake, _) = tokio::sync::watch::channel(0);
+        let wake = Arc::new(wake);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let targets = listen::Targets {
+            last_event: Arc::downgrade(&last_event),
+            wake: Arc::downgrade(&wake),
+            stop: Arc::clone(&stop),
+        };
+        listen::spawn(listen_url, targets)
+            .map_err(|e| open_err(format!("cannot start the listening thread: {e}")))?;
         Ok(Store {
             tx,
             thread: Arc::new(Mutex::new(Some(thread))),
             commits,
             last_event,
+            wake,
+            listener: Some(stop),
             reader: None,
             sealed: verify::Sealed::default(),
             health,
@@ -1015,6 +1035,8 @@ impl Store {
             thread: Arc::new(Mutex::new(Some(thread))),
             commits,
             last_event,
+            wake: Arc::new(tokio::sync::watch::channel(0).0),
+            listener: None,
             reader,
             sealed: verify::Sealed::default(),
             health: Arc::new(tokio::sync::watch::channel(StoreHealth::up("sqlite")).0),
@@ -1041,6 +1063,22 @@ impl Store {
         self.last_event.subscribe()
     }
 
+    /// Changes whenever a commit on the shared database (PostgreSQL) added
+    /// events or outgoing work, on any host: the dispatcher follows it to
+    /// look for new work at once instead of at its next timer. Never
+    /// changes on SQLite, where the store's own callers wake the
+    /// dispatcher. A hint: it carries no content, and wake-ups are
+    /// coalesced.
+    pub fn cluster_wake(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.wake.subscribe()
+    }
+
+    /// True on PostgreSQL, where several hosts share the store (consumer
+    /// leases apply).
+    pub fn is_shared(&self) -> bool {
+        self.listener.is_some()
+    }
+
     /// The id of the newest committed event (0 for an empty log).
     pub fn last_event_id(&self) -> i64 {
         *self.last_event.borrow()
@@ -1055,6 +1093,9 @@ impl Store {
     /// Finishes what is queued, closes the connection and joins the thread.
     /// Other handles get [`StoreError::Closed`] afterwards.
     pub async fn close(&self) -> Result<(), StoreError> {
+        if let Some(stop) = &self.listener {
+            stop.store(true, Ordering::Relaxed);
+        }
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Request::Close(tx)).is_ok() {
             let _ = rx.await;
@@ -1758,6 +1799,41 @@ impl Store {
             .await
     }
 
+    /// Takes or renews consumer `name`'s lease for `node` (`lease` from
+    /// now by the database's clock); true when `node` holds it. PostgreSQL
+    /// only: on SQLite one host serves every consumer, and this answers
+    /// true without writing.
+    pub async fn consumer_lease(
+        &self,
+        name: &str,
+        node: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        if !self.is_shared() {
+            return Ok(true);
+        }
+        let (name, node) = (name.to_string(), node.to_string());
+        let ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        self.call_db(move |c| events::lease_take(c, &name, &node, ms))
+            .await
+    }
+
+    /// Gives up `node`'s lease of consumer `name` (nothing on SQLite).
+    pub async fn consumer_lease_release(&self, name: &str, node: &str) -> Result<(), StoreError> {
+        if !self.is_shared() {
+            return Ok(());
+        }
+        let (name, node) = (name.to_string(), node.to_string());
+        self.call_db(move |c| events::lease_release(c, &name, &node))
+            .await
+    }
+
+    /// Every consumer lease: (consumer, node, expiry in ms since the
+    /// epoch). Empty on SQLite.
+    pub async fn consumer_leases(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        self.call_db(events::leases).await
+    }
+
     /// Every consumer and its position.
     pub async fn cursors(&self) -> Result<Vec<(String, i64)>, StoreError> {
         self.call_db(events::cursors).await
@@ -2262,7 +2338,8 @@ fn run<C: Db>(
             // Tell followers only after the commit, so they never read an
             // event that could still roll back.
             if let Ok(id) = events::last_id(&conn) {
-                last_event.send_replace(id);
+                // Forward only: on PostgreSQL the listener reports too.
+                listen::forward(&last_event, id);
             }
         }
         if let Some(reason) = conn.lost() {
@@ -2498,6 +2575,13 @@ fn run_batch(conn: &dyn Db, jobs: &mut Gather<'_>, commits: &AtomicU64) -> bool 
         // A read-only database refuses a write lock; a deferred transaction
         // still serves reads, and writes then fail one request at a time.
         let begun = control(conn, conn.dialect().begin()).or_else(|_| control(conn, "BEGIN"));
+        // PostgreSQL: the event lock first, before any row lock (see
+        // `events::EVENT_LOCK`), so waiting for it can never close a
+        // deadlock with another host's transaction.
+        let begun = begun.and_then(|()| match conn.dialect() {
+            Dialect::Postgres => control(conn, events::EVENT_LOCK_SQL),
+            Dialect::Sqlite => Ok(()),
+        });
         if let Err(e) = begun {
             let err = StoreError::from_db("begin", e);
             for reply in done.drain(..) {

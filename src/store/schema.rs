@@ -12,7 +12,7 @@ use super::StoreError;
 
 /// Every migration, oldest first. Entry `i` moves a database from version `i`
 /// to version `i + 1`; version 0 is an empty file.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V7, V8, V9, V10, V12, V13];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V7, V8, V9, V10, V12, V13, V14];
 
 /// Version 1: outgoing messages and parts, received PDUs and inbox, status
 /// reports, SIMs and modems, per-SIM send log and concatenation counters.
@@ -681,6 +681,22 @@ ALTER TABLE outgoing ADD COLUMN claimed_by TEXT;
 ALTER TABLE outgoing ADD COLUMN lease_until INTEGER;
 CREATE INDEX outgoing_claimed ON outgoing(claimed_by, lease_until)
     WHERE claimed_by IS NOT NULL;
+"#;
+
+/// Version 14 (numbered for its place after version 13, the cluster's
+/// nodes and claims; insert that one before this one): the lease of each
+/// event consumer (hook or webhook) on PostgreSQL, where several hosts
+/// could serve it: one host at a time holds `name` until `expires_at`
+/// (milliseconds, by the database's clock) and renews it while it serves
+/// the consumer. The table exists on SQLite too, empty: one host serves
+/// everything there.
+const V14: &str = r#"
+CREATE TABLE consumer_lease (
+    name       TEXT PRIMARY KEY,
+    node       TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    taken_at   INTEGER NOT NULL
+) WITHOUT ROWID;
 "#;
 
 /// [`V12`]'s backfill alone.

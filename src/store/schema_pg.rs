@@ -14,7 +14,7 @@ use super::StoreError;
 
 /// Every PostgreSQL migration, oldest first (see `schema::MIGRATIONS`).
 pub(crate) const PG_MIGRATIONS: &[&str] = &[
-    PG_V1, PG_V2, PG_V3, PG_V4, PG_V5, PG_V7, PG_V8, PG_V9, PG_V10, PG_V12, PG_V13,
+    PG_V1, PG_V2, PG_V3, PG_V4, PG_V5, PG_V7, PG_V8, PG_V9, PG_V10, PG_V12, PG_V13, PG_V14,
 ];
 
 /// The advisory lock key migrations take (`smsgate` in ASCII, as a number).
@@ -584,6 +584,16 @@ CREATE TRIGGER report_inbox_update AFTER UPDATE OF received_at, modem ON inbox
 SELECT report_apply(o, 1, NULL, NULL) FROM outgoing AS o;
 INSERT INTO report_received (day, modem, n)
 SELECT received_at / 86400000, modem, COUNT(*) FROM inbox GROUP BY 1, 2;
+"#;
+
+/// Version 14: consumer leases (see `schema::V14`).
+const PG_V14: &str = r#"
+CREATE TABLE consumer_lease (
+    name       TEXT PRIMARY KEY,
+    node       TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    taken_at   BIGINT NOT NULL
+);
 "#;
 
 /// Brings a PostgreSQL database up to `target` versions (at most

@@ -7,6 +7,9 @@
 //! delivery records and cursors) and no face: the gateway's `webhook_*`
 //! methods call it, and the control socket and HTTP API call those.
 //!
+//! On PostgreSQL each endpoint is served by one host at a time, under a
+//! consumer lease (`crate::events::lease`).
+//!
 //! Each endpoint is its own durable consumer of the log (`webhook:<id>`),
 //! with its own cursor and backlog: a slow or dead endpoint only falls
 //! behind; sending, receiving, hooks and the other endpoints never wait for
@@ -44,6 +47,11 @@ pub struct Settings {
     pub device_id: String,
     /// Modem names in configuration order (android `simNumber` = position + 1).
     pub modems: Vec<String>,
+    /// This host's name and the length of a consumer's lease: on
+    /// PostgreSQL each endpoint is served by one host at a time (see
+    /// `crate::events::lease`): `[cluster] node` and `lease`. Read when a
+    /// consumer starts.
+    pub lease: crate::events::ConsumerLease,
 }
 
 impl Settings {
@@ -54,6 +62,7 @@ impl Settings {
             signing_key: cfg.compat.signing_key.clone(),
             device_id: cfg.compat.device_id.clone(),
             modems: cfg.modems.iter().map(|m| m.name.clone()).collect(),
+            lease: crate::events::ConsumerLease::new(cfg.cluster.node.clone(), cfg.cluster.lease),
         }
     }
 
@@ -276,10 +285,16 @@ impl Engine {
                 continue;
             }
             let cancel = self.cancel.child_token();
-            let task = self.tracker.spawn(deliver::run(
-                self.shared.clone(),
-                ep.clone(),
+            let consumer = {
+                let (shared, ep) = (self.shared.clone(), ep.clone());
+                move |stop| deliver::run(shared.clone(), ep.clone(), stop)
+            };
+            let task = self.tracker.spawn(crate::events::lease::serve(
+                self.shared.store.clone(),
+                crate::store::webhook_consumer(&ep.id),
+                self.shared.settings().lease.clone(),
                 cancel.clone(),
+                consumer,
             ));
             info!(webhook = %ep.id, url = %ep.url, "webhook consumer started");
             running.insert(
@@ -321,7 +336,8 @@ impl Engine {
         self.refresh().await
     }
 
-    /// Whether an endpoint's consumer runs now.
+    /// Whether an endpoint's consumer runs now (on PostgreSQL: serves the
+    /// endpoint, or waits for its lease while another host does).
     pub async fn is_running(&self, id: &str) -> bool {
         self.running
             .lock()
@@ -385,6 +401,7 @@ mod tests {
             signing_key: None,
             device_id: "d".into(),
             modems: vec!["a".into(), "b".into()],
+            lease: crate::events::ConsumerLease::default(),
         };
         assert_eq!(s.sim_number("a"), Some(1));
         assert_eq!(s.sim_number("b"), Some(2));
