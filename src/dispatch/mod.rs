@@ -182,8 +182,10 @@ pub struct ClusterDispatch {
     pub orphan_after: Duration,
 }
 
-/// How often a host of a cluster looks for work without a wake-up: work
-/// entered through another host does not wake this one's dispatcher.
+/// How often a host of a cluster looks for work without a wake-up. Work
+/// entered through another host wakes this one's dispatcher at once
+/// (`NOTIFY`); the poll finds what no notification announces: claims
+/// another host gave back or let lapse.
 pub const CLUSTER_POLL: Duration = Duration::from_millis(500);
 
 impl Default for DispatchConfig {
@@ -543,6 +545,9 @@ impl Dispatcher {
         for slot in &self.slots {
             self.watch_status(slot.status.clone(), &cancel);
         }
+        if self.cfg.cluster.is_some() {
+            self.watch_cluster(&cancel);
+        }
         let mut first = true;
         loop {
             while let Ok(done) = done_rx.try_recv() {
@@ -593,6 +598,27 @@ impl Dispatcher {
             self.finished(done);
         }
         Ok(())
+    }
+
+    /// Wakes the task whenever another host's commit added events or work
+    /// (PostgreSQL `NOTIFY`, see `Store::cluster_wake`): work entered
+    /// through another host is looked at at once, not at the next
+    /// [`CLUSTER_POLL`].
+    fn watch_cluster(&self, cancel: &CancellationToken) {
+        let mut rx = self.store.cluster_wake();
+        let wake = self.wake.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    changed = rx.changed() => {
+                        if changed.is_err() { break; }
+                        wake.notify_one();
+                    }
+                }
+            }
+        });
     }
 
     /// Wakes the task whenever this modem's status changes.
