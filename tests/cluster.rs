@@ -7,10 +7,10 @@
 //! their messages through whichever host's SIM sent them (the same MR and
 //! recipient on several SIMs); a host killed with `kill -9` and started
 //! again with the same config rejoins (fresh heartbeat, its new pid) and
-//! sends; `kill -9` of a host
-//! during a burst: its unsent messages leave through the others within
-//! about a lease, and only the part that was in flight goes out twice (its
-//! message restarted whole after `orphan_after`); PostgreSQL restarted
+//! sends; `kill -9` of a host during a burst: its unsent messages leave
+//! through the others within about a lease, and only the part that was in
+//! flight goes out twice (its message restarted whole after
+//! `orphan_after`); PostgreSQL restarted
 //! under running hosts: they refuse new work, say so, and carry on.
 //! Synchronised on the network's SUBMITs, the daemons' READY and STATUS
 //! lines and their event streams, with timeouts.
