@@ -43,6 +43,8 @@ struct Host {
     sims: Vec<SimModem>,
     /// Its SIMs' numbers (the `from` of what they send).
     msisdns: BTreeSet<String>,
+    /// Its HTTP API's port on 127.0.0.1.
+    http: u16,
 }
 
 /// What a cluster's hosts are started with.
@@ -55,11 +57,12 @@ struct Plan<'a> {
 impl Host {
     /// Host `node` (number `n` of the cluster) with [`MODEMS`] simulated
     /// modems `m{10n}`… of its own on `net`; waits until they are ready.
-    fn start(rt: &Runtime, net: &Network, plan: &Plan, n: usize, extra: &str) -> Host {
+    fn start(rt: &Runtime, net: &Network, plan: &Plan, n: usize) -> Host {
         let node = HOSTS[n];
         let dir = tempfile::tempdir().expect("tempdir");
+        let http = common::free_port();
         let mut toml = format!(
-            "[store]\nurl = {:?}\n[control]\nsocket = {:?}\nmax_clients = 1024\n[spool]\nenabled = false\ndir = {:?}\n[log]\nlevel = \"warn\"\n[cluster]\nnode = \"{node}\"\nlease = \"{}\"\norphan_after = \"{}\"\n{extra}\n",
+            "[store]\nurl = {:?}\n[control]\nsocket = {:?}\nmax_clients = 1024\n[spool]\nenabled = false\ndir = {:?}\n[log]\nlevel = \"warn\"\n[cluster]\nnode = \"{node}\"\nlease = \"{}\"\norphan_after = \"{}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n",
             plan.url,
             dir.path().join("ctl.sock"),
             dir.path().join("spool"),
@@ -112,6 +115,7 @@ impl Host {
             child: Some(child),
             sims,
             msisdns,
+            http,
         };
         notify
             .set_read_timeout(Some(Duration::from_secs(60)))
@@ -247,12 +251,32 @@ impl Conn {
     }
 }
 
-/// (1) `n` single-part messages entered round-robin through the three
-/// hosts' control sockets; the rate they go out at.
-fn throughput(rt: &Runtime, net: &Network, hosts: &[Host], n: usize) {
+/// (1) `n` single-part messages entered through the three hosts' HTTP
+/// APIs at once (arrays of up to 80 recipients, one client per host, so
+/// the intake does not pace the modems); the rate they go out at.
+fn throughput(rt: &Runtime, net: &Network, hosts: &[Host], token: &str, n: usize) {
     let started = Instant::now();
-    for i in 0..n {
-        hosts[i % hosts.len()].send(&recipient(1, i), &format!("bench {i}"));
+    let clients: Vec<_> = hosts
+        .iter()
+        .enumerate()
+        .map(|(h, host)| {
+            let (port, token) = (host.http, token.to_string());
+            let mine: Vec<String> = (0..n)
+                .filter(|i| i % HOSTS.len() == h)
+                .map(|i| recipient(1, i))
+                .collect();
+            std::thread::spawn(move || {
+                let mut c = Conn::open(port, &token);
+                for chunk in mine.chunks(80) {
+                    let body = json!({"to": chunk, "text": "bench"}).to_string();
+                    let status = c.post("/api/v1/messages", body.as_bytes());
+                    assert_eq!(status, 202, "POST answered {status}");
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().expect("client");
     }
     let entered = started.elapsed();
     let sent = wait_out(rt, net, n, Duration::from_secs(600));
@@ -291,19 +315,13 @@ fn throughput(rt: &Runtime, net: &Network, hosts: &[Host], n: usize) {
 
 /// (2) `POST /api/v1/messages` through host a: `clients` keep-alive
 /// connections, `per` single messages each.
-fn intake(host: &Host, port: u16, clients: usize, per: usize) {
-    let token = control(
-        &host.socket,
-        json!({"cmd": "token_create", "name": "bench", "scopes": ["send"]}),
-    )["token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+fn intake(host: &Host, token: &str, clients: usize, per: usize) {
+    let port = host.http;
     let run = |clients: usize, per: usize| -> (Vec<Duration>, Duration) {
         let started = Instant::now();
         let threads: Vec<_> = (0..clients)
             .map(|c| {
-                let token = token.clone();
+                let token = token.to_string();
                 std::thread::spawn(move || {
                     let mut conn = Conn::open(port, &token);
                     let mut lat = Vec::with_capacity(per);
@@ -358,9 +376,7 @@ fn failover(rt: &Runtime, server: &pgserver::Server, lease: &str, orphan_after: 
         orphan_after,
     };
     let net = Network::new(NetworkOptions::default());
-    let mut hosts: Vec<Host> = (0..3)
-        .map(|i| Host::start(rt, &net, &plan, i, ""))
-        .collect();
+    let mut hosts: Vec<Host> = (0..3).map(|i| Host::start(rt, &net, &plan, i)).collect();
     for i in 0..n {
         hosts[i % 3].send(&recipient(3, i), &format!("failover {i}"));
     }
@@ -385,11 +401,15 @@ fn failover(rt: &Runtime, server: &pgserver::Server, lease: &str, orphan_after: 
             postgres::NoTls,
         )
         .expect("connect");
-        c.query("SELECT recipient FROM outgoing WHERE claimed_by = 'a'", &[])
-            .expect("claims of a")
-            .iter()
-            .map(|r| r.get::<_, String>(0))
-            .collect()
+        c.query(
+            "SELECT recipient FROM outgoing
+              WHERE claimed_by = 'a' AND state IN ('queued', 'sending')",
+            &[],
+        )
+        .expect("claims of a")
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect()
     })
     .join()
     .expect("query thread");
@@ -459,24 +479,22 @@ fn main() {
     println!("binary: {}", bin().display());
     let url = server.fresh_url();
     let net = Network::new(NetworkOptions::default());
-    let port = common::free_port();
     let plan = Plan {
         url: &url,
         lease: "30s",
         orphan_after: "10m",
     };
-    let hosts: Vec<Host> = (0..3)
-        .map(|i| {
-            let extra = if i == 0 {
-                format!("[http]\nlisten = \"127.0.0.1:{port}\"\n")
-            } else {
-                String::new()
-            };
-            Host::start(&rt, &net, &plan, i, &extra)
-        })
-        .collect();
-    throughput(&rt, &net, &hosts, messages);
-    intake(&hosts[0], port, 64, posts);
+    let hosts: Vec<Host> = (0..3).map(|i| Host::start(&rt, &net, &plan, i)).collect();
+    // Tokens live in the database: one serves every host.
+    let token = control(
+        &hosts[0].socket,
+        json!({"cmd": "token_create", "name": "bench", "scopes": ["send"]}),
+    )["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    throughput(&rt, &net, &hosts, &token, messages);
+    intake(&hosts[0], &token, 64, posts);
     drop(hosts);
 
     println!("\n## failover: `kill -9` of host a under load (3 hosts × {MODEMS} modems, a fresh database each)\n");
