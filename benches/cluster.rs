@@ -11,7 +11,8 @@
 //! Owns the scenarios and the hosts' setup; not the daemon or the simulator.
 //!
 //! Run: `cargo bench --bench cluster` (`-- --messages N --posts N`;
-//! `--sending-only` stops after the sending run;
+//! `--sending-only` stops after the sending run, `--hosts 1|2` runs it
+//! with fewer hosts;
 //! `SMSGATE_BIN` picks another binary). Figures: BENCHMARKS.md.
 
 mod common;
@@ -263,7 +264,7 @@ fn throughput(rt: &Runtime, net: &Network, hosts: &[Host], token: &str, n: usize
         .map(|(h, host)| {
             let (port, token) = (host.http, token.to_string());
             let mine: Vec<String> = (0..n)
-                .filter(|i| i % HOSTS.len() == h)
+                .filter(|i| i % hosts.len() == h)
                 .map(|i| recipient(1, i))
                 .collect();
             std::thread::spawn(move || {
@@ -284,7 +285,7 @@ fn throughput(rt: &Runtime, net: &Network, hosts: &[Host], token: &str, n: usize
     let last = sent.iter().map(|m| m.at).max().unwrap_or(started);
     let first = sent.iter().map(|m| m.at).min().unwrap_or(started);
     let wall = last - started;
-    let ideal = (HOSTS.len() * MODEMS) as f64 / CMGS.as_secs_f64();
+    let ideal = (hosts.len() * MODEMS) as f64 / CMGS.as_secs_f64();
     let rate = n as f64 / wall.as_secs_f64();
     let per_host: Vec<String> = hosts
         .iter()
@@ -312,7 +313,8 @@ fn throughput(rt: &Runtime, net: &Network, hosts: &[Host], token: &str, n: usize
     }
     gaps.sort();
     println!(
-        "\n## sending: {n} single-part messages through 3 hosts × {MODEMS} modems ({} ms per part)\n",
+        "\n## sending: {n} single-part messages through {} hosts × {MODEMS} modems ({} ms per part)\n",
+        hosts.len(),
         CMGS.as_millis()
     );
     println!("| messages | entered in s | first enqueue → last SUBMIT s | first → last SUBMIT s | parts/s | of ideal {ideal:.0}/s | parts per host a/b/c | sent twice | one SIM's SUBMIT → its next, p50/p90/max ms | loadavg |");
@@ -504,7 +506,10 @@ fn main() {
         lease: "30s",
         orphan_after: "10m",
     };
-    let hosts: Vec<Host> = (0..3).map(|i| Host::start(&rt, &net, &plan, i)).collect();
+    let count = arg("--hosts", 3).clamp(1, 3) as usize;
+    let hosts: Vec<Host> = (0..count)
+        .map(|i| Host::start(&rt, &net, &plan, i))
+        .collect();
     // Tokens live in the database: one serves every host.
     let token = control(
         &hosts[0].socket,
