@@ -3,10 +3,14 @@
 //! (`common::pgserver`), three daemons each with simulated modems of its
 //! own on one simulated network. Messages entered through all three hosts
 //! go out once each, every part of a message through one SIM, and received
-//! messages are stored once and listed by every host; `kill -9` of a host
-//! during a burst: its unsent messages leave through the others within
-//! about a lease, and only the part that was in flight goes out twice (its
-//! message restarted whole after `orphan_after`); PostgreSQL restarted
+//! messages are stored once and listed by every host; status reports reach
+//! their messages through whichever host's SIM sent them (the same MR and
+//! recipient on several SIMs); a host killed with `kill -9` and started
+//! again with the same config rejoins (fresh heartbeat, its new pid) and
+//! sends; `kill -9` of a host during a burst: its unsent messages leave
+//! through the others within about a lease, and only the part that was in
+//! flight goes out twice (its message restarted whole after
+//! `orphan_after`); PostgreSQL restarted
 //! under running hosts: they refuse new work, say so, and carry on.
 //! Synchronised on the network's SUBMITs, the daemons' READY and STATUS
 //! lines and their event streams, with timeouts.
@@ -373,5 +377,134 @@ async fn postgresql_restarted_under_running_hosts_they_wait_and_carry_on() {
             "{lines:#?}"
         );
         assert!(lines[1].contains("store available again"), "{lines:#?}");
+    }
+}
+
+/// The MR of a SUBMIT TPDU (its second octet).
+fn mr_of(pdu_hex: &str) -> u64 {
+    u64::from_str_radix(&pdu_hex[2..4], 16).expect("MR")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reports_through_three_hosts_reach_the_right_messages() {
+    let Some((_server, url)) = tokio::task::spawn_blocking(server).await.expect("server") else {
+        return;
+    };
+    let net = Network::new(NetworkOptions {
+        report_delay: Duration::from_millis(200),
+        ..NetworkOptions::default()
+    });
+    let hosts = [
+        host(&net, &url, "a", 0, vec![ModemPlan::default(); 2]).await,
+        host(&net, &url, "b", 10, vec![ModemPlan::default(); 2]).await,
+        host(&net, &url, "c", 20, vec![ModemPlan::default(); 2]).await,
+    ];
+    // Every SIM starts its references at the same number, and six
+    // recipients share 36 messages: the same (MR, recipient) comes back on
+    // several SIMs, so only (SIM, MR, recipient) finds the message.
+    const N: usize = 36;
+    let mut ids = Vec::new();
+    let mut total_parts = 0;
+    for i in 0..N {
+        let id = hosts[i % 3].ok(
+            json!({"cmd": "send", "to": recipient(i % 6), "text": text(i),
+            "report": true}),
+        )["id"]
+            .as_i64()
+            .expect("id");
+        ids.push(id);
+        total_parts += parts_of(i);
+    }
+    let sent = net
+        .wait_external(total_parts, Duration::from_secs(120))
+        .await
+        .expect("every part out");
+    for (i, id) in ids.iter().enumerate() {
+        // The host whose SIM sent the message has its report: wait there.
+        let m = hosts[0].ok(json!({"cmd": "show", "message": id}));
+        let modem = m["modem"]
+            .as_str()
+            .expect("sent through a modem")
+            .to_string();
+        let k: usize = modem[1..].parse().expect("modem number");
+        let m = hosts[k / 10].wait_state(*id, "delivered", T);
+        let parts = m["parts"].as_array().expect("parts");
+        assert_eq!(parts.len(), parts_of(i), "message {i}: {m}");
+        for p in parts {
+            assert_eq!(p["state"], json!("delivered"), "message {i}: {m}");
+            assert_eq!(p["status"], json!(0), "message {i}: {m}");
+            // Its MR is that of a SUBMIT from the message's SIM to its
+            // recipient.
+            let mr = p["mr"].as_u64().expect("mr");
+            assert!(
+                sent.iter().any(|n| n.from_msisdn == msisdn(k)
+                    && n.to == recipient(i % 6)
+                    && mr_of(&n.pdu_hex) == mr),
+                "message {i} part {p} from {modem}"
+            );
+        }
+        // Every host shows it delivered.
+        for g in &hosts {
+            let m = g.ok(json!({"cmd": "show", "message": id}));
+            assert_eq!(m["state"], json!("delivered"), "message {i}: {m}");
+        }
+    }
+    for g in &hosts {
+        let counts = g.ok(json!({"cmd": "status"}))["queue"].clone();
+        assert_eq!(counts["unmatched_reports"], json!(0), "{counts}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_killed_and_started_again_rejoins_and_sends() {
+    let Some((_server, url)) = tokio::task::spawn_blocking(server).await.expect("server") else {
+        return;
+    };
+    let net = Network::new(NetworkOptions::default());
+    let mut a = host(&net, &url, "a", 0, vec![ModemPlan::default()]).await;
+    let b = host(&net, &url, "b", 10, vec![ModemPlan::default()]).await;
+    let node_a = |g: &Gateway| {
+        let status = g.ok(json!({"cmd": "status"}));
+        status["cluster"]["nodes"]
+            .as_array()
+            .and_then(|n| n.iter().find(|n| n["name"] == json!("a")).cloned())
+            .unwrap_or_else(|| panic!("a is listed: {status}"))
+    };
+    // a sends what is pinned to its modem (only a host with that modem
+    // takes such a message).
+    a.ok(json!({"cmd": "send", "to": recipient(0), "text": "before", "modem": "m0"}));
+    let sent = net.wait_external(1, T).await.expect("a sends");
+    assert_eq!(sent[0].from_msisdn, msisdn(0));
+    let before = node_a(&b);
+
+    a.kill9();
+    // The same config, started again: a's row is its own again, with a
+    // fresh heartbeat, the new process and its modem.
+    a.spawn();
+    a.wait_notify("READY=1", T);
+    let pid = a.child.as_ref().map(|c| i64::from(c.id())).expect("pid");
+    let after = node_a(&b);
+    assert_eq!(after["pid"], json!(pid), "{after}");
+    assert_ne!(after["started_at"], before["started_at"], "{after}");
+    assert_eq!(after["state"], json!("up"), "{after}");
+    assert!(
+        after["heartbeat_age_ms"].as_i64().expect("age") < 2_000,
+        "fresh heartbeat: {after}"
+    );
+    let status = b.ok(json!({"cmd": "status"}));
+    let names: Vec<&str> = status["cluster"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["name"].as_str())
+        .collect();
+    assert_eq!(names, ["a", "b"], "one row per host: {status}");
+    // And it sends again: work pinned to its modem.
+    for i in 1..=3 {
+        a.ok(json!({"cmd": "send", "to": recipient(i), "text": "after", "modem": "m0"}));
+    }
+    let sent = net.wait_external(4, T).await.expect("a sends again");
+    for m in &sent[1..] {
+        assert_eq!(m.from_msisdn, msisdn(0), "through a's SIM: {m:?}");
     }
 }
