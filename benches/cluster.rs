@@ -20,14 +20,12 @@ mod common;
 mod pgserver;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{control, loadavg, ms, percentile};
+use common::{control, loadavg, ms, percentile, Conn};
 use serde_json::json;
 use smsgate::sim::{Faults, NetMessage, Network, NetworkOptions, Personality, SimModem, SimSpec};
 use tokio::runtime::Runtime;
@@ -119,33 +117,9 @@ impl Host {
             msisdns,
             http,
         };
-        notify
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .expect("timeout");
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = notify.recv(&mut buf).unwrap_or_else(|e| {
-                panic!("no READY=1 from host {node} ({e}); log:\n{}", host.log())
-            });
-            if String::from_utf8_lossy(&buf[..n]).contains("READY=1") {
-                break;
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let st = control(&host.socket, json!({"cmd": "status"}));
-            let ready = st["modems"].as_array().map_or(0, |a| {
-                a.iter().filter(|m| m["state"] == json!("ready")).count()
-            });
-            if ready >= MODEMS {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "host {node}: {ready} of {MODEMS} modems ready"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        common::wait_ready(&notify, &host.socket, MODEMS, &|| {
+            format!("host {node}; log:\n{}", host.log())
+        });
         host
     }
 
@@ -198,59 +172,6 @@ fn recipient(run: usize, i: usize) -> String {
 fn wait_out(rt: &Runtime, net: &Network, n: usize, timeout: Duration) -> Vec<NetMessage> {
     rt.block_on(net.wait_external(n, timeout))
         .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// One keep-alive HTTP connection.
-struct Conn {
-    r: BufReader<TcpStream>,
-    w: TcpStream,
-    auth: String,
-}
-
-impl Conn {
-    fn open(port: u16, token: &str) -> Conn {
-        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        s.set_nodelay(true).expect("nodelay");
-        Conn {
-            r: BufReader::new(s.try_clone().expect("clone")),
-            w: s,
-            auth: format!("Bearer {token}"),
-        }
-    }
-
-    /// POSTs `body`; returns the status once the answer is read.
-    fn post(&mut self, path: &str, body: &[u8]) -> u16 {
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: b\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            self.auth,
-            body.len()
-        );
-        self.w.write_all(head.as_bytes()).expect("write");
-        self.w.write_all(body).expect("write");
-        let mut line = String::new();
-        self.r.read_line(&mut line).expect("status");
-        let status: u16 = line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status line");
-        let mut len = 0usize;
-        loop {
-            line.clear();
-            self.r.read_line(&mut line).expect("header");
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().expect("length");
-                }
-            }
-        }
-        let mut body = vec![0u8; len];
-        self.r.read_exact(&mut body).expect("body");
-        status
-    }
 }
 
 /// (1) `n` single-part messages entered through the three hosts' HTTP

@@ -15,66 +15,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{control, loadavg, memory, ms, percentile, Rig, RigOptions};
+use common::{control, loadavg, memory, ms, percentile, Conn, Rig, RigOptions};
 use serde_json::json;
 use smsgate::sim::{Faults, NetworkOptions};
-
-/// One keep-alive connection.
-struct Conn {
-    r: BufReader<TcpStream>,
-    w: TcpStream,
-    auth: String,
-}
-
-impl Conn {
-    fn open(port: u16, token: &str) -> Conn {
-        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        s.set_nodelay(true).expect("nodelay");
-        Conn {
-            r: BufReader::new(s.try_clone().expect("clone")),
-            w: s,
-            auth: format!("Bearer {token}"),
-        }
-    }
-
-    /// POSTs `body`; returns the status once the answer is read.
-    fn post(&mut self, path: &str, body: &[u8]) -> u16 {
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: b\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            self.auth,
-            body.len()
-        );
-        self.w.write_all(head.as_bytes()).expect("write");
-        self.w.write_all(body).expect("write");
-        let mut line = String::new();
-        self.r.read_line(&mut line).expect("status");
-        let status: u16 = line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status line");
-        let mut len = 0usize;
-        loop {
-            line.clear();
-            self.r.read_line(&mut line).expect("header");
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().expect("length");
-                }
-            }
-        }
-        let mut body = vec![0u8; len];
-        self.r.read_exact(&mut body).expect("body");
-        status
-    }
-}
 
 /// `clients` threads, each sending `per_client` requests with `body`;
 /// returns the latencies and the wall time.

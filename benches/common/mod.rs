@@ -5,7 +5,9 @@
 
 #![allow(dead_code)]
 
+use std::io::Read;
 use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -15,6 +17,97 @@ use serde_json::{json, Value};
 use smsgate::sim::{Faults, Network, NetworkOptions, Personality, SimModem, SimSpec, TapEvent};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
+
+/// One keep-alive connection.
+pub struct Conn {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+    auth: String,
+}
+
+impl Conn {
+    pub fn open(port: u16, token: &str) -> Conn {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_nodelay(true).expect("nodelay");
+        Conn {
+            r: BufReader::new(s.try_clone().expect("clone")),
+            w: s,
+            auth: format!("Bearer {token}"),
+        }
+    }
+
+    /// POSTs `body`; returns the status once the answer is read.
+    pub fn post(&mut self, path: &str, body: &[u8]) -> u16 {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: b\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            self.auth,
+            body.len()
+        );
+        self.w.write_all(head.as_bytes()).expect("write");
+        self.w.write_all(body).expect("write");
+        let mut line = String::new();
+        self.r.read_line(&mut line).expect("status");
+        let status: u16 = line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status line");
+        let mut len = 0usize;
+        loop {
+            line.clear();
+            self.r.read_line(&mut line).expect("header");
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().expect("length");
+                }
+            }
+        }
+        let mut body = vec![0u8; len];
+        self.r.read_exact(&mut body).expect("body");
+        status
+    }
+}
+
+/// Waits for the daemon's `READY=1` on `notify`, then until `modems` of its
+/// modems are `ready` in `status`; `who` names it (with its log) in a panic.
+pub fn wait_ready(
+    notify: &UnixDatagram,
+    socket: &PathBuf,
+    modems: usize,
+    who: &dyn Fn() -> String,
+) {
+    notify
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = notify
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no READY=1 from {} ({e})", who()));
+        if String::from_utf8_lossy(&buf[..n]).contains("READY=1") {
+            break;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let st = control(socket, json!({"cmd": "status"}));
+        let ready = st["modems"].as_array().map_or(0, |a| {
+            a.iter().filter(|m| m["state"] == json!("ready")).count()
+        });
+        if ready >= modems {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{ready} of {modems} modems ready: {}",
+            who()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
 
 /// `/proc/loadavg`'s three averages.
 pub fn loadavg() -> String {
@@ -226,34 +319,9 @@ impl Rig {
             taps,
             bin,
         };
-        notify
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .expect("timeout");
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = notify.recv(&mut buf).unwrap_or_else(|e| {
-                panic!("no READY=1 from the daemon ({e}); log:\n{}", rig.log())
-            });
-            if String::from_utf8_lossy(&buf[..n]).contains("READY=1") {
-                break;
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let st = control(&rig.socket, json!({"cmd": "status"}));
-            let ready = st["modems"].as_array().map_or(0, |a| {
-                a.iter().filter(|m| m["state"] == json!("ready")).count()
-            });
-            if ready >= o.modems {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{ready} of {} modems ready",
-                o.modems
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_ready(&notify, &rig.socket, o.modems, &|| {
+            format!("the daemon; log:\n{}", rig.log())
+        });
         rig
     }
 
