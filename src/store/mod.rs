@@ -896,8 +896,8 @@ impl Store {
     /// starts the thread that owns the connection (the same group commit as
     /// SQLite's: one transaction per batch, a savepoint per request).
     ///
-    /// Foundation only: the operations written for both engines run on it
-    /// (see docs/cluster.md); the others answer [`StoreError::Unsupported`].
+    /// Every store operation runs on it (see docs/cluster.md); only the
+    /// SQLite-only test helpers answer [`StoreError::Unsupported`].
     pub fn open_postgres(url: &str) -> Result<Store, StoreError> {
         let shown = PathBuf::from(redact_url(url));
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<i64, StoreError>>(1);
@@ -2016,20 +2016,12 @@ impl Store {
             if let Some(m) = &out.complete {
                 events::append(c, now, &EventData::Received(m.clone()))?;
                 change = match &optout {
-                    Some(OptoutAction::Out { number, keyword }) => Some(optout::add(
-                        sqlite_only(c)?,
-                        number,
-                        "sms",
-                        Some(keyword),
-                        now,
-                    )?),
-                    Some(OptoutAction::In { number, keyword }) => Some(optout::remove(
-                        sqlite_only(c)?,
-                        number,
-                        "sms",
-                        Some(keyword),
-                        now,
-                    )?),
+                    Some(OptoutAction::Out { number, keyword }) => {
+                        Some(optout::add(c, number, "sms", Some(keyword), now)?)
+                    }
+                    Some(OptoutAction::In { number, keyword }) => {
+                        Some(optout::remove(c, number, "sms", Some(keyword), now)?)
+                    }
                     None => None,
                 };
             }

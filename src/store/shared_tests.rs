@@ -855,3 +855,37 @@ fn a_bad_postgres_url_names_the_server_without_its_password() {
     );
     assert!(!text.contains("secret"), "{text}");
 }
+
+both!(
+    a_received_stop_and_start_change_the_list_with_the_message,
+    |store: Store| async move {
+        let number = "+491707777777".to_string();
+        let (out, change) = store
+            .record_received_optout(
+                received(&number, None, "STOP"),
+                Some(OptoutAction::Out {
+                    number: number.clone(),
+                    keyword: "STOP".into(),
+                }),
+                t(1),
+            )
+            .await
+            .expect("record with opt-out");
+        assert_eq!(out.complete.map(|m| m.text).as_deref(), Some("STOP"));
+        assert!(change.expect("an opt-out change").changed);
+        assert!(store.optout_contains(&number).await.expect("contains"));
+        let (_, change) = store
+            .record_received_optout(
+                received(&number, None, "START"),
+                Some(OptoutAction::In {
+                    number: number.clone(),
+                    keyword: "START".into(),
+                }),
+                t(2),
+            )
+            .await
+            .expect("record with re-subscribe");
+        assert!(change.expect("a re-subscribe change").changed);
+        assert!(!store.optout_contains(&number).await.expect("contains"));
+    }
+);
