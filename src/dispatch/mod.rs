@@ -605,24 +605,20 @@ impl Dispatcher {
     /// through another host is looked at at once, not at the next
     /// [`CLUSTER_POLL`].
     fn watch_cluster(&self, cancel: &CancellationToken) {
-        let mut rx = self.store.cluster_wake();
-        let wake = self.wake.clone();
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    changed = rx.changed() => {
-                        if changed.is_err() { break; }
-                        wake.notify_one();
-                    }
-                }
-            }
-        });
+        self.wake_on_change(self.store.cluster_wake(), cancel);
     }
 
     /// Wakes the task whenever this modem's status changes.
-    fn watch_status(&self, mut rx: watch::Receiver<ModemStatus>, cancel: &CancellationToken) {
+    fn watch_status(&self, rx: watch::Receiver<ModemStatus>, cancel: &CancellationToken) {
+        self.wake_on_change(rx, cancel);
+    }
+
+    /// Wakes the task whenever `rx` changes, until it closes or `cancel`.
+    fn wake_on_change<T: Send + Sync + 'static>(
+        &self,
+        mut rx: watch::Receiver<T>,
+        cancel: &CancellationToken,
+    ) {
         let wake = self.wake.clone();
         let cancel = cancel.clone();
         tokio::spawn(async move {
