@@ -304,10 +304,13 @@ fn insert_chunk(
         args![id, k],
     )
     .map_err(StoreError::sql("count campaign messages"))?;
-    for mut m in messages {
-        m.campaign = Some(id);
-        outgoing::enqueue(c, &m, now)?;
-    }
+    let messages: Vec<NewMessage> = messages
+        .map(|mut m| {
+            m.campaign = Some(id);
+            m
+        })
+        .collect();
+    outgoing::enqueue_many(c, &messages, now)?;
     Ok(u64::try_from(n).unwrap_or(u64::MAX))
 }
 

@@ -109,15 +109,15 @@ pub(crate) fn enqueue_batch(
             });
         }
     }
-    let mut out = Vec::with_capacity(msgs.len());
-    for m in msgs {
-        let enq = outgoing::enqueue(c, m, now)?;
-        out.push(Accepted {
+    let out: Vec<Accepted> = outgoing::enqueue_many(c, msgs, now)?
+        .into_iter()
+        .zip(msgs)
+        .map(|(enq, m)| Accepted {
             id: enq.id,
             to: m.to.clone(),
             parts: enq.parts,
-        });
-    }
+        })
+        .collect();
     if let Some(k) = key {
         let messages = serde_json::to_string(&out).map_err(|e| StoreError::Invalid {
             field: "idempotency.messages",

@@ -221,20 +221,8 @@ pub(crate) fn enqueue(
     m: &NewMessage,
     now: DateTime<Utc>,
 ) -> Result<Enqueued, StoreError> {
-    if m.parts == 0 {
-        return Err(StoreError::Invalid {
-            field: "parts",
-            reason: "a message has at least one part".into(),
-        });
-    }
-    let to_digits = digits(&m.to);
-    if to_digits.is_empty() {
-        return Err(StoreError::Invalid {
-            field: "to",
-            reason: format!("{:?} has no digits", m.to),
-        });
-    }
     if let Some(key) = &m.spool_key {
+        check(m)?;
         let existing: Option<(i64, i64)> = c
             .query_opt(
                 "SELECT id, (SELECT COUNT(*) FROM outgoing_part WHERE message_id = outgoing.id)
@@ -251,79 +239,268 @@ pub(crate) fn enqueue(
             });
         }
     }
-    let options = serde_json::to_string(&m.options).map_err(|e| StoreError::Invalid {
-        field: "options",
-        reason: e.to_string(),
-    })?;
-    let validity = m
-        .validity
-        .map(|v| i64::try_from(v.as_secs()).unwrap_or(i64::MAX));
-    let not_before = m.not_before.map_or(ms(now), ms);
-    // Without an explicit deadline, a message whose validity period has
-    // passed while still queued is expired rather than sent (the dispatcher
-    // counts validity from creation too).
-    let expires_at = m.expires_at.or_else(|| {
-        let v = ChronoDuration::from_std(m.validity?).ok()?;
-        now.checked_add_signed(v)
+    insert_fresh(c, std::slice::from_ref(m), now)?
+        .pop()
+        .ok_or(StoreError::Corrupt {
+            field: "outgoing.id",
+            value: "no id returned for an inserted message".into(),
+        })
+}
+
+/// Queues every message of `msgs` (an HTTP array, a campaign chunk), in
+/// order, with as few statements as it can: see [`insert_fresh`]. A spool
+/// key makes a message go through [`enqueue`] alone (a key may repeat).
+pub(crate) fn enqueue_many(
+    c: &dyn Db,
+    msgs: &[NewMessage],
+    now: DateTime<Utc>,
+) -> Result<Vec<Enqueued>, StoreError> {
+    if msgs.iter().any(|m| m.spool_key.is_some()) {
+        return msgs.iter().map(|m| enqueue(c, m, now)).collect();
+    }
+    insert_fresh(c, msgs, now)
+}
+
+/// The recipient's digits, or why `m` cannot be queued.
+fn check(m: &NewMessage) -> Result<String, StoreError> {
+    if m.parts == 0 {
+        return Err(StoreError::Invalid {
+            field: "parts",
+            reason: "a message has at least one part".into(),
+        });
+    }
+    let to_digits = digits(&m.to);
+    if to_digits.is_empty() {
+        return Err(StoreError::Invalid {
+            field: "to",
+            reason: format!("{:?} has no digits", m.to),
+        });
+    }
+    Ok(to_digits)
+}
+
+/// Most rows one multi-row `INSERT` carries. The chunks of a batch are
+/// powers of two up to this (100 rows: 64 + 32 + 4), so only a handful of
+/// statement texts exist, each prepared once.
+const ROWS_PER_INSERT: usize = 64;
+
+/// `rows` in the chunks they are inserted in, largest first.
+fn in_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        let n = rows.len();
+        let k = if n >= ROWS_PER_INSERT {
+            ROWS_PER_INSERT
+        } else {
+            1 << n.checked_ilog2()?
+        };
+        let (head, tail) = rows.split_at_checked(k)?;
+        rows = tail;
+        Some(head)
+    })
+}
+
+/// Parameters per `outgoing` row in [`insert_messages_sql`].
+const MESSAGE_PARAMS: usize = 18;
+
+/// `INSERT INTO outgoing … VALUES (…) × rows RETURNING id, recipient`, one
+/// text per power of two, built once.
+fn insert_messages_sql(rows: usize) -> &'static str {
+    static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let texts = TEXTS.get_or_init(|| {
+        (0..=ROWS_PER_INSERT.ilog2())
+            .map(|b| {
+                let values: Vec<String> = (0..1usize << b)
+                    .map(|row| {
+                        let p = |k: usize| format!("?{}", row * MESSAGE_PARAMS + k);
+                        format!(
+                            "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'queued', \
+                             {}, {}, {}, {}, {})",
+                            p(1),
+                            p(2),
+                            p(3),
+                            p(4),
+                            p(5),
+                            p(6),
+                            p(7),
+                            p(8),
+                            p(9),
+                            p(10),
+                            p(11),
+                            p(12),
+                            p(13),
+                            p(14),
+                            p(15),
+                            p(10),
+                            p(10),
+                            p(16),
+                            p(17),
+                            p(18)
+                        )
+                    })
+                    .collect();
+                format!(
+                    "INSERT INTO outgoing (recipient, to_digits, text, report, flash, priority,
+                         validity_s, expires_at, not_before, next_attempt_at, modem, queue,
+                         options, source, spool_key, state, created_at, updated_at, category,
+                         optout_key, campaign)
+                     VALUES {}
+                     RETURNING id, recipient",
+                    values.join(", ")
+                )
+            })
+            .collect()
     });
-    let id: i64 = c
-        .query_one(
-            "INSERT INTO outgoing (recipient, to_digits, text, report, flash, priority, validity_s,
-                 expires_at, not_before, next_attempt_at, modem, queue, options, source, spool_key,
-                 state, created_at, updated_at, category, optout_key, campaign)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'queued',
-                     ?10, ?10, ?16, ?17, ?18)
-             RETURNING id",
-            args![
+    texts.get(rows.ilog2() as usize).map_or("", String::as_str)
+}
+
+/// `INSERT INTO outgoing_part … VALUES (…) × rows`, as
+/// [`insert_messages_sql`].
+fn insert_parts_sql(rows: usize) -> &'static str {
+    static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let texts = TEXTS.get_or_init(|| {
+        (0..=ROWS_PER_INSERT.ilog2())
+            .map(|b| {
+                let values: Vec<String> = (0..1usize << b)
+                    .map(|row| format!("(?{}, ?{}, 'pending')", 2 * row + 1, 2 * row + 2))
+                    .collect();
+                format!(
+                    "INSERT INTO outgoing_part (message_id, seq, state) VALUES {}",
+                    values.join(", ")
+                )
+            })
+            .collect()
+    });
+    texts.get(rows.ilog2() as usize).map_or("", String::as_str)
+}
+
+/// Inserts `msgs` (no spool key stored yet) as queued, every part pending,
+/// then appends each one's `queued` event and skips the opted-out, message
+/// by message in order. Rows go in multi-row `INSERT`s: each statement that
+/// fires the report summary's triggers opens a statement journal inside the
+/// request's savepoint, and SQLite walks that journal from its start when
+/// the statement ends, so a statement per row made a 100-recipient request
+/// quadratic (BENCHMARKS.md, "100-recipient arrays and the summary
+/// triggers").
+fn insert_fresh(
+    c: &dyn Db,
+    msgs: &[NewMessage],
+    now: DateTime<Utc>,
+) -> Result<Vec<Enqueued>, StoreError> {
+    struct Row<'m> {
+        m: &'m NewMessage,
+        digits: String,
+        options: String,
+        validity: Option<i64>,
+        not_before: i64,
+        expires_at: Option<DateTime<Utc>>,
+    }
+    let rows = msgs
+        .iter()
+        .map(|m| {
+            let digits = check(m)?;
+            let options = serde_json::to_string(&m.options).map_err(|e| StoreError::Invalid {
+                field: "options",
+                reason: e.to_string(),
+            })?;
+            // Without an explicit deadline, a message whose validity period
+            // has passed while still queued is expired rather than sent (the
+            // dispatcher counts validity from creation too).
+            let expires_at = m.expires_at.or_else(|| {
+                let v = ChronoDuration::from_std(m.validity?).ok()?;
+                now.checked_add_signed(v)
+            });
+            Ok(Row {
+                m,
+                digits,
+                options,
+                validity: m
+                    .validity
+                    .map(|v| i64::try_from(v.as_secs()).unwrap_or(i64::MAX)),
+                not_before: m.not_before.map_or(ms(now), ms),
+                expires_at,
+            })
+        })
+        .collect::<Result<Vec<Row>, StoreError>>()?;
+    let created = ms(now);
+    let mut ids: Vec<MessageId> = Vec::with_capacity(msgs.len());
+    for chunk in in_chunks(&rows) {
+        let mut params: Vec<Value<'_>> = Vec::with_capacity(chunk.len() * MESSAGE_PARAMS);
+        for r in chunk {
+            let m = r.m;
+            params.extend_from_slice(args![
                 &m.to,
-                &to_digits,
+                &r.digits,
                 &m.text,
                 m.report,
                 m.flash,
                 m.priority.rank(),
-                validity,
-                expires_at.map(ms),
-                not_before,
-                ms(now),
+                r.validity,
+                r.expires_at.map(ms),
+                r.not_before,
+                created,
                 m.modem.as_deref(),
                 m.queue.as_deref(),
-                &options,
+                &r.options,
                 &m.source,
                 m.spool_key.as_deref(),
                 m.category.as_str(),
                 m.optout_key.as_deref(),
                 m.campaign,
-            ],
-            |r| r.get(0),
-        )
-        .map_err(StoreError::sql("insert message"))?;
-    for seq in 1..=m.parts {
-        c.execute(
-            "INSERT INTO outgoing_part (message_id, seq, state) VALUES (?1, ?2, 'pending')",
-            args![id, seq],
-        )
-        .map_err(StoreError::sql("insert part"))?;
+            ]);
+        }
+        let mut got: Vec<(MessageId, String)> = c
+            .query(insert_messages_sql(chunk.len()), &params, |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(StoreError::sql("insert message"))?;
+        // RETURNING's order is unspecified; ids grow in the order the VALUES
+        // rows are inserted, which the recipients confirm.
+        got.sort_unstable_by_key(|(id, _)| *id);
+        if got.len() != chunk.len() || got.iter().zip(chunk).any(|((_, to), r)| *to != r.m.to) {
+            return Err(StoreError::Corrupt {
+                field: "outgoing.id",
+                value: "the inserted rows' ids do not follow their order".into(),
+            });
+        }
+        ids.extend(got.into_iter().map(|(id, _)| id));
     }
-    // The `queued` event carries the message as `show` would read it back;
-    // built from what was just inserted, without reading it back (a
-    // campaign enqueues 100,000 of these in one transaction).
-    events::append(
-        c,
-        now,
-        &EventData::Queued(fresh_view(id, m, now, not_before, expires_at)?),
-    )?;
-    if m.category == Category::Marketing {
-        if let Some(key) = &m.optout_key {
-            if super::optout::is_suppressed(c, key)? {
-                skip(c, id, now)?;
+    let parts: Vec<(MessageId, u32)> = ids
+        .iter()
+        .zip(msgs)
+        .flat_map(|(&id, m)| (1..=m.parts).map(move |seq| (id, seq)))
+        .collect();
+    for chunk in in_chunks(&parts) {
+        let mut params: Vec<Value<'_>> = Vec::with_capacity(2 * chunk.len());
+        for &(id, seq) in chunk {
+            params.extend_from_slice(args![id, seq]);
+        }
+        c.execute(insert_parts_sql(chunk.len()), &params)
+            .map_err(StoreError::sql("insert part"))?;
+    }
+    let mut out = Vec::with_capacity(msgs.len());
+    for (&id, r) in ids.iter().zip(&rows) {
+        let m = r.m;
+        // The `queued` event carries the message as `show` would read it
+        // back; built from what was just inserted, without reading it back.
+        events::append(
+            c,
+            now,
+            &EventData::Queued(fresh_view(id, m, now, r.not_before, r.expires_at)?),
+        )?;
+        if m.category == Category::Marketing {
+            if let Some(key) = &m.optout_key {
+                if super::optout::is_suppressed(c, key)? {
+                    skip(c, id, now)?;
+                }
             }
         }
+        out.push(Enqueued {
+            id,
+            parts: m.parts,
+            duplicate: false,
+        });
     }
-    Ok(Enqueued {
-        id,
-        parts: m.parts,
-        duplicate: false,
-    })
+    Ok(out)
 }
 
 /// A message just inserted by [`enqueue`], as [`show`] reads it: queued,

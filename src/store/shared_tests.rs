@@ -889,3 +889,90 @@ both!(
         assert!(!store.optout_contains(&number).await.expect("contains"));
     }
 );
+
+both!(
+    an_array_is_queued_in_order_with_its_parts_events_and_opt_outs,
+    |store: Store| async move {
+        let now = t(0);
+        store
+            .optout_add("+4915100000050", "test", None, now)
+            .await
+            .expect("opt out");
+        // 100 recipients (chunks of 64, 32 and 4 rows), one to three parts
+        // each; one marketing recipient is on the list.
+        let msgs: Vec<NewMessage> = (0..100u32)
+            .map(|i| {
+                let to = format!("+49151000000{i:02}");
+                let mut m = super::tests::msg(&to, 1 + i % 3);
+                m.text = format!("text {i}");
+                m.category = Category::Marketing;
+                m.optout_key = Some(to);
+                m
+            })
+            .collect();
+        let after = store
+            .events_after(0, 10, vec![])
+            .await
+            .expect("events")
+            .last()
+            .map_or(0, |e| e.event_id);
+        let BatchOutcome::Queued(accepted) = store
+            .enqueue_batch(msgs.clone(), None, now)
+            .await
+            .expect("batch")
+        else {
+            panic!("queued");
+        };
+        assert_eq!(accepted.len(), 100);
+        assert!(accepted.windows(2).all(|w| w[0].id < w[1].id));
+        for (a, m) in accepted.iter().zip(&msgs) {
+            assert_eq!((a.to.as_str(), a.parts), (m.to.as_str(), m.parts));
+            let v = store.show(a.id).await.expect("show").expect("there");
+            assert_eq!(
+                (v.to.as_str(), v.text.as_str()),
+                (m.to.as_str(), m.text.as_str())
+            );
+            assert_eq!(v.parts.len(), m.parts as usize);
+            let want = if m.to == "+4915100000050" {
+                MessageState::Skipped
+            } else {
+                MessageState::Queued
+            };
+            assert_eq!(v.state, want, "{}", m.to);
+        }
+        // One `queued` event per message, in the array's order; the opted
+        // out one is followed by its `skipped`.
+        let events = store
+            .events_after(after, 1000, vec![])
+            .await
+            .expect("events");
+        let kinds: Vec<(String, i64)> = events
+            .iter()
+            .map(|e| {
+                let id = match &e.data {
+                    EventData::Queued(v) | EventData::Skipped(v) => v.id,
+                    other => panic!("unexpected {other:?}"),
+                };
+                (e.data.kind().to_string(), id)
+            })
+            .collect();
+        let mut want = Vec::new();
+        for a in &accepted {
+            want.push(("queued".to_string(), a.id));
+            if a.to == "+4915100000050" {
+                want.push(("skipped".to_string(), a.id));
+            }
+        }
+        assert_eq!(kinds, want);
+
+        // A bad recipient anywhere fails the whole array: nothing queued.
+        let mut bad = msgs.clone();
+        bad[70].to = "no digits".into();
+        let last = events.last().map_or(0, |e| e.event_id);
+        assert!(store.enqueue_batch(bad, None, now).await.is_err());
+        let later = store.events_after(last, 10, vec![]).await.expect("events");
+        assert!(later.is_empty(), "{later:?}");
+        let all = store.events_after(0, 1000, vec![]).await.expect("events");
+        assert_eq!(all.len(), events.len() + 1);
+    }
+);
