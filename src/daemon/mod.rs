@@ -390,7 +390,11 @@ pub async fn run(
         webhooks: webhooks.clone(),
         faces: Mutex::new(BTreeMap::new()),
         metrics: crate::gateway::metrics::Metrics::new(store.last_event_id(), webhooks.stats()),
-        verify_key: crate::gateway::verify::VerifyKey::beside(&cfg.store.path),
+        verify_key: match cfg.store.url {
+            // Every host of a cluster checks the codes of every other.
+            Some(_) => crate::gateway::verify::VerifyKey::in_store(store.clone()),
+            None => crate::gateway::verify::VerifyKey::beside(&cfg.store.path),
+        },
     });
     // Metrics: counters and histograms folded from the log from here on.
     tracker.spawn(crate::gateway::metrics::follow(

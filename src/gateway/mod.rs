@@ -141,7 +141,8 @@ pub struct Gateway {
     pub(crate) faces: Mutex<BTreeMap<&'static str, FaceStatus>>,
     /// The Prometheus registry (`metrics_text`), fed by `metrics::follow`.
     pub metrics: metrics::Metrics,
-    /// The verification codes' HMAC key (`verify.key` beside the database).
+    /// The verification codes' HMAC key (`verify.key` beside the SQLite
+    /// file; in the database on PostgreSQL).
     pub verify_key: verify::VerifyKey,
 }
 

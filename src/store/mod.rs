@@ -1388,6 +1388,19 @@ impl Store {
             .await
     }
 
+    /// The verification codes' HMAC key kept in the database (PostgreSQL:
+    /// every host of a cluster uses the same one): the stored key, or
+    /// `candidate`, stored now, when there is none yet.
+    pub async fn verify_key(&self, candidate: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        let key = self
+            .call_db(move |c| verify::secret(c, verify::VERIFY_KEY, &candidate, Utc::now()))
+            .await?;
+        <[u8; 32]>::try_from(key.as_slice()).map_err(|_| StoreError::Corrupt {
+            field: "secret.value",
+            value: format!("the verification key is {} bytes, not 32", key.len()),
+        })
+    }
+
     /// The next concatenation reference for (sim, destination), 0..=255.
     pub async fn next_concat_ref(&self, sim: &str, destination: &str) -> Result<u16, StoreError> {
         let (sim, destination) = (sim.to_string(), destination.to_string());
