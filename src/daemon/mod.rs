@@ -605,7 +605,7 @@ pub async fn run(
 /// `path` (creating its directory).
 fn open_store(cfg: &Config) -> Result<Store, DaemonError> {
     if let Some(url) = &cfg.store.url {
-        let store = Store::open_postgres(url)?;
+        let store = Store::open_postgres_as(url, Some(&cfg.cluster.node))?;
         info!(
             store = %crate::store::redact_url(url),
             node = %cfg.cluster.node,

@@ -899,6 +899,14 @@ impl Store {
     /// Every store operation runs on it (see docs/cluster.md); only the
     /// SQLite-only test helpers answer [`StoreError::Unsupported`].
     pub fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        Self::open_postgres_as(url, None)
+    }
+
+    /// [`Store::open_postgres`] for the host `node` of a cluster (`[cluster]
+    /// node`): every event this store appends records it (`event.node`), so
+    /// each host's metrics count the events it made.
+    pub fn open_postgres_as(url: &str, node: Option<&str>) -> Result<Store, StoreError> {
+        let node = node.map(str::to_string);
         let shown = PathBuf::from(redact_url(url));
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<i64, StoreError>>(1);
         let (tx, rx) = mpsc::channel();
@@ -925,6 +933,7 @@ impl Store {
         let thread = std::thread::Builder::new()
             .name("smsgate-store".into())
             .spawn(move || {
+                events::set_node(node);
                 let setup = sql::PgConn::connect(&url)
                     .map_err(|e| fail(e.to_string()))
                     .and_then(|conn| {
@@ -1780,7 +1789,23 @@ impl Store {
         kinds: Vec<String>,
     ) -> Result<Vec<Event>, StoreError> {
         let rows = self
-            .call_db(move |c| events::after_raw(c, after, limit, &kinds))
+            .call_db(move |c| events::after_raw(c, after, limit, &kinds, None))
+            .await?;
+        events::decode_all(rows)
+    }
+
+    /// [`Store::events_after`], only the events host `node` appended (see
+    /// [`Store::open_postgres_as`]).
+    pub async fn events_of(
+        &self,
+        node: &str,
+        after: i64,
+        limit: usize,
+        kinds: Vec<String>,
+    ) -> Result<Vec<Event>, StoreError> {
+        let node = node.to_string();
+        let rows = self
+            .call_db(move |c| events::after_raw(c, after, limit, &kinds, Some(&node)))
             .await?;
         events::decode_all(rows)
     }
