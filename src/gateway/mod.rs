@@ -255,7 +255,13 @@ impl Gateway {
                 Err(e) if waiting(&e) => Value::Null,
                 Err(e) => return Err(e.into()),
             };
-            json!({"node": cfg.cluster.node, "nodes": nodes})
+            // Which host serves each hook and webhook consumer.
+            let leases = match self.store.consumer_leases().await {
+                Ok(l) => json!(l),
+                Err(e) if waiting(&e) => Value::Null,
+                Err(e) => return Err(e.into()),
+            };
+            json!({"node": cfg.cluster.node, "nodes": nodes, "leases": leases})
         } else {
             Value::Null
         };

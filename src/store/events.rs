@@ -538,14 +538,51 @@ pub(crate) fn lease_release(c: &dyn Db, name: &str, node: &str) -> Result<(), St
     Ok(())
 }
 
-/// Every consumer lease: (consumer, node, expires at in ms).
-pub(crate) fn leases(c: &dyn Db) -> Result<Vec<(String, String, i64)>, StoreError> {
-    c.query(
-        "SELECT name, node, expires_at FROM consumer_lease ORDER BY name",
-        args![],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )
-    .map_err(StoreError::sql("read consumer leases"))
+/// A consumer's lease as `status` shows it: which host serves the
+/// consumer, until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeaseView {
+    /// `hook:<event>` or `webhook:<id>`.
+    pub consumer: String,
+    /// The host holding (or last holding) the lease.
+    pub node: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    /// Milliseconds until it expires, by the database's clock (the one the
+    /// lease is taken by); negative once lapsed (any host may take it).
+    pub expires_in_ms: i64,
+    /// When this host took it (RFC 3339).
+    pub taken_at: String,
+}
+
+/// Every consumer lease, by consumer (none on SQLite, where one host
+/// serves every consumer).
+pub(crate) fn leases(c: &dyn Db) -> Result<Vec<LeaseView>, StoreError> {
+    let rows: Vec<(String, String, i64, i64, i64)> = c
+        .query(
+            c.pick(
+                "SELECT name, node, expires_at, taken_at,
+                        expires_at - CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)
+                 FROM consumer_lease ORDER BY name",
+                "SELECT name, node, expires_at, taken_at,
+                        expires_at - CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)
+                 FROM consumer_lease ORDER BY name",
+            ),
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .map_err(StoreError::sql("read consumer leases"))?;
+    rows.into_iter()
+        .map(|(consumer, node, expires, taken, left)| {
+            Ok(LeaseView {
+                consumer,
+                node,
+                expires_at: super::rfc3339_ms("consumer_lease.expires_at", expires)?,
+                expires_in_ms: left,
+                taken_at: super::rfc3339_ms("consumer_lease.taken_at", taken)?,
+            })
+        })
+        .collect()
 }
 
 /// What one pruning pass removed.
@@ -760,7 +797,7 @@ mod tests {
         let held: Vec<(String, String)> = leases(&db)
             .expect("leases")
             .into_iter()
-            .map(|(n, node, _)| (n, node))
+            .map(|l| (l.consumer, l.node))
             .collect();
         assert_eq!(
             held,

@@ -75,7 +75,8 @@ mod webhooks;
 
 pub use cluster::{ClaimScope, NodeModem, NodeModemView, NodeView};
 pub use events::{
-    Event, EventData, ModemEvent, MwiEvent, OptoutEvent, PartEvent, Pruned, ReportEvent, PRUNE_STEP,
+    Event, EventData, LeaseView, ModemEvent, MwiEvent, OptoutEvent, PartEvent, Pruned, ReportEvent,
+    PRUNE_STEP,
 };
 pub use http::{Accepted, BatchOutcome, IdempotencyKey, TokenInfo, TokenRecord};
 pub use optout::{OptoutAction, OptoutChange, OptoutEntry};
@@ -1866,9 +1867,9 @@ impl Store {
             .await
     }
 
-    /// Every consumer lease: (consumer, node, expiry in ms since the
-    /// epoch). Empty on SQLite.
-    pub async fn consumer_leases(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+    /// Every consumer lease: which host serves each hook and webhook
+    /// consumer, until when. Empty on SQLite.
+    pub async fn consumer_leases(&self) -> Result<Vec<LeaseView>, StoreError> {
         self.call_db(events::leases).await
     }
 
