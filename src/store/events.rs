@@ -255,17 +255,6 @@ thread_local! {
     static APPENDED: Cell<bool> = const { Cell::new(false) };
 }
 
-thread_local! {
-    /// The host this store thread appends events for (`[cluster] node`;
-    /// none on one host): set once when a PostgreSQL store thread starts.
-    static NODE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Names the host whose events this (store) thread appends.
-pub(crate) fn set_node(node: Option<String>) {
-    NODE.with(|n| *n.borrow_mut() = node);
-}
-
 /// Whether events were appended since the last call (store thread only).
 pub(crate) fn take_appended() -> bool {
     APPENDED.with(|a| a.replace(false))
@@ -296,32 +285,41 @@ pub(crate) const EVENT_LOCK_SQL: &str = "SELECT pg_advisory_xact_lock(8317430974
 /// `listen.rs`).
 pub(crate) const EVENT_CHANNEL: &str = "smsgate_events";
 
+thread_local! {
+    /// The host this store thread appends events for (`[cluster] node`;
+    /// none on one host): set once when a PostgreSQL store thread starts.
+    static NODE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Names the host whose events this (store) thread appends.
+pub(crate) fn set_node(node: Option<String>) {
+    NODE.with(|n| *n.borrow_mut() = node);
+}
+
 /// Appends one event in the caller's transaction.
 pub(crate) fn append(c: &dyn Db, now: DateTime<Utc>, data: &EventData) -> Result<i64, StoreError> {
     let body = data.data_json().map_err(|e| StoreError::Invalid {
         field: "event",
         reason: e.to_string(),
     })?;
+    // The host appending (NULL on one host).
+    let node = NODE.with(|n| n.borrow().clone());
     // On PostgreSQL the id is taken under the event lock, held to the end
     // of the transaction (see [`EVENT_LOCK`]), and the listeners of every
-    // host are told at commit (`NOTIFY`, once per transaction). `node`: the
-    // host appending (NULL on one host).
-    let id = NODE
-        .with(|node| {
-            let node = node.borrow();
-            c.query_one(
-                c.pick(
-                    "INSERT INTO event (type, at, data, node) VALUES (?1, ?2, ?3, ?4) RETURNING id",
-                    "WITH lock AS MATERIALIZED (
+    // host are told at commit (`NOTIFY`, once per transaction).
+    let id = c
+        .query_one(
+            c.pick(
+                "INSERT INTO event (type, at, data, node) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+                "WITH lock AS MATERIALIZED (
                      SELECT pg_advisory_xact_lock(8317430974744260212),
                             pg_notify('smsgate_events', ''))
                  INSERT INTO event (type, at, data, node)
                  SELECT ?1, CAST(?2 AS BIGINT), ?3, CAST(?4 AS TEXT) FROM lock RETURNING id",
-                ),
-                args![data.kind(), ms(now), &body, node.as_deref()],
-                |r| r.get(0),
-            )
-        })
+            ),
+            args![data.kind(), ms(now), &body, node.as_deref()],
+            |r| r.get(0),
+        )
         .map_err(StoreError::sql("append event"))?;
     APPENDED.with(|a| a.set(true));
     Ok(id)
