@@ -1738,6 +1738,29 @@ impl Ctx<'_> {
         Ok(n)
     }
 
+    /// `[store] url` parsed as the PostgreSQL client will parse it when the
+    /// daemon connects, so a malformed one is a config error here (with
+    /// the parser's reason, never the password), not a failure at start.
+    fn check_postgres_url(&self, url: &str) -> Result<(), ConfigError> {
+        const FORM: &str = "postgresql://user:password@host:port/database";
+        let bad = |why: String| self.err("store.url", format!("{why} (the form is {FORM})"));
+        let parsed = url.parse::<postgres::Config>().map_err(|e| {
+            // The client's error says "invalid connection string"; its
+            // source says what (never the password).
+            let why = std::error::Error::source(&e)
+                .map(|s| format!("{e}: {s}"))
+                .unwrap_or_else(|| e.to_string());
+            bad(format!("not a valid PostgreSQL URL: {why}"))
+        })?;
+        if parsed.get_hosts().is_empty() {
+            return Err(bad("names no host".into()));
+        }
+        if parsed.get_ports().contains(&0) {
+            return Err(bad("port 0: the port must be 1 to 65535".into()));
+        }
+        Ok(())
+    }
+
     fn store(&self, r: RawStore) -> Result<StoreConfig, ConfigError> {
         let url = match r.url {
             None => None,
@@ -1758,6 +1781,7 @@ impl Ctx<'_> {
                         "must be a PostgreSQL URL: postgresql://user:password@host:port/database",
                     ));
                 }
+                self.check_postgres_url(&u)?;
                 Some(u)
             }
         };
@@ -2451,6 +2475,20 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_store_url_is_refused_without_its_password() {
+        for url in [
+            "postgresql://gw:hunter2@db:port/smsgate",
+            "postgresql://gw:hunter2@db:5432/smsgate?sslmode=maybe",
+            "postgresql://gw:hunter2@[::1/smsgate",
+        ] {
+            let text = format!("[store]\nurl = \"{url}\"\n");
+            let msg = load(&text).expect_err(url).to_string();
+            assert!(msg.contains(":2: store.url: "), "{msg}");
+            assert!(!msg.contains("hunter2"), "{msg}");
+        }
+    }
+
+    #[test]
     fn bad_configs_name_file_line_and_key() {
         let p = "/etc/smsgate/smsgate.toml";
         let cases: Vec<(String, String)> = vec![
@@ -2461,6 +2499,16 @@ mod tests {
             // both engines at once
             ("[store]\npath = \"/x\"\nurl = \"postgresql://h/db\"\n".into(), format!("{p}:3: store.url: set either path")),
             ("[store]\nurl = \"mysql://h/db\"\n".into(), format!("{p}:2: store.url: must be a PostgreSQL URL")),
+            // malformed PostgreSQL URLs: the parser's reason, never a panic
+            ("[store]\nkeep = \"30d\"\nurl = \"postgresql://u:pw@h:port/db\"\n".into(), format!("{p}:3: store.url: not a valid PostgreSQL URL: ")),
+            ("[store]\nurl = \"postgresql://u@h:99999/db\"\n".into(), format!("{p}:2: store.url: not a valid PostgreSQL URL: ")),
+            ("[store]\nurl = \"postgresql://u@h:0/db\"\n".into(), format!("{p}:2: store.url: port 0")),
+            ("[store]\nurl = \"postgresql://u@h:-1/db\"\n".into(), format!("{p}:2: store.url: not a valid PostgreSQL URL: ")),
+            ("[store]\nurl = \"postgresql:///db\"\n".into(), format!("{p}:2: store.url: names no host")),
+            ("[store]\nurl = \"postgresql://h/db?sslmode=sometimes\"\n".into(), format!("{p}:2: store.url: not a valid PostgreSQL URL: ")),
+            ("[store]\nurl = \"postgresql://h/db?connect_timeout=soon\"\n".into(), format!("{p}:2: store.url: not a valid PostgreSQL URL: ")),
+            ("[store]\nurl = \"postgresql://[::1/db\"\n".into(), format!("{p}:2: store.url: not a valid PostgreSQL URL: ")),
+            ("[store]\nurl = \"postgresql://h/db?bogus=1\"\n".into(), format!("{p}:2: store.url: not a valid PostgreSQL URL: ")),
             ("[cluster]\nnode = \"a b\"\n".into(), format!("{p}:2: cluster.node: must be")),
             ("[cluster]\nlease = \"1s\"\n".into(), format!("{p}:2: cluster.lease: must be at least 2s")),
             ("[cluster]\nlease = \"1m\"\norphan_after = \"30s\"\n".into(), format!("{p}:3: cluster.orphan_after: must be at least [cluster] lease")),

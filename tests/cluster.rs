@@ -11,7 +11,10 @@
 //! through the others within about a lease, and only the part that was in
 //! flight goes out twice (its message restarted whole after
 //! `orphan_after`); PostgreSQL restarted
-//! under running hosts: they refuse new work, say so, and carry on.
+//! under running hosts: they refuse new work, say so, and carry on. Two
+//! hosts share verification codes (sent through one, checked on the
+//! other), each counts its own events in `/metrics`, and `status` shows
+//! which host serves a hook.
 //! Synchronised on the network's SUBMITs, the daemons' READY and STATUS
 //! lines and their event streams, with timeouts.
 //!
@@ -48,12 +51,24 @@ async fn host(
     base: usize,
     modems: Vec<ModemPlan>,
 ) -> Gateway {
+    host_with(net, url, node, base, modems, "").await
+}
+
+/// [`host`] with `extra` sections (`[http]`, `[hooks]`) in its config.
+async fn host_with(
+    net: &Network,
+    url: &str,
+    node: &str,
+    base: usize,
+    modems: Vec<ModemPlan>,
+    extra: &str,
+) -> Gateway {
     let sections = Sections {
         url: Some(url.to_string()),
         modem_base: base,
         ..Sections::default()
     };
-    let extra = format!("[cluster]\nnode = \"{node}\"\n{CLUSTER}");
+    let extra = format!("{extra}[cluster]\nnode = \"{node}\"\n{CLUSTER}");
     Gateway::start_on(net.clone(), modems, sections, &extra, None).await
 }
 
@@ -507,4 +522,129 @@ async fn a_host_killed_and_started_again_rejoins_and_sends() {
     for m in &sent[1..] {
         assert_eq!(m.from_msisdn, msisdn(0), "through a's SIM: {m:?}");
     }
+}
+
+/// The value of the sample `series` (name and labels as exposed) in a
+/// Prometheus text exposition; 0 when absent.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().expect("a number"))
+}
+
+/// Two hosts, one without modems: a verification code entered through the
+/// one goes out through the other's modem and checks through either; each
+/// host's `/metrics` counts what it did itself (the messages entered
+/// through it, the parts its modem sent), so the sums are the totals; a
+/// hook runs on one host, and `status`/`cluster` say which and until when.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_share_codes_count_their_own_and_show_consumer_leases() {
+    let Some((_server, url)) = tokio::task::spawn_blocking(server).await.expect("server") else {
+        return;
+    };
+    let net = Network::new(NetworkOptions::default());
+    let hook = "[hooks]\nsent = [\"/bin/true\"]\n";
+    let (pa, pb) = (common::http::free_port(), common::http::free_port());
+    let a = host_with(
+        &net,
+        &url,
+        "a",
+        0,
+        vec![],
+        &format!("{}{hook}", common::http::section(pa, "")),
+    )
+    .await;
+    let b = host_with(
+        &net,
+        &url,
+        "b",
+        10,
+        vec![ModemPlan::default()],
+        &format!("{}{hook}", common::http::section(pb, "")),
+    )
+    .await;
+    let mut sent_events = b.watch();
+
+    // A code sent through a (which has no modem) leaves through b's SIM
+    // with its real text, and checks through b.
+    let alice = recipient(900);
+    let code_sent = a.ok(json!({"cmd": "verify_send", "to": alice}));
+    let out = net.wait_external(1, T).await.expect("the code goes out");
+    let text = text_to(&out, &alice);
+    assert!(text.starts_with("Your verification code is "), "{text}");
+    let code: String = text.chars().filter(char::is_ascii_digit).collect();
+    assert_eq!(code.len(), 6, "{text}");
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    let r = b.ok(json!({"cmd": "verify_check", "to": alice, "code": wrong}));
+    assert_eq!(r["reason"], json!("wrong_code"), "{r}");
+    let r = b.ok(json!({"cmd": "verify_check", "to": alice, "code": code}));
+    assert_eq!(r["valid"], json!(true), "{r}\nsent: {code_sent}");
+    let r = a.ok(json!({"cmd": "verify_check", "to": alice, "code": code}));
+    assert_eq!(r["reason"], json!("used"), "{r}");
+
+    // Messages through both hosts; only b's modem sends.
+    const N: usize = 10;
+    for i in 0..N {
+        a.send(&recipient(i), &format!("via a {i}"));
+        b.send(&recipient(100 + i), &format!("via b {i}"));
+    }
+    net.wait_external(1 + 2 * N, T).await.expect("all out");
+    for _ in 0..=2 * N {
+        sent_events.until(T, |e| e["type"] == json!("sent"));
+    }
+    let scrape = |port: u16| {
+        let r = common::http::Client::new(port, None).get("/metrics");
+        assert_eq!(r.status, 200);
+        String::from_utf8(r.body).expect("utf-8")
+    };
+    let (ma, mb) = (scrape(pa), scrape(pb));
+    let queued = "smsgate_messages_total{state=\"queued\"}";
+    let sent = "smsgate_messages_total{state=\"sent\"}";
+    let parts = "smsgate_parts_sent_total{modem=\"m10\"}";
+    // a entered the code and N messages, sent nothing.
+    assert_eq!(sample(&ma, queued), (N + 1) as f64, "a:\n{ma}");
+    assert_eq!(sample(&ma, sent), 0.0, "a:\n{ma}");
+    assert_eq!(sample(&ma, parts), 0.0, "a:\n{ma}");
+    // b entered N and sent all of them.
+    assert_eq!(sample(&mb, queued), N as f64, "b:\n{mb}");
+    assert_eq!(sample(&mb, sent), (2 * N + 1) as f64, "b:\n{mb}");
+    assert_eq!(sample(&mb, parts), (2 * N + 1) as f64, "b:\n{mb}");
+
+    // The hook consumer ran (for the sent events) on one host, under its
+    // lease: both hosts show which.
+    for g in [&a, &b] {
+        let status = g.ok(json!({"cmd": "status"}));
+        let leases = status["cluster"]["leases"]
+            .as_array()
+            .expect("leases")
+            .clone();
+        assert_eq!(leases.len(), 1, "{status}");
+        assert_eq!(leases[0]["consumer"], json!("hook:sent"), "{status}");
+        assert!(
+            ["a", "b"].contains(&leases[0]["node"].as_str().unwrap_or("")),
+            "{status}"
+        );
+        assert!(
+            leases[0]["expires_in_ms"].as_i64().unwrap_or(0) > 0,
+            "{status}"
+        );
+    }
+    let cli = |args: &[&str]| -> String {
+        let out = std::process::Command::new(bin())
+            .args(args)
+            .arg("--socket")
+            .arg(&a.socket)
+            .output()
+            .expect("run smsgate");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for args in [&["status"][..], &["cluster"][..]] {
+        let shown = cli(args);
+        assert!(shown.contains("consumer leases"), "{shown}");
+        assert!(shown.contains("hook:sent"), "{shown}");
+        assert!(shown.contains("s left"), "{shown}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&cli(&["cluster", "--json"])).expect("json");
+    assert_eq!(json["leases"][0]["consumer"], json!("hook:sent"), "{json}");
 }

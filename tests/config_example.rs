@@ -168,6 +168,46 @@ fn check_config_rejects_a_bad_file_with_exit_2() {
 }
 
 #[test]
+fn a_malformed_store_url_fails_check_and_start_naming_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.toml");
+    for (url, why) in [
+        (
+            "postgresql://gw:hunter2@db:port/smsgate",
+            "not a valid PostgreSQL URL: invalid connection string: invalid value for option `port`",
+        ),
+        (
+            "postgresql://gw:hunter2@db:70000/smsgate",
+            "not a valid PostgreSQL URL: invalid connection string: invalid value for option `port`",
+        ),
+        ("postgresql://gw:hunter2@[db/smsgate", "not a valid PostgreSQL URL"),
+        ("postgresql:///smsgate", "names no host"),
+        ("mysql://gw@db/smsgate", "must be a PostgreSQL URL"),
+    ] {
+        std::fs::write(
+            &path,
+            format!("[cluster]\nnode = \"a\"\n\n[store]\nurl = \"{url}\"\n"),
+        )
+        .expect("write");
+        let want = format!("{}:5: store.url: {why}", path.display());
+        let check = check_config(&path);
+        let run = Command::new(env!("CARGO_BIN_EXE_smsgate"))
+            .args(["run", "-c"])
+            .arg(&path)
+            .env_remove("NOTIFY_SOCKET")
+            .output()
+            .expect("run smsgate");
+        for (what, out) in [("check-config", check), ("run", run)] {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{what} {url}: {stderr}");
+            assert!(stderr.contains(&want), "{what} {url}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{what} {url}: {stderr}");
+            assert!(!stderr.contains("hunter2"), "{what} {url}: {stderr}");
+        }
+    }
+}
+
+#[test]
 fn check_config_missing_file_exits_2() {
     let out = check_config(Path::new("/nonexistent/smsgate.toml"));
     assert_eq!(out.status.code(), Some(2));

@@ -592,7 +592,60 @@ pub(crate) fn render_nodes(c: &Value, detail: bool) -> String {
         out.push('\n');
         out.push_str(&table(&modem_rows));
     }
+    out.push_str(&render_leases(c, &me, detail));
     out
+}
+
+/// Which host serves each hook and webhook consumer (`cluster.leases`),
+/// and until when; nothing while the store waits. `detail` says so when
+/// no consumer is leased.
+fn render_leases(c: &Value, me: &str, detail: bool) -> String {
+    let Some(leases) = c.get("leases").and_then(Value::as_array) else {
+        return String::new();
+    };
+    if leases.is_empty() {
+        return if detail {
+            "\nconsumer leases: none (no hook or webhook consumer runs)\n".into()
+        } else {
+            String::new()
+        };
+    }
+    let mut rows = vec![vec![
+        "CONSUMER".into(),
+        "SERVED BY".into(),
+        "LEASE".into(),
+        "EXPIRES".into(),
+        "TAKEN".into(),
+    ]];
+    for l in leases {
+        let node = field(l, "node");
+        let left = l
+            .get("expires_in_ms")
+            .and_then(Value::as_i64)
+            .map(|ms| {
+                if ms > 0 {
+                    format!("{:.1}s left", ms as f64 / 1000.0)
+                } else {
+                    format!("lapsed {:.1}s ago", -ms as f64 / 1000.0)
+                }
+            })
+            .unwrap_or_else(|| "-".into());
+        rows.push(vec![
+            field(l, "consumer"),
+            if node == me {
+                format!("{node} *")
+            } else {
+                node
+            },
+            left,
+            field(l, "expires_at"),
+            field(l, "taken_at"),
+        ]);
+    }
+    format!(
+        "\nconsumer leases (each hook and webhook served by one host):\n{}",
+        table(&rows)
+    )
 }
 
 /// `smsgate cluster`: the hosts of the cluster and their modems, from
@@ -650,6 +703,11 @@ mod tests {
                              "iccid": null, "imei": "35", "seen_at": "t"}]},
                 {"name": "gw-b", "state": "late", "heartbeat_age_ms": 45000, "version": "1",
                  "pid": 8, "started_at": "t", "claimed": 0, "modems": []}
+            ], "leases": [
+                {"consumer": "hook:sent", "node": "gw-a", "expires_at": "2026-01-01T00:00:30Z",
+                 "expires_in_ms": 8200, "taken_at": "2026-01-01T00:00:00Z"},
+                {"consumer": "webhook:crm", "node": "gw-b", "expires_at": "2026-01-01T00:00:10Z",
+                 "expires_in_ms": -3100, "taken_at": "2026-01-01T00:00:00Z"}
             ]}
         });
         let text = render_status(&s);
@@ -660,6 +718,22 @@ mod tests {
         assert!(text.contains("gw-b    late   45.0s ago"), "{text}");
         let detail = render_nodes(&s["cluster"], true);
         assert!(detail.contains("gw-a  sim1   ready  26201"), "{detail}");
+        for shown in [&text, &detail] {
+            assert!(shown.contains("consumer leases"), "{shown}");
+            assert!(
+                shown.contains("hook:sent    gw-a *     8.2s left"),
+                "{shown}"
+            );
+            assert!(
+                shown.contains("webhook:crm  gw-b       lapsed 3.1s ago  2026-01-01T00:00:10Z"),
+                "{shown}"
+            );
+        }
+        let none = render_nodes(
+            &serde_json::json!({"node": "gw-a", "nodes": [], "leases": []}),
+            true,
+        );
+        assert!(none.contains("consumer leases: none"), "{none}");
         let unknown = render_nodes(&serde_json::json!({"node": "gw-a", "nodes": null}), true);
         assert!(
             unknown.contains("unknown while the store waits"),

@@ -46,6 +46,7 @@ pub fn run(args: MigrateArgs) -> Result<(), CliError> {
             serde_json::json!({
                 "version": done.version,
                 "rows": done.rows(),
+                "verify_key": done.verify_key,
                 "tables": done
                     .tables
                     .iter()
@@ -61,10 +62,17 @@ pub fn run(args: MigrateArgs) -> Result<(), CliError> {
         writeln!(
             out,
             "{text}copied {} rows of {} tables (schema version {}); the identity sequences \
-             continue after the copied ids",
+             continue after the copied ids\n{}",
             done.rows(),
             done.tables.len(),
-            done.version
+            done.version,
+            if done.verify_key {
+                "the verification codes' key (verify.key) is now in the database: codes sent \
+                 before the migration check on every host"
+            } else {
+                "no verify.key beside the SQLite store: the cluster makes its verification key \
+                 when the first code is sent"
+            }
         )
     };
     written.map_err(|e| CliError::runtime(format!("stdout: {e}")))

@@ -84,7 +84,7 @@ pub enum Command {
         json: bool,
     },
     /// The hosts of a cluster on PostgreSQL: each host's heartbeat, its
-    /// claims and its modems.
+    /// claims and its modems, and which host serves each hook and webhook.
     Cluster {
         #[command(flatten)]
         conn: client::Conn,

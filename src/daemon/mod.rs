@@ -390,7 +390,11 @@ pub async fn run(
         webhooks: webhooks.clone(),
         faces: Mutex::new(BTreeMap::new()),
         metrics: crate::gateway::metrics::Metrics::new(store.last_event_id(), webhooks.stats()),
-        verify_key: crate::gateway::verify::VerifyKey::beside(&cfg.store.path),
+        verify_key: match cfg.store.url {
+            // Every host of a cluster checks the codes of every other.
+            Some(_) => crate::gateway::verify::VerifyKey::in_store(store.clone()),
+            None => crate::gateway::verify::VerifyKey::beside(&cfg.store.path),
+        },
     });
     // Metrics: counters and histograms folded from the log from here on.
     tracker.spawn(crate::gateway::metrics::follow(
@@ -601,7 +605,7 @@ pub async fn run(
 /// `path` (creating its directory).
 fn open_store(cfg: &Config) -> Result<Store, DaemonError> {
     if let Some(url) = &cfg.store.url {
-        let store = Store::open_postgres(url)?;
+        let store = Store::open_postgres_as(url, Some(&cfg.cluster.node))?;
         info!(
             store = %crate::store::redact_url(url),
             node = %cfg.cluster.node,

@@ -262,7 +262,8 @@ mod tests {
         );
         let leases = a.consumer_leases().await.expect("leases");
         assert_eq!(leases.len(), 1);
-        assert_eq!(leases[0].1, "a");
+        assert_eq!(leases[0].node, "a");
+        assert!(leases[0].expires_in_ms > 0, "{leases:?}");
 
         // A dies: it stops renewing and gives nothing back.
         host_a.abort();
@@ -285,7 +286,7 @@ mod tests {
             assert!(seen.contains(&("b", *id)), "{id} through b: {seen:?}");
         }
         let leases = b.consumer_leases().await.expect("leases");
-        assert_eq!(leases[0].1, "b");
+        assert_eq!(leases[0].node, "b");
         host_b.abort();
         let _ = host_b.await;
         a.close().await.expect("close a");

@@ -36,6 +36,8 @@ pub struct Reader {
     store: Store,
     position: i64,
     kinds: Vec<String>,
+    /// Only the events this host appended (a cluster's metrics).
+    node: Option<String>,
     newest: watch::Receiver<i64>,
 }
 
@@ -48,8 +50,16 @@ impl Reader {
             store,
             position,
             kinds,
+            node: None,
             newest,
         }
+    }
+
+    /// Hands out only the events host `node` appended (when given): the
+    /// others are skipped as events of other kinds are.
+    pub fn of_node(mut self, node: Option<String>) -> Reader {
+        self.node = node;
+        self
     }
 
     /// The id of the last event handed out (or skipped by the type filter).
@@ -66,10 +76,18 @@ impl Reader {
             // lands during the read wakes the next wait.
             let newest = *self.newest.borrow_and_update();
             if newest > self.position {
-                let batch = self
-                    .store
-                    .events_after(self.position, BATCH, self.kinds.clone())
-                    .await;
+                let batch = match &self.node {
+                    None => {
+                        self.store
+                            .events_after(self.position, BATCH, self.kinds.clone())
+                            .await
+                    }
+                    Some(node) => {
+                        self.store
+                            .events_of(node, self.position, BATCH, self.kinds.clone())
+                            .await
+                    }
+                };
                 match batch {
                     Ok(events) if events.is_empty() => {
                         // Only events of other kinds: skip past them, and

@@ -12,7 +12,9 @@
 //! count since the start of the daemon, as Prometheus counters do; `rate()`
 //! and `increase()` take a restart in their stride. A scrape waits (briefly)
 //! until the fold has reached the newest event committed before it, so a
-//! scrape right after a send already counts it.
+//! scrape right after a send already counts it. On a cluster (PostgreSQL)
+//! a host folds only the events it appended (`event.node`): each host's
+//! counters are its own, and a sum over the hosts counts each event once.
 //!
 //! A scrape reads no message table: the gauges are the modem actors'
 //! status, the consumers' cursors, and the count of queued and sending
@@ -435,7 +437,16 @@ const FOLDED: &[&str] = &[
 pub async fn follow(gw: Arc<Gateway>, cancel: CancellationToken) {
     let kinds: Vec<String> = FOLDED.iter().map(|k| k.to_string()).collect();
     let m = &gw.metrics;
-    let mut reader = crate::events::Reader::new(gw.store.clone(), m.position(), kinds.clone());
+    // A host of a cluster counts the events it appended: each host's
+    // counters are its own, and a sum over the hosts counts each event once.
+    let node = gw
+        .store
+        .is_shared()
+        .then(|| gw.config().cluster.node.clone());
+    let reader_from = |position: i64| {
+        crate::events::Reader::new(gw.store.clone(), position, kinds.clone()).of_node(node.clone())
+    };
+    let mut reader = reader_from(m.position());
     loop {
         let batch = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -457,7 +468,7 @@ pub async fn follow(gw: Arc<Gateway>, cancel: CancellationToken) {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
-                reader = crate::events::Reader::new(gw.store.clone(), m.position(), kinds.clone());
+                reader = reader_from(m.position());
             }
         }
     }

@@ -141,7 +141,8 @@ pub struct Gateway {
     pub(crate) faces: Mutex<BTreeMap<&'static str, FaceStatus>>,
     /// The Prometheus registry (`metrics_text`), fed by `metrics::follow`.
     pub metrics: metrics::Metrics,
-    /// The verification codes' HMAC key (`verify.key` beside the database).
+    /// The verification codes' HMAC key (`verify.key` beside the SQLite
+    /// file; in the database on PostgreSQL).
     pub verify_key: verify::VerifyKey,
 }
 
@@ -254,7 +255,13 @@ impl Gateway {
                 Err(e) if waiting(&e) => Value::Null,
                 Err(e) => return Err(e.into()),
             };
-            json!({"node": cfg.cluster.node, "nodes": nodes})
+            // Which host serves each hook and webhook consumer.
+            let leases = match self.store.consumer_leases().await {
+                Ok(l) => json!(l),
+                Err(e) if waiting(&e) => Value::Null,
+                Err(e) => return Err(e.into()),
+            };
+            json!({"node": cfg.cluster.node, "nodes": nodes, "leases": leases})
         } else {
             Value::Null
         };

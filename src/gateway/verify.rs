@@ -4,11 +4,16 @@
 //! stored one in constant time (in the store, in the same transaction that
 //! counts the try, so a code is good once even under concurrent checks).
 //!
-//! The HMAC key is per install: 32 random bytes in `verify.key` next to the
-//! database (mode 0600, created on first use), so a copy of the database
-//! alone does not let anyone test codes offline. The message text is
-//! stored with the code masked (`******`); the real text lives in memory
-//! until the dispatcher sends it (see `store::verify`).
+//! The HMAC key is per install: on SQLite, 32 random bytes in `verify.key`
+//! next to the database (mode 0600, created on first use), so a copy of the
+//! database alone does not let anyone test codes offline. On PostgreSQL
+//! (several hosts) every host must use one key, so it is kept in the
+//! database (`secret`, the first host's key; `smsgate migrate` carries a
+//! SQLite host's `verify.key` into it): a code sent through one host checks
+//! on any other. The message text is stored with the code masked
+//! (`******`); the real text lives in memory until the dispatcher sends it
+//! (on PostgreSQL also in the database until the code expires; see
+//! `store::verify`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -68,10 +73,19 @@ pub struct CheckRequest {
 }
 
 /// Lazily loaded per-install HMAC key.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct VerifyKey {
-    path: PathBuf,
+    source: KeySource,
     key: tokio::sync::OnceCell<Arc<[u8; 32]>>,
+}
+
+/// Where the key lives.
+#[derive(Debug)]
+enum KeySource {
+    /// `verify.key` beside the SQLite file.
+    File(PathBuf),
+    /// The `secret` table of the shared database (PostgreSQL).
+    Store(crate::store::Store),
 }
 
 impl VerifyKey {
@@ -79,23 +93,49 @@ impl VerifyKey {
     pub fn beside(store_path: &Path) -> VerifyKey {
         let dir = store_path.parent().unwrap_or(Path::new("."));
         VerifyKey {
-            path: dir.join("verify.key"),
+            source: KeySource::File(dir.join("verify.key")),
             key: tokio::sync::OnceCell::new(),
         }
     }
 
-    async fn get(&self) -> Result<Arc<[u8; 32]>, GatewayError> {
-        let path = self.path.clone();
+    /// The key kept in `store`'s database, shared by every host using it
+    /// (created by the first host that needs one).
+    pub fn in_store(store: crate::store::Store) -> VerifyKey {
+        VerifyKey {
+            source: KeySource::Store(store),
+            key: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The key (read once; a failure is tried again at the next use).
+    pub async fn get(&self) -> Result<Arc<[u8; 32]>, GatewayError> {
         self.key
-            .get_or_try_init(|| async move {
-                tokio::task::spawn_blocking(move || load_or_create(&path))
-                    .await
-                    .map_err(|e| GatewayError::Internal(e.to_string()))?
-                    .map(Arc::new)
+            .get_or_try_init(|| async {
+                match &self.source {
+                    KeySource::File(path) => {
+                        let path = path.clone();
+                        tokio::task::spawn_blocking(move || load_or_create(&path))
+                            .await
+                            .map_err(|e| GatewayError::Internal(e.to_string()))?
+                            .map(Arc::new)
+                    }
+                    KeySource::Store(store) => {
+                        let candidate = random_key()?;
+                        Ok(Arc::new(store.verify_key(candidate).await?))
+                    }
+                }
             })
             .await
             .cloned()
     }
+}
+
+/// 32 bytes from the OS random source.
+fn random_key() -> Result<[u8; 32], GatewayError> {
+    let mut key = [0u8; 32];
+    getrandom::getrandom(&mut key)
+        .map_err(|e| GatewayError::Internal(format!("the OS random source failed: {e}")))?;
+    Ok(key)
 }
 
 /// Reads the key, or creates it (0600, written then renamed into place so
@@ -116,9 +156,7 @@ pub fn load_or_create(path: &Path) -> Result<[u8; 32], GatewayError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(unavailable("reading", e)),
     }
-    let mut key = [0u8; 32];
-    getrandom::getrandom(&mut key)
-        .map_err(|e| GatewayError::Internal(format!("the OS random source failed: {e}")))?;
+    let key = random_key()?;
     let tmp = path.with_extension("key.tmp");
     {
         use std::io::Write;

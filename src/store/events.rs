@@ -285,13 +285,26 @@ pub(crate) const EVENT_LOCK_SQL: &str = "SELECT pg_advisory_xact_lock(8317430974
 /// `listen.rs`).
 pub(crate) const EVENT_CHANNEL: &str = "smsgate_events";
 
+thread_local! {
+    /// The host this store thread appends events for (`[cluster] node`;
+    /// none on one host): set once when a PostgreSQL store thread starts.
+    static NODE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Names the host whose events this (store) thread appends.
+pub(crate) fn set_node(node: Option<String>) {
+    NODE.with(|n| *n.borrow_mut() = node);
+}
+
 /// Appends one event in the caller's transaction.
 pub(crate) fn append(c: &dyn Db, now: DateTime<Utc>, data: &EventData) -> Result<i64, StoreError> {
     let body = data.data_json().map_err(|e| StoreError::Invalid {
         field: "event",
         reason: e.to_string(),
     })?;
-    let args = args![data.kind(), ms(now), &body];
+    // The host appending (NULL on one host).
+    let node = NODE.with(|n| n.borrow().clone());
+    let args = args![data.kind(), ms(now), &body, node.as_deref()];
     if let Some(conn) = c.sqlite() {
         // SQLite: a plain INSERT and its rowid. SQLite runs `RETURNING` as a
         // trigger, and a statement with a trigger inside the request's
@@ -299,7 +312,7 @@ pub(crate) fn append(c: &dyn Db, now: DateTime<Utc>, data: &EventData) -> Result
         // start when the statement ends: with an event per message, a
         // 100-recipient array spent most of its time there.
         c.execute(
-            "INSERT INTO event (type, at, data) VALUES (?1, ?2, ?3)",
+            "INSERT INTO event (type, at, data, node) VALUES (?1, ?2, ?3, ?4)",
             args,
         )
         .map_err(StoreError::sql("append event"))?;
@@ -314,8 +327,8 @@ pub(crate) fn append(c: &dyn Db, now: DateTime<Utc>, data: &EventData) -> Result
             "WITH lock AS MATERIALIZED (
                  SELECT pg_advisory_xact_lock(8317430974744260212),
                         pg_notify('smsgate_events', ''))
-             INSERT INTO event (type, at, data)
-             SELECT ?1, CAST(?2 AS BIGINT), ?3 FROM lock RETURNING id",
+             INSERT INTO event (type, at, data, node)
+             SELECT ?1, CAST(?2 AS BIGINT), ?3, CAST(?4 AS TEXT) FROM lock RETURNING id",
             args,
             |r| r.get(0),
         )
@@ -336,16 +349,18 @@ pub(crate) fn after(
     limit: usize,
     kinds: &[String],
 ) -> Result<Vec<Event>, StoreError> {
-    decode_all(after_raw(c, after, limit, kinds)?)
+    decode_all(after_raw(c, after, limit, kinds, None)?)
 }
 
 /// As [`after`], undecoded: the store thread only reads, and the caller
-/// decodes on its own thread.
+/// decodes on its own thread. With `node`, only the events that host
+/// appended.
 pub(crate) fn after_raw(
     c: &dyn Db,
     after: i64,
     limit: usize,
     kinds: &[String],
+    node: Option<&str>,
 ) -> Result<Vec<RawEvent>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let row = |r: &dyn super::sql::Row| {
@@ -356,7 +371,27 @@ pub(crate) fn after_raw(
             r.get::<String>(3)?,
         ))
     };
-    let rows = if kinds.is_empty() {
+    let rows = if let Some(node) = node {
+        let kinds = if kinds.is_empty() {
+            serde_json::to_string(EventData::KINDS)
+        } else {
+            serde_json::to_string(kinds)
+        }
+        .unwrap_or_else(|_| "[]".into());
+        c.query(
+            c.pick(
+                "SELECT id, type, at, data FROM event
+                 WHERE id > ?1 AND type IN (SELECT value FROM json_each(?3)) AND node = ?4
+                 ORDER BY id LIMIT ?2",
+                "SELECT id, type, at, data FROM event
+                 WHERE id > ?1 AND type IN (SELECT json_array_elements_text(CAST(?3 AS json)))
+                     AND node = ?4
+                 ORDER BY id LIMIT ?2",
+            ),
+            args![after, limit, &kinds, node],
+            row,
+        )
+    } else if kinds.is_empty() {
         c.query(
             "SELECT id, type, at, data FROM event WHERE id > ?1 ORDER BY id LIMIT ?2",
             args![after, limit],
@@ -513,14 +548,51 @@ pub(crate) fn lease_release(c: &dyn Db, name: &str, node: &str) -> Result<(), St
     Ok(())
 }
 
-/// Every consumer lease: (consumer, node, expires at in ms).
-pub(crate) fn leases(c: &dyn Db) -> Result<Vec<(String, String, i64)>, StoreError> {
-    c.query(
-        "SELECT name, node, expires_at FROM consumer_lease ORDER BY name",
-        args![],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )
-    .map_err(StoreError::sql("read consumer leases"))
+/// A consumer's lease as `status` shows it: which host serves the
+/// consumer, until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeaseView {
+    /// `hook:<event>` or `webhook:<id>`.
+    pub consumer: String,
+    /// The host holding (or last holding) the lease.
+    pub node: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    /// Milliseconds until it expires, by the database's clock (the one the
+    /// lease is taken by); negative once lapsed (any host may take it).
+    pub expires_in_ms: i64,
+    /// When this host took it (RFC 3339).
+    pub taken_at: String,
+}
+
+/// Every consumer lease, by consumer (none on SQLite, where one host
+/// serves every consumer).
+pub(crate) fn leases(c: &dyn Db) -> Result<Vec<LeaseView>, StoreError> {
+    let rows: Vec<(String, String, i64, i64, i64)> = c
+        .query(
+            c.pick(
+                "SELECT name, node, expires_at, taken_at,
+                        expires_at - CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)
+                 FROM consumer_lease ORDER BY name",
+                "SELECT name, node, expires_at, taken_at,
+                        expires_at - CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)
+                 FROM consumer_lease ORDER BY name",
+            ),
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .map_err(StoreError::sql("read consumer leases"))?;
+    rows.into_iter()
+        .map(|(consumer, node, expires, taken, left)| {
+            Ok(LeaseView {
+                consumer,
+                node,
+                expires_at: super::rfc3339_ms("consumer_lease.expires_at", expires)?,
+                expires_in_ms: left,
+                taken_at: super::rfc3339_ms("consumer_lease.taken_at", taken)?,
+            })
+        })
+        .collect()
 }
 
 /// What one pruning pass removed.
@@ -735,7 +807,7 @@ mod tests {
         let held: Vec<(String, String)> = leases(&db)
             .expect("leases")
             .into_iter()
-            .map(|(n, node, _)| (n, node))
+            .map(|l| (l.consumer, l.node))
             .collect();
         assert_eq!(
             held,
@@ -744,5 +816,74 @@ mod tests {
                 ("hook:sent".to_string(), "a".to_string())
             ]
         );
+    }
+
+    /// Two hosts on one database: each event records the host that
+    /// appended it, a host's reader of its own events hands out only those
+    /// and moves past the others' (as past events of other kinds).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_event_records_its_host_and_a_host_reads_its_own() {
+        use crate::store::Store;
+        let Some(url) = tokio::task::spawn_blocking(pgtest::url).await.expect("url") else {
+            return;
+        };
+        let open = |node: &'static str| {
+            let url = url.clone();
+            tokio::task::spawn_blocking(move || Store::open_postgres_as(&url, Some(node)))
+        };
+        let a = open("a").await.expect("join").expect("open a");
+        let b = open("b").await.expect("join").expect("open b");
+        let now = Utc::now();
+        let m1 = a.append_event(modem_up("m1"), now).await.expect("a");
+        let m2 = b.append_event(modem_up("m2"), now).await.expect("b");
+        let m3 = a.append_event(modem_up("m3"), now).await.expect("a");
+        let of = |events: Vec<Event>| events.iter().map(|e| e.event_id).collect::<Vec<_>>();
+        let kinds = vec!["modem_up".to_string()];
+        assert_eq!(
+            of(a.events_of("a", 0, 10, vec![]).await.expect("a's")),
+            [m1, m3]
+        );
+        assert_eq!(
+            of(b.events_of("b", 0, 10, kinds.clone()).await.expect("b's")),
+            [m2]
+        );
+        assert_eq!(
+            of(b.events_of("c", 0, 10, vec![]).await.expect("none")),
+            Vec::<i64>::new()
+        );
+        assert_eq!(
+            of(b.events_after(0, 10, vec![]).await.expect("all")),
+            [m1, m2, m3]
+        );
+
+        // B's reader of its own events: m2, then past a's m4 without it.
+        let mut reader = crate::events::Reader::new(b.clone(), 0, kinds).of_node(Some("b".into()));
+        let first = tokio::time::timeout(WAIT, reader.next())
+            .await
+            .expect("in time")
+            .expect("open")
+            .expect("read");
+        assert_eq!(of(first), [m2]);
+        let m4 = a.append_event(modem_up("m4"), now).await.expect("a");
+        loop {
+            let batch = tokio::time::timeout(WAIT, reader.next())
+                .await
+                .expect("b hears of m4 in time")
+                .expect("open")
+                .expect("read");
+            assert!(batch.is_empty(), "{batch:?}");
+            if reader.position() >= m4 {
+                break;
+            }
+        }
+        let m5 = b.append_event(modem_up("m5"), now).await.expect("b");
+        let next = tokio::time::timeout(WAIT, reader.next())
+            .await
+            .expect("in time")
+            .expect("open")
+            .expect("read");
+        assert_eq!(of(next), [m5]);
+        a.close().await.expect("close a");
+        b.close().await.expect("close b");
     }
 }

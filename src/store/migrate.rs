@@ -24,7 +24,10 @@
 //! which needs the tables' owner: the role that created the schema). Last,
 //! every identity sequence is set past the largest id copied (and past
 //! SQLite's `AUTOINCREMENT` counter, so an event id is never handed out
-//! twice).
+//! twice). The verification codes' key, which a single host keeps in
+//! `verify.key` beside its SQLite file, goes into the `secret` table in the
+//! same transaction (a cluster keeps it there), so codes sent before the
+//! migration still check.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -54,6 +57,9 @@ pub enum MigrateError {
 pub struct Migrated {
     pub version: usize,
     pub tables: Vec<(String, u64)>,
+    /// The verification codes' key (`verify.key` beside the SQLite file)
+    /// was carried into the database.
+    pub verify_key: bool,
 }
 
 impl Migrated {
@@ -100,9 +106,10 @@ pub fn sqlite_path(from: &str) -> &Path {
     Path::new(from.strip_prefix("sqlite:").unwrap_or(from))
 }
 
-/// Copies the SQLite store at `from` into the PostgreSQL database at `to`.
-/// Blocks (the blocking PostgreSQL client): call it outside an async
-/// runtime.
+/// Copies the SQLite store at `from` into the PostgreSQL database at `to`,
+/// with the verification codes' key of `verify.key` beside it (see
+/// [`verify_key_beside`]). Blocks (the blocking PostgreSQL client): call it
+/// outside an async runtime.
 pub fn migrate(from: &Path, to: &str) -> Result<Migrated, MigrateError> {
     if !from.is_file() {
         return Err(MigrateError::Refused(format!(
@@ -110,11 +117,39 @@ pub fn migrate(from: &Path, to: &str) -> Result<Migrated, MigrateError> {
             from.display()
         )));
     }
+    let key = verify_key_beside(from)?;
     let lite = open_sqlite(from)?;
     let pg = PgConn::connect(to).map_err(|e| {
         MigrateError::Refused(format!("cannot connect to {}: {e}", super::redact_url(to)))
     })?;
-    copy(&lite, &pg)
+    copy(&lite, &pg, key.as_ref())
+}
+
+/// The verification codes' HMAC key of the single host whose SQLite store
+/// is at `sqlite`: `verify.key` in the same directory (where the daemon
+/// keeps it), if codes were ever sent. A cluster keeps the key in its
+/// database (`secret`), so the copy carries it there: codes sent before the
+/// migration still check afterwards, on every host. A file that is not a
+/// key refuses the migration (it would be lost silently otherwise).
+pub fn verify_key_beside(sqlite: &Path) -> Result<Option<[u8; 32]>, MigrateError> {
+    let path = sqlite.parent().unwrap_or(Path::new(".")).join("verify.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => <[u8; 32]>::try_from(bytes.as_slice())
+            .map(Some)
+            .map_err(|_| {
+                MigrateError::Refused(format!(
+                    "{} is not a verification key (32 bytes, it has {}): move it away to \
+                     migrate without it (codes sent before then no longer check)",
+                    path.display(),
+                    bytes.len()
+                ))
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(MigrateError::Refused(format!(
+            "reading {}: {e}",
+            path.display()
+        ))),
+    }
 }
 
 /// Opens the SQLite file read-only (it must exist; nothing is created).
@@ -135,7 +170,11 @@ fn open_sqlite(path: &Path) -> Result<Connection, MigrateError> {
 
 /// The copy itself, from an open SQLite connection into an open
 /// PostgreSQL one.
-pub(crate) fn copy(lite: &Connection, pg: &dyn Db) -> Result<Migrated, MigrateError> {
+pub(crate) fn copy(
+    lite: &Connection,
+    pg: &dyn Db,
+    verify_key: Option<&[u8; 32]>,
+) -> Result<Migrated, MigrateError> {
     let known = schema::MIGRATIONS.len();
     let found: i64 = lite
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -176,7 +215,12 @@ pub(crate) fn copy(lite: &Connection, pg: &dyn Db) -> Result<Migrated, MigrateEr
     lite.execute_batch("BEGIN")
         .map_err(StoreError::sql("begin the read"))?;
     pg.batch("BEGIN").map_err(StoreError::sql("begin"))?;
-    let result = copy_in_transaction(lite, pg, &tables);
+    let result = copy_in_transaction(lite, pg, &tables).and_then(|tables| {
+        if let Some(key) = verify_key {
+            super::verify::secret(pg, super::verify::VERIFY_KEY, key, chrono::Utc::now())?;
+        }
+        Ok(tables)
+    });
     let _ = lite.execute_batch("COMMIT");
     match result {
         Ok(tables) => {
@@ -184,6 +228,7 @@ pub(crate) fn copy(lite: &Connection, pg: &dyn Db) -> Result<Migrated, MigrateEr
             Ok(Migrated {
                 version: known,
                 tables,
+                verify_key: verify_key.is_some(),
             })
         }
         Err(e) => {
@@ -934,6 +979,44 @@ mod tests {
             assert_eq!(id, last_event + 1);
             assert_eq!(store.cursor("hook:sent", t(30)).await.expect("cursor"), 2);
             assert_eq!(store.webhooks().await.expect("webhooks").len(), 1);
+            store.close().await.expect("close");
+        });
+    }
+
+    #[test]
+    fn the_verification_key_beside_the_sqlite_file_goes_into_the_database() {
+        let Some(url) = pgtest::url() else { return };
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("smsgate.db");
+        {
+            let mut c = Connection::open(&path).expect("sqlite");
+            schema::migrate(&mut c).expect("migrate");
+        }
+        // A file that is not a key refuses the copy before anything is written.
+        let file = dir.path().join("verify.key");
+        std::fs::write(&file, b"short").expect("spoil");
+        match migrate(&path, &url) {
+            Err(MigrateError::Refused(m)) => {
+                assert!(m.contains("is not a verification key"), "{m}")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        let key = [7u8; 32];
+        std::fs::write(&file, key).expect("key");
+        let done = migrate(&path, &url).expect("migrate");
+        assert!(done.verify_key);
+        // Every host of the cluster uses it, not a key of its own.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let store = tokio::task::spawn_blocking(move || Store::open_postgres(&url))
+                .await
+                .expect("join")
+                .expect("open postgres");
+            assert_eq!(store.verify_key([9; 32]).await.expect("key"), key);
             store.close().await.expect("close");
         });
     }

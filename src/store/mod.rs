@@ -75,7 +75,8 @@ mod webhooks;
 
 pub use cluster::{ClaimScope, NodeModem, NodeModemView, NodeView};
 pub use events::{
-    Event, EventData, ModemEvent, MwiEvent, OptoutEvent, PartEvent, Pruned, ReportEvent, PRUNE_STEP,
+    Event, EventData, LeaseView, ModemEvent, MwiEvent, OptoutEvent, PartEvent, Pruned, ReportEvent,
+    PRUNE_STEP,
 };
 pub use http::{Accepted, BatchOutcome, IdempotencyKey, TokenInfo, TokenRecord};
 pub use optout::{OptoutAction, OptoutChange, OptoutEntry};
@@ -899,6 +900,14 @@ impl Store {
     /// Every store operation runs on it (see docs/cluster.md); only the
     /// SQLite-only test helpers answer [`StoreError::Unsupported`].
     pub fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        Self::open_postgres_as(url, None)
+    }
+
+    /// [`Store::open_postgres`] for the host `node` of a cluster (`[cluster]
+    /// node`): every event this store appends records it (`event.node`), so
+    /// each host's metrics count the events it made.
+    pub fn open_postgres_as(url: &str, node: Option<&str>) -> Result<Store, StoreError> {
+        let node = node.map(str::to_string);
         let shown = PathBuf::from(redact_url(url));
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<i64, StoreError>>(1);
         let (tx, rx) = mpsc::channel();
@@ -925,6 +934,7 @@ impl Store {
         let thread = std::thread::Builder::new()
             .name("smsgate-store".into())
             .spawn(move || {
+                events::set_node(node);
                 let setup = sql::PgConn::connect(&url)
                     .map_err(|e| fail(e.to_string()))
                     .and_then(|conn| {
@@ -1388,6 +1398,19 @@ impl Store {
             .await
     }
 
+    /// The verification codes' HMAC key kept in the database (PostgreSQL:
+    /// every host of a cluster uses the same one): the stored key, or
+    /// `candidate`, stored now, when there is none yet.
+    pub async fn verify_key(&self, candidate: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        let key = self
+            .call_db(move |c| verify::secret(c, verify::VERIFY_KEY, &candidate, Utc::now()))
+            .await?;
+        <[u8; 32]>::try_from(key.as_slice()).map_err(|_| StoreError::Corrupt {
+            field: "secret.value",
+            value: format!("the verification key is {} bytes, not 32", key.len()),
+        })
+    }
+
     /// The next concatenation reference for (sim, destination), 0..=255.
     pub async fn next_concat_ref(&self, sim: &str, destination: &str) -> Result<u16, StoreError> {
         let (sim, destination) = (sim.to_string(), destination.to_string());
@@ -1767,7 +1790,23 @@ impl Store {
         kinds: Vec<String>,
     ) -> Result<Vec<Event>, StoreError> {
         let rows = self
-            .call_db(move |c| events::after_raw(c, after, limit, &kinds))
+            .call_db(move |c| events::after_raw(c, after, limit, &kinds, None))
+            .await?;
+        events::decode_all(rows)
+    }
+
+    /// [`Store::events_after`], only the events host `node` appended (see
+    /// [`Store::open_postgres_as`]).
+    pub async fn events_of(
+        &self,
+        node: &str,
+        after: i64,
+        limit: usize,
+        kinds: Vec<String>,
+    ) -> Result<Vec<Event>, StoreError> {
+        let node = node.to_string();
+        let rows = self
+            .call_db(move |c| events::after_raw(c, after, limit, &kinds, Some(&node)))
             .await?;
         events::decode_all(rows)
     }
@@ -1828,9 +1867,9 @@ impl Store {
             .await
     }
 
-    /// Every consumer lease: (consumer, node, expiry in ms since the
-    /// epoch). Empty on SQLite.
-    pub async fn consumer_leases(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+    /// Every consumer lease: which host serves each hook and webhook
+    /// consumer, until when. Empty on SQLite.
+    pub async fn consumer_leases(&self) -> Result<Vec<LeaseView>, StoreError> {
         self.call_db(events::leases).await
     }
 

@@ -12,7 +12,7 @@ use super::StoreError;
 
 /// Every migration, oldest first. Entry `i` moves a database from version `i`
 /// to version `i + 1`; version 0 is an empty file.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V7, V8, V9, V10, V12, V13, V14];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V7, V8, V9, V10, V12, V13, V14, V15];
 
 /// Version 1: outgoing messages and parts, received PDUs and inbox, status
 /// reports, SIMs and modems, per-SIM send log and concatenation counters.
@@ -697,6 +697,31 @@ CREATE TABLE consumer_lease (
     expires_at INTEGER NOT NULL,
     taken_at   INTEGER NOT NULL
 ) WITHOUT ROWID;
+"#;
+
+/// Version 15: two things a cluster on PostgreSQL shares. `secret`: keys
+/// every host must agree on, by name; `verify_key` is the HMAC key of the
+/// verification codes (on SQLite the key stays in `verify.key` beside the
+/// database and this table stays empty; `smsgate migrate` carries the file
+/// into it). `event.node`: the host that appended the event (its `[cluster]
+/// node`; NULL on one host), so each host's metrics count its own events.
+/// `verify_text`: on PostgreSQL, the real text of a verification-code
+/// message until its code expires, so whichever host claims the message
+/// can send it (on SQLite it stays in memory only and this table stays
+/// empty).
+const V15: &str = r#"
+CREATE TABLE secret (
+    name       TEXT PRIMARY KEY,
+    value      BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE verify_text (
+    message_id INTEGER PRIMARY KEY,
+    text       TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX verify_text_expires ON verify_text(expires_at);
+ALTER TABLE event ADD COLUMN node TEXT;
 "#;
 
 /// [`V12`]'s backfill alone.

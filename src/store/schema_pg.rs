@@ -14,7 +14,7 @@ use super::StoreError;
 
 /// Every PostgreSQL migration, oldest first (see `schema::MIGRATIONS`).
 pub(crate) const PG_MIGRATIONS: &[&str] = &[
-    PG_V1, PG_V2, PG_V3, PG_V4, PG_V5, PG_V7, PG_V8, PG_V9, PG_V10, PG_V12, PG_V13, PG_V14,
+    PG_V1, PG_V2, PG_V3, PG_V4, PG_V5, PG_V7, PG_V8, PG_V9, PG_V10, PG_V12, PG_V13, PG_V14, PG_V15,
 ];
 
 /// The advisory lock key migrations take (`smsgate` in ASCII, as a number).
@@ -594,6 +594,23 @@ CREATE TABLE consumer_lease (
     expires_at BIGINT NOT NULL,
     taken_at   BIGINT NOT NULL
 );
+"#;
+
+/// Version 15: shared secrets and the host of each event (see
+/// `schema::V15`).
+const PG_V15: &str = r#"
+CREATE TABLE secret (
+    name       TEXT PRIMARY KEY,
+    value      BYTEA NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE verify_text (
+    message_id BIGINT PRIMARY KEY,
+    text       TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX verify_text_expires ON verify_text(expires_at);
+ALTER TABLE event ADD COLUMN node TEXT;
 "#;
 
 /// Brings a PostgreSQL database up to `target` versions (at most

@@ -7,7 +7,13 @@
 //! The code message's text is stored with the code masked; its real text
 //! is kept in memory only ([`Sealed`]) and handed to the dispatcher by
 //! `ready`. After a restart the real text is gone: such a message fails
-//! ("code lost at restart") instead of going out masked.
+//! ("code lost at restart") instead of going out masked. On PostgreSQL
+//! (several hosts) whichever host claims the message sends it, so the real
+//! text is also in `verify_text` until the code expires (see
+//! docs/cluster.md, "Verification codes across hosts").
+//!
+//! Also the cluster's shared secrets ([`secret`]): on PostgreSQL the HMAC
+//! key is kept in the database, the first host's key for every host.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,7 +23,7 @@ use serde::Serialize;
 use subtle::ConstantTimeEq;
 
 use super::outgoing::{enqueue, fail_unsendable};
-use super::sql::{args, Db};
+use super::sql::{args, Db, Dialect};
 use super::{from_ms, ms, rfc3339_ms, Enqueued, MessageId, NewMessage, ReadyBatch, StoreError};
 
 /// Wrong tries after which a code is dead.
@@ -42,6 +48,45 @@ impl Sealed {
         m.insert(id, (text, until));
     }
 
+    /// On PostgreSQL, the real text for another host too, until `until`
+    /// (and the texts of codes that expired go).
+    fn share(
+        c: &dyn Db,
+        id: MessageId,
+        text: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if c.dialect() != Dialect::Postgres {
+            return Ok(());
+        }
+        c.execute(
+            "DELETE FROM verify_text WHERE expires_at <= ?1",
+            args![ms(now)],
+        )
+        .map_err(StoreError::sql("forget expired code texts"))?;
+        c.execute(
+            "INSERT INTO verify_text (message_id, text, expires_at) VALUES (?1, ?2, ?3)",
+            args![id, text, ms(until)],
+        )
+        .map_err(StoreError::sql("share a code text"))?;
+        Ok(())
+    }
+
+    /// The real text of sealed message `id` entered through another host
+    /// (PostgreSQL), while its code lives.
+    fn shared(c: &dyn Db, id: MessageId, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
+        if c.dialect() != Dialect::Postgres {
+            return Ok(None);
+        }
+        c.query_opt(
+            "SELECT text FROM verify_text WHERE message_id = ?1 AND expires_at > ?2",
+            args![id, ms(now)],
+            |r| r.get(0),
+        )
+        .map_err(StoreError::sql("read a code text"))
+    }
+
     /// Puts the real text into every sealed message of `batch`; a sealed
     /// message whose text is gone is failed and left out.
     pub(crate) fn unseal(
@@ -51,13 +96,24 @@ impl Sealed {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut lost = Vec::new();
+        let mut elsewhere = Vec::new();
         {
             let m = self.lock();
             for msg in batch.messages.iter_mut().filter(|m| m.options.sealed) {
                 match m.get(&msg.id) {
                     Some((text, _)) => msg.text = text.clone(),
-                    None => lost.push(msg.id),
+                    None => elsewhere.push(msg.id),
                 }
+            }
+        }
+        for id in elsewhere {
+            match Self::shared(c, id, now)? {
+                Some(text) => {
+                    if let Some(msg) = batch.messages.iter_mut().find(|m| m.id == id) {
+                        msg.text = text;
+                    }
+                }
+                None => lost.push(id),
             }
         }
         for id in &lost {
@@ -164,6 +220,7 @@ pub(crate) fn create(
             |r| r.get(0),
         )
         .map_err(StoreError::sql("insert code"))?;
+    Sealed::share(c, enq.id, &code.sealed_text, code.expires_at, now)?;
     sealed.insert(enq.id, code.sealed_text, code.expires_at, now);
     Ok(CodeSent {
         id,
@@ -234,4 +291,127 @@ pub(crate) fn check(
         "wrong_code",
         Some(u32::try_from(MAX_TRIES - tries).unwrap_or(0)),
     ))
+}
+
+/// The name of the verification codes' HMAC key in `secret`.
+pub(crate) const VERIFY_KEY: &str = "verify_key";
+
+/// The shared secret `name`: the one stored, or `candidate` when there was
+/// none (stored now). Two hosts asking at once get the same one: the
+/// second insert waits for the first and does nothing, then both read the
+/// row that committed.
+pub(crate) fn secret(
+    c: &dyn Db,
+    name: &str,
+    candidate: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>, StoreError> {
+    c.execute(
+        "INSERT INTO secret (name, value, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO NOTHING",
+        args![name, candidate, ms(now)],
+    )
+    .map_err(StoreError::sql("store a secret"))?;
+    c.query_one(
+        "SELECT value FROM secret WHERE name = ?1",
+        args![name],
+        |r| r.get(0),
+    )
+    .map_err(StoreError::sql("read a secret"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::store::tests::fixture::{msg, t};
+    use crate::store::{pgtest, NewCode, Store};
+
+    const WAIT: Duration = Duration::from_secs(30);
+
+    async fn open(url: &str) -> Store {
+        let url = url.to_string();
+        tokio::task::spawn_blocking(move || Store::open_postgres(&url))
+            .await
+            .expect("join")
+            .expect("open postgres")
+    }
+
+    /// Two hosts on one database: they agree on one key however they
+    /// start; a code entered through A goes out through B with its real
+    /// text, and checks through B.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_code_sent_through_one_host_checks_on_another() {
+        let Some(url) = tokio::task::spawn_blocking(pgtest::url).await.expect("url") else {
+            return;
+        };
+        let a = open(&url).await;
+        let b = open(&url).await;
+        let (ka, kb) = tokio::time::timeout(WAIT, async {
+            tokio::join!(a.verify_key([1; 32]), b.verify_key([2; 32]))
+        })
+        .await
+        .expect("in time");
+        let (ka, kb) = (ka.expect("a's key"), kb.expect("b's key"));
+        assert_eq!(ka, kb, "one key for both hosts");
+        assert!(ka == [1; 32] || ka == [2; 32]);
+        // Later candidates change nothing.
+        assert_eq!(a.verify_key([3; 32]).await.expect("again"), ka);
+
+        let mut message = msg("+4917011", 1);
+        message.text = "Your code is ******".into();
+        message.options.sealed = true;
+        let hash = crate::gateway::verify::code_hash(&ka, "+4917011", "123456");
+        let sent = a
+            .verify_create(
+                NewCode {
+                    number: "+4917011".into(),
+                    hash,
+                    expires_at: t(300),
+                    max_per_hour: 5,
+                    message,
+                    sealed_text: "Your code is 123456".into(),
+                },
+                t(0),
+            )
+            .await
+            .expect("create through a");
+        // B takes the message (A's memory is not B's) and has its real text.
+        let ready = b.ready(t(1), 10).await.expect("ready on b");
+        let texts: Vec<(i64, &str)> = ready
+            .messages
+            .iter()
+            .map(|m| (m.id, m.text.as_str()))
+            .collect();
+        assert_eq!(texts, [(sent.message.id, "Your code is 123456")]);
+        // Past the code's expiry the text is gone from the database.
+        let late = b.ready(t(300), 10).await.expect("ready late");
+        assert!(late.messages.is_empty(), "{late:?}");
+
+        // A second code, checked through B with B's key.
+        let mut message = msg("+4917022", 1);
+        message.options.sealed = true;
+        let hash = crate::gateway::verify::code_hash(&kb, "+4917022", "654321");
+        a.verify_create(
+            NewCode {
+                number: "+4917022".into(),
+                hash,
+                expires_at: t(300),
+                max_per_hour: 5,
+                message,
+                sealed_text: "654321".into(),
+            },
+            t(2),
+        )
+        .await
+        .expect("create");
+        let candidate = crate::gateway::verify::code_hash(&kb, "+4917022", "654321");
+        let r = b
+            .verify_check("+4917022", candidate, t(3))
+            .await
+            .expect("check on b");
+        assert!(r.valid, "{r:?}");
+        a.close().await.expect("close a");
+        b.close().await.expect("close b");
+    }
 }
