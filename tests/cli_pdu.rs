@@ -193,3 +193,43 @@ fn decode_json_is_one_flat_object() {
         }
     }
 }
+
+/// A reader that goes away (`smsgate pdu encode … | head -c 10`) ends the
+/// command quietly by SIGPIPE, as Unix tools end: no panic, no message.
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    // About 250 parts of JSON: far more than a pipe buffer holds.
+    let text = "x".repeat(38_000);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smsgate"))
+        .args([
+            "pdu",
+            "encode",
+            "--json",
+            "--to",
+            "+491234567",
+            "--text",
+            &text,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the smsgate binary runs");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 10];
+    stdout.read_exact(&mut first).expect("some output");
+    drop(stdout);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.signal(), Some(13), "{status:?}, stderr {stderr:?}");
+    assert_eq!(stderr, "");
+}

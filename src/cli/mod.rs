@@ -220,6 +220,12 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    if !matches!(
+        cli.command,
+        Command::Run { .. } | Command::Sim(_) | Command::Demo(_) | Command::Send { .. }
+    ) {
+        stop_quietly_on_closed_stdout();
+    }
     use crate::control::protocol::Request;
     let result = match cli.command {
         Command::Run { config } => run_daemon(&config),
@@ -307,6 +313,23 @@ pub fn main() -> i32 {
         }
     }
 }
+
+/// A command that prints (`outbox | head`, `watch | grep -m1 …`) ends
+/// quietly when its reader goes away, as Unix tools do, instead of a panic
+/// from `println!` on `EPIPE`: SIGPIPE gets its default action back (Rust
+/// ignores it). Not for the daemon, the simulator or the demo, whose sockets
+/// and terminals must see `EPIPE` as an error, nor for `send`, whose lost
+/// daemon connection must be reported.
+#[cfg(unix)]
+fn stop_quietly_on_closed_stdout() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: restores the default disposition before any other thread
+    // exists; no handler code runs.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
+#[cfg(not(unix))]
+fn stop_quietly_on_closed_stdout() {}
 
 /// At most two glibc malloc arenas for the daemon's few threads (glibc
 /// gives each thread that meets contention an arena of its own, up to 8 per
