@@ -27,7 +27,7 @@ pub enum PduCommand {
 pub struct DecodeArgs {
     /// The PDU in hex, as +CMGR/+CMGL/+CMT/+CDS print it.
     pub hex: String,
-    /// The <length> the modem gave (TPDU octets); decides whether the hex
+    /// The `<length>` the modem gave (TPDU octets); decides whether the hex
     /// starts with an SMSC prefix. Without it the prefix is assumed present.
     #[arg(long, value_name = "N")]
     pub length: Option<String>,

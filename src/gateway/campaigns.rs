@@ -70,7 +70,7 @@ pub struct CampaignRequest {
     pub rate_per_min: Option<u32>,
     /// Class 0.
     pub flash: bool,
-    /// "http:<token>", "socket:uid=…".
+    /// `"http:<token>"`, `"socket:uid=…"`.
     pub source: String,
 }
 

@@ -1,5 +1,5 @@
 //! The spool directory, for drop-in compatibility with smstools3: the pure
-//! outgoing-file parser ([`format`]), the inotify watcher that claims files
+//! outgoing-file parser ([`format`](mod@format)), the inotify watcher that claims files
 //! from `<dir>/outgoing/` ([`watch`]), and pure writers of smstools3-format
 //! sent/failed/received/report files ([`smstools`]).
 //!

@@ -3,8 +3,8 @@
 //! start, on `IN_Q_OVERFLOW` and on a slow timer), claims each by an atomic
 //! rename into `<dir>/processing/`, and hands it on as a [`Claimed`]. Owns
 //! `outgoing/`, `processing/` and `failed/` handling; never touches the store
-//! and never parses beyond [`format::parse`](super::format::parse) (and
-//! [`format::peek_priority`](super::format::peek_priority) for the order).
+//! and never parses beyond [`format::parse`] (and
+//! [`format::peek_priority`] for the order).
 //!
 //! Pick-up: an empty file is a placeholder (smstools3's `sendsms` makes one
 //! with `mktemp` and renames the real file over it) and is left alone until it

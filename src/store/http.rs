@@ -33,7 +33,7 @@ pub struct IdempotencyKey {
     pub fresh_after: Option<DateTime<Utc>>,
 }
 
-/// The answer to [`enqueue_batch`].
+/// The answer to `enqueue_batch`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BatchOutcome {
     /// Queued now.

@@ -19,7 +19,7 @@
 //! the batch being gathered and runs in a transaction of its own, so a long
 //! request neither delays the answers of a batch nor commits with one.
 //! New messages from clients wait a little for the clients the previous
-//! commit answered (see [`GATHER_GAP`]), so a pipelining client's window
+//! commit answered (see `GATHER_GAP`), so a pipelining client's window
 //! shares one commit.
 //!
 //! Semantics the callers rely on:
@@ -427,7 +427,7 @@ pub struct NewMessage {
     pub parts: u32,
     /// Encoding options recorded at intake (kept as JSON in one column).
     pub options: MessageOptions,
-    /// "spool:<name>", "socket:uid=1000", ...
+    /// `"spool:<name>"`, `"socket:uid=1000"`, ...
     pub source: String,
     /// Same key twice = same message.
     pub spool_key: Option<String>,
