@@ -468,6 +468,10 @@ pub struct Dispatcher {
     campaign_starts: HashMap<i64, (u32, VecDeque<Instant>)>,
     updates_tx: mpsc::UnboundedSender<ModemUpdate>,
     updates_rx: Option<mpsc::UnboundedReceiver<ModemUpdate>>,
+    /// In a cluster: this host may hold claims it is not sending (a pass
+    /// claimed more than it started, or failed on the way), so the next
+    /// pass gives back what it does not start.
+    claims_dirty: bool,
 }
 
 impl Dispatcher {
@@ -509,6 +513,7 @@ impl Dispatcher {
             campaign_starts: HashMap::new(),
             updates_tx,
             updates_rx: Some(updates_rx),
+            claims_dirty: true,
         }
     }
 
@@ -764,9 +769,29 @@ impl Dispatcher {
             }
         }
 
+        self.held.retain(|_, until| *until > now);
+        if let Some(cluster) = self
+            .cfg
+            .cluster
+            .as_ref()
+            .filter(|_| !self.can_start() && !self.preempt_possible())
+        {
+            // Every modem is busy and nothing announced outranks a job: no
+            // claim could start now (a job's end or a modem's return wakes
+            // the task). Other hosts' notifications and this host's modem
+            // status changes come several times per part: they cost no
+            // store call here, unless a failed pass left claims to give back.
+            if self.claims_dirty {
+                let keep: Vec<i64> = self.in_flight.iter().copied().collect();
+                self.store.release_claims(&cluster.node, keep).await?;
+                self.claims_dirty = false;
+            }
+            let poll = now + CLUSTER_POLL;
+            let expiry = self.next_expiry.map(|e| self.clock.instant_at(e));
+            return Ok(Some(expiry.map_or(poll, |e| e.min(poll))));
+        }
         let mut next: Option<Instant> = None;
         let mut expire_now = false;
-        self.held.retain(|_, until| *until > now);
         // What this pass reads includes everything announced before this
         // snapshot and committed; the end of the pass settles that much.
         let announced = self.pending_top.snapshot();
@@ -778,9 +803,23 @@ impl Dispatcher {
         // come back too, so they are added. When that short batch leaves a
         // modem idle, the full batch is read before giving up.
         let idle = self.slots.iter().filter(|s| !s.busy).count();
-        let short = (idle.max(1) * 4 + self.in_flight.len() + self.held.len()).min(self.cfg.batch);
+        let short = match &self.cfg.cluster {
+            // A host of a cluster claims what its ready modems can start
+            // (what it claims and does not start it must give back, a store
+            // call); its messages in flight come back without a claim.
+            Some(_) => self.ready_idle().max(1).min(self.cfg.batch),
+            None => (idle.max(1) * 4 + self.in_flight.len() + self.held.len()).min(self.cfg.batch),
+        };
         let mut limit = short;
         let mut seen = HashSet::new();
+        // In a cluster: whether this pass may leave claims it does not
+        // start (until its end proves otherwise; an error on the way
+        // leaves it so).
+        let mut unstarted = self.cfg.cluster.is_some() && self.claims_dirty;
+        let mut seen_claimed: Vec<i64> = Vec::new();
+        if self.cfg.cluster.is_some() {
+            self.claims_dirty = true;
+        }
         loop {
             let mut batch = match &self.cfg.cluster {
                 None => {
@@ -789,7 +828,9 @@ impl Dispatcher {
                         .await?
                 }
                 Some(cluster) => {
-                    let scope = self.claim_scope(&cluster.node);
+                    let mut scope = self.claim_scope(&cluster.node);
+                    scope.skip = self.in_flight.iter().copied().collect();
+                    scope.skip.extend(self.held.keys().copied());
                     self.store
                         .claim_ready(
                             scope,
@@ -804,6 +845,17 @@ impl Dispatcher {
                 }
             };
             let filled = batch.messages.len() >= limit;
+            if self.cfg.cluster.is_some() {
+                let fresh = batch
+                    .messages
+                    .iter()
+                    .filter(|m| !self.in_flight.contains(&m.id))
+                    .count();
+                // Claimed rows the read did not return (a campaign held
+                // here at its rate) are claims this pass does not start.
+                unstarted |= batch.claimed > fresh as u64;
+                seen_claimed.extend(batch.messages.iter().map(|m| m.id));
+            }
             batch
                 .messages
                 .sort_by_key(|m| (std::cmp::Reverse(m.priority), m.created_at, m.id));
@@ -900,14 +952,50 @@ impl Dispatcher {
             next = Some(next.map_or(t, |n| n.min(t)));
         }
         if let Some(cluster) = &self.cfg.cluster {
-            // What this pass claimed and did not start goes back at once;
-            // work entered elsewhere is looked for again soon.
-            let keep: Vec<i64> = self.in_flight.iter().copied().collect();
-            self.store.release_claims(&cluster.node, keep).await?;
+            // What this pass claimed and did not start goes back at once
+            // (when it started everything it claimed, there is nothing to
+            // give back: no store call); work entered elsewhere is looked
+            // for again soon.
+            unstarted |= seen_claimed.iter().any(|id| !self.in_flight.contains(id));
+            if unstarted {
+                let keep: Vec<i64> = self.in_flight.iter().copied().collect();
+                self.store.release_claims(&cluster.node, keep).await?;
+            }
+            self.claims_dirty = false;
             let poll = now + CLUSTER_POLL;
             next = Some(next.map_or(poll, |n| n.min(poll)));
         }
         Ok(next)
+    }
+
+    /// Modems that could take a message now: up, in rotation, idle.
+    fn ready_idle(&self) -> usize {
+        let now = Instant::now().into_std();
+        self.slots
+            .iter()
+            .filter(|s| {
+                !s.busy && !s.retired && is_ready(&s.status.borrow()) && s.health.available(now)
+            })
+            .count()
+    }
+
+    /// Whether a pass could start anything: a modem is idle and up (one
+    /// out of rotation counts: its return is announced by a pass).
+    fn can_start(&self) -> bool {
+        self.slots
+            .iter()
+            .any(|s| !s.busy && !s.retired && is_ready(&s.status.borrow()))
+    }
+
+    /// Whether intake announced a priority above a running job's: a pass
+    /// must look, to flag the jobs it preempts.
+    fn preempt_possible(&self) -> bool {
+        let top = self.pending_top.top();
+        top > 0
+            && self
+                .slots
+                .iter()
+                .any(|s| s.job.as_ref().is_some_and(|(p, _, _)| p.rank_u8() < top))
     }
 
     /// What this host may claim: messages pinned to its SIMs (by IMSI),
@@ -1281,27 +1369,10 @@ impl JobCtx {
         let mut outcomes = Vec::new();
         let mut store_trouble = false;
         let mut any_sent = job.pinned;
-        let mut parts = job.parts;
-        if let Some((sim, rows)) = job.assign {
-            match self
-                .store
-                .assign(job.id, &self.modem, sim.as_deref(), rows)
-                .await
-            {
-                Ok(()) => {
-                    let _ = self.events.send(DispatchEvent::Assigned {
-                        id: job.id,
-                        modem: self.modem.clone(),
-                    });
-                }
-                Err(e) => {
-                    warn!(error = %e, "cannot record the encoded parts; not sent");
-                    store_trouble = true;
-                    parts.clear();
-                }
-            }
-        }
-        for (k, JobPart { seq, req, attempts }) in parts.into_iter().enumerate() {
+        // The encoded parts are recorded with the first part's `sending`
+        // (one commit), or alone when no part goes out.
+        let mut assign = job.assign;
+        for (k, JobPart { seq, req, attempts }) in job.parts.into_iter().enumerate() {
             let more_urgent = self.pending_top.top() > self.priority.rank_u8();
             if more_urgent || (k > 0 && job.preempt.load(Ordering::SeqCst)) {
                 debug!(
@@ -1314,11 +1385,25 @@ impl JobCtx {
                 break;
             }
             let now = self.clock.utc();
-            let marked = match &self.cluster {
-                None => self.store.part_sending(job.id, seq, &self.modem, now).await,
-                Some(c) => {
+            let claim = self.cluster.as_ref().map(|c| (c.node.as_str(), c.lease));
+            let marked = match (assign.take(), claim) {
+                (Some((sim, rows)), claim) => {
+                    let r = self
+                        .store
+                        .assign_sending(job.id, &self.modem, sim.as_deref(), rows, seq, claim, now)
+                        .await;
+                    if r.is_ok() {
+                        let _ = self.events.send(DispatchEvent::Assigned {
+                            id: job.id,
+                            modem: self.modem.clone(),
+                        });
+                    }
+                    r
+                }
+                (None, None) => self.store.part_sending(job.id, seq, &self.modem, now).await,
+                (None, Some((node, lease))) => {
                     self.store
-                        .part_sending_claimed(job.id, seq, &self.modem, &c.node, c.lease, now)
+                        .part_sending_claimed(job.id, seq, &self.modem, node, lease, now)
                         .await
                 }
             };
@@ -1392,6 +1477,25 @@ impl JobCtx {
                         }
                     }
                     break;
+                }
+            }
+        }
+        if let Some((sim, rows)) = assign {
+            // No part went out (preempted, shut down): the encoding is kept.
+            match self
+                .store
+                .assign(job.id, &self.modem, sim.as_deref(), rows)
+                .await
+            {
+                Ok(()) => {
+                    let _ = self.events.send(DispatchEvent::Assigned {
+                        id: job.id,
+                        modem: self.modem.clone(),
+                    });
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot record the encoded parts");
+                    store_trouble = true;
                 }
             }
         }

@@ -200,7 +200,8 @@ pub struct ClaimScope {
     pub modems: Vec<String>,
     /// The queues its modems serve.
     pub queues: Vec<String>,
-    /// Messages it cannot route after all (tried and refused): not claimed.
+    /// Messages not to claim: those it has in flight (it holds them
+    /// already) or holds back after a store error.
     pub skip: Vec<i64>,
 }
 
@@ -212,6 +213,13 @@ pub struct ClaimScope {
 /// only (`FOR UPDATE SKIP LOCKED`: hosts claiming at once take different
 /// rows and never wait for each other); nothing on SQLite, where one host
 /// sends everything. Returns how many it claimed.
+///
+/// It looks first at the head of the queue only ([`CLAIM_POOL`] times
+/// `limit` messages, at least 64, in the order of `outgoing_active`), and
+/// at the whole queue only when the head had too few for it: a pass then
+/// tests a few dozen rows, not every queued message (measured: the whole
+/// queue of 1,200 took 10–30 ms per claim, under the event lock, while the
+/// planner's statistics still counted an empty table).
 pub(crate) fn claim(
     c: &dyn Db,
     scope: &ClaimScope,
@@ -222,17 +230,47 @@ pub(crate) fn claim(
     if c.dialect() != Dialect::Postgres || limit == 0 {
         return Ok(0);
     }
+    let pool = limit.saturating_mul(CLAIM_POOL).max(64);
+    let head = claim_in(c, scope, now, lease_until, limit, Some(pool))?;
+    let want = u64::try_from(limit).unwrap_or(u64::MAX);
+    if head >= want {
+        return Ok(head);
+    }
+    let rest = usize::try_from(want - head).unwrap_or(usize::MAX);
+    Ok(head + claim_in(c, scope, now, lease_until, rest, None)?)
+}
+
+/// How many queued messages per wanted claim [`claim`] looks at first.
+const CLAIM_POOL: usize = 8;
+
+/// [`claim`] among the first `pool` messages of the queue (`None`: all of
+/// it), leaving out what this call claimed already (its `lease_until`).
+fn claim_in(
+    c: &dyn Db,
+    scope: &ClaimScope,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: usize,
+    pool: Option<usize>,
+) -> Result<u64, StoreError> {
     let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
     let (sims, modems, queues) = (json(&scope.sims), json(&scope.modems), json(&scope.queues));
     let skip = serde_json::to_string(&scope.skip).unwrap_or_else(|_| "[]".into());
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // NULL: no pool, the whole queue.
+    let pool = pool.map(|p| i64::try_from(p).unwrap_or(i64::MAX));
     c.execute(
         "UPDATE outgoing SET claimed_by = ?1, lease_until = ?2
           WHERE id IN (
-            SELECT o.id FROM outgoing o
+            SELECT o.id
+              FROM (SELECT id FROM outgoing
+                     WHERE state IN ('queued', 'sending')
+                     ORDER BY priority DESC, id LIMIT ?9) head
+              JOIN outgoing o ON o.id = head.id
              WHERE o.state IN ('queued', 'sending') AND o.not_before <= ?3
                AND o.next_attempt_at <= ?3 AND (o.expires_at IS NULL OR o.expires_at > ?3)
                AND (o.claimed_by IS NULL OR o.claimed_by = ?1 OR o.lease_until < ?3)
+               AND (o.claimed_by IS DISTINCT FROM ?1 OR o.lease_until IS DISTINCT FROM ?2)
                AND (NOT EXISTS (SELECT 1 FROM outgoing_part p
                                  WHERE p.message_id = o.id
                                    AND p.state IN ('uncertain', 'sent', 'delivered'))
@@ -253,7 +291,7 @@ pub(crate) fn claim(
                      WHERE k.id = o.campaign AND k.state = 'running'))
              ORDER BY o.priority DESC, o.id
              LIMIT ?8
-             FOR UPDATE SKIP LOCKED)",
+             FOR UPDATE OF o SKIP LOCKED)",
         args![
             &scope.node,
             ms(lease_until),
@@ -262,7 +300,8 @@ pub(crate) fn claim(
             &modems,
             &queues,
             &skip,
-            limit
+            limit,
+            pool
         ],
     )
     .map_err(StoreError::sql("claim messages"))

@@ -250,14 +250,15 @@ pub struct ModemEvent {
 }
 
 thread_local! {
-    /// Set by [`append`] on the store thread: the batch wrote events, so the
-    /// thread tells the followers after the commit.
-    static APPENDED: Cell<bool> = const { Cell::new(false) };
+    /// Set by [`append`] on the store thread: the largest id appended (0:
+    /// none), so the thread tells the followers after the commit.
+    static APPENDED: Cell<i64> = const { Cell::new(0) };
 }
 
-/// Whether events were appended since the last call (store thread only).
-pub(crate) fn take_appended() -> bool {
-    APPENDED.with(|a| a.replace(false))
+/// The largest event id appended since the last call, 0 if none (store
+/// thread only).
+pub(crate) fn take_appended() -> i64 {
+    APPENDED.with(|a| a.replace(0))
 }
 
 /// The advisory lock every PostgreSQL transaction that appends events holds
@@ -316,8 +317,9 @@ pub(crate) fn append(c: &dyn Db, now: DateTime<Utc>, data: &EventData) -> Result
             args,
         )
         .map_err(StoreError::sql("append event"))?;
-        APPENDED.with(|a| a.set(true));
-        return Ok(conn.last_insert_rowid());
+        let id = conn.last_insert_rowid();
+        APPENDED.with(|a| a.set(a.get().max(id)));
+        return Ok(id);
     }
     // On PostgreSQL the id is taken under the event lock, held to the end
     // of the transaction (see [`EVENT_LOCK`]), and the listeners of every
@@ -333,7 +335,7 @@ pub(crate) fn append(c: &dyn Db, now: DateTime<Utc>, data: &EventData) -> Result
             |r| r.get(0),
         )
         .map_err(StoreError::sql("append event"))?;
-    APPENDED.with(|a| a.set(true));
+    APPENDED.with(|a| a.set(a.get().max(id)));
     Ok(id)
 }
 

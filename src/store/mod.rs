@@ -515,6 +515,9 @@ pub struct ReadyBatch {
     pub messages: Vec<ReadyMessage>,
     /// The earliest future `not_before`, `next_attempt_at` or `expires_at`.
     pub next_wake: Option<DateTime<Utc>>,
+    /// [`Store::claim_ready`] on PostgreSQL: how many messages the request
+    /// claimed (new claims and renewed ones); 0 otherwise.
+    pub claimed: u64,
 }
 
 /// What to do after a part failed to go out.
@@ -1467,6 +1470,36 @@ impl Store {
         .await
     }
 
+    /// [`Store::assign`] and then [`Store::part_sending`] of part `seq`
+    /// (with `claim`, `(node, lease)`: [`Store::part_sending_claimed`]), in
+    /// one request: a message's first part goes out after one commit, not
+    /// two. Either both are done or neither.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn assign_sending(
+        &self,
+        id: MessageId,
+        modem: &str,
+        sim: Option<&str>,
+        parts: Vec<PartPdu>,
+        seq: u32,
+        claim: Option<(&str, Duration)>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (modem, sim) = (modem.to_string(), sim.map(str::to_string));
+        let claim = claim.map(|(node, lease)| {
+            let until = now + chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX);
+            (node.to_string(), until)
+        });
+        self.call_db(move |c| {
+            outgoing::assign(c, id, &modem, sim.as_deref(), &parts)?;
+            if let Some((node, until)) = &claim {
+                cluster::hold_claim(c, id, node, *until)?;
+            }
+            outgoing::part_sending(c, id, seq, &modem, now)
+        })
+        .await
+    }
+
     /// The modem accepted the part with message reference `mr`.
     pub async fn part_sent(
         &self,
@@ -2203,7 +2236,9 @@ impl Store {
     /// on a SIM away for `orphan_after` start again whole, then this host
     /// claims up to `limit` messages it can send (`FOR UPDATE SKIP LOCKED`)
     /// for `lease`, and gets the ones it holds, as [`Store::ready_except`]
-    /// does. On SQLite, exactly [`Store::ready_except`].
+    /// does (up to `limit` plus those in `scope.skip`, which it holds
+    /// already and does not claim again: its messages in flight). On
+    /// SQLite, exactly [`Store::ready_except`].
     #[allow(clippy::too_many_arguments)]
     pub async fn claim_ready(
         &self,
@@ -2228,8 +2263,11 @@ impl Store {
             for (id, sim) in cluster::orphans(c, now, orphan_after)? {
                 cluster::restart_whole(c, id, &sim, orphan_after, now)?;
             }
-            cluster::claim(c, &scope, now, until, limit)?;
-            let mut batch = outgoing::ready_claimed(c, now, limit, &held, Some(&scope.node))?;
+            let claimed = cluster::claim(c, &scope, now, until, limit)?;
+            // The held messages in `scope.skip` (in flight) come back too.
+            let read = limit.saturating_add(scope.skip.len());
+            let mut batch = outgoing::ready_claimed(c, now, read, &held, Some(&scope.node))?;
+            batch.claimed = claimed;
             sealed.unseal(c, &mut batch, now)?;
             Ok(batch)
         })
@@ -2365,13 +2403,13 @@ fn run<C: Db>(
         expect = gather.intake;
         held = gather.held.take();
         closing = gather.closing.take();
-        if committed && events::take_appended() {
+        if let Some(id) = committed.filter(|&id| id > 0) {
             // Tell followers only after the commit, so they never read an
-            // event that could still roll back.
-            if let Ok(id) = events::last_id(&conn) {
-                // Forward only: on PostgreSQL the listener reports too.
-                listen::forward(&last_event, id);
-            }
+            // event that could still roll back. The batch's largest id is
+            // the newest committed one: on PostgreSQL no smaller id can
+            // commit later (the event lock). Forward only: on PostgreSQL
+            // the listener reports too.
+            listen::forward(&last_event, id);
         }
         if let Some(reason) = conn.lost() {
             // The batch was answered (with the error, unless it committed);
@@ -2567,13 +2605,21 @@ impl<'a> Gather<'a> {
     }
 }
 
-impl Iterator for Gather<'_> {
-    type Item = Job;
-
-    fn next(&mut self) -> Option<Job> {
-        if let Some(job) = self.ready.pop_front() {
-            return Some(job);
+impl Gather<'_> {
+    /// Whether another request follows in this transaction: waits for it
+    /// as [`Iterator::next`] would, and keeps it for `next`.
+    fn more(&mut self) -> bool {
+        if self.ready.is_empty() {
+            match self.take() {
+                Some(job) => self.ready.push_back(job),
+                None => self.rx = None,
+            }
         }
+        !self.ready.is_empty()
+    }
+
+    /// The next request from the channel, within the gathering rules.
+    fn take(&mut self) -> Option<Job> {
         let rx = self.rx?;
         let left = self.deadline.saturating_duration_since(Instant::now());
         if self.intake >= self.target || self.taken >= MAX_BATCH || left.is_zero() {
@@ -2589,6 +2635,23 @@ impl Iterator for Gather<'_> {
     }
 }
 
+impl Iterator for Gather<'_> {
+    type Item = Job;
+
+    fn next(&mut self) -> Option<Job> {
+        if let Some(job) = self.ready.pop_front() {
+            return Some(job);
+        }
+        self.take()
+    }
+}
+
+/// How a PostgreSQL batch begins, in one round trip: the transaction, the
+/// event lock ([`events::EVENT_LOCK_SQL`]) and the first request's
+/// savepoint.
+static PG_BEGIN: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("BEGIN; {}; SAVEPOINT request", events::EVENT_LOCK_SQL));
+
 /// Runs one transaction-control statement (`BEGIN`, `SAVEPOINT`, ...). On
 /// SQLite it is prepared once and kept: these run several times per request.
 fn control(conn: &dyn Db, sql: &str) -> Result<(), sql::DbError> {
@@ -2598,21 +2661,34 @@ fn control(conn: &dyn Db, sql: &str) -> Result<(), sql::DbError> {
     }
 }
 
-/// One transaction for all `jobs`, each in its own savepoint. True when it
-/// committed.
-fn run_batch(conn: &dyn Db, jobs: &mut Gather<'_>, commits: &AtomicU64) -> bool {
+/// One transaction for all `jobs`, each in its own savepoint. When it
+/// committed: the largest event id its requests appended (0: none).
+fn run_batch(conn: &dyn Db, jobs: &mut Gather<'_>, commits: &AtomicU64) -> Option<i64> {
     let mut done: Vec<Reply> = Vec::new();
+    // The largest event id of the requests kept (not rolled back).
+    let mut appended;
+    // How the transaction ends: on PostgreSQL, with the last request's
+    // savepoint, in one round trip (a release that fails, in a transaction
+    // a statement aborted, fails the commit: nothing is answered as done).
+    let mut tail: &str;
     'transaction: loop {
+        tail = "COMMIT";
+        appended = 0;
         // A read-only database refuses a write lock; a deferred transaction
         // still serves reads, and writes then fail one request at a time.
-        let begun = control(conn, conn.dialect().begin()).or_else(|_| control(conn, "BEGIN"));
         // PostgreSQL: the event lock first, before any row lock (see
         // `events::EVENT_LOCK`), so waiting for it can never close a
-        // deadlock with another host's transaction.
-        let begun = begun.and_then(|()| match conn.dialect() {
-            Dialect::Postgres => control(conn, events::EVENT_LOCK_SQL),
-            Dialect::Sqlite => Ok(()),
-        });
+        // deadlock with another host's transaction; with the first
+        // request's savepoint, in one round trip.
+        let begun = match conn.dialect() {
+            Dialect::Postgres => conn.batch(&PG_BEGIN),
+            Dialect::Sqlite => {
+                control(conn, conn.dialect().begin()).or_else(|_| control(conn, "BEGIN"))
+            }
+        };
+        // Whether the next request's savepoint is already open (PostgreSQL:
+        // opened with `BEGIN`, or with the previous request's release).
+        let mut opened = begun.is_ok() && conn.dialect() == Dialect::Postgres;
         if let Err(e) = begun {
             let err = StoreError::from_db("begin", e);
             for reply in done.drain(..) {
@@ -2622,16 +2698,23 @@ fn run_batch(conn: &dyn Db, jobs: &mut Gather<'_>, commits: &AtomicU64) -> bool 
                 let (_, reply) = job(Err(err.clone()));
                 reply(None);
             }
-            return false;
+            return None;
         }
-        for job in jobs.by_ref() {
-            if let Err(e) = control(conn, "SAVEPOINT request") {
-                // Cannot isolate this request: answer it with the error.
-                let (_, reply) = job(Err(StoreError::from_db("savepoint", e)));
-                reply(None);
-                continue;
+        while let Some(job) = jobs.next() {
+            if !std::mem::take(&mut opened) {
+                if let Err(e) = control(conn, "SAVEPOINT request") {
+                    // Cannot isolate this request: answer it with the error.
+                    let (_, reply) = job(Err(StoreError::from_db("savepoint", e)));
+                    reply(None);
+                    continue;
+                }
             }
+            events::take_appended();
             let (ok, reply) = job(Ok(conn));
+            let theirs = events::take_appended();
+            if ok {
+                appended = appended.max(theirs);
+            }
             if !conn.in_transaction() {
                 // SQLite rolled the whole transaction back (full disk, I/O):
                 // everything done so far in this batch is gone.
@@ -2644,10 +2727,31 @@ fn run_batch(conn: &dyn Db, jobs: &mut Gather<'_>, commits: &AtomicU64) -> bool 
                 reply(Some(&err));
                 continue 'transaction;
             }
-            let ended = if ok {
-                control(conn, "RELEASE request")
-            } else {
-                control(conn, "ROLLBACK TO request").and_then(|()| control(conn, "RELEASE request"))
+            // PostgreSQL: one round trip ends this request's savepoint and
+            // opens the next one's; after the last request, `COMMIT` alone
+            // (it releases the savepoint with the transaction).
+            let pg = conn.dialect() == Dialect::Postgres;
+            let more = pg && jobs.more();
+            let ended = match (ok, pg, more) {
+                (true, true, false) => {
+                    tail = "RELEASE request; COMMIT";
+                    Ok(())
+                }
+                (false, true, false) => {
+                    tail = "ROLLBACK TO request; RELEASE request; COMMIT";
+                    Ok(())
+                }
+                (true, true, true) => {
+                    opened = true;
+                    conn.batch("RELEASE request; SAVEPOINT request")
+                }
+                (false, true, true) => {
+                    opened = true;
+                    conn.batch("ROLLBACK TO request; RELEASE request; SAVEPOINT request")
+                }
+                (true, false, _) => control(conn, "RELEASE request"),
+                (false, false, _) => control(conn, "ROLLBACK TO request")
+                    .and_then(|()| control(conn, "RELEASE request")),
             };
             if let Err(e) = ended {
                 let err = StoreError::from_db("savepoint end", e);
@@ -2662,13 +2766,17 @@ fn run_batch(conn: &dyn Db, jobs: &mut Gather<'_>, commits: &AtomicU64) -> bool 
         }
         break;
     }
-    match control(conn, "COMMIT") {
+    let committed = match conn.dialect() {
+        Dialect::Postgres => conn.batch(tail),
+        Dialect::Sqlite => control(conn, "COMMIT"),
+    };
+    match committed {
         Ok(()) => {
             commits.fetch_add(1, Ordering::Relaxed);
             for reply in done {
                 reply(None);
             }
-            true
+            Some(appended)
         }
         Err(e) => {
             let err = StoreError::from_db("commit", e);
@@ -2678,7 +2786,7 @@ fn run_batch(conn: &dyn Db, jobs: &mut Gather<'_>, commits: &AtomicU64) -> bool 
             for reply in done {
                 reply(Some(&err));
             }
-            false
+            None
         }
     }
 }

@@ -770,6 +770,7 @@ pub(crate) fn ready_claimed(
     Ok(ReadyBatch {
         messages,
         next_wake: wake.map(|t| from_ms("next_wake", t)).transpose()?,
+        claimed: 0,
     })
 }
 

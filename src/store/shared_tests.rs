@@ -976,3 +976,32 @@ both!(
         assert_eq!(all.len(), events.len() + 1);
     }
 );
+
+both!(
+    a_request_that_carries_on_after_a_failed_statement_is_not_answered_done,
+    |store: Store| async move {
+        // The request ignores a failed statement and answers Ok. PostgreSQL
+        // aborted its transaction meanwhile: the release that travels with
+        // `COMMIT` fails, and so does the answer (a bare `COMMIT` would have
+        // rolled back quietly). SQLite carries on: the event is kept.
+        let answer = store
+            .submit_db_for_test(|c| {
+                events::append(c, t(1), &modem_up("kept?"))?;
+                let _ = c.execute("INSERT INTO no_such_table VALUES (1)", sql::args![]);
+                Ok(())
+            })
+            .expect("submit")
+            .await
+            .expect("answer");
+        let read = store.events_after(0, 10, vec![]).await.expect("read");
+        if store.is_postgres() {
+            assert!(answer.is_err(), "{answer:?}");
+            assert!(read.is_empty(), "{read:?}");
+            assert_eq!(store.last_event_id(), 0);
+        } else {
+            answer.expect("sqlite keeps the request");
+            assert_eq!(read.len(), 1);
+            assert_eq!(store.last_event_id(), read[0].event_id);
+        }
+    }
+);
