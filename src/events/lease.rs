@@ -146,13 +146,7 @@ mod tests {
 
     const WAIT: Duration = Duration::from_secs(60);
 
-    async fn open(url: &str) -> Store {
-        let url = url.to_string();
-        tokio::task::spawn_blocking(move || Store::open_postgres(&url))
-            .await
-            .expect("join")
-            .expect("open postgres")
-    }
+    use crate::store::pgtest::open;
 
     fn modem_up(i: usize) -> EventData {
         EventData::ModemUp(ModemEvent {

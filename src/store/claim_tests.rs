@@ -16,12 +16,7 @@ async fn postgres() -> Option<Store> {
     let url = tokio::task::spawn_blocking(crate::store::pgtest::url)
         .await
         .expect("url")?;
-    Some(
-        tokio::task::spawn_blocking(move || Store::open_postgres(&url))
-            .await
-            .expect("join")
-            .expect("open postgres"),
-    )
+    Some(crate::store::pgtest::open(&url).await)
 }
 
 fn scope(node: &str, imsi: &str, modem: &str) -> ClaimScope {

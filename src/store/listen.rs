@@ -161,17 +161,11 @@ fn listen(
 mod tests {
     use std::time::Duration;
 
-    use crate::store::{pgtest, EventData, ModemEvent, Store};
+    use crate::store::{pgtest, EventData, ModemEvent};
 
     const WAIT: Duration = Duration::from_secs(30);
 
-    async fn open(url: &str) -> Store {
-        let url = url.to_string();
-        tokio::task::spawn_blocking(move || Store::open_postgres(&url))
-            .await
-            .expect("join")
-            .expect("open postgres")
-    }
+    use crate::store::pgtest::open;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_event_appended_through_one_host_wakes_the_watchers_of_another() {

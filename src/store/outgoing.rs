@@ -302,75 +302,65 @@ fn in_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
 /// Parameters per `outgoing` row in [`insert_messages_sql`].
 const MESSAGE_PARAMS: usize = 18;
 
-/// `INSERT INTO outgoing … VALUES (…) × rows RETURNING id, recipient`, one
-/// text per power of two, built once.
-fn insert_messages_sql(rows: usize) -> &'static str {
-    static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let texts = TEXTS.get_or_init(|| {
+/// The text for `rows` rows (a power of two up to [`ROWS_PER_INSERT`]) of
+/// a multi-row statement: `head`, then `row(i)` for each row joined by
+/// commas, then `tail`; `texts` keeps the texts built once.
+fn multi_row_sql(
+    texts: &'static std::sync::OnceLock<Vec<String>>,
+    rows: usize,
+    head: &str,
+    row: impl Fn(usize) -> String,
+    tail: &str,
+) -> &'static str {
+    let texts = texts.get_or_init(|| {
         (0..=ROWS_PER_INSERT.ilog2())
             .map(|b| {
-                let values: Vec<String> = (0..1usize << b)
-                    .map(|row| {
-                        let p = |k: usize| format!("?{}", row * MESSAGE_PARAMS + k);
-                        format!(
-                            "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'queued', \
-                             {}, {}, {}, {}, {})",
-                            p(1),
-                            p(2),
-                            p(3),
-                            p(4),
-                            p(5),
-                            p(6),
-                            p(7),
-                            p(8),
-                            p(9),
-                            p(10),
-                            p(11),
-                            p(12),
-                            p(13),
-                            p(14),
-                            p(15),
-                            p(10),
-                            p(10),
-                            p(16),
-                            p(17),
-                            p(18)
-                        )
-                    })
-                    .collect();
-                format!(
-                    "INSERT INTO outgoing (recipient, to_digits, text, report, flash, priority,
-                         validity_s, expires_at, not_before, next_attempt_at, modem, queue,
-                         options, source, spool_key, state, created_at, updated_at, category,
-                         optout_key, campaign)
-                     VALUES {}
-                     RETURNING id, recipient",
-                    values.join(", ")
-                )
+                let values: Vec<String> = (0..1usize << b).map(&row).collect();
+                format!("{head} {} {tail}", values.join(", "))
             })
             .collect()
     });
     texts.get(rows.ilog2() as usize).map_or("", String::as_str)
 }
 
-/// `INSERT INTO outgoing_part … VALUES (…) × rows`, as
-/// [`insert_messages_sql`].
+/// `INSERT INTO outgoing … VALUES (…) × rows RETURNING id, recipient`.
+fn insert_messages_sql(rows: usize) -> &'static str {
+    static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    multi_row_sql(
+        &TEXTS,
+        rows,
+        "INSERT INTO outgoing (recipient, to_digits, text, report, flash, priority, validity_s,
+             expires_at, not_before, next_attempt_at, modem, queue, options, source, spool_key,
+             state, created_at, updated_at, category, optout_key, campaign)
+         VALUES",
+        |row| {
+            // Parameters 1-15 in column order, 'queued', then the creation
+            // time (10) twice and 16-18.
+            let p = |ks: &mut dyn Iterator<Item = usize>| {
+                ks.map(|k| format!("?{}", row * MESSAGE_PARAMS + k))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            format!(
+                "({}, 'queued', {})",
+                p(&mut (1..=15)),
+                p(&mut [10, 10, 16, 17, 18].into_iter())
+            )
+        },
+        "RETURNING id, recipient",
+    )
+}
+
+/// `INSERT INTO outgoing_part … VALUES (…) × rows`.
 fn insert_parts_sql(rows: usize) -> &'static str {
     static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let texts = TEXTS.get_or_init(|| {
-        (0..=ROWS_PER_INSERT.ilog2())
-            .map(|b| {
-                let values: Vec<String> = (0..1usize << b)
-                    .map(|row| format!("(?{}, ?{}, 'pending')", 2 * row + 1, 2 * row + 2))
-                    .collect();
-                format!(
-                    "INSERT INTO outgoing_part (message_id, seq, state) VALUES {}",
-                    values.join(", ")
-                )
-            })
-            .collect()
-    });
-    texts.get(rows.ilog2() as usize).map_or("", String::as_str)
+    multi_row_sql(
+        &TEXTS,
+        rows,
+        "INSERT INTO outgoing_part (message_id, seq, state) VALUES",
+        |row| format!("(?{}, ?{}, 'pending')", 2 * row + 1, 2 * row + 2),
+        "",
+    )
 }
 
 /// Inserts `msgs` (no spool key stored yet) as queued, every part pending,

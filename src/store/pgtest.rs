@@ -32,6 +32,16 @@ fn server() -> Option<&'static Server> {
 }
 
 /// The URL of a fresh, empty database; `None` (skip) when no server runs.
+/// A store on the database at `url` (a test's own), opened off the async
+/// runtime (the blocking client runs a runtime of its own).
+pub(crate) async fn open(url: &str) -> super::Store {
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || super::Store::open_postgres(&url))
+        .await
+        .expect("join")
+        .expect("open postgres")
+}
+
 pub(crate) fn url() -> Option<String> {
     Some(server()?.fresh_url())
 }

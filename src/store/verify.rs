@@ -325,17 +325,11 @@ mod tests {
     use std::time::Duration;
 
     use crate::store::tests::fixture::{msg, t};
-    use crate::store::{pgtest, NewCode, Store};
+    use crate::store::{pgtest, NewCode};
 
     const WAIT: Duration = Duration::from_secs(30);
 
-    async fn open(url: &str) -> Store {
-        let url = url.to_string();
-        tokio::task::spawn_blocking(move || Store::open_postgres(&url))
-            .await
-            .expect("join")
-            .expect("open postgres")
-    }
+    use crate::store::pgtest::open;
 
     /// Two hosts on one database: they agree on one key however they
     /// start; a code entered through A goes out through B with its real
