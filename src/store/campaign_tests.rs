@@ -96,11 +96,7 @@ macro_rules! both {
                 else {
                     return;
                 };
-                let u = url.clone();
-                let store = tokio::task::spawn_blocking(move || Store::open_postgres(&u))
-                    .await
-                    .expect("join")
-                    .expect("open postgres");
+                let store = crate::store::pgtest::open(&url).await;
                 ($body)(Place::Postgres(url), store.clone()).await;
                 store.close().await.expect("close");
             }

@@ -36,10 +36,7 @@ macro_rules! both {
                 else {
                     return;
                 };
-                let store = tokio::task::spawn_blocking(move || Store::open_postgres(&url))
-                    .await
-                    .expect("join")
-                    .expect("open postgres");
+                let store = crate::store::pgtest::open(&url).await;
                 tokio::time::timeout(WAIT, ($body)(store.clone()))
                     .await
                     .expect("in time");
